@@ -1,0 +1,351 @@
+/**
+ * The vocabulary of the protocol core: members, views, ballots, positions and every
+ * protocol message. Everything here is plain data, so that the wire codec
+ * (`src/wire/`), the simulator and the TCP transport all speak the same language.
+ *
+ * Nouns follow SPEC.md: a *member* is one incarnation of an endpoint (`id` plus
+ * `inc`); a *view* is an epoch and its members in rank order (oldest first, the first
+ * one is the coordinator and sequencer); the *cut* is the last global sequence number
+ * of a view that every member of the next view delivers.
+ */
+
+/** One incarnation of an endpoint. `id` is the user's name; `inc` tells restarts apart. */
+export interface MemberRef {
+  readonly id: string;
+  /** Incarnation: a non-negative integer below 2^53, new at each (re)start. */
+  readonly inc: number;
+}
+
+/** A member and the transport address where it can be reached. */
+export interface MemberInfo extends MemberRef {
+  readonly addr: string;
+}
+
+/** An endpoint-level view: the heavyweight membership that every group rides on. */
+export interface EndpointView {
+  /** Strictly increasing; 1 is the founding view of a network. */
+  readonly epoch: number;
+  /** Rank order, oldest first. `members[0]` is the coordinator and sequencer. */
+  readonly members: readonly MemberInfo[];
+}
+
+/** Orders competing proposals for the same next view (Paxos ballot). */
+export interface Ballot {
+  readonly round: number;
+  /** `memberKey()` of the proposer; breaks ties between equal rounds. */
+  readonly proposer: string;
+}
+
+/** What the ordered stream carries besides application messages. */
+export const EntryKind = {
+  /** An application message of `group`. */
+  app: 0,
+  /** The sender joins `group` (a group view change at this position). */
+  join: 1,
+  /** The sender leaves `group` gracefully. */
+  leave: 2,
+  /** The sender has applied the state of `group` it was waiting for. */
+  stateDone: 3,
+} as const;
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
+
+/** A multicast as sent by its sender, before it has a place in the global order. */
+export interface DataMsg {
+  readonly t: 'data';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  /** The original sender (differs from `from` when the coordinator retransmits). */
+  readonly sender: MemberRef;
+  /** Sender's sequence number in this epoch, from 1, no gaps. */
+  readonly seq: number;
+  readonly kind: EntryKind;
+  readonly group: string;
+  /** Safe delivery: delivered only once every member of the view holds it. */
+  readonly safe: boolean;
+  readonly payload: Uint8Array;
+}
+
+/** A multicast with its place in the global order: what a flush exchanges. */
+export interface LogEntry {
+  /** Global sequence number in the epoch, from 1, no gaps. */
+  readonly gseq: number;
+  readonly sender: MemberRef;
+  readonly seq: number;
+  readonly kind: EntryKind;
+  readonly group: string;
+  readonly safe: boolean;
+  /** `null` when the reporter knows the order of this entry but not its data. */
+  readonly payload: Uint8Array | null;
+}
+
+/** Sequencer's order record: global sequence `first + i` is `entries[i]`. */
+export interface OrderEntry {
+  /** Rank of the sender in the current view. */
+  readonly rank: number;
+  readonly seq: number;
+}
+
+/** A change of membership proposed for the next view (epoch + 1). */
+export interface Proposal {
+  readonly view: EndpointView;
+  /** The last global sequence number of the old epoch delivered before `view`. */
+  readonly cut: number;
+  readonly joined: readonly MemberRef[];
+  readonly left: readonly MemberRef[];
+  readonly failed: readonly MemberRef[];
+}
+
+/** One group in the replicated group table. */
+export interface GroupRecord {
+  readonly name: string;
+  /** Group view id; strictly increases with every change of the group's members. */
+  readonly viewId: number;
+  /** Rank order, oldest first. */
+  readonly members: readonly MemberRef[];
+  /** Members that joined and have not yet said (in order) that they applied the state. */
+  readonly awaiting: readonly AwaitingState[];
+}
+
+/** A joiner waiting for the state of a group, and who owes it. */
+export interface AwaitingState {
+  readonly member: MemberRef;
+  /** The provider, or `null` if no member was left to provide it. */
+  readonly provider: MemberRef | null;
+  /** The position the checkpoint is taken at. */
+  readonly pos: Position;
+}
+
+/** A point in the endpoint's ordered stream: the event after which something happens. */
+export interface Position {
+  readonly epoch: number;
+  /** Global sequence number; 0 means "at the installation of `epoch`". */
+  readonly gseq: number;
+}
+
+/** Every message the protocol exchanges. `from` is the sending member. */
+export type Message =
+  | ProbeMsg
+  | ProbeReplyMsg
+  | JoinReqMsg
+  | LeaveReqMsg
+  | HeartbeatMsg
+  | AckMsg
+  | DataMsg
+  | OrderMsg
+  | NakMsg
+  | PrepareMsg
+  | PromiseMsg
+  | RejectMsg
+  | AcceptMsg
+  | AcceptedMsg
+  | CommitMsg
+  | InstalledMsg
+  | WelcomeMsg
+  | NotMemberMsg
+  | StateChunkMsg
+  | StateAckMsg;
+
+/** Bootstrap discovery: "who are you, and are you in a network already?" */
+export interface ProbeMsg {
+  readonly t: 'probe';
+  readonly from: MemberRef;
+  readonly addr: string;
+  /** Sorted, deduplicated seed addresses plus the sender's own: the founding quorum. */
+  readonly config: readonly string[];
+}
+
+export interface ProbeReplyMsg {
+  readonly t: 'probe-reply';
+  readonly from: MemberRef;
+  readonly addr: string;
+  readonly config: readonly string[];
+  /** Epoch of the sender's installed view; 0 while it is still bootstrapping. */
+  readonly epoch: number;
+  /** Address of the sender's coordinator, when it is in a view. */
+  readonly coordinator: string;
+}
+
+/** A new member asks to be added to the network's view. */
+export interface JoinReqMsg {
+  readonly t: 'join-req';
+  readonly from: MemberRef;
+  readonly addr: string;
+}
+
+/** A member asks to be removed from the view without waiting for a timeout (G11). */
+export interface LeaveReqMsg {
+  readonly t: 'leave-req';
+  readonly from: MemberRef;
+  readonly epoch: number;
+}
+
+/** Liveness, and what the coordinator has ordered and made stable. */
+export interface HeartbeatMsg {
+  readonly t: 'heartbeat';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  /** Highest global sequence number the sender knows to exist. */
+  readonly ordered: number;
+  /** Highest global sequence number known stable (held by every member). */
+  readonly stable: number;
+  /** The sender's contiguous held prefix. */
+  readonly held: number;
+}
+
+/** A member tells the sequencer how far it holds the ordered stream. */
+export interface AckMsg {
+  readonly t: 'ack';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly held: number;
+}
+
+export interface OrderMsg {
+  readonly t: 'order';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly first: number;
+  readonly entries: readonly OrderEntry[];
+  readonly stable: number;
+}
+
+/** Ask the sequencer to resend the order and data of global sequence numbers [first, last]. */
+export interface NakMsg {
+  readonly t: 'nak';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly first: number;
+  readonly last: number;
+}
+
+/** Phase 1 of a view change: "stop delivering, promise ballot, tell me what you hold". */
+export interface PrepareMsg {
+  readonly t: 'prepare';
+  readonly from: MemberRef;
+  /** The epoch being changed (the proposal is for epoch + 1). */
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  /** For epoch 0 (founding) only: the proposer's founding quorum; empty otherwise. */
+  readonly config: readonly string[];
+}
+
+export interface PromiseMsg {
+  readonly t: 'promise';
+  readonly from: MemberRef;
+  readonly addr: string;
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  /** The proposal this acceptor accepted for epoch + 1 with the highest ballot, if any. */
+  readonly acceptedBallot: Ballot | null;
+  readonly accepted: Proposal | null;
+  /** Contiguous prefix of the ordered stream this acceptor holds. */
+  readonly held: number;
+  /** Stable sequence number this acceptor knows of. */
+  readonly stable: number;
+  /** What it holds beyond `stable`, in gseq order. */
+  readonly log: readonly LogEntry[];
+}
+
+/** The acceptor has promised a higher ballot. */
+export interface RejectMsg {
+  readonly t: 'reject';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+}
+
+/** Phase 2: "accept this next view and the cut; here is what you lack of it". */
+export interface AcceptMsg {
+  readonly t: 'accept';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly proposal: Proposal;
+  /** The entries up to the cut that the receiver lacks. */
+  readonly log: readonly LogEntry[];
+  /** True when the proposal is already chosen: install it at once. */
+  readonly commit: boolean;
+}
+
+export interface AcceptedMsg {
+  readonly t: 'accepted';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly ballot: Ballot;
+}
+
+/** The proposal accepted under `ballot` is chosen: install it. */
+export interface CommitMsg {
+  readonly t: 'commit';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly ballot: Ballot;
+}
+
+/** A member installed `epoch` (stops commit retransmission). */
+export interface InstalledMsg {
+  readonly t: 'installed';
+  readonly from: MemberRef;
+  readonly epoch: number;
+}
+
+/** To a new member: the view it was added to and the group table at that point. */
+export interface WelcomeMsg {
+  readonly t: 'welcome';
+  readonly from: MemberRef;
+  readonly view: EndpointView;
+  readonly joined: readonly MemberRef[];
+  readonly left: readonly MemberRef[];
+  readonly failed: readonly MemberRef[];
+  readonly groups: readonly GroupRecord[];
+}
+
+/** "Epoch `epoch` exists and you are not in it": the receiver was excluded or is unknown. */
+export interface NotMemberMsg {
+  readonly t: 'not-member';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  /** The member this notice is about (so a stale incarnation can tell it is not itself). */
+  readonly to: MemberRef;
+}
+
+/** A piece of a group's checkpoint, streamed from the provider to a joiner. */
+export interface StateChunkMsg {
+  readonly t: 'state-chunk';
+  readonly from: MemberRef;
+  readonly group: string;
+  readonly joiner: MemberRef;
+  readonly pos: Position;
+  readonly offset: number;
+  readonly total: number;
+  readonly data: Uint8Array;
+}
+
+/** The joiner holds the checkpoint up to `offset` bytes. */
+export interface StateAckMsg {
+  readonly t: 'state-ack';
+  readonly from: MemberRef;
+  readonly group: string;
+  readonly pos: Position;
+  readonly offset: number;
+}
+
+/** The canonical string key of a member, e.g. `ctl-1#17`. */
+export function memberKey(m: MemberRef): string {
+  return `${m.id}#${m.inc}`;
+}
+
+export function sameMember(a: MemberRef, b: MemberRef): boolean {
+  return a.id === b.id && a.inc === b.inc;
+}
+
+/** Negative, zero or positive as `a` orders before, with or after `b`. */
+export function compareBallots(a: Ballot, b: Ballot): number {
+  if (a.round !== b.round) return a.round - b.round;
+  return a.proposer < b.proposer ? -1 : a.proposer > b.proposer ? 1 : 0;
+}
+
+export function comparePositions(a: Position, b: Position): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.gseq - b.gseq;
+}
