@@ -1,0 +1,25 @@
+/**
+ * The contract every transport keeps (in-memory for the simulator, TCP for real
+ * processes). The protocol core assumes nothing more of a transport than this: it
+ * retransmits what matters, so a transport may lose, duplicate, delay or reorder
+ * messages, and the core stays correct.
+ */
+import type { Message } from '../core/types.js';
+
+/** Receives every message that arrives, with the address it came from. */
+export type MessageHandler = (from: string, msg: Message) => void;
+
+export interface Transport {
+  /** The address other endpoints reach this one at (advertised, `host:port` or a sim name). */
+  readonly address: string;
+  /**
+   * Send `msg` to the endpoint at `to`. Never throws for a fault of the network: an
+   * unreachable peer simply does not receive. May be called with `to === address`
+   * (a message to itself), which is delivered like any other.
+   */
+  send(to: string, msg: Message): void;
+  /** Install the single handler for arriving messages (replaces any previous one). */
+  onMessage(handler: MessageHandler): void;
+  /** Stop sending and receiving; pending messages may be dropped. */
+  close(): Promise<void>;
+}
