@@ -1,0 +1,110 @@
+/**
+ * Protocol timing and limits, as one named profile with a reason per value (the way
+ * memberlist documents `DefaultLANConfig`). Every queue and retry in the core is
+ * bounded by one of these.
+ */
+
+export interface CoreConfig {
+  /**
+   * How often a member tells every other member it is alive (and piggybacks what it
+   * holds). Milliseconds.
+   * @default 100
+   */
+  readonly heartbeatMs: number;
+  /**
+   * Silence after which a peer is suspected. A suspicion only starts the agreement
+   * protocol; the view change itself is agreed (G8). Milliseconds.
+   * @default 1000
+   */
+  readonly suspectTimeoutMs: number;
+  /**
+   * How long a proposer waits for promises from members it does not suspect before
+   * going on with a majority, and how long it waits for acceptance. Milliseconds.
+   * @default 500
+   */
+  readonly flushTimeoutMs: number;
+  /**
+   * Interval at which lost messages are asked for again (NAK), unordered multicasts
+   * resent to the sequencer, commits and state chunks retransmitted. Milliseconds.
+   * @default 100
+   */
+  readonly retransmitMs: number;
+  /**
+   * How long the coordinator gathers join requests before proposing a view, so that
+   * members started together join in one view change. Milliseconds.
+   * @default 30
+   */
+  readonly joinBatchMs: number;
+  /**
+   * A gap this long between two consecutive inputs means this process itself was
+   * paused (SIGSTOP, a long GC, a VM freeze): it then gives every peer a fresh
+   * timeout instead of blaming them for the silence it caused. Milliseconds.
+   * @default 300
+   */
+  readonly pauseThresholdMs: number;
+  /**
+   * Own multicasts in flight (sent, not yet delivered locally); more wait in a queue.
+   * @default 1024
+   */
+  readonly sendWindowMax: number;
+  /**
+   * Ordered but not yet stable entries the sequencer allows; it stops ordering
+   * beyond this, which bounds what every member must keep for a flush.
+   * @default 8192
+   */
+  readonly orderWindowMax: number;
+  /**
+   * Unstable payload bytes the sequencer allows (with `orderWindowMax`).
+   * @default 16 MiB
+   */
+  readonly orderWindowBytesMax: number;
+  /**
+   * Largest number of global sequence numbers one NAK asks for.
+   * @default 512
+   */
+  readonly nakBatchMax: number;
+  /**
+   * Size of one chunk of a state transfer, in bytes.
+   * @default 65536
+   */
+  readonly stateChunkBytes: number;
+  /**
+   * Chunks of a state transfer in flight before the provider waits for an ack.
+   * @default 8
+   */
+  readonly stateWindowChunks: number;
+  /**
+   * Largest state a joiner accepts, in bytes.
+   * @default 1 GiB
+   */
+  readonly stateBytesMax: number;
+  /**
+   * Largest application payload of one multicast, in bytes.
+   * @default 8 MiB
+   */
+  readonly messageBytesMax: number;
+  /**
+   * Longest group name and member id, in UTF-8 bytes.
+   * @default 256
+   */
+  readonly nameBytesMax: number;
+}
+
+/** The default profile: a LAN or one machine, failures noticed within about a second. */
+export const defaultCoreConfig: CoreConfig = {
+  heartbeatMs: 100,
+  suspectTimeoutMs: 1000,
+  flushTimeoutMs: 500,
+  retransmitMs: 100,
+  joinBatchMs: 30,
+  pauseThresholdMs: 300,
+  sendWindowMax: 1024,
+  orderWindowMax: 8192,
+  orderWindowBytesMax: 16 * 1024 * 1024,
+  nakBatchMax: 512,
+  stateChunkBytes: 64 * 1024,
+  stateWindowChunks: 8,
+  stateBytesMax: 1024 * 1024 * 1024,
+  messageBytesMax: 8 * 1024 * 1024,
+  nameBytesMax: 256,
+};

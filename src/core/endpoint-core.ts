@@ -1,0 +1,1763 @@
+/**
+ * The protocol core of one endpoint: a deterministic state machine with no I/O.
+ *
+ * Inputs are `receive(now, from, msg)`, `tick(now)` and the API calls (`multicast`,
+ * `joinGroup`, `leaveGroup`, `provideState`, `leave`). Outputs are drained with
+ * `takeOutput()`: messages to send and events to deliver, in order. Time comes only
+ * from the `now` arguments and randomness only from the injected `Rng`, so a
+ * simulator can replay any run from its seed.
+ *
+ * How it works, in one page:
+ *
+ * - **Views.** Endpoints form one heavyweight membership: a view is an epoch and its
+ *   members in rank order; `members[0]` is the coordinator and the sequencer.
+ * - **Order.** A sender sends each multicast (`data`) to every member. The sequencer
+ *   assigns global sequence numbers in arrival order, keeping each sender's FIFO, and
+ *   broadcasts small batched `order` records. A member delivers in global order once
+ *   it holds both the record and the data, asks the sequencer for what it lacks
+ *   (`nak`), and acknowledges how far it holds the stream; the minimum over the view
+ *   is *stable*, which bounds what everyone keeps and releases *safe* messages.
+ *   Group joins and leaves are entries of this same order, so every endpoint sees them
+ *   at the same position, and order is consistent across overlapping groups (G2).
+ * - **View change = single-decree Paxos per epoch.** A proposer (the coordinator, or
+ *   the lowest-ranked member it does not suspect) sends `prepare` with a ballot;
+ *   acceptors stop delivering (they are *wedged*) and answer with what they hold
+ *   beyond the stable prefix and any proposal they accepted. With promises from a
+ *   majority of the current view (G9) the proposer picks the next view and the cut
+ *   (the longest prefix of the old epoch that the promisers hold between them; it
+ *   covers everything any of them delivered) — or, if an acceptor already accepted a
+ *   proposal, the one with the highest ballot, as Paxos requires, so a proposer that
+ *   fails half-way cannot make two different next views. Acceptors accept, the
+ *   proposer commits, every member delivers up to the cut and then installs the view
+ *   (G5, G6). Multicasts of survivors beyond the cut are sent again in the new view.
+ * - **Founding.** Epoch 0 is the configured seed list. The first view is chosen by
+ *   the same Paxos round with a majority of those addresses as the quorum, so members
+ *   started together never found two networks.
+ * - **Failure detection.** Silence longer than `suspectTimeoutMs` is a suspicion. A
+ *   gap between this endpoint's own inputs longer than `pauseThresholdMs` means it was
+ *   paused itself: it then restarts every peer's timer instead of blaming them.
+ * - **Exclusion.** A member of a later view that hears from a member not in it says
+ *   `not-member`; the excluded one reports `excluded` and must come back as a new
+ *   incarnation (G8).
+ * - **State transfer.** See `group-table.ts` for who owes whom; the provider's
+ *   checkpoint is asked for at exactly the join position (`state-request` event), and
+ *   streamed in chunks with a window; the joiner holds its later events until the
+ *   state is complete, then says so in order (`stateDone`).
+ */
+import { assert, assertNever } from '../errors.js';
+import type { Rng } from '../runtime.js';
+import type { CoreConfig } from './config.js';
+import { GroupTable } from './group-table.js';
+import type { GroupChange } from './group-table.js';
+import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
+import type {
+  AcceptMsg,
+  AwaitingState,
+  Ballot,
+  DataMsg,
+  EndpointView,
+  LogEntry,
+  MemberInfo,
+  MemberRef,
+  Message,
+  OrderEntry,
+  Position,
+  PrepareMsg,
+  PromiseMsg,
+  Proposal,
+  StateChunkMsg,
+  WelcomeMsg,
+} from './types.js';
+
+/** A group view as reported to the application. */
+export interface GroupView {
+  readonly id: number;
+  readonly members: readonly MemberRef[];
+  readonly joined: readonly MemberRef[];
+  readonly left: readonly MemberRef[];
+  readonly failed: readonly MemberRef[];
+}
+
+/** What the core asks its caller to deliver or do, in order. */
+export type CoreEvent =
+  | { readonly type: 'installed'; readonly view: EndpointView; readonly joined: readonly MemberRef[]; readonly left: readonly MemberRef[]; readonly failed: readonly MemberRef[] }
+  | { readonly type: 'view'; readonly group: string; readonly view: GroupView }
+  | { readonly type: 'state'; readonly group: string; readonly data: Uint8Array }
+  | {
+      readonly type: 'message';
+      readonly group: string;
+      readonly sender: MemberRef;
+      readonly data: Uint8Array;
+      /** Set on the sender's own messages: the id `multicast()` returned. */
+      readonly localId: number | null;
+      readonly safe: boolean;
+    }
+  /** Take the checkpoint of `group` now, in order, and hand it to `provideState`. */
+  | { readonly type: 'state-request'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
+  /** Own leave of `group` is delivered: the handle is done. */
+  | { readonly type: 'group-left'; readonly group: string; readonly localId: number }
+  /** A view change cannot complete: this side has no majority (G9). */
+  | { readonly type: 'blocked' }
+  | { readonly type: 'excluded' }
+  /** This endpoint left the network gracefully. */
+  | { readonly type: 'stopped' }
+  /** Diagnostics (suspicions, proposals), for logs and traces. */
+  | { readonly type: 'log'; readonly text: string };
+
+export interface CoreOutput {
+  readonly send: { to: string; msg: Message }[];
+  readonly events: CoreEvent[];
+}
+
+export interface CoreOptions {
+  readonly self: MemberRef;
+  /** This endpoint's address as others reach it. */
+  readonly addr: string;
+  /** Contact points; empty: found a new network. */
+  readonly seeds: readonly string[];
+  readonly config: CoreConfig;
+  readonly rng: Rng;
+}
+
+/** Where an endpoint is in its life. */
+export type Phase = 'bootstrapping' | 'joining' | 'member' | 'stopped' | 'excluded';
+
+interface Pending {
+  readonly localId: number;
+  readonly kind: EntryKind;
+  readonly group: string;
+  readonly safe: boolean;
+  readonly payload: Uint8Array;
+}
+
+interface Sent extends Pending {
+  readonly seq: number;
+  lastSentAt: number;
+}
+
+interface ProposerState {
+  readonly ballot: Ballot;
+  readonly epoch: number;
+  phase: 'prepare' | 'accept';
+  readonly promises: Map<string, PromiseMsg>;
+  readonly accepted: Set<string>;
+  deadline: number;
+  proposal: Proposal | null;
+  /** The old epoch's entries up to the cut, gathered from the promises. */
+  cutLog: Map<number, LogEntry>;
+  /** For epoch 0: the founding quorum. */
+  readonly config: readonly string[];
+  lastSentAt: number;
+}
+
+interface AcceptorState {
+  promised: Ballot | null;
+  acceptedBallot: Ballot | null;
+  accepted: Proposal | null;
+  wedgedAt: number | null;
+}
+
+/** What a proposer keeps after installing, to retransmit commits and welcomes. */
+interface LastInstall {
+  readonly oldEpoch: number;
+  readonly ballot: Ballot;
+  readonly proposal: Proposal;
+  readonly cutLog: Map<number, LogEntry>;
+  readonly welcome: WelcomeMsg;
+  readonly acceptedBy: Set<string>;
+  readonly waiting: Set<string>;
+  readonly until: number;
+  lastSentAt: number;
+}
+
+interface OutgoingTransfer {
+  readonly group: string;
+  readonly joiner: MemberInfo;
+  readonly pos: Position;
+  readonly data: Uint8Array;
+  acked: number;
+  sentUpTo: number;
+  lastSentAt: number;
+}
+
+interface IncomingTransfer {
+  readonly group: string;
+  readonly pos: Position;
+  buffer: Uint8Array | null;
+  received: number;
+  total: number;
+}
+
+/**
+ * A joiner's place in its application stream where its first view of `group` and the
+ * state go, once the state has arrived. Everything after it waits.
+ */
+interface Marker {
+  readonly type: 'marker';
+  readonly group: string;
+  readonly pos: Position;
+  readonly view: GroupView;
+  state: Uint8Array | null;
+}
+
+function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+function entryKey(sender: MemberRef, seq: number): string {
+  return `${sender.id}#${sender.inc}:${seq}`;
+}
+
+function ref(m: MemberRef): MemberRef {
+  return { id: m.id, inc: m.inc };
+}
+
+function sameConfig(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Most progress rounds one input may cause (a bound, not a tuning knob). */
+const settleRoundsMax = 1_000_000;
+
+export class EndpointCore {
+  readonly self: MemberRef;
+  readonly selfKey: string;
+  readonly addr: string;
+  private readonly cfg: CoreConfig;
+  private readonly rng: Rng;
+  /** The founding quorum: seed addresses and our own, sorted. */
+  private readonly config: readonly string[];
+
+  private phaseValue: Phase = 'bootstrapping';
+  private view: EndpointView = { epoch: 0, members: [] };
+  private previousMembers: readonly MemberInfo[] = [];
+  private rank = new Map<string, number>();
+  private groups = new GroupTable();
+  private out: CoreOutput = { send: [], events: [] };
+  private lastNow = 0;
+  private settling = false;
+  private committing = false;
+  private stopPending = false;
+
+  // --- sending ---
+  private nextLocalId = 1;
+  private sendQueue: Pending[] = [];
+  private sent: Sent[] = [];
+  private sendSeq = 0;
+  /** Highest own seq seen in an order record this epoch. */
+  private ownOrderedSeq = 0;
+
+  // --- ordering (this epoch) ---
+  /** Data received, keyed by `entryKey(sender, seq)`. */
+  private data = new Map<string, DataMsg>();
+  /** Global sequence number → sender and its seq. */
+  private records = new Map<number, { sender: MemberRef; seq: number }>();
+  /** Per sender: the highest seq already delivered and collected (late duplicates are dropped). */
+  private collectedSeq = new Map<string, number>();
+  private orderedMax = 0;
+  private held = 0;
+  private delivered = 0;
+  private stable = 0;
+  private collectedUpTo = 0;
+  private lastAckSent = 0;
+  private nextNakAt = 0;
+  // Sequencer only.
+  private nextGseq = 1;
+  private nextSeqToOrder = new Map<string, number>();
+  private ackHeld = new Map<string, number>();
+  private unstableBytes = 0;
+  private orderBatch: OrderEntry[] = [];
+  private orderBatchFirst = 0;
+  private stableAnnounced = 0;
+
+  // --- failure detection ---
+  private lastHeard = new Map<string, number>();
+  private suspects = new Set<string>();
+  private nextHeartbeatAt = 0;
+  private blockedReported = false;
+  private lastNotMemberTo = new Map<string, number>();
+
+  // --- membership changes ---
+  private acceptor: AcceptorState = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
+  /** Entries of the cut received with an accept (what this member lacked). */
+  private acceptedLog = new Map<number, LogEntry>();
+  private proposer: ProposerState | null = null;
+  private proposeRetryAt = 0;
+  private highestRound = 0;
+  private pendingJoins = new Map<string, MemberInfo>();
+  private firstPendingJoinAt = 0;
+  private pendingLeaves = new Set<string>();
+  private lastInstall: LastInstall | null = null;
+  private leaving = false;
+  private lingerUntil = 0;
+
+  // --- bootstrap and joining ---
+  private nextProbeAt = 0;
+  private heardBootstrapping = new Map<string, { member: MemberRef; addr: string; at: number }>();
+  private contact: string | null = null;
+  private contactEpoch = 0;
+
+  // --- state transfer ---
+  private outgoing = new Map<string, OutgoingTransfer>();
+  private incoming = new Map<string, IncomingTransfer>();
+  private stateAckTo = new Map<string, { to: string; at: number }>();
+  /** Application events held behind markers; empty when no state is awaited. */
+  private pendingApp: (CoreEvent | Marker)[] = [];
+
+  constructor(opts: CoreOptions) {
+    this.self = ref(opts.self);
+    this.selfKey = memberKey(opts.self);
+    this.addr = opts.addr;
+    this.cfg = opts.config;
+    this.rng = opts.rng;
+    const set = new Set(opts.seeds);
+    set.add(opts.addr);
+    this.config = [...set].sort();
+  }
+
+  // ===================================================================== accessors
+
+  get phase(): Phase {
+    return this.phaseValue;
+  }
+
+  /** The installed endpoint view (epoch 0 before the first install). */
+  get currentView(): EndpointView {
+    return this.view;
+  }
+
+  /** True while a view change holds delivery. */
+  get wedged(): boolean {
+    return this.acceptor.wedgedAt !== null;
+  }
+
+  /** The group's current members as this endpoint's order has delivered them. */
+  groupMembers(group: string): readonly MemberRef[] {
+    return this.groups.members(group);
+  }
+
+  /** Members this endpoint currently suspects (keys). */
+  suspected(): string[] {
+    return [...this.suspects];
+  }
+
+  /** Counters for status and tests. */
+  stats(): { epoch: number; delivered: number; held: number; stable: number; queued: number; inFlight: number } {
+    return {
+      epoch: this.view.epoch,
+      delivered: this.delivered,
+      held: this.held,
+      stable: this.stable,
+      queued: this.sendQueue.length,
+      inFlight: this.sent.length,
+    };
+  }
+
+  /** Everything to send and deliver since the last call, in order. */
+  takeOutput(): CoreOutput {
+    this.flushOrderBatch();
+    const o = this.out;
+    this.out = { send: [], events: [] };
+    return o;
+  }
+
+  /** When the caller must call `tick` next, at the latest (ms, same clock as `now`). */
+  nextWakeAt(): number {
+    return this.lastNow + Math.max(1, Math.floor(Math.min(this.cfg.heartbeatMs, this.cfg.retransmitMs) / 2));
+  }
+
+  // ===================================================================== API inputs
+
+  /** Begin: found a network, or find one through the seeds. */
+  start(now: number): void {
+    this.lastNow = now;
+    this.nextProbeAt = now;
+    this.tick(now);
+  }
+
+  /**
+   * Queue an entry for the ordered stream: an application message (`kind` app) or a
+   * group join, leave or state acknowledgement. Returns the local id its delivery
+   * event will carry.
+   */
+  submit(now: number, kind: EntryKind, group: string, payload: Uint8Array, safe: boolean): number {
+    this.observe(now);
+    const localId = this.nextLocalId++;
+    this.sendQueue.push({ localId, kind, group, safe, payload });
+    this.settle(now);
+    return localId;
+  }
+
+  /** The application's checkpoint, answering a `state-request` event. */
+  provideState(now: number, group: string, joiner: MemberRef, pos: Position, data: Uint8Array): void {
+    this.observe(now);
+    if (this.phaseValue !== 'member') return;
+    const info = this.view.members.find((m) => sameMember(m, joiner));
+    const aw = this.groups.awaiting(group, joiner);
+    if (info === undefined || aw === undefined || comparePositions(aw.pos, pos) !== 0) return;
+    this.outgoing.set(`${group}\n${memberKey(joiner)}`, { group, joiner: info, pos, data, acked: 0, sentUpTo: 0, lastSentAt: now });
+    this.pumpTransfers(now);
+  }
+
+  /** Leave the network gracefully (the caller leaves its groups first). */
+  leave(now: number): void {
+    this.observe(now);
+    if (this.phaseValue !== 'member' || this.view.members.length === 1) {
+      this.stop(now);
+      return;
+    }
+    this.leaving = true;
+    this.requestLeave(now);
+    this.settle(now);
+  }
+
+  // ===================================================================== time
+
+  tick(now: number): void {
+    this.observe(now);
+    switch (this.phaseValue) {
+      case 'bootstrapping':
+        this.tickBootstrap(now);
+        break;
+      case 'joining':
+        this.tickJoining(now);
+        break;
+      case 'member':
+        this.tickMember(now);
+        break;
+      case 'stopped':
+        this.retransmitInstall(now);
+        this.finishStop(now);
+        break;
+      case 'excluded':
+        break;
+      default:
+        assertNever(this.phaseValue);
+    }
+    this.settle(now);
+  }
+
+  /** Pause awareness: a long gap between our own inputs is our silence, not theirs. */
+  private observe(now: number): void {
+    if (now - this.lastNow > this.cfg.pauseThresholdMs && this.phaseValue === 'member') {
+      for (const k of this.lastHeard.keys()) this.lastHeard.set(k, now);
+      this.suspects.clear();
+      this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`);
+    }
+    if (now > this.lastNow) this.lastNow = now;
+  }
+
+  private tickBootstrap(now: number): void {
+    if (now >= this.nextProbeAt) {
+      this.nextProbeAt = now + this.cfg.retransmitMs * 2;
+      for (const a of this.config) {
+        if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
+      }
+    }
+    for (const [k, h] of this.heardBootstrapping) {
+      if (now - h.at > this.cfg.suspectTimeoutMs) this.heardBootstrapping.delete(k);
+    }
+    // The smallest id among the bootstrapping members we hear proposes the founding
+    // view, once a majority of the founding quorum answers.
+    const addrs = new Set([this.addr, ...[...this.heardBootstrapping.values()].map((h) => h.addr)]);
+    const heardCount = this.config.filter((a) => addrs.has(a)).length;
+    const smallest = [...this.heardBootstrapping.values()].every((h) => h.member.id > this.self.id);
+    this.tickProposer(now, smallest && heardCount >= majority(this.config.length));
+  }
+
+  private tickJoining(now: number): void {
+    if (now < this.nextProbeAt) return;
+    this.nextProbeAt = now + this.cfg.retransmitMs * 2;
+    if (this.contact !== null) this.send(this.contact, { t: 'join-req', from: this.self, addr: this.addr });
+    for (const a of this.config) {
+      if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
+    }
+  }
+
+  private tickMember(now: number): void {
+    if (now >= this.nextHeartbeatAt) {
+      this.nextHeartbeatAt = now + this.cfg.heartbeatMs;
+      const hb: Message = {
+        t: 'heartbeat',
+        from: this.self,
+        epoch: this.view.epoch,
+        ordered: this.orderedMax,
+        stable: this.stable,
+        held: this.held,
+      };
+      for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
+    }
+    for (const m of this.view.members) {
+      const k = memberKey(m);
+      if (k === this.selfKey || this.suspects.has(k)) continue;
+      const heard = this.lastHeard.get(k) ?? now;
+      if (now - heard > this.cfg.suspectTimeoutMs) {
+        this.suspects.add(k);
+        this.log(`suspect ${k} after ${now - heard} ms of silence`);
+      }
+    }
+    if (this.orderedMax > this.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
+      this.nextNakAt = now + this.cfg.retransmitMs;
+      const first = this.held + 1;
+      const last = Math.min(this.orderedMax, this.held + this.cfg.nakBatchMax);
+      this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.view.epoch, first, last });
+    }
+    if (!this.wedged && !this.isCoordinator()) {
+      for (const s of this.sent) {
+        if (s.seq > this.ownOrderedSeq && now - s.lastSentAt >= this.cfg.retransmitMs) {
+          s.lastSentAt = now;
+          this.sendToCoordinator(this.dataMsg(s));
+        }
+      }
+    }
+    if (this.leaving && now >= this.nextProbeAt) this.requestLeave(now);
+    this.tickProposer(now, true);
+    this.retransmitInstall(now);
+    this.pumpTransfers(now);
+    this.retransmitStateAcks(now);
+    // Blocked: wedged in a view change, and this side cannot hear a majority (G9).
+    if (this.acceptor.wedgedAt !== null && !this.blockedReported && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs) {
+      const heard = this.view.members.filter((m) => !this.suspects.has(memberKey(m))).length;
+      if (heard < majority(this.view.members.length)) {
+        this.blockedReported = true;
+        this.log(`blocked: hears ${heard} of ${this.view.members.length} members`);
+        this.emit({ type: 'blocked' });
+      }
+    }
+  }
+
+  // ===================================================================== receive
+
+  receive(now: number, from: string, msg: Message): void {
+    this.observe(now);
+    this.dispatch(now, from, msg);
+    this.settle(now);
+  }
+
+  private dispatch(now: number, from: string, msg: Message): void {
+    if (this.phaseValue === 'excluded') return;
+    if (this.phaseValue === 'stopped') {
+      if (msg.t === 'installed' && this.lastInstall !== null && msg.epoch === this.lastInstall.proposal.view.epoch) {
+        this.lastInstall.waiting.delete(memberKey(msg.from));
+        this.finishStop(now);
+      }
+      return;
+    }
+    switch (msg.t) {
+      case 'probe':
+        return this.onProbe(msg.addr);
+      case 'probe-reply':
+        return this.onProbeReply(now, msg);
+      case 'join-req':
+        return this.onJoinReq(now, msg);
+      case 'leave-req':
+        return this.onLeaveReq(now, msg.from, from);
+      case 'heartbeat':
+        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onHeartbeat(msg);
+        return;
+      case 'ack':
+        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onAck(msg.from, msg.held);
+        return;
+      case 'data':
+        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onData(msg);
+        return;
+      case 'order':
+        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onOrder(msg.first, msg.entries, msg.stable);
+        return;
+      case 'nak':
+        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onNak(msg.from, msg.first, msg.last);
+        return;
+      case 'prepare':
+        return this.onPrepare(now, from, msg);
+      case 'promise':
+        return this.onPromise(now, msg);
+      case 'reject':
+        this.highestRound = Math.max(this.highestRound, msg.promised.round);
+        if (this.proposer !== null && compareBallots(msg.ballot, this.proposer.ballot) === 0) {
+          this.abandonProposal(now, `rejected by ${memberKey(msg.from)}`);
+        }
+        return;
+      case 'accept':
+        return this.onAccept(now, msg);
+      case 'accepted':
+        return this.onAccepted(now, msg.from, msg.epoch, msg.ballot);
+      case 'commit':
+        return this.onCommit(now, msg.from, msg.epoch, msg.ballot);
+      case 'installed':
+        if (this.lastInstall !== null && msg.epoch === this.lastInstall.proposal.view.epoch) {
+          this.lastInstall.waiting.delete(memberKey(msg.from));
+        }
+        if (this.phaseValue === 'member' && msg.epoch === this.view.epoch && this.rank.has(memberKey(msg.from))) {
+          this.heard(now, memberKey(msg.from));
+        }
+        return;
+      case 'welcome':
+        return this.onWelcome(now, msg);
+      case 'not-member':
+        return this.onNotMember(now, msg.epoch, msg.to);
+      case 'state-chunk':
+        return this.onStateChunk(now, from, msg);
+      case 'state-ack':
+        return this.onStateAck(now, msg.from, msg.group, msg.pos, msg.offset);
+      default:
+        assertNever(msg);
+    }
+  }
+
+  /**
+   * Accept a message of the current epoch from a member of the current view. A
+   * member of an older epoch that is not in this view learns it is excluded.
+   */
+  private fromMember(now: number, from: MemberRef, epoch: number, addr: string): boolean {
+    if (this.phaseValue !== 'member') return false;
+    const k = memberKey(from);
+    if (epoch < this.view.epoch && !this.rank.has(k)) {
+      this.notMember(now, from, addr);
+      return false;
+    }
+    if (epoch !== this.view.epoch || !this.rank.has(k)) return false;
+    this.heard(now, k);
+    return true;
+  }
+
+  private heard(now: number, k: string): void {
+    this.lastHeard.set(k, now);
+    if (this.suspects.delete(k)) this.log(`${k} heard again`);
+  }
+
+  private notMember(now: number, to: MemberRef, addr: string): void {
+    const k = memberKey(to);
+    const last = this.lastNotMemberTo.get(k);
+    if (last !== undefined && now - last < this.cfg.retransmitMs) return;
+    if (this.lastNotMemberTo.size >= 1024) this.lastNotMemberTo.clear();
+    this.lastNotMemberTo.set(k, now);
+    this.send(addr, { t: 'not-member', from: this.self, epoch: this.view.epoch, to: ref(to) });
+  }
+
+  // ===================================================================== bootstrap and join
+
+  /** Tell a prober where we are: in a network (and its coordinator), or still bootstrapping. */
+  private onProbe(replyTo: string): void {
+    let epoch = 0;
+    let coordinator = '';
+    if (this.phaseValue === 'member') {
+      epoch = this.view.epoch;
+      coordinator = this.view.members[0]?.addr ?? '';
+    } else if (this.phaseValue === 'joining' && this.contact !== null) {
+      epoch = this.contactEpoch;
+      coordinator = this.contact;
+    }
+    this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, epoch, coordinator });
+  }
+
+  private onProbeReply(now: number, msg: { from: MemberRef; addr: string; config: readonly string[]; epoch: number; coordinator: string }): void {
+    if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
+    if (msg.epoch > 0 && msg.coordinator !== '') {
+      // A network exists: join it rather than found one.
+      if (this.phaseValue === 'bootstrapping') {
+        this.phaseValue = 'joining';
+        this.proposer = null;
+        this.log(`network found at ${msg.coordinator}: joining`);
+      }
+      if (msg.epoch >= this.contactEpoch && this.contact !== msg.coordinator) {
+        this.contact = msg.coordinator;
+        this.contactEpoch = msg.epoch;
+        if (msg.coordinator !== this.addr) this.send(msg.coordinator, { t: 'join-req', from: this.self, addr: this.addr });
+      }
+      return;
+    }
+    if (this.phaseValue === 'bootstrapping' && msg.epoch === 0 && sameConfig(msg.config, this.config)) {
+      this.heardBootstrapping.set(memberKey(msg.from), { member: ref(msg.from), addr: msg.addr, at: now });
+    }
+  }
+
+  private onJoinReq(now: number, msg: { from: MemberRef; addr: string }): void {
+    if (this.phaseValue !== 'member') {
+      if (this.phaseValue === 'joining') this.onProbe(msg.addr);
+      return;
+    }
+    if (!this.isCoordinator()) {
+      this.onProbe(msg.addr);
+      return;
+    }
+    const k = memberKey(msg.from);
+    if (this.rank.has(k)) {
+      // Already in: the welcome was lost. Send it again if it is still current.
+      if (this.lastInstall !== null && this.lastInstall.waiting.has(k) && this.lastInstall.proposal.view.epoch === this.view.epoch) {
+        this.send(msg.addr, this.lastInstall.welcome);
+      }
+      return;
+    }
+    if (this.pendingJoins.size === 0) this.firstPendingJoinAt = now;
+    this.pendingJoins.set(k, { id: msg.from.id, inc: msg.from.inc, addr: msg.addr });
+  }
+
+  private onLeaveReq(now: number, from: MemberRef, addr: string): void {
+    if (this.phaseValue !== 'member') return;
+    const k = memberKey(from);
+    if (!this.rank.has(k)) {
+      this.notMember(now, from, addr);
+      return;
+    }
+    this.pendingLeaves.add(k);
+  }
+
+  private requestLeave(now: number): void {
+    this.nextProbeAt = now + this.cfg.retransmitMs;
+    if (this.isCoordinator()) this.pendingLeaves.add(this.selfKey);
+    else this.sendToCoordinator({ t: 'leave-req', from: this.self, epoch: this.view.epoch });
+  }
+
+  // ===================================================================== ordering
+
+  private isCoordinator(): boolean {
+    const c = this.view.members[0];
+    return this.phaseValue === 'member' && c !== undefined && sameMember(c, this.self);
+  }
+
+  /** Send to the coordinator; to ourselves, handle it at once. */
+  private sendToCoordinator(msg: Message): void {
+    const c = this.view.members[0];
+    if (c === undefined) return;
+    if (sameMember(c, this.self)) this.dispatch(this.lastNow, this.addr, msg);
+    else this.send(c.addr, msg);
+  }
+
+  private dataMsg(s: Sent): DataMsg {
+    return {
+      t: 'data',
+      from: this.self,
+      epoch: this.view.epoch,
+      sender: this.self,
+      seq: s.seq,
+      kind: s.kind,
+      group: s.group,
+      safe: s.safe,
+      payload: s.payload,
+    };
+  }
+
+  /**
+   * The progress loop, run at the end of every input: send what the window allows,
+   * order (sequencer), advance the held prefix, announce stability, deliver. Looping
+   * here instead of calling each other keeps the stack flat however much is queued.
+   */
+  private settle(now: number): void {
+    if (this.settling) return;
+    this.settling = true;
+    try {
+      for (let round = 0; ; round++) {
+        assert(round < settleRoundsMax, 'settle does not converge');
+        if (this.phaseValue !== 'member') break;
+        let progress = this.pumpSends(now);
+        if (this.isCoordinator()) progress = this.orderAll() || progress;
+        progress = this.advanceHeld() || progress;
+        if (this.isCoordinator()) progress = this.updateStable() || progress;
+        progress = this.tryDeliver(now) || progress;
+        if (!progress) break;
+      }
+      this.collect();
+      if (this.phaseValue === 'member' && !this.isCoordinator() && this.held > this.lastAckSent) {
+        this.lastAckSent = this.held;
+        this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.view.epoch, held: this.held });
+      }
+    } finally {
+      this.settling = false;
+    }
+  }
+
+  /** Move queued entries into flight, within the window, when not wedged. */
+  private pumpSends(now: number): boolean {
+    if (this.wedged) return false;
+    let progress = false;
+    while (this.sendQueue.length > 0 && this.sent.length < this.cfg.sendWindowMax) {
+      const p = this.sendQueue.shift()!;
+      const s: Sent = { ...p, seq: ++this.sendSeq, lastSentAt: now };
+      this.sent.push(s);
+      const msg = this.dataMsg(s);
+      for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
+      this.onData(msg);
+      progress = true;
+    }
+    return progress;
+  }
+
+  private onData(msg: DataMsg): void {
+    const sk = memberKey(msg.sender);
+    if (!this.rank.has(sk)) return;
+    if (msg.seq <= (this.collectedSeq.get(sk) ?? 0)) return;
+    const k = entryKey(msg.sender, msg.seq);
+    if (!this.data.has(k)) this.data.set(k, msg);
+  }
+
+  /** Sequencer: order every sender's data in its FIFO order, within the window. */
+  private orderAll(): boolean {
+    if (this.wedged) return false;
+    let progress = false;
+    for (const m of this.view.members) {
+      const sk = memberKey(m);
+      let next = this.nextSeqToOrder.get(sk) ?? 1;
+      for (;;) {
+        if (this.nextGseq - 1 - this.stable >= this.cfg.orderWindowMax) break;
+        if (this.unstableBytes > this.cfg.orderWindowBytesMax) break;
+        const d = this.data.get(entryKey(m, next));
+        if (d === undefined) break;
+        const gseq = this.nextGseq++;
+        this.records.set(gseq, { sender: ref(m), seq: next });
+        this.unstableBytes += d.payload.length;
+        if (this.orderBatch.length === 0) this.orderBatchFirst = gseq;
+        this.orderBatch.push({ rank: this.rank.get(sk)!, seq: next });
+        this.orderedMax = gseq;
+        if (sk === this.selfKey) this.ownOrderedSeq = next;
+        next += 1;
+        progress = true;
+      }
+      this.nextSeqToOrder.set(sk, next);
+    }
+    return progress;
+  }
+
+  private flushOrderBatch(): void {
+    if (!this.isCoordinator()) return;
+    if (this.orderBatch.length === 0 && this.stableAnnounced === this.stable) return;
+    const msg: Message = {
+      t: 'order',
+      from: this.self,
+      epoch: this.view.epoch,
+      first: this.orderBatch.length === 0 ? this.nextGseq : this.orderBatchFirst,
+      entries: this.orderBatch,
+      stable: this.stable,
+    };
+    this.orderBatch = [];
+    this.stableAnnounced = this.stable;
+    for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
+  }
+
+  private onOrder(first: number, entries: readonly OrderEntry[], stable: number): void {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const gseq = first + i;
+      if (gseq <= this.collectedUpTo) continue;
+      const sender = this.view.members[e.rank];
+      if (sender === undefined) continue;
+      if (!this.records.has(gseq)) this.records.set(gseq, { sender: ref(sender), seq: e.seq });
+      if (gseq > this.orderedMax) this.orderedMax = gseq;
+      if (e.rank === this.rank.get(this.selfKey) && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
+    }
+    if (first - 1 > this.orderedMax) this.orderedMax = first - 1;
+    this.learnStable(stable);
+  }
+
+  private learnStable(stable: number): void {
+    if (stable > this.stable) this.stable = Math.min(stable, this.orderedMax);
+  }
+
+  private onHeartbeat(msg: { from: MemberRef; ordered: number; stable: number; held: number }): void {
+    const c = this.view.members[0];
+    if (c !== undefined && sameMember(c, msg.from)) {
+      if (msg.ordered > this.orderedMax) this.orderedMax = msg.ordered;
+      this.learnStable(msg.stable);
+    }
+    this.onAck(msg.from, msg.held);
+  }
+
+  private onAck(from: MemberRef, held: number): void {
+    if (!this.isCoordinator()) return;
+    const k = memberKey(from);
+    if (held > (this.ackHeld.get(k) ?? 0)) this.ackHeld.set(k, held);
+  }
+
+  /** Sequencer: stable is the least prefix every member holds. */
+  private updateStable(): boolean {
+    let min = this.held;
+    for (const m of this.view.members) {
+      const k = memberKey(m);
+      if (k !== this.selfKey) min = Math.min(min, this.ackHeld.get(k) ?? 0);
+    }
+    if (min <= this.stable) return false;
+    this.stable = min;
+    return true;
+  }
+
+  private onNak(from: MemberRef, first: number, last: number): void {
+    if (!this.isCoordinator()) return;
+    const info = this.view.members.find((m) => sameMember(m, from));
+    if (info === undefined) return;
+    const hi = Math.min(last, this.nextGseq - 1, first + this.cfg.nakBatchMax - 1);
+    let start = first;
+    let entries: OrderEntry[] = [];
+    for (let g = first; g <= hi; g++) {
+      const r = this.records.get(g);
+      if (r === undefined) {
+        // Collected, so stable: the asker holds it already.
+        if (entries.length > 0) this.sendOrder(info.addr, start, entries);
+        entries = [];
+        start = g + 1;
+        continue;
+      }
+      entries.push({ rank: this.rank.get(memberKey(r.sender))!, seq: r.seq });
+      const d = this.data.get(entryKey(r.sender, r.seq));
+      if (d !== undefined) this.send(info.addr, { ...d, from: this.self });
+    }
+    if (entries.length > 0) this.sendOrder(info.addr, start, entries);
+  }
+
+  private sendOrder(to: string, first: number, entries: OrderEntry[]): void {
+    this.send(to, { t: 'order', from: this.self, epoch: this.view.epoch, first, entries, stable: this.stable });
+  }
+
+  /** Advance the contiguous prefix for which both the record and the data are here. */
+  private advanceHeld(): boolean {
+    const before = this.held;
+    for (;;) {
+      const r = this.records.get(this.held + 1);
+      if (r === undefined || !this.data.has(entryKey(r.sender, r.seq))) break;
+      this.held += 1;
+    }
+    return this.held > before;
+  }
+
+  private tryDeliver(now: number): boolean {
+    if (this.wedged) return false;
+    const before = this.delivered;
+    while (this.delivered < this.held && this.phaseValue === 'member') {
+      const g = this.delivered + 1;
+      const r = this.records.get(g)!;
+      const d = this.data.get(entryKey(r.sender, r.seq))!;
+      if (d.safe && this.stable < g) break;
+      this.deliverEntry(now, g, d);
+    }
+    return this.delivered > before;
+  }
+
+  /** Drop what every member holds and this one delivered. */
+  private collect(): void {
+    const upTo = Math.min(this.stable, this.delivered);
+    for (let g = this.collectedUpTo + 1; g <= upTo; g++) {
+      const r = this.records.get(g);
+      if (r === undefined) continue;
+      const k = entryKey(r.sender, r.seq);
+      const d = this.data.get(k);
+      if (d !== undefined && this.isCoordinator()) this.unstableBytes -= d.payload.length;
+      this.data.delete(k);
+      this.records.delete(g);
+      const sk = memberKey(r.sender);
+      if (r.seq > (this.collectedSeq.get(sk) ?? 0)) this.collectedSeq.set(sk, r.seq);
+    }
+    if (upTo > this.collectedUpTo) this.collectedUpTo = upTo;
+  }
+
+  /** Deliver global sequence number `gseq` of the current epoch. */
+  private deliverEntry(now: number, gseq: number, d: DataMsg): void {
+    assert(gseq === this.delivered + 1, 'delivery out of order');
+    this.delivered = gseq;
+    const own = sameMember(d.sender, this.self);
+    let localId: number | null = null;
+    if (own) {
+      const s = this.sent.shift();
+      assert(s !== undefined && s.seq === d.seq, `own delivery out of FIFO order at ${this.selfKey}`);
+      localId = s.localId;
+    }
+    const pos: Position = { epoch: this.view.epoch, gseq };
+    switch (d.kind) {
+      case EntryKind.app:
+        if (own || this.groups.has(d.group, this.self)) {
+          this.emitApp({ type: 'message', group: d.group, sender: d.sender, data: d.payload, localId, safe: d.safe });
+        }
+        break;
+      case EntryKind.join: {
+        const change = this.groups.join(d.group, d.sender, pos);
+        if (change !== null) this.onGroupChange(change);
+        else if (own) this.emitApp({ type: 'log', text: `already a member of ${d.group}` });
+        break;
+      }
+      case EntryKind.leave: {
+        const change = this.groups.leave(d.group, d.sender, pos);
+        if (own) {
+          this.dropMarker(d.group);
+          this.emitApp({ type: 'group-left', group: d.group, localId: localId ?? 0 });
+        }
+        if (change !== null) this.onGroupChange(change);
+        break;
+      }
+      case EntryKind.stateDone:
+        this.groups.stateDone(d.group, d.sender);
+        this.outgoing.delete(`${d.group}\n${memberKey(d.sender)}`);
+        break;
+      default:
+        assertNever(d.kind);
+    }
+    void now;
+  }
+
+  // ===================================================================== group events and state transfer
+
+  /** Report a group view change to this endpoint's application, and start transfers. */
+  private onGroupChange(c: GroupChange): void {
+    if (!c.members.some((m) => sameMember(m, this.self))) return;
+    const view: GroupView = { id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed };
+    const mine = c.transfers.find((t) => sameMember(t.member, this.self));
+    if (mine !== undefined) {
+      // Our first view of the group waits for the state taken at this very position.
+      this.dropMarker(c.group);
+      this.pendingApp.push({ type: 'marker', group: c.group, pos: mine.pos, view, state: null });
+      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, total: -1 });
+    } else if (c.fresh.some((m) => sameMember(m, this.self)) && this.markerOf(c.group) !== undefined) {
+      // Nobody is left who has the state: start from this view, empty.
+      this.dropMarker(c.group);
+      this.emitApp({ type: 'view', group: c.group, view });
+    } else {
+      this.emitApp({ type: 'view', group: c.group, view });
+    }
+    for (const t of c.transfers) {
+      if (t.provider !== null && sameMember(t.provider, this.self) && !sameMember(t.member, this.self)) {
+        this.emitApp({ type: 'state-request', group: c.group, joiner: t.member, pos: t.pos });
+      }
+    }
+    this.releaseApp();
+  }
+
+  private markerOf(group: string): Marker | undefined {
+    for (const e of this.pendingApp) if (e.type === 'marker' && e.group === group) return e;
+    return undefined;
+  }
+
+  /**
+   * Forget a state we no longer wait for at that position: its marker and every later
+   * held event of its group (from the application's point of view it was not yet in
+   * the group then).
+   */
+  private dropMarker(group: string): void {
+    const i = this.pendingApp.findIndex((e) => e.type === 'marker' && e.group === group);
+    if (i < 0) return;
+    this.incoming.delete(group);
+    this.stateAckTo.delete(group);
+    const kept = this.pendingApp.slice(0, i);
+    for (const e of this.pendingApp.slice(i + 1)) {
+      if (e.type !== 'log' && e.type !== 'marker' && 'group' in e && e.group === group) continue;
+      kept.push(e);
+    }
+    this.pendingApp = kept;
+    this.releaseApp();
+  }
+
+  /**
+   * Application events go through here: while this member waits for a state, every
+   * later event of every group is held, so its stream keeps one order across groups.
+   */
+  private emitApp(e: CoreEvent): void {
+    if (this.pendingApp.length > 0) this.pendingApp.push(e);
+    else this.out.events.push(e);
+  }
+
+  /** Release held events up to the first marker whose state has not arrived. */
+  private releaseApp(): void {
+    let i = 0;
+    for (; i < this.pendingApp.length; i++) {
+      const e = this.pendingApp[i]!;
+      if (e.type === 'marker') {
+        if (e.state === null) break;
+        this.out.events.push({ type: 'view', group: e.group, view: e.view });
+        this.out.events.push({ type: 'state', group: e.group, data: e.state });
+      } else {
+        this.out.events.push(e);
+      }
+    }
+    if (i > 0) this.pendingApp = this.pendingApp.slice(i);
+  }
+
+  private onStateChunk(now: number, from: string, msg: StateChunkMsg): void {
+    if (!sameMember(msg.joiner, this.self)) return;
+    const inc = this.incoming.get(msg.group);
+    if (inc === undefined || comparePositions(inc.pos, msg.pos) !== 0) {
+      // Not (or no longer) wanted: tell the provider to stop.
+      this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: Number.MAX_SAFE_INTEGER });
+      return;
+    }
+    if (inc.total < 0) {
+      if (msg.total > this.cfg.stateBytesMax) {
+        this.log(`state of ${msg.group} is ${msg.total} bytes, over stateBytesMax ${this.cfg.stateBytesMax}`);
+        return;
+      }
+      inc.total = msg.total;
+      inc.buffer = new Uint8Array(msg.total);
+    }
+    if (msg.total !== inc.total || inc.buffer === null) return;
+    if (msg.offset === inc.received && msg.offset + msg.data.length <= inc.total) {
+      inc.buffer.set(msg.data, msg.offset);
+      inc.received += msg.data.length;
+    }
+    this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: inc.received });
+    this.stateAckTo.set(msg.group, { to: from, at: now });
+    if (inc.received === inc.total) this.completeState(now, inc);
+  }
+
+  private retransmitStateAcks(now: number): void {
+    for (const [group, a] of this.stateAckTo) {
+      const inc = this.incoming.get(group);
+      if (inc === undefined) {
+        this.stateAckTo.delete(group);
+      } else if (now - a.at >= this.cfg.retransmitMs * 2) {
+        a.at = now;
+        this.send(a.to, { t: 'state-ack', from: this.self, group, pos: inc.pos, offset: inc.received });
+      }
+    }
+  }
+
+  private completeState(now: number, inc: IncomingTransfer): void {
+    this.incoming.delete(inc.group);
+    this.stateAckTo.delete(inc.group);
+    const m = this.markerOf(inc.group);
+    assert(m !== undefined, 'a state without its marker');
+    m.state = inc.buffer ?? new Uint8Array(0);
+    this.releaseApp();
+    this.submit(now, EntryKind.stateDone, inc.group, new Uint8Array(0), false);
+  }
+
+  private onStateAck(now: number, from: MemberRef, group: string, pos: Position, offset: number): void {
+    const key = `${group}\n${memberKey(from)}`;
+    const t = this.outgoing.get(key);
+    if (t === undefined || comparePositions(t.pos, pos) !== 0) return;
+    if (offset >= t.data.length) {
+      // Complete (or not wanted): nothing more to send.
+      this.outgoing.delete(key);
+      return;
+    }
+    if (offset > t.acked) t.acked = offset;
+    this.pumpTransfers(now);
+  }
+
+  private pumpTransfers(now: number): void {
+    if (this.phaseValue !== 'member') return;
+    const chunk = this.cfg.stateChunkBytes;
+    const window = chunk * this.cfg.stateWindowChunks;
+    for (const [key, t] of this.outgoing) {
+      if (!this.rank.has(memberKey(t.joiner))) {
+        this.outgoing.delete(key);
+        continue;
+      }
+      const stalled = now - t.lastSentAt >= this.cfg.retransmitMs * 2;
+      if (t.data.length === 0) {
+        // An empty state is one empty chunk, repeated until acknowledged.
+        if (t.sentUpTo === 0 || stalled) this.sendChunk(t, 0, 0, now);
+        t.sentUpTo = 1;
+        continue;
+      }
+      // Go back to the last acknowledged offset when acks stall (lost chunks).
+      if (stalled && t.sentUpTo > t.acked) t.sentUpTo = t.acked;
+      while (t.sentUpTo < t.data.length && t.sentUpTo - t.acked < window) {
+        const len = Math.min(chunk, t.data.length - t.sentUpTo);
+        this.sendChunk(t, t.sentUpTo, len, now);
+        t.sentUpTo += len;
+      }
+    }
+  }
+
+  private sendChunk(t: OutgoingTransfer, offset: number, len: number, now: number): void {
+    t.lastSentAt = now;
+    this.send(t.joiner.addr, {
+      t: 'state-chunk',
+      from: this.self,
+      group: t.group,
+      joiner: ref(t.joiner),
+      pos: t.pos,
+      offset,
+      total: t.data.length,
+      data: t.data.subarray(offset, offset + len),
+    });
+  }
+
+  // ===================================================================== view change: proposer
+
+  /** The lowest-ranked member of the view this member does not suspect. */
+  private candidate(): MemberRef | undefined {
+    return this.view.members.find((m) => !this.suspects.has(memberKey(m)));
+  }
+
+  private tickProposer(now: number, mayStart: boolean): void {
+    const p = this.proposer;
+    if (p !== null) {
+      if (p.phase === 'prepare') {
+        if (now >= p.deadline) this.decidePrepare(now);
+        else if (now - p.lastSentAt >= this.cfg.retransmitMs) this.sendPrepare(now, p, true);
+      } else if (now >= p.deadline) {
+        this.abandonProposal(now, 'acceptance timed out');
+      } else if (now - p.lastSentAt >= this.cfg.retransmitMs) {
+        this.sendAccepts(now, p, true);
+      }
+      return;
+    }
+    if (!mayStart || now < this.proposeRetryAt) return;
+    if (this.phaseValue === 'bootstrapping') {
+      this.startProposal(now);
+      return;
+    }
+    const cand = this.candidate();
+    if (cand === undefined || !sameMember(cand, this.self)) return;
+    const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
+    const suspected = this.view.members.some((m) => this.suspects.has(memberKey(m)));
+    const leaves = this.pendingLeaves.size > 0;
+    const stuck = this.acceptor.wedgedAt !== null && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
+    if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
+  }
+
+  private startProposal(now: number): void {
+    const round = Math.max(this.highestRound, this.acceptor.promised?.round ?? 0) + 1;
+    this.highestRound = round;
+    const p: ProposerState = {
+      ballot: { round, proposer: this.selfKey },
+      epoch: this.view.epoch,
+      phase: 'prepare',
+      promises: new Map(),
+      accepted: new Set(),
+      deadline: now + this.cfg.flushTimeoutMs,
+      proposal: null,
+      cutLog: new Map(),
+      config: this.view.epoch === 0 ? this.config : [],
+      lastSentAt: now,
+    };
+    this.proposer = p;
+    this.log(`propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`);
+    this.sendPrepare(now, p, false);
+  }
+
+  private sendPrepare(now: number, p: ProposerState, retransmit: boolean): void {
+    p.lastSentAt = now;
+    const msg: PrepareMsg = { t: 'prepare', from: this.self, epoch: p.epoch, ballot: p.ballot, config: p.config };
+    const promisedAddrs = new Set([...p.promises.values()].map((x) => x.addr));
+    const targets = p.epoch === 0 ? this.config : this.view.members.map((m) => m.addr);
+    for (const a of targets) {
+      if (a === this.addr || (retransmit && promisedAddrs.has(a))) continue;
+      this.send(a, msg);
+    }
+    if (!retransmit) this.onPrepare(now, this.addr, msg);
+  }
+
+  /** Promises (or acceptances) that count toward the quorum of the epoch being changed. */
+  private quorum(p: ProposerState, keys: Iterable<string>): { have: number; need: number; rest: number } {
+    const set = new Set(keys);
+    if (p.epoch === 0) {
+      const addrs = new Set<string>();
+      for (const k of set) {
+        const pr = p.promises.get(k);
+        if (pr !== undefined) addrs.add(pr.addr);
+      }
+      const have = p.config.filter((a) => addrs.has(a)).length;
+      return { have, need: majority(p.config.length), rest: p.config.length - have };
+    }
+    let have = 0;
+    let rest = 0;
+    for (const m of this.view.members) {
+      const k = memberKey(m);
+      if (set.has(k)) have++;
+      else if (!this.suspects.has(k)) rest++;
+    }
+    return { have, need: majority(this.view.members.length), rest };
+  }
+
+  private onPromise(now: number, msg: PromiseMsg): void {
+    const p = this.proposer;
+    if (p === null || p.phase !== 'prepare' || msg.epoch !== p.epoch || compareBallots(msg.ballot, p.ballot) !== 0) return;
+    if (p.epoch > 0 && !this.rank.has(memberKey(msg.from))) return;
+    if (p.epoch === 0 && !p.config.includes(msg.addr)) return;
+    p.promises.set(memberKey(msg.from), msg);
+    if (p.epoch > 0) this.heard(now, memberKey(msg.from));
+    const q = this.quorum(p, p.promises.keys());
+    // Everyone we do not suspect has answered: no need to wait for the deadline.
+    if (q.rest === 0 && q.have >= q.need) this.decidePrepare(now);
+  }
+
+  private decidePrepare(now: number): void {
+    const p = this.proposer!;
+    const q = this.quorum(p, p.promises.keys());
+    if (q.have < q.need) {
+      this.abandonProposal(now, `only ${q.have} of ${q.need} promises`);
+      return;
+    }
+    // Paxos: a proposal that some acceptor accepted must be proposed again.
+    let best: PromiseMsg | null = null;
+    for (const pr of p.promises.values()) {
+      if (pr.acceptedBallot === null || pr.accepted === null) continue;
+      if (best === null || compareBallots(pr.acceptedBallot, best.acceptedBallot!) > 0) best = pr;
+    }
+    const cutLog = this.gatherCutLog(p);
+    const floor = this.floorOf(p);
+    let proposal: Proposal;
+    if (best !== null) {
+      proposal = best.accepted!;
+    } else if (p.epoch === 0) {
+      const members = [...p.promises.values()]
+        .map((x) => ({ id: x.from.id, inc: x.from.inc, addr: x.addr }))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.inc - b.inc));
+      proposal = { view: { epoch: 1, members }, cut: 0, joined: members.map(ref), left: [], failed: [] };
+    } else {
+      let cut = floor;
+      while (cutLog.has(cut + 1)) cut++;
+      proposal = this.newProposal(p, cut);
+    }
+    for (let g = floor + 1; g <= proposal.cut; g++) {
+      // An accepted cut is held by whoever accepted it, so this cannot fail.
+      assert(cutLog.has(g), `entry ${g} of the cut ${proposal.cut} is held by no promiser`);
+    }
+    p.proposal = proposal;
+    p.cutLog = cutLog;
+    p.phase = 'accept';
+    p.deadline = now + this.cfg.flushTimeoutMs;
+    this.sendAccepts(now, p, false);
+  }
+
+  /** Entries at or below this are held by every member of the old view. */
+  private floorOf(p: ProposerState): number {
+    let s = this.stable;
+    for (const pr of p.promises.values()) s = Math.max(s, pr.stable);
+    return s;
+  }
+
+  /** The union of what the promisers hold beyond the stable prefix, by gseq. */
+  private gatherCutLog(p: ProposerState): Map<number, LogEntry> {
+    const log = new Map<number, LogEntry>();
+    for (const pr of p.promises.values()) {
+      for (const e of pr.log) if (e.payload !== null && !log.has(e.gseq)) log.set(e.gseq, e);
+    }
+    return log;
+  }
+
+  private newProposal(p: ProposerState, cut: number): Proposal {
+    const joiners = [...this.pendingJoins.values()];
+    const replaced = new Set(joiners.map((j) => j.id));
+    const members: MemberInfo[] = [];
+    const left: MemberRef[] = [];
+    const failed: MemberRef[] = [];
+    for (const m of this.view.members) {
+      const k = memberKey(m);
+      if (this.pendingLeaves.has(k)) left.push(ref(m));
+      else if (!p.promises.has(k) || replaced.has(m.id)) failed.push(ref(m));
+      else members.push(m);
+    }
+    members.push(...joiners);
+    return { view: { epoch: p.epoch + 1, members }, cut, joined: joiners.map(ref), left, failed };
+  }
+
+  /** Entries of (from, cut] that an acceptor holding up to `from` lacks. */
+  private cutEntries(cutLog: Map<number, LogEntry>, cut: number, from: number): LogEntry[] {
+    const out: LogEntry[] = [];
+    for (let g = from + 1; g <= cut; g++) {
+      const e = cutLog.get(g);
+      if (e !== undefined) out.push(e);
+    }
+    return out;
+  }
+
+  /** Who must accept: the promisers, and old members of the next view that did not promise. */
+  private acceptTargets(p: ProposerState): { key: string; addr: string; held: number }[] {
+    const out: { key: string; addr: string; held: number }[] = [];
+    if (p.epoch === 0) {
+      for (const [k, pr] of p.promises) out.push({ key: k, addr: pr.addr, held: 0 });
+      return out;
+    }
+    const floor = this.floorOf(p);
+    for (const m of this.view.members) {
+      const k = memberKey(m);
+      const pr = p.promises.get(k);
+      if (pr === undefined && !p.proposal!.view.members.some((x) => sameMember(x, m))) continue;
+      out.push({ key: k, addr: m.addr, held: Math.max(pr?.held ?? 0, floor) });
+    }
+    return out;
+  }
+
+  private sendAccepts(now: number, p: ProposerState, retransmit: boolean): void {
+    p.lastSentAt = now;
+    const proposal = p.proposal!;
+    for (const t of this.acceptTargets(p)) {
+      if (retransmit && p.accepted.has(t.key)) continue;
+      const msg: AcceptMsg = {
+        t: 'accept',
+        from: this.self,
+        epoch: p.epoch,
+        ballot: p.ballot,
+        proposal,
+        log: this.cutEntries(p.cutLog, proposal.cut, t.held),
+        commit: false,
+      };
+      if (t.key !== this.selfKey) this.send(t.addr, msg);
+      else if (!retransmit) this.onAccept(now, msg);
+    }
+  }
+
+  private onAccepted(now: number, from: MemberRef, epoch: number, ballot: Ballot): void {
+    const p = this.proposer;
+    if (p === null || p.phase !== 'accept' || epoch !== p.epoch || compareBallots(ballot, p.ballot) !== 0) return;
+    p.accepted.add(memberKey(from));
+    const q = this.quorum(p, p.accepted);
+    if (q.have >= q.need) this.commitProposal(now, p);
+  }
+
+  private commitProposal(now: number, p: ProposerState): void {
+    const proposal = p.proposal!;
+    this.proposer = null;
+    this.log(`commit epoch ${proposal.view.epoch}: ${proposal.view.members.map(memberKey).join(' ')}`);
+    const oldMembers = this.view.members;
+    // While installing, a proposer that removed itself must not finish stopping before
+    // it has recorded the decision it is to retransmit.
+    this.committing = true;
+    const welcome = this.install(now, p.ballot, proposal);
+    this.committing = false;
+    const waiting = new Set<string>();
+    for (const m of proposal.view.members) if (memberKey(m) !== this.selfKey) waiting.add(memberKey(m));
+    this.lastInstall = {
+      oldEpoch: p.epoch,
+      ballot: p.ballot,
+      proposal,
+      cutLog: p.cutLog,
+      welcome,
+      acceptedBy: new Set(p.accepted),
+      waiting,
+      until: now + this.cfg.suspectTimeoutMs * 2,
+      lastSentAt: now,
+    };
+    // Old members learn the decision (those removed too: they stop and find out why).
+    for (const m of oldMembers) if (!sameMember(m, this.self)) this.sendDecision(memberKey(m), m.addr);
+    for (const m of proposal.view.members) {
+      const k = memberKey(m);
+      if (k !== this.selfKey && !oldMembers.some((o) => sameMember(o, m))) this.sendDecision(k, m.addr);
+    }
+    this.finishStop(now);
+  }
+
+  /** The decision for one member: a commit, the full accept, or a welcome (new members). */
+  private sendDecision(key: string, addr: string): void {
+    const li = this.lastInstall!;
+    const isNew = li.oldEpoch === 0 || li.proposal.joined.some((j) => memberKey(j) === key);
+    if (isNew) {
+      this.send(addr, li.welcome);
+    } else if (li.acceptedBy.has(key)) {
+      this.send(addr, { t: 'commit', from: this.self, epoch: li.oldEpoch, ballot: li.ballot });
+    } else {
+      this.send(addr, {
+        t: 'accept',
+        from: this.self,
+        epoch: li.oldEpoch,
+        ballot: li.ballot,
+        proposal: li.proposal,
+        log: this.cutEntries(li.cutLog, li.proposal.cut, 0),
+        commit: true,
+      });
+    }
+  }
+
+  private retransmitInstall(now: number): void {
+    const li = this.lastInstall;
+    if (li === null) return;
+    if (now >= li.until || li.waiting.size === 0) {
+      this.lastInstall = null;
+      return;
+    }
+    if (now - li.lastSentAt < this.cfg.retransmitMs) return;
+    li.lastSentAt = now;
+    for (const m of li.proposal.view.members) {
+      const k = memberKey(m);
+      if (li.waiting.has(k)) this.sendDecision(k, m.addr);
+    }
+  }
+
+  private abandonProposal(now: number, why: string): void {
+    const p = this.proposer;
+    if (p === null) return;
+    this.log(`proposal ${p.ballot.round}/${p.ballot.proposer} abandoned: ${why}`);
+    this.proposer = null;
+    // Randomised back-off, so that duelling proposers do not collide forever.
+    this.proposeRetryAt = now + this.cfg.flushTimeoutMs / 2 + this.rng.below(Math.max(1, this.cfg.flushTimeoutMs));
+  }
+
+  // ===================================================================== view change: acceptor
+
+  private onPrepare(now: number, from: string, msg: PrepareMsg): void {
+    if (msg.epoch === 0) {
+      if (this.phaseValue !== 'bootstrapping') {
+        this.onProbe(from);
+        return;
+      }
+      if (!sameConfig(msg.config, this.config)) return;
+    } else {
+      if (this.phaseValue !== 'member') return;
+      const k = memberKey(msg.from);
+      if (msg.epoch < this.view.epoch) {
+        if (!this.rank.has(k)) this.notMember(now, msg.from, from);
+        return;
+      }
+      if (msg.epoch > this.view.epoch || !this.rank.has(k)) return;
+      this.heard(now, k);
+    }
+    const promised = this.acceptor.promised;
+    if (promised !== null && compareBallots(msg.ballot, promised) < 0) {
+      this.sendTo(now, from, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
+      return;
+    }
+    this.highestRound = Math.max(this.highestRound, msg.ballot.round);
+    this.acceptor.promised = msg.ballot;
+    if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
+    if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
+      this.abandonProposal(now, `a higher ballot from ${msg.ballot.proposer}`);
+    }
+    this.flushOrderBatch();
+    const reply: PromiseMsg = {
+      t: 'promise',
+      from: this.self,
+      addr: this.addr,
+      epoch: msg.epoch,
+      ballot: msg.ballot,
+      acceptedBallot: this.acceptor.acceptedBallot,
+      accepted: this.acceptor.accepted,
+      held: this.held,
+      stable: this.stable,
+      log: this.holdings(),
+    };
+    this.sendTo(now, from, reply);
+  }
+
+  /** What this member holds beyond the stable prefix, for a promise. */
+  private holdings(): LogEntry[] {
+    const out: LogEntry[] = [];
+    for (const [g, r] of this.records) {
+      if (g <= this.stable) continue;
+      const d = this.data.get(entryKey(r.sender, r.seq));
+      if (d !== undefined) out.push({ gseq: g, sender: r.sender, seq: r.seq, kind: d.kind, group: d.group, safe: d.safe, payload: d.payload });
+    }
+    for (const [g, e] of this.acceptedLog) {
+      if (g > this.stable && !this.records.has(g)) out.push(e);
+    }
+    return out.sort((a, b) => a.gseq - b.gseq);
+  }
+
+  private onAccept(now: number, msg: AcceptMsg): void {
+    const k = memberKey(msg.from);
+    if (msg.epoch === 0) {
+      if (this.phaseValue !== 'bootstrapping') return;
+    } else {
+      if (this.phaseValue !== 'member') return;
+      if (msg.epoch !== this.view.epoch || !this.rank.has(k)) {
+        if (msg.epoch + 1 === this.view.epoch && msg.commit) this.sayInstalled(msg.from, msg.proposal);
+        return;
+      }
+      this.heard(now, k);
+    }
+    const promised = this.acceptor.promised;
+    if (!msg.commit && promised !== null && compareBallots(msg.ballot, promised) < 0) {
+      this.sendToMember(msg.from, msg.proposal, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
+      return;
+    }
+    for (const e of msg.log) if (e.payload !== null) this.acceptedLog.set(e.gseq, e);
+    if (promised === null || compareBallots(msg.ballot, promised) > 0) this.acceptor.promised = msg.ballot;
+    this.acceptor.acceptedBallot = msg.ballot;
+    this.acceptor.accepted = msg.proposal;
+    if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
+    this.highestRound = Math.max(this.highestRound, msg.ballot.round);
+    if (msg.commit) {
+      this.install(now, msg.ballot, msg.proposal);
+      return;
+    }
+    if (sameMember(msg.from, this.self)) this.onAccepted(now, this.self, msg.epoch, msg.ballot);
+    else this.sendToMember(msg.from, msg.proposal, { t: 'accepted', from: this.self, epoch: msg.epoch, ballot: msg.ballot });
+  }
+
+  private sayInstalled(to: MemberRef, proposal: Proposal | null): void {
+    this.sendToMember(to, proposal, { t: 'installed', from: this.self, epoch: this.view.epoch });
+  }
+
+  /** Send to a member known from the current or previous view, a proposal, or bootstrap. */
+  private sendToMember(to: MemberRef, proposal: Proposal | null, msg: Message): void {
+    if (sameMember(to, this.self)) return;
+    const info =
+      this.view.members.find((m) => sameMember(m, to)) ??
+      this.previousMembers.find((m) => sameMember(m, to)) ??
+      proposal?.view.members.find((m) => sameMember(m, to));
+    const addr = info?.addr ?? this.heardBootstrapping.get(memberKey(to))?.addr;
+    if (addr !== undefined) this.send(addr, msg);
+  }
+
+  private sendTo(now: number, addr: string, msg: Message): void {
+    if (addr === this.addr) this.dispatch(now, addr, msg);
+    else this.send(addr, msg);
+  }
+
+  private onCommit(now: number, from: MemberRef, epoch: number, ballot: Ballot): void {
+    if (this.phaseValue !== 'member') return;
+    if (epoch !== this.view.epoch) {
+      if (epoch + 1 === this.view.epoch) this.sayInstalled(from, null);
+      return;
+    }
+    if (this.acceptor.acceptedBallot === null || compareBallots(this.acceptor.acceptedBallot, ballot) !== 0) return;
+    this.install(now, ballot, this.acceptor.accepted!);
+  }
+
+  /**
+   * Deliver the old epoch up to the cut, then install the new view. Returns the
+   * welcome a proposer sends to new members.
+   */
+  private install(now: number, ballot: Ballot, proposal: Proposal): WelcomeMsg {
+    const oldEpoch = this.view.epoch;
+    assert(proposal.view.epoch === oldEpoch + 1, `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
+    // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
+    this.acceptor.wedgedAt = null;
+    for (const [g, e] of this.acceptedLog) {
+      if (!this.records.has(g)) this.records.set(g, { sender: e.sender, seq: e.seq });
+      const k = entryKey(e.sender, e.seq);
+      if (!this.data.has(k) && e.payload !== null) {
+        this.data.set(k, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, payload: e.payload });
+      }
+    }
+    while (this.delivered < proposal.cut) {
+      const g = this.delivered + 1;
+      const r = this.records.get(g);
+      assert(r !== undefined, `entry ${g} of the cut ${proposal.cut} is missing at ${this.selfKey}`);
+      const d = this.data.get(entryKey(r.sender, r.seq));
+      assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
+      this.deliverEntry(now, g, d);
+    }
+    // 2. The membership change, in every group.
+    const departed = new Map<string, 'left' | 'failed'>();
+    for (const m of proposal.left) departed.set(memberKey(m), 'left');
+    for (const m of proposal.failed) departed.set(memberKey(m), 'failed');
+    const changes = this.groups.removeEndpoints(departed, { epoch: proposal.view.epoch, gseq: 0 });
+    const welcome: WelcomeMsg = {
+      t: 'welcome',
+      from: this.self,
+      view: proposal.view,
+      joined: proposal.joined,
+      left: proposal.left,
+      failed: proposal.failed,
+      groups: this.groups.snapshot(),
+    };
+    if (!proposal.view.members.some((m) => sameMember(m, this.self))) {
+      if (oldEpoch === 0) {
+        // Not among the founders after all: join the network they founded.
+        this.phaseValue = 'joining';
+        this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
+        this.contact = proposal.view.members[0]?.addr ?? null;
+        this.contactEpoch = 1;
+      } else if (this.leaving) {
+        this.log(`left the network at epoch ${proposal.view.epoch}`);
+        this.stop(now);
+      } else {
+        this.exclude(`not in the view of epoch ${proposal.view.epoch}`);
+      }
+      return welcome;
+    }
+    // 3. A new epoch begins.
+    this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed);
+    for (const c of changes) this.onGroupChange(c);
+    if (oldEpoch > 0) {
+      const proposer = [...proposal.view.members, ...this.previousMembers].find((m) => memberKey(m) === ballot.proposer);
+      const c0 = proposal.view.members[0]!;
+      for (const to of new Set([c0.addr, proposer?.addr])) {
+        if (to !== undefined && to !== this.addr) this.send(to, { t: 'installed', from: this.self, epoch: proposal.view.epoch });
+      }
+    }
+    return welcome;
+  }
+
+  private onWelcome(now: number, msg: WelcomeMsg): void {
+    if (this.phaseValue === 'member') {
+      if (msg.view.epoch === this.view.epoch) this.sayInstalled(msg.from, null);
+      return;
+    }
+    if (this.phaseValue !== 'joining' && this.phaseValue !== 'bootstrapping') return;
+    if (!msg.view.members.some((m) => sameMember(m, this.self))) return;
+    this.groups = GroupTable.from(msg.groups);
+    this.enterView(now, msg.view, msg.joined, msg.left, msg.failed);
+    this.sayInstalled(msg.from, null);
+  }
+
+  /** Start a fresh epoch: sequencing state resets, own unfinished entries go again. */
+  private enterView(now: number, view: EndpointView, joined: readonly MemberRef[], left: readonly MemberRef[], failed: readonly MemberRef[]): void {
+    this.previousMembers = this.view.members;
+    this.phaseValue = 'member';
+    this.view = view;
+    this.rank = new Map(view.members.map((m, i) => [memberKey(m), i]));
+    // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
+    this.sendQueue = [...this.sent.map((s) => ({ localId: s.localId, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload })), ...this.sendQueue];
+    this.sent = [];
+    this.sendSeq = 0;
+    this.ownOrderedSeq = 0;
+    this.data = new Map();
+    this.records = new Map();
+    this.collectedSeq = new Map();
+    this.acceptedLog = new Map();
+    this.orderedMax = 0;
+    this.held = 0;
+    this.delivered = 0;
+    this.stable = 0;
+    this.collectedUpTo = 0;
+    this.lastAckSent = 0;
+    this.nextGseq = 1;
+    this.nextSeqToOrder = new Map();
+    this.ackHeld = new Map();
+    this.unstableBytes = 0;
+    this.orderBatch = [];
+    this.stableAnnounced = 0;
+    this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
+    this.proposer = null;
+    this.proposeRetryAt = 0;
+    this.blockedReported = false;
+    this.suspects.clear();
+    this.lastHeard = new Map(view.members.map((m) => [memberKey(m), now]));
+    this.heardBootstrapping.clear();
+    this.pendingLeaves.clear();
+    if (this.isCoordinator()) {
+      for (const k of [...this.pendingJoins.keys()]) if (this.rank.has(k)) this.pendingJoins.delete(k);
+      if (this.pendingJoins.size > 0) this.firstPendingJoinAt = now;
+    } else {
+      this.pendingJoins.clear();
+    }
+    this.nextHeartbeatAt = now;
+    this.emit({ type: 'installed', view, joined, left, failed });
+    if (this.leaving) this.requestLeave(now);
+  }
+
+  private onNotMember(now: number, epoch: number, to: MemberRef): void {
+    if (!sameMember(to, this.self) || this.phaseValue !== 'member' || epoch <= this.view.epoch) return;
+    if (this.leaving) this.stop(now);
+    else this.exclude(`a view of epoch ${epoch} exists without this member`);
+  }
+
+  private exclude(why: string): void {
+    this.log(`excluded: ${why}`);
+    this.phaseValue = 'excluded';
+    this.pendingApp = [];
+    this.emit({ type: 'excluded' });
+  }
+
+  /** Stop; a proposer that removed itself first lingers to retransmit its decision. */
+  private stop(now: number): void {
+    if (this.phaseValue === 'stopped') return;
+    this.phaseValue = 'stopped';
+    this.stopPending = true;
+    this.lingerUntil = now + this.cfg.flushTimeoutMs;
+    this.finishStop(now);
+  }
+
+  private finishStop(now: number): void {
+    if (!this.stopPending || this.committing) return;
+    const waiting = this.lastInstall !== null && this.lastInstall.waiting.size > 0;
+    if (waiting && now < this.lingerUntil) return;
+    this.stopPending = false;
+    this.lastInstall = null;
+    this.emit({ type: 'stopped' });
+  }
+
+  // ===================================================================== output helpers
+
+  private send(to: string, msg: Message): void {
+    this.out.send.push({ to, msg });
+  }
+
+  private emit(e: CoreEvent): void {
+    this.out.events.push(e);
+  }
+
+  private log(text: string): void {
+    this.out.events.push({ type: 'log', text });
+  }
+}

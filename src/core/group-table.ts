@@ -1,0 +1,184 @@
+/**
+ * The replicated table of lightweight groups. Every endpoint applies the same group
+ * joins, leaves and departures at the same positions of the endpoint's total order,
+ * so every endpoint holds the same table at the same position: group membership is
+ * derived, never negotiated (the Spread/Horus two-level design).
+ *
+ * State transfer obligations live here too, because who owes a joiner its state must
+ * be decided identically everywhere: the provider is the oldest member that has the
+ * state; if it departs before the joiner says (in order) that it applied the state,
+ * the next such member takes over at the view change that removed it.
+ */
+import { assert } from '../errors.js';
+import type { AwaitingState, GroupRecord, MemberRef, Position } from './types.js';
+import { memberKey, sameMember } from './types.js';
+
+/** A change of one group's view, to be reported to that group's members. */
+export interface GroupChange {
+  readonly group: string;
+  readonly viewId: number;
+  readonly members: readonly MemberRef[];
+  readonly joined: readonly MemberRef[];
+  readonly left: readonly MemberRef[];
+  readonly failed: readonly MemberRef[];
+  /** State transfers (new or taken over) that start at this change. */
+  readonly transfers: readonly AwaitingState[];
+  /** Joiners that will get no state (nobody had it): they start empty. */
+  readonly fresh: readonly MemberRef[];
+}
+
+interface Group {
+  viewId: number;
+  members: MemberRef[];
+  awaiting: AwaitingState[];
+}
+
+export class GroupTable {
+  private readonly groups = new Map<string, Group>();
+
+  static from(records: readonly GroupRecord[]): GroupTable {
+    const table = new GroupTable();
+    for (const r of records) {
+      table.groups.set(r.name, {
+        viewId: r.viewId,
+        members: [...r.members],
+        awaiting: [...r.awaiting],
+      });
+    }
+    return table;
+  }
+
+  /** A copy for a welcome message, sorted by name so that encodings are canonical. */
+  snapshot(): GroupRecord[] {
+    return [...this.groups.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, g]) => ({ name, viewId: g.viewId, members: [...g.members], awaiting: [...g.awaiting] }));
+  }
+
+  members(group: string): readonly MemberRef[] {
+    return this.groups.get(group)?.members ?? [];
+  }
+
+  viewId(group: string): number {
+    return this.groups.get(group)?.viewId ?? 0;
+  }
+
+  has(group: string, member: MemberRef): boolean {
+    return this.members(group).some((m) => sameMember(m, member));
+  }
+
+  awaiting(group: string, member: MemberRef): AwaitingState | undefined {
+    return this.groups.get(group)?.awaiting.find((a) => sameMember(a.member, member));
+  }
+
+  /** Names of the groups `member` belongs to, sorted. */
+  groupsOf(member: MemberRef): string[] {
+    const out: string[] = [];
+    for (const [name, g] of this.groups) if (g.members.some((m) => sameMember(m, member))) out.push(name);
+    return out.sort();
+  }
+
+  /** `member` joins `group` at `pos`. Returns `null` when it is already a member. */
+  join(group: string, member: MemberRef, pos: Position): GroupChange | null {
+    let g = this.groups.get(group);
+    if (g === undefined) {
+      g = { viewId: 0, members: [], awaiting: [] };
+      this.groups.set(group, g);
+    }
+    if (g.members.some((m) => sameMember(m, member))) return null;
+    const provider = this.firstWithState(g, member);
+    g.members.push(member);
+    g.viewId += 1;
+    const transfers: AwaitingState[] = [];
+    if (provider !== null) {
+      const a: AwaitingState = { member, provider, pos };
+      g.awaiting.push(a);
+      transfers.push(a);
+    }
+    return {
+      group,
+      viewId: g.viewId,
+      members: [...g.members],
+      joined: [member],
+      left: [],
+      failed: [],
+      transfers,
+      fresh: provider === null ? [member] : [],
+    };
+  }
+
+  /** `member` leaves `group` gracefully. Returns `null` when it was not a member. */
+  leave(group: string, member: MemberRef, pos: Position): GroupChange | null {
+    return this.remove(group, new Map([[memberKey(member), 'left' as const]]), pos);
+  }
+
+  /** `member` has applied the state it was waiting for. */
+  stateDone(group: string, member: MemberRef): void {
+    const g = this.groups.get(group);
+    if (g === undefined) return;
+    g.awaiting = g.awaiting.filter((a) => !sameMember(a.member, member));
+  }
+
+  /**
+   * Endpoints departed the network (a view change): remove them from every group.
+   * Returns one change per affected group, in name order (every endpoint reports
+   * them in the same order).
+   */
+  removeEndpoints(departed: ReadonlyMap<string, 'left' | 'failed'>, pos: Position): GroupChange[] {
+    const names = [...this.groups.keys()].sort();
+    const changes: GroupChange[] = [];
+    for (const name of names) {
+      const change = this.remove(name, departed, pos);
+      if (change !== null) changes.push(change);
+    }
+    return changes;
+  }
+
+  private remove(group: string, departed: ReadonlyMap<string, 'left' | 'failed'>, pos: Position): GroupChange | null {
+    const g = this.groups.get(group);
+    if (g === undefined) return null;
+    const left: MemberRef[] = [];
+    const failed: MemberRef[] = [];
+    const kept: MemberRef[] = [];
+    for (const m of g.members) {
+      const how = departed.get(memberKey(m));
+      if (how === 'left') left.push(m);
+      else if (how === 'failed') failed.push(m);
+      else kept.push(m);
+    }
+    if (left.length === 0 && failed.length === 0) return null;
+    g.members = kept;
+    g.viewId += 1;
+    // Obligations of departed joiners lapse; those whose provider departed move to the
+    // oldest member that has the state, at this very position, or lapse if none has it.
+    const transfers: AwaitingState[] = [];
+    const fresh: MemberRef[] = [];
+    const stillAwaiting = g.awaiting.filter((a) => !departed.has(memberKey(a.member)));
+    const orphans = stillAwaiting.filter((a) => a.provider !== null && departed.has(memberKey(a.provider)));
+    g.awaiting = stillAwaiting.filter((a) => !orphans.includes(a));
+    for (const a of orphans) {
+      const provider = this.firstWithState(g, a.member);
+      if (provider === null) {
+        fresh.push(a.member);
+      } else {
+        const moved: AwaitingState = { member: a.member, provider, pos };
+        g.awaiting.push(moved);
+        transfers.push(moved);
+      }
+    }
+    if (g.members.length === 0) {
+      assert(g.awaiting.length === 0, 'empty group with joiners awaiting state');
+    }
+    return { group, viewId: g.viewId, members: [...g.members], joined: [], left, failed, transfers, fresh };
+  }
+
+  /** The oldest member (other than `except`) that is not itself waiting for the state. */
+  private firstWithState(g: Group, except: MemberRef): MemberRef | null {
+    for (const m of g.members) {
+      if (sameMember(m, except)) continue;
+      if (g.awaiting.some((a) => sameMember(a.member, m))) continue;
+      return m;
+    }
+    return null;
+  }
+}

@@ -1,0 +1,722 @@
+/**
+ * The public API: an `Endpoint` (one per process) and its `Group` handles.
+ *
+ * The endpoint runs the loop around the deterministic core: an input (a message from
+ * the transport, a timer, an API call) goes into the core; the core's output goes out
+ * (messages to the transport, events to the groups' handlers). Time, timers,
+ * randomness and the transport are injected, so the same code runs over TCP and in
+ * the simulator.
+ *
+ * Events reach the application one at a time, in the endpoint's single delivery order
+ * across all its groups: a handler that returns a promise holds the next event (of
+ * any group) until it settles. That is what makes the order consistent across
+ * overlapping groups (G2) observable by the application, and it is the backpressure:
+ * a slow handler slows delivery, never the protocol (other members go on).
+ */
+import { createHash, randomInt } from 'node:crypto';
+import type { CoreConfig } from './core/config.js';
+import { defaultCoreConfig } from './core/config.js';
+import { EndpointCore } from './core/endpoint-core.js';
+import type { CoreEvent, GroupView } from './core/endpoint-core.js';
+import type { EndpointView, MemberRef, Message, Position } from './core/types.js';
+import { EntryKind, memberKey } from './core/types.js';
+import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
+import type { Clock, Rng } from './runtime.js';
+import type { Transport } from './transport/transport.js';
+
+/** A view of a group as the application sees it: member ids in rank order. */
+export interface View {
+  /** Strictly increasing per group. */
+  readonly id: number;
+  /** Member ids, oldest first. */
+  readonly members: readonly string[];
+  readonly joined: readonly string[];
+  readonly left: readonly string[];
+  readonly failed: readonly string[];
+  /** The same members with their incarnations. */
+  readonly incarnations: readonly MemberRef[];
+}
+
+/** One event of a group's ordered stream. */
+export type GroupEvent =
+  | { readonly type: 'view'; readonly view: View }
+  | { readonly type: 'state'; readonly data: Uint8Array }
+  | { readonly type: 'message'; readonly sender: string; readonly senderInc: number; readonly data: Uint8Array; readonly safe: boolean }
+  | { readonly type: 'blocked' }
+  | { readonly type: 'excluded' };
+
+/** What the application gives when it joins a group. */
+export interface GroupHandlers {
+  /**
+   * Receives the group's events one at a time, in order. Returning a promise holds
+   * the next event (of every group of this endpoint) until it settles.
+   */
+  onEvent?: (event: GroupEvent) => void | Promise<void>;
+  /**
+   * Asked of one existing member at the exact point where a member joins: the state
+   * the joiner starts from. Omit it for groups without state (the joiner gets an
+   * empty one).
+   */
+  checkpoint?: () => Uint8Array | Promise<Uint8Array>;
+}
+
+/** Options of a multicast. */
+export interface MulticastOptions {
+  /**
+   * Safe delivery: the message is delivered (and the promise resolves) only once every
+   * member of the view holds it, so it survives its sender's crash (G7).
+   * @default false
+   */
+  readonly safe?: boolean;
+}
+
+/** The world an endpoint runs in; the simulator passes its own. */
+export interface EndpointWorld {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly rng: Rng;
+}
+
+/** Options of `Endpoint.start`. Timing options are in milliseconds. */
+export interface EndpointOptions {
+  /** This member's name, unique in the network (1 to 256 UTF-8 bytes). */
+  readonly id: string;
+  /** `host:port` to listen on (TCP). Not needed when `world` is given. */
+  readonly listen?: string;
+  /** Contact points; none: start a new network. @default [] */
+  readonly seeds?: readonly string[];
+  /** Heartbeat interval. @default 100 */
+  readonly heartbeatMs?: number;
+  /** Silence after which a member is suspected. @default 1000 */
+  readonly suspectTimeoutMs?: number;
+  /** How long a view change waits for members it does not suspect. @default 500 */
+  readonly flushTimeoutMs?: number;
+  /** Retransmission interval. @default 100 */
+  readonly retransmitMs?: number;
+  /** Own multicasts in flight before more wait. @default 1024 */
+  readonly sendWindowMax?: number;
+  /** Largest multicast payload, bytes. @default 8 MiB */
+  readonly messageBytesMax?: number;
+  /** Largest state a joiner accepts, bytes. @default 1 GiB */
+  readonly stateBytesMax?: number;
+  /** Size of a state transfer chunk, bytes. @default 65536 */
+  readonly stateChunkBytes?: number;
+  /** Incarnation number; by default a fresh one is drawn. */
+  readonly incarnation?: number;
+  /** Injected transport, clock and randomness (the simulator uses this). */
+  readonly world?: EndpointWorld;
+  /** Receives diagnostics (suspicions, view changes). @default none */
+  readonly onLog?: (line: string) => void;
+}
+
+const knownOptions = new Set([
+  'id',
+  'listen',
+  'seeds',
+  'heartbeatMs',
+  'suspectTimeoutMs',
+  'flushTimeoutMs',
+  'retransmitMs',
+  'sendWindowMax',
+  'messageBytesMax',
+  'stateBytesMax',
+  'stateChunkBytes',
+  'incarnation',
+  'world',
+  'onLog',
+]);
+
+const encoder = new TextEncoder();
+
+/** Check a member id or group name: a non-empty string of at most `max` UTF-8 bytes. */
+function checkName(what: string, value: unknown, max: number): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InputError(ErrorCode.badName, `${what} must be a non-empty string`);
+  }
+  if (/[\u0000-\u001f]/.test(value)) {
+    throw new InputError(ErrorCode.badName, `${what} must not contain control characters`);
+  }
+  const bytes = encoder.encode(value).length;
+  if (bytes > max) {
+    throw new InputError(ErrorCode.nameTooLong, `${what} is ${bytes} bytes long; the limit is ${max}`);
+  }
+  return value;
+}
+
+function positiveInt(opts: Record<string, unknown>, name: string, fallback: number): number {
+  const v = opts[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    throw new OptionError(`option ${name} must be a positive integer, got ${String(v)}`);
+  }
+  return v;
+}
+
+function coreConfigFrom(opts: EndpointOptions): CoreConfig {
+  const o = opts as unknown as Record<string, unknown>;
+  const suspectTimeoutMs = positiveInt(o, 'suspectTimeoutMs', defaultCoreConfig.suspectTimeoutMs);
+  const heartbeatMs = positiveInt(o, 'heartbeatMs', Math.min(defaultCoreConfig.heartbeatMs, Math.max(1, Math.floor(suspectTimeoutMs / 4))));
+  if (heartbeatMs * 2 > suspectTimeoutMs) {
+    throw new OptionError(`option heartbeatMs (${heartbeatMs}) must be at most half of suspectTimeoutMs (${suspectTimeoutMs})`);
+  }
+  return {
+    ...defaultCoreConfig,
+    heartbeatMs,
+    suspectTimeoutMs,
+    pauseThresholdMs: Math.max(heartbeatMs * 2, Math.floor(suspectTimeoutMs * 0.3)),
+    flushTimeoutMs: positiveInt(o, 'flushTimeoutMs', Math.max(heartbeatMs * 2, Math.floor(suspectTimeoutMs / 2))),
+    retransmitMs: positiveInt(o, 'retransmitMs', defaultCoreConfig.retransmitMs),
+    sendWindowMax: positiveInt(o, 'sendWindowMax', defaultCoreConfig.sendWindowMax),
+    messageBytesMax: positiveInt(o, 'messageBytesMax', defaultCoreConfig.messageBytesMax),
+    stateBytesMax: positiveInt(o, 'stateBytesMax', defaultCoreConfig.stateBytesMax),
+    stateChunkBytes: positiveInt(o, 'stateChunkBytes', defaultCoreConfig.stateChunkBytes),
+  };
+}
+
+function toView(v: GroupView): View {
+  const ids = (ms: readonly MemberRef[]): string[] => ms.map((m) => m.id);
+  return {
+    id: v.id,
+    members: ids(v.members),
+    joined: ids(v.joined),
+    left: ids(v.left),
+    failed: ids(v.failed),
+    incarnations: v.members.map((m) => ({ id: m.id, inc: m.inc })),
+  };
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Rejections nobody waits for must not crash the process.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/** One queued application event, or a checkpoint to take, in delivery order. */
+type Job =
+  | { readonly kind: 'event'; readonly group: string; readonly event: GroupEvent; readonly localId: number | null; readonly firstView: boolean }
+  | { readonly kind: 'checkpoint'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
+  | { readonly kind: 'left'; readonly group: string; readonly localId: number }
+  | { readonly kind: 'resolve'; readonly localId: number };
+
+/**
+ * A process's membership in the network, and the factory of its group handles.
+ *
+ * @example
+ * ```ts
+ * const ep = await Endpoint.start({ id: 'ctl-1', listen: '127.0.0.1:7001', seeds: ['127.0.0.1:7002'] });
+ * const sector = await ep.join('atc/sector-xyz', { onEvent: (e) => apply(e), checkpoint: () => encode(state) });
+ * await sector.multicast(new TextEncoder().encode('hello'));
+ * await ep.stop();
+ * ```
+ */
+export class Endpoint {
+  readonly id: string;
+  private readonly world: EndpointWorld;
+  private readonly cfg: CoreConfig;
+  private readonly seeds: readonly string[];
+  private readonly onLog: ((line: string) => void) | undefined;
+  private core: EndpointCore;
+  private readonly groups = new Map<string, Group>();
+  private readonly pending = new Map<number, Deferred<void>>();
+  private readonly jobs: Job[] = [];
+  private dispatching = false;
+  private timer: unknown = null;
+  private started = deferred<void>();
+  private stoppedD = deferred<void>();
+  private stopping = false;
+  private closed = false;
+  private incarnations = 0;
+
+  private constructor(opts: EndpointOptions, world: EndpointWorld, cfg: CoreConfig) {
+    this.id = opts.id;
+    this.world = world;
+    this.cfg = cfg;
+    this.seeds = [...(opts.seeds ?? [])];
+    this.onLog = opts.onLog;
+    const inc = opts.incarnation ?? this.drawIncarnation();
+    this.core = this.newCore(inc);
+  }
+
+  /**
+   * Start an endpoint and wait until it is a member of a network view (it founds one
+   * when it has no seeds, or when started together with its seeds).
+   */
+  static async start(opts: EndpointOptions): Promise<Endpoint> {
+    if (opts === null || typeof opts !== 'object') throw new OptionError('options must be an object');
+    for (const k of Object.keys(opts)) {
+      if (!knownOptions.has(k)) throw new OptionError(`unknown option ${k}`, ErrorCode.unknownOption);
+    }
+    const cfg = coreConfigFrom(opts);
+    checkName('id', opts.id, cfg.nameBytesMax);
+    if (opts.seeds !== undefined && (!Array.isArray(opts.seeds) || opts.seeds.some((s) => typeof s !== 'string' || s.length === 0))) {
+      throw new OptionError('option seeds must be an array of host:port strings');
+    }
+    if (opts.incarnation !== undefined && (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0)) {
+      throw new OptionError('option incarnation must be a non-negative integer');
+    }
+    const world = opts.world;
+    if (world === undefined) {
+      throw new OptionError('this build has no TCP transport yet: pass option world (a transport, clock and rng), as the simulator does');
+    }
+    const ep = new Endpoint(opts, world, cfg);
+    world.transport.onMessage((from, msg) => ep.onMessage(from, msg));
+    ep.core.start(world.clock.now());
+    ep.drive();
+    ep.scheduleTick();
+    await ep.started.promise;
+    return ep;
+  }
+
+  /** This endpoint's current incarnation (changes when it rejoins after exclusion). */
+  get incarnation(): number {
+    return this.core.self.inc;
+  }
+
+  /** The address other endpoints reach this one at. */
+  get address(): string {
+    return this.world.transport.address;
+  }
+
+  /** The endpoint-level view this endpoint has installed. */
+  get view(): EndpointView {
+    return this.core.currentView;
+  }
+
+  /** Protocol counters, for status displays and tests. */
+  stats(): ReturnType<EndpointCore['stats']> & { phase: string; suspects: string[] } {
+    return { ...this.core.stats(), phase: this.core.phase, suspects: this.core.suspected() };
+  }
+
+  /**
+   * Join a group. Resolves once this member's first view of the group (and its state,
+   * if the group has one) has been delivered to `onEvent`.
+   */
+  async join(name: string, handlers: GroupHandlers = {}): Promise<Group> {
+    this.checkOpen();
+    checkName('group name', name, this.cfg.nameBytesMax);
+    if (handlers === null || typeof handlers !== 'object') throw new OptionError('handlers must be an object');
+    for (const k of Object.keys(handlers)) {
+      if (k !== 'onEvent' && k !== 'checkpoint') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
+    }
+    if (this.groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
+    const g = new Group(this, name, handlers);
+    this.groups.set(name, g);
+    this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
+    this.drive();
+    await g.joined.promise;
+    return g;
+  }
+
+  /** Leave every group, then the network, gracefully; resolves when done. */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    if (!this.stopping) {
+      this.stopping = true;
+      await Promise.all([...this.groups.values()].map((g) => g.leave().catch(() => undefined)));
+      this.core.leave(this.world.clock.now());
+      this.drive();
+    }
+    await this.stoppedD.promise;
+  }
+
+  // ---------------------------------------------------------------- internals used by Group
+
+  /** @internal */
+  submitMessage(group: string, data: Uint8Array, safe: boolean): Promise<void> {
+    this.checkOpen();
+    if (!(data instanceof Uint8Array)) throw new InputError(ErrorCode.badOption, 'multicast data must be a Uint8Array');
+    if (data.length > this.cfg.messageBytesMax) {
+      throw new InputError(ErrorCode.messageTooLarge, `message is ${data.length} bytes; the limit is ${this.cfg.messageBytesMax} (option messageBytesMax)`);
+    }
+    // Copy: the caller may reuse its buffer once multicast returns.
+    const localId = this.core.submit(this.world.clock.now(), EntryKind.app, group, data.slice(), safe);
+    const d = deferred<void>();
+    this.pending.set(localId, d);
+    this.drive();
+    return d.promise;
+  }
+
+  /** @internal */
+  submitLeave(group: string): Promise<void> {
+    const localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, new Uint8Array(0), false);
+    const d = deferred<void>();
+    this.pending.set(localId, d);
+    this.drive();
+    return d.promise;
+  }
+
+  private checkOpen(): void {
+    if (this.closed || this.stopping) throw new ClosedError(`endpoint ${this.id} is stopped`);
+  }
+
+  private drawIncarnation(): number {
+    // Real processes use the wall clock's milliseconds plus randomness; the simulator
+    // draws from its seeded rng, so that runs replay.
+    return this.world.rng.nextU32() * 2048 + this.world.rng.below(2048);
+  }
+
+  private newCore(inc: number): EndpointCore {
+    const seeds = [...this.seeds];
+    return new EndpointCore({
+      self: { id: this.id, inc },
+      addr: this.world.transport.address,
+      seeds,
+      config: this.cfg,
+      rng: this.world.rng,
+    });
+  }
+
+  private onMessage(from: string, msg: Message): void {
+    if (this.closed) return;
+    this.core.receive(this.world.clock.now(), from, msg);
+    this.drive();
+  }
+
+  private scheduleTick(): void {
+    if (this.closed) return;
+    const now = this.world.clock.now();
+    const delay = Math.max(1, this.core.nextWakeAt() - now);
+    this.timer = this.world.clock.setTimer(delay, () => {
+      this.timer = null;
+      if (this.closed) return;
+      this.core.tick(this.world.clock.now());
+      this.drive();
+      this.scheduleTick();
+    });
+  }
+
+  /** Move the core's output out: messages to the transport, events to the queue. */
+  private drive(): void {
+    const out = this.core.takeOutput();
+    for (const s of out.send) this.world.transport.send(s.to, s.msg);
+    for (const e of out.events) this.onCoreEvent(e);
+    this.pump();
+  }
+
+  private onCoreEvent(e: CoreEvent): void {
+    switch (e.type) {
+      case 'installed':
+        this.log(`view ${e.view.epoch}: ${e.view.members.map(memberKey).join(' ')}`);
+        this.started.resolve();
+        break;
+      case 'view': {
+        const g = this.groups.get(e.group);
+        if (g === undefined) break;
+        const firstView = !g.hasView;
+        g.hasView = true;
+        this.jobs.push({ kind: 'event', group: e.group, event: { type: 'view', view: toView(e.view) }, localId: null, firstView });
+        break;
+      }
+      case 'state':
+        this.jobs.push({ kind: 'event', group: e.group, event: { type: 'state', data: e.data }, localId: null, firstView: false });
+        break;
+      case 'message': {
+        const g = this.groups.get(e.group);
+        if (g === undefined || g.left) {
+          if (e.localId !== null) this.jobs.push({ kind: 'resolve', localId: e.localId });
+          break;
+        }
+        const event: GroupEvent = { type: 'message', sender: e.sender.id, senderInc: e.sender.inc, data: e.data, safe: e.safe };
+        this.jobs.push({ kind: 'event', group: e.group, event, localId: e.localId, firstView: false });
+        break;
+      }
+      case 'state-request':
+        this.jobs.push({ kind: 'checkpoint', group: e.group, joiner: e.joiner, pos: e.pos });
+        break;
+      case 'group-left':
+        this.jobs.push({ kind: 'left', group: e.group, localId: e.localId });
+        break;
+      case 'blocked':
+        for (const g of this.groups.values()) {
+          if (g.hasView && !g.left) this.jobs.push({ kind: 'event', group: g.name, event: { type: 'blocked' }, localId: null, firstView: false });
+        }
+        break;
+      case 'excluded':
+        this.onExcluded();
+        break;
+      case 'stopped':
+        this.close();
+        break;
+      case 'log':
+        this.log(e.text);
+        break;
+      default:
+        assertNever(e);
+    }
+  }
+
+  /** Excluded: tell every group, fail what is pending, and come back as a new incarnation. */
+  private onExcluded(): void {
+    this.log(`excluded from the network; rejoining as a new incarnation`);
+    for (const g of this.groups.values()) {
+      if (!g.left) this.jobs.push({ kind: 'event', group: g.name, event: { type: 'excluded' }, localId: null, firstView: false });
+    }
+    const err = new ClosedError(`endpoint ${this.id} was excluded from the view`, ErrorCode.excluded);
+    for (const d of this.pending.values()) d.reject(err);
+    this.pending.clear();
+    const lastView = this.core.currentView.members.map((m) => m.addr).filter((a) => a !== this.address);
+    this.incarnations += 1;
+    const inc = this.drawIncarnation();
+    this.core = new EndpointCore({
+      self: { id: this.id, inc },
+      addr: this.world.transport.address,
+      seeds: [...new Set([...this.seeds, ...lastView])],
+      config: this.cfg,
+      rng: this.world.rng,
+    });
+    this.core.start(this.world.clock.now());
+    // The new core's first output is sent by the drive() that called us.
+    queueMicrotaskSafe(() => this.drive());
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== null) this.world.clock.clearTimer(this.timer);
+    void this.world.transport.close();
+    const err = new ClosedError(`endpoint ${this.id} is stopped`);
+    for (const d of this.pending.values()) d.reject(err);
+    this.pending.clear();
+    this.stoppedD.resolve();
+  }
+
+  /** Dispatch queued jobs one at a time; an async handler holds the queue. */
+  private pump(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      while (this.jobs.length > 0) {
+        const job = this.jobs.shift()!;
+        const result = this.runJob(job);
+        if (result !== undefined) {
+          result.then(
+            () => this.resume(),
+            (err: unknown) => {
+              this.log(`handler failed: ${String(err)}`);
+              this.resume();
+            },
+          );
+          return;
+        }
+      }
+      this.dispatching = false;
+    } catch (err) {
+      this.dispatching = false;
+      throw err;
+    }
+  }
+
+  private resume(): void {
+    this.dispatching = false;
+    this.drive();
+  }
+
+  /** Run one job; returns a promise when it must be awaited before the next. */
+  private runJob(job: Job): Promise<void> | undefined {
+    switch (job.kind) {
+      case 'resolve':
+        this.settle(job.localId);
+        return undefined;
+      case 'left': {
+        const g = this.groups.get(job.group);
+        if (g !== undefined) {
+          g.left = true;
+          this.groups.delete(job.group);
+          g.finish();
+        }
+        this.settle(job.localId);
+        return undefined;
+      }
+      case 'checkpoint': {
+        const g = this.groups.get(job.group);
+        const take = g?.handlers.checkpoint;
+        const give = (data: Uint8Array): void => {
+          if (!(data instanceof Uint8Array)) {
+            this.log(`checkpoint of ${job.group} did not return a Uint8Array; sending an empty state`);
+            data = new Uint8Array(0);
+          }
+          this.core.provideState(this.world.clock.now(), job.group, job.joiner, job.pos, data);
+        };
+        if (take === undefined) {
+          give(new Uint8Array(0));
+          return undefined;
+        }
+        let r: Uint8Array | Promise<Uint8Array>;
+        try {
+          r = take();
+        } catch (err) {
+          this.log(`checkpoint of ${job.group} threw: ${String(err)}; sending an empty state`);
+          give(new Uint8Array(0));
+          return undefined;
+        }
+        if (r instanceof Uint8Array) {
+          give(r);
+          return undefined;
+        }
+        return Promise.resolve(r).then(give, (err: unknown) => {
+          this.log(`checkpoint of ${job.group} failed: ${String(err)}; sending an empty state`);
+          give(new Uint8Array(0));
+        });
+      }
+      case 'event': {
+        const g = this.groups.get(job.group);
+        if (g === undefined) {
+          if (job.localId !== null) this.settle(job.localId);
+          return undefined;
+        }
+        let r: void | Promise<void>;
+        try {
+          r = g.deliver(job.event);
+        } catch (err) {
+          this.log(`onEvent of ${job.group} threw: ${String(err)}`);
+          r = undefined;
+        }
+        const after = (): void => {
+          if (job.localId !== null) this.settle(job.localId);
+          if (job.firstView) g.joined.resolve(g);
+          if (job.event.type === 'excluded') {
+            g.close(new ClosedError(`excluded from group ${g.name}`, ErrorCode.excluded));
+            this.groups.delete(g.name);
+          }
+        };
+        if (r instanceof Promise) return r.then(after);
+        after();
+        return undefined;
+      }
+      default:
+        return assertNever(job);
+    }
+  }
+
+  private settle(localId: number): void {
+    const d = this.pending.get(localId);
+    if (d === undefined) return;
+    this.pending.delete(localId);
+    d.resolve();
+  }
+
+  private log(line: string): void {
+    this.onLog?.(`[${this.id}] ${line}`);
+  }
+}
+
+function queueMicrotaskSafe(fn: () => void): void {
+  queueMicrotask(fn);
+}
+
+/**
+ * A handle on this endpoint's membership of one group.
+ *
+ * Also an async iterator over the group's events when no `onEvent` handler was given:
+ * `for await (const e of group) { … }`.
+ */
+export class Group implements AsyncIterable<GroupEvent> {
+  readonly name: string;
+  /** @internal */ readonly handlers: GroupHandlers;
+  /** @internal */ readonly joined = deferred<Group>();
+  /** @internal */ hasView = false;
+  /** @internal */ left = false;
+  private readonly endpoint: Endpoint;
+  private closedError: Error | null = null;
+  private leaving: Promise<void> | null = null;
+  private currentView: View | null = null;
+  private readonly buffered: GroupEvent[] = [];
+  private waiter: Deferred<IteratorResult<GroupEvent>> | null = null;
+
+  /** @internal */
+  constructor(endpoint: Endpoint, name: string, handlers: GroupHandlers) {
+    this.endpoint = endpoint;
+    this.name = name;
+    this.handlers = handlers;
+  }
+
+  /** The last view delivered to this handle, or `null` before the first. */
+  get view(): View | null {
+    return this.currentView;
+  }
+
+  /**
+   * Multicast `data` to the group in total order. Resolves once this member has
+   * delivered it (after its handler processed it), in order.
+   * @throws InputError when `data` is too large; ClosedError after leave, stop or exclusion.
+   */
+  multicast(data: Uint8Array, options: MulticastOptions = {}): Promise<void> {
+    if (this.closedError !== null) throw this.closedError;
+    if (this.leaving !== null) throw new ClosedError(`group ${this.name} is being left`);
+    if (options === null || typeof options !== 'object') throw new OptionError('multicast options must be an object');
+    for (const k of Object.keys(options)) {
+      if (k !== 'safe') throw new OptionError(`unknown multicast option ${k}`, ErrorCode.unknownOption);
+    }
+    return this.endpoint.submitMessage(this.name, data, options.safe === true);
+  }
+
+  /** Leave the group gracefully: a view change for the others, without a timeout (G11). */
+  leave(): Promise<void> {
+    if (this.closedError !== null) return Promise.reject(this.closedError);
+    if (this.leaving === null) this.leaving = this.endpoint.submitLeave(this.name);
+    return this.leaving;
+  }
+
+  /** @internal */
+  deliver(event: GroupEvent): void | Promise<void> {
+    if (event.type === 'view') this.currentView = event.view;
+    if (this.handlers.onEvent !== undefined) return this.handlers.onEvent(event);
+    if (this.waiter !== null) {
+      const w = this.waiter;
+      this.waiter = null;
+      w.resolve({ value: event, done: false });
+    } else {
+      this.buffered.push(event);
+    }
+    return undefined;
+  }
+
+  /** @internal */
+  finish(): void {
+    this.close(new ClosedError(`group ${this.name} was left`));
+  }
+
+  /** @internal */
+  close(err: Error): void {
+    this.closedError = err;
+    if (this.waiter !== null) {
+      this.waiter.resolve({ value: undefined, done: true });
+      this.waiter = null;
+    }
+    this.joined.reject(err);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<GroupEvent> {
+    return {
+      next: (): Promise<IteratorResult<GroupEvent>> => {
+        const e = this.buffered.shift();
+        if (e !== undefined) return Promise.resolve({ value: e, done: false });
+        if (this.closedError !== null) return Promise.resolve({ value: undefined, done: true });
+        this.waiter = deferred();
+        return this.waiter.promise;
+      },
+    };
+  }
+}
+
+/** SHA-256 of a string, in hex: used by the digest state of the examples and the tool. */
+export function sha256hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A random incarnation for real processes: milliseconds since the epoch, plus noise. */
+export function freshIncarnation(nowMs: number): number {
+  return nowMs * 1024 + randomInt(1024);
+}

@@ -1,0 +1,595 @@
+/**
+ * The simulated network: nodes addressed by name, and every fault a real network (and
+ * real processes) can inflict on messages, drawn from one seeded generator.
+ *
+ * Intuition: a message handed to `send` becomes one scheduler event at its arrival
+ * time, or none if it is lost. Each fault is a decision taken at send time from the
+ * `SeededRng`, in a fixed order (partition, drop, delay, extra reorder delay,
+ * duplicate), so a run is a pure function of the seed and the fault settings.
+ * Reordering needs no special machinery: two messages with independent random delays
+ * arrive in either order; `reorderProbability` adds a larger extra delay to a few
+ * messages so that reordering also happens across a wide gap, the way a retransmitted
+ * TCP segment or a congested queue overtakes.
+ *
+ * On arrival the message goes through the destination node's gate
+ * (`NodeClock.runOrHold`): delivered at once to a running node, buffered for a paused
+ * one (like a kernel socket buffer, bounded by `heldMessagesMax`, released in arrival
+ * order on resume, interleaved with the node's overdue timers), dropped for a crashed
+ * one. Delivery calls the node's `MemoryTransport` handler synchronously from that
+ * scheduler event, never from inside `send`, so handlers are never re-entered.
+ *
+ * Addresses outlive nodes: a node crashed at `n1` can be replaced by a fresh one at
+ * `n1` (a restart), and a message still in flight to `n1` then reaches the new node, as
+ * a datagram would reach a restarted process listening on the same port. Telling
+ * incarnations apart is the protocol's job (`MemberRef.inc`).
+ *
+ * Partition semantics. `partition(sides)` splits addresses into groups that can only
+ * talk within themselves. Every address that no side lists (including nodes added
+ * later) belongs to one further, implicit side, "the rest": `partition([['n1']])`
+ * isolates n1 from everyone else, who still talk among themselves. A partition is
+ * checked both when a message is sent and when it arrives: a message sent across a cut
+ * is lost even if the partition heals before its arrival time, and a message in flight
+ * when a cut appears is lost if the cut still stands when it arrives. A new
+ * `partition()` replaces the previous one; `heal()` removes it. A node's messages to
+ * itself are never partitioned, dropped, duplicated or given extra delay.
+ */
+import type { Message } from '../core/types.js';
+import { OptionError } from '../errors.js';
+import { MemoryTransport } from '../transport/memory.js';
+import type { SeededRng } from './rng.js';
+import { GateOutcome, NodeClock, type Scheduler } from './scheduler.js';
+
+/** Why the network lost a message copy. Each has its own counter in {@link NetworkStats}. */
+export const DropReason = {
+  /** Lost at random, by `dropProbability`. */
+  random: 'random',
+  /** Sender and destination were on different sides of a partition (at send or arrival). */
+  partition: 'partition',
+  /** The destination was crashed when the message arrived, or crashed while it was held. */
+  crashed: 'crashed',
+  /** No node was ever added at the destination address. */
+  noNode: 'no-node',
+  /** The destination's transport was closed. */
+  closed: 'closed',
+  /** The destination's transport had no handler installed (`onMessage` never called). */
+  noHandler: 'no-handler',
+  /** The destination was paused and already held `heldMessagesMax` messages. */
+  bufferFull: 'buffer-full',
+  /** The codec could not decode the bytes (only with a `codec`). */
+  decode: 'decode',
+  /** The sender had crashed: a crashed node sends nothing (only stale async code tries). */
+  senderCrashed: 'sender-crashed',
+} as const;
+/** One of the {@link DropReason} values. */
+export type DropReason = (typeof DropReason)[keyof typeof DropReason];
+
+const DROP_REASONS = Object.values(DropReason);
+
+/** Encodes messages at send and decodes them at delivery, to exercise the real wire codec. */
+export interface SimCodec {
+  /** May throw for a message that cannot be encoded: that is a bug of the sender and propagates out of `send`. */
+  encode(m: Message): Uint8Array;
+  /** May throw for bad bytes: the network counts a `decode` drop and goes on. */
+  decode(b: Uint8Array): Message;
+}
+
+/** The fault settings; all can be changed at any time with {@link SimNetwork.configure}. */
+export interface NetworkFaults {
+  /**
+   * Probability (0..1) that a message between two different nodes is lost.
+   * @default 0
+   */
+  readonly dropProbability: number;
+  /**
+   * Probability (0..1) that a message that was not lost is delivered twice; the copy
+   * gets its own, independently drawn delay.
+   * @default 0
+   */
+  readonly duplicateProbability: number;
+  /**
+   * Smallest one-way delay (ms, integer >= 0). Every message, including one to the
+   * sender itself, takes a delay drawn uniformly from [delayMinMs, delayMaxMs].
+   * @default 1
+   */
+  readonly delayMinMs: number;
+  /**
+   * Largest one-way delay (ms, integer >= delayMinMs), before any reorder delay.
+   * @default 10
+   */
+  readonly delayMaxMs: number;
+  /**
+   * Probability (0..1) that a message between two different nodes gets an extra delay
+   * drawn uniformly from [1, reorderDelayMaxMs], so that later messages overtake it.
+   * @default 0
+   */
+  readonly reorderProbability: number;
+  /**
+   * Largest extra delay (ms, integer >= 1) of a reordered message.
+   * @default 50
+   */
+  readonly reorderDelayMaxMs: number;
+}
+
+/** The fault settings of a new network: a perfect network with 1–10 ms delays. */
+export const DEFAULT_FAULTS: NetworkFaults = Object.freeze({
+  dropProbability: 0,
+  duplicateProbability: 0,
+  delayMinMs: 1,
+  delayMaxMs: 10,
+  reorderProbability: 0,
+  reorderDelayMaxMs: 50,
+});
+
+/** Default bound on the messages a paused node holds (its "socket buffer"). */
+export const DEFAULT_HELD_MESSAGES_MAX = 10_000;
+
+/** Options of {@link SimNetwork}. Fault settings may be given here too. */
+export interface SimNetworkOptions extends Partial<NetworkFaults> {
+  /** The virtual time the network runs on; shared with the nodes' clocks. */
+  readonly scheduler: Scheduler;
+  /** Where every fault decision is drawn from. Give the network its own stream (`rng.fork()`). */
+  readonly rng: SeededRng;
+  /**
+   * When given, every message is encoded at send and decoded at delivery.
+   * @default undefined (messages are passed by reference; receivers must not mutate them)
+   */
+  readonly codec?: SimCodec;
+  /**
+   * Receives one readable line per network happening (send, duplicate, hold, deliver,
+   * drop, and node and partition changes), prefixed with the virtual time, for
+   * replaying a failing seed readably. Can be set later through `network.onTrace`.
+   * @default undefined (no tracing, and no cost)
+   */
+  readonly onTrace?: (line: string) => void;
+  /**
+   * Bound on the messages held for one paused node; further arrivals are dropped with
+   * reason `buffer-full`, as a full kernel socket buffer drops datagrams.
+   * @default 10_000
+   */
+  readonly heldMessagesMax?: number;
+}
+
+/** A snapshot of the network's counters. Every copy of a message is accounted for once: `sent + duplicated = delivered + droppedTotal + inFlight`. */
+export interface NetworkStats {
+  /** `send` calls that reached the network (a closed transport's sends do not). */
+  readonly sent: number;
+  /** Handler calls (a duplicated message counts twice). */
+  readonly delivered: number;
+  /** Extra copies created by `duplicateProbability`. */
+  readonly duplicated: number;
+  /** Copies lost, by reason. */
+  readonly dropped: Readonly<Record<DropReason, number>>;
+  /** Sum of `dropped`. */
+  readonly droppedTotal: number;
+  /** Copies not yet delivered or dropped: travelling, or held for a paused node. */
+  readonly inFlight: number;
+}
+
+/** A simulated node: its transport and clock, and the controls of its life. */
+export interface SimNode {
+  /** The node's address on the network, e.g. `n1`. */
+  readonly address: string;
+  /** 1 for the first node at this address, one more for each restart at it. */
+  readonly generation: number;
+  /** The node's transport: hand it to the endpoint under test. */
+  readonly transport: MemoryTransport;
+  /** The node's clock: hand it to the endpoint under test. */
+  readonly clock: NodeClock;
+  /** False once crashed. A paused node is up. */
+  readonly isUp: boolean;
+  /** True while paused (SIGSTOP-like). */
+  readonly isPaused: boolean;
+  /** SIGKILL: timers and held messages are dropped, nothing of the node runs or sends again. Final. */
+  crash(): void;
+  /** SIGSTOP: timers and arriving messages wait until `resume()`. No effect if crashed or paused. */
+  pause(): void;
+  /** SIGCONT: what waited is released now, in the order it came due. No effect unless paused. */
+  resume(): void;
+}
+
+/** One copy of a message on its way. */
+interface Flight {
+  /** Label in traces: `#17`, or `#17'` for the duplicate. */
+  readonly label: string;
+  readonly from: string;
+  readonly to: string;
+  /** The message's `t`, for traces. */
+  readonly type: string;
+  readonly msg: Message;
+  /** The encoded message, when there is a codec. */
+  readonly bytes: Uint8Array | null;
+}
+
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  ...Object.keys(DEFAULT_FAULTS),
+  'scheduler',
+  'rng',
+  'codec',
+  'onTrace',
+  'heldMessagesMax',
+]);
+const FAULT_KEYS: ReadonlySet<string> = new Set(Object.keys(DEFAULT_FAULTS));
+
+function checkFaults(f: NetworkFaults): void {
+  for (const key of ['dropProbability', 'duplicateProbability', 'reorderProbability'] as const) {
+    const p = f[key];
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
+      throw new OptionError(`${key} must be a probability in [0, 1], got ${String(p)}`);
+    }
+  }
+  if (!Number.isSafeInteger(f.delayMinMs) || f.delayMinMs < 0) {
+    throw new OptionError(`delayMinMs must be an integer >= 0, got ${String(f.delayMinMs)}`);
+  }
+  if (!Number.isSafeInteger(f.delayMaxMs) || f.delayMaxMs < f.delayMinMs) {
+    throw new OptionError(
+      `delayMaxMs must be an integer >= delayMinMs (${f.delayMinMs}), got ${String(f.delayMaxMs)}`,
+    );
+  }
+  if (!Number.isSafeInteger(f.reorderDelayMaxMs) || f.reorderDelayMaxMs < 1) {
+    throw new OptionError(`reorderDelayMaxMs must be an integer >= 1, got ${String(f.reorderDelayMaxMs)}`);
+  }
+}
+
+function pickFaults(from: Partial<NetworkFaults>, base: NetworkFaults): NetworkFaults {
+  return {
+    dropProbability: from.dropProbability ?? base.dropProbability,
+    duplicateProbability: from.duplicateProbability ?? base.duplicateProbability,
+    delayMinMs: from.delayMinMs ?? base.delayMinMs,
+    delayMaxMs: from.delayMaxMs ?? base.delayMaxMs,
+    reorderProbability: from.reorderProbability ?? base.reorderProbability,
+    reorderDelayMaxMs: from.reorderDelayMaxMs ?? base.reorderDelayMaxMs,
+  };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** What a node record needs of its network (kept off the network's public surface). */
+interface NetworkHooks {
+  send(node: NodeRecord, to: string, msg: Message): void;
+  traceNode(node: NodeRecord, what: string): void;
+}
+
+/** The network's record of one node incarnation. */
+class NodeRecord implements SimNode {
+  readonly transport: MemoryTransport;
+  readonly clock: NodeClock;
+  /** Messages currently held for this node while paused or catching up. */
+  heldMessages = 0;
+
+  constructor(
+    private readonly net: NetworkHooks,
+    readonly address: string,
+    readonly generation: number,
+    scheduler: Scheduler,
+  ) {
+    this.clock = new NodeClock(scheduler);
+    // The send function is bound to this record, not to the address, so a stale
+    // transport of a crashed incarnation keeps being refused after a restart.
+    this.transport = new MemoryTransport(address, (to, msg) => net.send(this, to, msg));
+  }
+
+  get isUp(): boolean {
+    return !this.clock.isCrashed;
+  }
+
+  get isPaused(): boolean {
+    return this.clock.isPaused;
+  }
+
+  crash(): void {
+    if (this.clock.isCrashed) return;
+    this.net.traceNode(this, 'crash');
+    this.clock.crash();
+  }
+
+  pause(): void {
+    if (this.clock.isCrashed || this.clock.isPaused) return;
+    this.net.traceNode(this, 'pause');
+    this.clock.pause();
+  }
+
+  resume(): void {
+    if (!this.clock.isPaused) return;
+    this.net.traceNode(this, `resume (${this.clock.heldCount} held)`);
+    this.clock.resume();
+  }
+}
+
+/**
+ * A deterministic simulated network of named nodes, with configurable loss,
+ * duplication, delay, reordering, partitions, and node pauses and crashes.
+ *
+ * @example
+ * ```ts
+ * const scheduler = new Scheduler();
+ * const net = new SimNetwork({ scheduler, rng: new SeededRng(7).fork(), dropProbability: 0.05 });
+ * const a = net.addNode('n1');
+ * const b = net.addNode('n2');
+ * b.transport.onMessage((from, msg) => console.log(from, msg.t));
+ * a.transport.send('n2', heartbeat);
+ * scheduler.runUntil(100); // "n1 heartbeat", unless the 5% loss struck
+ * ```
+ */
+export class SimNetwork {
+  /** The virtual time everything runs on. */
+  readonly scheduler: Scheduler;
+  /** The generator every fault decision is drawn from. */
+  readonly rng: SeededRng;
+  /** Receives trace lines when set (see {@link SimNetworkOptions.onTrace}); may be changed at any time. */
+  onTrace: ((line: string) => void) | undefined;
+
+  private readonly codec: SimCodec | undefined;
+  private readonly heldMessagesMax: number;
+  private faultSettings: NetworkFaults;
+  private readonly nodes = new Map<string, NodeRecord>();
+  /** Side index of each address named in the current partition; absent: "the rest" side. */
+  private sides: Map<string, number> | null = null;
+  private nextId = 0;
+  private sentCount = 0;
+  private deliveredCount = 0;
+  private duplicatedCount = 0;
+  private inFlightCount = 0;
+  private readonly droppedCounts: Record<DropReason, number>;
+  private readonly hooks: NetworkHooks = {
+    send: (node, to, msg) => this.sendFrom(node, to, msg),
+    traceNode: (node, what) => this.traceNode(node, what),
+  };
+
+  /**
+   * @throws OptionError on an unknown option or a bad fault setting.
+   */
+  constructor(options: SimNetworkOptions) {
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) throw new OptionError(`unknown SimNetwork option: ${key}`);
+    }
+    this.scheduler = options.scheduler;
+    this.rng = options.rng;
+    this.codec = options.codec;
+    this.onTrace = options.onTrace;
+    const heldMax = options.heldMessagesMax ?? DEFAULT_HELD_MESSAGES_MAX;
+    if (!Number.isSafeInteger(heldMax) || heldMax < 0) {
+      throw new OptionError(`heldMessagesMax must be an integer >= 0, got ${String(heldMax)}`);
+    }
+    this.heldMessagesMax = heldMax;
+    const faults = pickFaults(options, DEFAULT_FAULTS);
+    checkFaults(faults);
+    this.faultSettings = faults;
+    this.droppedCounts = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
+  }
+
+  /** The current fault settings. */
+  get faults(): NetworkFaults {
+    return this.faultSettings;
+  }
+
+  /**
+   * Change some fault settings, effective for messages sent from now on (messages in
+   * flight keep the fate drawn at their send). The change is all or nothing.
+   *
+   * @throws OptionError on an unknown key or a bad value (nothing is changed then).
+   */
+  configure(faults: Partial<NetworkFaults>): void {
+    for (const key of Object.keys(faults)) {
+      if (!FAULT_KEYS.has(key)) throw new OptionError(`unknown network fault setting: ${key}`);
+    }
+    const next = pickFaults(faults, this.faultSettings);
+    checkFaults(next);
+    this.faultSettings = next;
+  }
+
+  /**
+   * Add a node at `address` and return it. If a node at that address crashed, the new
+   * one replaces it (a restart), with `generation` one higher.
+   *
+   * @throws OptionError if the address is empty or a live (not crashed) node holds it.
+   */
+  addNode(address: string): SimNode {
+    if (typeof address !== 'string' || address.length === 0) {
+      throw new OptionError(`a node address must be a non-empty string, got ${JSON.stringify(address)}`);
+    }
+    const old = this.nodes.get(address);
+    if (old !== undefined && old.isUp) {
+      throw new OptionError(`address ${address} is in use by a live node: crash it before restarting it`);
+    }
+    const node = new NodeRecord(this.hooks, address, (old?.generation ?? 0) + 1, this.scheduler);
+    this.nodes.set(address, node);
+    this.traceNode(node, `up (generation ${node.generation})`);
+    return node;
+  }
+
+  /** The node currently at `address` (possibly crashed), or undefined if none was ever added. */
+  node(address: string): SimNode | undefined {
+    return this.nodes.get(address);
+  }
+
+  /** Addresses of every node ever added, in the order first added. */
+  get addresses(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  /**
+   * Split the network: messages between addresses on different sides are lost. Every
+   * address no side lists, including ones added later, forms one more side ("the
+   * rest"). Replaces any previous partition. Empty sides are allowed and mean nothing.
+   *
+   * @example
+   * ```ts
+   * net.partition([['n1', 'n2'], ['n3']]); // n1-n2 | n3 | everyone else
+   * net.partition([['n1']]);               // n1 alone | everyone else
+   * ```
+   * @throws OptionError if an address appears on two sides or twice on one.
+   */
+  partition(sides: readonly (readonly string[])[]): void {
+    const map = new Map<string, number>();
+    sides.forEach((side, index) => {
+      for (const address of side) {
+        if (map.has(address)) throw new OptionError(`partition: address ${address} is listed twice`);
+        map.set(address, index);
+      }
+    });
+    this.sides = map;
+    if (this.onTrace !== undefined) {
+      const text = sides.map((s) => `[${s.join(' ')}]`).join(' ');
+      this.trace(`partition ${text} [rest]`);
+    }
+  }
+
+  /** Remove the partition: every node can reach every other again. */
+  heal(): void {
+    this.sides = null;
+    this.trace('heal');
+  }
+
+  /** True when the current partition lets a message from `from` reach `to` (always for `from === to`). */
+  canReach(from: string, to: string): boolean {
+    if (from === to || this.sides === null) return true;
+    return (this.sides.get(from) ?? -1) === (this.sides.get(to) ?? -1);
+  }
+
+  /** A snapshot of the counters. */
+  stats(): NetworkStats {
+    const dropped = { ...this.droppedCounts };
+    let droppedTotal = 0;
+    for (const r of DROP_REASONS) droppedTotal += dropped[r];
+    return {
+      sent: this.sentCount,
+      delivered: this.deliveredCount,
+      duplicated: this.duplicatedCount,
+      dropped,
+      droppedTotal,
+      inFlight: this.inFlightCount,
+    };
+  }
+
+  // --- the message path ----------------------------------------------------------
+
+  /** A node's transport sends: decide the message's fate now, from the rng. */
+  private sendFrom(node: NodeRecord, to: string, msg: Message): void {
+    this.sentCount++;
+    const id = ++this.nextId;
+    const label = `#${id}`;
+    if (!node.isUp) {
+      this.inFlightCount++;
+      this.lose(DropReason.senderCrashed, node.address, to, label, msg.t);
+      return;
+    }
+    // Encode even messages about to be lost: the codec is exercised on every send, as
+    // a real transport encodes before the network loses anything.
+    const bytes = this.codec === undefined ? null : this.codec.encode(msg);
+    const f = this.faultSettings;
+    const rng = this.rng;
+    const flight: Flight = { label, from: node.address, to, type: msg.t, msg, bytes };
+    this.inFlightCount++;
+    if (to === node.address) {
+      this.launch(flight, rng.between(f.delayMinMs, f.delayMaxMs), 'send');
+      return;
+    }
+    if (!this.canReach(node.address, to)) {
+      this.lose(DropReason.partition, node.address, to, label, msg.t);
+      return;
+    }
+    if (rng.chance(f.dropProbability)) {
+      this.lose(DropReason.random, node.address, to, label, msg.t);
+      return;
+    }
+    this.launch(flight, this.drawDelay(f), 'send');
+    if (rng.chance(f.duplicateProbability)) {
+      this.duplicatedCount++;
+      this.inFlightCount++;
+      // The copy gets its own buffer: a decoder may return views into it, and two
+      // receivers must not share mutable bytes.
+      const copy: Flight = { ...flight, label: `${label}'`, bytes: bytes === null ? null : bytes.slice() };
+      this.launch(copy, this.drawDelay(f), 'dup');
+    }
+  }
+
+  private drawDelay(f: NetworkFaults): number {
+    const rng = this.rng;
+    let delayMs = rng.between(f.delayMinMs, f.delayMaxMs);
+    if (rng.chance(f.reorderProbability)) delayMs += rng.between(1, f.reorderDelayMaxMs);
+    return delayMs;
+  }
+
+  private launch(flight: Flight, delayMs: number, verb: string): void {
+    if (this.onTrace !== undefined) {
+      this.trace(`${verb} ${flight.label} ${flight.from}->${flight.to} ${flight.type} +${delayMs}ms`);
+    }
+    this.scheduler.after(delayMs, () => this.arrive(flight));
+  }
+
+  /** The message reaches the destination's machine: deliver, hold or lose it. */
+  private arrive(flight: Flight): void {
+    const node = this.nodes.get(flight.to);
+    if (node === undefined) return this.loseFlight(DropReason.noNode, flight);
+    if (!node.isUp) return this.loseFlight(DropReason.crashed, flight);
+    if (!this.canReach(flight.from, flight.to)) return this.loseFlight(DropReason.partition, flight);
+    const willHold = node.clock.isPaused || node.clock.heldCount > 0;
+    if (willHold && node.heldMessages >= this.heldMessagesMax) {
+      return this.loseFlight(DropReason.bufferFull, flight);
+    }
+    let held = false;
+    const outcome = node.clock.runOrHold(
+      () => {
+        if (held) node.heldMessages--;
+        this.handOver(node, flight);
+      },
+      () => {
+        node.heldMessages--;
+        this.loseFlight(DropReason.crashed, flight);
+      },
+    );
+    if (outcome === GateOutcome.held) {
+      held = true;
+      node.heldMessages++;
+      if (this.onTrace !== undefined) {
+        this.trace(`hold ${flight.label} ${flight.from}->${flight.to} ${flight.type} (${node.address} paused)`);
+      }
+    }
+  }
+
+  /** Give the message to the node's transport, decoding it first when there is a codec. */
+  private handOver(node: NodeRecord, flight: Flight): void {
+    const transport = node.transport;
+    if (transport.isClosed) return this.loseFlight(DropReason.closed, flight);
+    if (!transport.canReceive) return this.loseFlight(DropReason.noHandler, flight);
+    let msg = flight.msg;
+    if (this.codec !== undefined && flight.bytes !== null) {
+      try {
+        msg = this.codec.decode(flight.bytes);
+      } catch (err) {
+        // A bad frame is a fault, not a crash of the simulation: count it and go on.
+        return this.loseFlight(DropReason.decode, flight, errorText(err));
+      }
+    }
+    this.inFlightCount--;
+    this.deliveredCount++;
+    if (this.onTrace !== undefined) {
+      this.trace(`deliver ${flight.label} ${flight.from}->${flight.to} ${msg.t}`);
+    }
+    // Counted and traced before the handler runs, so that the trace lines of what the
+    // handler sends come after the delivery that caused them.
+    transport.deliver(flight.from, msg);
+  }
+
+  private loseFlight(reason: DropReason, flight: Flight, detail?: string): void {
+    this.lose(reason, flight.from, flight.to, flight.label, flight.type, detail);
+  }
+
+  private lose(reason: DropReason, from: string, to: string, label: string, type: string, detail?: string): void {
+    this.inFlightCount--;
+    this.droppedCounts[reason]++;
+    if (this.onTrace !== undefined) {
+      this.trace(`drop ${label} ${from}->${to} ${type} (${reason}${detail === undefined ? '' : `: ${detail}`})`);
+    }
+  }
+
+  private traceNode(node: SimNode, what: string): void {
+    if (this.onTrace !== undefined) this.trace(`node ${node.address} ${what}`);
+  }
+
+  private trace(line: string): void {
+    this.onTrace?.(`t=${this.scheduler.now} ${line}`);
+  }
+}
