@@ -33,8 +33,13 @@ export interface View {
   readonly joined: readonly string[];
   readonly left: readonly string[];
   readonly failed: readonly string[];
-  /** The same members with their incarnations. */
-  readonly incarnations: readonly MemberRef[];
+  /** The same lists with incarnations, to tell a restarted member from its old self. */
+  readonly refs: {
+    readonly members: readonly MemberRef[];
+    readonly joined: readonly MemberRef[];
+    readonly left: readonly MemberRef[];
+    readonly failed: readonly MemberRef[];
+  };
 }
 
 /** One event of a group's ordered stream. */
@@ -181,7 +186,7 @@ function toView(v: GroupView): View {
     joined: ids(v.joined),
     left: ids(v.left),
     failed: ids(v.failed),
-    incarnations: v.members.map((m) => ({ id: m.id, inc: m.inc })),
+    refs: { members: v.members, joined: v.joined, left: v.left, failed: v.failed },
   };
 }
 
@@ -254,6 +259,16 @@ export class Endpoint {
    * when it has no seeds, or when started together with its seeds).
    */
   static async start(opts: EndpointOptions): Promise<Endpoint> {
+    const ep = Endpoint.open(opts);
+    await ep.ready;
+    return ep;
+  }
+
+  /**
+   * Start an endpoint without waiting: `ready` resolves once it is in a view. The
+   * simulator uses this to start many endpoints at the same virtual instant.
+   */
+  static open(opts: EndpointOptions): Endpoint {
     if (opts === null || typeof opts !== 'object') throw new OptionError('options must be an object');
     for (const k of Object.keys(opts)) {
       if (!knownOptions.has(k)) throw new OptionError(`unknown option ${k}`, ErrorCode.unknownOption);
@@ -275,8 +290,12 @@ export class Endpoint {
     ep.core.start(world.clock.now());
     ep.drive();
     ep.scheduleTick();
-    await ep.started.promise;
     return ep;
+  }
+
+  /** Resolves once this endpoint is in a view of the network. */
+  get ready(): Promise<void> {
+    return this.started.promise;
   }
 
   /** This endpoint's current incarnation (changes when it rejoins after exclusion). */
@@ -399,9 +418,13 @@ export class Endpoint {
 
   /** Move the core's output out: messages to the transport, events to the queue. */
   private drive(): void {
-    const out = this.core.takeOutput();
-    for (const s of out.send) this.world.transport.send(s.to, s.msg);
-    for (const e of out.events) this.onCoreEvent(e);
+    // Loop when an event replaced the core (exclusion): the new one has output too.
+    for (let core = null; core !== this.core; ) {
+      core = this.core;
+      const out = core.takeOutput();
+      for (const s of out.send) this.world.transport.send(s.to, s.msg);
+      for (const e of out.events) this.onCoreEvent(e);
+    }
     this.pump();
   }
 
@@ -478,7 +501,6 @@ export class Endpoint {
     });
     this.core.start(this.world.clock.now());
     // The new core's first output is sent by the drive() that called us.
-    queueMicrotaskSafe(() => this.drive());
   }
 
   private close(): void {
@@ -610,10 +632,6 @@ export class Endpoint {
   private log(line: string): void {
     this.onLog?.(`[${this.id}] ${line}`);
   }
-}
-
-function queueMicrotaskSafe(fn: () => void): void {
-  queueMicrotask(fn);
 }
 
 /**
