@@ -122,4 +122,12 @@ export interface Violation {
   readonly guarantee: string;
   /** Which member(s) and where, in words. */
   readonly message: string;
+  /** The group concerned, when there is one (machine-readable copy of the words). */
+  readonly group?: string;
+  /** The view concerned, when there is one. */
+  readonly viewId?: number;
+  /** The message concerned, when there is one. */
+  readonly msgId?: string;
+  /** The member(s) concerned (their `member` names), culprit first. */
+  readonly members?: readonly string[];
 }
