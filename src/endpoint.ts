@@ -313,6 +313,11 @@ export class Endpoint {
     return this.core.currentView;
   }
 
+  /** The handle of a group this endpoint joined (or is joining), if any. */
+  group(name: string): Group | undefined {
+    return this.groups.get(name);
+  }
+
   /** Protocol counters, for status displays and tests. */
   stats(): ReturnType<EndpointCore['stats']> & { phase: string; suspects: string[] } {
     return { ...this.core.stats(), phase: this.core.phase, suspects: this.core.suspected() };

@@ -65,7 +65,7 @@
  *   p < w < n was installed by another member with it as a member; a view sharing no
  *   member with the previous view of the group while a member of that previous view
  *   carried on (installed a later view, or ended up without leaving); a message
- *   delivered after `blocked` and before the next view/exclusion/leave.
+ *   delivered after `blocked` unless a next view follows (the flush cut).
  * - G10: a `state` comes after the member's first view of the group (since its last
  *   leave) with no message between; its digest (and count, when both known) equals
  *   the state at the join view of every other member that installed that view and was
@@ -1218,10 +1218,24 @@ function checkPrimaryComponent(run: Run, out: Collector): void {
     }
   }
 
-  // (d) Blocked: no message of the group until the next view or exclusion.
+  // (d) Blocked: a blocked member delivers nothing on its own. Messages between
+  // `blocked` and its next view are allowed only as that view's agreed cut (the flush
+  // that ends the old view once quorum is back; G5 compares them with the others);
+  // a blocked stretch that ends in exclusion, a leave or the end of the history must
+  // hold no message.
   for (const m of run.members) {
     for (const [group, log] of m.groups) {
       let blockedAt: number | undefined;
+      let pending: MessageEvent | undefined;
+      const report = (): void => {
+        if (pending === undefined) return;
+        out.add(
+          Guarantee.G9,
+          `member ${m.label} delivered ${describe(pending)} in view ${pending.viewId} of group ${q(group)} ` +
+            `after it was blocked (no quorum), and no next view followed`,
+          { group, viewId: pending.viewId, msgId: pending.msgId, members: [m.name] },
+        );
+      };
       for (const i of log.received) {
         const e = event(m, i);
         switch (e.type) {
@@ -1229,20 +1243,17 @@ function checkPrimaryComponent(run: Run, out: Collector): void {
             blockedAt ??= i;
             break;
           case 'view':
+            blockedAt = undefined;
+            pending = undefined;
+            break;
           case 'excluded':
           case 'left':
+            report();
             blockedAt = undefined;
+            pending = undefined;
             break;
           case 'message':
-            if (blockedAt !== undefined) {
-              out.add(
-                Guarantee.G9,
-                `member ${m.label} delivered ${describe(e)} in view ${e.viewId} of group ${q(group)} ` +
-                  `after it was blocked (no quorum) and before its next view`,
-                { group, viewId: e.viewId, msgId: e.msgId, members: [m.name] },
-              );
-              blockedAt = undefined; // once per blocked stretch
-            }
+            if (blockedAt !== undefined) pending ??= e;
             break;
           case 'state':
           case 'send':
@@ -1251,6 +1262,7 @@ function checkPrimaryComponent(run: Run, out: Collector): void {
             assertNever(e);
         }
       }
+      report();
     }
   }
 }

@@ -1072,8 +1072,13 @@ export class EndpointCore {
     if (!sameMember(msg.joiner, this.self)) return;
     const inc = this.incoming.get(msg.group);
     if (inc === undefined || comparePositions(inc.pos, msg.pos) !== 0) {
-      // Not (or no longer) wanted: tell the provider to stop.
-      this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: Number.MAX_SAFE_INTEGER });
+      // A provider may run ahead of us: a chunk for a position we have not delivered yet
+      // waits for its retransmission. One for a position behind us is not wanted any
+      // more: tell the provider to stop.
+      const here: Position = { epoch: this.view.epoch, gseq: this.delivered };
+      if (comparePositions(msg.pos, here) <= 0) {
+        this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: Number.MAX_SAFE_INTEGER });
+      }
       return;
     }
     if (inc.total < 0) {

@@ -120,21 +120,21 @@ export class GroupTable {
   }
 
   /**
-   * Endpoints departed the network (a view change): remove them from every group.
-   * Returns one change per affected group, in name order (every endpoint reports
-   * them in the same order).
+   * A view change of the network: remove departed endpoints from every group. Returns
+   * a change for every group with members, in name order (every endpoint reports them
+   * in the same order).
    */
   removeEndpoints(departed: ReadonlyMap<string, 'left' | 'failed'>, pos: Position): GroupChange[] {
     const names = [...this.groups.keys()].sort();
     const changes: GroupChange[] = [];
     for (const name of names) {
-      const change = this.remove(name, departed, pos);
+      const change = this.remove(name, departed, pos, true);
       if (change !== null) changes.push(change);
     }
     return changes;
   }
 
-  private remove(group: string, departed: ReadonlyMap<string, 'left' | 'failed'>, pos: Position): GroupChange | null {
+  private remove(group: string, departed: ReadonlyMap<string, 'left' | 'failed'>, pos: Position, everyGroup = false): GroupChange | null {
     const g = this.groups.get(group);
     if (g === undefined) return null;
     const left: MemberRef[] = [];
@@ -146,7 +146,11 @@ export class GroupTable {
       else if (how === 'failed') failed.push(m);
       else kept.push(m);
     }
-    if (left.length === 0 && failed.length === 0) return null;
+    // A change of the network's membership is a new view of every group that has
+    // members, even when none of them departed: the group's views then mark exactly
+    // the flushes its messages are delivered between, and a member that reported
+    // `blocked` learns from this view that its quorum is back.
+    if (left.length === 0 && failed.length === 0 && (!everyGroup || g.members.length === 0)) return null;
     g.members = kept;
     g.viewId += 1;
     // Obligations of departed joiners lapse; those whose provider departed move to the
