@@ -186,6 +186,7 @@ const heartbeat: fc.Arbitrary<HeartbeatMsg> = rec({
   epoch: uint,
   ordered: uint,
   stable: uint,
+  committed: uint,
   held: uint,
 });
 const ack: fc.Arbitrary<AckMsg> = rec({
@@ -212,6 +213,7 @@ const order: fc.Arbitrary<OrderMsg> = rec({
   first: uint,
   entries: fc.array(orderEntry, { maxLength: 12 }),
   stable: uint,
+  committed: uint,
 });
 const nak: fc.Arbitrary<NakMsg> = rec({
   t: fc.constant('nak' as const),

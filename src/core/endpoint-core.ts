@@ -260,6 +260,8 @@ export class EndpointCore {
   private held = 0;
   private delivered = 0;
   private stable = 0;
+  /** Prefix held by a majority of the view: agreed messages are delivered up to here. */
+  private committed = 0;
   private collectedUpTo = 0;
   private lastAckSent = 0;
   private nextNakAt = 0;
@@ -271,6 +273,7 @@ export class EndpointCore {
   private orderBatch: OrderEntry[] = [];
   private orderBatchFirst = 0;
   private stableAnnounced = 0;
+  private committedAnnounced = 0;
 
   // --- failure detection ---
   private lastHeard = new Map<string, number>();
@@ -485,6 +488,7 @@ export class EndpointCore {
         epoch: this.view.epoch,
         ordered: this.orderedMax,
         stable: this.stable,
+        committed: this.committed,
         held: this.held,
       };
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
@@ -564,7 +568,7 @@ export class EndpointCore {
         if (this.fromMember(now, msg.from, msg.epoch, from)) this.onData(msg);
         return;
       case 'order':
-        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onOrder(msg.first, msg.entries, msg.stable);
+        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onOrder(msg.first, msg.entries, msg.stable, msg.committed);
         return;
       case 'nak':
         if (this.fromMember(now, msg.from, msg.epoch, from)) this.onNak(msg.from, msg.first, msg.last);
@@ -821,7 +825,7 @@ export class EndpointCore {
 
   private flushOrderBatch(): void {
     if (!this.isCoordinator()) return;
-    if (this.orderBatch.length === 0 && this.stableAnnounced === this.stable) return;
+    if (this.orderBatch.length === 0 && this.stableAnnounced === this.stable && this.committedAnnounced === this.committed) return;
     const msg: Message = {
       t: 'order',
       from: this.self,
@@ -829,13 +833,15 @@ export class EndpointCore {
       first: this.orderBatch.length === 0 ? this.nextGseq : this.orderBatchFirst,
       entries: this.orderBatch,
       stable: this.stable,
+      committed: this.committed,
     };
     this.orderBatch = [];
     this.stableAnnounced = this.stable;
+    this.committedAnnounced = this.committed;
     for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
   }
 
-  private onOrder(first: number, entries: readonly OrderEntry[], stable: number): void {
+  private onOrder(first: number, entries: readonly OrderEntry[], stable: number, committed: number): void {
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       const gseq = first + i;
@@ -847,18 +853,19 @@ export class EndpointCore {
       if (e.rank === this.rank.get(this.selfKey) && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
     }
     if (first - 1 > this.orderedMax) this.orderedMax = first - 1;
-    this.learnStable(stable);
+    this.learnStable(stable, committed);
   }
 
-  private learnStable(stable: number): void {
+  private learnStable(stable: number, committed: number): void {
     if (stable > this.stable) this.stable = Math.min(stable, this.orderedMax);
+    if (committed > this.committed) this.committed = Math.min(committed, this.orderedMax);
   }
 
-  private onHeartbeat(msg: { from: MemberRef; ordered: number; stable: number; held: number }): void {
+  private onHeartbeat(msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number }): void {
     const c = this.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
       if (msg.ordered > this.orderedMax) this.orderedMax = msg.ordered;
-      this.learnStable(msg.stable);
+      this.learnStable(msg.stable, msg.committed);
     }
     this.onAck(msg.from, msg.held);
   }
@@ -869,16 +876,28 @@ export class EndpointCore {
     if (held > (this.ackHeld.get(k) ?? 0)) this.ackHeld.set(k, held);
   }
 
-  /** Sequencer: stable is the least prefix every member holds. */
+  /**
+   * Sequencer: *stable* is the prefix every member holds (safe delivery, garbage
+   * collection); *committed* is the prefix a majority holds. Agreed delivery waits for
+   * committed: any later majority that changes the view intersects that majority, so
+   * its cut covers everything anyone delivered, and no member — not even one about to
+   * be cut off — ever delivers in an order the primary component does not (G2, G9).
+   */
   private updateStable(): boolean {
-    let min = this.held;
-    for (const m of this.view.members) {
-      const k = memberKey(m);
-      if (k !== this.selfKey) min = Math.min(min, this.ackHeld.get(k) ?? 0);
+    const helds = this.view.members.map((m) => (memberKey(m) === this.selfKey ? this.held : (this.ackHeld.get(memberKey(m)) ?? 0)));
+    helds.sort((a, b) => b - a);
+    const min = helds[helds.length - 1] ?? this.held;
+    const maj = helds[majority(helds.length) - 1] ?? this.held;
+    let progress = false;
+    if (min > this.stable) {
+      this.stable = min;
+      progress = true;
     }
-    if (min <= this.stable) return false;
-    this.stable = min;
-    return true;
+    if (maj > this.committed) {
+      this.committed = maj;
+      progress = true;
+    }
+    return progress;
   }
 
   private onNak(from: MemberRef, first: number, last: number): void {
@@ -905,7 +924,7 @@ export class EndpointCore {
   }
 
   private sendOrder(to: string, first: number, entries: OrderEntry[]): void {
-    this.send(to, { t: 'order', from: this.self, epoch: this.view.epoch, first, entries, stable: this.stable });
+    this.send(to, { t: 'order', from: this.self, epoch: this.view.epoch, first, entries, stable: this.stable, committed: this.committed });
   }
 
   /** Advance the contiguous prefix for which both the record and the data are here. */
@@ -926,7 +945,7 @@ export class EndpointCore {
       const g = this.delivered + 1;
       const r = this.records.get(g)!;
       const d = this.data.get(entryKey(r.sender, r.seq))!;
-      if (d.safe && this.stable < g) break;
+      if (g > this.committed || (d.safe && g > this.stable)) break;
       this.deliverEntry(now, g, d);
     }
     return this.delivered > before;
@@ -1694,6 +1713,8 @@ export class EndpointCore {
     this.held = 0;
     this.delivered = 0;
     this.stable = 0;
+    this.committed = 0;
+    this.committedAnnounced = 0;
     this.collectedUpTo = 0;
     this.lastAckSent = 0;
     this.nextGseq = 1;

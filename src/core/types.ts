@@ -188,6 +188,8 @@ export interface HeartbeatMsg {
   readonly ordered: number;
   /** Highest global sequence number known stable (held by every member). */
   readonly stable: number;
+  /** Highest global sequence number known committed (held by a majority). */
+  readonly committed: number;
   /** The sender's contiguous held prefix. */
   readonly held: number;
 }
@@ -207,6 +209,8 @@ export interface OrderMsg {
   readonly first: number;
   readonly entries: readonly OrderEntry[];
   readonly stable: number;
+  /** Prefix held by a majority of the view: what may be delivered (agreed order). */
+  readonly committed: number;
 }
 
 /** Ask the sequencer to resend the order and data of global sequence numbers [first, last]. */

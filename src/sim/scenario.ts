@@ -388,8 +388,9 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
           const groupsLeft = [...(wants.get(id) ?? [])].filter((g) => ep.group(g)?.view != null);
           ep.stop().then(
             () => {
+              if (rec.end !== 'up') return;
               for (const g of groupsLeft) rec.events.push({ type: 'left', group: g, time: sim.now });
-              if (rec.end === 'up') rec.end = 'stopped';
+              rec.end = 'stopped';
             },
             () => undefined,
           );

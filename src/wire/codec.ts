@@ -63,11 +63,11 @@
  * | 2    | `probe-reply` | addr `str`, config `str[]`, epoch `uint`, coordinator `str`            |
  * | 3    | `join-req`    | addr `str`                                                             |
  * | 4    | `leave-req`   | epoch `uint`                                                           |
- * | 5    | `heartbeat`   | epoch `uint`, ordered `uint`, stable `uint`, held `uint`               |
+ * | 5    | `heartbeat`   | epoch `uint`, ordered `uint`, stable `uint`, committed `uint`, held `uint` |
  * | 6    | `ack`         | epoch `uint`, held `uint`                                              |
  * | 7    | `data`        | epoch `uint`, sender `MemberRef`, seq `uint`, kind `kind`,             |
  * |      |               | group `str`, safe `bool`, payload `bytes`                              |
- * | 8    | `order`       | epoch `uint`, first `uint`, entries `OrderEntry[]`, stable `uint`      |
+ * | 8    | `order`       | epoch `uint`, first `uint`, entries `OrderEntry[]`, stable `uint`, committed `uint` |
  * | 9    | `nak`         | epoch `uint`, first `uint`, last `uint`                                |
  * | 10   | `prepare`     | epoch `uint`, ballot `Ballot`, config `str[]`                          |
  * | 11   | `promise`     | addr `str`, epoch `uint`, ballot `Ballot`, acceptedBallot `Ballot?`,   |
@@ -327,6 +327,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>): void {
       w.varint(m.epoch, 'epoch');
       w.varint(m.ordered, 'ordered');
       w.varint(m.stable, 'stable');
+      w.varint(m.committed, 'committed');
       w.varint(m.held, 'held');
       return;
     case 'ack':
@@ -360,6 +361,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>): void {
         w.varint(e.seq, 'seq');
       }
       w.varint(m.stable, 'stable');
+      w.varint(m.committed, 'committed');
       return;
     }
     case 'nak':
@@ -676,6 +678,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         epoch: r.varint('epoch'),
         ordered: r.varint('ordered'),
         stable: r.varint('stable'),
+        committed: r.varint('committed'),
         held: r.varint('held'),
       };
     case MessageType.ack:
@@ -705,6 +708,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         first: r.varint('first'),
         entries: readOrderEntries(r, l),
         stable: r.varint('stable'),
+        committed: r.varint('committed'),
       };
     case MessageType.nak:
       return {
