@@ -65,7 +65,7 @@
  *   p < w < n was installed by another member with it as a member; a view sharing no
  *   member with the previous view of the group while a member of that previous view
  *   carried on (installed a later view, or ended up without leaving); a message
- *   delivered after `blocked` unless a next view follows (the flush cut).
+ *   delivered after `blocked` that no member which went on delivered (only the flush cut may follow).
  * - G10: a `state` comes after the member's first view of the group (since its last
  *   leave) with no message between; its digest (and count, when both known) equals
  *   the state at the join view of every other member that installed that view and was
@@ -1218,42 +1218,38 @@ function checkPrimaryComponent(run: Run, out: Collector): void {
     }
   }
 
-  // (d) Blocked: a blocked member delivers nothing on its own. Messages between
-  // `blocked` and its next view are allowed only as that view's agreed cut (the flush
-  // that ends the old view once quorum is back; G5 compares them with the others);
-  // a blocked stretch that ends in exclusion, a leave or the end of the history must
-  // hold no message.
+  // (d) Blocked: a blocked member delivers nothing on its own. Between `blocked` and
+  // its next view it may deliver only the agreed end of the old view (the flush cut,
+  // which other members deliver too): a message there that no member delivered as a
+  // final delivery (one it went on from) is this side's own history.
+  const finalIds = new Set<string>();
+  for (const m of run.members) {
+    for (const d of m.order) if (isFinal(m, d.ev.group, d.idx)) finalIds.add(d.ev.msgId);
+  }
   for (const m of run.members) {
     for (const [group, log] of m.groups) {
-      let blockedAt: number | undefined;
-      let pending: MessageEvent | undefined;
-      const report = (): void => {
-        if (pending === undefined) return;
-        out.add(
-          Guarantee.G9,
-          `member ${m.label} delivered ${describe(pending)} in view ${pending.viewId} of group ${q(group)} ` +
-            `after it was blocked (no quorum), and no next view followed`,
-          { group, viewId: pending.viewId, msgId: pending.msgId, members: [m.name] },
-        );
-      };
+      let blocked = false;
       for (const i of log.received) {
         const e = event(m, i);
         switch (e.type) {
           case 'blocked':
-            blockedAt ??= i;
+            blocked = true;
             break;
           case 'view':
-            blockedAt = undefined;
-            pending = undefined;
-            break;
           case 'excluded':
           case 'left':
-            report();
-            blockedAt = undefined;
-            pending = undefined;
+            blocked = false;
             break;
           case 'message':
-            if (blockedAt !== undefined) pending ??= e;
+            if (blocked && !finalIds.has(e.msgId)) {
+              out.add(
+                Guarantee.G9,
+                `member ${m.label} delivered ${describe(e)} in view ${e.viewId} of group ${q(group)} ` +
+                  `after it was blocked (no quorum), and no member that went on delivered it`,
+                { group, viewId: e.viewId, msgId: e.msgId, members: [m.name] },
+              );
+              blocked = false; // once per blocked stretch
+            }
             break;
           case 'state':
           case 'send':
@@ -1262,7 +1258,6 @@ function checkPrimaryComponent(run: Run, out: Collector): void {
             assertNever(e);
         }
       }
-      report();
     }
   }
 }
@@ -1455,8 +1450,11 @@ function checkLeave(run: Run, out: Collector): void {
       for (const i of log.received) {
         const e = event(m, i);
         if (leftAfter !== undefined) {
-          if (e.type === 'view' && e.joined.includes(m.name)) {
-            leftAfter = undefined; // rejoined
+          // Rejoined: its first view lists it as joined, or (when the state's provider
+          // departed before the transfer finished) is the later view its state was
+          // taken at, which lists it as a member.
+          if (e.type === 'view' && (e.joined.includes(m.name) || e.members.includes(m.name))) {
+            leftAfter = undefined;
           } else {
             out.add(
               Guarantee.G11,

@@ -359,6 +359,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
           const id = rng.pick(up);
           const ep = sim.endpoint(id);
           const want = wants.get(id)!;
+          if (want.size === 0) return;
           const g = rng.pick([...want]);
           const handle = ep.group(g);
           if (handle === undefined || handle.view === null) return;
