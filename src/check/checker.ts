@@ -1263,8 +1263,8 @@ function checkPrimaryComponent(run: Run, out: Collector): void {
 }
 
 /**
- * A member of view `p` that carried on in the group after it: it installed a later
- * view, or ended up without leaving or being excluded.
+ * A member of view `p` that carried on in the group after it: it installed the next
+ * view without leaving or being excluded in between, or ended up still in it.
  */
 function carriedOn(run: Run, group: string, p: ViewEvent): Member | undefined {
   for (const name of p.members) {
@@ -1272,7 +1272,17 @@ function carriedOn(run: Run, group: string, p: ViewEvent): Member | undefined {
       const log = m.groups.get(group);
       const vi = log?.viewAt.get(p.viewId);
       if (log === undefined || vi === undefined) continue;
-      if (log.lastView > vi || (m.h.end === 'up' && log.lastExit < vi)) return m;
+      // Carried on: its next event of the group after p that is a view or an exit is
+      // a view (a leave or exclusion first means it did not), or it has none and ended up.
+      let next: 'view' | 'exit' | undefined;
+      for (const i of log.received) {
+        if (i <= vi) continue;
+        const t = event(m, i).type;
+        if (t === 'view') next = 'view';
+        else if (t === 'left' || t === 'excluded') next = 'exit';
+        if (next !== undefined) break;
+      }
+      if (next === 'view' || (next === undefined && m.h.end === 'up')) return m;
     }
   }
   return undefined;

@@ -1204,7 +1204,9 @@ export class EndpointCore {
     const p = this.proposer;
     if (p !== null) {
       if (p.phase === 'prepare') {
-        if (now >= p.deadline) this.decidePrepare(now);
+        const q = this.quorum(p, p.promises.keys());
+        // Decide at the deadline, or as soon as every member not suspected has promised.
+        if (now >= p.deadline || (q.rest === 0 && q.have >= q.need)) this.decidePrepare(now);
         else if (now - p.lastSentAt >= this.cfg.retransmitMs) this.sendPrepare(now, p, true);
       } else if (now >= p.deadline) {
         this.abandonProposal(now, 'acceptance timed out');

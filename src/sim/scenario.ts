@@ -257,15 +257,21 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     return ep;
   }
 
-  /** Member ids of the newest endpoint view any live endpoint installed. */
+  /** Members (`id#inc`) of the newest endpoint view any live endpoint installed. */
   function latestView(): string[] {
-    let best: { epoch: number; ids: string[] } = { epoch: -1, ids: [] };
+    let best: { epoch: number; keys: string[] } = { epoch: -1, keys: [] };
     for (const id of allIds) {
       if (!sim.isUp(id)) continue;
       const v = sim.endpoint(id).view;
-      if (v.epoch > best.epoch) best = { epoch: v.epoch, ids: v.members.map((m) => m.id) };
+      if (v.epoch > best.epoch) best = { epoch: v.epoch, keys: v.members.map(key) };
     }
-    return best.ids;
+    return best.keys;
+  }
+
+  /** Is this member incarnation still running (not crashed, stopped or replaced)? */
+  function alive(memberKey: string): boolean {
+    const id = memberKey.slice(0, memberKey.indexOf('#'));
+    return sim.isUp(id) && !stopped.has(id) && `${id}#${sim.endpoint(id).incarnation}` === memberKey;
   }
 
   const upIds = (): string[] => allIds.filter((id) => sim.isUp(id) && !stopped.has(id));
@@ -292,9 +298,9 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
           // Keep a majority of the latest view alive, or the network would block for good
           // (that is G9 working, but then liveness cannot be asked of the run).
           const latest = latestView();
-          const alive = latest.filter((id) => sim.isUp(id) && !stopped.has(id));
-          if (alive.length - 1 < Math.floor(latest.length / 2) + 1) return;
-          const candidates = up.filter((id) => latest.includes(id));
+          const living = latest.filter(alive);
+          if (living.length - 1 < Math.floor(latest.length / 2) + 1) return;
+          const candidates = up.filter((id) => living.includes(`${id}#${sim.endpoint(id).incarnation}`));
           if (candidates.length === 0) return;
           const id = rng.pick(candidates);
           const ep = sim.endpoint(id);
@@ -441,7 +447,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   // A run may still legitimately end without a quorum (crashes during partitions): then
   // only safety is judged, and the result says so.
   const latest = latestView();
-  const recoverable = latest.filter((id) => sim.isUp(id) && !stopped.has(id)).length >= Math.floor(latest.length / 2) + 1;
+  const recoverable = latest.filter(alive).length >= Math.floor(latest.length / 2) + 1;
   const violations: Violation[] = [];
   if (error !== null) violations.push({ guarantee: 'crash', message: `the run threw: ${error}` });
   violations.push(
