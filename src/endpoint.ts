@@ -463,9 +463,13 @@ export class Endpoint {
       case 'state-request':
         this.jobs.push({ kind: 'checkpoint', group: e.group, joiner: e.joiner, pos: e.pos });
         break;
-      case 'group-left':
+      case 'group-left': {
+        // Out of the group from here on in the stream: no blocked/excluded for it.
+        const g = this.groups.get(e.group);
+        if (g !== undefined) g.left = true;
         this.jobs.push({ kind: 'left', group: e.group, localId: e.localId });
         break;
+      }
       case 'blocked':
         for (const g of this.groups.values()) {
           if (g.hasView && !g.left) this.jobs.push({ kind: 'event', group: g.name, event: { type: 'blocked' }, localId: null, firstView: false });

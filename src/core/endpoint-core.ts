@@ -166,7 +166,6 @@ interface LastInstall {
   readonly welcome: WelcomeMsg;
   readonly acceptedBy: Set<string>;
   readonly waiting: Set<string>;
-  readonly until: number;
   lastSentAt: number;
 }
 
@@ -293,6 +292,8 @@ export class EndpointCore {
   private firstPendingJoinAt = 0;
   private pendingLeaves = new Set<string>();
   private lastInstall: LastInstall | null = null;
+  /** The ballot whose proposal made the current view (null for a welcomed joiner). */
+  private lastInstalledBallot: Ballot | null = null;
   private leaving = false;
   private lingerUntil = 0;
 
@@ -617,8 +618,9 @@ export class EndpointCore {
   private fromMember(now: number, from: MemberRef, epoch: number, addr: string): boolean {
     if (this.phaseValue !== 'member') return false;
     const k = memberKey(from);
-    if (epoch < this.view.epoch && !this.rank.has(k)) {
-      this.notMember(now, from, addr);
+    if (epoch < this.view.epoch) {
+      if (!this.rank.has(k)) this.notMember(now, from, addr);
+      else if (epoch + 1 === this.view.epoch) this.resendCommit(now, from, addr);
       return false;
     }
     if (epoch !== this.view.epoch || !this.rank.has(k)) return false;
@@ -629,6 +631,20 @@ export class EndpointCore {
   private heard(now: number, k: string): void {
     this.lastHeard.set(k, now);
     if (this.suspects.delete(k)) this.log(`${k} heard again`);
+  }
+
+  /**
+   * A member of our view still speaks from the previous epoch: it missed the decision.
+   * Tell it again which ballot was chosen (it accepted it, or the proposer will send
+   * the whole of it); if neither works it is suspected and removed like a silent one.
+   */
+  private resendCommit(now: number, to: MemberRef, addr: string): void {
+    if (this.lastInstalledBallot === null) return;
+    const k = `commit:${memberKey(to)}`;
+    const last = this.lastNotMemberTo.get(k);
+    if (last !== undefined && now - last < this.cfg.retransmitMs) return;
+    this.lastNotMemberTo.set(k, now);
+    this.send(addr, { t: 'commit', from: this.self, epoch: this.view.epoch - 1, ballot: this.lastInstalledBallot });
   }
 
   private notMember(now: number, to: MemberRef, addr: string): void {
@@ -1440,7 +1456,6 @@ export class EndpointCore {
       welcome,
       acceptedBy: new Set(p.accepted),
       waiting,
-      until: now + this.cfg.suspectTimeoutMs * 2,
       lastSentAt: now,
     };
     // Old members learn the decision (those removed too: they stop and find out why).
@@ -1476,7 +1491,9 @@ export class EndpointCore {
   private retransmitInstall(now: number): void {
     const li = this.lastInstall;
     if (li === null) return;
-    if (now >= li.until || li.waiting.size === 0) {
+    // Kept until every member of the new view said it installed (or the next view
+    // change replaces it); laggards that never answer are suspected and removed.
+    if (li.waiting.size === 0 || li.proposal.view.epoch < this.view.epoch) {
       this.lastInstall = null;
       return;
     }
@@ -1511,6 +1528,7 @@ export class EndpointCore {
       const k = memberKey(msg.from);
       if (msg.epoch < this.view.epoch) {
         if (!this.rank.has(k)) this.notMember(now, msg.from, from);
+        else if (msg.epoch + 1 === this.view.epoch) this.resendCommit(now, msg.from, from);
         return;
       }
       if (msg.epoch > this.view.epoch || !this.rank.has(k)) return;
@@ -1624,6 +1642,7 @@ export class EndpointCore {
    */
   private install(now: number, ballot: Ballot, proposal: Proposal): WelcomeMsg {
     const oldEpoch = this.view.epoch;
+    this.lastInstalledBallot = ballot;
     assert(proposal.view.epoch === oldEpoch + 1, `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
     // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
     this.acceptor.wedgedAt = null;
@@ -1692,6 +1711,7 @@ export class EndpointCore {
     if (this.phaseValue !== 'joining' && this.phaseValue !== 'bootstrapping') return;
     if (!msg.view.members.some((m) => sameMember(m, this.self))) return;
     this.groups = GroupTable.from(msg.groups);
+    this.lastInstalledBallot = null;
     this.enterView(now, msg.view, msg.joined, msg.left, msg.failed);
     this.sayInstalled(msg.from, null);
   }
