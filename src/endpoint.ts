@@ -492,10 +492,17 @@ export class Endpoint {
   /** Excluded: tell every group, fail what is pending, and come back as a new incarnation. */
   private onExcluded(): void {
     this.log(`excluded from the network; rejoining as a new incarnation`);
-    for (const g of this.groups.values()) {
-      if (!g.left) this.jobs.push({ kind: 'event', group: g.name, event: { type: 'excluded' }, localId: null, firstView: false });
-    }
     const err = new ClosedError(`endpoint ${this.id} was excluded from the view`, ErrorCode.excluded);
+    for (const g of [...this.groups.values()]) {
+      if (g.left) continue;
+      if (g.hasView) {
+        this.jobs.push({ kind: 'event', group: g.name, event: { type: 'excluded' }, localId: null, firstView: false });
+      } else {
+        // Its join never completed: the join fails, and there is no stream to end.
+        g.close(err);
+        this.groups.delete(g.name);
+      }
+    }
     for (const d of this.pending.values()) d.reject(err);
     this.pending.clear();
     const lastView = this.core.currentView.members.map((m) => m.addr).filter((a) => a !== this.address);

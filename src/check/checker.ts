@@ -1324,9 +1324,14 @@ function checkStateTransfer(run: Run, out: Collector): void {
             if (e.digest !== undefined) st.digest = e.digest;
             if (!byId.has(e.viewId)) byId.set(e.viewId, { digest: st.digest, count: st.count });
             break;
-          case 'blocked':
           case 'excluded':
           case 'left':
+            // Out of the group: if it joins again, it starts from a new state (the one
+            // transferred to it, or the empty one when nobody was left to provide it).
+            st.digest = initial;
+            st.count = 0;
+            break;
+          case 'blocked':
           case 'send':
             break;
           default:
