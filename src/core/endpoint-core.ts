@@ -1237,11 +1237,18 @@ export class EndpointCore {
       return;
     }
     const cand = this.candidate();
-    if (cand === undefined || !sameMember(cand, this.self)) return;
+    const wedgedFor = this.acceptor.wedgedAt === null ? -1 : now - this.acceptor.wedgedAt;
+    if (cand === undefined || !sameMember(cand, this.self)) {
+      // Not the one to propose, but wedged by a ballot that went nowhere (its proposer
+      // gave up, or lost track): propose anyway, later than the candidate would, so that
+      // the view moves on. Paxos keeps competing proposals safe.
+      if (wedgedFor > this.cfg.flushTimeoutMs * 3) this.startProposal(now);
+      return;
+    }
     const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
     const suspected = this.view.members.some((m) => this.suspects.has(memberKey(m)));
     const leaves = this.pendingLeaves.size > 0;
-    const stuck = this.acceptor.wedgedAt !== null && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
+    const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
   }
 
