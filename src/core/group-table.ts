@@ -159,9 +159,13 @@ export class GroupTable {
     const fresh: MemberRef[] = [];
     const stillAwaiting = g.awaiting.filter((a) => !departed.has(memberKey(a.member)));
     const orphans = stillAwaiting.filter((a) => a.provider !== null && departed.has(memberKey(a.provider)));
+    // Choose the new providers while every orphan still counts as waiting: an orphan
+    // has no state to give another.
+    g.awaiting = stillAwaiting;
+    const providers = orphans.map((a) => this.firstWithState(g, a.member));
     g.awaiting = stillAwaiting.filter((a) => !orphans.includes(a));
-    for (const a of orphans) {
-      const provider = this.firstWithState(g, a.member);
+    for (const [i, a] of orphans.entries()) {
+      const provider = providers[i] ?? null;
       if (provider === null) {
         fresh.push(a.member);
       } else {
