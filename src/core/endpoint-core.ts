@@ -793,6 +793,10 @@ export class EndpointCore {
     if (this.wedged) return false;
     let progress = false;
     while (this.sendQueue.length > 0 && this.sent.length < this.cfg.sendWindowMax) {
+      // One state at a time: a join waits (and what follows it, FIFO) while this member
+      // still waits for the state of a group it joined, so that it is never asked to
+      // provide a checkpoint from behind its own wait.
+      if (this.sendQueue[0]!.kind === EntryKind.join && (this.incoming.size > 0 || this.sent.some((x) => x.kind === EntryKind.join))) break;
       const p = this.sendQueue.shift()!;
       const s: Sent = { ...p, seq: ++this.sendSeq, lastSentAt: now };
       this.sent.push(s);

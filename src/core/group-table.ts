@@ -180,13 +180,44 @@ export class GroupTable {
     return { group, viewId: g.viewId, members: [...g.members], joined: [], left, failed, transfers, fresh };
   }
 
-  /** The oldest member (other than `except`) that is not itself waiting for the state. */
+  /**
+   * The provider for a joiner: the oldest member (other than `except`) that has the
+   * group's state, preferring one that waits for no state in any group. A member that
+   * waits holds its application stream (and so its checkpoints) until its own state
+   * arrives; two such members providing for each other would wait forever.
+   */
   private firstWithState(g: Group, except: MemberRef): MemberRef | null {
+    let waiting: MemberRef | null = null;
+    let cyclic: MemberRef | null = null;
     for (const m of g.members) {
       if (sameMember(m, except)) continue;
       if (g.awaiting.some((a) => sameMember(a.member, m))) continue;
-      return m;
+      const chain = this.waitChain(m, except);
+      if (chain === 'free') return m;
+      if (chain === 'waits') waiting ??= m;
+      else cyclic ??= m;
     }
-    return null;
+    // A member that waits, but not (even indirectly) for the joiner, will provide once
+    // its own state arrives; one that waits for the joiner would never: last resort.
+    return waiting ?? cyclic;
+  }
+
+  /** Does `m` wait for a state, and does that wait lead (provider after provider) to `joiner`? */
+  private waitChain(m: MemberRef, joiner: MemberRef): 'free' | 'waits' | 'cycle' {
+    let at: MemberRef = m;
+    for (let steps = 0; steps <= this.groups.size * 8; steps++) {
+      const provider = this.awaitedProvider(at);
+      if (provider === undefined) return steps === 0 ? 'free' : 'waits';
+      if (sameMember(provider, joiner)) return 'cycle';
+      at = provider;
+    }
+    return 'cycle';
+  }
+
+  private awaitedProvider(m: MemberRef): MemberRef | undefined {
+    for (const g of this.groups.values()) {
+      for (const a of g.awaiting) if (sameMember(a.member, m) && a.provider !== null) return a.provider;
+    }
+    return undefined;
   }
 }
