@@ -1037,7 +1037,11 @@ export class EndpointCore {
   private onGroupChange(c: GroupChange): void {
     if (!c.members.some((m) => sameMember(m, this.self))) return;
     const view: GroupView = { id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed };
-    const mine = c.transfers.find((t) => sameMember(t.member, this.self));
+    // A transfer to us: our own join, or a provider that departed while we still
+    // waited. (If our state already arrived and only our stateDone is in flight, the
+    // group table still lists us as waiting: nothing to wait for.)
+    const ownJoin = c.joined.some((m) => sameMember(m, this.self));
+    const mine = c.transfers.find((t) => sameMember(t.member, this.self) && (ownJoin || this.incoming.has(c.group)));
     if (mine !== undefined) {
       // Our first view of the group waits for the state taken at this very position.
       this.dropMarker(c.group);
