@@ -1,0 +1,228 @@
+/**
+ * The public API on simulated endpoints: typed errors for bad input, handler
+ * backpressure, the async iterator, state transfer (async and large checkpoints),
+ * safe delivery surviving its sender, graceful leave without a timeout, exclusion
+ * after a pause and rejoin as a new incarnation, a minority that blocks, and no split
+ * at start. Every scenario runs on the virtual clock: nothing here sleeps.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ClosedError, CohortError, InputError, OptionError } from '../src/errors.js';
+import type { Endpoint, Group, GroupEvent } from '../src/endpoint.js';
+import { Simulation } from '../src/sim/simulation.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A group member that records its events as short strings. */
+function recorder(): { log: string[]; onEvent: (e: GroupEvent) => void } {
+  const log: string[] = [];
+  return {
+    log,
+    onEvent: (e) => {
+      if (e.type === 'message') log.push(`m:${e.sender}:${dec.decode(e.data)}`);
+      else if (e.type === 'view') log.push(`v${e.view.id}:${e.view.members.join(',')}`);
+      else if (e.type === 'state') log.push(`state:${dec.decode(e.data)}`);
+      else log.push(e.type);
+    },
+  };
+}
+
+async function cluster(seed: number, ids: string[], options = {}): Promise<{ sim: Simulation; eps: Endpoint[] }> {
+  const sim = new Simulation({ seed, endpoint: options });
+  const eps = await sim.startAll(ids);
+  return { sim, eps };
+}
+
+test('bad options and input raise typed errors that name the problem', async () => {
+  const { sim, eps } = await cluster(1, ['a']);
+  const a = eps[0]!;
+  assert.throws(() => sim.open('b', [], { bogus: 1 } as never), (e: unknown) => e instanceof OptionError && e.code === 'ERR_UNKNOWN_OPTION' && /bogus/.test(e.message));
+  assert.throws(() => sim.open('c', [], { suspectTimeoutMs: -5 }), (e: unknown) => e instanceof OptionError && /suspectTimeoutMs/.test(e.message));
+  assert.throws(() => sim.open('d', [], { heartbeatMs: 900, suspectTimeoutMs: 1000 }), /heartbeatMs/);
+  assert.throws(() => sim.open('x'.repeat(300)), (e: unknown) => e instanceof InputError && e.code === 'ERR_NAME_TOO_LONG');
+  await assert.rejects(a.join('g'.repeat(300)), (e: unknown) => e instanceof InputError && e.code === 'ERR_NAME_TOO_LONG');
+  await assert.rejects(a.join(''), (e: unknown) => e instanceof InputError && e.code === 'ERR_BAD_NAME');
+  await assert.rejects(a.join('g', { onEvnt: () => undefined } as never), (e: unknown) => e instanceof OptionError && /onEvnt/.test(e.message));
+  const g = await sim.run(a.join('g'));
+  await assert.rejects(a.join('g'), (e: unknown) => e instanceof CohortError && e.code === 'ERR_ALREADY_JOINED');
+  assert.throws(() => g.multicast(new Uint8Array(8 * 1024 * 1024 + 1)), (e: unknown) => e instanceof InputError && e.code === 'ERR_MESSAGE_TOO_LARGE');
+  assert.throws(() => g.multicast('text' as never), (e: unknown) => e instanceof InputError && /Uint8Array/.test(e.message));
+  assert.throws(() => g.multicast(enc.encode('x'), { sfe: true } as never), (e: unknown) => e instanceof OptionError && /sfe/.test(e.message));
+  await sim.run(g.leave());
+  assert.throws(() => g.multicast(enc.encode('late')), (e: unknown) => e instanceof ClosedError);
+  await sim.run(a.stop());
+  await assert.rejects(a.join('h'), (e: unknown) => e instanceof ClosedError);
+});
+
+test('members started at the same instant form one view, never two (20 seeds)', async () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const { eps } = await cluster(seed, ['a', 'b', 'c', 'd', 'e']);
+    const views = new Set(eps.map((e) => `${e.view.epoch}:${e.view.members.map((m) => m.id).join(',')}`));
+    assert.equal(views.size, 1, `seed ${seed}: ${[...views].join(' / ')}`);
+    assert.equal(eps[0]!.view.members.length, 5, `seed ${seed}`);
+  }
+});
+
+test('a returned promise holds the next event; the async iterator sees the same stream', async () => {
+  const { sim, eps } = await cluster(2, ['a', 'b']);
+  const [a, b] = eps as [Endpoint, Endpoint];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const seen: string[] = [];
+  const ga = await sim.run(
+    a.join('g', {
+      onEvent: (e) => {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        if (e.type === 'message') seen.push(dec.decode(e.data));
+        return new Promise<void>((resolve) =>
+          sim.scheduler.after(20, () => {
+            inFlight -= 1;
+            resolve();
+          }),
+        );
+      },
+    }),
+  );
+  const gb = await sim.run(b.join('g'));
+  const iterated: string[] = [];
+  const reading = (async () => {
+    for await (const e of gb) {
+      if (e.type === 'message') iterated.push(dec.decode(e.data));
+      if (iterated.length === 10) break;
+    }
+  })();
+  const sends: Promise<void>[] = [];
+  for (let i = 0; i < 10; i++) sends.push((i % 2 === 0 ? ga : gb).multicast(enc.encode(`m${i}`)));
+  await sim.run(Promise.all(sends));
+  await sim.run(reading);
+  await sim.runUntil(() => seen.length === 10, 1000);
+  assert.equal(maxInFlight, 1, 'a handler never runs twice at once');
+  assert.deepEqual(seen, iterated, 'both members deliver the same order');
+  assert.equal(seen.length, 10);
+});
+
+test('a joiner gets the state at exactly its join point: async and large (8 MiB, chunked) checkpoints', async () => {
+  const { sim, eps } = await cluster(3, ['a', 'b']);
+  const [a, b] = eps as [Endpoint, Endpoint];
+  let applied = 0;
+  const big = new Uint8Array(8 * 1024 * 1024);
+  const ga = await sim.run(
+    a.join('g', {
+      onEvent: (e) => {
+        if (e.type === 'message') applied += 1;
+      },
+      checkpoint: () =>
+        new Promise<Uint8Array>((resolve) =>
+          sim.scheduler.after(5, () => {
+            const out = big.slice();
+            new DataView(out.buffer).setUint32(0, applied);
+            resolve(out);
+          }),
+        ),
+    }),
+  );
+  for (let i = 0; i < 25; i++) void ga.multicast(enc.encode(`before-${i}`));
+  await sim.runFor(200);
+  let joinerStart = -1;
+  let joinerAfter = 0;
+  let stateSize = 0;
+  const gb = await sim.run(
+    b.join('g', {
+      onEvent: (e) => {
+        if (e.type === 'state') {
+          stateSize = e.data.length;
+          joinerStart = new DataView(e.data.buffer, e.data.byteOffset).getUint32(0);
+        }
+        if (e.type === 'message') joinerAfter += 1;
+      },
+    }),
+  );
+  for (let i = 0; i < 10; i++) void gb.multicast(enc.encode(`after-${i}`));
+  await sim.runFor(2000);
+  assert.equal(stateSize, big.length);
+  assert.equal(joinerStart + joinerAfter, applied, 'state plus what follows equals the provider');
+});
+
+test('a safe message that resolved survives its sender crashing right after', async () => {
+  const { sim, eps } = await cluster(4, ['a', 'b', 'c']);
+  const recs = eps.map(() => recorder());
+  const gs: Group[] = [];
+  for (const [i, ep] of eps.entries()) gs.push(await sim.run(ep.join('g', { onEvent: recs[i]!.onEvent })));
+  await sim.run(gs[2]!.multicast(enc.encode('precious'), { safe: true }));
+  sim.crash('c');
+  await sim.runFor(3000);
+  for (const r of recs.slice(0, 2)) {
+    assert.ok(r.log.includes('m:c:precious'), r.log.join(' '));
+    assert.match(r.log[r.log.length - 1]!, /^v\d+:a,b$/);
+  }
+});
+
+test('a graceful leave is a view change well before the suspicion timeout', async () => {
+  const { sim, eps } = await cluster(5, ['a', 'b', 'c'], { suspectTimeoutMs: 5000 });
+  const [a, b, c] = eps as [Endpoint, Endpoint, Endpoint];
+  const rec = recorder();
+  await sim.run(a.join('g', { onEvent: rec.onEvent }));
+  await sim.run(b.join('g'));
+  const gc = await sim.run(c.join('g'));
+  const t0 = sim.now;
+  await sim.run(gc.leave());
+  await sim.runUntil(() => rec.log.some((l) => l.endsWith(':a,b')), 1000);
+  assert.ok(sim.now - t0 < 1000);
+  await sim.run(c.stop());
+  await sim.runUntil(() => a.view.members.length === 2, 1000);
+  assert.ok(sim.now - t0 < 2000, `leave took ${sim.now - t0} ms`);
+});
+
+test('a member paused past the timeout is excluded, learns it, and rejoins as a new incarnation with state', async () => {
+  const { sim, eps } = await cluster(6, ['a', 'b', 'c']);
+  const [a, , c] = eps as [Endpoint, Endpoint, Endpoint];
+  let count = 0;
+  const checkpoint = (): Uint8Array => enc.encode(String(count));
+  const ga = await sim.run(a.join('g', { onEvent: (e) => void (e.type === 'message' && (count += 1)), checkpoint }));
+  await sim.run(eps[1]!.join('g'));
+  const recC = recorder();
+  await sim.run(c.join('g', { onEvent: recC.onEvent }));
+  const incBefore = c.incarnation;
+  sim.pause('c');
+  // Once the others agreed on a view without c, what they multicast is of a view c
+  // was excluded from.
+  await sim.runUntil(() => a.view.members.length === 2, 3000);
+  for (let i = 0; i < 5; i++) void ga.multicast(enc.encode(`while-paused-${i}`));
+  await sim.runFor(1000);
+  sim.resume('c');
+  await sim.runUntil(() => recC.log.includes('excluded'), 5000);
+  assert.ok(!recC.log.some((l) => l.includes('while-paused')), 'nothing of the views it was excluded from');
+  await sim.runUntil(() => c.view.members.some((m) => m.id === 'c' && m.inc !== incBefore), 5000);
+  assert.notEqual(c.incarnation, incBefore);
+  const again = recorder();
+  await sim.run(c.join('g', { onEvent: again.onEvent }));
+  assert.ok(again.log.includes(`state:${count}`), again.log.join(' '));
+});
+
+test('a minority side reports blocked and delivers nothing until the partition heals', async () => {
+  const { sim, eps } = await cluster(7, ['a', 'b', 'c', 'd', 'e']);
+  const recs = eps.map(() => recorder());
+  const gs: Group[] = [];
+  for (const [i, ep] of eps.entries()) gs.push(await sim.run(ep.join('g', { onEvent: recs[i]!.onEvent })));
+  sim.partition([['a', 'b'], ['c', 'd', 'e']]);
+  await sim.runFor(500);
+  const mark = recs.map((r) => r.log.length);
+  for (let i = 0; i < 5; i++) {
+    void gs[0]!.multicast(enc.encode(`minority-${i}`)).catch(() => undefined);
+    void gs[3]!.multicast(enc.encode(`majority-${i}`));
+  }
+  await sim.runFor(4000);
+  for (const i of [0, 1]) {
+    const after = recs[i]!.log.slice(mark[i]);
+    assert.ok(after.includes('blocked'), after.join(' '));
+    assert.ok(!after.some((l) => l.startsWith('m:')), `minority delivered: ${after.join(' ')}`);
+  }
+  for (const i of [2, 3, 4]) {
+    assert.ok(recs[i]!.log.includes('m:d:majority-4'), recs[i]!.log.join(' '));
+    assert.ok(!recs[i]!.log.some((l) => l.includes('minority')));
+  }
+  sim.heal();
+  await sim.runUntil(() => recs[0]!.log.includes('excluded') && recs[1]!.log.includes('excluded'), 5000);
+});
