@@ -183,7 +183,10 @@ interface IncomingTransfer {
   readonly group: string;
   readonly pos: Position;
   buffer: Uint8Array | null;
+  /** Contiguous bytes received from offset 0. */
   received: number;
+  /** Chunks received beyond `received`: offset → length. */
+  readonly ahead: Map<number, number>;
   total: number;
 }
 
@@ -528,7 +531,8 @@ export class EndpointCore {
       if (heard < majority(this.view.members.length)) {
         this.blockedReported = true;
         this.log(`blocked: hears ${heard} of ${this.view.members.length} members`);
-        this.emit({ type: 'blocked' });
+        // In the application's stream, after what was delivered before it.
+        this.emitApp({ type: 'blocked' });
       }
     }
   }
@@ -1046,7 +1050,7 @@ export class EndpointCore {
       // Our first view of the group waits for the state taken at this very position.
       this.dropMarker(c.group);
       this.pendingApp.push({ type: 'marker', group: c.group, pos: mine.pos, view, state: null });
-      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, total: -1 });
+      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1 });
     } else if (c.fresh.some((m) => sameMember(m, this.self)) && this.markerOf(c.group) !== undefined) {
       // Nobody is left who has the state: start from this view, empty.
       this.dropMarker(c.group);
@@ -1133,9 +1137,15 @@ export class EndpointCore {
       inc.buffer = new Uint8Array(msg.total);
     }
     if (msg.total !== inc.total || inc.buffer === null) return;
-    if (msg.offset === inc.received && msg.offset + msg.data.length <= inc.total) {
+    // Chunks may arrive out of order: keep those ahead, advance over the contiguous run.
+    if (msg.offset >= inc.received && msg.offset + msg.data.length <= inc.total && !inc.ahead.has(msg.offset)) {
       inc.buffer.set(msg.data, msg.offset);
-      inc.received += msg.data.length;
+      inc.ahead.set(msg.offset, msg.data.length);
+      for (let len = inc.ahead.get(inc.received); len !== undefined; len = inc.ahead.get(inc.received)) {
+        inc.ahead.delete(inc.received);
+        inc.received += len;
+        if (len === 0) break;
+      }
     }
     this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: inc.received });
     this.stateAckTo.set(msg.group, { to: from, at: now });
