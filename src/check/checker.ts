@@ -1491,9 +1491,14 @@ function checkLeave(run: Run, out: Collector): void {
         // shows up in one of them.
         for (let k = upperBound(ids, lastViewId); k < ids.length; k++) {
           const rec = byId.get(ids[k] as number);
-          if (rec === undefined || rec.member === m) continue;
+          if (rec === undefined) continue;
           const v = rec.ev;
           if (v.joined.includes(m.name) || v.left.includes(m.name)) break;
+          if (rec.member === m) continue;
+          // A view nobody recorded (the rejoiner was alone, or crashed before its first
+          // view reached its application) may hide a rejoin: past a gap in the view ids,
+          // a listing of the name is no evidence against the leave.
+          if (v.viewId !== (ids[k - 1] ?? lastViewId) + 1 && (v.members.includes(m.name) || v.failed.includes(m.name))) break;
           if (v.failed.includes(m.name)) {
             out.add(
               Guarantee.G11,
