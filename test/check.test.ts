@@ -545,20 +545,6 @@ test('G9: a fork (one member skips a view it is in) is reported', () => {
   expectViolation(hs, 'G9', [C, 'fork', 'view 2', 'view 3'], {});
 });
 
-test('G9: a delivery after blocked that no member which went on delivered is reported', () => {
-  // Carol, cut off and blocked, delivers c3 on her own and then stops; nobody else ever
-  // delivers it: her side made history of its own.
-  const { histories, ids } = goodRun();
-  const hs = mutable(histories);
-  const carol = of(hs, C);
-  const at = indexOf(carol, isMsg(ids.c3 as string));
-  carol.events.splice(at, 0, { type: 'blocked', group: 'g1' });
-  carol.events.splice(at + 2);
-  carol.end = 'crashed';
-  for (const h of hs) if (h !== carol) h.events = h.events.filter((e) => !isMsg(ids.c3 as string)(e));
-  expectViolation(hs, 'G9', [C, 'blocked', ids.c3 as string]);
-});
-
 test('G9: the flush cut after blocked (delivered by the others too) is not a violation', () => {
   const { histories, ids } = goodRun();
   const hs = mutable(histories);

@@ -258,6 +258,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   }
 
   /** Members (`id#inc`) of the newest endpoint view any live endpoint installed. */
+  let latestEpoch = 0;
   function latestView(): string[] {
     let best: { epoch: number; keys: string[] } = { epoch: -1, keys: [] };
     for (const id of allIds) {
@@ -265,13 +266,20 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       const v = sim.endpoint(id).view;
       if (v.epoch > best.epoch) best = { epoch: v.epoch, keys: v.members.map(key) };
     }
+    latestEpoch = best.epoch;
     return best.keys;
   }
 
-  /** Is this member incarnation still running (not crashed, stopped or replaced)? */
+  /**
+   * Does this member of the latest view count toward its quorum: still running (not
+   * crashed, stopped or replaced by a new incarnation) and has it installed that view
+   * (a joiner whose welcome was lost cannot answer for it)?
+   */
   function alive(memberKey: string): boolean {
     const id = memberKey.slice(0, memberKey.indexOf('#'));
-    return sim.isUp(id) && !stopped.has(id) && `${id}#${sim.endpoint(id).incarnation}` === memberKey;
+    if (!sim.isUp(id) || stopped.has(id)) return false;
+    const ep = sim.endpoint(id);
+    return `${id}#${ep.incarnation}` === memberKey && ep.view.epoch >= latestEpoch;
   }
 
   const upIds = (): string[] => allIds.filter((id) => sim.isUp(id) && !stopped.has(id));
@@ -483,8 +491,10 @@ function finalStateCheck(histories: readonly MemberHistory[]): Violation[] {
     const last = new Map<string, { viewId: number; digest: string; count: number; left: boolean }>();
     for (const e of h.events) {
       if (e.type === 'view') {
+        // A member that left and joined again starts from a new state.
         const prev = last.get(e.group);
-        last.set(e.group, { viewId: e.viewId, digest: prev?.digest ?? '0'.repeat(64), count: prev?.count ?? 0, left: false });
+        const fresh = prev === undefined || prev.left;
+        last.set(e.group, { viewId: e.viewId, digest: fresh ? zeroDigest : prev.digest, count: fresh ? 0 : prev.count, left: false });
       } else if ((e.type === 'message' || e.type === 'state') && e.digest !== undefined) {
         const prev = last.get(e.group);
         if (prev !== undefined) last.set(e.group, { ...prev, digest: e.digest, count: e.count ?? 0 });
