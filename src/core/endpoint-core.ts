@@ -310,6 +310,9 @@ export class EndpointCore {
   private outgoing = new Map<string, OutgoingTransfer>();
   private incoming = new Map<string, IncomingTransfer>();
   private stateAckTo = new Map<string, { to: string; at: number }>();
+  /** State chunks that arrived before this member delivered its own join. */
+  private earlyChunks: { from: string; msg: StateChunkMsg }[] = [];
+  private earlyBytes = 0;
   /** Application events held behind markers; empty when no state is awaited. */
   private pendingApp: (CoreEvent | Marker)[] = [];
 
@@ -1051,6 +1054,10 @@ export class EndpointCore {
       this.dropMarker(c.group);
       this.pendingApp.push({ type: 'marker', group: c.group, pos: mine.pos, view, state: null });
       this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1 });
+      const early = this.earlyChunks.filter((x) => x.msg.group === c.group && comparePositions(x.msg.pos, mine.pos) === 0);
+      this.earlyChunks = this.earlyChunks.filter((x) => !early.includes(x));
+      this.earlyBytes = this.earlyChunks.reduce((n, x) => n + x.msg.data.length, 0);
+      for (const x of early) this.onStateChunk(this.lastNow, x.from, x.msg);
     } else if (c.fresh.some((m) => sameMember(m, this.self)) && this.markerOf(c.group) !== undefined) {
       // Nobody is left who has the state: start from this view, empty.
       this.dropMarker(c.group);
@@ -1125,6 +1132,10 @@ export class EndpointCore {
       const here: Position = { epoch: this.view.epoch, gseq: this.delivered };
       if (comparePositions(msg.pos, here) <= 0) {
         this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: Number.MAX_SAFE_INTEGER });
+      } else if (this.earlyBytes + msg.data.length <= this.cfg.stateWindowChunks * this.cfg.stateChunkBytes * 4) {
+        // Keep a few chunks that came before we delivered our own join (bounded).
+        this.earlyBytes += msg.data.length;
+        this.earlyChunks.push({ from, msg });
       }
       return;
     }

@@ -1,0 +1,31 @@
+/**
+ * Cohort: virtual synchrony for TypeScript on Node.js. Processes join named groups,
+ * multicast to them in one total order, and every member sees the same messages and
+ * the same agreed views, with a state transfer that initialises each joiner.
+ *
+ * @example
+ * ```ts
+ * import { Endpoint } from 'cohort';
+ * const ep = await Endpoint.start({ id: 'ctl-1', listen: '127.0.0.1:7001', seeds: ['127.0.0.1:7002'] });
+ * const sector = await ep.join('atc/sector-xyz', { onEvent: (e) => apply(e), checkpoint: () => encode(state) });
+ * await sector.multicast(new TextEncoder().encode('plan AFR100 LFPG-EGLL 340'));
+ * ```
+ */
+export { Endpoint, Group, sha256hex } from './endpoint.js';
+export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, MulticastOptions, View } from './endpoint.js';
+export {
+  AssertionFailure,
+  ClosedError,
+  CohortError,
+  ErrorCode,
+  InputError,
+  OptionError,
+  WireError,
+} from './errors.js';
+export type { Clock, Rng, TimerHandle } from './runtime.js';
+export type { Transport, MessageHandler } from './transport/transport.js';
+export type { MemberRef, EndpointView } from './core/types.js';
+export { defaultCoreConfig } from './core/config.js';
+export type { CoreConfig } from './core/config.js';
+export { encodeMessage, decodeMessage, defaultWireLimits } from './wire/codec.js';
+export type { WireLimits } from './wire/codec.js';

@@ -1,0 +1,25 @@
+/**
+ * `cohort/sim`: the deterministic simulator, as a product. Run your own `onEvent` and
+ * `checkpoint` code on simulated endpoints under a seeded fault schedule (crashes,
+ * pauses, partitions, loss, duplication, reordering) on a virtual clock, and assert on
+ * your replicas. `runScenario` is the attack the project's own suite runs thousands
+ * of times; its histories go to `cohort/check`.
+ *
+ * @example
+ * ```ts
+ * import { Simulation } from 'cohort/sim';
+ * const sim = new Simulation({ seed: 1 });
+ * const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
+ * const g = await sim.run(a.join('g', { onEvent: (e) => console.log(e.type) }));
+ * sim.crash('c');
+ * await sim.runFor(3000);
+ * ```
+ */
+export { Simulation } from './simulation.js';
+export type { SimEndpointOptions, SimulationOptions } from './simulation.js';
+export { runScenario, ScenarioProfile } from './scenario.js';
+export type { ScenarioOptions, ScenarioResult } from './scenario.js';
+export { SimNetwork, DEFAULT_FAULTS } from './network.js';
+export type { NetworkFaults, NetworkStats, SimNode } from './network.js';
+export { Scheduler, NodeClock } from './scheduler.js';
+export { SeededRng } from './rng.js';
