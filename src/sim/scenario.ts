@@ -417,7 +417,10 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         }
       }
     });
-    t += rng.between(300, 1_500);
+    // Crash-only runs judge detection time (G8), which is bounded for one crash at a
+    // time: a crash of the next proposer in line while a view change is under way
+    // costs another suspicion timeout. Space them so each is detected first.
+    t += profile === ScenarioProfile.crashes ? rng.between(suspectTimeoutMs + detectBoundMs, 4_000) : rng.between(300, 1_500);
   }
 
   // ---- the liveness phase: everything heals; the workload stops a little later
