@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 const dir = join('dist', 'test');
 const files = readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort().map((f) => join(dir, f));
-const args = ['--test', ...process.argv.slice(2), ...files];
+// Two files at a time: the simulation suite is split in four to use both cores.
+const args = ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...files];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(r.status ?? 1);

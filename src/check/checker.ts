@@ -1392,7 +1392,7 @@ function compareJoinState(
     const vi = log?.viewAt.get(join.viewId);
     if (log === undefined || vi === undefined) continue;
     const mv = event(m, vi) as ViewEvent;
-    if (mv.joined.includes(m.name) || log.views[0] === vi) continue;
+    if (mv.joined.includes(m.name) || isFirstViewOfStay(m, log, vi)) continue;
     old.push({ member: m, state: atView.get(m)?.get(group)?.get(join.viewId) });
     if (log.lastView > vi || m.h.end === 'up' || m.h.end === 'stopped') anySurvived = true;
   }
@@ -1485,6 +1485,20 @@ function checkLeave(run: Run, out: Collector): void {
       }
     }
   }
+}
+
+/**
+ * Is the view at `vi` the member's first view of a stay in the group: its first view
+ * at all, or its first after leaving or being excluded (a rejoin whose view may not
+ * list it as joined, when the state's provider departed first)?
+ */
+function isFirstViewOfStay(m: Member, log: GroupLog, vi: number): boolean {
+  let previous: HistoryEvent['type'] | undefined;
+  for (const i of log.received) {
+    if (i >= vi) break;
+    previous = event(m, i).type === 'view' || event(m, i).type === 'left' || event(m, i).type === 'excluded' ? event(m, i).type : previous;
+  }
+  return previous === undefined || previous === 'left' || previous === 'excluded';
 }
 
 // ---------------------------------------------------------------------------------

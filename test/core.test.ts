@@ -1,0 +1,189 @@
+/**
+ * The protocol core driven by hand: three `EndpointCore`s, a scripted network we step
+ * message by message, and a clock we move ourselves. Checks the founding round, that
+ * agreed delivery waits for a majority to hold a message (committed), that safe
+ * delivery waits for all, and that a minority cannot deliver.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultCoreConfig } from '../src/core/config.js';
+import { EndpointCore } from '../src/core/endpoint-core.js';
+import type { CoreEvent } from '../src/core/endpoint-core.js';
+import { EntryKind } from '../src/core/types.js';
+import type { Message } from '../src/core/types.js';
+import { SeededRng } from '../src/sim/rng.js';
+
+interface Packet {
+  readonly from: string;
+  readonly to: string;
+  readonly msg: Message;
+}
+
+/** A network we step by hand: `flush` delivers everything not cut, in order. */
+class Script {
+  now = 0;
+  readonly cores = new Map<string, EndpointCore>();
+  readonly events = new Map<string, CoreEvent[]>();
+  queue: Packet[] = [];
+  cut = new Set<string>();
+
+  constructor(ids: readonly string[]) {
+    for (const id of ids) {
+      const core = new EndpointCore({
+        self: { id, inc: 1 },
+        addr: id,
+        seeds: ids.filter((x) => x !== id),
+        config: defaultCoreConfig,
+        rng: new SeededRng(ids.indexOf(id) + 1),
+      });
+      this.cores.set(id, core);
+      this.events.set(id, []);
+    }
+  }
+
+  private collect(id: string): void {
+    const core = this.cores.get(id)!;
+    const out = core.takeOutput();
+    for (const s of out.send) this.queue.push({ from: id, to: s.to, msg: s.msg });
+    this.events.get(id)!.push(...out.events.filter((e) => e.type !== 'log'));
+    // The application's checkpoint: an empty state, given at once.
+    for (const e of out.events) {
+      if (e.type === 'state-request') {
+        core.provideState(this.now, e.group, e.joiner, e.pos, new Uint8Array(0));
+        this.collect(id);
+      }
+    }
+  }
+
+  start(): void {
+    for (const [id, c] of this.cores) {
+      c.start(this.now);
+      this.collect(id);
+    }
+  }
+
+  /** Deliver queued packets (and what they cause) until none is left, at most `max`. */
+  flush(max = 10_000): void {
+    for (let i = 0; i < max && this.queue.length > 0; i++) {
+      const p = this.queue.shift()!;
+      if (this.cut.has(p.to) || this.cut.has(p.from)) continue;
+      this.cores.get(p.to)!.receive(this.now, p.from, p.msg);
+      this.collect(p.to);
+    }
+  }
+
+  tick(ms: number): void {
+    for (let t = 0; t < ms; t += 10) {
+      this.now += 10;
+      for (const [id, c] of this.cores) {
+        if (this.cut.has(id)) continue;
+        c.tick(this.now);
+        this.collect(id);
+      }
+      this.flush();
+    }
+  }
+
+  submit(id: string, text: string, safe = false): void {
+    this.cores.get(id)!.submit(this.now, EntryKind.app, 'g', new TextEncoder().encode(text), safe);
+    this.collect(id);
+  }
+
+  joinGroup(id: string): void {
+    this.cores.get(id)!.submit(this.now, EntryKind.join, 'g', new Uint8Array(0), false);
+    this.collect(id);
+  }
+
+  delivered(id: string): string[] {
+    return this.events
+      .get(id)!
+      .filter((e): e is Extract<CoreEvent, { type: 'message' }> => e.type === 'message')
+      .map((e) => new TextDecoder().decode(e.data));
+  }
+}
+
+function founded(): Script {
+  const s = new Script(['a', 'b', 'c']);
+  s.start();
+  s.tick(300);
+  for (const id of ['a', 'b', 'c']) {
+    const installed = s.events.get(id)!.filter((e) => e.type === 'installed');
+    assert.equal(installed.length, 1, `${id} installs exactly one founding view`);
+  }
+  for (const id of ['a', 'b', 'c']) s.joinGroup(id);
+  s.tick(200);
+  return s;
+}
+
+test('three cores started together found one view, with the smallest id as coordinator', () => {
+  const s = founded();
+  for (const c of s.cores.values()) {
+    assert.equal(c.currentView.epoch, 1);
+    assert.deepEqual(c.currentView.members.map((m) => m.id), ['a', 'b', 'c']);
+  }
+});
+
+test('agreed delivery waits until a majority holds the message', () => {
+  const s = founded();
+  // Cut both others off: the coordinator orders its own message but may not deliver it.
+  s.cut = new Set(['b', 'c']);
+  s.submit('a', 'alone');
+  s.flush();
+  s.tick(50);
+  assert.deepEqual(s.delivered('a'), [], 'one of three holds it: not committed');
+  // One more member holds it: a majority.
+  s.cut = new Set(['c']);
+  s.tick(300);
+  assert.deepEqual(s.delivered('a'), ['alone']);
+  assert.deepEqual(s.delivered('b'), ['alone']);
+  assert.deepEqual(s.delivered('c'), []);
+  s.cut = new Set();
+  s.tick(300);
+  assert.deepEqual(s.delivered('c'), ['alone']);
+});
+
+test('safe delivery waits until every member holds the message', () => {
+  const s = founded();
+  s.cut = new Set(['c']);
+  s.submit('a', 'careful', true);
+  s.tick(300);
+  assert.deepEqual(s.delivered('a'), [], 'c does not hold it yet');
+  assert.deepEqual(s.delivered('b'), []);
+  s.cut = new Set();
+  s.tick(300);
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(s.delivered(id), ['careful']);
+});
+
+test('concurrent multicasts are delivered in one order by all', () => {
+  const s = founded();
+  for (let i = 0; i < 20; i++) s.submit(['a', 'b', 'c'][i % 3]!, `m${i}`);
+  s.tick(500);
+  const order = s.delivered('a');
+  assert.equal(order.length, 20);
+  assert.deepEqual(s.delivered('b'), order);
+  assert.deepEqual(s.delivered('c'), order);
+  for (const sender of ['a', 'b', 'c']) {
+    const mine = order.filter((x) => Number(x.slice(1)) % 3 === ['a', 'b', 'c'].indexOf(sender));
+    assert.deepEqual(mine, [...mine].sort((x, y) => Number(x.slice(1)) - Number(y.slice(1))), 'FIFO per sender');
+  }
+});
+
+test('a minority cannot deliver, and the majority removes it with one agreed view', () => {
+  const s = founded();
+  s.cut = new Set(['c']);
+  s.tick(2500);
+  for (const id of ['a', 'b']) {
+    const views = s.events.get(id)!.filter((e): e is Extract<CoreEvent, { type: 'installed' }> => e.type === 'installed');
+    const last = views[views.length - 1]!;
+    assert.deepEqual(last.view.members.map((m) => m.id), ['a', 'b']);
+    assert.deepEqual(last.failed.map((m) => m.id), ['c']);
+  }
+  s.submit('a', 'after');
+  s.tick(200);
+  assert.deepEqual(s.delivered('a'), ['after']);
+  assert.deepEqual(s.delivered('c'), []);
+  // c comes back: it hears it is not a member, and says so.
+  s.cut = new Set();
+  s.tick(500);
+  assert.ok(s.events.get('c')!.some((e) => e.type === 'excluded'));
+});
