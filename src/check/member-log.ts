@@ -1,0 +1,108 @@
+/**
+ * Rebuild checker histories from `cohort member` outputs (one file of JSON lines per
+ * member process). A process that was excluded and rejoined becomes several histories:
+ * each `excluded` line ends one incarnation's history, and the next lines start the
+ * next. Messages are identified by sender and text, so a test should multicast
+ * distinct lines.
+ */
+import type { HistoryEvent, MemberHistory } from './history.js';
+
+/** A line that is not a `cohort member` event: file and line number say where. */
+export class MemberLogError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MemberLogError';
+  }
+}
+
+interface Line {
+  readonly event?: unknown;
+  readonly group?: unknown;
+  readonly view?: unknown;
+  readonly members?: unknown;
+  readonly joined?: unknown;
+  readonly left?: unknown;
+  readonly failed?: unknown;
+  readonly self?: unknown;
+  readonly sender?: unknown;
+  readonly data?: unknown;
+  readonly count?: unknown;
+  readonly digest?: unknown;
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/**
+ * Parse one member's output. `name` labels it in errors; `crashed` marks the last
+ * history as crashed (the process was killed) instead of up.
+ */
+export function parseMemberLog(text: string, name: string, opts: { crashed?: boolean } = {}): MemberHistory[] {
+  const histories: MemberHistory[] = [];
+  let events: HistoryEvent[] = [];
+  let self: string | undefined;
+  const views: string[][] = [];
+  const finish = (end: MemberHistory['end']): void => {
+    if (events.length === 0) return;
+    const member = self ?? views.reduce<string[] | undefined>((acc, v) => (acc === undefined ? v : acc.filter((x) => v.includes(x))), undefined)?.[0] ?? name;
+    histories.push({ member, events, end });
+    events = [];
+    views.length = 0;
+  };
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!.trim();
+    if (raw === '') continue;
+    let l: Line;
+    try {
+      l = JSON.parse(raw) as Line;
+    } catch {
+      throw new MemberLogError(`${name}:${i + 1}: not a JSON line: ${raw.slice(0, 80)}`);
+    }
+    const group = typeof l.group === 'string' ? l.group : undefined;
+    if (group === undefined) throw new MemberLogError(`${name}:${i + 1}: no group`);
+    switch (l.event) {
+      case 'view': {
+        if (typeof l.view !== 'number') throw new MemberLogError(`${name}:${i + 1}: view without a view id`);
+        if (typeof l.self === 'string') self = l.self;
+        const members = strings(l.members);
+        views.push(members);
+        events.push({ type: 'view', group, viewId: l.view, members, joined: strings(l.joined), left: strings(l.left), failed: strings(l.failed) });
+        break;
+      }
+      case 'state':
+        events.push({
+          type: 'state',
+          group,
+          digest: String(l.digest),
+          ...(typeof l.count === 'number' ? { count: l.count } : {}),
+        });
+        break;
+      case 'message': {
+        if (typeof l.sender !== 'string' || typeof l.data !== 'string' || typeof l.view !== 'number') {
+          throw new MemberLogError(`${name}:${i + 1}: message without sender, data or view`);
+        }
+        events.push({
+          type: 'message',
+          group,
+          viewId: l.view,
+          sender: l.sender,
+          msgId: `${l.sender}\u0000${l.data}`,
+          ...(typeof l.digest === 'string' ? { digest: l.digest } : {}),
+          ...(typeof l.count === 'number' ? { count: l.count } : {}),
+        });
+        break;
+      }
+      case 'blocked':
+        events.push({ type: 'blocked', group });
+        break;
+      case 'excluded':
+        events.push({ type: 'excluded', group });
+        finish('excluded');
+        break;
+      default:
+        throw new MemberLogError(`${name}:${i + 1}: unknown event ${JSON.stringify(l.event)}`);
+    }
+  }
+  finish(opts.crashed === true ? 'crashed' : 'up');
+  return histories;
+}

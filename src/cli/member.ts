@@ -1,0 +1,233 @@
+/**
+ * `cohort member`: one group member as a process, for operators, scripts and other
+ * languages (SPEC.md). Each line on standard input is one multicast of that line's
+ * text; end of input leaves the group gracefully, stops and exits 0. Each event is one
+ * JSON line on standard output; diagnostics go to standard error, never to standard
+ * output.
+ *
+ * The replicated state is a running digest of the delivered stream: `count` starts at
+ * 0 and `digest` at 64 zeros; each delivered message sets
+ * `digest = sha256hex(digest + "\n" + sender + "\n" + data)` and adds one to `count`.
+ * The checkpoint carries that state, so a joiner's `state` line equals the other
+ * members' `count`/`digest` at the same position. After `excluded`, the member rejoins
+ * by itself as a new incarnation and prints a new `state` line.
+ */
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
+import { Endpoint as EndpointClass, sha256hex } from '../endpoint.js';
+import { CohortError } from '../errors.js';
+import { UsageError } from './usage.js';
+
+export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
+                     [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N] [--quiet]
+
+  Joins group NAME; multicasts each line of standard input; prints each event as a
+  JSON line on standard output; leaves and exits 0 at end of input.
+
+  --id ID               member name, unique in the network
+  --listen HOST:PORT    address to listen on (port 0 picks one)
+  --seeds LIST          comma-separated contact points; none: start a new network
+  --group NAME          the group to join
+  --advertise HOST:PORT address other members dial (NAT, containers, proxies)
+  --suspect-ms N        silence after which a member is suspected (default 1000)
+  --heartbeat-ms N      heartbeat interval (default 100, at most half of --suspect-ms)
+  --quiet               no diagnostics on standard error`;
+
+const zeroDigest = '0'.repeat(64);
+
+function positive(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+/** Run `cohort member`; resolves with the exit code. */
+export async function member(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      id: { type: 'string' },
+      listen: { type: 'string' },
+      seeds: { type: 'string' },
+      group: { type: 'string' },
+      advertise: { type: 'string' },
+      'suspect-ms': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(`${memberUsage}\n`);
+    return 0;
+  }
+  if (values.id === undefined) throw new UsageError('--id is required');
+  if (values.listen === undefined) throw new UsageError('--listen is required');
+  if (values.group === undefined) throw new UsageError('--group is required');
+  const seeds = values.seeds === undefined || values.seeds === '' ? [] : values.seeds.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const suspectTimeoutMs = positive('suspect-ms', values['suspect-ms']);
+  const heartbeatMs = positive('heartbeat-ms', values['heartbeat-ms']);
+  const quiet = values.quiet === true;
+  const group = values.group;
+  const log = (line: string): void => {
+    if (!quiet) process.stderr.write(`${line}\n`);
+  };
+  const out = (obj: Record<string, unknown>): void => {
+    process.stdout.write(`${JSON.stringify(obj)}\n`);
+  };
+
+  const ep: Endpoint = await EndpointClass.start({
+    id: values.id,
+    listen: values.listen,
+    seeds,
+    ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
+    ...(suspectTimeoutMs === undefined ? {} : { suspectTimeoutMs }),
+    ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
+    onLog: log,
+  });
+  log(`[${ep.id}] listening at ${ep.address}`);
+
+  let state = { count: 0, digest: zeroDigest };
+  let handle: Group | null = null;
+  let joining: Promise<void> | null = null;
+  let ended = false;
+  const queue: string[] = [];
+  let inFlight = 0;
+  const inFlightMax = 256;
+
+  let viewId = 0;
+  const onEvent = (e: GroupEvent): void => {
+    switch (e.type) {
+      case 'view':
+        viewId = e.view.id;
+        out({
+          event: 'view',
+          group,
+          view: e.view.id,
+          members: e.view.members,
+          joined: e.view.joined,
+          left: e.view.left,
+          failed: e.view.failed,
+          self: ep.id,
+          incarnation: ep.incarnation,
+        });
+        break;
+      case 'state': {
+        const s = JSON.parse(new TextDecoder().decode(e.data)) as { count: number; digest: string };
+        state = { count: s.count, digest: s.digest };
+        out({ event: 'state', group, count: state.count, digest: state.digest });
+        break;
+      }
+      case 'message': {
+        const data = new TextDecoder().decode(e.data);
+        state = { count: state.count + 1, digest: sha256hex(`${state.digest}\n${e.sender}\n${data}`) };
+        out({ event: 'message', group, view: viewId, sender: e.sender, data, count: state.count, digest: state.digest });
+        break;
+      }
+      case 'blocked':
+        out({ event: 'blocked', group });
+        break;
+      case 'excluded':
+        out({ event: 'excluded', group });
+        handle = null;
+        // Come back as a new incarnation: the endpoint rejoins the network by itself;
+        // the group is joined again once the excluded event is handled.
+        setImmediate(() => void join());
+        break;
+      default:
+        break;
+    }
+  };
+
+  const checkpoint = (): Uint8Array => new TextEncoder().encode(JSON.stringify(state));
+
+  const join = async (): Promise<void> => {
+    if (joining !== null || ended) return joining ?? undefined;
+    state = { count: 0, digest: zeroDigest };
+    joining = (async () => {
+      for (;;) {
+        try {
+          handle = await ep.join(group, { onEvent, checkpoint });
+          return;
+        } catch (err) {
+          if (ended) return;
+          log(`[${ep.id}] join of ${group} failed (${(err as Error).message}); retrying`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    await joining;
+    joining = null;
+    pump();
+  };
+
+  const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  const pump = (): void => {
+    while (handle !== null && queue.length > 0 && inFlight < inFlightMax) {
+      const line = queue.shift()!;
+      inFlight += 1;
+      let p: Promise<void>;
+      try {
+        p = handle.multicast(new TextEncoder().encode(line));
+      } catch (err) {
+        inFlight -= 1;
+        if (err instanceof CohortError) {
+          queue.unshift(line);
+          return;
+        }
+        throw err;
+      }
+      p.then(
+        () => {
+          inFlight -= 1;
+          if (inFlight < inFlightMax / 2) input.resume();
+          pump();
+          maybeFinish();
+        },
+        () => {
+          // Excluded before delivery: send it again after rejoining.
+          inFlight -= 1;
+          queue.unshift(line);
+        },
+      );
+    }
+    if (queue.length > inFlightMax * 4) input.pause();
+  };
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let inputEnded = false;
+  const maybeFinish = (): void => {
+    if (!inputEnded || queue.length > 0 || inFlight > 0 || ended) return;
+    ended = true;
+    void (async () => {
+      await ep.stop();
+      resolveDone();
+    })();
+  };
+
+  input.on('line', (line) => {
+    queue.push(line);
+    pump();
+  });
+  input.on('close', () => {
+    inputEnded = true;
+    maybeFinish();
+  });
+  const stopOnSignal = (): void => {
+    inputEnded = true;
+    queue.length = 0;
+    maybeFinish();
+  };
+  process.once('SIGTERM', stopOnSignal);
+  process.once('SIGINT', stopOnSignal);
+
+  await join();
+  maybeFinish();
+  await done;
+  return 0;
+}

@@ -1,0 +1,152 @@
+/**
+ * Test helpers for real `cohort member` processes on loopback: spawn, feed standard
+ * input, wait for an output line that matches (an awaited event, bounded in time, not
+ * a sleep), signal by PID, and always clean up.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const cohortBin = join(root, 'bin', 'cohort.js');
+
+/** A parsed output line of `cohort member`. */
+export type Line = Record<string, unknown> & { event: string };
+
+export class MemberProc {
+  readonly id: string;
+  readonly port: number;
+  readonly file: string;
+  readonly lines: Line[] = [];
+  readonly stderr: string[] = [];
+  readonly proc: ChildProcess;
+  exitCode: number | null = null;
+  private readonly exited: Promise<number | null>;
+  private waiters: { pred: (l: Line) => boolean; from: number; resolve: (l: Line) => void }[] = [];
+
+  constructor(id: string, port: number, seeds: readonly number[], dir: string, extra: readonly string[] = []) {
+    this.id = id;
+    this.port = port;
+    this.file = join(dir, `${id}.jsonl`);
+    const args = [cohortBin, 'member', '--id', id, '--listen', `127.0.0.1:${port}`, '--group', 'atc/sector-xyz', ...extra];
+    if (seeds.length > 0) args.push('--seeds', seeds.map((p) => `127.0.0.1:${p}`).join(','));
+    this.proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = createWriteStream(this.file);
+    let buf = '';
+    this.proc.stdout!.on('data', (chunk: Buffer) => {
+      out.write(chunk);
+      buf += chunk.toString('utf8');
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const text = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const line = JSON.parse(text) as Line;
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => {
+          if (w.pred(line)) {
+            w.resolve(line);
+            return false;
+          }
+          return true;
+        });
+      }
+    });
+    this.proc.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString('utf8')));
+    this.exited = new Promise((resolve) =>
+      this.proc.on('exit', (code) => {
+        this.exitCode = code;
+        out.end();
+        resolve(code);
+      }),
+    );
+  }
+
+  /** Wait for an output line (from index `from` on) that matches, at most `timeoutMs`. */
+  waitFor(pred: (l: Line) => boolean, timeoutMs: number, what: string, from = 0): Promise<Line> {
+    const seen = this.lines.slice(from).find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.id}: no ${what} within ${timeoutMs} ms; stderr:\n${this.stderr.join('').slice(-2000)}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        from,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  send(text: string): void {
+    this.proc.stdin!.write(`${text}\n`);
+  }
+
+  /** End standard input: the member leaves gracefully and exits. */
+  async end(timeoutMs = 10_000): Promise<number | null> {
+    this.proc.stdin!.end();
+    return this.wait(timeoutMs);
+  }
+
+  async wait(timeoutMs: number): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.id} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.exitCode === null && this.proc.pid !== undefined) process.kill(this.proc.pid, sig);
+  }
+
+  /** Last message line's count and digest. */
+  lastState(): { count: number; digest: string } | undefined {
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      const l = this.lines[i]!;
+      if (l.event === 'message' || l.event === 'state') return { count: l.count as number, digest: l.digest as string };
+    }
+    return undefined;
+  }
+}
+
+/** Free TCP ports on 127.0.0.1 (bound and released: a tiny race, acceptable on loopback). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ports.push(
+      await new Promise<number>((resolve, reject) => {
+        const s = createServer();
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+          const port = (s.address() as { port: number }).port;
+          s.close(() => resolve(port));
+        });
+      }),
+    );
+  }
+  return ports;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Kill (SIGKILL, by PID) every process still running; for `after` hooks. */
+export function killAll(procs: readonly MemberProc[]): void {
+  for (const p of procs) {
+    try {
+      p.signal('SIGCONT');
+      p.signal('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
