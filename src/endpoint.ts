@@ -86,8 +86,12 @@ export interface EndpointWorld {
 export interface EndpointOptions {
   /** This member's name, unique in the network (1 to 256 UTF-8 bytes). */
   readonly id: string;
-  /** `host:port` to listen on (TCP). Not needed when `world` is given. */
+  /** `host:port` to listen on (TCP; port 0 picks one; `[::1]:0` for IPv6). Not needed when `world` is given. */
   readonly listen?: string;
+  /** The address other members dial, when it differs from `listen` (NAT, containers, proxies). */
+  readonly advertise?: string;
+  /** Network name: endpoints of another network are refused at the handshake. @default 'cohort' */
+  readonly network?: string;
   /** Contact points; none: start a new network. @default [] */
   readonly seeds?: readonly string[];
   /** Heartbeat interval. @default 100 */
@@ -117,6 +121,8 @@ export interface EndpointOptions {
 const knownOptions = new Set([
   'id',
   'listen',
+  'advertise',
+  'network',
   'seeds',
   'heartbeatMs',
   'suspectTimeoutMs',
@@ -259,7 +265,24 @@ export class Endpoint {
    * when it has no seeds, or when started together with its seeds).
    */
   static async start(opts: EndpointOptions): Promise<Endpoint> {
-    const ep = Endpoint.open(opts);
+    let options = opts;
+    if (opts !== null && typeof opts === 'object' && opts.world === undefined) {
+      // A real process: TCP, the monotonic clock, the operating system's randomness.
+      if (typeof opts.listen !== 'string') throw new OptionError('option listen (host:port) is required without a world');
+      for (const k of Object.keys(opts)) {
+        if (!knownOptions.has(k)) throw new OptionError(`unknown option ${k}`, ErrorCode.unknownOption);
+      }
+      const { TcpTransport } = await import('./transport/tcp.js');
+      const { realClock, cryptoRng } = await import('./runtime-node.js');
+      const transport = await TcpTransport.listen({
+        listen: opts.listen,
+        ...(opts.advertise === undefined ? {} : { advertise: opts.advertise }),
+        ...(opts.network === undefined ? {} : { network: opts.network }),
+        ...(opts.onLog === undefined ? {} : { onLog: opts.onLog }),
+      });
+      options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
+    }
+    const ep = Endpoint.open(options);
     await ep.ready;
     return ep;
   }
@@ -283,7 +306,7 @@ export class Endpoint {
     }
     const world = opts.world;
     if (world === undefined) {
-      throw new OptionError('this build has no TCP transport yet: pass option world (a transport, clock and rng), as the simulator does');
+      throw new OptionError('Endpoint.open needs option world (a transport, clock and rng); use Endpoint.start for TCP');
     }
     const ep = new Endpoint(opts, world, cfg);
     world.transport.onMessage((from, msg) => ep.onMessage(from, msg));

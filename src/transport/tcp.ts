@@ -1,0 +1,1303 @@
+/**
+ * The TCP transport: endpoints in separate processes (or machines) reach each other
+ * at `host:port` addresses over one TCP connection per pair.
+ *
+ * Intuition: the protocol core retransmits everything that matters, so this transport
+ * promises little — messages on one connection arrive in order, a connection break
+ * may lose whatever was in flight — and spends its care on the two things the core
+ * cannot do for it: surviving hostile or broken input without throwing, and keeping
+ * memory bounded whatever the peers do.
+ *
+ * ## Design, and why
+ *
+ * - **Framing.** Every frame is a 4-byte big-endian unsigned length, then that many
+ *   bytes. The length is checked against a limit *before* anything is buffered for
+ *   it (a tiny limit until the handshake completes, `frameBytesMax` after), and a
+ *   frame body grows its buffer geometrically as bytes actually arrive, so four bytes
+ *   of header cannot make us allocate 64 MiB. An oversized or undecodable frame closes
+ *   that one connection (logged, counted in `badFrames`); nothing is thrown.
+ * - **Received bytes are copied** into a buffer owned by one frame before decoding:
+ *   `decodeMessage` returns payload views into its input, and Node may reuse the
+ *   buffers it hands to `'data'` listeners. Each frame's buffer is never reused.
+ * - **Handshake.** The first frame in each direction is a small binary hello (format
+ *   below). It names the network, so two clusters on one host cannot talk by mistake,
+ *   and it carries the sender's *advertised* address, which becomes `from` of every
+ *   message on that connection — the address the handler can answer to, even when the
+ *   socket's remote port is ephemeral or the peer sits behind NAT.
+ * - **One connection per pair, used both ways.** When both endpoints dial each other at
+ *   once, each side ends up with two open connections; both apply the same rule and
+ *   keep the one dialed by the endpoint whose advertised address sorts lower (by UTF-16
+ *   code units, `<`); if both were dialed by the same endpoint (it restarted), the newer
+ *   one. The rule uses only addresses both sides learned in the handshakes, so both
+ *   pick the same connection. The loser is half-closed (`end()`), not destroyed: its
+ *   peer reads until our FIN and we read until theirs, so frames already written to it
+ *   still arrive. Frames not yet written are queued per *peer*, not per connection,
+ *   so they simply go out on the kept one.
+ * - **Batching.** `send` encodes the message once (straight into its length-prefixed
+ *   frame; a message object sent to several peers in one turn, as a multicast is, is
+ *   encoded once for all of them) and queues it on its peer; one `setImmediate` per event-loop turn writes
+ *   each peer's queue with a single `socket.write`. Sockets have `noDelay` set: the
+ *   batching is ours, Nagle's delay would only add latency.
+ * - **Backpressure.** A peer's frames waiting in our queue plus its socket's
+ *   `writableLength` may not exceed `peerQueueBytesMax`; past it, new frames to that
+ *   peer are dropped and counted (`framesDropped`). `bufferedBytes(to)` exposes the sum.
+ * - **Reconnection.** A send to a peer without a connection dials it. A failed dial
+ *   drops that peer's queued frames (so a dead peer cannot pin memory, and no stale
+ *   burst follows a long outage) and sets an exponential backoff with jitter before the
+ *   next attempt; sends during the backoff queue (bounded) and a timer dials when it
+ *   ends. The backoff is reset only once a *data* frame arrives from the peer, so a
+ *   peer that accepts and then immediately closes us still backs off.
+ * - **Self-sends** are queued and delivered from the same `setImmediate`, by
+ *   reference (no encoding), like the in-memory transport: the handler never runs
+ *   inside `send`.
+ *
+ * Limits not enforced here: the number of accepted connections (each one that has not
+ * completed its handshake is bounded to a 4 KiB frame and `handshakeTimeoutMs`), and
+ * any authentication (the network name is a guard against mistakes, not a secret).
+ */
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Message } from '../core/types.js';
+import { ErrorCode, OptionError } from '../errors.js';
+import { Writer } from '../wire/buffer.js';
+import { decodeMessage, defaultWireLimits, resolveWireLimits, writeMessage, type WireLimits } from '../wire/codec.js';
+import type { MessageHandler, Transport } from './transport.js';
+
+// ---------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------
+
+/** Options of {@link TcpTransport.listen}. Unknown keys are rejected with `OptionError`. */
+export interface TcpTransportOptions {
+  /**
+   * Where to listen, as `host:port`: an IPv4 address (`127.0.0.1:7000`), a host name
+   * (`localhost:7000`), or a bracketed IPv6 address (`[::1]:7000`). Port 0 picks a
+   * free port. A wildcard host (`0.0.0.0`, `[::]`) needs `advertise`, since nobody can
+   * dial it.
+   */
+  readonly listen: string;
+  /**
+   * The address other endpoints should dial to reach this one, as `host:port` (e.g.
+   * the public address when behind NAT or a proxy). Port 0 stands for the port
+   * actually bound. It is sent in every handshake and becomes `from` of our messages.
+   * @default the bound address with the real port, e.g. `127.0.0.1:41234`
+   */
+  readonly advertise?: string;
+  /**
+   * The network name (1–255 UTF-8 bytes). Connections between endpoints of different
+   * networks are refused in the handshake, with the reason logged on both sides.
+   * @default 'cohort'
+   */
+  readonly network?: string;
+  /**
+   * Largest frame accepted (and sent), in bytes, excluding the 4-byte length prefix.
+   * A longer frame closes the connection. At most 2^32 − 1.
+   * @default 64 MiB (67_108_864), the codec's `defaultWireLimits.frameBytesMax`
+   */
+  readonly frameBytesMax?: number;
+  /**
+   * Unsent bytes allowed per peer (our queue plus the socket's own buffer) before new
+   * frames to that peer are dropped and counted in `framesDropped`.
+   * @default 64 MiB (67_108_864)
+   */
+  readonly peerQueueBytesMax?: number;
+  /**
+   * How long a dial may take to establish the TCP connection (DNS included).
+   * Milliseconds.
+   * @default 2000
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long a connection may take to complete the handshake; a connection that has
+   * not is closed. Also bounds how long a half-closed connection may linger.
+   * Milliseconds.
+   * @default 2000
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * Backoff after the first failed dial to a peer; it doubles with every further
+   * failure up to `reconnectMaxMs`, with jitter (each delay is drawn from its upper
+   * half). Milliseconds.
+   * @default 50
+   */
+  readonly reconnectMinMs?: number;
+  /**
+   * Largest backoff between dials to a peer. Milliseconds.
+   * @default 1000
+   */
+  readonly reconnectMaxMs?: number;
+  /**
+   * Receives one line per notable event: refused or failed connections, bad frames,
+   * dropped frames, duplicate connections resolved. Exceptions it throws are ignored.
+   * @default none (silent)
+   */
+  readonly onLog?: (line: string) => void;
+}
+
+/** Counters of a {@link TcpTransport}, since it started. */
+export interface TcpTransportStats {
+  /** Message frames written to sockets (handshakes and self-sends excluded). */
+  readonly framesSent: number;
+  /** Message frames received and decoded (handshakes excluded). */
+  readonly framesReceived: number;
+  /** Bytes written to sockets: every length prefix, handshake and frame. */
+  readonly bytesSent: number;
+  /** Bytes read from sockets, everything included. */
+  readonly bytesReceived: number;
+  /**
+   * Frames dropped before reaching a socket: over `peerQueueBytesMax`, over
+   * `frameBytesMax`, to an invalid address, or queued for a peer that could not be
+   * dialed.
+   */
+  readonly framesDropped: number;
+  /** Open connections in use now: at most one per peer. */
+  readonly connections: number;
+  /** Connections closed for a bad frame: oversized, undecodable, or a bad handshake. */
+  readonly badFrames: number;
+  /** Handshakes that ended in a refusal, refused by us or by the peer. */
+  readonly refused: number;
+}
+
+const optionNames: ReadonlySet<string> = new Set([
+  'listen',
+  'advertise',
+  'network',
+  'frameBytesMax',
+  'peerQueueBytesMax',
+  'connectTimeoutMs',
+  'handshakeTimeoutMs',
+  'reconnectMinMs',
+  'reconnectMaxMs',
+  'onLog',
+]);
+
+/** Defaults of the optional numeric and string options, in one place. */
+const defaults = {
+  network: 'cohort',
+  frameBytesMax: defaultWireLimits.frameBytesMax,
+  peerQueueBytesMax: 64 * 1024 * 1024,
+  connectTimeoutMs: 2000,
+  handshakeTimeoutMs: 2000,
+  reconnectMinMs: 50,
+  reconnectMaxMs: 1000,
+} as const;
+
+interface Resolved {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly advertise: { readonly host: string; readonly port: number } | null;
+  readonly network: string;
+  readonly frameBytesMax: number;
+  readonly peerQueueBytesMax: number;
+  readonly connectTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+  readonly onLog: ((line: string) => void) | null;
+}
+
+/** The largest value a 4-byte length prefix can hold. */
+const FRAME_LENGTH_MAX = 0xffff_ffff;
+const LENGTH_PREFIX_BYTES = 4;
+
+function intOption(o: Record<string, unknown>, name: keyof typeof defaults, min: number, max: number): number {
+  const v = o[name];
+  if (v === undefined) return defaults[name] as number;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new OptionError(`option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function resolveOptions(options: TcpTransportOptions): Resolved {
+  if (options === null || typeof options !== 'object') throw new OptionError('options must be an object');
+  const o = options as unknown as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!optionNames.has(k)) throw new OptionError(`unknown option ${k}`, ErrorCode.unknownOption);
+  }
+  if (typeof o['listen'] !== 'string') {
+    throw new OptionError('option listen is required: a "host:port" string such as "127.0.0.1:0"');
+  }
+  const listen = parseHostPort(o['listen'], 'option listen');
+  let advertise: { host: string; port: number } | null = null;
+  if (o['advertise'] !== undefined) {
+    if (typeof o['advertise'] !== 'string') throw new OptionError('option advertise must be a "host:port" string');
+    advertise = parseHostPort(o['advertise'], 'option advertise');
+  } else if (isWildcard(listen.host)) {
+    throw new OptionError(
+      `option listen is the wildcard address ${JSON.stringify(o['listen'])}, which peers cannot dial: ` +
+        'give option advertise, the address they should dial',
+    );
+  }
+  let network: string = defaults.network;
+  if (o['network'] !== undefined) {
+    const n = o['network'];
+    const ok =
+      typeof n === 'string' &&
+      n.length > 0 &&
+      Buffer.byteLength(n, 'utf8') <= NETWORK_BYTES_MAX &&
+      Buffer.from(n, 'utf8').toString('utf8') === n; // no lone surrogates
+    if (!ok) {
+      throw new OptionError(
+        `option network must be a string of 1 to ${NETWORK_BYTES_MAX} UTF-8 bytes, got ${JSON.stringify(n)}`,
+      );
+    }
+    network = n;
+  }
+  const onLog = o['onLog'];
+  if (onLog !== undefined && typeof onLog !== 'function') throw new OptionError('option onLog must be a function');
+  const msMax = 2 ** 31 - 1; // the largest delay setTimeout honours
+  const reconnectMinMs = intOption(o, 'reconnectMinMs', 1, msMax);
+  const reconnectMaxMs = intOption(o, 'reconnectMaxMs', 1, msMax);
+  if (reconnectMaxMs < reconnectMinMs) {
+    throw new OptionError(`option reconnectMaxMs (${reconnectMaxMs}) must be at least reconnectMinMs (${reconnectMinMs})`);
+  }
+  return {
+    listen,
+    advertise,
+    network,
+    frameBytesMax: intOption(o, 'frameBytesMax', 1, FRAME_LENGTH_MAX),
+    peerQueueBytesMax: intOption(o, 'peerQueueBytesMax', 1, Number.MAX_SAFE_INTEGER),
+    connectTimeoutMs: intOption(o, 'connectTimeoutMs', 1, msMax),
+    handshakeTimeoutMs: intOption(o, 'handshakeTimeoutMs', 1, msMax),
+    reconnectMinMs,
+    reconnectMaxMs,
+    onLog: (onLog as ((line: string) => void) | undefined) ?? null,
+  };
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || (net.isIPv6(host) && /^[0:]+$/.test(host));
+}
+
+// ---------------------------------------------------------------------------------
+// Addresses
+// ---------------------------------------------------------------------------------
+
+/** Longest address accepted, in characters; addresses travel in the handshake. */
+const ADDRESS_CHARS_MAX = 300;
+const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+function isHostName(host: string): boolean {
+  if (host.length > 253) return false;
+  const labels = host.split('.');
+  if (!labels.every((l) => HOST_LABEL.test(l))) return false;
+  // An all-numeric last label is a malformed IPv4 address (`1.2.3`, `256.1.1.1`),
+  // never a name: no top-level domain is numeric.
+  return !/^[0-9]+$/.test(labels[labels.length - 1]!);
+}
+
+/**
+ * Parses and validates a `host:port` address: an IPv4 address (`127.0.0.1:7000`), a
+ * host name (`node-1.example:7000`), or a bracketed IPv6 address (`[::1]:7000`). The
+ * port is a decimal integer from 0 to 65535 without leading zeros. The host is
+ * returned as written (brackets removed), not resolved or normalised.
+ *
+ * @param what - Names the value in error messages (e.g. `option listen`).
+ * @throws OptionError naming the address and what is wrong with it.
+ */
+export function parseHostPort(s: string, what = 'address'): { host: string; port: number } {
+  if (typeof s !== 'string') throw new OptionError(`${what} must be a "host:port" string, got ${typeof s}`);
+  const bad = (why: string): never => {
+    throw new OptionError(`${what} ${JSON.stringify(s)} is not a valid host:port: ${why}`);
+  };
+  if (s.length === 0) bad('it is empty');
+  if (s.length > ADDRESS_CHARS_MAX) bad(`it is longer than ${ADDRESS_CHARS_MAX} characters`);
+  let host: string;
+  let portText: string;
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close < 0) bad('"]" is missing after the IPv6 address');
+    host = s.slice(1, close);
+    if (s[close + 1] !== ':') bad('":port" must follow "]"');
+    portText = s.slice(close + 2);
+    if (!net.isIPv6(host)) bad(`${JSON.stringify(host)} is not an IPv6 address`);
+  } else {
+    const colon = s.lastIndexOf(':');
+    if (colon < 0) bad('the ":port" is missing');
+    host = s.slice(0, colon);
+    portText = s.slice(colon + 1);
+    if (host.includes(':')) bad('an IPv6 address must be in brackets, e.g. "[::1]:7000"');
+    if (host === '') bad('the host is empty');
+    if (!net.isIPv4(host) && !isHostName(host)) bad(`${JSON.stringify(host)} is neither an IPv4 address nor a host name`);
+  }
+  if (!/^(?:0|[1-9][0-9]{0,4})$/.test(portText) || Number(portText) > 65535) {
+    bad(`the port ${JSON.stringify(portText)} is not an integer from 0 to 65535`);
+  }
+  return { host, port: Number(portText) };
+}
+
+/**
+ * Formats a host and port as an address {@link parseHostPort} accepts: IPv6 hosts
+ * (any host containing `:`) in brackets, `[::1]:7000`; others as `host:7000`.
+ */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+// ---------------------------------------------------------------------------------
+// Handshake
+// ---------------------------------------------------------------------------------
+
+/*
+ * The handshake frame (inside the usual 4-byte length prefix), all integers big-endian:
+ *
+ * | Offset | Size  | Field                                                             |
+ * |--------|-------|-------------------------------------------------------------------|
+ * | 0      | 6     | magic: ASCII "COHORT"                                             |
+ * | 6      | 1     | format version: 1                                                 |
+ * | 7      | 1     | kind: 1 hello (dialer), 2 hello-ack (acceptor), 3 refuse (acceptor)|
+ * | 8      | 2 + n | network name: u16 byte length n (1–255), then UTF-8               |
+ * | …      | 2 + m | sender's advertised address: u16 length m (1–300), then UTF-8     |
+ * | …      | 2 + r | reason: u16 length r (0–1024), then UTF-8; empty unless refuse    |
+ *
+ * The frame must end exactly after the reason, and is at most 4 KiB (the frame limit
+ * before a connection's handshake completes). Exchange: the dialer sends hello; the
+ * acceptor checks it and answers hello-ack, or refuse with a human-readable reason
+ * (e.g. `network mismatch: expected "a", got "b"`) and closes. Only then may either
+ * side send message frames. The dialer also checks the ack's network name.
+ *
+ * A change of layout bumps the version; an acceptor that reads a hello with the right
+ * magic but another version refuses it with a reason saying both versions.
+ */
+
+/** The handshake frame kinds (the byte at offset 7). */
+export const HandshakeKind = { hello: 1, helloAck: 2, refuse: 3 } as const;
+/** A handshake frame kind. */
+export type HandshakeKind = (typeof HandshakeKind)[keyof typeof HandshakeKind];
+
+/** The handshake format version this build speaks. */
+export const HANDSHAKE_VERSION = 1;
+const MAGIC = Buffer.from('COHORT', 'ascii');
+const NETWORK_BYTES_MAX = 255;
+const REASON_BYTES_MAX = 1024;
+/** Frame limit before the handshake completes: a hello is far smaller. */
+const HANDSHAKE_FRAME_BYTES_MAX = 4096;
+
+interface Handshake {
+  readonly kind: HandshakeKind;
+  readonly network: string;
+  readonly address: string;
+  readonly reason: string;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Cuts `s` to at most `max` UTF-8 bytes, on a character boundary. */
+function truncateUtf8(s: string, max: number): string {
+  if (Buffer.byteLength(s, 'utf8') <= max) return s;
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+/** The length-prefixed handshake frame. */
+function encodeHandshake(h: Handshake): Buffer {
+  const network = Buffer.from(h.network, 'utf8');
+  const address = Buffer.from(h.address, 'utf8');
+  const reason = Buffer.from(truncateUtf8(h.reason, REASON_BYTES_MAX), 'utf8');
+  const body = MAGIC.length + 2 + 2 + network.length + 2 + address.length + 2 + reason.length;
+  const out = Buffer.allocUnsafe(LENGTH_PREFIX_BYTES + body);
+  let at = out.writeUInt32BE(body, 0);
+  at += MAGIC.copy(out, at);
+  at = out.writeUInt8(HANDSHAKE_VERSION, at);
+  at = out.writeUInt8(h.kind, at);
+  for (const field of [network, address, reason]) {
+    at = out.writeUInt16BE(field.length, at);
+    at += field.copy(out, at);
+  }
+  return out;
+}
+
+/** The result of reading a handshake frame: the handshake, or why it is unusable. */
+type HandshakeRead =
+  | { readonly ok: true; readonly hs: Handshake }
+  | { readonly ok: false; readonly error: string; readonly otherVersion?: number };
+
+function decodeHandshake(frame: Buffer): HandshakeRead {
+  if (frame.length < MAGIC.length + 2 || !frame.subarray(0, MAGIC.length).equals(MAGIC)) {
+    return { ok: false, error: 'not a Cohort handshake (bad magic)' };
+  }
+  const version = frame[MAGIC.length]!;
+  if (version !== HANDSHAKE_VERSION) {
+    return {
+      ok: false,
+      error: `handshake version mismatch: this endpoint speaks ${HANDSHAKE_VERSION}, the peer ${version}`,
+      otherVersion: version,
+    };
+  }
+  const kind = frame[MAGIC.length + 1]!;
+  if (kind !== HandshakeKind.hello && kind !== HandshakeKind.helloAck && kind !== HandshakeKind.refuse) {
+    return { ok: false, error: `unknown handshake kind ${kind}` };
+  }
+  let at = MAGIC.length + 2;
+  const fields: string[] = [];
+  for (const [name, min, max] of [
+    ['network', 1, NETWORK_BYTES_MAX],
+    ['address', 1, ADDRESS_CHARS_MAX],
+    ['reason', 0, REASON_BYTES_MAX],
+  ] as const) {
+    if (frame.length - at < 2) return { ok: false, error: `handshake truncated before ${name}` };
+    const n = frame.readUInt16BE(at);
+    at += 2;
+    if (n < min || n > max) return { ok: false, error: `handshake ${name} of ${n} bytes (allowed ${min}–${max})` };
+    if (frame.length - at < n) return { ok: false, error: `handshake truncated in ${name}` };
+    try {
+      fields.push(strictUtf8.decode(frame.subarray(at, at + n)));
+    } catch {
+      return { ok: false, error: `handshake ${name} is not valid UTF-8` };
+    }
+    at += n;
+  }
+  if (at !== frame.length) return { ok: false, error: `${frame.length - at} trailing bytes after the handshake` };
+  return { ok: true, hs: { kind, network: fields[0]!, address: fields[1]!, reason: fields[2]! } };
+}
+
+// ---------------------------------------------------------------------------------
+// Stream framing
+// ---------------------------------------------------------------------------------
+
+/** A frame body buffer starts at this size (unless the chunk at hand holds the whole frame) and doubles. */
+const BODY_INITIAL_BYTES = 64 * 1024;
+
+/**
+ * Splits a byte stream into length-prefixed frames. Each frame is handed out in a
+ * fresh buffer that the parser never touches again, so decoded views stay valid.
+ */
+class FrameParser {
+  private readonly header = Buffer.alloc(LENGTH_PREFIX_BYTES);
+  private headerLen = 0;
+  /** Length of the frame being read, or -1 while reading a length prefix. */
+  private need = -1;
+  private body: Buffer | null = null;
+  private bodyLen = 0;
+
+  /**
+   * Feeds `chunk`. Calls `onFrame` for every complete frame and stops early when it
+   * returns false. `limit()` is read at each length prefix (it changes once the
+   * handshake completes). Returns an error text when a length exceeds the limit (the
+   * stream is then unusable), else null.
+   */
+  push(chunk: Buffer, limit: () => number, onFrame: (frame: Buffer) => boolean): string | null {
+    const n = chunk.length;
+    let off = 0;
+    while (off < n) {
+      if (this.need < 0) {
+        let len: number;
+        if (this.headerLen === 0 && n - off >= LENGTH_PREFIX_BYTES) {
+          len = chunk.readUInt32BE(off);
+          off += LENGTH_PREFIX_BYTES;
+        } else {
+          const k = Math.min(LENGTH_PREFIX_BYTES - this.headerLen, n - off);
+          chunk.copy(this.header, this.headerLen, off, off + k);
+          this.headerLen += k;
+          off += k;
+          if (this.headerLen < LENGTH_PREFIX_BYTES) return null;
+          this.headerLen = 0;
+          len = this.header.readUInt32BE(0);
+        }
+        const max = limit();
+        if (len > max) return `a frame of ${len} bytes exceeds the limit of ${max}`;
+        if (len === 0) {
+          if (!onFrame(Buffer.alloc(0))) return null;
+          continue;
+        }
+        this.need = len;
+      }
+      const avail = n - off;
+      const rest = this.need - this.bodyLen;
+      if (this.body === null && avail >= rest) {
+        // The common case: the whole frame is in this chunk. One exact-size copy.
+        const frame = Buffer.allocUnsafe(rest);
+        chunk.copy(frame, 0, off, off + rest);
+        off += rest;
+        this.need = -1;
+        if (!onFrame(frame)) return null;
+        continue;
+      }
+      const k = Math.min(avail, rest);
+      this.reserve(this.bodyLen + k);
+      chunk.copy(this.body!, this.bodyLen, off, off + k);
+      this.bodyLen += k;
+      off += k;
+      if (this.bodyLen === this.need) {
+        const body = this.body!;
+        const frame = body.length === this.need ? body : body.subarray(0, this.need);
+        this.body = null;
+        this.bodyLen = 0;
+        this.need = -1;
+        if (!onFrame(frame)) return null;
+      }
+    }
+    return null;
+  }
+
+  /** Grows the body buffer to hold `size` bytes: geometric, so memory follows the bytes received. */
+  private reserve(size: number): void {
+    const cap = this.body === null ? 0 : this.body.length;
+    if (size <= cap) return;
+    const next = Buffer.allocUnsafe(Math.min(this.need, Math.max(size, cap * 2, BODY_INITIAL_BYTES)));
+    if (this.body !== null) this.body.copy(next, 0, 0, this.bodyLen);
+    this.body = next;
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Connections and peers
+// ---------------------------------------------------------------------------------
+
+/** Lifecycle of a connection. */
+const ConnState = {
+  /** Dialed, TCP connect in progress. */
+  connecting: 'connecting',
+  /** Connected, handshake not complete. */
+  handshake: 'handshake',
+  /** Handshake done; the peer's current connection, or a duplicate about to be retired. */
+  open: 'open',
+  /** Half-closed by us or by the peer (duplicate, refusal, FIN): no more writes. */
+  closing: 'closing',
+  /** The socket closed. */
+  closed: 'closed',
+} as const;
+type ConnState = (typeof ConnState)[keyof typeof ConnState];
+
+class Conn {
+  state: ConnState;
+  /** The peer's advertised address, from its handshake; `from` of its messages. */
+  remote: string | null = null;
+  /** The peer record this connection serves (set once open). */
+  peer: Peer | null = null;
+  /** Connect, handshake or lingering timer. */
+  timer: NodeJS.Timeout | null = null;
+  /** True after we refused the handshake: further input is ignored. */
+  discard = false;
+  /** The last socket error, for the log line when it closes. */
+  error: string | null = null;
+  /** Message frames received on this connection. */
+  messages = 0;
+  readonly parser = new FrameParser();
+
+  constructor(
+    readonly socket: net.Socket,
+    /** True if we dialed it. */
+    readonly dialed: boolean,
+    /** For a dialed connection, the address we dialed (the peer's key). */
+    readonly dialKey: string | null,
+    /** The socket's remote address, for logs. */
+    readonly label: string,
+  ) {
+    this.state = dialed ? ConnState.connecting : ConnState.handshake;
+  }
+}
+
+interface Peer {
+  /** The address we send to (a dialed address, or the advertised address in a hello). */
+  readonly key: string;
+  /** The open connection frames go out on. */
+  conn: Conn | null;
+  /** Our dial in progress, not yet open. */
+  dialing: Conn | null;
+  /** Encoded, length-prefixed frames not yet written. */
+  queue: Buffer[];
+  queuedBytes: number;
+  /** Consecutive failed dials (reset once the peer sends us a message). */
+  failures: number;
+  /** `performance.now()` before which we do not dial. */
+  retryAt: number;
+  retryTimer: NodeJS.Timeout | null;
+  /** True while dropping for a full queue, to log once per episode. */
+  dropping: boolean;
+}
+
+/** `host:port` of a socket's remote end, for logs. */
+function socketLabel(socket: net.Socket): string {
+  const a = socket.remoteAddress;
+  return a === undefined ? 'unknown' : formatHostPort(a, socket.remotePort ?? 0);
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Keep-alive probes start after this much idle time: finds peers that vanished without a FIN. */
+const KEEPALIVE_MS = 10_000;
+
+// ---------------------------------------------------------------------------------
+// The transport
+// ---------------------------------------------------------------------------------
+
+/**
+ * A {@link Transport} over TCP: see the module comment for the design. Create one with
+ * {@link TcpTransport.listen}.
+ *
+ * Guarantees, on top of the `Transport` contract: messages from one endpoint to
+ * another arrive in the order sent while one connection carries them (when a
+ * connection is replaced — a reconnect, or the duplicate of a simultaneous dial being
+ * retired — frames still in flight on the old one may arrive after the first frames on
+ * the new one, or be lost with it); `send` never throws for a fault
+ * of the network and never calls the handler; bad input from the network is logged,
+ * counted and closes its connection, never throws; memory per peer is bounded by
+ * `peerQueueBytesMax` (outgoing) and `frameBytesMax` (incoming). `send` may throw
+ * `AssertionFailure` for a message the codec cannot encode, which is a bug of the
+ * caller.
+ *
+ * Exceptions thrown by the handler are not caught: they propagate from the socket's
+ * event (an uncaught exception, as for any event listener), after the connection they
+ * came from is destroyed, since its stream position is lost.
+ */
+export class TcpTransport implements Transport {
+  /** The advertised address: what peers dial, and `from` of our messages at their end. */
+  readonly address: string;
+
+  private readonly o: Resolved;
+  private readonly server: net.Server;
+  private readonly recvLimits: Readonly<WireLimits>;
+  private readonly sendLimits: Readonly<WireLimits>;
+  private readonly writer = new Writer(1024);
+  private handler: MessageHandler | null = null;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private readonly peers = new Map<string, Peer>();
+  private readonly conns = new Set<Conn>();
+  private readonly dirty = new Set<Peer>();
+  private selfQueue: Message[] = [];
+  /** The last message encoded this turn and its frame (null: too large), shared by its peers. */
+  private lastMsg: Message | null = null;
+  private lastFrame: Buffer | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private readonly counters = {
+    framesSent: 0,
+    framesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    framesDropped: 0,
+    badFrames: 0,
+    refused: 0,
+  };
+
+  private constructor(server: net.Server, o: Resolved, address: string) {
+    this.server = server;
+    this.o = o;
+    this.address = address;
+    this.recvLimits = resolveWireLimits({ frameBytesMax: o.frameBytesMax });
+    // The encoder's own frame limit is the prefix's range; `frameBytesMax` is checked
+    // after encoding, so an oversized message is dropped and counted, not thrown.
+    this.sendLimits = resolveWireLimits({ frameBytesMax: FRAME_LENGTH_MAX });
+    server.on('connection', (socket) => this.onAccept(socket));
+    server.on('error', (e) => this.log(`server error: ${errorText(e)}`));
+  }
+
+  /**
+   * Binds a listening socket and returns the transport, ready to send and receive.
+   *
+   * @throws OptionError (as a rejection) for invalid, missing or unknown options.
+   * @throws the system error (as a rejection) when the address cannot be bound,
+   *   e.g. `EADDRINUSE` or `EADDRNOTAVAIL`.
+   */
+  static async listen(options: TcpTransportOptions): Promise<TcpTransport> {
+    const o = resolveOptions(options);
+    const server = net.createServer({ allowHalfOpen: false });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: o.listen.host, port: o.listen.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = server.address() as net.AddressInfo;
+    const address =
+      o.advertise === null
+        ? formatHostPort(bound.address, bound.port)
+        : formatHostPort(o.advertise.host, o.advertise.port === 0 ? bound.port : o.advertise.port);
+    return new TcpTransport(server, o, address);
+  }
+
+  /**
+   * Queues `msg` for `to`; it is written at the end of this event-loop turn, together
+   * with everything else queued for `to`. To our own address it is delivered to the
+   * handler from a later turn. Dropped and counted (never thrown) when `to` is not a
+   * valid address, the peer's queue is full, or the frame exceeds `frameBytesMax`.
+   * No-op once closed.
+   */
+  send(to: string, msg: Message): void {
+    if (this.closed) return;
+    if (to === this.address) {
+      this.selfQueue.push(msg);
+      this.schedule();
+      return;
+    }
+    let peer = this.peers.get(to);
+    if (peer === undefined) {
+      // Checked once per new peer: a dial needs a host and a port other than 0.
+      let why: string | null = null;
+      try {
+        if (parseHostPort(to).port === 0) why = `address ${JSON.stringify(to)} has port 0, which cannot be dialed`;
+      } catch (e) {
+        why = errorText(e);
+      }
+      if (why !== null) {
+        this.counters.framesDropped++;
+        this.log(`dropping a ${msg.t} message: ${why}`);
+        return;
+      }
+      peer = this.newPeer(to);
+    }
+    const buffered = this.peerBuffered(peer);
+    if (buffered >= this.o.peerQueueBytesMax) {
+      this.dropFull(peer, msg);
+      return;
+    }
+    // The core sends one message object to every member in a loop: encode it once.
+    // The cache lives for this turn only, so it never outlives the caller's object.
+    let frame: Buffer | null;
+    if (msg === this.lastMsg) {
+      frame = this.lastFrame;
+    } else {
+      frame = this.encodeFrame(msg);
+      this.lastMsg = msg;
+      this.lastFrame = frame;
+    }
+    if (frame === null) {
+      this.counters.framesDropped++;
+      return;
+    }
+    if (buffered + frame.length > this.o.peerQueueBytesMax) {
+      this.dropFull(peer, msg);
+      return;
+    }
+    peer.dropping = false;
+    peer.queue.push(frame);
+    peer.queuedBytes += frame.length;
+    this.dirty.add(peer);
+    this.schedule();
+  }
+
+  /** Installs the single handler for arriving messages, replacing any previous one. */
+  onMessage(handler: MessageHandler): void {
+    this.handler = handler;
+  }
+
+  /**
+   * Stops listening, destroys every socket (unsent frames are dropped), clears every
+   * timer, and resolves once the server has closed. Idempotent; `send` is a no-op
+   * afterwards and the handler is never called again.
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closed = true;
+    this.handler = null;
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    this.immediate = null;
+    this.selfQueue = [];
+    this.lastMsg = null;
+    this.lastFrame = null;
+    this.dirty.clear();
+    for (const peer of this.peers.values()) {
+      if (peer.retryTimer !== null) clearTimeout(peer.retryTimer);
+      peer.retryTimer = null;
+      peer.queue = [];
+      peer.queuedBytes = 0;
+    }
+    this.peers.clear();
+    for (const conn of this.conns) {
+      if (conn.timer !== null) clearTimeout(conn.timer);
+      conn.timer = null;
+      conn.state = ConnState.closed;
+      conn.socket.destroy();
+    }
+    this.conns.clear();
+    this.closing = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    return this.closing;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): TcpTransportStats {
+    let connections = 0;
+    for (const peer of this.peers.values()) if (peer.conn !== null) connections++;
+    return { ...this.counters, connections };
+  }
+
+  /**
+   * Bytes queued for `to` and not yet taken by the kernel: our queue plus the socket's
+   * `writableLength`. New frames to `to` are dropped while this is at
+   * `peerQueueBytesMax`. 0 for an unknown peer and for our own address.
+   */
+  bufferedBytes(to: string): number {
+    const peer = this.peers.get(to);
+    return peer === undefined ? 0 : this.peerBuffered(peer);
+  }
+
+  // -- sending ------------------------------------------------------------------
+
+  private peerBuffered(peer: Peer): number {
+    const conn = peer.conn;
+    return peer.queuedBytes + (conn === null ? 0 : conn.socket.writableLength);
+  }
+
+  private newPeer(key: string): Peer {
+    const peer: Peer = {
+      key,
+      conn: null,
+      dialing: null,
+      queue: [],
+      queuedBytes: 0,
+      failures: 0,
+      retryAt: 0,
+      retryTimer: null,
+      dropping: false,
+    };
+    this.peers.set(key, peer);
+    return peer;
+  }
+
+  private dropFull(peer: Peer, msg: Message): void {
+    this.counters.framesDropped++;
+    if (!peer.dropping) {
+      peer.dropping = true;
+      this.log(
+        `dropping frames to ${peer.key} (first: ${msg.t}): ${this.peerBuffered(peer)} bytes unsent, ` +
+          `peerQueueBytesMax is ${this.o.peerQueueBytesMax}`,
+      );
+    }
+  }
+
+  /**
+   * Encodes `msg` once, straight after a 4-byte length slot, and returns a copy of the
+   * whole length-prefixed frame; null (dropped, counted) if it exceeds `frameBytesMax`.
+   */
+  private encodeFrame(msg: Message): Buffer | null {
+    const w = this.writer;
+    w.reset();
+    w.ensure(LENGTH_PREFIX_BYTES);
+    w.pos = LENGTH_PREFIX_BYTES;
+    try {
+      writeMessage(w, msg, this.sendLimits);
+      const size = w.pos - LENGTH_PREFIX_BYTES;
+      if (size > this.o.frameBytesMax) {
+        this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`);
+        return null;
+      }
+      const frame = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
+      frame.writeUInt32BE(size, 0);
+      return frame;
+    } finally {
+      w.release();
+    }
+  }
+
+  private schedule(): void {
+    if (this.immediate === null && !this.closed) this.immediate = setImmediate(() => this.flush());
+  }
+
+  /** The end of an event-loop turn: write every dirty peer's queue, deliver self-sends. */
+  private flush(): void {
+    this.immediate = null;
+    this.lastMsg = null;
+    this.lastFrame = null;
+    if (this.closed) return;
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    for (const peer of dirty) this.flushPeer(peer);
+    const self = this.selfQueue;
+    this.selfQueue = [];
+    for (const msg of self) {
+      const h = this.handler;
+      if (this.closed || h === null) break;
+      h(this.address, msg);
+    }
+  }
+
+  private flushPeer(peer: Peer): void {
+    if (this.closed || peer.queue.length === 0) return;
+    let conn = peer.conn;
+    if (conn !== null && (conn.socket.destroyed || !conn.socket.writable)) {
+      // Broken, its 'close' not yet emitted: writing would only lose the frames.
+      this.detach(conn);
+      conn = null;
+    }
+    if (conn === null) {
+      this.ensureDial(peer);
+      return;
+    }
+    const frames = peer.queue;
+    const bytes = peer.queuedBytes;
+    peer.queue = [];
+    peer.queuedBytes = 0;
+    // One write per turn: a single frame as is, several concatenated.
+    conn.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes));
+    this.counters.framesSent += frames.length;
+    this.counters.bytesSent += bytes;
+  }
+
+  // -- dialing ------------------------------------------------------------------
+
+  private ensureDial(peer: Peer): void {
+    if (peer.dialing !== null || peer.retryTimer !== null || peer.conn !== null) return;
+    const wait = peer.retryAt - performance.now();
+    if (wait > 0) {
+      peer.retryTimer = setTimeout(() => {
+        peer.retryTimer = null;
+        if (!this.closed && this.peers.get(peer.key) === peer) this.flushPeer(peer);
+      }, Math.ceil(wait));
+      return;
+    }
+    this.dial(peer);
+  }
+
+  private dial(peer: Peer): void {
+    const { host, port } = parseHostPort(peer.key); // validated when the peer was created
+    let socket: net.Socket;
+    try {
+      socket = net.connect({ host, port, allowHalfOpen: false });
+    } catch (e) {
+      // Node rejects some inputs synchronously; treat it like any failed dial.
+      const delay = this.dialFailed(peer);
+      this.counters.framesDropped += peer.queue.length;
+      peer.queue = [];
+      peer.queuedBytes = 0;
+      this.log(`dial ${peer.key} failed: ${errorText(e)}; next attempt in ${delay} ms or later`);
+      return;
+    }
+    const conn = new Conn(socket, true, peer.key, peer.key);
+    peer.dialing = conn;
+    this.conns.add(conn);
+    conn.timer = setTimeout(() => {
+      conn.timer = null;
+      conn.error = `connect timed out after ${this.o.connectTimeoutMs} ms`;
+      socket.destroy();
+    }, this.o.connectTimeoutMs);
+    socket.once('connect', () => {
+      if (conn.state !== ConnState.connecting) return;
+      conn.state = ConnState.handshake;
+      this.armHandshakeTimer(conn);
+      this.writeRaw(conn, this.handshake(HandshakeKind.hello));
+    });
+    this.wire(conn);
+  }
+
+  /**
+   * Records a failed dial (or a dialed connection closed before the peer said
+   * anything) and sets the backoff; returns the delay.
+   */
+  private dialFailed(peer: Peer): number {
+    peer.failures++;
+    const base = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** Math.min(peer.failures - 1, 30));
+    // Jitter in the upper half, so endpoints that lost a peer together do not redial in lockstep.
+    const delay = Math.round(base / 2 + (Math.random() * base) / 2);
+    peer.retryAt = performance.now() + delay;
+    return delay;
+  }
+
+  // -- connections --------------------------------------------------------------
+
+  private onAccept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Conn(socket, false, null, socketLabel(socket));
+    this.conns.add(conn);
+    this.armHandshakeTimer(conn);
+    this.wire(conn);
+  }
+
+  /** Socket options and listeners common to dialed and accepted connections. */
+  private wire(conn: Conn): void {
+    const socket = conn.socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_MS);
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on('error', (e) => {
+      conn.error = errorText(e);
+    });
+    socket.on('end', () => this.onEnd(conn));
+    socket.on('close', () => this.onClose(conn));
+  }
+
+  private armHandshakeTimer(conn: Conn): void {
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = setTimeout(() => {
+      conn.timer = null;
+      conn.error = `handshake not completed within ${this.o.handshakeTimeoutMs} ms`;
+      conn.socket.destroy();
+    }, this.o.handshakeTimeoutMs);
+  }
+
+  /** Our handshake frame of `kind`. */
+  private handshake(kind: HandshakeKind, reason = ''): Buffer {
+    return encodeHandshake({ kind, network: this.o.network, address: this.address, reason });
+  }
+
+  private writeRaw(conn: Conn, bytes: Buffer): void {
+    conn.socket.write(bytes);
+    this.counters.bytesSent += bytes.length;
+  }
+
+  private onData(conn: Conn, chunk: Buffer): void {
+    if (!this.readable(conn)) return;
+    this.counters.bytesReceived += chunk.length;
+    const limit = (): number =>
+      conn.state === ConnState.handshake ? HANDSHAKE_FRAME_BYTES_MAX : this.o.frameBytesMax;
+    const error = conn.parser.push(chunk, limit, (frame) => this.onFrame(conn, frame));
+    if (error !== null) this.bad(conn, error);
+  }
+
+  /** One complete frame; returns false when the connection must not be read further. */
+  private onFrame(conn: Conn, frame: Buffer): boolean {
+    if (!this.readable(conn)) return false;
+    if (conn.state === ConnState.handshake) return this.onHandshake(conn, frame);
+    let msg: Message;
+    try {
+      msg = decodeMessage(frame, this.recvLimits);
+    } catch (e) {
+      this.bad(conn, `undecodable frame: ${errorText(e)}`);
+      return false;
+    }
+    this.counters.framesReceived++;
+    conn.messages++;
+    const peer = conn.peer;
+    if (peer !== null && peer.failures > 0 && peer.conn === conn) peer.failures = 0;
+    const h = this.handler;
+    if (h !== null) {
+      try {
+        h(conn.remote!, msg);
+      } catch (e) {
+        // Our place in the stream is lost with the rest of this chunk: drop the connection.
+        conn.error = `the message handler threw: ${errorText(e)}`;
+        conn.socket.destroy();
+        throw e;
+      }
+    }
+    return this.readable(conn);
+  }
+
+  /** True while input on `conn` is still wanted (the handler may close things mid-chunk). */
+  private readable(conn: Conn): boolean {
+    return !this.closed && !conn.discard && conn.state !== ConnState.closed;
+  }
+
+  private onHandshake(conn: Conn, frame: Buffer): boolean {
+    const read = decodeHandshake(frame);
+    if (conn.dialed) {
+      const key = conn.dialKey!;
+      if (!read.ok) return this.bad(conn, `bad handshake from ${key}: ${read.error}`);
+      const hs = read.hs;
+      if (hs.kind === HandshakeKind.refuse) {
+        this.counters.refused++;
+        conn.error = `refused by ${key}: ${hs.reason}`;
+        conn.socket.destroy();
+        return false;
+      }
+      if (hs.kind !== HandshakeKind.helloAck) {
+        return this.bad(conn, `bad handshake from ${key}: expected hello-ack`);
+      }
+      if (hs.network !== this.o.network) {
+        this.counters.refused++;
+        conn.error = `refusing ${key}: ${this.networkMismatch(hs.network)}`;
+        conn.socket.destroy();
+        return false;
+      }
+      if (!this.validPeerAddress(hs.address)) {
+        return this.bad(conn, `bad handshake from ${key}: bad advertised address ${JSON.stringify(hs.address)}`);
+      }
+      if (hs.address !== key) {
+        this.log(`${key} advertises itself as ${hs.address}; its messages come from that address`);
+      }
+      this.opened(conn, hs.address, key);
+      return true;
+    }
+    if (!read.ok) {
+      if (read.otherVersion !== undefined) return this.refuse(conn, read.error);
+      return this.bad(conn, `bad handshake from ${conn.label}: ${read.error}`);
+    }
+    const hs = read.hs;
+    if (hs.kind !== HandshakeKind.hello) return this.bad(conn, `bad handshake from ${conn.label}: expected hello`);
+    if (hs.network !== this.o.network) {
+      return this.refuse(conn, this.networkMismatch(hs.network));
+    }
+    if (!this.validPeerAddress(hs.address)) {
+      return this.refuse(conn, `bad advertised address ${JSON.stringify(hs.address)}`);
+    }
+    if (hs.address === this.address) {
+      return this.refuse(conn, `the dialer advertises ${hs.address}, this endpoint's own address`);
+    }
+    this.writeRaw(conn, this.handshake(HandshakeKind.helloAck));
+    this.opened(conn, hs.address, hs.address);
+    return true;
+  }
+
+  private networkMismatch(theirs: string): string {
+    return `network mismatch: expected ${JSON.stringify(this.o.network)}, got ${JSON.stringify(theirs)}`;
+  }
+
+  private validPeerAddress(a: string): boolean {
+    try {
+      return parseHostPort(a).port !== 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Refuses a dialer's hello: tell it why, half-close, ignore what else it sends. */
+  private refuse(conn: Conn, reason: string): false {
+    this.counters.refused++;
+    this.log(`refusing a connection from ${conn.label}: ${reason}`);
+    this.writeRaw(conn, this.handshake(HandshakeKind.refuse, reason));
+    this.retire(conn);
+    conn.discard = true;
+    return false;
+  }
+
+  /** Closes a connection for bad input. */
+  private bad(conn: Conn, why: string): false {
+    this.counters.badFrames++;
+    this.log(`closing the connection with ${conn.remote ?? conn.label}: ${why}`);
+    conn.discard = true;
+    conn.socket.destroy();
+    return false;
+  }
+
+  /** The handshake completed on `conn`: make it the peer's connection, or resolve a duplicate. */
+  private opened(conn: Conn, remote: string, key: string): void {
+    conn.state = ConnState.open;
+    conn.remote = remote;
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = null;
+    const peer = this.peers.get(key) ?? this.newPeer(key);
+    conn.peer = peer;
+    if (peer.dialing === conn) peer.dialing = null;
+    if (peer.retryTimer !== null) clearTimeout(peer.retryTimer);
+    peer.retryTimer = null;
+    const current = peer.conn;
+    if (current === null) {
+      peer.conn = conn;
+    } else {
+      const keep = this.preferred(current, conn);
+      const lose = keep === current ? conn : current;
+      peer.conn = keep;
+      this.log(
+        `two connections with ${key}: keeping the one dialed by ${this.dialer(keep)}, ` +
+          `closing the one dialed by ${this.dialer(lose)}`,
+      );
+      this.retire(lose);
+    }
+    if (peer.queue.length > 0) {
+      this.dirty.add(peer);
+      this.schedule();
+    }
+  }
+
+  /** The advertised address of the endpoint that dialed `conn` (known on both sides). */
+  private dialer(conn: Conn): string {
+    return conn.dialed ? this.address : conn.remote!;
+  }
+
+  /**
+   * The one-connection rule: of two open connections with one peer, keep the one
+   * dialed by the endpoint whose advertised address sorts lower; if one endpoint
+   * dialed both, the newer (`b`), since the older likely belongs to its previous run.
+   * Both sides see the same two dialer addresses, so both keep the same connection.
+   */
+  private preferred(a: Conn, b: Conn): Conn {
+    const da = this.dialer(a);
+    const db = this.dialer(b);
+    if (da === db) return b;
+    return da < db ? a : b;
+  }
+
+  /**
+   * Stops writing on `conn` and half-closes it: the peer still reads what we wrote,
+   * and we still read until its FIN; it is destroyed if that takes too long.
+   */
+  private retire(conn: Conn): void {
+    this.detach(conn);
+    if (conn.state === ConnState.closed) return;
+    conn.state = ConnState.closing;
+    conn.socket.end();
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = setTimeout(() => {
+      conn.timer = null;
+      conn.socket.destroy();
+    }, this.o.handshakeTimeoutMs);
+  }
+
+  /** Takes `conn` out of its peer's service; queued frames wait for (or dial) another. */
+  private detach(conn: Conn): void {
+    const peer = conn.peer;
+    if (peer === null || peer.conn !== conn) return;
+    peer.conn = null;
+    if (peer.queue.length > 0 && !this.closed) {
+      this.dirty.add(peer);
+      this.schedule();
+    }
+  }
+
+  /** The peer sent FIN: no more writes on this connection (Node ends our side too). */
+  private onEnd(conn: Conn): void {
+    if (this.closed || conn.state === ConnState.closed) return;
+    if (conn.state === ConnState.open) conn.state = ConnState.closing;
+    this.detach(conn);
+  }
+
+  private onClose(conn: Conn): void {
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = null;
+    conn.state = ConnState.closed;
+    if (this.closed || !this.conns.delete(conn)) return;
+    this.detach(conn);
+    const reason = conn.error ?? 'closed by the peer';
+    if (conn.dialed) {
+      const peer = this.peers.get(conn.dialKey!);
+      if (peer !== undefined && peer.dialing === conn) {
+        // The dial never completed: back off, and drop what waited for it unless
+        // another connection (the peer's own dial) can carry it.
+        peer.dialing = null;
+        const delay = this.dialFailed(peer);
+        let dropped = '';
+        if (peer.conn === null && peer.queue.length > 0) {
+          this.counters.framesDropped += peer.queue.length;
+          dropped = `; dropped ${peer.queue.length} queued frames`;
+          peer.queue = [];
+          peer.queuedBytes = 0;
+        }
+        this.log(`dial ${peer.key} failed: ${reason}${dropped}; next attempt in ${delay} ms or later`);
+        return;
+      }
+      // A dialed connection that closes before the peer sent a single message counts
+      // as a failed dial (a message resets the count), so a peer that accepts and
+      // drops us at once is redialed with backoff, not in a loop.
+      if (peer !== undefined && conn.peer === peer && conn.messages === 0) this.dialFailed(peer);
+    }
+    this.log(`connection with ${conn.remote ?? conn.label} closed: ${reason}`);
+    if (conn.peer !== null) this.forgetIfIdle(conn.peer);
+  }
+
+  /** Drops a peer record that holds nothing worth keeping, so accepted peers do not accumulate. */
+  private forgetIfIdle(peer: Peer): void {
+    if (
+      peer.conn === null &&
+      peer.dialing === null &&
+      peer.queue.length === 0 &&
+      peer.retryTimer === null &&
+      peer.failures === 0 &&
+      this.peers.get(peer.key) === peer
+    ) {
+      this.peers.delete(peer.key);
+    }
+  }
+
+  private log(line: string): void {
+    const onLog = this.o.onLog;
+    if (onLog === null) return;
+    try {
+      onLog(`tcp ${this.address}: ${line}`);
+    } catch {
+      // A logger that throws must not leave a connection half-updated: ignore it.
+    }
+  }
+}
