@@ -472,7 +472,10 @@ function checkIntegrity(run: Run, out: Collector): void {
       // Only judge "was it sent" when the named sender's history is in the input.
       const known = verified.get(e.msgId);
       if (known !== undefined && known.sender === e.sender && known.group === e.group) continue;
-      if (!run.byName.has(e.sender) || reportedUnsent.has(e.msgId)) continue;
+      // Only senders whose histories record their multicasts can be judged (the
+      // simulator records them; `cohort member` outputs do not).
+      const senders = run.byName.get(e.sender);
+      if (senders === undefined || !senders.some((x) => x.sends.length > 0) || reportedUnsent.has(e.msgId)) continue;
       const refs = run.sendsById.get(e.msgId) ?? [];
       if (refs.some((r) => r.member.name === e.sender && r.ev.group === e.group)) {
         verified.set(e.msgId, e);
