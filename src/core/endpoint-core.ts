@@ -165,7 +165,10 @@ interface LastInstall {
   readonly cutLog: Map<number, LogEntry>;
   readonly welcome: WelcomeMsg;
   readonly acceptedBy: Set<string>;
+  /** Members still to acknowledge: of the new view, and graceful leavers (who stop on it). */
   readonly waiting: Set<string>;
+  /** Addresses of everyone the decision goes to. */
+  readonly addrs: Map<string, string>;
   lastSentAt: number;
 }
 
@@ -298,6 +301,7 @@ export class EndpointCore {
   /** The ballot whose proposal made the current view (null for a welcomed joiner). */
   private lastInstalledBallot: Ballot | null = null;
   private leaving = false;
+  private leavingSince = 0;
   private lingerUntil = 0;
 
   // --- bootstrap and joining ---
@@ -419,6 +423,7 @@ export class EndpointCore {
       return;
     }
     this.leaving = true;
+    this.leavingSince = now;
     this.requestLeave(now);
     this.settle(now);
   }
@@ -524,6 +529,12 @@ export class EndpointCore {
       }
     }
     if (this.leaving && now >= this.nextProbeAt) this.requestLeave(now);
+    if (this.leaving && now - this.leavingSince > this.cfg.suspectTimeoutMs * 3) {
+      // Nobody answers our leave (the others are gone, or cut off): stop anyway; the
+      // survivors remove us as they would remove a crashed member.
+      this.log('leave not acknowledged; stopping');
+      this.stop(now);
+    }
     this.tickProposer(now, true);
     this.retransmitInstall(now);
     this.pumpTransfers(now);
@@ -1483,7 +1494,9 @@ export class EndpointCore {
     const welcome = this.install(now, p.ballot, proposal);
     this.committing = false;
     const waiting = new Set<string>();
-    for (const m of proposal.view.members) if (memberKey(m) !== this.selfKey) waiting.add(memberKey(m));
+    const addrs = new Map<string, string>();
+    for (const m of [...proposal.view.members, ...oldMembers]) addrs.set(memberKey(m), m.addr);
+    for (const m of [...proposal.view.members, ...proposal.left]) if (memberKey(m) !== this.selfKey) waiting.add(memberKey(m));
     this.lastInstall = {
       oldEpoch: p.epoch,
       ballot: p.ballot,
@@ -1492,6 +1505,7 @@ export class EndpointCore {
       welcome,
       acceptedBy: new Set(p.accepted),
       waiting,
+      addrs,
       lastSentAt: now,
     };
     // Old members learn the decision (those removed too: they stop and find out why).
@@ -1535,9 +1549,9 @@ export class EndpointCore {
     }
     if (now - li.lastSentAt < this.cfg.retransmitMs) return;
     li.lastSentAt = now;
-    for (const m of li.proposal.view.members) {
-      const k = memberKey(m);
-      if (li.waiting.has(k)) this.sendDecision(k, m.addr);
+    for (const k of li.waiting) {
+      const addr = li.addrs.get(k);
+      if (addr !== undefined) this.sendDecision(k, addr);
     }
   }
 
@@ -1720,6 +1734,11 @@ export class EndpointCore {
         this.contactEpoch = 1;
       } else if (this.leaving) {
         this.log(`left the network at epoch ${proposal.view.epoch}`);
+        // Tell the proposer we have it, so that it need not wait for us.
+        const proposer = this.view.members.find((m) => memberKey(m) === ballot.proposer);
+        if (proposer !== undefined && !sameMember(proposer, this.self)) {
+          this.send(proposer.addr, { t: 'installed', from: this.self, epoch: proposal.view.epoch });
+        }
         this.stop(now);
       } else {
         this.exclude(`not in the view of epoch ${proposal.view.epoch}`);
