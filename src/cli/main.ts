@@ -9,7 +9,7 @@ const usage = `usage: cohort <command> [options]
 commands:
   member   run one group member as a process (stdin lines in, JSON events out)
   check    judge cohort member outputs on the guarantees G1-G11
-  demo     the air traffic control sector, replicated (simulated machines)
+  demo     the air traffic control sector, replicated on three local processes
   sim      seeded fault simulations: --seeds N to soak, --seed S to replay
 
 cohort <command> --help shows the command's options.`;
@@ -34,13 +34,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await check(rest);
       }
       case 'demo': {
-        if (rest.includes('--help') || rest.includes('-h')) {
-          process.stdout.write('usage: cohort demo [--seed N]   the replicated air traffic control sector\n');
-          return 0;
-        }
-        process.argv = [process.argv[0]!, 'demo', ...rest];
-        await import('../../examples/atc-sector.js');
-        return typeof process.exitCode === 'number' ? process.exitCode : 0;
+        const { demo } = await import('./demo.js');
+        return await demo(rest);
       }
       case 'sim': {
         process.argv = [process.argv[0]!, 'sim', ...rest];
@@ -52,7 +47,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(`cohort ${command ?? ''}: ${(err as Error).message}\n`);
+      process.stderr.write(`cohort ${command ?? ''}: ${(err as Error).message.split('\n')[0]}\n`);
       return 2;
     }
     process.stderr.write(`cohort ${command ?? ''}: ${(err as Error).message}\n`);

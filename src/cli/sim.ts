@@ -26,7 +26,7 @@ async function main(): Promise<number> {
       strict: true,
     }));
   } catch (err) {
-    console.error(`${(err as Error).message}\n${usage}`);
+    console.error(`sim: ${(err as Error).message.split('\n')[0]} (try --help)`);
     return 2;
   }
   if (values.help === true) {
@@ -42,7 +42,7 @@ async function main(): Promise<number> {
   let profile: Profile | undefined;
   if (values.profile !== undefined) {
     if (values.profile !== ScenarioProfile.mixed && values.profile !== ScenarioProfile.crashes) {
-      console.error(`--profile must be mixed or crashes\n${usage}`);
+      console.error('sim: --profile must be mixed or crashes (try --help)');
       return 2;
     }
     profile = values.profile;
@@ -91,7 +91,7 @@ async function main(): Promise<number> {
     console.log(`${count - failed} passed, ${failed} failed`);
     return failed === 0 ? 0 : 1;
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(`sim: ${(err as Error).message.split('\n')[0]}`);
     return 2;
   }
 }
