@@ -219,7 +219,8 @@ type Job =
   | { readonly kind: 'event'; readonly group: string; readonly event: GroupEvent; readonly localId: number | null; readonly firstView: boolean }
   | { readonly kind: 'checkpoint'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
   | { readonly kind: 'left'; readonly group: string; readonly localId: number }
-  | { readonly kind: 'resolve'; readonly localId: number };
+  | { readonly kind: 'resolve'; readonly localId: number }
+  | { readonly kind: 'fail-pending'; readonly error: Error; readonly localIds: readonly number[] };
 
 /**
  * A process's membership in the network, and the factory of its group handles.
@@ -516,6 +517,9 @@ export class Endpoint {
   private onExcluded(): void {
     this.log(`excluded from the network; rejoining as a new incarnation`);
     const err = new ClosedError(`endpoint ${this.id} was excluded from the view`, ErrorCode.excluded);
+    // Multicasts still pending fail, but only after the deliveries already queued
+    // (some of them are these multicasts' own): a caller must not resend what it saw.
+    this.jobs.push({ kind: 'fail-pending', error: err, localIds: [...this.pending.keys()] });
     for (const g of [...this.groups.values()]) {
       if (g.left) continue;
       if (g.hasView) {
@@ -526,8 +530,6 @@ export class Endpoint {
         this.groups.delete(g.name);
       }
     }
-    for (const d of this.pending.values()) d.reject(err);
-    this.pending.clear();
     const lastView = this.core.currentView.members.map((m) => m.addr).filter((a) => a !== this.address);
     this.incarnations += 1;
     const inc = this.drawIncarnation();
@@ -537,6 +539,8 @@ export class Endpoint {
       seeds: [...new Set([...this.seeds, ...lastView])],
       config: this.cfg,
       rng: this.world.rng,
+      // Local ids stay unique across incarnations: old ones may still be pending.
+      firstLocalId: this.core.nextLocalIdValue,
     });
     this.core.start(this.world.clock.now());
     // The new core's first output is sent by the drive() that called us.
@@ -589,6 +593,12 @@ export class Endpoint {
     switch (job.kind) {
       case 'resolve':
         this.settle(job.localId);
+        return undefined;
+      case 'fail-pending':
+        for (const id of job.localIds) {
+          this.pending.get(id)?.reject(job.error);
+          this.pending.delete(id);
+        }
         return undefined;
       case 'left': {
         const g = this.groups.get(job.group);

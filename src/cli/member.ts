@@ -96,6 +96,9 @@ export async function member(argv: readonly string[]): Promise<number> {
   let joining: Promise<void> | null = null;
   let ended = false;
   const queue: string[] = [];
+  /** Lines whose multicast failed with the exclusion, to go again in order after rejoining. */
+  const rejected: { n: number; line: string }[] = [];
+  let linesSent = 0;
   let inFlight = 0;
   const inFlightMax = 256;
 
@@ -162,6 +165,8 @@ export async function member(argv: readonly string[]): Promise<number> {
     })();
     await joining;
     joining = null;
+    rejected.sort((a, b) => a.n - b.n);
+    queue.unshift(...rejected.splice(0).map((r) => r.line));
     pump();
   };
 
@@ -169,6 +174,7 @@ export async function member(argv: readonly string[]): Promise<number> {
   const pump = (): void => {
     while (handle !== null && queue.length > 0 && inFlight < inFlightMax) {
       const line = queue.shift()!;
+      const lineNo = ++linesSent;
       inFlight += 1;
       let p: Promise<void>;
       try {
@@ -189,9 +195,9 @@ export async function member(argv: readonly string[]): Promise<number> {
           maybeFinish();
         },
         () => {
-          // Excluded before delivery: send it again after rejoining.
+          // Excluded before delivery: send it again after rejoining, in the order typed.
           inFlight -= 1;
-          queue.unshift(line);
+          rejected.push({ n: lineNo, line });
         },
       );
     }

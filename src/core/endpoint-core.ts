@@ -117,6 +117,8 @@ export interface CoreOptions {
   readonly seeds: readonly string[];
   readonly config: CoreConfig;
   readonly rng: Rng;
+  /** The first local id `submit` returns (a new incarnation continues its predecessor's). @default 1 */
+  readonly firstLocalId?: number;
 }
 
 /** Where an endpoint is in its life. */
@@ -326,6 +328,7 @@ export class EndpointCore {
     this.addr = opts.addr;
     this.cfg = opts.config;
     this.rng = opts.rng;
+    this.nextLocalId = opts.firstLocalId ?? 1;
     const set = new Set(opts.seeds);
     set.add(opts.addr);
     this.config = [...set].sort();
@@ -355,6 +358,11 @@ export class EndpointCore {
   /** Members this endpoint currently suspects (keys). */
   suspected(): string[] {
     return [...this.suspects];
+  }
+
+  /** The local id the next `submit` returns. */
+  get nextLocalIdValue(): number {
+    return this.nextLocalId;
   }
 
   /** Counters for status and tests. */

@@ -508,6 +508,8 @@ class FrameParser {
           continue;
         }
         this.need = len;
+        // The chunk may end right after the length prefix: wait for the body.
+        if (off === n) return null;
       }
       const avail = n - off;
       const rest = this.need - this.bodyLen;
