@@ -1,0 +1,157 @@
+/**
+ * A benchmark member running Cohort: one `Endpoint` on loopback, joined to group
+ * `bench`, counting every delivered message into the sink.
+ */
+import { performance } from 'node:perf_hooks';
+import { Endpoint } from '../src/index.js';
+import type { Group, GroupEvent, MulticastOptions } from '../src/index.js';
+import { writeSeq } from './accounting.js';
+import type { MemberConfig } from './ipc.js';
+import type { AnomalyReporter, LatencyRun, Runner, Sink } from './runner.js';
+
+/** The group every member joins. */
+const GROUP = 'bench';
+
+/** Start the endpoint and join; the returned runner's `ready` waits for the full view. */
+export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: AnomalyReporter, log: (line: string) => void): Promise<Runner> {
+  const self = cfg.ids[cfg.index]!;
+  const n = cfg.ids.length;
+  const indexOf = new Map(cfg.ids.map((id, i) => [id, i] as const));
+  let readyResolve!: (order: readonly string[]) => void;
+  const ready = new Promise<readonly string[]>((resolve) => {
+    readyResolve = resolve;
+  });
+  let isReady = false;
+  // Latency mode: when this member's own message reached its handler.
+  let ownAt = -1;
+
+  const onEvent = (e: GroupEvent): void => {
+    switch (e.type) {
+      case 'message': {
+        const now = performance.now();
+        // 0xffff: a sender outside the configured set would be a bug; it still changes the digest.
+        sink.message(indexOf.get(e.sender) ?? 0xffff, e.data, 0, e.data.length, now);
+        if (e.sender === self) ownAt = now;
+        break;
+      }
+      case 'view':
+        if (!isReady) {
+          if (e.view.members.length === n) {
+            isReady = true;
+            // The network view's rank order, not the group's: its first member is the
+            // coordinator, which sequences every multicast.
+            readyResolve(ep.view.members.map((m) => m.id));
+          }
+        } else {
+          // Any view change after the start means a member was suspected or left: the
+          // numbers are not those of a stable group.
+          anomaly(`view ${e.view.id} during the run: members ${e.view.members.join(',')} failed ${e.view.failed.join(',')} left ${e.view.left.join(',')}`);
+        }
+        break;
+      case 'blocked':
+      case 'excluded':
+        anomaly(`${e.type} during the run`);
+        break;
+      case 'state':
+        break;
+    }
+  };
+
+  // `onEvent` reads `ep`: safe, events come only after the `join` below.
+  const ep = await Endpoint.start({
+    id: self,
+    listen: `127.0.0.1:${cfg.ports[cfg.index]!}`,
+    seeds: cfg.ports.filter((_, i) => i !== cfg.index).map((p) => `127.0.0.1:${p}`),
+    ...(cfg.suspectMs === null ? {} : { suspectTimeoutMs: cfg.suspectMs }),
+    ...(cfg.verbose ? { onLog: log } : {}),
+  });
+  const group: Group = await ep.join(GROUP, { onEvent });
+  const opts: MulticastOptions = cfg.safe ? { safe: true } : {};
+  const size = cfg.size;
+
+  return {
+    ready,
+
+    flood(from, end, onStopped) {
+      const buf = new Uint8Array(size);
+      const loaded: number[] = [];
+      let seq = 0;
+      let outstanding = 0;
+      let scheduled = false;
+      let stopped = false;
+      const stop = (): void => {
+        if (stopped) return;
+        stopped = true;
+        clearTimeout(timer);
+        onStopped({ sent: seq, samples: loaded });
+      };
+      let failures = 0;
+      const failed = (err: unknown): void => {
+        // Once is enough: after an exclusion every outstanding multicast fails alike.
+        if (failures++ === 0) anomaly(`multicast failed: ${String(err)}`);
+        stop();
+      };
+      // Refill at most once per event-loop turn: the submissions of one turn then leave
+      // in one transport batch, and incoming traffic is read between refills.
+      const settled = (t0: number): void => {
+        const now = performance.now();
+        if (t0 >= from) loaded.push(now - t0);
+        outstanding -= 1;
+        if (!scheduled && !stopped) {
+          scheduled = true;
+          setImmediate(fill);
+        }
+      };
+      const fill = (): void => {
+        scheduled = false;
+        if (stopped) return;
+        if (performance.now() >= end) {
+          stop();
+          return;
+        }
+        try {
+          while (outstanding < cfg.window) {
+            writeSeq(buf, 0, size, seq);
+            // `multicast` copies the payload, so one buffer serves every message.
+            const t0 = performance.now();
+            const p = group.multicast(buf, opts);
+            seq += 1;
+            outstanding += 1;
+            p.then(() => settled(t0), failed);
+          }
+        } catch (err) {
+          failed(err);
+        }
+      };
+      // Sending stops at `end` even if no multicast settles any more (a stalled group).
+      const timer = setTimeout(stop, Math.max(0, end - performance.now()));
+      fill();
+    },
+
+    async latency(from, end): Promise<LatencyRun> {
+      const buf = new Uint8Array(size);
+      const samples: number[] = [];
+      let seq = 0;
+      while (performance.now() < end) {
+        writeSeq(buf, 0, size, seq);
+        ownAt = -1;
+        const t0 = performance.now();
+        await group.multicast(buf, opts);
+        seq += 1;
+        // The handler's timestamp is the delivery itself; the promise settles a few
+        // microtasks later.
+        const t1 = ownAt >= 0 ? ownAt : performance.now();
+        if (t0 >= from) samples.push(t1 - t0);
+      }
+      return { sent: seq, samples };
+    },
+
+    setEcho() {
+      // Cohort delivers to the sender itself: nothing to echo.
+    },
+
+    stats() {
+      return { ...ep.stats() };
+    },
+  };
+}
