@@ -75,7 +75,10 @@ function parseLine(r: Run, members: number, senders: number, size: number): Reco
 const runMs = 60_000;
 
 test('throughput: 3 members, 3 senders, 100 B, 1 s', { timeout: runMs + 10_000 }, async () => {
-  const r = await bench(['--members', '3', '--senders', '3', '--size', '100', '--seconds', '1'], runMs);
+  // This checks the harness, not failure detection: a generous suspicion timeout keeps a
+  // flooded coordinator on a CPU shared with other test files from being suspected for its
+  // own event-loop stalls (seen up to ~1.2 s; a known performance issue, see the README).
+  const r = await bench(['--members', '3', '--senders', '3', '--size', '100', '--seconds', '1', '--suspect-ms', '10000'], runMs);
   const obj = parseLine(r, 3, 3, 100);
   assert.equal(obj.p50_ms, null);
   assert.equal(obj.p99_ms, null);
@@ -83,7 +86,7 @@ test('throughput: 3 members, 3 senders, 100 B, 1 s', { timeout: runMs + 10_000 }
 });
 
 test('latency: one message at a time, 1024 B, 1 s', { timeout: runMs + 10_000 }, async () => {
-  const r = await bench(['--members', '3', '--size', '1024', '--seconds', '1', '--latency'], runMs);
+  const r = await bench(['--members', '3', '--size', '1024', '--seconds', '1', '--latency', '--suspect-ms', '10000'], runMs);
   const obj = parseLine(r, 3, 1, 1024);
   assert.equal(typeof obj.p50_ms, 'number');
   assert.equal(typeof obj.p99_ms, 'number');

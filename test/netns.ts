@@ -40,6 +40,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { withTimeout } from './procs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The `cohort` command of this checkout. */
@@ -641,15 +642,7 @@ export class NetMember {
 
   /** Wait for the exit (and the output files to be flushed), at most `timeoutMs`. */
   async wait(timeoutMs: number): Promise<number | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${this.id} did not exit within ${timeoutMs} ms; stderr:\n${this.stderr()}`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.done, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withTimeout(this.done, timeoutMs, () => `${this.id} did not exit within ${timeoutMs} ms; stderr:\n${this.stderr()}`);
   }
 
   /**

@@ -92,15 +92,7 @@ export class MemberProc {
   }
 
   async wait(timeoutMs: number): Promise<number | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${this.id} did not exit within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.exited, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withTimeout(this.exited, timeoutMs, () => `${this.id} did not exit within ${timeoutMs} ms`);
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -114,6 +106,19 @@ export class MemberProc {
       if (l.event === 'message' || l.event === 'state') return { count: l.count as number, digest: l.digest as string };
     }
     return undefined;
+  }
+}
+
+/** `promise`, or a rejection with `what()` once `timeoutMs` passed first. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what())), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
