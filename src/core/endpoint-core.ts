@@ -52,7 +52,6 @@ import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
 import type {
   AcceptMsg,
-  AwaitingState,
   Ballot,
   DataMsg,
   EndpointView,
