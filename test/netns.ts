@@ -40,7 +40,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { withTimeout } from './procs.js';
+import { onLines, withTimeout } from './procs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The `cohort` command of this checkout. */
@@ -543,27 +543,20 @@ export class NetMember {
     this.proc = lab.spawn(opts.host, argv);
     const out = createWriteStream(this.file);
     const err = createWriteStream(join(opts.dir, `${opts.id}.stderr`));
-    let buf = '';
-    this.proc.stdout!.on('data', (chunk: Buffer) => {
-      out.write(chunk);
-      buf += chunk.toString('utf8');
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let line: Line;
-        try {
-          line = JSON.parse(text) as Line;
-        } catch {
-          line = { event: 'unparsable', text };
-        }
-        this.lines.push(line);
-        this.texts.push(text);
-        this.waiters = this.waiters.filter((w) => {
-          if (!w.pred(line)) return true;
-          w.resolve(line);
-          return false;
-        });
+    onLines(this.proc.stdout!, out, (text) => {
+      let line: Line;
+      try {
+        line = JSON.parse(text) as Line;
+      } catch {
+        line = { event: 'unparsable', text };
       }
+      this.lines.push(line);
+      this.texts.push(text);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.pred(line)) return true;
+        w.resolve(line);
+        return false;
+      });
     });
     this.proc.stderr!.on('data', (chunk: Buffer) => {
       err.write(chunk);

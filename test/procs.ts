@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,23 +37,16 @@ export class MemberProc {
     if (seeds.length > 0) args.push('--seeds', seeds.map((p) => `127.0.0.1:${p}`).join(','));
     this.proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out = createWriteStream(this.file);
-    let buf = '';
-    this.proc.stdout!.on('data', (chunk: Buffer) => {
-      out.write(chunk);
-      buf += chunk.toString('utf8');
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const line = JSON.parse(text) as Line;
-        this.lines.push(line);
-        this.waiters = this.waiters.filter((w) => {
-          if (w.pred(line)) {
-            w.resolve(line);
-            return false;
-          }
-          return true;
-        });
-      }
+    onLines(this.proc.stdout!, out, (text) => {
+      const line = JSON.parse(text) as Line;
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => {
+        if (w.pred(line)) {
+          w.resolve(line);
+          return false;
+        }
+        return true;
+      });
     });
     this.proc.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString('utf8')));
     this.exited = new Promise((resolve) =>
@@ -107,6 +101,20 @@ export class MemberProc {
     }
     return undefined;
   }
+}
+
+/** Copy `stream` to `file` and call `onLine` with each complete text line it carries. */
+export function onLines(stream: Readable, file: Writable, onLine: (text: string) => void): void {
+  let buf = '';
+  stream.on('data', (chunk: Buffer) => {
+    file.write(chunk);
+    buf += chunk.toString('utf8');
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      onLine(text);
+    }
+  });
 }
 
 /** `promise`, or a rejection with `what()` once `timeoutMs` passed first. */
