@@ -104,6 +104,18 @@ export interface EndpointOptions {
   readonly retransmitMs?: number;
   /** Own multicasts in flight before more wait. @default 1024 */
   readonly sendWindowMax?: number;
+  /** Payload bytes of own multicasts in flight before more wait (one always goes). @default 16 MiB */
+  readonly sendWindowBytesMax?: number;
+  /**
+   * A member that stays this far behind what a majority holds, while it keeps every
+   * sender waiting (the order window is full), is excluded like a failed one; it
+   * rejoins with state. @default 5 × suspectTimeoutMs
+   */
+  readonly lagTimeoutMs?: number;
+  /** Ordered entries not yet held by every member, at most (the sequencer waits beyond). @default 8192 */
+  readonly orderWindowMax?: number;
+  /** Payload bytes of such entries, at most. @default 16 MiB */
+  readonly orderWindowBytesMax?: number;
   /** Largest multicast payload, bytes. @default 8 MiB */
   readonly messageBytesMax?: number;
   /** Largest state a joiner accepts, bytes. @default 1 GiB */
@@ -129,6 +141,10 @@ const knownOptions = new Set([
   'flushTimeoutMs',
   'retransmitMs',
   'sendWindowMax',
+  'sendWindowBytesMax',
+  'lagTimeoutMs',
+  'orderWindowMax',
+  'orderWindowBytesMax',
   'messageBytesMax',
   'stateBytesMax',
   'stateChunkBytes',
@@ -178,6 +194,10 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
     flushTimeoutMs: positiveInt(o, 'flushTimeoutMs', Math.max(heartbeatMs * 2, Math.floor(suspectTimeoutMs / 2))),
     retransmitMs: positiveInt(o, 'retransmitMs', defaultCoreConfig.retransmitMs),
     sendWindowMax: positiveInt(o, 'sendWindowMax', defaultCoreConfig.sendWindowMax),
+    sendWindowBytesMax: positiveInt(o, 'sendWindowBytesMax', defaultCoreConfig.sendWindowBytesMax),
+    lagTimeoutMs: positiveInt(o, 'lagTimeoutMs', suspectTimeoutMs * 5),
+    orderWindowMax: positiveInt(o, 'orderWindowMax', defaultCoreConfig.orderWindowMax),
+    orderWindowBytesMax: positiveInt(o, 'orderWindowBytesMax', defaultCoreConfig.orderWindowBytesMax),
     messageBytesMax: positiveInt(o, 'messageBytesMax', defaultCoreConfig.messageBytesMax),
     stateBytesMax: positiveInt(o, 'stateBytesMax', defaultCoreConfig.stateBytesMax),
     stateChunkBytes: positiveInt(o, 'stateChunkBytes', defaultCoreConfig.stateChunkBytes),

@@ -226,3 +226,55 @@ test('a minority side reports blocked and delivers nothing until the partition h
   sim.heal();
   await sim.runUntil(() => recs[0]!.log.includes('excluded') && recs[1]!.log.includes('excluded'), 5000);
 });
+
+test('a member that stays behind while every sender waits for it is excluded, though it still heartbeats; it rejoins with state', async () => {
+  const logs: string[] = [];
+  // A small order window, so that the flood fills it at once; default lag timeout (5 × 1000 ms).
+  const { sim, eps } = await cluster(11, ['a', 'b', 'c'], { orderWindowMax: 64, onLog: (l: string) => logs.push(l) });
+  const [a, b, c] = eps as [Endpoint, Endpoint, Endpoint];
+  let count = 0;
+  const checkpoint = (): Uint8Array => enc.encode(String(count));
+  const onEvent = (e: GroupEvent): void => void (e.type === 'message' && (count += 1));
+  const ga = await sim.run(a.join('g', { onEvent, checkpoint }));
+  const gb = await sim.run(b.join('g'));
+  const recC = recorder();
+  await sim.run(c.join('g', { onEvent: recC.onEvent }));
+  // a and b flood: each keeps 32 multicasts outstanding until told to stop.
+  let flooding = true;
+  const flood = (g: Group, who: string): void => {
+    let n = 0;
+    const next = (): void => {
+      if (!flooding) return;
+      g.multicast(enc.encode(`${who}-${n++}`)).then(next, () => undefined);
+    };
+    for (let i = 0; i < 32; i++) next();
+  };
+  flood(ga, 'a');
+  flood(gb, 'b');
+  await sim.runFor(500);
+  const before = count;
+  assert.ok(before > 64, `the flood gets going (${before} delivered)`);
+  // c's path to the sequencer congests: its acks (and heartbeats) arrive later and
+  // later, by steps well under the suspicion timeout, so c is never silent for long.
+  for (let extra = 400; extra <= 8000; extra += 400) {
+    sim.slowLink('c', 'a', extra);
+    await sim.runFor(600);
+    if (a.view.members.length === 2) break;
+  }
+  await sim.runUntil(() => a.view.members.length === 2, 10_000);
+  assert.deepEqual(a.view.members.map((m) => m.id), ['a', 'b']);
+  assert.ok(logs.some((l) => l.includes('laggard')), 'excluded as a laggard');
+  assert.ok(!logs.some((l) => /suspect c\S* after/.test(l)), `never silent past the timeout: ${logs.filter((l) => l.includes('suspect')).join('; ')}`);
+  // Without c, the senders go on at full pace.
+  const without = count;
+  await sim.runFor(500);
+  assert.ok(count - without > 64, `the others go on (${count - without} delivered in 500 ms)`);
+  // The path recovers; c learns it was excluded, rejoins and gets the state.
+  sim.slowLink('c', 'a', 0);
+  await sim.runUntil(() => recC.log.includes('excluded'), 15_000);
+  flooding = false;
+  await sim.runUntil(() => c.view.members.length === 3, 10_000);
+  const again = recorder();
+  await sim.run(c.join('g', { onEvent: again.onEvent }));
+  assert.ok(again.log.some((l) => l.startsWith('state:')), again.log.join(' '));
+});

@@ -48,6 +48,15 @@ export interface CoreConfig {
    */
   readonly sendWindowMax: number;
   /**
+   * Payload bytes of own multicasts in flight; more wait in the queue (one message is
+   * always let through, however large). With `sendWindowMax` and the order window this
+   * bounds what a stopped or slow peer can make any member hold: at most
+   * `members × sendWindowBytesMax + orderWindowBytesMax` of payload, plus the
+   * transport's per-peer queue.
+   * @default 16 MiB
+   */
+  readonly sendWindowBytesMax: number;
+  /**
    * Ordered but not yet stable entries the sequencer allows; it stops ordering
    * beyond this, which bounds what every member must keep for a flush.
    * @default 8192
@@ -58,6 +67,15 @@ export interface CoreConfig {
    * @default 16 MiB
    */
   readonly orderWindowBytesMax: number;
+  /**
+   * How far behind a member may stay while the order window is full — that is, while
+   * it is the reason every sender waits. The sequencer notes what a majority holds when
+   * the member starts to lag; a member that has not caught up to that point within
+   * this time is excluded like a failed one (it rejoins with state, as after a pause).
+   * Heartbeats alone do not save a peer that cannot keep up. Milliseconds.
+   * @default 5000 (5 × the suspicion timeout)
+   */
+  readonly lagTimeoutMs: number;
   /**
    * Largest number of global sequence numbers one NAK asks for.
    * @default 512
@@ -99,8 +117,10 @@ export const defaultCoreConfig: CoreConfig = {
   joinBatchMs: 30,
   pauseThresholdMs: 300,
   sendWindowMax: 1024,
+  sendWindowBytesMax: 16 * 1024 * 1024,
   orderWindowMax: 8192,
   orderWindowBytesMax: 16 * 1024 * 1024,
+  lagTimeoutMs: 5000,
   nakBatchMax: 512,
   stateChunkBytes: 64 * 1024,
   stateWindowChunks: 8,

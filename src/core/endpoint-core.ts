@@ -251,6 +251,8 @@ export class EndpointCore {
   private nextLocalId = 1;
   private sendQueue: Pending[] = [];
   private sent: Sent[] = [];
+  /** Payload bytes of `sent`. */
+  private sentBytes = 0;
   private sendSeq = 0;
   /** Highest own seq seen in an order record this epoch. */
   private ownOrderedSeq = 0;
@@ -284,6 +286,13 @@ export class EndpointCore {
   // --- failure detection ---
   private lastHeard = new Map<string, number>();
   private suspects = new Set<string>();
+  /**
+   * Sequencer: members lagging while the order window is full — since when, and the
+   * majority-held prefix they must reach to count as caught up.
+   */
+  private lagging = new Map<string, { since: number; target: number }>();
+  /** Members to exclude for staying behind past `lagTimeoutMs` (they still heartbeat). */
+  private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
   private blockedReported = false;
   private lastNotMemberTo = new Map<string, number>();
@@ -521,6 +530,7 @@ export class EndpointCore {
         this.log(`suspect ${k} after ${now - heard} ms of silence`);
       }
     }
+    this.watchLaggards(now);
     if (this.orderedMax > this.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
       const first = this.held + 1;
@@ -818,6 +828,8 @@ export class EndpointCore {
     if (this.wedged) return false;
     let progress = false;
     while (this.sendQueue.length > 0 && this.sent.length < this.cfg.sendWindowMax) {
+      // Bytes as well as messages: one message always goes, however large.
+      if (this.sent.length > 0 && this.sentBytes + this.sendQueue[0]!.payload.length > this.cfg.sendWindowBytesMax) break;
       // One state at a time: a join waits (and what follows it, FIFO) while this member
       // still waits for the state of a group it joined, so that it is never asked to
       // provide a checkpoint from behind its own wait.
@@ -825,6 +837,7 @@ export class EndpointCore {
       const p = this.sendQueue.shift()!;
       const s: Sent = { ...p, seq: ++this.sendSeq, lastSentAt: now };
       this.sent.push(s);
+      this.sentBytes += s.payload.length;
       const msg = this.dataMsg(s);
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
       this.onData(msg);
@@ -849,8 +862,7 @@ export class EndpointCore {
       const sk = memberKey(m);
       let next = this.nextSeqToOrder.get(sk) ?? 1;
       for (;;) {
-        if (this.nextGseq - 1 - this.stable >= this.cfg.orderWindowMax) break;
-        if (this.unstableBytes > this.cfg.orderWindowBytesMax) break;
+        if (this.orderWindowFull()) break;
         const d = this.data.get(entryKey(m, next));
         if (d === undefined) break;
         const gseq = this.nextGseq++;
@@ -866,6 +878,45 @@ export class EndpointCore {
       this.nextSeqToOrder.set(sk, next);
     }
     return progress;
+  }
+
+  /** Sequencer: ordering waits for stability (every sender's multicasts wait with it). */
+  private orderWindowFull(): boolean {
+    return this.nextGseq - 1 - this.stable >= this.cfg.orderWindowMax || this.unstableBytes > this.cfg.orderWindowBytesMax;
+  }
+
+  /**
+   * Sequencer: a member that holds the order window shut — a majority holds more than
+   * it, so only it keeps entries unstable — and does not catch up to where that
+   * majority was within `lagTimeoutMs` is a laggard, removed at the next view change.
+   * Its heartbeats say it is alive, not that the group can afford to wait for it:
+   * a slow link or a starved process would otherwise set everyone's pace for good.
+   * Never more laggards (with suspects) than keeps a majority of the view.
+   */
+  private watchLaggards(now: number): void {
+    if (!this.isCoordinator() || this.wedged || !this.orderWindowFull()) {
+      this.lagging.clear();
+      return;
+    }
+    for (const m of this.view.members) {
+      const k = memberKey(m);
+      if (k === this.selfKey || this.laggards.has(k)) continue;
+      const held = this.ackHeld.get(k) ?? 0;
+      const lag = this.lagging.get(k);
+      if (lag === undefined || held >= lag.target) {
+        if (held < this.committed) this.lagging.set(k, { since: now, target: this.committed });
+        else this.lagging.delete(k);
+        continue;
+      }
+      if (now - lag.since <= this.cfg.lagTimeoutMs) continue;
+      const kept = this.view.members.filter((x) => {
+        const xk = memberKey(x);
+        return xk !== k && !this.laggards.has(xk) && !this.suspects.has(xk);
+      }).length;
+      if (kept < majority(this.view.members.length)) continue;
+      this.laggards.add(k);
+      this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${now - lag.since} ms ago`);
+    }
   }
 
   private flushOrderBatch(): void {
@@ -1022,6 +1073,7 @@ export class EndpointCore {
     if (own) {
       const s = this.sent.shift();
       assert(s !== undefined && s.seq === d.seq, `own delivery out of FIFO order at ${this.selfKey}`);
+      this.sentBytes -= s.payload.length;
       localId = s.localId;
     }
     const pos: Position = { epoch: this.view.epoch, gseq };
@@ -1293,7 +1345,7 @@ export class EndpointCore {
       return;
     }
     const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
-    const suspected = this.view.members.some((m) => this.suspects.has(memberKey(m)));
+    const suspected = this.view.members.some((m) => this.suspects.has(memberKey(m))) || this.laggards.size > 0;
     const leaves = this.pendingLeaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
@@ -1429,7 +1481,7 @@ export class EndpointCore {
     for (const m of this.view.members) {
       const k = memberKey(m);
       if (this.pendingLeaves.has(k)) left.push(ref(m));
-      else if (!p.promises.has(k) || replaced.has(m.id)) failed.push(ref(m));
+      else if (!p.promises.has(k) || replaced.has(m.id) || this.laggards.has(k)) failed.push(ref(m));
       else members.push(m);
     }
     members.push(...joiners);
@@ -1787,6 +1839,7 @@ export class EndpointCore {
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sendQueue = [...this.sent.map((s) => ({ localId: s.localId, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload })), ...this.sendQueue];
     this.sent = [];
+    this.sentBytes = 0;
     this.sendSeq = 0;
     this.ownOrderedSeq = 0;
     this.data = new Map();
@@ -1812,6 +1865,8 @@ export class EndpointCore {
     this.proposeRetryAt = 0;
     this.blockedReported = false;
     this.suspects.clear();
+    this.lagging.clear();
+    this.laggards.clear();
     this.lastHeard = new Map(view.members.map((m) => [memberKey(m), now]));
     this.heardBootstrapping.clear();
     this.pendingLeaves.clear();

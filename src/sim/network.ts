@@ -326,6 +326,8 @@ export class SimNetwork {
   private readonly nodes = new Map<string, NodeRecord>();
   /** Side index of each address named in the current partition; absent: "the rest" side. */
   private sides: Map<string, number> | null = null;
+  /** Extra one-way delay per directed link, `from\nto` → ms (a slow or congested path). */
+  private readonly linkDelays = new Map<string, number>();
   private nextId = 0;
   private sentCount = 0;
   private deliveredCount = 0;
@@ -436,6 +438,19 @@ export class SimNetwork {
     }
   }
 
+  /**
+   * Give every message from `from` to `to` (one direction) `extraMs` more delay, on
+   * top of the drawn one: a slow or congested path whose messages still all arrive.
+   * 0 removes it. No randomness is drawn for it, so other runs replay unchanged.
+   * @throws OptionError if `extraMs` is not a non-negative integer.
+   */
+  slowLink(from: string, to: string, extraMs: number): void {
+    if (!Number.isSafeInteger(extraMs) || extraMs < 0) throw new OptionError(`slowLink: extraMs must be a non-negative integer, got ${extraMs}`);
+    if (extraMs === 0) this.linkDelays.delete(`${from}\n${to}`);
+    else this.linkDelays.set(`${from}\n${to}`, extraMs);
+    this.trace(`slow ${from}->${to} +${extraMs}ms`);
+  }
+
   /** Remove the partition: every node can reach every other again. */
   heal(): void {
     this.sides = null;
@@ -494,14 +509,15 @@ export class SimNetwork {
       this.lose(DropReason.random, node.address, to, label, msg.t);
       return;
     }
-    this.launch(flight, this.drawDelay(f), 'send');
+    const extra = this.linkDelays.size === 0 ? 0 : (this.linkDelays.get(`${node.address}\n${to}`) ?? 0);
+    this.launch(flight, this.drawDelay(f) + extra, 'send');
     if (rng.chance(f.duplicateProbability)) {
       this.duplicatedCount++;
       this.inFlightCount++;
       // The copy gets its own buffer: a decoder may return views into it, and two
       // receivers must not share mutable bytes.
       const copy: Flight = { ...flight, label: `${label}'`, bytes: bytes === null ? null : bytes.slice() };
-      this.launch(copy, this.drawDelay(f), 'dup');
+      this.launch(copy, this.drawDelay(f) + extra, 'dup');
     }
   }
 

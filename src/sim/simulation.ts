@@ -136,6 +136,12 @@ export class Simulation {
     this.trace?.(`${this.now} PARTITION ${sides.map((s) => s.join(',')).join(' | ')}`);
   }
 
+  /** Delay every message from `from` to `to` (ids, one direction) by `extraMs` more; 0 removes it. */
+  slowLink(from: string, to: string, extraMs: number): void {
+    this.network.slowLink(from, to, extraMs);
+    this.trace?.(`${this.now} SLOW ${from}->${to} +${extraMs}ms`);
+  }
+
   heal(): void {
     this.network.heal();
     this.trace?.(`${this.now} HEAL`);
