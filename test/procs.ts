@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -87,6 +87,43 @@ export class MemberProc {
 
   async wait(timeoutMs: number): Promise<number | null> {
     return withTimeout(this.exited, timeoutMs, () => `${this.id} did not exit within ${timeoutMs} ms`);
+  }
+
+  /**
+   * Write `count` lines made by `line(i)` to standard input as fast as the member takes
+   * them (waiting for 'drain': its own flow control paces us), until `stop()` says so.
+   * Resolves with the number written.
+   */
+  async pump(line: (i: number) => string, count: number, stop: () => boolean): Promise<number> {
+    const stdin = this.proc.stdin!;
+    let i = 0;
+    while (i < count && !stop() && this.exitCode === null) {
+      if (!stdin.write(`${line(i++)}\n`)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            stdin.off('drain', done);
+            this.proc.off('exit', done);
+            resolve();
+          };
+          stdin.once('drain', done);
+          this.proc.once('exit', done);
+        });
+      }
+    }
+    return i;
+  }
+
+  /** Resident memory of the process now, bytes (Linux `/proc`). */
+  rssBytes(): number {
+    const status = readFileSync(`/proc/${this.proc.pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    if (kb === null) throw new Error(`no VmRSS for ${this.id}`);
+    return Number(kb[1]) * 1024;
+  }
+
+  /** Last delivered message count, 0 before any. */
+  count(): number {
+    return this.lastState()?.count ?? 0;
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -32,7 +32,11 @@
  *   pick the same connection. The loser is half-closed (`end()`), not destroyed: its
  *   peer reads until our FIN and we read until theirs, so frames already written to it
  *   still arrive. Frames not yet written are queued per *peer*, not per connection,
- *   so they simply go out on the kept one.
+ *   so they simply go out on the kept one. An endpoint that accepts a connection from
+ *   a higher address dials back, so a pair always ends on the lower one's dial, whoever
+ *   spoke first: the path between two endpoints is predictable (a proxy in front of an
+ *   endpoint carries its links to every lower address); a dial-back that fails (a
+ *   one-way NAT) leaves the accepted connection in service.
  * - **Batching.** `send` encodes the message once (straight into its length-prefixed
  *   frame; a message object sent to several peers in one turn, as a multicast is, is
  *   encoded once for all of them) and queues it on its peer; one `setImmediate` per event-loop turn writes
@@ -1178,6 +1182,12 @@ export class TcpTransport implements Transport {
     const current = peer.conn;
     if (current === null) {
       peer.conn = conn;
+      // The rule keeps our dial when our address sorts lower: dial back now, so the pair
+      // settles on the same connection whoever spoke first, and traffic between two
+      // endpoints always takes the same path (through a proxy or NAT in front of the
+      // higher one). Until it opens, and for good if it cannot (a one-way NAT), the
+      // accepted connection carries everything.
+      if (!conn.dialed && this.address < remote && peer.dialing === null && this.validPeerAddress(key)) this.dial(peer);
     } else {
       const keep = this.preferred(current, conn);
       const lose = keep === current ? conn : current;
