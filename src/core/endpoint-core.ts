@@ -915,7 +915,7 @@ export class EndpointCore {
       }).length;
       if (kept < majority(this.view.members.length)) continue;
       this.laggards.add(k);
-      this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${now - lag.since} ms ago`);
+      this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${Math.round(now - lag.since)} ms ago`);
     }
   }
 
