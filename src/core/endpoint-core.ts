@@ -277,6 +277,14 @@ export class EndpointCore {
   private nextGseq = 1;
   private nextSeqToOrder = new Map<string, number>();
   private ackHeld = new Map<string, number>();
+  /**
+   * Something may be orderable: new data arrived, or the window opened. The settle
+   * loop runs after every input, so without these two flags the sequencer would rescan
+   * every sender and re-sort every member's holding for each ack it receives.
+   */
+  private orderDirty = true;
+  /** A holding changed since `stable` and `committed` were last computed. */
+  private stableDirty = true;
   private unstableBytes = 0;
   private orderBatch: OrderEntry[] = [];
   private orderBatchFirst = 0;
@@ -851,12 +859,16 @@ export class EndpointCore {
     if (!this.rank.has(sk)) return;
     if (msg.seq <= (this.collectedSeq.get(sk) ?? 0)) return;
     const k = entryKey(msg.sender, msg.seq);
-    if (!this.data.has(k)) this.data.set(k, msg);
+    if (!this.data.has(k)) {
+      this.data.set(k, msg);
+      this.orderDirty = true;
+    }
   }
 
   /** Sequencer: order every sender's data in its FIFO order, within the window. */
   private orderAll(): boolean {
-    if (this.wedged) return false;
+    if (this.wedged || !this.orderDirty) return false;
+    this.orderDirty = false;
     let progress = false;
     for (const m of this.view.members) {
       const sk = memberKey(m);
@@ -969,7 +981,10 @@ export class EndpointCore {
   private onAck(from: MemberRef, held: number): void {
     if (!this.isCoordinator()) return;
     const k = memberKey(from);
-    if (held > (this.ackHeld.get(k) ?? 0)) this.ackHeld.set(k, held);
+    if (held > (this.ackHeld.get(k) ?? 0)) {
+      this.ackHeld.set(k, held);
+      this.stableDirty = true;
+    }
   }
 
   /**
@@ -980,6 +995,8 @@ export class EndpointCore {
    * be cut off — ever delivers in an order the primary component does not (G2, G9).
    */
   private updateStable(): boolean {
+    if (!this.stableDirty) return false;
+    this.stableDirty = false;
     const helds = this.view.members.map((m) => (memberKey(m) === this.selfKey ? this.held : (this.ackHeld.get(memberKey(m)) ?? 0)));
     helds.sort((a, b) => b - a);
     const min = helds[helds.length - 1] ?? this.held;
@@ -987,6 +1004,7 @@ export class EndpointCore {
     let progress = false;
     if (min > this.stable) {
       this.stable = min;
+      this.orderDirty = true;
       progress = true;
     }
     if (maj > this.committed) {
@@ -1031,7 +1049,9 @@ export class EndpointCore {
       if (r === undefined || !this.data.has(entryKey(r.sender, r.seq))) break;
       this.held += 1;
     }
-    return this.held > before;
+    if (this.held === before) return false;
+    this.stableDirty = true;
+    return true;
   }
 
   private tryDeliver(now: number): boolean {
@@ -1055,7 +1075,10 @@ export class EndpointCore {
       if (r === undefined) continue;
       const k = entryKey(r.sender, r.seq);
       const d = this.data.get(k);
-      if (d !== undefined && this.isCoordinator()) this.unstableBytes -= d.payload.length;
+      if (d !== undefined && this.isCoordinator()) {
+        this.unstableBytes -= d.payload.length;
+        this.orderDirty = true;
+      }
       this.data.delete(k);
       this.records.delete(g);
       const sk = memberKey(r.sender);
@@ -1857,6 +1880,8 @@ export class EndpointCore {
     this.nextGseq = 1;
     this.nextSeqToOrder = new Map();
     this.ackHeld = new Map();
+    this.orderDirty = true;
+    this.stableDirty = true;
     this.unstableBytes = 0;
     this.orderBatch = [];
     this.stableAnnounced = 0;
