@@ -92,6 +92,16 @@ export interface EndpointOptions {
   readonly advertise?: string;
   /** Network name: endpoints of another network are refused at the handshake. @default 'cohort' */
   readonly network?: string;
+  /**
+   * The network secret (at least 16 bytes; a string counts as its UTF-8 bytes). Every
+   * member needs the same one: connections then authenticate both ways by
+   * challenge–response and encrypt every frame (AES-256-GCM, keys per connection), so
+   * an endpoint without it can neither join, read, inject nor replay. TCP only.
+   * @default none
+   */
+  readonly secret?: Uint8Array | string;
+  /** Listen beyond loopback without a secret (anyone who reaches the port can join). @default false */
+  readonly insecure?: boolean;
   /** Contact points; none: start a new network. @default [] */
   readonly seeds?: readonly string[];
   /** Heartbeat interval. @default 100 */
@@ -135,6 +145,8 @@ const knownOptions = new Set([
   'listen',
   'advertise',
   'network',
+  'secret',
+  'insecure',
   'seeds',
   'heartbeatMs',
   'suspectTimeoutMs',
@@ -300,6 +312,8 @@ export class Endpoint {
         ...(opts.advertise === undefined ? {} : { advertise: opts.advertise }),
         ...(opts.network === undefined ? {} : { network: opts.network }),
         ...(opts.onLog === undefined ? {} : { onLog: opts.onLog }),
+        ...(opts.secret === undefined ? {} : { secret: opts.secret }),
+        ...(opts.insecure === undefined ? {} : { insecure: opts.insecure }),
       });
       options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
     }

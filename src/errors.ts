@@ -19,6 +19,8 @@ export const ErrorCode = {
   wire: 'ERR_WIRE',
   limit: 'ERR_LIMIT',
   checkpoint: 'ERR_CHECKPOINT',
+  /** Listening beyond loopback without a secret, and without saying `insecure`. */
+  insecure: 'ERR_INSECURE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

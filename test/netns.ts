@@ -35,7 +35,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, createWriteStream, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -538,7 +538,11 @@ export class NetMember {
     this.host = opts.host;
     this.address = `${lab.address(opts.host)}:${opts.port ?? 7000}`;
     this.file = join(opts.dir, `${opts.id}.jsonl`);
-    const argv = [process.execPath, cohortBin, 'member', '--id', opts.id, '--listen', this.address, '--group', opts.group ?? 'atc/sector-xyz', ...(opts.extra ?? [])];
+    // Members listen on namespace addresses, not loopback: they share a network secret
+    // (one per test directory), so every test here also runs authenticated, encrypted links.
+    const secretFile = join(opts.dir, 'network.secret');
+    if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
+    const argv = [process.execPath, cohortBin, 'member', '--id', opts.id, '--listen', this.address, '--group', opts.group ?? 'atc/sector-xyz', '--secret-file', secretFile, ...(opts.extra ?? [])];
     if (opts.seeds.length > 0) argv.push('--seeds', opts.seeds.join(','));
     this.proc = lab.spawn(opts.host, argv);
     const out = createWriteStream(this.file);

@@ -174,7 +174,7 @@ function record(t: TcpTransport): Arrival[] {
 }
 
 /** A handshake frame built by hand from the documented layout (length prefix included). */
-function handshakeFrame(kind: number, network: string, address: string, reason = '', version = 1): Buffer {
+function handshakeFrame(kind: number, network: string, address: string, reason = '', version = 2): Buffer {
   const parts = [Buffer.from('COHORT', 'ascii'), Buffer.from([version, kind])];
   for (const s of [network, address, reason]) {
     const b = Buffer.from(s, 'utf8');
@@ -182,6 +182,8 @@ function handshakeFrame(kind: number, network: string, address: string, reason =
     len.writeUInt16BE(b.length);
     parts.push(len, b);
   }
+  // No authentication: auth 0, empty nonce, empty proof.
+  parts.push(Buffer.from([0, 0, 0, 0, 0]));
   const body = Buffer.concat(parts);
   const prefix = Buffer.alloc(4);
   prefix.writeUInt32BE(body.length);
@@ -191,7 +193,7 @@ function handshakeFrame(kind: number, network: string, address: string, reason =
 /** Parses a handshake frame (without its length prefix), for assertions. */
 function readHandshake(frame: Buffer): { kind: number; network: string; address: string; reason: string } {
   assert.equal(frame.subarray(0, 6).toString('ascii'), 'COHORT');
-  assert.equal(frame[6], 1);
+  assert.equal(frame[6], 2);
   const kind = frame[7]!;
   let at = 8;
   const fields: string[] = [];
@@ -200,6 +202,8 @@ function readHandshake(frame: Buffer): { kind: number; network: string; address:
     fields.push(frame.subarray(at + 2, at + 2 + n).toString('utf8'));
     at += 2 + n;
   }
+  at += 1; // authentication
+  for (let i = 0; i < 2; i++) at += 2 + frame.readUInt16BE(at); // nonce, proof
   assert.equal(at, frame.length, 'no trailing bytes');
   return { kind, network: fields[0]!, address: fields[1]!, reason: fields[2]! };
 }
@@ -510,7 +514,7 @@ describe('TcpTransport', { timeout: TEST_TIMEOUT_MS * 4 }, () => {
   it('refuses a hello of another handshake version with a reason', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await start();
     const raw = await connectRaw(t.address);
-    raw.socket.write(handshakeFrame(1, 'cohort', '127.0.0.1:9', '', 2));
+    raw.socket.write(handshakeFrame(1, 'cohort', '127.0.0.1:9', '', 1));
     await within(raw.closed, 5_000, 'the refusal and close');
     const got = Buffer.concat(raw.received);
     const refusal = readHandshake(got.subarray(4, 4 + got.readUInt32BE(0)));
@@ -740,9 +744,16 @@ describe('TcpTransport', { timeout: TEST_TIMEOUT_MS * 4 }, () => {
     await rejects({ listen: '127.0.0.1:0', connectTimeoutMs: 1.5 }, /option connectTimeoutMs/);
     await rejects({ listen: '127.0.0.1:0', reconnectMinMs: 500, reconnectMaxMs: 100 }, /reconnectMaxMs \(100\) must be at least/);
     await rejects({ listen: '127.0.0.1:0', onLog: 'yes' }, /option onLog must be a function/);
-    // A wildcard with advertise is fine.
-    const t = await start({ listen: '0.0.0.0:0', advertise: '127.0.0.1:0' });
+    await rejects({ listen: '127.0.0.1:0', secret: 'too short' }, /option secret is 9 bytes; at least 16/);
+    await rejects({ listen: '127.0.0.1:0', secret: 42 }, /option secret must be a Uint8Array or a string/);
+    await rejects({ listen: '127.0.0.1:0', insecure: 'yes' }, /option insecure must be a boolean/);
+    // Beyond loopback, a secret or an explicit insecure: true.
+    await rejects({ listen: '0.0.0.0:0', advertise: '127.0.0.1:0' }, /refusing to listen on "0.0.0.0:0" without a secret/, ErrorCode.insecure);
+    // A wildcard with advertise is fine, given a secret or insecure.
+    const t = await start({ listen: '0.0.0.0:0', advertise: '127.0.0.1:0', insecure: true });
     assert.match(t.address, /^127\.0\.0\.1:[1-9]/);
+    const u = await start({ listen: '0.0.0.0:0', advertise: '127.0.0.1:0', secret: 'sixteen bytes ok' });
+    assert.match(u.address, /^127\.0\.0\.1:[1-9]/);
   });
 
   it('parses and formats host:port addresses', () => {

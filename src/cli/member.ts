@@ -12,15 +12,17 @@
  * members' `count`/`digest` at the same position. After `excluded`, the member rejoins
  * by itself as a new incarnation and prints a new `state` line.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
 import { Endpoint as EndpointClass, sha256hex } from '../endpoint.js';
-import { CohortError } from '../errors.js';
+import { CohortError, ErrorCode, OptionError } from '../errors.js';
 import { UsageError } from './usage.js';
 
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
-                     [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N] [--quiet]
+                     [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N]
+                     [--secret-file PATH | --insecure] [--network NAME] [--quiet]
 
   Joins group NAME; multicasts each line of standard input; prints each event as a
   JSON line on standard output; leaves and exits 0 at end of input.
@@ -32,9 +34,32 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
   --advertise HOST:PORT address other members dial (NAT, containers, proxies)
   --suspect-ms N        silence after which a member is suspected (default 1000)
   --heartbeat-ms N      heartbeat interval (default 100, at most half of --suspect-ms)
+  --secret-file PATH    the network secret (the file's bytes, one trailing newline
+                        dropped; at least 16): members authenticate each other and
+                        encrypt every frame; every member needs the same one
+  --insecure            listen beyond loopback without a secret (anyone who can
+                        reach the port can join, read and send)
+  --network NAME        network name; endpoints of another are refused (default cohort)
   --quiet               no diagnostics on standard error`;
 
 const zeroDigest = '0'.repeat(64);
+
+/** The secret in `path`: its bytes without one trailing newline; warns when others may read it. */
+function readSecret(path: string, log: (line: string) => void): Uint8Array {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`--secret-file ${path}: ${(e as Error).message}`);
+  }
+  if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
+  try {
+    if ((statSync(path).mode & 0o077) !== 0) log(`warning: --secret-file ${path} can be read by other users (chmod 600 it)`);
+  } catch {
+    // stat failing after a successful read: nothing to warn about
+  }
+  return bytes;
+}
 
 function positive(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -55,6 +80,9 @@ export async function member(argv: readonly string[]): Promise<number> {
       advertise: { type: 'string' },
       'suspect-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
+      'secret-file': { type: 'string' },
+      insecure: { type: 'boolean' },
+      network: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,15 +108,27 @@ export async function member(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(obj)}\n`);
   };
 
-  const ep: Endpoint = await EndpointClass.start({
-    id: values.id,
-    listen: values.listen,
-    seeds,
-    ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
-    ...(suspectTimeoutMs === undefined ? {} : { suspectTimeoutMs }),
-    ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
-    onLog: log,
-  });
+  const secret = values['secret-file'] === undefined ? undefined : readSecret(values['secret-file'], log);
+  if (secret !== undefined && values.insecure === true) throw new UsageError('--secret-file and --insecure exclude each other');
+  let ep: Endpoint;
+  try {
+    ep = await EndpointClass.start({
+      id: values.id,
+      listen: values.listen,
+      seeds,
+      ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
+      ...(values.network === undefined ? {} : { network: values.network }),
+      ...(suspectTimeoutMs === undefined ? {} : { suspectTimeoutMs }),
+      ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
+      ...(secret === undefined ? {} : { secret }),
+      ...(values.insecure === true ? { insecure: true } : {}),
+      onLog: log,
+    });
+  } catch (err) {
+    // A bad setting (an address, a secret too short, no secret beyond loopback) is a usage error.
+    if (err instanceof OptionError || (err instanceof CohortError && err.code === ErrorCode.badName)) throw new UsageError(err.message);
+    throw err;
+  }
   log(`[${ep.id}] listening at ${ep.address}`);
 
   let state = { count: 0, digest: zeroDigest };

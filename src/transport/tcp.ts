@@ -65,6 +65,7 @@ import type { Message } from '../core/types.js';
 import { ErrorCode, OptionError } from '../errors.js';
 import { Writer } from '../wire/buffer.js';
 import { decodeMessage, defaultWireLimits, resolveWireLimits, writeMessage, type WireLimits } from '../wire/codec.js';
+import { NONCE_BYTES, Opener, PROOF_BYTES, RECORD_PLAIN_BYTES, SECRET_BYTES_MIN, Sealer, TAG_BYTES, freshNonce, networkKey, proof, proofMatches, sessionKeys, transcript } from './secure.js';
 import type { MessageHandler, Transport } from './transport.js';
 
 // ---------------------------------------------------------------------------------
@@ -131,6 +132,23 @@ export interface TcpTransportOptions {
    */
   readonly reconnectMaxMs?: number;
   /**
+   * The network secret every member shares (at least 16 bytes; a string is taken as
+   * its UTF-8 bytes). With it, each connection runs a mutual challenge–response before
+   * anything else (the secret never crosses the wire) and every later frame is
+   * encrypted and authenticated with keys of that connection alone (AES-256-GCM), so an
+   * endpoint without the secret can neither join, read, inject nor replay. All members
+   * of a network need the same secret; a peer without it, or with another, is refused
+   * and the refusal is logged with its address. See `./secure.ts`.
+   * @default none
+   */
+  readonly secret?: Uint8Array | string;
+  /**
+   * Allow listening on an address other than loopback without a secret. Without a
+   * secret anyone who can reach the port can join, read and send; say so explicitly.
+   * @default false
+   */
+  readonly insecure?: boolean;
+  /**
    * Receives one line per notable event: refused or failed connections, bad frames,
    * dropped frames, duplicate connections resolved. Exceptions it throws are ignored.
    * @default none (silent)
@@ -172,6 +190,8 @@ const optionNames: ReadonlySet<string> = new Set([
   'handshakeTimeoutMs',
   'reconnectMinMs',
   'reconnectMaxMs',
+  'secret',
+  'insecure',
   'onLog',
 ]);
 
@@ -196,6 +216,8 @@ interface Resolved {
   readonly handshakeTimeoutMs: number;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
+  /** The network key derived from the secret, or null without one. */
+  readonly key: Buffer | null;
   readonly onLog: ((line: string) => void) | null;
 }
 
@@ -255,10 +277,30 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
   if (reconnectMaxMs < reconnectMinMs) {
     throw new OptionError(`option reconnectMaxMs (${reconnectMaxMs}) must be at least reconnectMinMs (${reconnectMinMs})`);
   }
+  let key: Buffer | null = null;
+  const secret = o['secret'];
+  if (secret !== undefined) {
+    const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret instanceof Uint8Array ? secret : null;
+    if (bytes === null) throw new OptionError('option secret must be a Uint8Array or a string');
+    if (bytes.length < SECRET_BYTES_MIN) {
+      throw new OptionError(`option secret is ${bytes.length} bytes; at least ${SECRET_BYTES_MIN} are needed (e.g. 32 random bytes)`);
+    }
+    key = networkKey(bytes, network);
+  }
+  const insecure = o['insecure'];
+  if (insecure !== undefined && typeof insecure !== 'boolean') throw new OptionError('option insecure must be a boolean');
+  if (key === null && insecure !== true && !isLoopback(listen.host)) {
+    throw new OptionError(
+      `refusing to listen on ${JSON.stringify(o['listen'])} without a secret: anyone who can reach it could join, read and send; ` +
+        'give a secret (--secret-file), or say insecure: true (--insecure) to run without one',
+      ErrorCode.insecure,
+    );
+  }
   return {
     listen,
     advertise,
     network,
+    key,
     frameBytesMax: intOption(o, 'frameBytesMax', 1, FRAME_LENGTH_MAX),
     peerQueueBytesMax: intOption(o, 'peerQueueBytesMax', 1, Number.MAX_SAFE_INTEGER),
     connectTimeoutMs: intOption(o, 'connectTimeoutMs', 1, msMax),
@@ -267,6 +309,14 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
     reconnectMaxMs,
     onLog: (onLog as ((line: string) => void) | undefined) ?? null,
   };
+}
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  if (net.isIPv4(host)) return host.startsWith('127.');
+  if (net.isIPv6(host)) return /^(0{0,4}:){7}0{0,3}1$/.test(host) || /^::ffff:127\./i.test(host);
+  return false;
 }
 
 function isWildcard(host: string): boolean {
@@ -348,29 +398,39 @@ export function formatHostPort(host: string, port: number): string {
  * | Offset | Size  | Field                                                             |
  * |--------|-------|-------------------------------------------------------------------|
  * | 0      | 6     | magic: ASCII "COHORT"                                             |
- * | 6      | 1     | format version: 1                                                 |
- * | 7      | 1     | kind: 1 hello (dialer), 2 hello-ack (acceptor), 3 refuse (acceptor)|
+ * | 6      | 1     | format version: 2                                                 |
+ * | 7      | 1     | kind: 1 hello (dialer), 2 hello-ack (acceptor), 3 refuse          |
+ * |        |       | (acceptor), 4 proof (dialer, with a secret only)                  |
  * | 8      | 2 + n | network name: u16 byte length n (1–255), then UTF-8               |
  * | …      | 2 + m | sender's advertised address: u16 length m (1–300), then UTF-8     |
  * | …      | 2 + r | reason: u16 length r (0–1024), then UTF-8; empty unless refuse    |
+ * | …      | 1     | authentication: 0 none, 1 network secret                          |
+ * | …      | 2 + k | nonce: u16 length k (0 or 32), then bytes                         |
+ * | …      | 2 + p | proof: u16 length p (0 or 32), then bytes (HMAC-SHA256)           |
  *
- * The frame must end exactly after the reason, and is at most 4 KiB (the frame limit
+ * The frame must end exactly after the proof, and is at most 4 KiB (the frame limit
  * before a connection's handshake completes). Exchange: the dialer sends hello; the
  * acceptor checks it and answers hello-ack, or refuse with a human-readable reason
  * (e.g. `network mismatch: expected "a", got "b"`) and closes. Only then may either
  * side send message frames. The dialer also checks the ack's network name.
+ *
+ * With a network secret (`secure.ts`) the hello carries the dialer's nonce, the
+ * hello-ack the acceptor's nonce and proof, and the dialer answers with a proof frame;
+ * the acceptor treats the connection as open only once that proof checks out. Both
+ * sides must agree on using a secret, or the acceptor refuses saying which side lacks
+ * it. From then on every frame travels inside encrypted records.
  *
  * A change of layout bumps the version; an acceptor that reads a hello with the right
  * magic but another version refuses it with a reason saying both versions.
  */
 
 /** The handshake frame kinds (the byte at offset 7). */
-export const HandshakeKind = { hello: 1, helloAck: 2, refuse: 3 } as const;
+export const HandshakeKind = { hello: 1, helloAck: 2, refuse: 3, proof: 4 } as const;
 /** A handshake frame kind. */
 export type HandshakeKind = (typeof HandshakeKind)[keyof typeof HandshakeKind];
 
 /** The handshake format version this build speaks. */
-export const HANDSHAKE_VERSION = 1;
+export const HANDSHAKE_VERSION = 2;
 const MAGIC = Buffer.from('COHORT', 'ascii');
 const NETWORK_BYTES_MAX = 255;
 const REASON_BYTES_MAX = 1024;
@@ -382,9 +442,14 @@ interface Handshake {
   readonly network: string;
   readonly address: string;
   readonly reason: string;
+  /** True when the sender uses a network secret. */
+  readonly auth: boolean;
+  readonly nonce: Buffer;
+  readonly proof: Buffer;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const EMPTY = Buffer.alloc(0);
 
 /** Cuts `s` to at most `max` UTF-8 bytes, on a character boundary. */
 function truncateUtf8(s: string, max: number): string {
@@ -405,13 +470,18 @@ function encodeHandshake(h: Handshake): Buffer {
   const network = Buffer.from(h.network, 'utf8');
   const address = Buffer.from(h.address, 'utf8');
   const reason = Buffer.from(truncateUtf8(h.reason, REASON_BYTES_MAX), 'utf8');
-  const body = MAGIC.length + 2 + 2 + network.length + 2 + address.length + 2 + reason.length;
+  const body = MAGIC.length + 2 + 2 + network.length + 2 + address.length + 2 + reason.length + 1 + 2 + h.nonce.length + 2 + h.proof.length;
   const out = Buffer.allocUnsafe(LENGTH_PREFIX_BYTES + body);
   let at = out.writeUInt32BE(body, 0);
   at += MAGIC.copy(out, at);
   at = out.writeUInt8(HANDSHAKE_VERSION, at);
   at = out.writeUInt8(h.kind, at);
   for (const field of [network, address, reason]) {
+    at = out.writeUInt16BE(field.length, at);
+    at += field.copy(out, at);
+  }
+  at = out.writeUInt8(h.auth ? 1 : 0, at);
+  for (const field of [h.nonce, h.proof]) {
     at = out.writeUInt16BE(field.length, at);
     at += field.copy(out, at);
   }
@@ -436,7 +506,7 @@ function decodeHandshake(frame: Buffer): HandshakeRead {
     };
   }
   const kind = frame[MAGIC.length + 1]!;
-  if (kind !== HandshakeKind.hello && kind !== HandshakeKind.helloAck && kind !== HandshakeKind.refuse) {
+  if (kind !== HandshakeKind.hello && kind !== HandshakeKind.helloAck && kind !== HandshakeKind.refuse && kind !== HandshakeKind.proof) {
     return { ok: false, error: `unknown handshake kind ${kind}` };
   }
   let at = MAGIC.length + 2;
@@ -458,8 +528,24 @@ function decodeHandshake(frame: Buffer): HandshakeRead {
     }
     at += n;
   }
+  if (frame.length - at < 1) return { ok: false, error: 'handshake truncated before authentication' };
+  const authByte = frame[at++]!;
+  if (authByte > 1) return { ok: false, error: `unknown handshake authentication ${authByte}` };
+  const blobs: Buffer[] = [];
+  for (const [name, size] of [
+    ['nonce', NONCE_BYTES],
+    ['proof', PROOF_BYTES],
+  ] as const) {
+    if (frame.length - at < 2) return { ok: false, error: `handshake truncated before ${name}` };
+    const n = frame.readUInt16BE(at);
+    at += 2;
+    if (n !== 0 && n !== size) return { ok: false, error: `handshake ${name} of ${n} bytes (allowed 0 or ${size})` };
+    if (frame.length - at < n) return { ok: false, error: `handshake truncated in ${name}` };
+    blobs.push(frame.subarray(at, at + n));
+    at += n;
+  }
   if (at !== frame.length) return { ok: false, error: `${frame.length - at} trailing bytes after the handshake` };
-  return { ok: true, hs: { kind, network: fields[0]!, address: fields[1]!, reason: fields[2]! } };
+  return { ok: true, hs: { kind, network: fields[0]!, address: fields[1]!, reason: fields[2]!, auth: authByte === 1, nonce: blobs[0]!, proof: blobs[1]! } };
 }
 
 // ---------------------------------------------------------------------------------
@@ -587,6 +673,14 @@ class Conn {
   /** Message frames received on this connection. */
   messages = 0;
   readonly parser = new FrameParser();
+  /** With a secret: our handshake nonce, and the peer's once known. */
+  nonceSelf: Buffer | null = null;
+  noncePeer: Buffer | null = null;
+  /** Acceptor with a secret: the dialer's advertised address while its proof is awaited. */
+  pendingRemote: string | null = null;
+  /** With a secret, once the handshake completed: record protection each way. */
+  sealer: Sealer | null = null;
+  opener: Opener | null = null;
 
   constructor(
     readonly socket: net.Socket,
@@ -934,6 +1028,22 @@ export class TcpTransport implements Transport {
     const bytes = peer.queuedBytes;
     peer.queue = [];
     peer.queuedBytes = 0;
+    if (conn.sealer !== null) {
+      // Encrypted: whole frames packed into records of up to RECORD_PLAIN_BYTES.
+      let sent = 0;
+      for (let i = 0; i < frames.length; ) {
+        let j = i;
+        let size = 0;
+        while (j < frames.length && (j === i || size + frames[j]!.length <= RECORD_PLAIN_BYTES)) size += frames[j++]!.length;
+        const record = conn.sealer.seal(j - i === 1 ? frames[i]! : Buffer.concat(frames.slice(i, j), size));
+        conn.socket.write(record);
+        sent += record.length;
+        i = j;
+      }
+      this.counters.framesSent += frames.length;
+      this.counters.bytesSent += sent;
+      return;
+    }
     // One write per turn: a single frame as is, several concatenated.
     conn.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes));
     this.counters.framesSent += frames.length;
@@ -981,7 +1091,8 @@ export class TcpTransport implements Transport {
       if (conn.state !== ConnState.connecting) return;
       conn.state = ConnState.handshake;
       this.armHandshakeTimer(conn);
-      this.writeRaw(conn, this.handshake(HandshakeKind.hello));
+      if (this.o.key !== null) conn.nonceSelf = freshNonce();
+      this.writeRaw(conn, this.handshake(HandshakeKind.hello, '', conn.nonceSelf ?? EMPTY));
     });
     this.wire(conn);
   }
@@ -1035,8 +1146,8 @@ export class TcpTransport implements Transport {
   }
 
   /** Our handshake frame of `kind`. */
-  private handshake(kind: HandshakeKind, reason = ''): Buffer {
-    return encodeHandshake({ kind, network: this.o.network, address: this.address, reason });
+  private handshake(kind: HandshakeKind, reason = '', nonce: Buffer = EMPTY, proofBytes: Buffer = EMPTY): Buffer {
+    return encodeHandshake({ kind, network: this.o.network, address: this.address, reason, auth: this.o.key !== null, nonce, proof: proofBytes });
   }
 
   private writeRaw(conn: Conn, bytes: Buffer): void {
@@ -1048,7 +1159,11 @@ export class TcpTransport implements Transport {
     if (!this.readable(conn)) return;
     this.counters.bytesReceived += chunk.length;
     const limit = (): number =>
-      conn.state === ConnState.handshake ? HANDSHAKE_FRAME_BYTES_MAX : this.o.frameBytesMax;
+      conn.state === ConnState.handshake
+        ? HANDSHAKE_FRAME_BYTES_MAX
+        : conn.opener !== null
+          ? Math.max(this.o.frameBytesMax + LENGTH_PREFIX_BYTES, RECORD_PLAIN_BYTES) + TAG_BYTES
+          : this.o.frameBytesMax;
     const error = conn.parser.push(chunk, limit, (frame) => this.onFrame(conn, frame));
     if (error !== null) this.bad(conn, error);
   }
@@ -1057,6 +1172,34 @@ export class TcpTransport implements Transport {
   private onFrame(conn: Conn, frame: Buffer): boolean {
     if (!this.readable(conn)) return false;
     if (conn.state === ConnState.handshake) return this.onHandshake(conn, frame);
+    if (conn.opener !== null) return this.onRecord(conn, frame);
+    return this.onMessageFrame(conn, frame);
+  }
+
+  /** An encrypted record: authenticate, then every whole frame inside it, in order. */
+  private onRecord(conn: Conn, record: Buffer): boolean {
+    let plain: Buffer;
+    try {
+      plain = conn.opener!.open(record);
+    } catch {
+      return this.bad(conn, 'a record failed authentication (forged, replayed, reordered or corrupted)');
+    }
+    let at = 0;
+    while (at < plain.length) {
+      if (plain.length - at < LENGTH_PREFIX_BYTES) return this.bad(conn, 'a record ends inside a length prefix');
+      const len = plain.readUInt32BE(at);
+      at += LENGTH_PREFIX_BYTES;
+      if (len > this.o.frameBytesMax) return this.bad(conn, `a frame of ${len} bytes exceeds the limit of ${this.o.frameBytesMax}`);
+      if (plain.length - at < len) return this.bad(conn, 'a record ends inside a frame');
+      // The plaintext buffer is ours alone and never reused: views into it stay valid.
+      if (!this.onMessageFrame(conn, plain.subarray(at, at + len))) return false;
+      at += len;
+    }
+    return true;
+  }
+
+  /** One message frame (plain, or out of a record). */
+  private onMessageFrame(conn: Conn, frame: Buffer): boolean {
     let msg: Message;
     try {
       msg = decodeMessage(frame, this.recvLimits);
@@ -1114,6 +1257,28 @@ export class TcpTransport implements Transport {
       if (hs.address !== key) {
         this.log(`${key} advertises itself as ${hs.address}; its messages come from that address`);
       }
+      if (this.o.key !== null) {
+        if (!hs.auth || hs.nonce.length === 0 || hs.proof.length === 0) {
+          this.counters.refused++;
+          conn.error = `refusing ${key}: it does not prove the network secret`;
+          conn.socket.destroy();
+          return false;
+        }
+        const t = transcript(this.o.network, this.address, hs.address, conn.nonceSelf!, hs.nonce);
+        if (!proofMatches(proof(this.o.key, 'acceptor', t), hs.proof)) {
+          // Say why before closing, so that the acceptor logs who failed, too.
+          this.counters.refused++;
+          conn.error = `refusing ${key}: authentication failed: its proof of the network secret is wrong (another secret?)`;
+          this.writeRaw(conn, this.handshake(HandshakeKind.refuse, 'authentication failed: the network secrets differ'));
+          conn.discard = true;
+          conn.socket.end();
+          return false;
+        }
+        this.writeRaw(conn, this.handshake(HandshakeKind.proof, '', EMPTY, proof(this.o.key, 'dialer', t)));
+        const keys = sessionKeys(this.o.key, t, conn.nonceSelf!, hs.nonce);
+        conn.sealer = new Sealer(keys.dialerToAcceptor);
+        conn.opener = new Opener(keys.acceptorToDialer);
+      }
       this.opened(conn, hs.address, key);
       return true;
     }
@@ -1122,6 +1287,7 @@ export class TcpTransport implements Transport {
       return this.bad(conn, `bad handshake from ${conn.label}: ${read.error}`);
     }
     const hs = read.hs;
+    if (conn.pendingRemote !== null) return this.onProof(conn, hs);
     if (hs.kind !== HandshakeKind.hello) return this.bad(conn, `bad handshake from ${conn.label}: expected hello`);
     if (hs.network !== this.o.network) {
       return this.refuse(conn, this.networkMismatch(hs.network));
@@ -1132,8 +1298,46 @@ export class TcpTransport implements Transport {
     if (hs.address === this.address) {
       return this.refuse(conn, `the dialer advertises ${hs.address}, this endpoint's own address`);
     }
+    if (this.o.key === null && hs.auth) {
+      return this.refuse(conn, 'this endpoint has no network secret, and the dialer requires one');
+    }
+    if (this.o.key !== null) {
+      if (!hs.auth || hs.nonce.length === 0) {
+        return this.refuse(conn, 'authentication required: this network needs its shared secret, and the dialer offered none');
+      }
+      // Challenge and prove; the connection opens once the dialer proves it too.
+      conn.noncePeer = hs.nonce;
+      conn.nonceSelf = freshNonce();
+      conn.pendingRemote = hs.address;
+      const t = transcript(this.o.network, hs.address, this.address, hs.nonce, conn.nonceSelf);
+      this.writeRaw(conn, this.handshake(HandshakeKind.helloAck, '', conn.nonceSelf, proof(this.o.key, 'acceptor', t)));
+      return true;
+    }
     this.writeRaw(conn, this.handshake(HandshakeKind.helloAck));
     this.opened(conn, hs.address, hs.address);
+    return true;
+  }
+
+  /** Acceptor with a secret: the dialer's proof, the last step of the handshake. */
+  private onProof(conn: Conn, hs: Handshake): boolean {
+    const remote = conn.pendingRemote!;
+    if (hs.kind === HandshakeKind.refuse) {
+      this.counters.refused++;
+      this.log(`refusing a connection from ${conn.label} (advertising ${remote}): it refused us: ${hs.reason}`);
+      conn.discard = true;
+      conn.socket.destroy();
+      return false;
+    }
+    if (hs.kind !== HandshakeKind.proof) return this.bad(conn, `bad handshake from ${conn.label}: expected proof`);
+    const t = transcript(this.o.network, remote, this.address, conn.noncePeer!, conn.nonceSelf!);
+    if (!proofMatches(proof(this.o.key!, 'dialer', t), hs.proof)) {
+      return this.refuse(conn, 'authentication failed: wrong network secret');
+    }
+    const keys = sessionKeys(this.o.key!, t, conn.noncePeer!, conn.nonceSelf!);
+    conn.sealer = new Sealer(keys.acceptorToDialer);
+    conn.opener = new Opener(keys.dialerToAcceptor);
+    conn.pendingRemote = null;
+    this.opened(conn, remote, remote);
     return true;
   }
 
