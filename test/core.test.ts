@@ -187,3 +187,28 @@ test('a minority cannot deliver, and the majority removes it with one agreed vie
   s.tick(500);
   assert.ok(s.events.get('c')!.some((e) => e.type === 'excluded'));
 });
+
+test('a message in another member\'s name, from a different address, is ignored', () => {
+  const s = founded();
+  const b = s.cores.get('b')!.currentView.members.find((m) => m.id === 'b')!;
+  // c sends, from its own address, what b would send next (whatever its next seq is).
+  for (let seq = 1; seq <= 5; seq++) {
+    const forged: Message = {
+      t: 'data',
+      from: { id: b.id, inc: b.inc },
+      epoch: s.cores.get('a')!.currentView.epoch,
+      sender: { id: b.id, inc: b.inc },
+      seq,
+      kind: EntryKind.app,
+      group: 'g',
+      safe: false,
+      payload: new TextEncoder().encode(`forged-${seq}`),
+    };
+    for (const to of ['a', 'b', 'c']) s.queue.push({ from: 'c', to, msg: forged });
+  }
+  s.flush();
+  s.tick(300);
+  s.submit('b', 'real');
+  s.tick(300);
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(s.delivered(id), ['real'], `${id} delivered a forged message`);
+});

@@ -666,7 +666,11 @@ export class EndpointCore {
       else if (epoch + 1 === this.view.epoch) this.resendCommit(now, from, addr);
       return false;
     }
-    if (epoch !== this.view.epoch || !this.rank.has(k)) return false;
+    if (epoch !== this.view.epoch) return false;
+    const r = this.rank.get(k);
+    // A member speaks only from its own address: the transport authenticates that
+    // address (with a network secret), so nobody can speak in another member's name.
+    if (r === undefined || this.view.members[r]!.addr !== addr) return false;
     this.heard(now, k);
     return true;
   }
