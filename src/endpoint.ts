@@ -16,6 +16,7 @@
 import { createHash, randomInt } from 'node:crypto';
 import type { CoreConfig } from './core/config.js';
 import { defaultCoreConfig } from './core/config.js';
+import { GroupAccess } from './core/access.js';
 import { EndpointCore } from './core/endpoint-core.js';
 import type { CoreEvent, GroupView } from './core/endpoint-core.js';
 import type { EndpointView, MemberRef, Message, Position } from './core/types.js';
@@ -102,6 +103,15 @@ export interface EndpointOptions {
   readonly secret?: Uint8Array | string;
   /** Listen beyond loopback without a secret (anyone who reaches the port can join). @default false */
   readonly insecure?: boolean;
+  /**
+   * Who may join (and send to) which groups: group name, or a prefix ending in `*`
+   * (`atc/*`), → the member ids allowed (`*`: anyone). The most specific key decides; a
+   * group no key matches is open. Enforced by every member on the total order, so a
+   * member that bypasses its own check still cannot get in. Every member must hold the
+   * same policy: over TCP its digest is part of the network's identity, so endpoints
+   * with different policies refuse each other at the handshake. @default open
+   */
+  readonly groupAccess?: Readonly<Record<string, readonly string[]>>;
   /** Contact points; none: start a new network. @default [] */
   readonly seeds?: readonly string[];
   /** Heartbeat interval. @default 100 */
@@ -147,6 +157,7 @@ const knownOptions = new Set([
   'network',
   'secret',
   'insecure',
+  'groupAccess',
   'seeds',
   'heartbeatMs',
   'suspectTimeoutMs',
@@ -216,6 +227,25 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
   };
 }
 
+function accessFrom(opts: EndpointOptions): GroupAccess {
+  if (opts.groupAccess === undefined) return GroupAccess.open;
+  try {
+    return GroupAccess.from(opts.groupAccess);
+  } catch (e) {
+    throw new OptionError(`option ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The network name the transport checks at the handshake: the name itself, plus the
+ * access policy's digest when there is one, so that members with different policies
+ * (which would decide group membership differently) never talk.
+ */
+function networkIdentity(network: string, access: GroupAccess): string {
+  if (access.isOpen) return network;
+  return `${network} (access ${createHash('sha256').update(access.canonical()).digest('hex').slice(0, 16)})`;
+}
+
 function toView(v: GroupView): View {
   const ids = (ms: readonly MemberRef[]): string[] => ms.map((m) => m.id);
   return {
@@ -269,6 +299,7 @@ export class Endpoint {
   readonly id: string;
   private readonly world: EndpointWorld;
   private readonly cfg: CoreConfig;
+  private readonly access: GroupAccess;
   private readonly seeds: readonly string[];
   private readonly onLog: ((line: string) => void) | undefined;
   private core: EndpointCore;
@@ -287,6 +318,7 @@ export class Endpoint {
     this.id = opts.id;
     this.world = world;
     this.cfg = cfg;
+    this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
     const inc = opts.incarnation ?? this.drawIncarnation();
@@ -310,7 +342,7 @@ export class Endpoint {
       const transport = await TcpTransport.listen({
         listen: opts.listen,
         ...(opts.advertise === undefined ? {} : { advertise: opts.advertise }),
-        ...(opts.network === undefined ? {} : { network: opts.network }),
+        network: networkIdentity(opts.network ?? 'cohort', accessFrom(opts)),
         ...(opts.onLog === undefined ? {} : { onLog: opts.onLog }),
         ...(opts.secret === undefined ? {} : { secret: opts.secret }),
         ...(opts.insecure === undefined ? {} : { insecure: opts.insecure }),
@@ -393,6 +425,9 @@ export class Endpoint {
       if (k !== 'onEvent' && k !== 'checkpoint') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
     }
     if (this.groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
+    if (!this.access.allowed(name, this.id)) {
+      throw new CohortError(ErrorCode.accessDenied, `member ${this.id} is not allowed in group ${name} (option groupAccess)`);
+    }
     const g = new Group(this, name, handlers);
     this.groups.set(name, g);
     this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
@@ -457,6 +492,7 @@ export class Endpoint {
       seeds,
       config: this.cfg,
       rng: this.world.rng,
+      access: this.access,
     });
   }
 

@@ -21,6 +21,8 @@ export const ErrorCode = {
   checkpoint: 'ERR_CHECKPOINT',
   /** Listening beyond loopback without a secret, and without saying `insecure`. */
   insecure: 'ERR_INSECURE',
+  /** A member not allowed in a group (option groupAccess). */
+  accessDenied: 'ERR_ACCESS_DENIED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

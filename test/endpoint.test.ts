@@ -278,3 +278,34 @@ test('a member that stays behind while every sender waits for it is excluded, th
   await sim.run(c.join('g', { onEvent: again.onEvent }));
   assert.ok(again.log.some((l) => l.startsWith('state:')), again.log.join(' '));
 });
+
+test('per-group access: a member not allowed cannot join, and one that bypasses its own check is skipped by everyone', async () => {
+  const groupAccess = { 'atc/*': ['a', 'b'], 'atc/public': ['*'] };
+  const { sim, eps } = await cluster(12, ['a', 'b', 'c'], { groupAccess });
+  const [a, b, c] = eps as [Endpoint, Endpoint, Endpoint];
+  const recA = recorder();
+  const ga = await sim.run(a.join('atc/sector-xyz', { onEvent: recA.onEvent }));
+  await sim.run(b.join('atc/sector-xyz'));
+  // c's own endpoint refuses, with a typed error; the most specific key decides.
+  await assert.rejects(c.join('atc/sector-xyz'), (e: unknown) => e instanceof CohortError && e.code === 'ERR_ACCESS_DENIED');
+  await sim.run(c.join('atc/public'));
+  await sim.run(c.join('elsewhere'));
+  // A compromised c goes around its own check: its join and its message are entries of
+  // the total order that every member skips.
+  const core = (c as unknown as { core: { submit(now: number, kind: number, group: string, payload: Uint8Array, safe: boolean): number } }).core;
+  core.submit(sim.now, 1 /* join */, 'atc/sector-xyz', new Uint8Array(0), false);
+  core.submit(sim.now, 0 /* app */, 'atc/sector-xyz', enc.encode('intrusion'), false);
+  (c as unknown as { drive(): void }).drive();
+  await sim.run(ga.multicast(enc.encode('after')));
+  await sim.runFor(500);
+  assert.ok(recA.log.includes('m:a:after'), recA.log.join(' '));
+  assert.ok(!recA.log.some((l) => l.includes('intrusion')), `a delivered the intruder's message: ${recA.log.join(' ')}`);
+  assert.ok(recA.log.filter((l) => l.startsWith('v')).every((l) => !l.includes('c')), `c appears in a view: ${recA.log.join(' ')}`);
+  assert.deepEqual(ga.view!.members, ['a', 'b']);
+});
+
+test('per-group access: a malformed policy is an OptionError', () => {
+  const sim = new Simulation({ seed: 1 });
+  assert.throws(() => sim.open('x', [], { groupAccess: { 'a*b': ['x'] } }), (e: unknown) => e instanceof OptionError && /only at its end/.test(e.message));
+  assert.throws(() => sim.open('y', [], { groupAccess: { g: 'x' as unknown as string[] } }), (e: unknown) => e instanceof OptionError && /array of member ids/.test(e.message));
+});

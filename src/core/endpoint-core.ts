@@ -47,6 +47,7 @@
 import { assert, assertNever } from '../errors.js';
 import type { Rng } from '../runtime.js';
 import type { CoreConfig } from './config.js';
+import { GroupAccess } from './access.js';
 import { GroupTable } from './group-table.js';
 import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
@@ -118,6 +119,8 @@ export interface CoreOptions {
   readonly rng: Rng;
   /** The first local id `submit` returns (a new incarnation continues its predecessor's). @default 1 */
   readonly firstLocalId?: number;
+  /** Who may be in which group; every member must hold the same policy. @default open */
+  readonly access?: GroupAccess;
 }
 
 /** Where an endpoint is in its life. */
@@ -233,6 +236,7 @@ export class EndpointCore {
   readonly addr: string;
   private readonly cfg: CoreConfig;
   private readonly rng: Rng;
+  private readonly access: GroupAccess;
   /** The founding quorum: seed addresses and our own, sorted. */
   private readonly config: readonly string[];
 
@@ -344,6 +348,7 @@ export class EndpointCore {
     this.addr = opts.addr;
     this.cfg = opts.config;
     this.rng = opts.rng;
+    this.access = opts.access ?? GroupAccess.open;
     this.nextLocalId = opts.firstLocalId ?? 1;
     const set = new Set(opts.seeds);
     set.add(opts.addr);
@@ -1104,6 +1109,12 @@ export class EndpointCore {
       localId = s.localId;
     }
     const pos: Position = { epoch: this.view.epoch, gseq };
+    if ((d.kind === EntryKind.app || d.kind === EntryKind.join) && !this.access.allowed(d.group, d.sender.id)) {
+      // The same decision at every member, at the same position: the entry is skipped.
+      this.emitApp({ type: 'log', text: `skipped a ${d.kind === EntryKind.join ? 'join' : 'message'} of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
+      // (Never our own: the endpoint checks the same policy before it submits anything.)
+      return;
+    }
     switch (d.kind) {
       case EntryKind.app:
         if (own || this.groups.has(d.group, this.self)) {
