@@ -48,7 +48,12 @@ export class MemberProc {
         return true;
       });
     });
-    this.proc.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString('utf8')));
+    const errFile = createWriteStream(join(dir, `${id}.stderr`));
+    this.proc.stderr!.on('data', (chunk: Buffer) => {
+      this.stderr.push(chunk.toString('utf8'));
+      errFile.write(chunk);
+    });
+    this.proc.stderr!.on('end', () => errFile.end());
     this.exited = new Promise((resolve) =>
       this.proc.on('exit', (code) => {
         this.exitCode = code;
