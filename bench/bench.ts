@@ -21,6 +21,7 @@
  *    the overall deadline (warmup + seconds + 60 s).
  */
 import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -66,6 +67,8 @@ options:
                      (default youngest: a single sender is not the coordinator, which
                      sequences; with --raw the order is the member index)
   --suspect-ms N     the endpoints' suspectTimeoutMs (default: the library's)
+  --secret           run with a network secret (a fresh random one): every
+                     connection authenticated, every frame encrypted (AES-256-GCM)
   --profile DIR      run the members with node --cpu-prof, profiles written to DIR
   --verbose          the endpoints' diagnostics on standard error
   -h, --help         print this text
@@ -89,6 +92,7 @@ export interface BenchOptions {
   readonly window: number;
   readonly sendersFrom: 'youngest' | 'oldest';
   readonly suspectMs: number | null;
+  readonly secret: boolean;
   readonly profile: string | null;
   readonly verbose: boolean;
 }
@@ -131,6 +135,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         window: { type: 'string' },
         'senders-from': { type: 'string' },
         'suspect-ms': { type: 'string' },
+        secret: { type: 'boolean' },
         profile: { type: 'string' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -150,6 +155,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   const raw = values.raw === true;
   const safe = values.safe === true;
   if (raw && safe) throw new UsageError('--safe is a Cohort delivery mode; it means nothing with --raw');
+  if (raw && values.secret === true) throw new UsageError('--secret is Cohort authentication; it means nothing with --raw');
   const sendersFrom = values['senders-from'] ?? 'youngest';
   if (sendersFrom !== 'youngest' && sendersFrom !== 'oldest') throw new UsageError(`--senders-from must be youngest or oldest, got "${sendersFrom}"`);
   const suspect = values['suspect-ms'];
@@ -166,6 +172,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     window: int('window', values.window, 1000, 1, 100_000),
     sendersFrom,
     suspectMs: suspect === undefined ? null : int('suspect-ms', suspect, 0, 2, 3_600_000),
+    secret: values.secret === true,
     profile: values.profile === undefined ? null : resolve(values.profile),
     verbose: values.verbose === true,
   };
@@ -332,6 +339,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
 
   const t0 = performance.now();
   cluster.spawn(n, execArgv);
+  const networkSecret = o.secret ? randomBytes(32).toString('hex') : null;
   for (const i of all) {
     const config: MemberConfig = {
       index: i,
@@ -342,6 +350,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
       safe: o.safe,
       window: o.window,
       suspectMs: o.suspectMs,
+      secret: networkSecret,
       verbose: o.verbose,
     };
     cluster.send(i, { type: 'init', config });

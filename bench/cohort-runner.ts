@@ -63,6 +63,7 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
     listen: `127.0.0.1:${cfg.ports[cfg.index]!}`,
     seeds: cfg.ports.filter((_, i) => i !== cfg.index).map((p) => `127.0.0.1:${p}`),
     ...(cfg.suspectMs === null ? {} : { suspectTimeoutMs: cfg.suspectMs }),
+    ...(cfg.secret === null ? {} : { secret: Buffer.from(cfg.secret, 'hex') }),
     ...(cfg.verbose ? { onLog: log } : {}),
   });
   const group: Group = await ep.join(GROUP, { onEvent });

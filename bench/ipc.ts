@@ -29,6 +29,8 @@ export interface MemberConfig {
   readonly window: number;
   /** `suspectTimeoutMs` of the endpoint, or `null` for the library default. */
   readonly suspectMs: number | null;
+  /** The network secret (hex), or `null` to run without authentication and encryption. */
+  readonly secret: string | null;
   /** Print the endpoint's diagnostics on standard error. */
   readonly verbose: boolean;
 }

@@ -30,6 +30,7 @@ options:
   --lat-seconds S   measured window per latency run (default 5)
   --reps N          repetitions per point, median reported (default 3)
   --peers FILE...   RESULT lines of ../shared/peers runs to compare with (repeatable)
+  --secret          run Cohort with a network secret (authenticated, encrypted)
   -h, --help        print this text`;
 
 interface Point {
@@ -111,6 +112,7 @@ async function main(argv: readonly string[]): Promise<number> {
         'lat-seconds': { type: 'string' },
         reps: { type: 'string' },
         peers: { type: 'string', multiple: true },
+        secret: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -150,7 +152,7 @@ async function main(argv: readonly string[]): Promise<number> {
   for (const p of points) {
     const runs: Figures[] = [];
     for (let r = 0; r < reps; r++) {
-      const args = ['--members', String(members), '--size', String(p.size)];
+      const args = ['--members', String(members), '--size', String(p.size), ...(values.secret === true ? ['--secret'] : [])];
       if (p.mode === 'tput') args.push('--senders', String(p.senders), '--seconds', String(seconds));
       else args.push('--latency', '--seconds', String(latSeconds));
       const j = await runOnce(args);

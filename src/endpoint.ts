@@ -136,6 +136,12 @@ export interface EndpointOptions {
   readonly orderWindowMax?: number;
   /** Payload bytes of such entries, at most. @default 16 MiB */
   readonly orderWindowBytesMax?: number;
+  /** Most members of a network view; join requests beyond are ignored. @default 256 */
+  readonly membersMax?: number;
+  /** Join requests gathered for one view change; more wait. @default 64 */
+  readonly pendingJoinsMax?: number;
+  /** Groups this endpoint may be in at once; `join` beyond throws `ERR_LIMIT`. @default 1024 */
+  readonly groupsPerEndpointMax?: number;
   /** Largest multicast payload, bytes. @default 8 MiB */
   readonly messageBytesMax?: number;
   /** Largest state a joiner accepts, bytes. @default 1 GiB */
@@ -168,6 +174,9 @@ const knownOptions = new Set([
   'lagTimeoutMs',
   'orderWindowMax',
   'orderWindowBytesMax',
+  'membersMax',
+  'pendingJoinsMax',
+  'groupsPerEndpointMax',
   'messageBytesMax',
   'stateBytesMax',
   'stateChunkBytes',
@@ -221,6 +230,9 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
     lagTimeoutMs: positiveInt(o, 'lagTimeoutMs', suspectTimeoutMs * 5),
     orderWindowMax: positiveInt(o, 'orderWindowMax', defaultCoreConfig.orderWindowMax),
     orderWindowBytesMax: positiveInt(o, 'orderWindowBytesMax', defaultCoreConfig.orderWindowBytesMax),
+    membersMax: positiveInt(o, 'membersMax', defaultCoreConfig.membersMax),
+    pendingJoinsMax: positiveInt(o, 'pendingJoinsMax', defaultCoreConfig.pendingJoinsMax),
+    groupsPerEndpointMax: positiveInt(o, 'groupsPerEndpointMax', defaultCoreConfig.groupsPerEndpointMax),
     messageBytesMax: positiveInt(o, 'messageBytesMax', defaultCoreConfig.messageBytesMax),
     stateBytesMax: positiveInt(o, 'stateBytesMax', defaultCoreConfig.stateBytesMax),
     stateChunkBytes: positiveInt(o, 'stateChunkBytes', defaultCoreConfig.stateChunkBytes),
@@ -425,6 +437,9 @@ export class Endpoint {
       if (k !== 'onEvent' && k !== 'checkpoint') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
     }
     if (this.groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
+    if (this.groups.size >= this.cfg.groupsPerEndpointMax) {
+      throw new CohortError(ErrorCode.limit, `already in ${this.groups.size} groups; the limit is ${this.cfg.groupsPerEndpointMax} (option groupsPerEndpointMax)`);
+    }
     if (!this.access.allowed(name, this.id)) {
       throw new CohortError(ErrorCode.accessDenied, `member ${this.id} is not allowed in group ${name} (option groupAccess)`);
     }

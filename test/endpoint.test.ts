@@ -309,3 +309,20 @@ test('per-group access: a malformed policy is an OptionError', () => {
   assert.throws(() => sim.open('x', [], { groupAccess: { 'a*b': ['x'] } }), (e: unknown) => e instanceof OptionError && /only at its end/.test(e.message));
   assert.throws(() => sim.open('y', [], { groupAccess: { g: 'x' as unknown as string[] } }), (e: unknown) => e instanceof OptionError && /array of member ids/.test(e.message));
 });
+
+test('limits: groups per endpoint (ERR_LIMIT) and members per view (join requests beyond are ignored)', async () => {
+  const logs: string[] = [];
+  const { sim, eps } = await cluster(13, ['a', 'b', 'c'], { groupsPerEndpointMax: 2, membersMax: 3, onLog: (l: string) => logs.push(l) });
+  const [a] = eps as [Endpoint];
+  await sim.run(a.join('g1'));
+  await sim.run(a.join('g2'));
+  await assert.rejects(a.join('g3'), (e: unknown) => e instanceof CohortError && e.code === 'ERR_LIMIT' && /groupsPerEndpointMax/.test(e.message));
+  // A fourth endpoint asks to join a full network: it is not admitted, and asks on.
+  const d = sim.open('d', ['a'], { membersMax: 3, onLog: (l: string) => logs.push(l) });
+  let ready = false;
+  void d.ready.then(() => (ready = true));
+  await sim.runFor(3000);
+  assert.equal(ready, false, 'd was admitted past membersMax');
+  assert.deepEqual(a.view.members.map((m) => m.id), ['a', 'b', 'c']);
+  assert.ok(logs.some((l) => /join request ignored: the view would exceed membersMax \(3\)/.test(l)), logs.filter((l) => l.includes('join')).join('\n'));
+});

@@ -496,6 +496,26 @@ describe('TcpTransport', { timeout: TEST_TIMEOUT_MS * 4 }, () => {
     await until(() => atHonest.length === 1, 'the answer to the honest peer');
   });
 
+  it('closes connections from one address beyond connectionsPerAddressMax at once, and accepts again once some close', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [t, log] = await startLogged({ connectionsPerAddressMax: 3, handshakeTimeoutMs: 10_000 });
+    const held = [await connectRaw(t.address), await connectRaw(t.address), await connectRaw(t.address)];
+    const extra = [await connectRaw(t.address), await connectRaw(t.address)];
+    await within(Promise.all(extra.map((r) => r.closed)), 5_000, 'the connections beyond the limit to be closed');
+    assert.ok(held.every((r) => !r.isClosed()), 'a connection within the limit was closed');
+    assert.ok(log.some((l) => /refusing a connection from 127\.0\.0\.1:\d+: 3 open from 127\.0\.0\.1 already/.test(l)), log.join('\n'));
+    held[0]!.socket.destroy();
+    await held[0]!.closed;
+    // Our side counts the close when its own 'close' event runs: try until it has.
+    let accepted = false;
+    for (let attempt = 0; attempt < 50 && !accepted; attempt++) {
+      const r = await connectRaw(t.address);
+      await sleep(20);
+      accepted = !r.isClosed();
+      r.socket.destroy();
+    }
+    assert.ok(accepted, 'no connection accepted after one closed');
+  });
+
   it('closes a connection that does not complete the handshake in time', { timeout: TEST_TIMEOUT_MS }, async () => {
     const [t, log] = await startLogged({ handshakeTimeoutMs: 200 });
     const silent = await connectRaw(t.address);

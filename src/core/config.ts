@@ -106,6 +106,22 @@ export interface CoreConfig {
    * @default 256
    */
   readonly nameBytesMax: number;
+  /**
+   * Most members of one network view; the coordinator ignores join requests beyond.
+   * @default 256
+   */
+  readonly membersMax: number;
+  /**
+   * Join requests the coordinator gathers for the next view change; more are ignored
+   * (their joiners ask again).
+   * @default 64
+   */
+  readonly pendingJoinsMax: number;
+  /**
+   * Groups one endpoint may be a member of at once; `join` beyond throws `ERR_LIMIT`.
+   * @default 1024
+   */
+  readonly groupsPerEndpointMax: number;
 }
 
 /** The default profile: a LAN or one machine, failures noticed within about a second. */
@@ -127,4 +143,7 @@ export const defaultCoreConfig: CoreConfig = {
   stateBytesMax: 1024 * 1024 * 1024,
   messageBytesMax: 8 * 1024 * 1024,
   nameBytesMax: 256,
+  membersMax: 256,
+  pendingJoinsMax: 64,
+  groupsPerEndpointMax: 1024,
 };

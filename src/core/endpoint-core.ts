@@ -319,6 +319,7 @@ export class EndpointCore {
   private pendingJoins = new Map<string, MemberInfo>();
   private firstPendingJoinAt = 0;
   private pendingLeaves = new Set<string>();
+  private lastLimitLogAt = -Infinity;
   private lastInstall: LastInstall | null = null;
   /** The ballot whose proposal made the current view (null for a welcomed joiner). */
   private lastInstalledBallot: Ballot | null = null;
@@ -762,8 +763,20 @@ export class EndpointCore {
       }
       return;
     }
+    // Bounded: a flood of join requests cannot grow the next view (or this map) without end.
+    if (!this.pendingJoins.has(k)) {
+      if (this.pendingJoins.size >= this.cfg.pendingJoinsMax) return this.logLimit(now, `${this.pendingJoins.size} joins pending (pendingJoinsMax)`);
+      if (this.view.members.length + this.pendingJoins.size >= this.cfg.membersMax) return this.logLimit(now, `the view would exceed membersMax (${this.cfg.membersMax})`);
+    }
     if (this.pendingJoins.size === 0) this.firstPendingJoinAt = now;
     this.pendingJoins.set(k, { id: msg.from.id, inc: msg.from.inc, addr: msg.addr });
+  }
+
+  /** A refused join request, logged at most once per retransmission interval. */
+  private logLimit(now: number, why: string): void {
+    if (now - this.lastLimitLogAt < this.cfg.retransmitMs) return;
+    this.lastLimitLogAt = now;
+    this.log(`join request ignored: ${why}`);
   }
 
   private onLeaveReq(now: number, from: MemberRef, addr: string): void {

@@ -143,6 +143,13 @@ export interface TcpTransportOptions {
    */
   readonly secret?: Uint8Array | string;
   /**
+   * Connections accepted from one remote IP address and open at once; more are closed
+   * as soon as they arrive (logged once per second). Bounds what one host can hold of
+   * ours, e.g. by connecting and never completing the handshake.
+   * @default 64
+   */
+  readonly connectionsPerAddressMax?: number;
+  /**
    * Allow listening on an address other than loopback without a secret. Without a
    * secret anyone who can reach the port can join, read and send; say so explicitly.
    * @default false
@@ -192,6 +199,7 @@ const optionNames: ReadonlySet<string> = new Set([
   'reconnectMaxMs',
   'secret',
   'insecure',
+  'connectionsPerAddressMax',
   'onLog',
 ]);
 
@@ -204,6 +212,7 @@ const defaults = {
   handshakeTimeoutMs: 2000,
   reconnectMinMs: 50,
   reconnectMaxMs: 1000,
+  connectionsPerAddressMax: 64,
 } as const;
 
 interface Resolved {
@@ -216,6 +225,7 @@ interface Resolved {
   readonly handshakeTimeoutMs: number;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
+  readonly connectionsPerAddressMax: number;
   /** The network key derived from the secret, or null without one. */
   readonly key: Buffer | null;
   readonly onLog: ((line: string) => void) | null;
@@ -307,6 +317,7 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
     handshakeTimeoutMs: intOption(o, 'handshakeTimeoutMs', 1, msMax),
     reconnectMinMs,
     reconnectMaxMs,
+    connectionsPerAddressMax: intOption(o, 'connectionsPerAddressMax', 1, 1_000_000),
     onLog: (onLog as ((line: string) => void) | undefined) ?? null,
   };
 }
@@ -770,6 +781,9 @@ export class TcpTransport implements Transport {
   private lastMsg: Message | null = null;
   private lastFrame: Buffer | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  /** Accepted connections open per remote IP address. */
+  private readonly acceptedFrom = new Map<string, number>();
+  private lastLimitLogAt = -Infinity;
   private readonly counters = {
     framesSent: 0,
     framesReceived: 0,
@@ -1117,6 +1131,24 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
+    const ip = socket.remoteAddress ?? '?';
+    const n = this.acceptedFrom.get(ip) ?? 0;
+    if (n >= this.o.connectionsPerAddressMax) {
+      this.counters.refused++;
+      const now = performance.now();
+      if (now - this.lastLimitLogAt > 1000) {
+        this.lastLimitLogAt = now;
+        this.log(`refusing a connection from ${socketLabel(socket)}: ${n} open from ${ip} already (connectionsPerAddressMax)`);
+      }
+      socket.destroy();
+      return;
+    }
+    this.acceptedFrom.set(ip, n + 1);
+    socket.once('close', () => {
+      const left = (this.acceptedFrom.get(ip) ?? 1) - 1;
+      if (left <= 0) this.acceptedFrom.delete(ip);
+      else this.acceptedFrom.set(ip, left);
+    });
     const conn = new Conn(socket, false, null, socketLabel(socket));
     this.conns.add(conn);
     this.armHandshakeTimer(conn);
