@@ -104,6 +104,13 @@ export interface EndpointOptions {
   /** Listen beyond loopback without a secret (anyone who reaches the port can join). @default false */
   readonly insecure?: boolean;
   /**
+   * TLS 1.3 with mutual certificate authentication: `{ key, cert, ca }` as PEM. Every
+   * member presents a certificate signed by `ca`; expired or untrusted ones are
+   * refused. For deployments with a PKI; may be combined with `secret`. TCP only.
+   * @default none
+   */
+  readonly tls?: { readonly key: string | Uint8Array; readonly cert: string | Uint8Array; readonly ca: string | Uint8Array };
+  /**
    * Who may join (and send to) which groups: group name, or a prefix ending in `*`
    * (`atc/*`), → the member ids allowed (`*`: anyone). The most specific key decides; a
    * group no key matches is open. Enforced by every member on the total order, so a
@@ -163,6 +170,7 @@ const knownOptions = new Set([
   'network',
   'secret',
   'insecure',
+  'tls',
   'groupAccess',
   'seeds',
   'heartbeatMs',
@@ -358,6 +366,7 @@ export class Endpoint {
         ...(opts.onLog === undefined ? {} : { onLog: opts.onLog }),
         ...(opts.secret === undefined ? {} : { secret: opts.secret }),
         ...(opts.insecure === undefined ? {} : { insecure: opts.insecure }),
+        ...(opts.tls === undefined ? {} : { tls: opts.tls }),
       });
       options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
     }

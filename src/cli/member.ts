@@ -22,7 +22,8 @@ import { UsageError } from './usage.js';
 
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
                      [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N]
-                     [--secret-file PATH | --insecure] [--network NAME] [--quiet]
+                     [--secret-file PATH] [--tls-cert PATH --tls-key PATH --tls-ca PATH]
+                     [--insecure] [--network NAME] [--quiet]
 
   Joins group NAME; multicasts each line of standard input; prints each event as a
   JSON line on standard output; leaves and exits 0 at end of input.
@@ -37,6 +38,9 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
   --secret-file PATH    the network secret (the file's bytes, one trailing newline
                         dropped; at least 16): members authenticate each other and
                         encrypt every frame; every member needs the same one
+  --tls-cert PATH       TLS 1.3 with mutual authentication: this member's certificate,
+  --tls-key PATH        its private key, and the CA that signs every member's
+  --tls-ca PATH         certificate (PEM files; all three together)
   --insecure            listen beyond loopback without a secret (anyone who can
                         reach the port can join, read and send)
   --network NAME        network name; endpoints of another are refused (default cohort)
@@ -81,6 +85,9 @@ export async function member(argv: readonly string[]): Promise<number> {
       'suspect-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'secret-file': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
       insecure: { type: 'boolean' },
       network: { type: 'string' },
       quiet: { type: 'boolean' },
@@ -110,6 +117,17 @@ export async function member(argv: readonly string[]): Promise<number> {
 
   const secret = values['secret-file'] === undefined ? undefined : readSecret(values['secret-file'], log);
   if (secret !== undefined && values.insecure === true) throw new UsageError('--secret-file and --insecure exclude each other');
+  const tlsFiles = [values['tls-cert'], values['tls-key'], values['tls-ca']];
+  if (tlsFiles.some((f) => f !== undefined) && tlsFiles.some((f) => f === undefined)) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
+  if (tlsFiles[0] !== undefined && values.insecure === true) throw new UsageError('--tls-cert and --insecure exclude each other');
+  const readPem = (flag: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new UsageError(`--${flag} ${path}: ${(e as Error).message}`);
+    }
+  };
+  const tlsOpts = tlsFiles[0] === undefined ? undefined : { cert: readPem('tls-cert', tlsFiles[0]), key: readPem('tls-key', tlsFiles[1]!), ca: readPem('tls-ca', tlsFiles[2]!) };
   let ep: Endpoint;
   try {
     ep = await EndpointClass.start({
@@ -121,6 +139,7 @@ export async function member(argv: readonly string[]): Promise<number> {
       ...(suspectTimeoutMs === undefined ? {} : { suspectTimeoutMs }),
       ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
       ...(secret === undefined ? {} : { secret }),
+      ...(tlsOpts === undefined ? {} : { tls: tlsOpts }),
       ...(values.insecure === true ? { insecure: true } : {}),
       onLog: log,
     });

@@ -60,6 +60,7 @@
  * any authentication (the network name is a guard against mistakes, not a secret).
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
 import { ErrorCode, OptionError } from '../errors.js';
@@ -143,6 +144,16 @@ export interface TcpTransportOptions {
    */
   readonly secret?: Uint8Array | string;
   /**
+   * TLS with mutual certificate authentication (PEM texts or buffers): every connection
+   * is TLS 1.3, both sides present a certificate, and each must be signed by `ca` and
+   * valid now (an expired, not-yet-valid or untrusted certificate is refused, and the
+   * refusal logged with the peer's address). For deployments with a PKI. Peers are
+   * addressed by IP, so host names in certificates are not checked: the CA decides who
+   * is a member. May be combined with `secret`.
+   * @default none
+   */
+  readonly tls?: { readonly key: string | Uint8Array; readonly cert: string | Uint8Array; readonly ca: string | Uint8Array };
+  /**
    * Connections accepted from one remote IP address and open at once; more are closed
    * as soon as they arrive (logged once per second). Bounds what one host can hold of
    * ours, e.g. by connecting and never completing the handshake.
@@ -199,6 +210,7 @@ const optionNames: ReadonlySet<string> = new Set([
   'reconnectMaxMs',
   'secret',
   'insecure',
+  'tls',
   'connectionsPerAddressMax',
   'onLog',
 ]);
@@ -226,6 +238,8 @@ interface Resolved {
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly connectionsPerAddressMax: number;
+  /** TLS settings shared by the server and every dial, or null without TLS. */
+  readonly tls: { readonly key: Buffer; readonly cert: Buffer; readonly ca: Buffer } | null;
   /** The network key derived from the secret, or null without one. */
   readonly key: Buffer | null;
   readonly onLog: ((line: string) => void) | null;
@@ -297,9 +311,28 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
     }
     key = networkKey(bytes, network);
   }
+  let tlsOpts: Resolved['tls'] = null;
+  const t = o['tls'];
+  if (t !== undefined) {
+    if (t === null || typeof t !== 'object') throw new OptionError('option tls must be an object { key, cert, ca } of PEM texts');
+    const tt = t as Record<string, unknown>;
+    for (const k of Object.keys(tt)) if (k !== 'key' && k !== 'cert' && k !== 'ca') throw new OptionError(`unknown option tls.${k}`, ErrorCode.unknownOption);
+    const pem = (name: string): Buffer => {
+      const v = tt[name];
+      if (typeof v === 'string') return Buffer.from(v, 'utf8');
+      if (v instanceof Uint8Array) return Buffer.from(v);
+      throw new OptionError(`option tls.${name} is required: a PEM text`);
+    };
+    tlsOpts = { key: pem('key'), cert: pem('cert'), ca: pem('ca') };
+    try {
+      tls.createSecureContext({ ...tlsOpts, minVersion: 'TLSv1.3' });
+    } catch (e) {
+      throw new OptionError(`option tls: ${errorText(e)}`);
+    }
+  }
   const insecure = o['insecure'];
   if (insecure !== undefined && typeof insecure !== 'boolean') throw new OptionError('option insecure must be a boolean');
-  if (key === null && insecure !== true && !isLoopback(listen.host)) {
+  if (key === null && tlsOpts === null && insecure !== true && !isLoopback(listen.host)) {
     throw new OptionError(
       `refusing to listen on ${JSON.stringify(o['listen'])} without a secret: anyone who can reach it could join, read and send; ` +
         'give a secret (--secret-file), or say insecure: true (--insecure) to run without one',
@@ -318,6 +351,7 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
     reconnectMinMs,
     reconnectMaxMs,
     connectionsPerAddressMax: intOption(o, 'connectionsPerAddressMax', 1, 1_000_000),
+    tls: tlsOpts,
     onLog: (onLog as ((line: string) => void) | undefined) ?? null,
   };
 }
@@ -802,7 +836,28 @@ export class TcpTransport implements Transport {
     // The encoder's own frame limit is the prefix's range; `frameBytesMax` is checked
     // after encoding, so an oversized message is dropped and counted, not thrown.
     this.sendLimits = resolveWireLimits({ frameBytesMax: FRAME_LENGTH_MAX });
-    server.on('connection', (socket) => this.onAccept(socket));
+    if (o.tls === null) {
+      server.on('connection', (socket) => this.onAccept(socket));
+    } else {
+      // The peer's address, noted when TCP connects: by the time TLS fails the socket may be gone.
+      const labels = new WeakMap<net.Socket, string>();
+      server.on('connection', (raw: net.Socket) => labels.set(raw, socketLabel(raw)));
+      server.on('secureConnection', (socket: tls.TLSSocket) => {
+        if (!socket.authorized) {
+          this.counters.refused++;
+          const why = socket.authorizationError === undefined ? 'no certificate' : String(socket.authorizationError);
+          this.log(`refusing a TLS connection from ${socketLabel(socket)}: its certificate is not accepted (${why})`);
+          socket.destroy();
+          return;
+        }
+        this.onAccept(socket);
+      });
+      server.on('tlsClientError', (e, socket) => {
+        this.counters.refused++;
+        const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+        this.log(`refusing a TLS connection from ${(raw === undefined ? undefined : labels.get(raw)) ?? socketLabel(socket)}: ${errorText(e)}`);
+      });
+    }
     server.on('error', (e) => this.log(`server error: ${errorText(e)}`));
   }
 
@@ -815,7 +870,12 @@ export class TcpTransport implements Transport {
    */
   static async listen(options: TcpTransportOptions): Promise<TcpTransport> {
     const o = resolveOptions(options);
-    const server = net.createServer({ allowHalfOpen: false });
+    const server =
+      o.tls === null
+        ? net.createServer({ allowHalfOpen: false })
+        : // Client certificates are checked in 'secureConnection' (below), before a byte is
+          // read, so that the refusal can say why (expired, untrusted, missing).
+          tls.createServer({ ...o.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', handshakeTimeout: o.handshakeTimeoutMs, allowHalfOpen: false });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: o.listen.host, port: o.listen.port }, () => {
@@ -1083,7 +1143,10 @@ export class TcpTransport implements Transport {
     const { host, port } = parseHostPort(peer.key); // validated when the peer was created
     let socket: net.Socket;
     try {
-      socket = net.connect({ host, port, allowHalfOpen: false });
+      socket =
+        this.o.tls === null
+          ? net.connect({ host, port, allowHalfOpen: false })
+          : tls.connect({ host, port, ...this.o.tls, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
     } catch (e) {
       // Node rejects some inputs synchronously; treat it like any failed dial.
       const delay = this.dialFailed(peer);
@@ -1101,7 +1164,7 @@ export class TcpTransport implements Transport {
       conn.error = `connect timed out after ${this.o.connectTimeoutMs} ms`;
       socket.destroy();
     }, this.o.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(this.o.tls === null ? 'connect' : 'secureConnect', () => {
       if (conn.state !== ConnState.connecting) return;
       conn.state = ConnState.handshake;
       this.armHandshakeTimer(conn);
