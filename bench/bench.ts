@@ -20,10 +20,11 @@
  * 4. Every member process is killed by PID at the end, on error, on a signal and at
  *    the overall deadline (warmup + seconds + 60 s).
  */
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -69,12 +70,30 @@ options:
   --suspect-ms N     the endpoints' suspectTimeoutMs (default: the library's)
   --secret           run with a network secret (a fresh random one): every
                      connection authenticated, every frame encrypted (AES-256-GCM)
+  --tls              run over TLS 1.3 with mutual certificates (a throwaway CA and
+                     certificate made with the openssl command)
   --profile DIR      run the members with node --cpu-prof, profiles written to DIR
   --verbose          the endpoints' diagnostics on standard error
   -h, --help         print this text
 
 exit status: 0 done; 1 the run failed (a member died, the streams differ, a view
 changed during the run, the deadline of warmup + seconds + 60 s passed); 2 bad usage.`;
+
+/** A throwaway CA and one certificate it signed, for `--tls` (needs the openssl command). */
+function throwawayPki(): { key: string; cert: string; ca: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-tls-'));
+  const run = (args: string[]): void => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`--tls needs the openssl command: openssl ${args[0]} failed: ${r.stderr ?? r.error?.message}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=cohort bench CA']);
+  run(['req', ...ec, '-keyout', 'm.key', '-out', 'm.csr', '-subj', '/CN=cohort bench member']);
+  run(['x509', '-req', '-in', 'm.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'm.pem', '-days', '2']);
+  const pems = { key: readFileSync(join(dir, 'm.key'), 'utf8'), cert: readFileSync(join(dir, 'm.pem'), 'utf8'), ca: readFileSync(join(dir, 'ca.pem'), 'utf8') };
+  rmSync(dir, { recursive: true, force: true });
+  return pems;
+}
 
 /** A bad command line: one line on standard error, exit status 2. */
 class UsageError extends Error {}
@@ -93,6 +112,7 @@ export interface BenchOptions {
   readonly sendersFrom: 'youngest' | 'oldest';
   readonly suspectMs: number | null;
   readonly secret: boolean;
+  readonly tls: boolean;
   readonly profile: string | null;
   readonly verbose: boolean;
 }
@@ -136,6 +156,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         'senders-from': { type: 'string' },
         'suspect-ms': { type: 'string' },
         secret: { type: 'boolean' },
+        tls: { type: 'boolean' },
         profile: { type: 'string' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -155,7 +176,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   const raw = values.raw === true;
   const safe = values.safe === true;
   if (raw && safe) throw new UsageError('--safe is a Cohort delivery mode; it means nothing with --raw');
-  if (raw && values.secret === true) throw new UsageError('--secret is Cohort authentication; it means nothing with --raw');
+  if (raw && (values.secret === true || values.tls === true)) throw new UsageError('--secret and --tls are Cohort security; they mean nothing with --raw');
   const sendersFrom = values['senders-from'] ?? 'youngest';
   if (sendersFrom !== 'youngest' && sendersFrom !== 'oldest') throw new UsageError(`--senders-from must be youngest or oldest, got "${sendersFrom}"`);
   const suspect = values['suspect-ms'];
@@ -173,6 +194,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     sendersFrom,
     suspectMs: suspect === undefined ? null : int('suspect-ms', suspect, 0, 2, 3_600_000),
     secret: values.secret === true,
+    tls: values.tls === true,
     profile: values.profile === undefined ? null : resolve(values.profile),
     verbose: values.verbose === true,
   };
@@ -340,6 +362,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
   const t0 = performance.now();
   cluster.spawn(n, execArgv);
   const networkSecret = o.secret ? randomBytes(32).toString('hex') : null;
+  const tlsPems = o.tls ? throwawayPki() : null;
   for (const i of all) {
     const config: MemberConfig = {
       index: i,
@@ -351,6 +374,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
       window: o.window,
       suspectMs: o.suspectMs,
       secret: networkSecret,
+      tls: tlsPems,
       verbose: o.verbose,
     };
     cluster.send(i, { type: 'init', config });

@@ -64,6 +64,7 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
     seeds: cfg.ports.filter((_, i) => i !== cfg.index).map((p) => `127.0.0.1:${p}`),
     ...(cfg.suspectMs === null ? {} : { suspectTimeoutMs: cfg.suspectMs }),
     ...(cfg.secret === null ? {} : { secret: Buffer.from(cfg.secret, 'hex') }),
+    ...(cfg.tls === null ? {} : { tls: cfg.tls }),
     ...(cfg.verbose ? { onLog: log } : {}),
   });
   const group: Group = await ep.join(GROUP, { onEvent });

@@ -31,6 +31,8 @@ export interface MemberConfig {
   readonly suspectMs: number | null;
   /** The network secret (hex), or `null` to run without authentication and encryption. */
   readonly secret: string | null;
+  /** TLS PEMs (one certificate for all members, signed by a throwaway CA), or `null`. */
+  readonly tls: { readonly key: string; readonly cert: string; readonly ca: string } | null;
   /** Print the endpoint's diagnostics on standard error. */
   readonly verbose: boolean;
 }

@@ -31,6 +31,7 @@ options:
   --reps N          repetitions per point, median reported (default 3)
   --peers FILE...   RESULT lines of ../shared/peers runs to compare with (repeatable)
   --secret          run Cohort with a network secret (authenticated, encrypted)
+  --tls             run Cohort over TLS 1.3 with mutual certificates
   -h, --help        print this text`;
 
 interface Point {
@@ -113,6 +114,7 @@ async function main(argv: readonly string[]): Promise<number> {
         reps: { type: 'string' },
         peers: { type: 'string', multiple: true },
         secret: { type: 'boolean' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -152,7 +154,7 @@ async function main(argv: readonly string[]): Promise<number> {
   for (const p of points) {
     const runs: Figures[] = [];
     for (let r = 0; r < reps; r++) {
-      const args = ['--members', String(members), '--size', String(p.size), ...(values.secret === true ? ['--secret'] : [])];
+      const args = ['--members', String(members), '--size', String(p.size), ...(values.secret === true ? ['--secret'] : []), ...(values.tls === true ? ['--tls'] : [])];
       if (p.mode === 'tput') args.push('--senders', String(p.senders), '--seconds', String(seconds));
       else args.push('--latency', '--seconds', String(latSeconds));
       const j = await runOnce(args);
