@@ -55,9 +55,13 @@
  *   reference (no encoding), like the in-memory transport: the handler never runs
  *   inside `send`.
  *
- * Limits not enforced here: the number of accepted connections (each one that has not
- * completed its handshake is bounded to a 4 KiB frame and `handshakeTimeoutMs`), and
- * any authentication (the network name is a guard against mistakes, not a secret).
+ * - **Who may connect.** The network name alone guards against mistakes, not attacks.
+ *   With a network `secret` the handshake authenticates both sides and every later
+ *   frame is encrypted (`secure.ts`); with `tls`, TLS 1.3 with mutual certificates
+ *   does. Listening beyond loopback requires one of them, or `insecure: true`.
+ *   Accepted connections are bounded per remote address (`connectionsPerAddressMax`),
+ *   and each one that has not completed its handshake to a 4 KiB frame and
+ *   `handshakeTimeoutMs`.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -334,8 +338,8 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
   if (insecure !== undefined && typeof insecure !== 'boolean') throw new OptionError('option insecure must be a boolean');
   if (key === null && tlsOpts === null && insecure !== true && !isLoopback(listen.host)) {
     throw new OptionError(
-      `refusing to listen on ${JSON.stringify(o['listen'])} without a secret: anyone who can reach it could join, read and send; ` +
-        'give a secret (--secret-file), or say insecure: true (--insecure) to run without one',
+      `refusing to listen on ${JSON.stringify(o['listen'])} without a secret or TLS: anyone who can reach it could join, read and send; ` +
+        'give a secret (--secret-file) or TLS certificates (--tls-cert, --tls-key, --tls-ca), or say insecure: true (--insecure)',
       ErrorCode.insecure,
     );
   }
