@@ -1076,14 +1076,26 @@ export class EndpointCore {
     return true;
   }
 
+  /**
+   * The prefix this member may deliver agreed messages up to. In a view of at most
+   * three, a majority is two: this member and the sequencer, which orders only what it
+   * holds. So a member other than the sequencer that holds an ordered prefix knows a
+   * majority holds it, and need not wait a round trip for the sequencer to say so.
+   */
+  private deliverable(): number {
+    if (!this.isCoordinator() && majority(this.view.members.length) <= 2) return Math.max(this.committed, this.held);
+    return this.committed;
+  }
+
   private tryDeliver(now: number): boolean {
     if (this.wedged) return false;
     const before = this.delivered;
+    const committed = this.deliverable();
     while (this.delivered < this.held && this.phaseValue === 'member') {
       const g = this.delivered + 1;
       const r = this.records.get(g)!;
       const d = this.data.get(entryKey(r.sender, r.seq))!;
-      if (g > this.committed || (d.safe && g > this.stable)) break;
+      if (g > committed || (d.safe && g > this.stable)) break;
       this.deliverEntry(now, g, d);
     }
     return this.delivered > before;
