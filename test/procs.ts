@@ -172,6 +172,15 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, wha
   }
 }
 
+/** Resolves once `cond()` holds (checked every 5 ms), rejects after `ms`: for state that no event announces. */
+export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** Free TCP ports on 127.0.0.1 (bound and released: a tiny race, acceptable on loopback). */
 export async function freePorts(n: number): Promise<number[]> {
   const ports: number[] = [];

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { MemberProc, cohortBin, freePorts, killAll, tempDir } from './procs.js';
+import { MemberProc, cohortBin, freePorts, killAll, tempDir, until } from './procs.js';
 import { TcpTransport } from '../src/transport/tcp.js';
 import type { TcpTransportOptions } from '../src/transport/tcp.js';
 
@@ -42,15 +42,6 @@ async function start(options: Partial<TcpTransportOptions>): Promise<{ t: TcpTra
   t.onMessage((from, msg) => got.push({ from, msg }));
   transports.push(t);
   return { t, log, got };
-}
-
-/** Resolves once `cond()` holds (checked every 5 ms), rejects after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function ping(t: TcpTransport, text: string): Message {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, afterEach, test } from 'node:test';
 import type { Message } from '../src/core/types.js';
 import { TcpTransport } from '../src/transport/tcp.js';
-import { MemberProc, freePorts, killAll, tempDir } from './procs.js';
+import { MemberProc, freePorts, killAll, tempDir, until } from './procs.js';
 
 const opensslMissing = spawnSync('openssl', ['version']).status !== 0;
 if (opensslMissing) {
@@ -83,14 +83,6 @@ async function start(tls: Pem, log: string[], got: Message[]): Promise<TcpTransp
   t.onMessage((_, msg) => got.push(msg));
   transports.push(t);
   return t;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 const probe = (t: TcpTransport, id: string): Message => ({ t: 'probe', from: { id, inc: 1 }, addr: t.address, config: [] });

@@ -48,14 +48,18 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
 
 const zeroDigest = '0'.repeat(64);
 
+/** The bytes of the file a flag names; a file that cannot be read is a usage error. */
+function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`--${flag} ${path}: ${(e as Error).message}`);
+  }
+}
+
 /** The secret in `path`: its bytes without one trailing newline; warns when others may read it. */
 function readSecret(path: string, log: (line: string) => void): Uint8Array {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`--secret-file ${path}: ${(e as Error).message}`);
-  }
+  let bytes = readFlagFile('secret-file', path);
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
   try {
     if ((statSync(path).mode & 0o077) !== 0) log(`warning: --secret-file ${path} can be read by other users (chmod 600 it)`);
@@ -120,14 +124,10 @@ export async function member(argv: readonly string[]): Promise<number> {
   const tlsFiles = [values['tls-cert'], values['tls-key'], values['tls-ca']];
   if (tlsFiles.some((f) => f !== undefined) && tlsFiles.some((f) => f === undefined)) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
   if (tlsFiles[0] !== undefined && values.insecure === true) throw new UsageError('--tls-cert and --insecure exclude each other');
-  const readPem = (flag: string, path: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (e) {
-      throw new UsageError(`--${flag} ${path}: ${(e as Error).message}`);
-    }
-  };
-  const tlsOpts = tlsFiles[0] === undefined ? undefined : { cert: readPem('tls-cert', tlsFiles[0]), key: readPem('tls-key', tlsFiles[1]!), ca: readPem('tls-ca', tlsFiles[2]!) };
+  const tlsOpts =
+    tlsFiles[0] === undefined
+      ? undefined
+      : { cert: readFlagFile('tls-cert', tlsFiles[0]), key: readFlagFile('tls-key', tlsFiles[1]!), ca: readFlagFile('tls-ca', tlsFiles[2]!) };
   let ep: Endpoint;
   try {
     ep = await EndpointClass.start({
