@@ -24,6 +24,7 @@ import { EntryKind, memberKey } from './core/types.js';
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
 import type { Clock, Rng } from './runtime.js';
 import type { Transport } from './transport/transport.js';
+import { defaultWireLimits } from './wire/codec.js';
 
 /** A view of a group as the application sees it: member ids in rank order. */
 export interface View {
@@ -129,8 +130,10 @@ export interface EndpointOptions {
   readonly flushTimeoutMs?: number;
   /** Retransmission interval. @default 100 */
   readonly retransmitMs?: number;
-  /** Own multicasts in flight before more wait. @default 1024 */
+  /** Own entries (messages or bundles of them) in flight before more wait. @default 1024 */
   readonly sendWindowMax?: number;
+  /** Most bytes of queued multicasts that leave together as one bundle. @default 64 KiB */
+  readonly bundleBytesMax?: number;
   /** Payload bytes of own multicasts in flight before more wait (one always goes). @default 16 MiB */
   readonly sendWindowBytesMax?: number;
   /**
@@ -179,6 +182,7 @@ const knownOptions = new Set([
   'retransmitMs',
   'sendWindowMax',
   'sendWindowBytesMax',
+  'bundleBytesMax',
   'lagTimeoutMs',
   'orderWindowMax',
   'orderWindowBytesMax',
@@ -219,6 +223,16 @@ function positiveInt(opts: Record<string, unknown>, name: string, fallback: numb
   return v;
 }
 
+/** A bundle's length prefix takes up to five bytes of a data message's payload. */
+const payloadLimit = defaultWireLimits.payloadBytesMax - 5;
+
+/** `positiveInt`, at most `max` (the wire's payload limit). */
+function boundedInt(opts: Record<string, unknown>, name: string, fallback: number, max: number): number {
+  const v = positiveInt(opts, name, fallback);
+  if (v > max) throw new OptionError(`option ${name} must be at most ${max}, got ${v}`);
+  return v;
+}
+
 function coreConfigFrom(opts: EndpointOptions): CoreConfig {
   const o = opts as unknown as Record<string, unknown>;
   const suspectTimeoutMs = positiveInt(o, 'suspectTimeoutMs', defaultCoreConfig.suspectTimeoutMs);
@@ -235,13 +249,14 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
     retransmitMs: positiveInt(o, 'retransmitMs', defaultCoreConfig.retransmitMs),
     sendWindowMax: positiveInt(o, 'sendWindowMax', defaultCoreConfig.sendWindowMax),
     sendWindowBytesMax: positiveInt(o, 'sendWindowBytesMax', defaultCoreConfig.sendWindowBytesMax),
+    bundleBytesMax: boundedInt(o, 'bundleBytesMax', defaultCoreConfig.bundleBytesMax, payloadLimit),
     lagTimeoutMs: positiveInt(o, 'lagTimeoutMs', suspectTimeoutMs * 5),
     orderWindowMax: positiveInt(o, 'orderWindowMax', defaultCoreConfig.orderWindowMax),
     orderWindowBytesMax: positiveInt(o, 'orderWindowBytesMax', defaultCoreConfig.orderWindowBytesMax),
     membersMax: positiveInt(o, 'membersMax', defaultCoreConfig.membersMax),
     pendingJoinsMax: positiveInt(o, 'pendingJoinsMax', defaultCoreConfig.pendingJoinsMax),
     groupsPerEndpointMax: positiveInt(o, 'groupsPerEndpointMax', defaultCoreConfig.groupsPerEndpointMax),
-    messageBytesMax: positiveInt(o, 'messageBytesMax', defaultCoreConfig.messageBytesMax),
+    messageBytesMax: boundedInt(o, 'messageBytesMax', defaultCoreConfig.messageBytesMax, payloadLimit),
     stateBytesMax: positiveInt(o, 'stateBytesMax', defaultCoreConfig.stateBytesMax),
     stateChunkBytes: positiveInt(o, 'stateChunkBytes', defaultCoreConfig.stateChunkBytes),
   };
@@ -327,6 +342,13 @@ export class Endpoint {
   private readonly pending = new Map<number, Deferred<void>>();
   private readonly jobs: Job[] = [];
   private dispatching = false;
+  private flushQueued = false;
+  private readonly flushSends = (): void => {
+    this.flushQueued = false;
+    if (this.closed) return;
+    this.core.flush(this.world.clock.now());
+    this.drive();
+  };
   private timer: unknown = null;
   private started = deferred<void>();
   private stoppedD = deferred<void>();
@@ -481,11 +503,15 @@ export class Endpoint {
     if (data.length > this.cfg.messageBytesMax) {
       throw new InputError(ErrorCode.messageTooLarge, `message is ${data.length} bytes; the limit is ${this.cfg.messageBytesMax} (option messageBytesMax)`);
     }
-    // Copy: the caller may reuse its buffer once multicast returns.
-    const localId = this.core.submit(this.world.clock.now(), EntryKind.app, group, data.slice(), safe);
+    // The core copies the payload: the caller may reuse its buffer once this returns.
+    // Multicasts of one synchronous run leave together, as bundles, when it ends.
+    const localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
     const d = deferred<void>();
     this.pending.set(localId, d);
-    this.drive();
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushSends);
+    }
     return d.promise;
   }
 

@@ -43,10 +43,19 @@ export interface CoreConfig {
    */
   readonly pauseThresholdMs: number;
   /**
-   * Own multicasts in flight (sent, not yet delivered locally); more wait in a queue.
+   * Own entries in flight (sent, not yet delivered locally); more wait in a queue. A
+   * bundle of messages is one entry.
    * @default 1024
    */
   readonly sendWindowMax: number;
+  /**
+   * Most payload bytes in one bundle: multicasts queued behind each other to the same
+   * group with the same mode leave as one entry of the order, up to this size (a
+   * larger message goes alone). Bundling happens only when messages are waiting, so
+   * it costs a lone message no time.
+   * @default 64 KiB
+   */
+  readonly bundleBytesMax: number;
   /**
    * Payload bytes of own multicasts in flight; more wait in the queue (one message is
    * always let through, however large). With `sendWindowMax` and the order window this
@@ -133,6 +142,7 @@ export const defaultCoreConfig: CoreConfig = {
   joinBatchMs: 30,
   pauseThresholdMs: 300,
   sendWindowMax: 1024,
+  bundleBytesMax: 64 * 1024,
   sendWindowBytesMax: 16 * 1024 * 1024,
   orderWindowMax: 8192,
   orderWindowBytesMax: 16 * 1024 * 1024,

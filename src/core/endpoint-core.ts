@@ -48,6 +48,7 @@ import { assert, assertNever } from '../errors.js';
 import type { Rng } from '../runtime.js';
 import type { CoreConfig } from './config.js';
 import { GroupAccess } from './access.js';
+import { bundleOf, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
 import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
@@ -127,10 +128,12 @@ export interface CoreOptions {
 export type Phase = 'bootstrapping' | 'joining' | 'member' | 'stopped' | 'excluded';
 
 interface Pending {
-  readonly localId: number;
+  /** The ids `submit` returned, one per message: several for a bundle. */
+  readonly localIds: readonly number[];
   readonly kind: EntryKind;
   readonly group: string;
   readonly safe: boolean;
+  /** For `app`, a bundle (see `bundle.ts`). */
   readonly payload: Uint8Array;
 }
 
@@ -257,6 +260,8 @@ export class EndpointCore {
   private sent: Sent[] = [];
   /** Payload bytes of `sent`. */
   private sentBytes = 0;
+  /** Messages in `sent` (a bundle counts each of its messages). */
+  private sentMessages = 0;
   private sendSeq = 0;
   /** Highest own seq seen in an order record this epoch. */
   private ownOrderedSeq = 0;
@@ -395,7 +400,7 @@ export class EndpointCore {
       held: this.held,
       stable: this.stable,
       queued: this.sendQueue.length,
-      inFlight: this.sent.length,
+      inFlight: this.sentMessages,
     };
   }
 
@@ -427,11 +432,27 @@ export class EndpointCore {
    * event will carry.
    */
   submit(now: number, kind: EntryKind, group: string, payload: Uint8Array, safe: boolean): number {
-    this.observe(now);
-    const localId = this.nextLocalId++;
-    this.sendQueue.push({ localId, kind, group, safe, payload });
+    const localId = this.queue(now, kind, group, payload, safe);
     this.settle(now);
     return localId;
+  }
+
+  /**
+   * `submit` without the progress that follows it: the entry waits for `flush` (or any
+   * other input). A caller that queues several multicasts in one go and then flushes
+   * lets them leave as bundles. An `app` payload is copied; the caller may reuse it.
+   */
+  queue(now: number, kind: EntryKind, group: string, payload: Uint8Array, safe: boolean): number {
+    this.observe(now);
+    const localId = this.nextLocalId++;
+    this.sendQueue.push({ localIds: [localId], kind, group, safe, payload: kind === EntryKind.app ? bundleOf(payload) : payload });
+    return localId;
+  }
+
+  /** Send what `queue` left waiting, as far as the windows allow. */
+  flush(now: number): void {
+    this.observe(now);
+    this.settle(now);
   }
 
   /** The application's checkpoint, answering a `state-request` event. */
@@ -864,16 +885,46 @@ export class EndpointCore {
       // still waits for the state of a group it joined, so that it is never asked to
       // provide a checkpoint from behind its own wait.
       if (this.sendQueue[0]!.kind === EntryKind.join && (this.incoming.size > 0 || this.sent.some((x) => x.kind === EntryKind.join))) break;
-      const p = this.sendQueue.shift()!;
-      const s: Sent = { ...p, seq: ++this.sendSeq, lastSentAt: now };
+      const s: Sent = { ...this.takeQueued(), seq: ++this.sendSeq, lastSentAt: now };
       this.sent.push(s);
       this.sentBytes += s.payload.length;
+      this.sentMessages += s.localIds.length;
       const msg = this.dataMsg(s);
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
       this.onData(msg);
       progress = true;
     }
     return progress;
+  }
+
+  /**
+   * The next queued entry; for `app`, bundled with the application messages queued
+   * right behind it to the same group with the same delivery mode, up to
+   * `bundleBytesMax` (one message always goes, however large).
+   */
+  private takeQueued(): Pending {
+    const first = this.sendQueue.shift()!;
+    if (first.kind !== EntryKind.app) return first;
+    let n = 0;
+    let bytes = first.payload.length;
+    for (; n < this.sendQueue.length; n++) {
+      const q = this.sendQueue[n]!;
+      if (q.kind !== EntryKind.app || q.group !== first.group || q.safe !== first.safe) break;
+      if (bytes + q.payload.length > this.cfg.bundleBytesMax) break;
+      bytes += q.payload.length;
+    }
+    if (n === 0) return first;
+    const taken = [first, ...this.sendQueue.splice(0, n)];
+    return {
+      localIds: taken.flatMap((p) => p.localIds),
+      kind: EntryKind.app,
+      group: first.group,
+      safe: first.safe,
+      payload: concatBundles(
+        taken.map((p) => p.payload),
+        bytes,
+      ),
+    };
   }
 
   private onData(msg: DataMsg): void {
@@ -1126,12 +1177,13 @@ export class EndpointCore {
     assert(gseq === this.delivered + 1, 'delivery out of order');
     this.delivered = gseq;
     const own = sameMember(d.sender, this.self);
-    let localId: number | null = null;
+    let localIds: readonly number[] | null = null;
     if (own) {
       const s = this.sent.shift();
       assert(s !== undefined && s.seq === d.seq, `own delivery out of FIFO order at ${this.selfKey}`);
       this.sentBytes -= s.payload.length;
-      localId = s.localId;
+      this.sentMessages -= s.localIds.length;
+      localIds = s.localIds;
     }
     const pos: Position = { epoch: this.view.epoch, gseq };
     if ((d.kind === EntryKind.app || d.kind === EntryKind.join) && !this.access.allowed(d.group, d.sender.id)) {
@@ -1141,11 +1193,20 @@ export class EndpointCore {
       return;
     }
     switch (d.kind) {
-      case EntryKind.app:
-        if (own || this.groups.has(d.group, this.self)) {
-          this.emitApp({ type: 'message', group: d.group, sender: d.sender, data: d.payload, localId, safe: d.safe });
+      case EntryKind.app: {
+        if (!own && !this.groups.has(d.group, this.self)) break;
+        const messages = unbundle(d.payload);
+        assert(localIds === null || localIds.length === messages?.length, `own bundle ${d.seq} does not hold its ${localIds?.length} messages`);
+        if (messages === null) {
+          // Never from a correct sender; the same bytes everywhere make the same decision.
+          this.emitApp({ type: 'log', text: `skipped a malformed bundle of ${memberKey(d.sender)} to ${d.group}` });
+          break;
+        }
+        for (let i = 0; i < messages.length; i++) {
+          this.emitApp({ type: 'message', group: d.group, sender: d.sender, data: messages[i]!, localId: localIds === null ? null : localIds[i]!, safe: d.safe });
         }
         break;
+      }
       case EntryKind.join: {
         const change = this.groups.join(d.group, d.sender, pos);
         if (change !== null) this.onGroupChange(change);
@@ -1156,7 +1217,7 @@ export class EndpointCore {
         const change = this.groups.leave(d.group, d.sender, pos);
         if (own) {
           this.dropMarker(d.group);
-          this.emitApp({ type: 'group-left', group: d.group, localId: localId ?? 0 });
+          this.emitApp({ type: 'group-left', group: d.group, localId: localIds?.[0] ?? 0 });
         }
         if (change !== null) this.onGroupChange(change);
         break;
@@ -1900,9 +1961,10 @@ export class EndpointCore {
     this.view = view;
     this.rank = new Map(view.members.map((m, i) => [memberKey(m), i]));
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
-    this.sendQueue = [...this.sent.map((s) => ({ localId: s.localId, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload })), ...this.sendQueue];
+    this.sendQueue = [...this.sent.map((s) => ({ localIds: s.localIds, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload })), ...this.sendQueue];
     this.sent = [];
     this.sentBytes = 0;
+    this.sentMessages = 0;
     this.sendSeq = 0;
     this.ownOrderedSeq = 0;
     this.data = new Map();

@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { checkHistories } from '../check/checker.js';
 import type { HistoryEvent, MemberHistory, Violation } from '../check/history.js';
-import type { Endpoint, GroupEvent } from '../endpoint.js';
+import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
 import type { MemberRef } from '../core/types.js';
 import { SeededRng } from './rng.js';
 import { Simulation } from './simulation.js';
@@ -219,26 +219,31 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       if (stopWorkload || rec.end !== 'up' || senderGeneration.get(genKey) !== generation) return;
       const g = ep.group(group);
       if (g === undefined) return;
-      if (g.view !== null) {
-        const n = (sentCount.get(countKey) ?? 0) + 1;
-        sentCount.set(countKey, n);
-        const msgId = `${member}:${group}:${n}`;
-        const safe = safeShare > 0 && rng.chance(safeShare);
-        const sendEvent = { type: 'send' as const, group, msgId, senderSeq: n, safe, time: sim.now } as { type: 'send'; group: string; msgId: string; senderSeq: number; safe: boolean; time: number; resolvedAt?: number };
-        rec.events.push(sendEvent);
-        try {
-          g.multicast(textEncoder.encode(msgId), { safe }).then(
-            () => {
-              sendEvent.resolvedAt = sim.now;
-            },
-            () => undefined,
-          );
-        } catch {
-          rec.events.pop();
-          sentCount.set(countKey, n - 1);
-        }
-      }
+      // Every fourth tick sends three multicasts in one go, so that they leave as a
+      // bundle; the last one in the other delivery mode when safe ones are on (a
+      // bundle never mixes modes).
+      const burst = (sentCount.get(countKey) ?? 0) % 4 === 3 ? 3 : 1;
+      const firstSafe = safeShare > 0 && rng.chance(safeShare);
+      for (let i = 0; i < burst && g.view !== null; i++) send(g, i === 2 && safeShare > 0 ? !firstSafe : firstSafe);
       clock.setTimer(rng.between(30, 150), tick);
+    };
+    const send = (g: Group, safe: boolean): void => {
+      const n = (sentCount.get(countKey) ?? 0) + 1;
+      sentCount.set(countKey, n);
+      const msgId = `${member}:${group}:${n}`;
+      const sendEvent = { type: 'send' as const, group, msgId, senderSeq: n, safe, time: sim.now } as { type: 'send'; group: string; msgId: string; senderSeq: number; safe: boolean; time: number; resolvedAt?: number };
+      rec.events.push(sendEvent);
+      try {
+        g.multicast(textEncoder.encode(msgId), { safe }).then(
+          () => {
+            sendEvent.resolvedAt = sim.now;
+          },
+          () => undefined,
+        );
+      } catch {
+        rec.events.pop();
+        sentCount.set(countKey, n - 1);
+      }
     };
     clock.setTimer(rng.between(1, 100), tick);
   }
