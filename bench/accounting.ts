@@ -59,6 +59,8 @@ export class Tally {
   delivered = 0;
   windowMsgs = 0;
   windowBytes = 0;
+  /** Messages delivered in each whole second of the window, from its start. */
+  readonly perSecond: number[] = [];
   /** The window in this process's `performance.now()` scale; empty until started. */
   private from = Number.POSITIVE_INFINITY;
   private to = Number.NEGATIVE_INFINITY;
@@ -66,6 +68,8 @@ export class Tally {
   setWindow(from: number, to: number): void {
     this.from = from;
     this.to = to;
+    this.perSecond.length = 0;
+    for (let t = from; t + 1000 <= to; t += 1000) this.perSecond.push(0);
   }
 
   /** Count `count` messages of `bytes` payload bytes each, delivered at `now`. */
@@ -74,6 +78,8 @@ export class Tally {
     if (now >= this.from && now < this.to) {
       this.windowMsgs += count;
       this.windowBytes += count * bytes;
+      const second = Math.floor((now - this.from) / 1000);
+      if (second < this.perSecond.length) this.perSecond[second]! += count;
     }
   }
 }

@@ -72,12 +72,19 @@ options:
                      connection authenticated, every frame encrypted (AES-256-GCM)
   --tls              run over TLS 1.3 with mutual certificates (a throwaway CA and
                      certificate made with the openssl command)
+  --groups N         every member joins N groups (bench/0 ... bench/N-1; default 1:
+                     the group 'bench'); each sender multicasts to them in turn, and
+                     the digest covers the one stream of all of them (not with --raw)
+  --fail-on-stall    fail the run if any member delivered nothing in some whole
+                     second of the window (per-second minimum and peak RSS are always
+                     shown on standard error)
   --profile DIR      run the members with node --cpu-prof, profiles written to DIR
   --verbose          the endpoints' diagnostics on standard error
   -h, --help         print this text
 
 exit status: 0 done; 1 the run failed (a member died, the streams differ, a view
-changed during the run, the deadline of warmup + seconds + 60 s passed); 2 bad usage.`;
+changed during the run, a stall with --fail-on-stall, the deadline of warmup +
+seconds + 60 s passed); 2 bad usage.`;
 
 /** A throwaway CA and one certificate it signed, for `--tls` (needs the openssl command). */
 function throwawayPki(): { key: string; cert: string; ca: string } {
@@ -115,6 +122,8 @@ export interface BenchOptions {
   readonly tls: boolean;
   readonly profile: string | null;
   readonly verbose: boolean;
+  readonly groups: number;
+  readonly failOnStall: boolean;
 }
 
 /** Cohort's default `messageBytesMax`: larger payloads would be refused. */
@@ -159,6 +168,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         tls: { type: 'boolean' },
         profile: { type: 'string' },
         verbose: { type: 'boolean' },
+        groups: { type: 'string' },
+        'fail-on-stall': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -181,6 +192,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   if (sendersFrom !== 'youngest' && sendersFrom !== 'oldest') throw new UsageError(`--senders-from must be youngest or oldest, got "${sendersFrom}"`);
   const suspect = values['suspect-ms'];
   if (values.profile === '') throw new UsageError('--profile needs a directory');
+  const groups = int('groups', values.groups, 1, 1, 1000);
+  if (raw && groups > 1) throw new UsageError('--groups are Cohort groups; they mean nothing with --raw');
   return {
     members,
     senders,
@@ -197,6 +210,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     tls: values.tls === true,
     profile: values.profile === undefined ? null : resolve(values.profile),
     verbose: values.verbose === true,
+    groups,
+    failOnStall: values['fail-on-stall'] === true,
   };
 }
 
@@ -376,6 +391,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
       secret: networkSecret,
       tls: tlsPems,
       verbose: o.verbose,
+      groups: o.groups,
     };
     cluster.send(i, { type: 'init', config });
   }
@@ -443,6 +459,18 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
   for (const r of rs) log(describe(r));
   const slowest = perMember.reduce((a, b) => (b.msgs < a.msgs ? b : a));
   log(`bench: slowest member ${slowest.id}: ${slowest.msgs.toFixed(1)} msgs/s ${slowest.mb.toFixed(3)} MB/s`);
+  // Stalls and memory: the slowest whole second of each member, and its peak RSS.
+  const seconds = rs.map((r) => {
+    const min = r.perSecond.length === 0 ? null : Math.min(...r.perSecond);
+    return { id: ids[r.index]!, min, at: min === null ? -1 : r.perSecond.indexOf(min), rss: r.rssPeakBytes };
+  });
+  log(
+    `bench: slowest second per member (msgs delivered): ${seconds.map((s) => `${s.id} ${s.min ?? '-'}${s.min === null ? '' : ` (second ${s.at + 1})`}`).join(', ')}; ` +
+      `peak RSS: ${seconds.map((s) => `${s.id} ${(s.rss / 2 ** 20).toFixed(0)} MiB`).join(', ')}`,
+  );
+  if (o.failOnStall) {
+    for (const s of seconds) if (s.min === 0) problems.push(`${s.id} delivered nothing in second ${s.at + 1} of the window (a stall)`);
+  }
 
   let p50: number | null = null;
   let p99: number | null = null;

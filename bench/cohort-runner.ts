@@ -1,6 +1,7 @@
 /**
  * A benchmark member running Cohort: one `Endpoint` on loopback, joined to group
- * `bench`, counting every delivered message into the sink.
+ * `bench` (or to `bench/0` … `bench/N-1` with several groups), counting every
+ * delivered message into the sink.
  */
 import { performance } from 'node:perf_hooks';
 import { Endpoint } from '../src/index.js';
@@ -9,8 +10,10 @@ import { writeSeq } from './accounting.js';
 import type { MemberConfig } from './ipc.js';
 import type { AnomalyReporter, LatencyRun, Runner, Sink } from './runner.js';
 
-/** The group every member joins. */
-const GROUP = 'bench';
+/** The groups every member joins: `bench`, or `bench/0` … when there are several. */
+function groupNames(n: number): string[] {
+  return n === 1 ? ['bench'] : Array.from({ length: n }, (_, i) => `bench/${i}`);
+}
 
 /** Start the endpoint and join; the returned runner's `ready` waits for the full view. */
 export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: AnomalyReporter, log: (line: string) => void): Promise<Runner> {
@@ -22,10 +25,13 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
     readyResolve = resolve;
   });
   let isReady = false;
+  const names = groupNames(cfg.groups);
+  /** Groups whose view holds every member, until all do. */
+  const full = new Set<string>();
   // Latency mode: when this member's own message reached its handler.
   let ownAt = -1;
 
-  const onEvent = (e: GroupEvent): void => {
+  const onEventOf = (name: string) => (e: GroupEvent): void => {
     switch (e.type) {
       case 'message': {
         const now = performance.now();
@@ -36,7 +42,8 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
       }
       case 'view':
         if (!isReady) {
-          if (e.view.members.length === n) {
+          if (e.view.members.length === n) full.add(name);
+          if (full.size === names.length) {
             isReady = true;
             // The network view's rank order, not the group's: its first member is the
             // coordinator, which sequences every multicast.
@@ -45,7 +52,7 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
         } else {
           // Any view change after the start means a member was suspected or left: the
           // numbers are not those of a stable group.
-          anomaly(`view ${e.view.id} during the run: members ${e.view.members.join(',')} failed ${e.view.failed.join(',')} left ${e.view.left.join(',')}`);
+          anomaly(`view ${e.view.id} of ${name} during the run: members ${e.view.members.join(',')} failed ${e.view.failed.join(',')} left ${e.view.left.join(',')}`);
         }
         break;
       case 'blocked':
@@ -67,7 +74,8 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
     ...(cfg.tls === null ? {} : { tls: cfg.tls }),
     ...(cfg.verbose ? { onLog: log } : {}),
   });
-  const group: Group = await ep.join(GROUP, { onEvent });
+  const groups: Group[] = [];
+  for (const name of names) groups.push(await ep.join(name, { onEvent: onEventOf(name) }));
   const opts: MulticastOptions = cfg.safe ? { safe: true } : {};
   const size = cfg.size;
 
@@ -116,7 +124,7 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
             writeSeq(buf, 0, size, seq);
             // `multicast` copies the payload, so one buffer serves every message.
             const t0 = performance.now();
-            const p = group.multicast(buf, opts);
+            const p = groups[seq % groups.length]!.multicast(buf, opts);
             seq += 1;
             outstanding += 1;
             p.then(() => settled(t0), failed);
@@ -138,7 +146,7 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
         writeSeq(buf, 0, size, seq);
         ownAt = -1;
         const t0 = performance.now();
-        await group.multicast(buf, opts);
+        await groups[seq % groups.length]!.multicast(buf, opts);
         seq += 1;
         // The handler's timestamp is the delivery itself; the promise settles a few
         // microtasks later.

@@ -35,6 +35,8 @@ export interface MemberConfig {
   readonly tls: { readonly key: string; readonly cert: string; readonly ca: string } | null;
   /** Print the endpoint's diagnostics on standard error. */
   readonly verbose: boolean;
+  /** Groups every member joins (`bench`, or `bench/0` … when more than one); senders take turns. */
+  readonly groups: number;
 }
 
 /** What a member does once started. */
@@ -86,6 +88,10 @@ export interface MemberResult {
   readonly latency: LatencySummary | null;
   /** Multicast → resolve of a flooding Cohort sender (ms), under load; `null` elsewhere. */
   readonly loaded: LatencySummary | null;
+  /** Messages delivered in each whole second of the window: a 0 is a stall. */
+  readonly perSecond: readonly number[];
+  /** Largest resident set size seen during the run, sampled every 100 ms (bytes). */
+  readonly rssPeakBytes: number;
   /** Event-loop delay since the start (ms): how long the member's loop was blocked. */
   readonly loopDelayMs: { readonly p99: number; readonly max: number };
   /** The endpoint's protocol counters at the end (Cohort only), for diagnostics. */

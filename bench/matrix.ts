@@ -8,6 +8,9 @@
  * JGroups, raw TCP; see the README) and adds each system's figure and Cohort's ratio
  * to it, so that a comparison made in one session is one command plus the peers' own.
  *
+ * With `--safe` it adds Cohort's safe delivery beside agreed, and with `--raw` the raw
+ * TCP fan-out of the same harness (`bench --raw`) and Cohort's share of it.
+ *
  * Throughput ratios are ours / theirs (above 1: Cohort delivers more); latency ratios
  * are theirs / ours (above 1: Cohort is faster). Each repetition's JSON line goes to
  * standard error as it arrives; a failed run counts as missing (NaN), never as zero.
@@ -32,6 +35,9 @@ options:
   --peers FILE...   RESULT lines of ../shared/peers runs to compare with (repeatable)
   --secret          run Cohort with a network secret (authenticated, encrypted)
   --tls             run Cohort over TLS 1.3 with mutual certificates
+  --safe            also run every point in safe delivery (a column beside agreed)
+  --raw             also run every point over plain TCP (bench --raw): the machine's
+                    fan-out limit in this harness, and Cohort's share of it
   -h, --help        print this text`;
 
 interface Point {
@@ -115,6 +121,8 @@ async function main(argv: readonly string[]): Promise<number> {
         peers: { type: 'string', multiple: true },
         secret: { type: 'boolean' },
         tls: { type: 'boolean' },
+        safe: { type: 'boolean' },
+        raw: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -150,38 +158,61 @@ async function main(argv: readonly string[]): Promise<number> {
   for (const s of senders) for (const size of sizes) points.push({ mode: 'tput', senders: s, size });
   for (const size of sizes) points.push({ mode: 'lat', senders: 1, size });
 
-  const ours = new Map<string, Figures>();
+  // Cohort agreed always; safe and raw TCP on request. Repetitions of a point run
+  // back to back, variants interleaved, so that they share the machine's mood.
+  const security = [...(values.secret === true ? ['--secret'] : []), ...(values.tls === true ? ['--tls'] : [])];
+  const variants: { name: string; args: string[] }[] = [{ name: 'agreed', args: security }];
+  if (values.safe === true) variants.push({ name: 'safe', args: [...security, '--safe'] });
+  if (values.raw === true) variants.push({ name: 'raw', args: ['--raw'] });
+  const ours = new Map<string, Map<string, Figures>>(variants.map((v) => [v.name, new Map()]));
   for (const p of points) {
-    const runs: Figures[] = [];
+    const runs = new Map<string, Figures[]>(variants.map((v) => [v.name, []]));
     for (let r = 0; r < reps; r++) {
-      const args = ['--members', String(members), '--size', String(p.size), ...(values.secret === true ? ['--secret'] : []), ...(values.tls === true ? ['--tls'] : [])];
-      if (p.mode === 'tput') args.push('--senders', String(p.senders), '--seconds', String(seconds));
-      else args.push('--latency', '--seconds', String(latSeconds));
-      const j = await runOnce(args);
-      process.stderr.write(`${p.mode} senders=${p.senders} size=${p.size} rep=${r + 1}: ${j === null ? 'FAILED' : JSON.stringify(j)}\n`);
-      runs.push({
-        msgsPerS: j?.msgs_per_s ?? NaN,
-        mbPerS: j?.mb_per_s ?? NaN,
-        p50Us: j?.p50_ms == null ? NaN : j.p50_ms * 1000,
-        p99Us: j?.p99_ms == null ? NaN : j.p99_ms * 1000,
+      for (const v of variants) {
+        const args = ['--members', String(members), '--size', String(p.size), ...v.args];
+        if (p.mode === 'tput') args.push('--senders', String(p.senders), '--seconds', String(seconds));
+        else args.push('--latency', '--seconds', String(latSeconds));
+        const j = await runOnce(args);
+        process.stderr.write(`${v.name} ${p.mode} senders=${p.senders} size=${p.size} rep=${r + 1}: ${j === null ? 'FAILED' : JSON.stringify(j)}\n`);
+        runs.get(v.name)!.push({
+          msgsPerS: j?.msgs_per_s ?? NaN,
+          mbPerS: j?.mb_per_s ?? NaN,
+          p50Us: j?.p50_ms == null ? NaN : j.p50_ms * 1000,
+          p99Us: j?.p99_ms == null ? NaN : j.p99_ms * 1000,
+        });
+      }
+    }
+    for (const v of variants) {
+      const rs = runs.get(v.name)!;
+      ours.get(v.name)!.set(`${p.mode}/${p.senders}/${p.size}`, {
+        msgsPerS: median(rs.map((x) => x.msgsPerS)),
+        mbPerS: median(rs.map((x) => x.mbPerS)),
+        p50Us: median(rs.map((x) => x.p50Us)),
+        p99Us: median(rs.map((x) => x.p99Us)),
       });
     }
-    ours.set(`${p.mode}/${p.senders}/${p.size}`, {
-      msgsPerS: median(runs.map((x) => x.msgsPerS)),
-      mbPerS: median(runs.map((x) => x.mbPerS)),
-      p50Us: median(runs.map((x) => x.p50Us)),
-      p99Us: median(runs.map((x) => x.p99Us)),
-    });
   }
 
   const names = [...peers.keys()];
-  const head = ['point', 'Cohort', ...names.flatMap((n) => [n, `Cohort vs ${n}`])];
+  const safe = ours.get('safe');
+  const raw = ours.get('raw');
+  const head = [
+    'point',
+    'Cohort',
+    ...(safe === undefined ? [] : ['Cohort safe']),
+    ...(raw === undefined ? [] : ['raw TCP', 'Cohort ÷ raw']),
+    ...names.flatMap((n) => [n, `Cohort vs ${n}`]),
+  ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const p of points) {
     const key = `${p.mode}/${p.senders}/${p.size}`;
-    const o = ours.get(key)!;
+    const o = ours.get('agreed')!.get(key)!;
+    const s = safe?.get(key);
+    const w = raw?.get(key);
     if (p.mode === 'tput') {
       const cells = [`${p.senders} sender${p.senders > 1 ? 's' : ''}, ${p.size} B (msgs/s, MB/s)`, `${fmt(o.msgsPerS)} (${fmt(o.mbPerS, 1)})`];
+      if (s !== undefined) cells.push(`${fmt(s.msgsPerS)} (${fmt(s.mbPerS, 1)})`);
+      if (w !== undefined) cells.push(`${fmt(w.msgsPerS)} (${fmt(w.mbPerS, 1)})`, ratio(o.msgsPerS, w.msgsPerS));
       for (const n of names) {
         const t = peers.get(n)!.get(key);
         cells.push(t === undefined ? '—' : `${fmt(t.msgsPerS)} (${fmt(t.mbPerS, 1)})`, t === undefined ? '—' : ratio(o.msgsPerS, t.msgsPerS));
@@ -189,6 +220,9 @@ async function main(argv: readonly string[]): Promise<number> {
       lines.push(`| ${cells.join(' | ')} |`);
     } else {
       const cells = [`latency, ${p.size} B (p50 / p99 µs)`, `${fmt(o.p50Us)} / ${fmt(o.p99Us)}`];
+      if (s !== undefined) cells.push(`${fmt(s.p50Us)} / ${fmt(s.p99Us)}`);
+      // Latency: raw ÷ Cohort, so that a share of the raw limit reads like throughput's.
+      if (w !== undefined) cells.push(`${fmt(w.p50Us)} / ${fmt(w.p99Us)}`, `${ratio(w.p50Us, o.p50Us)} / ${ratio(w.p99Us, o.p99Us)}`);
       for (const n of names) {
         const t = peers.get(n)!.get(key);
         cells.push(t === undefined ? '—' : `${fmt(t.p50Us)} / ${fmt(t.p99Us)}`, t === undefined ? '—' : `${ratio(t.p50Us, o.p50Us)} / ${ratio(t.p99Us, o.p99Us)}`);

@@ -33,6 +33,10 @@ let finalSent = false;
  * is what gets a busy member suspected, so the run's worst stall is worth reporting.
  */
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+let rssPeak = 0;
+const sampleRss = (): void => {
+  rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+};
 
 function send(msg: FromMember): void {
   // The channel may already be closed when the driver is tearing down.
@@ -76,6 +80,8 @@ function result(reached: boolean): MemberResult {
     windowBytes: s.tally.windowBytes,
     digest: s.digest(),
     sent,
+    perSecond: [...s.tally.perSecond],
+    rssPeakBytes: Math.max(rssPeak, process.memoryUsage.rss()),
     latency: summary(latencyRun),
     loaded: summary(floodRun),
     loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
@@ -101,6 +107,8 @@ async function onControl(msg: ToMember): Promise<void> {
       r.setEcho(msg.echo);
       const end = local(msg.windowEnd);
       loopDelay.enable();
+      sampleRss();
+      setInterval(sampleRss, 100).unref();
       const go = (): void => {
         if (msg.role === 'flood') {
           r.flood(local(msg.windowStart), end, (run) => {

@@ -126,6 +126,12 @@ export interface EndpointOptions {
   readonly heartbeatMs?: number;
   /** Silence after which a member is suspected. @default 1000 */
   readonly suspectTimeoutMs?: number;
+  /**
+   * Suspect a member at once when its address refuses connections (its host is up and
+   * no process listens there: it crashed). Silence still waits for the timeout.
+   * @default true
+   */
+  readonly suspectRefused?: boolean;
   /** How long a view change waits for members it does not suspect. @default 500 */
   readonly flushTimeoutMs?: number;
   /** Retransmission interval. @default 100 */
@@ -183,6 +189,7 @@ const knownOptions = new Set([
   'sendWindowMax',
   'sendWindowBytesMax',
   'bundleBytesMax',
+  'suspectRefused',
   'lagTimeoutMs',
   'orderWindowMax',
   'orderWindowBytesMax',
@@ -233,6 +240,13 @@ function boundedInt(opts: Record<string, unknown>, name: string, fallback: numbe
   return v;
 }
 
+function flag(opts: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const v = opts[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new OptionError(`option ${name} must be true or false, got ${String(v)}`);
+  return v;
+}
+
 function coreConfigFrom(opts: EndpointOptions): CoreConfig {
   const o = opts as unknown as Record<string, unknown>;
   const suspectTimeoutMs = positiveInt(o, 'suspectTimeoutMs', defaultCoreConfig.suspectTimeoutMs);
@@ -250,6 +264,7 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
     sendWindowMax: positiveInt(o, 'sendWindowMax', defaultCoreConfig.sendWindowMax),
     sendWindowBytesMax: positiveInt(o, 'sendWindowBytesMax', defaultCoreConfig.sendWindowBytesMax),
     bundleBytesMax: boundedInt(o, 'bundleBytesMax', defaultCoreConfig.bundleBytesMax, payloadLimit),
+    suspectRefused: flag(o, 'suspectRefused', defaultCoreConfig.suspectRefused),
     lagTimeoutMs: positiveInt(o, 'lagTimeoutMs', suspectTimeoutMs * 5),
     orderWindowMax: positiveInt(o, 'orderWindowMax', defaultCoreConfig.orderWindowMax),
     orderWindowBytesMax: positiveInt(o, 'orderWindowBytesMax', defaultCoreConfig.orderWindowBytesMax),
@@ -420,6 +435,7 @@ export class Endpoint {
     }
     const ep = new Endpoint(opts, world, cfg);
     world.transport.onMessage((from, msg) => ep.onMessage(from, msg));
+    world.transport.onRefused((addr) => ep.onRefused(addr));
     ep.core.start(world.clock.now());
     ep.drive();
     ep.scheduleTick();
@@ -549,6 +565,12 @@ export class Endpoint {
   private onMessage(from: string, msg: Message): void {
     if (this.closed) return;
     this.core.receive(this.world.clock.now(), from, msg);
+    this.drive();
+  }
+
+  private onRefused(addr: string): void {
+    if (this.closed) return;
+    this.core.refused(this.world.clock.now(), addr);
     this.drive();
   }
 

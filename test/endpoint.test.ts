@@ -159,6 +159,35 @@ test('a safe message that resolved survives its sender crashing right after', as
   }
 });
 
+test('a crashed member is removed when its address refuses, long before the timeout; a paused one is not; suspectRefused: false waits for silence', async () => {
+  for (const suspectRefused of [true, false]) {
+    const logs: string[] = [];
+    const { sim, eps } = await cluster(6, ['a', 'b', 'c', 'd'], { suspectTimeoutMs: 5000, suspectRefused, onLog: (l: string) => logs.push(l) });
+    const [a] = eps as [Endpoint];
+    const rec = recorder();
+    await sim.run(a.join('g', { onEvent: rec.onEvent }));
+    for (const ep of eps.slice(1)) await sim.run(ep.join('g'));
+    // A paused process refuses nothing: 3 s of pause (under the timeout) changes nothing.
+    sim.network.node('d')!.pause();
+    await sim.runFor(3000);
+    sim.network.node('d')!.resume();
+    await sim.runFor(500);
+    assert.equal(a.view.members.length, 4, `a pause under the timeout removed someone: ${logs.join(' | ')}`);
+    const t0 = sim.now;
+    sim.crash('c');
+    await sim.runUntil(() => rec.log.some((l) => l.endsWith(':a,b,d')), 10_000);
+    const took = sim.now - t0;
+    if (suspectRefused) {
+      assert.ok(took < 1000, `crash to view took ${took} virtual ms with refusals on`);
+      assert.ok(logs.some((l) => /suspect c#\d+: .* refuses connections/.test(l)), logs.join(' | '));
+    } else {
+      // Silence counts from c's last heartbeat, up to one interval (100 ms) before the crash.
+      assert.ok(took >= 5000 - 100, `crash to view took ${took} virtual ms, less than the 5000 ms timeout, with refusals off`);
+      assert.ok(!logs.some((l) => l.includes('refuses connections')), logs.join(' | '));
+    }
+  }
+});
+
 test('a graceful leave is a view change well before the suspicion timeout', async () => {
   const { sim, eps } = await cluster(5, ['a', 'b', 'c'], { suspectTimeoutMs: 5000 });
   const [a, b, c] = eps as [Endpoint, Endpoint, Endpoint];

@@ -52,7 +52,9 @@ test('crash, pause past the timeout, joiner and leave: the checker passes and su
   burst(ms, 20);
   await Promise.all(ms.map((m) => m.waitFor((l) => l.event === 'message' && l.count === 100, 20_000, '100 messages')));
 
-  // SIGKILL m5: the survivors' agreed view comes within the timeout plus a bound.
+  // SIGKILL m5: the survivors' agreed view comes within the timeout plus a bound; in
+  // fact at once, since m5's port now refuses connections (its host is up, its process
+  // gone), which suspects it without waiting for silence.
   const killedAt = performance.now();
   m5.signal('SIGKILL');
   const marks = [m1, m2, m3, m4].map((m) => m.lines.length);
@@ -60,6 +62,8 @@ test('crash, pause past the timeout, joiner and leave: the checker passes and su
   const detectMs = performance.now() - killedAt;
   console.log(`# crash to agreed view over TCP: ${detectMs.toFixed(0)} ms (suspicion timeout ${suspectMs} ms)`);
   assert.ok(detectMs < suspectMs + 4_000, `view change took ${detectMs} ms`);
+  const said = [m1, m2, m3, m4].map((m) => m.stderr.join('')).join('');
+  assert.match(said, /suspect m5#\d+: \S+ refuses connections/, 'no survivor suspected m5 for refusing connections');
 
   // SIGSTOP m4 past the timeout; the others go on; SIGCONT: it is excluded, rejoins, gets state.
   m4.signal('SIGSTOP');

@@ -641,6 +641,28 @@ describe('TcpTransport', { timeout: TEST_TIMEOUT_MS * 4 }, () => {
     assert.equal(atB.length, 1, 'nothing reached the closed transport after the ping');
   });
 
+  it('reports a refused address (nothing listens there), never one that accepts or hangs up', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const a = await start({ reconnectMinMs: 20, reconnectMaxMs: 40 });
+    const refused: string[] = [];
+    a.onRefused((addr) => refused.push(addr));
+    const b = await start();
+    const atB = record(b);
+    await connect(a, b, atB);
+    // A peer that accepts and hangs up at once is alive: never reported.
+    const dropper = await rawServer((s) => s.destroy());
+    a.send(dropper, heartbeat('a', 1));
+    // The peer's process goes away: its connection ends, the next dial is refused.
+    const gone = b.address;
+    await b.close();
+    let seq = 0;
+    await until(() => {
+      a.send(gone, heartbeat('a', ++seq));
+      return refused.length > 0;
+    }, 'a refusal');
+    assert.equal(refused[0], gone);
+    assert.ok(!refused.includes(dropper), 'a peer that accepted was reported as refusing');
+  });
+
   it('dials again with exponential backoff, never in a tight loop, never throwing', { timeout: TEST_TIMEOUT_MS }, async () => {
     let accepted = 0;
     const dropper = await rawServer((s) => {

@@ -14,18 +14,56 @@ function prefixBytes(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
-/** The bundle of one message (its bytes are copied: the caller may reuse its buffer). */
-export function bundleOf(message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefixBytes(message.length) + message.length);
+/** Writes `message` with its length prefix at `at` of `out`; returns the end. */
+function put(out: Uint8Array, at: number, message: Uint8Array): number {
   let n = message.length;
-  let at = 0;
   while (n >= 0x80) {
     out[at++] = (n & 0x7f) | 0x80;
     n >>>= 7;
   }
   out[at++] = n;
   out.set(message, at);
+  return at + message.length;
+}
+
+/** The bundle of one message (its bytes are copied: the caller may reuse its buffer). */
+export function bundleOf(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(prefixBytes(message.length) + message.length);
+  put(out, 0, message);
   return out;
+}
+
+/**
+ * A bundle still being queued: messages are copied into it once, as they are
+ * multicast. A lone message costs an exact-size buffer; the second one moves the
+ * bundle to a buffer with room for more.
+ */
+export class BundleBuilder {
+  private buf: Uint8Array;
+  private used: number;
+
+  constructor(first: Uint8Array) {
+    this.buf = bundleOf(first);
+    this.used = this.buf.length;
+  }
+
+  /** Appends `message` unless the bundle would exceed `maxBytes`; says whether it did. */
+  add(message: Uint8Array, maxBytes: number): boolean {
+    const need = prefixBytes(message.length) + message.length;
+    if (this.used + need > maxBytes) return false;
+    if (this.used + need > this.buf.length) {
+      const grown = new Uint8Array(Math.min(maxBytes, Math.max(2 * this.buf.length, 16 * need, this.used + need)));
+      grown.set(this.buf.subarray(0, this.used));
+      this.buf = grown;
+    }
+    this.used = put(this.buf, this.used, message);
+    return true;
+  }
+
+  /** The bundle so far. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.used);
+  }
 }
 
 /** The bundle of all messages of `bundles`, in order (`bytes` is their total length). */

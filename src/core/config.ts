@@ -43,6 +43,14 @@ export interface CoreConfig {
    */
   readonly pauseThresholdMs: number;
   /**
+   * Suspect a member at once when its address refuses a connection: its host answered
+   * that no process listens there, so the member crashed (a paused process, a dead host
+   * or a partition refuse nothing and wait for `suspectTimeoutMs`). A crash then costs
+   * a view change, not a timeout.
+   * @default true
+   */
+  readonly suspectRefused: boolean;
+  /**
    * Own entries in flight (sent, not yet delivered locally); more wait in a queue. A
    * bundle of messages is one entry.
    * @default 1024
@@ -141,6 +149,7 @@ export const defaultCoreConfig: CoreConfig = {
   retransmitMs: 100,
   joinBatchMs: 30,
   pauseThresholdMs: 300,
+  suspectRefused: true,
   sendWindowMax: 1024,
   bundleBytesMax: 64 * 1024,
   sendWindowBytesMax: 16 * 1024 * 1024,

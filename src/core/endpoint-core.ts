@@ -48,7 +48,7 @@ import { assert, assertNever } from '../errors.js';
 import type { Rng } from '../runtime.js';
 import type { CoreConfig } from './config.js';
 import { GroupAccess } from './access.js';
-import { bundleOf, concatBundles, unbundle } from './bundle.js';
+import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
 import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
@@ -129,12 +129,14 @@ export type Phase = 'bootstrapping' | 'joining' | 'member' | 'stopped' | 'exclud
 
 interface Pending {
   /** The ids `submit` returned, one per message: several for a bundle. */
-  readonly localIds: readonly number[];
+  readonly localIds: number[];
   readonly kind: EntryKind;
   readonly group: string;
   readonly safe: boolean;
   /** For `app`, a bundle (see `bundle.ts`). */
-  readonly payload: Uint8Array;
+  payload: Uint8Array;
+  /** The last queued `app` entry, while later multicasts may still join its bundle. */
+  open: BundleBuilder | null;
 }
 
 interface Sent extends Pending {
@@ -308,6 +310,8 @@ export class EndpointCore {
    * majority-held prefix they must reach to count as caught up.
    */
   private lagging = new Map<string, { since: number; target: number }>();
+  /** The order window was found full since `watchLaggards` last looked. */
+  private windowFullSeen = false;
   /** Members to exclude for staying behind past `lagTimeoutMs` (they still heartbeat). */
   private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
@@ -445,7 +449,18 @@ export class EndpointCore {
   queue(now: number, kind: EntryKind, group: string, payload: Uint8Array, safe: boolean): number {
     this.observe(now);
     const localId = this.nextLocalId++;
-    this.sendQueue.push({ localIds: [localId], kind, group, safe, payload: kind === EntryKind.app ? bundleOf(payload) : payload });
+    if (kind !== EntryKind.app) {
+      this.sendQueue.push({ localIds: [localId], kind, group, safe, payload, open: null });
+      return localId;
+    }
+    const last = this.sendQueue[this.sendQueue.length - 1];
+    if (last !== undefined && last.open !== null && last.group === group && last.safe === safe && last.open.add(payload, this.cfg.bundleBytesMax)) {
+      last.localIds.push(localId);
+      last.payload = last.open.view();
+      return localId;
+    }
+    const open = new BundleBuilder(payload);
+    this.sendQueue.push({ localIds: [localId], kind, group, safe, payload: open.view(), open });
     return localId;
   }
 
@@ -601,6 +616,23 @@ export class EndpointCore {
         this.emitApp({ type: 'blocked' });
       }
     }
+  }
+
+  /**
+   * The transport says `addr` refused a connection: nothing listens there, so the
+   * member of our view at that address is gone. Suspected now, not after the timeout
+   * (option `suspectRefused`); the view change that follows still needs a majority.
+   */
+  refused(now: number, addr: string): void {
+    this.observe(now);
+    if (this.phaseValue !== 'member' || !this.cfg.suspectRefused) return;
+    const m = this.view.members.find((x) => x.addr === addr);
+    if (m === undefined) return;
+    const k = memberKey(m);
+    if (k === this.selfKey || this.suspects.has(k)) return;
+    this.suspects.add(k);
+    this.log(`suspect ${k}: ${addr} refuses connections (its process is gone)`);
+    this.tick(now);
   }
 
   // ===================================================================== receive
@@ -885,7 +917,7 @@ export class EndpointCore {
       // still waits for the state of a group it joined, so that it is never asked to
       // provide a checkpoint from behind its own wait.
       if (this.sendQueue[0]!.kind === EntryKind.join && (this.incoming.size > 0 || this.sent.some((x) => x.kind === EntryKind.join))) break;
-      const s: Sent = { ...this.takeQueued(), seq: ++this.sendSeq, lastSentAt: now };
+      const s: Sent = { ...this.takeQueued(), open: null, seq: ++this.sendSeq, lastSentAt: now };
       this.sent.push(s);
       this.sentBytes += s.payload.length;
       this.sentMessages += s.localIds.length;
@@ -924,6 +956,7 @@ export class EndpointCore {
         taken.map((p) => p.payload),
         bytes,
       ),
+      open: null,
     };
   }
 
@@ -947,7 +980,10 @@ export class EndpointCore {
       const sk = memberKey(m);
       let next = this.nextSeqToOrder.get(sk) ?? 1;
       for (;;) {
-        if (this.orderWindowFull()) break;
+        if (this.orderWindowFull()) {
+          this.windowFullSeen = true;
+          break;
+        }
         const d = this.data.get(entryKey(m, next));
         if (d === undefined) break;
         const gseq = this.nextGseq++;
@@ -979,7 +1015,11 @@ export class EndpointCore {
    * Never more laggards (with suspects) than keeps a majority of the view.
    */
   private watchLaggards(now: number): void {
-    if (!this.isCoordinator() || this.wedged || !this.orderWindowFull()) {
+    // Full now or at any moment since the last look: each ack of the laggard opens the
+    // window by an entry for an instant, which must not restart its clock.
+    const full = this.orderWindowFull() || this.windowFullSeen;
+    this.windowFullSeen = false;
+    if (!this.isCoordinator() || this.wedged || !full) {
       this.lagging.clear();
       return;
     }
@@ -1961,7 +2001,7 @@ export class EndpointCore {
     this.view = view;
     this.rank = new Map(view.members.map((m, i) => [memberKey(m), i]));
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
-    this.sendQueue = [...this.sent.map((s) => ({ localIds: s.localIds, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload })), ...this.sendQueue];
+    this.sendQueue = [...this.sent.map((s) => ({ localIds: s.localIds, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload, open: null })), ...this.sendQueue];
     this.sent = [];
     this.sentBytes = 0;
     this.sentMessages = 0;

@@ -191,6 +191,8 @@ export interface SimNode {
 interface Flight {
   /** Label in traces: `#17`, or `#17'` for the duplicate. */
   readonly label: string;
+  /** The sending node incarnation (told if the destination's process is gone). */
+  readonly sender: NodeRecord;
   readonly from: string;
   readonly to: string;
   /** The message's `t`, for traces. */
@@ -495,7 +497,7 @@ export class SimNetwork {
     const bytes = this.codec === undefined ? null : this.codec.encode(msg);
     const f = this.faultSettings;
     const rng = this.rng;
-    const flight: Flight = { label, from: node.address, to, type: msg.t, msg, bytes };
+    const flight: Flight = { label, sender: node, from: node.address, to, type: msg.t, msg, bytes };
     this.inFlightCount++;
     if (to === node.address) {
       this.launch(flight, rng.between(f.delayMinMs, f.delayMaxMs), 'send');
@@ -539,7 +541,10 @@ export class SimNetwork {
   private arrive(flight: Flight): void {
     const node = this.nodes.get(flight.to);
     if (node === undefined) return this.loseFlight(DropReason.noNode, flight);
-    if (!node.isUp) return this.loseFlight(DropReason.crashed, flight);
+    if (!node.isUp) {
+      this.refuse(flight);
+      return this.loseFlight(DropReason.crashed, flight);
+    }
     if (!this.canReach(flight.from, flight.to)) return this.loseFlight(DropReason.partition, flight);
     const willHold = node.clock.isPaused || node.clock.heldCount > 0;
     if (willHold && node.heldMessages >= this.heldMessagesMax) {
@@ -563,6 +568,24 @@ export class SimNetwork {
         this.trace(`hold ${flight.label} ${flight.from}->${flight.to} ${flight.type} (${node.address} paused)`);
       }
     }
+  }
+
+  /**
+   * The message reached a machine whose process is gone: as TCP refuses a connection
+   * there, the sender learns it, the shortest delay later (no randomness is drawn, so
+   * runs replay). Not across a partition, not to a crashed or replaced sender.
+   */
+  private refuse(flight: Flight): void {
+    const sender = flight.sender;
+    if (flight.from === flight.to) return;
+    this.scheduler.after(this.faultSettings.delayMinMs, () => {
+      if (!sender.isUp || !this.canReach(flight.to, flight.from)) return;
+      if (this.onTrace !== undefined) this.trace(`refused ${flight.label} ${flight.to}->${flight.from}`);
+      sender.clock.runOrHold(
+        () => sender.transport.refused(flight.to),
+        () => undefined,
+      );
+    });
   }
 
   /** Give the message to the node's transport, decoding it first when there is a codec. */

@@ -15,7 +15,7 @@
  * cannot speak for the node restarted at the same address.
  */
 import type { Message } from '../core/types.js';
-import type { MessageHandler, Transport } from './transport.js';
+import type { MessageHandler, RefusedHandler, Transport } from './transport.js';
 
 /**
  * How a {@link MemoryTransport} hands an outgoing message to its network. Called
@@ -34,6 +34,7 @@ export type MemorySendFn = (to: string, msg: Message) => void;
  */
 export class MemoryTransport implements Transport {
   private handler: MessageHandler | null = null;
+  private refusedHandler: RefusedHandler | null = null;
   private closedFlag = false;
 
   /**
@@ -56,6 +57,16 @@ export class MemoryTransport implements Transport {
     this.handler = handler;
   }
 
+  /** Install the single handler for refusals, replacing any previous one. */
+  onRefused(handler: RefusedHandler): void {
+    this.refusedHandler = handler;
+  }
+
+  /** Called by the network: `addr` refused a message of ours (its process is gone). */
+  refused(addr: string): void {
+    if (!this.closedFlag) this.refusedHandler?.(addr);
+  }
+
   /**
    * Stop sending and receiving. Messages already handed to the network stay in flight;
    * messages arriving here from now on are dropped by the network. Idempotent.
@@ -63,6 +74,7 @@ export class MemoryTransport implements Transport {
   close(): Promise<void> {
     this.closedFlag = true;
     this.handler = null;
+    this.refusedHandler = null;
     return Promise.resolve();
   }
 

@@ -39,8 +39,9 @@
  *   one-way NAT) leaves the accepted connection in service.
  * - **Batching.** `send` encodes the message once (straight into its length-prefixed
  *   frame; a message object sent to several peers in one turn, as a multicast is, is
- *   encoded once for all of them) and queues it on its peer; one `setImmediate` per event-loop turn writes
- *   each peer's queue with a single `socket.write`. Sockets have `noDelay` set: the
+ *   encoded once for all of them) and queues it on its peer; a microtask writes each
+ *   peer's queue with a single `socket.write` once the code that sent has finished
+ *   (everything one input caused leaves together, and at once). Sockets have `noDelay` set: the
  *   batching is ours, Nagle's delay would only add latency.
  * - **Backpressure.** A peer's frames waiting in our queue plus its socket's
  *   `writableLength` may not exceed `peerQueueBytesMax`; past it, new frames to that
@@ -51,7 +52,7 @@
  *   next attempt; sends during the backoff queue (bounded) and a timer dials when it
  *   ends. The backoff is reset only once a *data* frame arrives from the peer, so a
  *   peer that accepts and then immediately closes us still backs off.
- * - **Self-sends** are queued and delivered from the same `setImmediate`, by
+ * - **Self-sends** are queued and delivered from a `setImmediate`, by
  *   reference (no encoding), like the in-memory transport: the handler never runs
  *   inside `send`.
  *
@@ -71,7 +72,7 @@ import { ErrorCode, OptionError } from '../errors.js';
 import { Writer } from '../wire/buffer.js';
 import { decodeMessage, defaultWireLimits, resolveWireLimits, writeMessage, type WireLimits } from '../wire/codec.js';
 import { NONCE_BYTES, Opener, PROOF_BYTES, RECORD_PLAIN_BYTES, SECRET_BYTES_MIN, Sealer, TAG_BYTES, freshNonce, networkKey, proof, proofMatches, sessionKeys, transcript } from './secure.js';
-import type { MessageHandler, Transport } from './transport.js';
+import type { MessageHandler, RefusedHandler, Transport } from './transport.js';
 
 // ---------------------------------------------------------------------------------
 // Options
@@ -252,6 +253,12 @@ interface Resolved {
 /** The largest value a 4-byte length prefix can hold. */
 const FRAME_LENGTH_MAX = 0xffff_ffff;
 const LENGTH_PREFIX_BYTES = 4;
+/** Payloads from this size on are encoded into a frame buffer of their own (no copy out). */
+const FRESH_FRAME_PAYLOAD_BYTES = 4096;
+/** Room for a message's fields around its payload; the writer grows if it needs more. */
+const FRESH_FRAME_SLACK_BYTES = 1024;
+/** Frames averaging this size or more go to the socket as they are (writev), not concatenated. */
+const WRITEV_FRAME_BYTES = 4096;
 
 function intOption(o: Record<string, unknown>, name: keyof typeof defaults, min: number, max: number): number {
   const v = o[name];
@@ -653,9 +660,15 @@ class FrameParser {
       const avail = n - off;
       const rest = this.need - this.bodyLen;
       if (this.body === null && avail >= rest) {
-        // The common case: the whole frame is in this chunk. One exact-size copy.
-        const frame = Buffer.allocUnsafe(rest);
-        chunk.copy(frame, 0, off, off + rest);
+        // The common case: the whole frame is in this chunk. A large part of the chunk
+        // is used as it is (it pins at most four times its size); a small frame gets an
+        // exact-size copy, so that it does not pin the chunk.
+        let frame: Buffer;
+        if (rest * 4 >= n) frame = chunk.subarray(off, off + rest);
+        else {
+          frame = Buffer.allocUnsafe(rest);
+          chunk.copy(frame, 0, off, off + rest);
+        }
         off += rest;
         this.need = -1;
         if (!onFrame(frame)) return null;
@@ -719,6 +732,8 @@ class Conn {
   discard = false;
   /** The last socket error, for the log line when it closes. */
   error: string | null = null;
+  /** The dial was refused (ECONNREFUSED): the host is up, nothing listens at the address. */
+  refused = false;
   /** Message frames received on this connection. */
   messages = 0;
   readonly parser = new FrameParser();
@@ -809,6 +824,7 @@ export class TcpTransport implements Transport {
   private readonly sendLimits: Readonly<WireLimits>;
   private readonly writer = new Writer(1024);
   private handler: MessageHandler | null = null;
+  private refusedHandler: RefusedHandler | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly peers = new Map<string, Peer>();
@@ -818,7 +834,8 @@ export class TcpTransport implements Transport {
   /** The last message encoded this turn and its frame (null: too large), shared by its peers. */
   private lastMsg: Message | null = null;
   private lastFrame: Buffer | null = null;
-  private immediate: NodeJS.Immediate | null = null;
+  private flushQueued = false;
+  private selfImmediate: NodeJS.Immediate | null = null;
   /** Accepted connections open per remote IP address. */
   private readonly acceptedFrom = new Map<string, number>();
   private lastLimitLogAt = -Infinity;
@@ -906,7 +923,7 @@ export class TcpTransport implements Transport {
     if (this.closed) return;
     if (to === this.address) {
       this.selfQueue.push(msg);
-      this.schedule();
+      if (this.selfImmediate === null) this.selfImmediate = setImmediate(this.deliverSelf);
       return;
     }
     let peer = this.peers.get(to);
@@ -960,6 +977,11 @@ export class TcpTransport implements Transport {
     this.handler = handler;
   }
 
+  /** Told when a dial is refused (ECONNREFUSED): the endpoint that was there is gone. */
+  onRefused(handler: RefusedHandler): void {
+    this.refusedHandler = handler;
+  }
+
   /**
    * Stops listening, destroys every socket (unsent frames are dropped), clears every
    * timer, and resolves once the server has closed. Idempotent; `send` is a no-op
@@ -969,8 +991,10 @@ export class TcpTransport implements Transport {
     if (this.closing !== null) return this.closing;
     this.closed = true;
     this.handler = null;
-    if (this.immediate !== null) clearImmediate(this.immediate);
-    this.immediate = null;
+    this.refusedHandler = null;
+
+    if (this.selfImmediate !== null) clearImmediate(this.selfImmediate);
+    this.selfImmediate = null;
     this.selfQueue = [];
     this.lastMsg = null;
     this.lastFrame = null;
@@ -1050,7 +1074,13 @@ export class TcpTransport implements Transport {
    */
   private encodeFrame(msg: Message): Buffer | null {
     const w = this.writer;
-    w.reset();
+    // A large payload is encoded into a buffer of its own, which becomes the frame; a
+    // small message into the reused buffer, then copied out.
+    const payload = msg.t === 'data' ? msg.payload.length : msg.t === 'state-chunk' ? msg.data.length : 0;
+    const fresh = payload >= FRESH_FRAME_PAYLOAD_BYTES;
+    // Not zero-filled: the frame is the bytes written, [0, pos).
+    if (fresh) w.resetOnto(Buffer.allocUnsafeSlow(LENGTH_PREFIX_BYTES + payload + FRESH_FRAME_SLACK_BYTES));
+    else w.reset();
     w.ensure(LENGTH_PREFIX_BYTES);
     w.pos = LENGTH_PREFIX_BYTES;
     try {
@@ -1060,7 +1090,13 @@ export class TcpTransport implements Transport {
         this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`);
         return null;
       }
-      const frame = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
+      let frame: Buffer;
+      if (fresh) {
+        const bytes = w.detach();
+        frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+      } else {
+        frame = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
+      }
       frame.writeUInt32BE(size, 0);
       return frame;
     } finally {
@@ -1069,18 +1105,30 @@ export class TcpTransport implements Transport {
   }
 
   private schedule(): void {
-    if (this.immediate === null && !this.closed) this.immediate = setImmediate(() => this.flush());
+    if (!this.flushQueued && !this.closed) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
   }
 
-  /** The end of an event-loop turn: write every dirty peer's queue, deliver self-sends. */
+  /**
+   * Once the code that sent has run to its end (a microtask): write every dirty peer's
+   * queue. Everything one input caused leaves in one write per peer, without waiting
+   * for the rest of the event-loop turn.
+   */
   private flush(): void {
-    this.immediate = null;
+    this.flushQueued = false;
     this.lastMsg = null;
     this.lastFrame = null;
     if (this.closed) return;
     const dirty = [...this.dirty];
     this.dirty.clear();
     for (const peer of dirty) this.flushPeer(peer);
+  }
+
+  /** Self-sends, from a later turn: a chain of them never starves I/O and timers. */
+  private readonly deliverSelf = (): void => {
+    this.selfImmediate = null;
     const self = this.selfQueue;
     this.selfQueue = [];
     for (const msg of self) {
@@ -1088,7 +1136,7 @@ export class TcpTransport implements Transport {
       if (this.closed || h === null) break;
       h(this.address, msg);
     }
-  }
+  };
 
   private flushPeer(peer: Peer): void {
     if (this.closed || peer.queue.length === 0) return;
@@ -1122,8 +1170,15 @@ export class TcpTransport implements Transport {
       this.counters.bytesSent += sent;
       return;
     }
-    // One write per turn: a single frame as is, several concatenated.
-    conn.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes));
+    // One write per turn: a single frame as is; several small ones concatenated (one
+    // buffer for the kernel); large ones handed over together, uncopied (one writev).
+    if (frames.length === 1) conn.socket.write(frames[0]!);
+    else if (bytes < frames.length * WRITEV_FRAME_BYTES) conn.socket.write(Buffer.concat(frames, bytes));
+    else {
+      conn.socket.cork();
+      for (const f of frames) conn.socket.write(f);
+      conn.socket.uncork();
+    }
     this.counters.framesSent += frames.length;
     this.counters.bytesSent += bytes;
   }
@@ -1230,6 +1285,7 @@ export class TcpTransport implements Transport {
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('error', (e) => {
       conn.error = errorText(e);
+      if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') conn.refused = true;
     });
     socket.on('end', () => this.onEnd(conn));
     socket.on('close', () => this.onClose(conn));
@@ -1581,6 +1637,7 @@ export class TcpTransport implements Transport {
           peer.queuedBytes = 0;
         }
         this.log(`dial ${peer.key} failed: ${reason}${dropped}; next attempt in ${delay} ms or later`);
+        if (conn.refused) this.refusedHandler?.(peer.key);
         return;
       }
       // A dialed connection that closes before the peer sent a single message counts

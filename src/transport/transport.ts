@@ -9,6 +9,9 @@ import type { Message } from '../core/types.js';
 /** Receives every message that arrives, with the address it came from. */
 export type MessageHandler = (from: string, msg: Message) => void;
 
+/** Told that the endpoint at `addr` actively refused a connection: nothing listens there. */
+export type RefusedHandler = (addr: string) => void;
+
 export interface Transport {
   /** The address other endpoints reach this one at (advertised, `host:port` or a sim name). */
   readonly address: string;
@@ -20,6 +23,12 @@ export interface Transport {
   send(to: string, msg: Message): void;
   /** Install the single handler for arriving messages (replaces any previous one). */
   onMessage(handler: MessageHandler): void;
+  /**
+   * Install the single handler told when an address refuses us: its host answered that
+   * no process listens there (TCP's connection refused), so the endpoint that was there
+   * is gone. Silence (a dead host, a partition, a stopped process) is never reported.
+   */
+  onRefused(handler: RefusedHandler): void;
   /** Stop sending and receiving; pending messages may be dropped. */
   close(): Promise<void>;
 }

@@ -80,6 +80,24 @@ export class Writer {
     if (this.buf.length > RETAIN_BYTES_MAX) this.buf = new Uint8Array(256);
   }
 
+  /**
+   * Rewinds onto `buf`, a fresh buffer that `detach` will hand over: for a large
+   * message, encoding straight into the output spares the copy out of a reused buffer.
+   * It grows like any other if the message needs more.
+   */
+  resetOnto(buf: Uint8Array): void {
+    this.buf = buf;
+    this.pos = 0;
+  }
+
+  /** The bytes written, as a view of the buffer, which the writer gives up. */
+  detach(): Uint8Array {
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = new Uint8Array(256);
+    this.pos = 0;
+    return out;
+  }
+
   /** Makes room for `n` more bytes. */
   ensure(n: number): void {
     const need = this.pos + n;
