@@ -1,62 +1,90 @@
 /**
- * Bundles: several application messages of one sender to one group in one entry of the
- * order. Under load a sender's queued multicasts leave together, so the sequencer
- * orders, acknowledges, stabilises and collects one entry for many messages; alone, a
- * message is a bundle of one and waits for nothing.
+ * Bundles: several application messages of one sender in one entry of the order. Under
+ * load a sender's queued multicasts leave together, so the sequencer orders,
+ * acknowledges, stabilises and collects one entry for many messages; alone, a message
+ * is a bundle of one and waits for nothing. Messages to different groups share a
+ * bundle, so a sender that spreads its multicasts over many groups bundles as well as
+ * one that uses one group.
  *
- * The payload of an `app` entry is always a bundle: each message as its length (LEB128,
- * at most five bytes) and then its bytes. Bundles concatenate: two bundles end to end are
- * the bundle of all their messages, so merging needs no re-encoding.
+ * The payload of an `app` entry is always a bundle, a sequence of records:
+ *
+ *     LEB128(2 × length + g)  [g = 1: LEB128(group bytes) group (UTF-8)]  message
+ *
+ * A record with g = 1 names the group of its message and of the records after it, up
+ * to the next that names one; the first record of a bundle always names its group. So
+ * every bundle stands alone, and two bundles end to end are the bundle of all their
+ * messages: merging needs no re-encoding.
  */
 
-/** Bytes of the LEB128 form of `n` (a length below 2^32). */
-function prefixBytes(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+/** Bytes of the LEB128 form of `n` (below 2^33). */
+function leb128Bytes(n: number): number {
+  let bytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
 }
 
-/** Writes `message` with its length prefix at `at` of `out`; returns the end. */
-function put(out: Uint8Array, at: number, message: Uint8Array): number {
-  let n = message.length;
+/** Writes `n` as LEB128 at `at` of `out`; returns the end. */
+function putLeb128(out: Uint8Array, at: number, n: number): number {
   while (n >= 0x80) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
+    out[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
   }
   out[at++] = n;
+  return at;
+}
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes of the record of `message`, naming `group` when given. */
+function recordBytes(message: Uint8Array, group: Uint8Array | null): number {
+  const head = leb128Bytes(message.length * 2 + 1);
+  return group === null ? head + message.length : head + leb128Bytes(group.length) + group.length + message.length;
+}
+
+function putRecord(out: Uint8Array, at: number, message: Uint8Array, group: Uint8Array | null): number {
+  at = putLeb128(out, at, message.length * 2 + (group === null ? 0 : 1));
+  if (group !== null) {
+    at = putLeb128(out, at, group.length);
+    out.set(group, at);
+    at += group.length;
+  }
   out.set(message, at);
   return at + message.length;
 }
 
-/** The bundle of one message (its bytes are copied: the caller may reuse its buffer). */
-export function bundleOf(message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefixBytes(message.length) + message.length);
-  put(out, 0, message);
-  return out;
-}
-
 /**
  * A bundle still being queued: messages are copied into it once, as they are
- * multicast. A lone message costs an exact-size buffer; the second one moves the
- * bundle to a buffer with room for more.
+ * multicast (the caller may reuse its buffer at once). A lone message costs an
+ * exact-size buffer; the second one moves the bundle to a buffer with room for more.
  */
 export class BundleBuilder {
   private buf: Uint8Array;
   private used: number;
+  private group: string;
 
-  constructor(first: Uint8Array) {
-    this.buf = bundleOf(first);
-    this.used = this.buf.length;
+  constructor(first: Uint8Array, group: string) {
+    const g = utf8.encode(group);
+    this.buf = new Uint8Array(recordBytes(first, g));
+    this.used = putRecord(this.buf, 0, first, g);
+    this.group = group;
   }
 
-  /** Appends `message` unless the bundle would exceed `maxBytes`; says whether it did. */
-  add(message: Uint8Array, maxBytes: number): boolean {
-    const need = prefixBytes(message.length) + message.length;
+  /** Appends `message` to `group` unless the bundle would exceed `maxBytes`; says whether it did. */
+  add(message: Uint8Array, group: string, maxBytes: number): boolean {
+    const g = group === this.group ? null : utf8.encode(group);
+    const need = recordBytes(message, g);
     if (this.used + need > maxBytes) return false;
     if (this.used + need > this.buf.length) {
       const grown = new Uint8Array(Math.min(maxBytes, Math.max(2 * this.buf.length, 16 * need, this.used + need)));
       grown.set(this.buf.subarray(0, this.used));
       this.buf = grown;
     }
-    this.used = put(this.buf, this.used, message);
+    this.used = putRecord(this.buf, this.used, message, g);
+    this.group = group;
     return true;
   }
 
@@ -78,27 +106,54 @@ export function concatBundles(bundles: readonly Uint8Array[], bytes: number): Ui
   return out;
 }
 
+/** One message of a bundle. */
+export interface BundledMessage {
+  readonly group: string;
+  /** A view into the bundle. */
+  readonly data: Uint8Array;
+}
+
+/** Reads a LEB128 number at `at`; returns [value, end], or null past the end or beyond 2^35. */
+function getLeb128(b: Uint8Array, at: number): [number, number] | null {
+  let n = 0;
+  let scale = 1;
+  for (let i = 0; i < 5; i++) {
+    if (at >= b.length) return null;
+    const x = b[at++]!;
+    n += (x & 0x7f) * scale;
+    if (x < 0x80) return [n, at];
+    scale *= 128;
+  }
+  return null;
+}
+
 /**
- * The messages of a bundle, as views into it; null when it is malformed (a length runs
- * past the end, or a prefix is longer than five bytes). Every member reads the same
- * bytes, so every member makes the same decision.
+ * The messages of a bundle, with their groups; null when it is malformed (a length
+ * runs past the end, the first record names no group, a group is not UTF-8). Every
+ * member reads the same bytes, so every member makes the same decision.
  */
-export function unbundle(bundle: Uint8Array): Uint8Array[] | null {
-  const out: Uint8Array[] = [];
+export function unbundle(bundle: Uint8Array): BundledMessage[] | null {
+  const out: BundledMessage[] = [];
+  let group: string | null = null;
   let at = 0;
   while (at < bundle.length) {
-    let n = 0;
-    let shift = 0;
-    for (;;) {
-      if (at >= bundle.length || shift > 28) return null;
-      const b = bundle[at++]!;
-      n += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
-      shift += 7;
+    const head = getLeb128(bundle, at);
+    if (head === null) return null;
+    at = head[1];
+    const length = Math.floor(head[0] / 2);
+    if (head[0] % 2 === 1) {
+      const g = getLeb128(bundle, at);
+      if (g === null || g[0] > bundle.length - g[1]) return null;
+      try {
+        group = utf8Strict.decode(bundle.subarray(g[1], g[1] + g[0]));
+      } catch {
+        return null;
+      }
+      at = g[1] + g[0];
     }
-    if (n > bundle.length - at) return null;
-    out.push(bundle.subarray(at, at + n));
-    at += n;
+    if (group === null || length > bundle.length - at) return null;
+    out.push({ group, data: bundle.subarray(at, at + length) });
+    at += length;
   }
   return out;
 }

@@ -454,12 +454,12 @@ export class EndpointCore {
       return localId;
     }
     const last = this.sendQueue[this.sendQueue.length - 1];
-    if (last !== undefined && last.open !== null && last.group === group && last.safe === safe && last.open.add(payload, this.cfg.bundleBytesMax)) {
+    if (last !== undefined && last.open !== null && last.safe === safe && last.open.add(payload, group, this.cfg.bundleBytesMax)) {
       last.localIds.push(localId);
       last.payload = last.open.view();
       return localId;
     }
-    const open = new BundleBuilder(payload);
+    const open = new BundleBuilder(payload, group);
     this.sendQueue.push({ localIds: [localId], kind, group, safe, payload: open.view(), open });
     return localId;
   }
@@ -931,8 +931,8 @@ export class EndpointCore {
 
   /**
    * The next queued entry; for `app`, bundled with the application messages queued
-   * right behind it to the same group with the same delivery mode, up to
-   * `bundleBytesMax` (one message always goes, however large).
+   * right behind it in the same delivery mode (to any group), up to `bundleBytesMax`
+   * (one message always goes, however large).
    */
   private takeQueued(): Pending {
     const first = this.sendQueue.shift()!;
@@ -941,7 +941,7 @@ export class EndpointCore {
     let bytes = first.payload.length;
     for (; n < this.sendQueue.length; n++) {
       const q = this.sendQueue[n]!;
-      if (q.kind !== EntryKind.app || q.group !== first.group || q.safe !== first.safe) break;
+      if (q.kind !== EntryKind.app || q.safe !== first.safe) break;
       if (bytes + q.payload.length > this.cfg.bundleBytesMax) break;
       bytes += q.payload.length;
     }
@@ -1226,24 +1226,36 @@ export class EndpointCore {
       localIds = s.localIds;
     }
     const pos: Position = { epoch: this.view.epoch, gseq };
-    if ((d.kind === EntryKind.app || d.kind === EntryKind.join) && !this.access.allowed(d.group, d.sender.id)) {
+    if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
       // The same decision at every member, at the same position: the entry is skipped.
-      this.emitApp({ type: 'log', text: `skipped a ${d.kind === EntryKind.join ? 'join' : 'message'} of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
+      this.emitApp({ type: 'log', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
       // (Never our own: the endpoint checks the same policy before it submits anything.)
       return;
     }
     switch (d.kind) {
       case EntryKind.app: {
-        if (!own && !this.groups.has(d.group, this.self)) break;
         const messages = unbundle(d.payload);
         assert(localIds === null || localIds.length === messages?.length, `own bundle ${d.seq} does not hold its ${localIds?.length} messages`);
         if (messages === null) {
           // Never from a correct sender; the same bytes everywhere make the same decision.
-          this.emitApp({ type: 'log', text: `skipped a malformed bundle of ${memberKey(d.sender)} to ${d.group}` });
+          this.emitApp({ type: 'log', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
           break;
         }
+        let allowed: string | null = null;
         for (let i = 0; i < messages.length; i++) {
-          this.emitApp({ type: 'message', group: d.group, sender: d.sender, data: messages[i]!, localId: localIds === null ? null : localIds[i]!, safe: d.safe });
+          const { group, data } = messages[i]!;
+          const localId = localIds === null ? null : localIds[i]!;
+          // Own messages always: the endpoint settles their promises, in the group or not.
+          if (localId === null && !this.groups.has(group, this.self)) continue;
+          if (group !== allowed) {
+            if (!this.access.allowed(group, d.sender.id)) {
+              // Never our own: the endpoint checks the same policy before it submits.
+              this.emitApp({ type: 'log', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
+              continue;
+            }
+            allowed = group;
+          }
+          this.emitApp({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe });
         }
         break;
       }

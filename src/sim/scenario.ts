@@ -220,18 +220,24 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       const g = ep.group(group);
       if (g === undefined) return;
       // Every fourth tick sends three multicasts in one go, so that they leave as a
-      // bundle; the last one in the other delivery mode when safe ones are on (a
-      // bundle never mixes modes).
+      // bundle: the second to another group this endpoint is in, if any (a bundle spans
+      // groups), the last in the other delivery mode when safe ones are on (a bundle
+      // never mixes modes).
       const burst = (sentCount.get(countKey) ?? 0) % 4 === 3 ? 3 : 1;
       const firstSafe = safeShare > 0 && rng.chance(safeShare);
-      for (let i = 0; i < burst && g.view !== null; i++) send(g, i === 2 && safeShare > 0 ? !firstSafe : firstSafe);
+      for (let i = 0; i < burst && g.view !== null; i++) {
+        const other = i === 1 ? groups.find((x) => x !== group && (ep.group(x)?.view ?? null) !== null) : undefined;
+        if (other !== undefined) send(ep.group(other)!, other, firstSafe);
+        else send(g, group, i === 2 && safeShare > 0 ? !firstSafe : firstSafe);
+      }
       clock.setTimer(rng.between(30, 150), tick);
     };
-    const send = (g: Group, safe: boolean): void => {
-      const n = (sentCount.get(countKey) ?? 0) + 1;
-      sentCount.set(countKey, n);
-      const msgId = `${member}:${group}:${n}`;
-      const sendEvent = { type: 'send' as const, group, msgId, senderSeq: n, safe, time: sim.now } as { type: 'send'; group: string; msgId: string; senderSeq: number; safe: boolean; time: number; resolvedAt?: number };
+    const send = (g: Group, name: string, safe: boolean): void => {
+      const key = `${member}:${name}`;
+      const n = (sentCount.get(key) ?? 0) + 1;
+      sentCount.set(key, n);
+      const msgId = `${member}:${name}:${n}`;
+      const sendEvent = { type: 'send' as const, group: name, msgId, senderSeq: n, safe, time: sim.now } as { type: 'send'; group: string; msgId: string; senderSeq: number; safe: boolean; time: number; resolvedAt?: number };
       rec.events.push(sendEvent);
       try {
         g.multicast(textEncoder.encode(msgId), { safe }).then(
@@ -242,7 +248,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         );
       } catch {
         rec.events.pop();
-        sentCount.set(countKey, n - 1);
+        sentCount.set(key, n - 1);
       }
     };
     clock.setTimer(rng.between(1, 100), tick);
