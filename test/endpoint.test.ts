@@ -145,6 +145,30 @@ test('a joiner gets the state at exactly its join point: async and large (8 MiB,
   assert.equal(joinerStart + joinerAfter, applied, 'state plus what follows equals the provider');
 });
 
+test('a provider that leaves the group right after a join still hands over its state first', async () => {
+  const { sim, eps } = await cluster(7, ['a', 'b']);
+  const [a, b] = eps as [Endpoint, Endpoint];
+  const state = enc.encode('x'.repeat(300_000));
+  let leave: Promise<void> | null = null;
+  const ga: Group = await sim.run(
+    a.join('g', {
+      checkpoint: () => {
+        // The only member with the state leaves at once: its leave must wait until the
+        // joiner has the state (else the joiner would start empty, the state lost).
+        leave = ga.leave();
+        return state;
+      },
+    }),
+  );
+  const rec = recorder();
+  await sim.run(b.join('g', { onEvent: rec.onEvent }));
+  await sim.runUntil(() => leave !== null, 5000);
+  await sim.run(leave!);
+  const got = rec.log.find((l) => l.startsWith('state:'));
+  assert.equal(got?.length, 'state:'.length + state.length, `the joiner's state: ${got?.slice(0, 20)}`);
+  assert.match(rec.log[rec.log.length - 1]!, /^v\d+:b$/);
+});
+
 test('a safe message that resolved survives its sender crashing right after', async () => {
   const { sim, eps } = await cluster(4, ['a', 'b', 'c']);
   const recs = eps.map(() => recorder());

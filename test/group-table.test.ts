@@ -28,7 +28,10 @@ test('a departed provider is replaced at the view change; with nobody left the j
   const t = new GroupTable();
   t.join('g', m('a'), pos(1, 1));
   t.join('g', m('b'), pos(1, 2));
-  t.stateDone('g', m('b'));
+  t.stateDone('g', m('b'), pos(1, 9));
+  assert.equal(t.awaiting('g', m('b'))?.provider?.id, 'a', 'a confirmation of another position changes nothing');
+  t.stateDone('g', m('b'), pos(1, 2));
+  assert.equal(t.awaiting('g', m('b')), undefined);
   t.join('g', m('c'), pos(1, 3));
   const [c] = t.removeEndpoints(new Map([['a#1', 'failed' as const]]), pos(2, 0));
   assert.deepEqual([c!.viewId, ids(c!.members), ids(c!.failed)], [4, ['b', 'c'], ['a']]);
@@ -54,7 +57,7 @@ test('a provider that waits for the joiner (directly or not) is the last resort'
   t.join('g', m('y'), pos(1, 2));
   t.join('h', m('y'), pos(1, 3)); // y waits for h from x
   t.join('g', m('z'), pos(1, 4));
-  t.stateDone('g', m('z'));
+  t.stateDone('g', m('z'), pos(1, 4));
   const c = t.join('g', m('x'), pos(1, 5))!;
   // y has g's state but waits on x: z (free) provides instead.
   assert.deepEqual(c.transfers.map((a) => a.provider?.id), ['z']);

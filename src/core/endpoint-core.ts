@@ -200,11 +200,14 @@ interface IncomingTransfer {
   /** Chunks received beyond `received`: offset → length. */
   readonly ahead: Map<number, number>;
   total: number;
+  /** Received whole; applied once our `stateDone` for `pos` is delivered, in order. */
+  done: boolean;
 }
 
 /**
  * A joiner's place in its application stream where its first view of `group` and the
- * state go, once the state has arrived. Everything after it waits.
+ * state go, once the state has arrived and the order says so (our `stateDone` is
+ * delivered). Everything after it waits.
  */
 interface Marker {
   readonly type: 'marker';
@@ -212,6 +215,18 @@ interface Marker {
   readonly pos: Position;
   readonly view: GroupView;
   state: Uint8Array | null;
+  /** Our `stateDone` for `pos` is delivered: every member now counts us as having the state. */
+  confirmed: boolean;
+}
+
+/** The payload of a `stateDone` entry: the position of the state it confirms. */
+function encodePos(pos: Position): Uint8Array {
+  return new TextEncoder().encode(`${pos.epoch}:${pos.gseq}`);
+}
+
+function decodePos(bytes: Uint8Array): Position | null {
+  const m = /^(\d{1,15}):(\d{1,15})$/.exec(new TextDecoder().decode(bytes));
+  return m === null ? null : { epoch: Number(m[1]), gseq: Number(m[2]) };
 }
 
 function majority(n: number): number {
@@ -916,7 +931,11 @@ export class EndpointCore {
       // One state at a time: a join waits (and what follows it, FIFO) while this member
       // still waits for the state of a group it joined, so that it is never asked to
       // provide a checkpoint from behind its own wait.
-      if (this.sendQueue[0]!.kind === EntryKind.join && (this.incoming.size > 0 || this.sent.some((x) => x.kind === EntryKind.join))) break;
+      if (this.sendQueue[0]!.kind === EntryKind.join && (this.awaitingState() || this.sent.some((x) => x.kind === EntryKind.join))) break;
+      // A provider leaves a group only once it owes nobody there a state (the joiner's
+      // stateDone is delivered, or the joiner departed): leaving earlier would leave
+      // the joiner with nobody to take over, and the group's state lost.
+      if (this.sendQueue[0]!.kind === EntryKind.leave && this.groups.owes(this.sendQueue[0]!.group, this.self)) break;
       const s: Sent = { ...this.takeQueued(), open: null, seq: ++this.sendSeq, lastSentAt: now };
       this.sent.push(s);
       this.sentBytes += s.payload.length;
@@ -1274,10 +1293,15 @@ export class EndpointCore {
         if (change !== null) this.onGroupChange(change);
         break;
       }
-      case EntryKind.stateDone:
-        this.groups.stateDone(d.group, d.sender);
-        this.outgoing.delete(`${d.group}\n${memberKey(d.sender)}`);
+      case EntryKind.stateDone: {
+        const done = decodePos(d.payload);
+        if (done === null) break;
+        this.groups.stateDone(d.group, d.sender, done);
+        if (own) this.confirmState(d.group, done);
+        const t = this.outgoing.get(`${d.group}\n${memberKey(d.sender)}`);
+        if (t !== undefined && comparePositions(t.pos, done) === 0) this.outgoing.delete(`${d.group}\n${memberKey(d.sender)}`);
         break;
+      }
       default:
         assertNever(d.kind);
     }
@@ -1291,15 +1315,16 @@ export class EndpointCore {
     if (!c.members.some((m) => sameMember(m, this.self))) return;
     const view: GroupView = { id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed };
     // A transfer to us: our own join, or a provider that departed while we still
-    // waited. (If our state already arrived and only our stateDone is in flight, the
-    // group table still lists us as waiting: nothing to wait for.)
+    // waited — in the order's eyes, which is until our stateDone is delivered: a state
+    // that arrived before that is dropped and the new provider's awaited, so that every
+    // member decides the same (the table cannot know what arrived where).
     const ownJoin = c.joined.some((m) => sameMember(m, this.self));
     const mine = c.transfers.find((t) => sameMember(t.member, this.self) && (ownJoin || this.incoming.has(c.group)));
     if (mine !== undefined) {
       // Our first view of the group waits for the state taken at this very position.
       this.dropMarker(c.group);
-      this.pendingApp.push({ type: 'marker', group: c.group, pos: mine.pos, view, state: null });
-      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1 });
+      this.pendingApp.push({ type: 'marker', group: c.group, pos: mine.pos, view, state: null, confirmed: false });
+      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1, done: false });
       const early = this.earlyChunks.filter((x) => x.msg.group === c.group && comparePositions(x.msg.pos, mine.pos) === 0);
       this.earlyChunks = this.earlyChunks.filter((x) => !early.includes(x));
       this.earlyBytes = this.earlyChunks.reduce((n, x) => n + x.msg.data.length, 0);
@@ -1358,7 +1383,7 @@ export class EndpointCore {
     for (; i < this.pendingApp.length; i++) {
       const e = this.pendingApp[i]!;
       if (e.type === 'marker') {
-        if (e.state === null) break;
+        if (!e.confirmed || e.state === null) break;
         this.out.events.push({ type: 'view', group: e.group, view: e.view });
         this.out.events.push({ type: 'state', group: e.group, data: e.state });
       } else {
@@ -1383,6 +1408,11 @@ export class EndpointCore {
         this.earlyBytes += msg.data.length;
         this.earlyChunks.push({ from, msg });
       }
+      return;
+    }
+    if (inc.done) {
+      // Ours already, waiting for our stateDone: the provider missed our last ack.
+      this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: inc.total });
       return;
     }
     if (inc.total < 0) {
@@ -1421,14 +1451,38 @@ export class EndpointCore {
     }
   }
 
+  /**
+   * The state arrived whole. It is applied only once our stateDone is delivered: until
+   * then the group table counts us as waiting, and if our provider departs first, every
+   * member moves the obligation (or declares us fresh) alike, and we follow.
+   */
   private completeState(now: number, inc: IncomingTransfer): void {
-    this.incoming.delete(inc.group);
+    inc.done = true;
     this.stateAckTo.delete(inc.group);
     const m = this.markerOf(inc.group);
     assert(m !== undefined, 'a state without its marker');
     m.state = inc.buffer ?? new Uint8Array(0);
+    inc.buffer = null;
+    // First in the queue: nothing of ours waits behind it for a reason, and a join
+    // queued before it would otherwise wait for it (one state at a time).
+    this.sendQueue.unshift({ localIds: [this.nextLocalId++], kind: EntryKind.stateDone, group: inc.group, safe: false, payload: encodePos(inc.pos), open: null });
+    this.settle(now);
+  }
+
+  /** A state we joined for has not arrived whole yet. */
+  private awaitingState(): boolean {
+    for (const inc of this.incoming.values()) if (!inc.done) return true;
+    return false;
+  }
+
+  /** Our stateDone for `pos` is delivered: the state is ours in everyone's eyes. */
+  private confirmState(group: string, pos: Position): void {
+    const inc = this.incoming.get(group);
+    const m = this.markerOf(group);
+    if (inc === undefined || !inc.done || comparePositions(inc.pos, pos) !== 0 || m === undefined) return;
+    this.incoming.delete(group);
+    m.confirmed = true;
     this.releaseApp();
-    this.submit(now, EntryKind.stateDone, inc.group, new Uint8Array(0), false);
   }
 
   private onStateAck(now: number, from: MemberRef, group: string, pos: Position, offset: number): void {

@@ -11,7 +11,7 @@
  */
 import { assert } from '../errors.js';
 import type { AwaitingState, GroupRecord, MemberRef, Position } from './types.js';
-import { memberKey, sameMember } from './types.js';
+import { comparePositions, memberKey, sameMember } from './types.js';
 
 /** A change of one group's view, to be reported to that group's members. */
 export interface GroupChange {
@@ -112,11 +112,20 @@ export class GroupTable {
     return this.remove(group, new Map([[memberKey(member), 'left' as const]]), pos);
   }
 
-  /** `member` has applied the state it was waiting for. */
-  stateDone(group: string, member: MemberRef): void {
+  /**
+   * `member` has the state it was waiting for at `pos`. A confirmation of an older
+   * obligation (one that moved to another provider since) changes nothing: the member
+   * waits for the state at the new position.
+   */
+  stateDone(group: string, member: MemberRef, pos: Position): void {
     const g = this.groups.get(group);
     if (g === undefined) return;
-    g.awaiting = g.awaiting.filter((a) => !sameMember(a.member, member));
+    g.awaiting = g.awaiting.filter((a) => !(sameMember(a.member, member) && comparePositions(a.pos, pos) === 0));
+  }
+
+  /** Whether `provider` owes some member of `group` its state. */
+  owes(group: string, provider: MemberRef): boolean {
+    return this.groups.get(group)?.awaiting.some((a) => a.provider !== null && sameMember(a.provider, provider)) ?? false;
   }
 
   /**
