@@ -85,7 +85,7 @@ export class Tally {
 }
 
 /** Nearest-rank percentile of ascending `sorted` (`q` in 0..1); NaN when empty. */
-export function percentile(sorted: readonly number[], q: number): number {
+export function percentile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
   return sorted[rank - 1]!;
