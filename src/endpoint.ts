@@ -48,6 +48,11 @@ export interface View {
 export type GroupEvent =
   | { readonly type: 'view'; readonly view: View }
   | { readonly type: 'state'; readonly data: Uint8Array }
+  /**
+   * A multicast, in the group's order. `data` is a view into a buffer the endpoint may
+   * still retransmit to other members: treat it as read-only, and copy it
+   * (`data.slice()`) to change it.
+   */
   | { readonly type: 'message'; readonly sender: string; readonly senderInc: number; readonly data: Uint8Array; readonly safe: boolean }
   | { readonly type: 'blocked' }
   | { readonly type: 'excluded' };
