@@ -1075,10 +1075,15 @@ export class EndpointCore {
       stable: this.stable,
       committed: this.committed,
     };
+    // The senders of what this batch orders wait for it most (to deliver their own
+    // multicasts): they are sent it first, the others after.
+    const senders = new Set(this.orderBatch.map((e) => e.rank));
     this.orderBatch = [];
     this.stableAnnounced = this.stable;
     this.committedAnnounced = this.committed;
-    for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
+    const members = this.view.members;
+    for (let r = 0; r < members.length; r++) if (senders.has(r) && !sameMember(members[r]!, this.self)) this.send(members[r]!.addr, msg);
+    for (let r = 0; r < members.length; r++) if (!senders.has(r) && !sameMember(members[r]!, this.self)) this.send(members[r]!.addr, msg);
   }
 
   private onOrder(first: number, entries: readonly OrderEntry[], stable: number, committed: number): void {
