@@ -41,8 +41,10 @@
  *   frame; a message object sent to several peers in one turn, as a multicast is, is
  *   encoded once for all of them) and queues it on its peer; a microtask writes each
  *   peer's queue with a single `socket.write` once the code that sent has finished
- *   (everything one input caused leaves together, and at once). Sockets have `noDelay` set: the
- *   batching is ours, Nagle's delay would only add latency.
+ *   (everything one input caused leaves together, and at once). Sockets have
+ *   `noDelay` set: the batching is ours, Nagle's delay would only add latency. Large
+ *   frames are encoded into buffers of their own and read as views of the socket's
+ *   chunk, so a 10 KiB multicast is not copied on its way through the transport.
  * - **Backpressure.** A peer's frames waiting in our queue plus its socket's
  *   `writableLength` may not exceed `peerQueueBytesMax`; past it, new frames to that
  *   peer are dropped and counted (`framesDropped`). `bufferedBytes(to)` exposes the sum.
