@@ -72,7 +72,7 @@ import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
 import { ErrorCode, OptionError } from '../errors.js';
 import { Writer } from '../wire/buffer.js';
-import { decodeMessage, defaultWireLimits, resolveWireLimits, writeMessage, type WireLimits } from '../wire/codec.js';
+import { decodeMessage, defaultWireLimits, resolveWireLimits, writeMessage, writeMessageHead, type WireLimits } from '../wire/codec.js';
 import { NONCE_BYTES, Opener, PROOF_BYTES, RECORD_PLAIN_BYTES, SECRET_BYTES_MIN, Sealer, TAG_BYTES, freshNonce, networkKey, proof, proofMatches, sessionKeys, transcript } from './secure.js';
 import type { MessageHandler, RefusedHandler, Transport } from './transport.js';
 
@@ -768,9 +768,11 @@ interface Peer {
   conn: Conn | null;
   /** Our dial in progress, not yet open. */
   dialing: Conn | null;
-  /** Encoded, length-prefixed frames not yet written. */
+  /** Encoded, length-prefixed frames not yet written (a large data frame as its head, then its payload). */
   queue: Buffer[];
   queuedBytes: number;
+  /** Frames in `queue` (a frame is one buffer, or a head and its payload). */
+  queuedFrames: number;
   /** Consecutive failed dials (reset once the peer sends us a message). */
   failures: number;
   /** `performance.now()` before which we do not dial. */
@@ -835,7 +837,8 @@ export class TcpTransport implements Transport {
   private selfQueue: Message[] = [];
   /** The last message encoded this turn and its frame (null: too large), shared by its peers. */
   private lastMsg: Message | null = null;
-  private lastFrame: Buffer | null = null;
+  /** Its frame: one buffer, or a head and the payload it is followed by (see `encodeFrame`). */
+  private lastFrame: Buffer[] | null = null;
   private flushQueued = false;
   private selfImmediate: NodeJS.Immediate | null = null;
   /** Accepted connections open per remote IP address. */
@@ -951,7 +954,7 @@ export class TcpTransport implements Transport {
     }
     // The core sends one message object to every member in a loop: encode it once.
     // The cache lives for this turn only, so it never outlives the caller's object.
-    let frame: Buffer | null;
+    let frame: Buffer[] | null;
     if (msg === this.lastMsg) {
       frame = this.lastFrame;
     } else {
@@ -963,13 +966,15 @@ export class TcpTransport implements Transport {
       this.counters.framesDropped++;
       return;
     }
-    if (buffered + frame.length > this.o.peerQueueBytesMax) {
+    const size = frame.length === 1 ? frame[0]!.length : frame[0]!.length + frame[1]!.length;
+    if (buffered + size > this.o.peerQueueBytesMax) {
       this.dropFull(peer, msg);
       return;
     }
     peer.dropping = false;
-    peer.queue.push(frame);
-    peer.queuedBytes += frame.length;
+    for (const piece of frame) peer.queue.push(piece);
+    peer.queuedBytes += size;
+    peer.queuedFrames += 1;
     this.dirty.add(peer);
     this.schedule();
   }
@@ -1006,6 +1011,7 @@ export class TcpTransport implements Transport {
       peer.retryTimer = null;
       peer.queue = [];
       peer.queuedBytes = 0;
+      peer.queuedFrames = 0;
     }
     this.peers.clear();
     for (const conn of this.conns) {
@@ -1050,6 +1056,7 @@ export class TcpTransport implements Transport {
       dialing: null,
       queue: [],
       queuedBytes: 0,
+      queuedFrames: 0,
       failures: 0,
       retryAt: 0,
       retryTimer: null,
@@ -1074,8 +1081,28 @@ export class TcpTransport implements Transport {
    * Encodes `msg` once, straight after a 4-byte length slot, and returns a copy of the
    * whole length-prefixed frame; null (dropped, counted) if it exceeds `frameBytesMax`.
    */
-  private encodeFrame(msg: Message): Buffer | null {
+  private encodeFrame(msg: Message): Buffer[] | null {
     const w = this.writer;
+    // Without record encryption (which seals whole frames), a large data payload is not
+    // copied at all: the frame is its head, then the payload itself.
+    if (msg.t === 'data' && msg.payload.length >= FRESH_FRAME_PAYLOAD_BYTES && this.o.key === null) {
+      w.reset();
+      w.ensure(LENGTH_PREFIX_BYTES);
+      w.pos = LENGTH_PREFIX_BYTES;
+      try {
+        writeMessageHead(w, msg, this.sendLimits, true);
+        const size = w.pos - LENGTH_PREFIX_BYTES + msg.payload.length;
+        if (size > this.o.frameBytesMax) {
+          this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`);
+          return null;
+        }
+        const head = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
+        head.writeUInt32BE(size, 0);
+        return [head, Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.length)];
+      } finally {
+        w.release();
+      }
+    }
     // A large payload is encoded into a buffer of its own, which becomes the frame; a
     // small message into the reused buffer, then copied out.
     const payload = msg.t === 'data' ? msg.payload.length : msg.t === 'state-chunk' ? msg.data.length : 0;
@@ -1100,7 +1127,7 @@ export class TcpTransport implements Transport {
         frame = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
       }
       frame.writeUInt32BE(size, 0);
-      return frame;
+      return [frame];
     } finally {
       w.release();
     }
@@ -1154,8 +1181,10 @@ export class TcpTransport implements Transport {
     }
     const frames = peer.queue;
     const bytes = peer.queuedBytes;
+    const count = peer.queuedFrames;
     peer.queue = [];
     peer.queuedBytes = 0;
+    peer.queuedFrames = 0;
     if (conn.sealer !== null) {
       // Encrypted: whole frames packed into records of up to RECORD_PLAIN_BYTES.
       let sent = 0;
@@ -1168,7 +1197,7 @@ export class TcpTransport implements Transport {
         sent += record.length;
         i = j;
       }
-      this.counters.framesSent += frames.length;
+      this.counters.framesSent += count;
       this.counters.bytesSent += sent;
       return;
     }
@@ -1181,7 +1210,7 @@ export class TcpTransport implements Transport {
       for (const f of frames) conn.socket.write(f);
       conn.socket.uncork();
     }
-    this.counters.framesSent += frames.length;
+    this.counters.framesSent += count;
     this.counters.bytesSent += bytes;
   }
 
@@ -1211,9 +1240,10 @@ export class TcpTransport implements Transport {
     } catch (e) {
       // Node rejects some inputs synchronously; treat it like any failed dial.
       const delay = this.dialFailed(peer);
-      this.counters.framesDropped += peer.queue.length;
+      this.counters.framesDropped += peer.queuedFrames;
       peer.queue = [];
       peer.queuedBytes = 0;
+      peer.queuedFrames = 0;
       this.log(`dial ${peer.key} failed: ${errorText(e)}; next attempt in ${delay} ms or later`);
       return;
     }
@@ -1633,10 +1663,11 @@ export class TcpTransport implements Transport {
         const delay = this.dialFailed(peer);
         let dropped = '';
         if (peer.conn === null && peer.queue.length > 0) {
-          this.counters.framesDropped += peer.queue.length;
-          dropped = `; dropped ${peer.queue.length} queued frames`;
+          this.counters.framesDropped += peer.queuedFrames;
+          dropped = `; dropped ${peer.queuedFrames} queued frames`;
           peer.queue = [];
           peer.queuedBytes = 0;
+          peer.queuedFrames = 0;
         }
         this.log(`dial ${peer.key} failed: ${reason}${dropped}; next attempt in ${delay} ms or later`);
         if (conn.refused) this.refusedHandler?.(peer.key);

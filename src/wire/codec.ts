@@ -283,18 +283,29 @@ export function encodeMessage(msg: Message, limits?: Partial<WireLimits>): Uint8
  * `encodeMessage`; the frame size is checked against `limits` after writing.
  */
 export function writeMessage(w: Writer, msg: Message, limits?: Partial<WireLimits>): void {
+  writeMessageHead(w, msg, limits, false);
+}
+
+/**
+ * `writeMessage`, except that for a `data` message with `payloadByReference` the
+ * payload's bytes are not written, only its length: the payload is the encoding's last
+ * field, so the caller sends `payload` right after what was written (a transport then
+ * sends a large payload without copying it). The size check counts the payload.
+ */
+export function writeMessageHead(w: Writer, msg: Message, limits: Partial<WireLimits> | undefined, payloadByReference: boolean): void {
   const l = resolveWireLimits(limits);
   const start = w.pos;
   w.u8(WIRE_VERSION);
-  writeBody(w, msg, l);
-  const size = w.pos - start;
+  const byReference = payloadByReference && msg.t === 'data';
+  writeBody(w, msg, l, byReference);
+  const size = w.pos - start + (byReference ? msg.payload.length : 0);
   if (size > l.frameBytesMax) {
     const max = l.frameBytesMax;
     assert(false, `wire: encoded ${msg.t} frame is ${size} bytes, more than the limit of ${max}`);
   }
 }
 
-function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>): void {
+function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByReference: boolean): void {
   const s = l.stringBytesMax;
   switch (m.t) {
     case 'probe':
@@ -345,7 +356,9 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>): void {
       writeKind(w, m.kind);
       w.string(m.group, s, 'group');
       w.bool(m.safe);
-      w.bytes(m.payload, l.payloadBytesMax, 'payload');
+      if (!payloadByReference) w.bytes(m.payload, l.payloadBytesMax, 'payload');
+      else if (m.payload.length > l.payloadBytesMax) assert(false, `wire: payload is ${m.payload.length} bytes, more than the limit of ${l.payloadBytesMax}`);
+      else w.varint(m.payload.length, 'payload');
       return;
     case 'order': {
       w.u8(MessageType.order);
