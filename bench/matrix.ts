@@ -15,11 +15,9 @@
  * are theirs / ours (above 1: Cohort is faster). Each repetition's JSON line goes to
  * standard error as it arrives; a failed run counts as missing (NaN), never as zero.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, runOnce } from './runs.js';
 
 const usage = `usage: npm run bench:matrix -- [options]
 
@@ -51,33 +49,6 @@ interface Figures {
   mbPerS: number;
   p50Us: number;
   p99Us: number;
-}
-
-const here = dirname(fileURLToPath(import.meta.url));
-
-function median(xs: readonly number[]): number {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const mid = v.length >> 1;
-  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-}
-
-/** One bench run in its own processes: its JSON line, or null when it failed. */
-function runOnce(args: readonly string[]): Promise<Record<string, number | null> | null> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(here, 'bench.js'), ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    child.on('exit', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || last === '') return resolve(null);
-      try {
-        resolve(JSON.parse(last) as Record<string, number | null>);
-      } catch {
-        resolve(null);
-      }
-    });
-  });
 }
 
 /** `RESULT key=value ...` lines → figures per system/config and point. */

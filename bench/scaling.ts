@@ -6,10 +6,8 @@
  * member sending (`--senders all`) or one (`--senders 1`). Each run's JSON line goes to
  * standard error as it arrives; a failed run counts as missing, never as zero.
  */
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, runOnce } from './runs.js';
 
 const usage = `usage: npm run bench:scaling -- [options]
 
@@ -24,31 +22,11 @@ options:
   --reps N          runs per cell, median reported (default 1)
   -h, --help        print this text`;
 
-const here = dirname(fileURLToPath(import.meta.url));
-
-function median(xs: readonly number[]): number {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const mid = v.length >> 1;
-  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-}
-
-/** One bench run: its msgs/s, or NaN when it failed. */
-function runOnce(args: readonly string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(here, 'bench.js'), ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    child.on('exit', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      process.stderr.write(`${args.join(' ')}: ${code === 0 ? last : 'FAILED'}\n`);
-      try {
-        resolve(code === 0 ? Number((JSON.parse(last) as { msgs_per_s: number }).msgs_per_s) : NaN);
-      } catch {
-        resolve(NaN);
-      }
-    });
-  });
+/** One bench run: its msgs/s, or NaN when it failed; its JSON line goes to standard error. */
+async function rate(args: readonly string[]): Promise<number> {
+  const j = await runOnce(args);
+  process.stderr.write(`${args.join(' ')}: ${j === null ? 'FAILED' : JSON.stringify(j)}\n`);
+  return j?.msgs_per_s ?? NaN;
 }
 
 function list(name: string, v: string | undefined, fallback: string): number[] {
@@ -102,7 +80,7 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const g of groups) {
       const runs: number[] = [];
       for (let r = 0; r < reps; r++) {
-        runs.push(await runOnce(['--members', String(m), '--senders', senders === 'all' ? String(m) : '1', '--groups', String(g), '--size', String(size), '--seconds', String(seconds)]));
+        runs.push(await rate(['--members', String(m), '--senders', senders === 'all' ? String(m) : '1', '--groups', String(g), '--size', String(size), '--seconds', String(seconds)]));
       }
       const x = median(runs);
       cells.push(Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
