@@ -39,6 +39,43 @@ function putLeb128(out: Uint8Array, at: number, n: number): number {
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
+/** Group names as UTF-8, cached: a sender names the same few groups again and again. */
+const groupBytes = new Map<string, Uint8Array>();
+const GROUP_CACHE_MAX = 4096;
+
+function encodeGroup(group: string): Uint8Array {
+  let g = groupBytes.get(group);
+  if (g === undefined) {
+    if (groupBytes.size >= GROUP_CACHE_MAX) groupBytes.clear();
+    g = utf8.encode(group);
+    groupBytes.set(group, g);
+  }
+  return g;
+}
+
+/**
+ * Small bundles are cut from a shared slab, as Node's `Buffer.allocUnsafe` does: a view
+ * of an existing buffer costs far less than a typed array with a backing store of its
+ * own, which a lone multicast would otherwise pay. A piece is never written after its
+ * bundle is complete (a bundle that grows moves to a buffer of its own), and a live
+ * piece pins at most its slab (8 pieces' worth at the largest).
+ */
+const SLAB_BYTES = 32 * 1024;
+const SLAB_PIECE_MAX = 4 * 1024;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+function allocate(bytes: number): Uint8Array {
+  if (bytes > SLAB_PIECE_MAX) return new Uint8Array(bytes);
+  if (slabUsed + bytes > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const piece = slab.subarray(slabUsed, slabUsed + bytes);
+  slabUsed += (bytes + 7) & ~7;
+  return piece;
+}
+
 /** Bytes of the record of `message`, naming `group` when given. */
 function recordBytes(message: Uint8Array, group: Uint8Array | null): number {
   const head = leb128Bytes(message.length * 2 + 1);
@@ -67,15 +104,15 @@ export class BundleBuilder {
   private group: string;
 
   constructor(first: Uint8Array, group: string) {
-    const g = utf8.encode(group);
-    this.buf = new Uint8Array(recordBytes(first, g));
+    const g = encodeGroup(group);
+    this.buf = allocate(recordBytes(first, g));
     this.used = putRecord(this.buf, 0, first, g);
     this.group = group;
   }
 
   /** Appends `message` to `group` unless the bundle would exceed `maxBytes`; says whether it did. */
   add(message: Uint8Array, group: string, maxBytes: number): boolean {
-    const g = group === this.group ? null : utf8.encode(group);
+    const g = group === this.group ? null : encodeGroup(group);
     const need = recordBytes(message, g);
     if (this.used + need > maxBytes) return false;
     if (this.used + need > this.buf.length) {
