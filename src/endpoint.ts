@@ -19,7 +19,7 @@ import { defaultCoreConfig } from './core/config.js';
 import { GroupAccess } from './core/access.js';
 import { EndpointCore } from './core/endpoint-core.js';
 import type { CoreEvent, GroupView } from './core/endpoint-core.js';
-import type { EndpointView, MemberRef, Message, Position } from './core/types.js';
+import type { EndpointView, Failure, FailureCause, MemberRef, Message, Position } from './core/types.js';
 import { EntryKind, memberKey } from './core/types.js';
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
 import type { Clock, Rng } from './runtime.js';
@@ -35,6 +35,17 @@ export interface View {
   readonly joined: readonly string[];
   readonly left: readonly string[];
   readonly failed: readonly string[];
+  /**
+   * Why each member of `failed` was removed, in the same order. Agreed as part of the
+   * view change, so every member reports the same reasons.
+   */
+  readonly failures: readonly MemberFailure[];
+  /**
+   * The change in one line of text, the same at every member, e.g.
+   * `"m3 failed: m1 heard nothing from it for 1012 ms (verified: it did not answer the view change)"`;
+   * `"m4 joined"`; `"m2 left"`. See {@link viewReason}.
+   */
+  readonly reason: string;
   /** The same lists with incarnations, to tell a restarted member from its old self. */
   readonly refs: {
     readonly members: readonly MemberRef[];
@@ -42,6 +53,30 @@ export interface View {
     readonly left: readonly MemberRef[];
     readonly failed: readonly MemberRef[];
   };
+}
+
+/** Why a member was removed from a view as failed (see {@link View.failures}). */
+export interface MemberFailure {
+  /** The failed member's id. */
+  readonly member: string;
+  /** The failed member's incarnation. */
+  readonly incarnation: number;
+  /** The member whose suspicion removed it: the one that proposed the view change. */
+  readonly suspectedBy: string;
+  /**
+   * `silence`: nothing heard for longer than the suspicion timeout; `refused`: its host
+   * refused connections (the process is gone); `unresponsive`: it did not answer the
+   * view change; `laggard`: alive but it held the group back for longer than the lag
+   * timeout; `replaced`: it restarted as a new incarnation.
+   */
+  readonly cause: FailureCause;
+  /** How long `suspectedBy` had heard nothing from it when it proposed the change (ms). */
+  readonly silentMs: number;
+  /**
+   * The suspicion was checked: the member did not answer the view change either, or
+   * its new incarnation asked to join. False for a laggard, which answered.
+   */
+  readonly verified: boolean;
 }
 
 /** One event of a group's ordered stream. */
@@ -303,14 +338,54 @@ function networkIdentity(network: string, access: GroupAccess): string {
 
 function toView(v: GroupView): View {
   const ids = (ms: readonly MemberRef[]): string[] => ms.map((m) => m.id);
-  return {
+  const view = {
     id: v.id,
     members: ids(v.members),
     joined: ids(v.joined),
     left: ids(v.left),
     failed: ids(v.failed),
+    failures: v.failures.map(toMemberFailure),
     refs: { members: v.members, joined: v.joined, left: v.left, failed: v.failed },
   };
+  return { ...view, reason: viewReason(view) };
+}
+
+function toMemberFailure(f: Failure): MemberFailure {
+  return { member: f.member.id, incarnation: f.member.inc, suspectedBy: f.by.id, cause: f.cause, silentMs: f.silentMs, verified: f.verified };
+}
+
+/** One failure in words: what happened, who saw it, and whether it was checked. */
+export function describeFailure(f: MemberFailure): string {
+  const check = f.verified ? 'verified: it did not answer the view change' : 'unverified';
+  switch (f.cause) {
+    case 'silence':
+      return `${f.member} failed: ${f.suspectedBy} heard nothing from it for ${f.silentMs} ms (${check})`;
+    case 'refused':
+      return `${f.member} failed: its host refused ${f.suspectedBy}'s connections, its process is gone (${f.silentMs} ms after its last message; ${check})`;
+    case 'unresponsive':
+      return `${f.member} failed: it did not answer ${f.suspectedBy}'s view change (silent for ${f.silentMs} ms)`;
+    case 'laggard':
+      return `${f.member} removed by ${f.suspectedBy}: alive but too slow, it held the group back (laggard; ${check})`;
+    case 'replaced':
+      return `${f.member} failed: it restarted as a new incarnation`;
+    default:
+      return assertNever(f.cause);
+  }
+}
+
+/**
+ * A view change in one line: who joined, who left gracefully, who failed and why (see
+ * {@link describeFailure}); `"no change"` for a view that changes nobody.
+ */
+export function viewReason(v: Pick<View, 'joined' | 'left' | 'failed' | 'failures'>): string {
+  const parts: string[] = [];
+  if (v.joined.length > 0) parts.push(`${v.joined.join(', ')} joined`);
+  if (v.left.length > 0) parts.push(`${v.left.join(', ')} left`);
+  v.failed.forEach((m, i) => {
+    const f = v.failures[i];
+    parts.push(f === undefined ? `${m} failed` : describeFailure(f));
+  });
+  return parts.length === 0 ? 'no change' : parts.join('; ');
 }
 
 interface Deferred<T> {
@@ -608,6 +683,7 @@ export class Endpoint {
     switch (e.type) {
       case 'installed':
         this.log(`view ${e.view.epoch}: ${e.view.members.map(memberKey).join(' ')}`);
+        for (const f of e.failures) this.log(`view ${e.view.epoch}: ${describeFailure(toMemberFailure(f))}`);
         this.started.resolve();
         break;
       case 'view': {

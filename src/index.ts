@@ -11,8 +11,9 @@
  * await sector.multicast(new TextEncoder().encode('plan AFR100 LFPG-EGLL 340'));
  * ```
  */
-export { Endpoint, Group, sha256hex } from './endpoint.js';
-export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, MulticastOptions, View } from './endpoint.js';
+export { Endpoint, Group, describeFailure, sha256hex, viewReason } from './endpoint.js';
+export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, MemberFailure, MulticastOptions, View } from './endpoint.js';
+export type { FailureCause } from './core/types.js';
 export {
   AssertionFailure,
   ClosedError,

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ClosedError, CohortError, InputError, OptionError } from '../src/errors.js';
-import type { Endpoint, Group, GroupEvent } from '../src/endpoint.js';
+import type { Endpoint, Group, GroupEvent, View } from '../src/endpoint.js';
 import { Simulation } from '../src/sim/simulation.js';
 
 const enc = new TextEncoder();
@@ -189,8 +189,13 @@ test('a crashed member is removed when its address refuses, long before the time
     const { sim, eps } = await cluster(6, ['a', 'b', 'c', 'd'], { suspectTimeoutMs: 5000, suspectRefused, onLog: (l: string) => logs.push(l) });
     const [a] = eps as [Endpoint];
     const rec = recorder();
-    await sim.run(a.join('g', { onEvent: rec.onEvent }));
-    for (const ep of eps.slice(1)) await sim.run(ep.join('g'));
+    // The last view each member installed: its reason must be the same everywhere.
+    const lastView = new Map<string, View>();
+    const viewsOf = (id: string) => (e: GroupEvent): void => {
+      if (e.type === 'view') lastView.set(id, e.view);
+    };
+    await sim.run(a.join('g', { onEvent: (e) => (rec.onEvent(e), viewsOf('a')(e)) }));
+    for (const ep of eps.slice(1)) await sim.run(ep.join('g', { onEvent: viewsOf(ep.id) }));
     // A paused process refuses nothing: 3 s of pause (under the timeout) changes nothing.
     sim.network.node('d')!.pause();
     await sim.runFor(3000);
@@ -209,6 +214,22 @@ test('a crashed member is removed when its address refuses, long before the time
       assert.ok(took >= 5000 - 100, `crash to view took ${took} virtual ms, less than the 5000 ms timeout, with refusals off`);
       assert.ok(!logs.some((l) => l.includes('refuses connections')), logs.join(' | '));
     }
+    // The reason: c failed, suspected by the coordinator a, checked (c did not answer
+    // the view change); the same words at every survivor.
+    await sim.runUntil(() => ['b', 'd'].every((id) => lastView.get(id)?.failed.includes('c')), 5000);
+    const v = lastView.get('a')!;
+    assert.deepEqual(v.failed, ['c']);
+    assert.equal(v.failures.length, 1);
+    const f = v.failures[0]!;
+    assert.equal(f.member, 'c');
+    assert.equal(f.suspectedBy, 'a');
+    assert.equal(f.cause, suspectRefused ? 'refused' : 'silence');
+    assert.equal(f.verified, true);
+    if (!suspectRefused) assert.ok(f.silentMs >= 5000 - 100, `silentMs ${f.silentMs}`);
+    else assert.ok(f.silentMs < 1000, `silentMs ${f.silentMs}`);
+    assert.match(v.reason, suspectRefused ? /^c failed: its host refused a's connections/ : /^c failed: a heard nothing from it for \d+ ms \(verified/);
+    for (const id of ['b', 'd']) assert.deepEqual(lastView.get(id)!.failures, v.failures, `${id}'s reasons differ`);
+    for (const id of ['b', 'd']) assert.equal(lastView.get(id)!.reason, v.reason);
   }
 });
 

@@ -64,6 +64,19 @@ test('crash, pause past the timeout, joiner and leave: the checker passes and su
   assert.ok(detectMs < suspectMs + 4_000, `view change took ${detectMs} ms`);
   const said = [m1, m2, m3, m4].map((m) => m.stderr.join('')).join('');
   assert.match(said, /suspect m5#\d+: \S+ refuses connections/, 'no survivor suspected m5 for refusing connections');
+  // The view line says why, in the same words at every survivor: m5's host refused the
+  // coordinator's connections, and m5 did not answer the view change.
+  const reasons = [m1, m2, m3, m4].map((m) => m.lines.find((l) => l.event === 'view' && (l.failed as string[]).includes('m5'))!);
+  for (const v of reasons) {
+    assert.equal(v.reason, reasons[0]!.reason);
+    assert.deepEqual(v.failures, reasons[0]!.failures);
+  }
+  const [f] = reasons[0]!.failures as { member: string; suspectedBy: string; cause: string; verified: boolean }[];
+  assert.equal(f?.member, 'm5');
+  assert.equal(f?.cause, 'refused');
+  assert.equal(f?.verified, true);
+  assert.ok(['m1', 'm2', 'm3', 'm4'].includes(f?.suspectedBy ?? ''), `suspected by ${f?.suspectedBy}`);
+  assert.match(String(reasons[0]!.reason), /^m5 failed: its host refused m\d's connections/);
 
   // SIGSTOP m4 past the timeout; the others go on; SIGCONT: it is excluded, rejoins, gets state.
   m4.signal('SIGSTOP');

@@ -41,6 +41,8 @@ import type {
   ProbeReplyMsg,
   PromiseMsg,
   Proposal,
+  Failure,
+  FailureCause,
   RejectMsg,
   StateAckMsg,
   StateChunkMsg,
@@ -137,12 +139,20 @@ const logEntry: fc.Arbitrary<LogEntry> = rec({
   safe: fc.boolean(),
   payload: fc.option(payload, { nil: null }),
 });
+const failure: fc.Arbitrary<Failure> = rec({
+  member: memberRef,
+  by: memberRef,
+  cause: fc.constantFrom<FailureCause>('silence', 'refused', 'unresponsive', 'laggard', 'replaced'),
+  silentMs: uint,
+  verified: fc.boolean(),
+});
 const proposal: fc.Arbitrary<Proposal> = rec({
   view,
   cut: uint,
   joined: list(memberRef),
   left: list(memberRef),
   failed: list(memberRef),
+  failures: list(failure),
 });
 const awaiting: fc.Arbitrary<AwaitingState> = rec({
   member: memberRef,
@@ -281,6 +291,7 @@ const welcome: fc.Arbitrary<WelcomeMsg> = rec({
   joined: list(memberRef),
   left: list(memberRef),
   failed: list(memberRef),
+  failures: list(failure),
   groups: list(group),
 });
 const notMember: fc.Arbitrary<NotMemberMsg> = rec({

@@ -42,7 +42,17 @@ const view: EndpointView = {
     { ...c, addr: '' },
   ],
 };
-const proposal: Proposal = { view, cut: 1234, joined: [c], left: [], failed: [b, d] };
+const proposal: Proposal = {
+  view,
+  cut: 1234,
+  joined: [c],
+  left: [],
+  failed: [b, d],
+  failures: [
+    { member: b, by: a, cause: 'silence', silentMs: 1012, verified: true },
+    { member: d, by: a, cause: 'laggard', silentMs: 0, verified: false },
+  ],
+};
 
 /** At least one sample of each of the 20 kinds, several for the ones with edges. */
 const samples: Message[] = [
@@ -125,7 +135,7 @@ const samples: Message[] = [
     from: a,
     epoch: 7,
     ballot,
-    proposal: { view: { epoch: 8, members: [] }, cut: 0, joined: [], left: [], failed: [] },
+    proposal: { view: { epoch: 8, members: [] }, cut: 0, joined: [], left: [], failed: [], failures: [] },
     log: [],
     commit: false,
   },
@@ -138,7 +148,8 @@ const samples: Message[] = [
     view,
     joined: [c],
     left: [d],
-    failed: [],
+    failed: [b],
+    failures: [{ member: b, by: a, cause: 'refused', silentMs: MAX, verified: true }],
     groups: [
       {
         name: 'chat/room-1',
@@ -152,7 +163,7 @@ const samples: Message[] = [
       { name: '', viewId: 0, members: [], awaiting: [] },
     ],
   },
-  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], groups: [] },
+  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [] },
   { t: 'not-member', from: a, epoch: 8, to: d },
   {
     t: 'state-chunk',

@@ -38,7 +38,7 @@
  *   deliveries of one sender (seqs a < c) fall in the same view, no seq between them
  *   was sent (from the sender's sends if present, else a+1 is missing by definition).
  *   A sender name appearing in `joined` starts afresh (new incarnation).
- * - G4: one member list (same order) and one joined/left/failed set per
+ * - G4: one member list (same order) and one joined/left/failed set (and reason) per
  *   `(group, viewId)`; a member's view ids strictly increase; a member is in every
  *   view it installs.
  * - G5: members that installed V and then V' consecutively (no leave or exclusion in
@@ -735,11 +735,12 @@ function changesKey(v: ViewEvent): string {
 }
 
 function sameChanges(a: ViewEvent, b: ViewEvent): boolean {
-  return changesKey(a) === changesKey(b);
+  return changesKey(a) === changesKey(b) && (a.reason === undefined || b.reason === undefined || a.reason === b.reason);
 }
 
 function changesText(v: ViewEvent): string {
-  return `joined ${list(v.joined)}, left ${list(v.left)}, failed ${list(v.failed)}`;
+  const reason = v.reason === undefined ? '' : ` (${JSON.stringify(v.reason)})`;
+  return `joined ${list(v.joined)}, left ${list(v.left)}, failed ${list(v.failed)}${reason}`;
 }
 
 // ---------------------------------------------------------------------------------

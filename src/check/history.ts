@@ -36,6 +36,8 @@ export interface ViewEvent {
   readonly joined: readonly string[];
   readonly left: readonly string[];
   readonly failed: readonly string[];
+  /** Why the view changed, as the member reported it (agreed: must be the same at every member). */
+  readonly reason?: string;
   readonly time?: number;
   /** The application's state digest after this event, when known. */
   readonly digest?: string;

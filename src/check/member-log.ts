@@ -23,6 +23,7 @@ interface Line {
   readonly joined?: unknown;
   readonly left?: unknown;
   readonly failed?: unknown;
+  readonly reason?: unknown;
   readonly self?: unknown;
   readonly sender?: unknown;
   readonly data?: unknown;
@@ -66,7 +67,16 @@ export function parseMemberLog(text: string, name: string, opts: { crashed?: boo
         if (typeof l.self === 'string') self = l.self;
         const members = strings(l.members);
         views.push(members);
-        events.push({ type: 'view', group, viewId: l.view, members, joined: strings(l.joined), left: strings(l.left), failed: strings(l.failed) });
+        events.push({
+          type: 'view',
+          group,
+          viewId: l.view,
+          members,
+          joined: strings(l.joined),
+          left: strings(l.left),
+          failed: strings(l.failed),
+          ...(typeof l.reason === 'string' ? { reason: l.reason } : {}),
+        });
         break;
       }
       case 'state':

@@ -174,6 +174,8 @@ export async function member(argv: readonly string[]): Promise<number> {
           joined: e.view.joined,
           left: e.view.left,
           failed: e.view.failed,
+          failures: e.view.failures,
+          reason: e.view.reason,
           self: ep.id,
           incarnation: ep.incarnation,
         });

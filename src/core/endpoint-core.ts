@@ -57,6 +57,8 @@ import type {
   Ballot,
   DataMsg,
   EndpointView,
+  Failure,
+  FailureCause,
   LogEntry,
   MemberInfo,
   MemberRef,
@@ -77,11 +79,20 @@ export interface GroupView {
   readonly joined: readonly MemberRef[];
   readonly left: readonly MemberRef[];
   readonly failed: readonly MemberRef[];
+  /** Why each member of `failed` was removed, in the same order (agreed: the same at every member). */
+  readonly failures: readonly Failure[];
 }
 
 /** What the core asks its caller to deliver or do, in order. */
 export type CoreEvent =
-  | { readonly type: 'installed'; readonly view: EndpointView; readonly joined: readonly MemberRef[]; readonly left: readonly MemberRef[]; readonly failed: readonly MemberRef[] }
+  | {
+      readonly type: 'installed';
+      readonly view: EndpointView;
+      readonly joined: readonly MemberRef[];
+      readonly left: readonly MemberRef[];
+      readonly failed: readonly MemberRef[];
+      readonly failures: readonly Failure[];
+    }
   | { readonly type: 'view'; readonly group: string; readonly view: GroupView }
   | { readonly type: 'state'; readonly group: string; readonly data: Uint8Array }
   | {
@@ -237,6 +248,11 @@ function entryKey(sender: MemberRef, seq: number): string {
   return `${sender.id}#${sender.inc}:${seq}`;
 }
 
+/** A failure whose reason was not recorded (not expected: every proposal carries them). */
+function unknownFailure(m: MemberRef): Failure {
+  return { member: m, by: m, cause: 'unresponsive', silentMs: 0, verified: false };
+}
+
 function ref(m: MemberRef): MemberRef {
   return { id: m.id, inc: m.inc };
 }
@@ -324,6 +340,10 @@ export class EndpointCore {
   // --- failure detection ---
   private lastHeard = new Map<string, number>();
   private suspects = new Set<string>();
+  /** The reasons of the view last installed, for the group views it changes. */
+  private lastFailures: readonly Failure[] = [];
+  /** Why each suspect is suspected: the cause reported if it is removed. */
+  private suspectCause = new Map<string, FailureCause>();
   /**
    * Sequencer: members lagging while the order window is full — since when, and the
    * majority-held prefix they must reach to count as caught up.
@@ -544,6 +564,7 @@ export class EndpointCore {
     if (now - this.lastNow > this.cfg.pauseThresholdMs && this.phaseValue === 'member') {
       for (const k of this.lastHeard.keys()) this.lastHeard.set(k, now);
       this.suspects.clear();
+    this.suspectCause.clear();
       this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`);
     }
     if (now > this.lastNow) this.lastNow = now;
@@ -596,6 +617,7 @@ export class EndpointCore {
       const heard = this.lastHeard.get(k) ?? now;
       if (now - heard > this.cfg.suspectTimeoutMs) {
         this.suspects.add(k);
+        this.suspectCause.set(k, 'silence');
         this.log(`suspect ${k} after ${now - heard} ms of silence`);
       }
     }
@@ -650,6 +672,7 @@ export class EndpointCore {
     const k = memberKey(m);
     if (k === this.selfKey || this.suspects.has(k)) return;
     this.suspects.add(k);
+    this.suspectCause.set(k, 'refused');
     this.log(`suspect ${k}: ${addr} refuses connections (its process is gone)`);
     this.tick(now);
   }
@@ -755,7 +778,10 @@ export class EndpointCore {
 
   private heard(now: number, k: string): void {
     this.lastHeard.set(k, now);
-    if (this.suspects.delete(k)) this.log(`${k} heard again`);
+    if (this.suspects.delete(k)) {
+      this.suspectCause.delete(k);
+      this.log(`${k} heard again`);
+    }
   }
 
   /**
@@ -1341,7 +1367,10 @@ export class EndpointCore {
   /** Report a group view change to this endpoint's application, and start transfers. */
   private onGroupChange(c: GroupChange): void {
     if (!c.members.some((m) => sameMember(m, this.self))) return;
-    const view: GroupView = { id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed };
+    // Members leave groups as failed only when the endpoint view removes them: the
+    // reasons are those of the view being installed.
+    const failures = c.failed.map((f) => this.lastFailures.find((x) => sameMember(x.member, f)) ?? unknownFailure(f));
+    const view: GroupView = { id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed, failures };
     // A transfer to us: our own join, or a provider that departed while we still
     // waited — in the order's eyes, which is until our stateDone is delivered: a state
     // that arrived before that is dropped and the new provider's awaited, so that every
@@ -1697,11 +1726,11 @@ export class EndpointCore {
       const members = [...p.promises.values()]
         .map((x) => ({ id: x.from.id, inc: x.from.inc, addr: x.addr }))
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.inc - b.inc));
-      proposal = { view: { epoch: 1, members }, cut: 0, joined: members.map(ref), left: [], failed: [] };
+      proposal = { view: { epoch: 1, members }, cut: 0, joined: members.map(ref), left: [], failed: [], failures: [] };
     } else {
       let cut = floor;
       while (cutLog.has(cut + 1)) cut++;
-      proposal = this.newProposal(p, cut);
+      proposal = this.newProposal(now, p, cut);
     }
     for (let g = floor + 1; g <= proposal.cut; g++) {
       // An accepted cut is held by whoever accepted it, so this cannot fail.
@@ -1730,20 +1759,31 @@ export class EndpointCore {
     return log;
   }
 
-  private newProposal(p: ProposerState, cut: number): Proposal {
+  private newProposal(now: number, p: ProposerState, cut: number): Proposal {
     const joiners = [...this.pendingJoins.values()];
     const replaced = new Set(joiners.map((j) => j.id));
     const members: MemberInfo[] = [];
     const left: MemberRef[] = [];
     const failed: MemberRef[] = [];
+    const failures: Failure[] = [];
     for (const m of this.view.members) {
       const k = memberKey(m);
       if (this.pendingLeaves.has(k)) left.push(ref(m));
-      else if (!p.promises.has(k) || replaced.has(m.id) || this.laggards.has(k)) failed.push(ref(m));
-      else members.push(m);
+      else if (!p.promises.has(k) || replaced.has(m.id) || this.laggards.has(k)) {
+        failed.push(ref(m));
+        failures.push(this.failureOf(now, m, p.promises.has(k), replaced.has(m.id)));
+      } else members.push(m);
     }
     members.push(...joiners);
-    return { view: { epoch: p.epoch + 1, members }, cut, joined: joiners.map(ref), left, failed };
+    return { view: { epoch: p.epoch + 1, members }, cut, joined: joiners.map(ref), left, failed, failures };
+  }
+
+  /** Why this proposer removes `m`: what every member will report for it. */
+  private failureOf(now: number, m: MemberRef, promised: boolean, replaced: boolean): Failure {
+    const k = memberKey(m);
+    const silentMs = Math.max(0, Math.round(now - (this.lastHeard.get(k) ?? now)));
+    const cause: FailureCause = replaced ? 'replaced' : !promised ? (this.suspectCause.get(k) ?? 'unresponsive') : 'laggard';
+    return { member: ref(m), by: ref(this.self), cause, silentMs, verified: !promised || replaced };
   }
 
   /** Entries of (from, cut] that an acceptor holding up to `from` lacks. */
@@ -2040,6 +2080,7 @@ export class EndpointCore {
       joined: proposal.joined,
       left: proposal.left,
       failed: proposal.failed,
+      failures: proposal.failures,
       groups: this.groups.snapshot(),
     };
     if (!proposal.view.members.some((m) => sameMember(m, this.self))) {
@@ -2063,7 +2104,7 @@ export class EndpointCore {
       return welcome;
     }
     // 3. A new epoch begins.
-    this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed);
+    this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures);
     for (const c of changes) this.onGroupChange(c);
     if (oldEpoch > 0) {
       const proposer = [...proposal.view.members, ...this.previousMembers].find((m) => memberKey(m) === ballot.proposer);
@@ -2084,12 +2125,20 @@ export class EndpointCore {
     if (!msg.view.members.some((m) => sameMember(m, this.self))) return;
     this.groups = GroupTable.from(msg.groups);
     this.lastInstalledBallot = null;
-    this.enterView(now, msg.view, msg.joined, msg.left, msg.failed);
+    this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures);
     this.sayInstalled(msg.from, null);
   }
 
   /** Start a fresh epoch: sequencing state resets, own unfinished entries go again. */
-  private enterView(now: number, view: EndpointView, joined: readonly MemberRef[], left: readonly MemberRef[], failed: readonly MemberRef[]): void {
+  private enterView(
+    now: number,
+    view: EndpointView,
+    joined: readonly MemberRef[],
+    left: readonly MemberRef[],
+    failed: readonly MemberRef[],
+    failures: readonly Failure[],
+  ): void {
+    this.lastFailures = failures;
     this.previousMembers = this.view.members;
     this.phaseValue = 'member';
     this.view = view;
@@ -2128,6 +2177,7 @@ export class EndpointCore {
     this.proposeRetryAt = 0;
     this.blockedReported = false;
     this.suspects.clear();
+    this.suspectCause.clear();
     this.lagging.clear();
     this.laggards.clear();
     this.lastHeard = new Map(view.members.map((m) => [memberKey(m), now]));
@@ -2140,7 +2190,7 @@ export class EndpointCore {
       this.pendingJoins.clear();
     }
     this.nextHeartbeatAt = now;
-    this.emit({ type: 'installed', view, joined, left, failed });
+    this.emit({ type: 'installed', view, joined, left, failed, failures });
     if (this.leaving) this.requestLeave(now);
   }
 

@@ -85,6 +85,34 @@ export interface OrderEntry {
   readonly seq: number;
 }
 
+/**
+ * Why a member was removed as failed:
+ * - `silence`: nothing heard from it for longer than the suspicion timeout;
+ * - `refused`: its host refused connections (nothing listens at its address: the
+ *   process is gone);
+ * - `unresponsive`: not suspected before, but it did not answer the view change;
+ * - `laggard`: alive, but it held the order window shut for longer than the lag
+ *   timeout;
+ * - `replaced`: it came back as a new incarnation (it restarted).
+ */
+export type FailureCause = 'silence' | 'refused' | 'unresponsive' | 'laggard' | 'replaced';
+
+/** The agreed reason a member was removed as failed: part of the proposal, so every member reports the same. */
+export interface Failure {
+  readonly member: MemberRef;
+  /** The member whose suspicion removed it: the proposer of the view change. */
+  readonly by: MemberRef;
+  readonly cause: FailureCause;
+  /** How long `by` had heard nothing from it when it proposed the change (ms). */
+  readonly silentMs: number;
+  /**
+   * The suspicion was checked: the member did not answer the view change either
+   * (`silence`, `refused`, `unresponsive`), or its new incarnation asked to join
+   * (`replaced`). False for a `laggard`, which answered but could not keep up.
+   */
+  readonly verified: boolean;
+}
+
 /** A change of membership proposed for the next view (epoch + 1). */
 export interface Proposal {
   readonly view: EndpointView;
@@ -93,6 +121,8 @@ export interface Proposal {
   readonly joined: readonly MemberRef[];
   readonly left: readonly MemberRef[];
   readonly failed: readonly MemberRef[];
+  /** One per member of `failed`, in the same order. */
+  readonly failures: readonly Failure[];
 }
 
 /** One group in the replicated group table. */
@@ -302,6 +332,7 @@ export interface WelcomeMsg {
   readonly joined: readonly MemberRef[];
   readonly left: readonly MemberRef[];
   readonly failed: readonly MemberRef[];
+  readonly failures: readonly Failure[];
   readonly groups: readonly GroupRecord[];
 }
 

@@ -156,6 +156,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
             joined: e.view.refs.joined.map(key),
             left: e.view.refs.left.map(key),
             failed: e.view.refs.failed.map(key),
+            reason: e.view.reason,
             time,
           });
           break;

@@ -38,7 +38,9 @@
  * | LogEntry      | gseq `uint`, sender `MemberRef`, seq `uint`, kind `kind`, group `str`,  |
  * |               | safe `bool`, payload `bytes?`                                           |
  * | Proposal      | view `EndpointView`, cut `uint`, joined `MemberRef[]`,                  |
- * |               | left `MemberRef[]`, failed `MemberRef[]`                                |
+ * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`          |
+ * | Failure       | member `MemberRef`, by `MemberRef`, cause `u8` (0 silence, 1 refused,  |
+ * |               | 2 unresponsive, 3 laggard, 4 replaced), silentMs `uint`, verified `bool`|
  * | AwaitingState | member `MemberRef`, provider `MemberRef?`, pos `Position`               |
  * | GroupRecord   | name `str`, viewId `uint`, members `MemberRef[]`,                       |
  * |               | awaiting `AwaitingState[]`                                              |
@@ -47,7 +49,7 @@
  *
  * | Offset | Field   | Encoding                                     |
  * |--------|---------|----------------------------------------------|
- * | 0      | version | `u8`, always `WIRE_VERSION` (1)              |
+ * | 0      | version | `u8`, always `WIRE_VERSION` (2)              |
  * | 1      | type    | `u8`, one of `MessageType` below             |
  * | 2      | body    | the fields of that type, in the order below  |
  *
@@ -79,7 +81,7 @@
  * | 15   | `commit`      | epoch `uint`, ballot `Ballot`                                          |
  * | 16   | `installed`   | epoch `uint`                                                           |
  * | 17   | `welcome`     | view `EndpointView`, joined `MemberRef[]`, left `MemberRef[]`,         |
- * |      |               | failed `MemberRef[]`, groups `GroupRecord[]`                           |
+ * |      |               | failed `MemberRef[]`, failures `Failure[]`, groups `GroupRecord[]`     |
  * | 18   | `not-member`  | epoch `uint`, to `MemberRef`                                           |
  * | 19   | `state-chunk` | group `str`, joiner `MemberRef`, pos `Position`, offset `uint`,        |
  * |      |               | total `uint`, data `bytes`                                             |
@@ -108,13 +110,15 @@ import type {
   OrderEntry,
   Position,
   Proposal,
+  Failure,
+  FailureCause,
 } from '../core/types.js';
 import { EntryKind } from '../core/types.js';
 import { assert, assertNever, ErrorCode, OptionError, WireError } from '../errors.js';
 import { Reader, Writer } from './buffer.js';
 
 /** The format version, the first byte of every frame. */
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -453,6 +457,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       writeMemberRefs(w, m.joined, l, 'joined');
       writeMemberRefs(w, m.left, l, 'left');
       writeMemberRefs(w, m.failed, l, 'failed');
+      writeFailures(w, m.failures, l);
       const groups = m.groups;
       w.count(groups.length, l.arrayLengthMax, 'groups');
       for (let i = 0; i < groups.length; i++) writeGroup(w, groups[i]!, l);
@@ -545,6 +550,21 @@ function writeProposal(w: Writer, p: Proposal, l: Readonly<WireLimits>): void {
   writeMemberRefs(w, p.joined, l, 'joined');
   writeMemberRefs(w, p.left, l, 'left');
   writeMemberRefs(w, p.failed, l, 'failed');
+  writeFailures(w, p.failures, l);
+}
+
+/** Causes by wire number; never renumber. */
+const FAILURE_CAUSES: readonly FailureCause[] = ['silence', 'refused', 'unresponsive', 'laggard', 'replaced'];
+
+function writeFailures(w: Writer, fs: readonly Failure[], l: Readonly<WireLimits>): void {
+  w.count(fs.length, l.arrayLengthMax, 'failures');
+  for (const f of fs) {
+    writeMemberRef(w, f.member, l.stringBytesMax);
+    writeMemberRef(w, f.by, l.stringBytesMax);
+    w.u8(FAILURE_CAUSES.indexOf(f.cause));
+    w.varint(f.silentMs, 'failure silentMs');
+    w.bool(f.verified);
+  }
 }
 
 function writeLog(w: Writer, log: readonly LogEntry[], l: Readonly<WireLimits>): void {
@@ -794,6 +814,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         joined: readMemberRefs(r, l, 'joined'),
         left: readMemberRefs(r, l, 'left'),
         failed: readMemberRefs(r, l, 'failed'),
+        failures: readFailures(r, l),
         groups: readGroups(r, l),
       };
     case MessageType['not-member']:
@@ -894,7 +915,22 @@ function readProposal(r: Reader, l: Readonly<WireLimits>): Proposal {
     joined: readMemberRefs(r, l, 'joined'),
     left: readMemberRefs(r, l, 'left'),
     failed: readMemberRefs(r, l, 'failed'),
+    failures: readFailures(r, l),
   };
+}
+
+function readFailures(r: Reader, l: Readonly<WireLimits>): Failure[] {
+  const n = r.length('failures', l.arrayLengthMax, 2 * MIN_MEMBER_REF + 3);
+  const out: Failure[] = [];
+  for (let i = 0; i < n; i++) {
+    const member = readMemberRef(r, l.stringBytesMax);
+    const by = readMemberRef(r, l.stringBytesMax);
+    const c = r.u8('failure cause');
+    const cause = FAILURE_CAUSES[c];
+    if (cause === undefined) throw new WireError(`unknown failure cause ${c}`);
+    out.push({ member, by, cause, silentMs: r.varint('failure silentMs'), verified: r.bool('failure verified') });
+  }
+  return out;
 }
 
 function readLog(r: Reader, l: Readonly<WireLimits>): LogEntry[] {
