@@ -105,6 +105,22 @@ export interface GroupHandlers {
    * empty one).
    */
   checkpoint?: () => Uint8Array | Promise<Uint8Array>;
+  /**
+   * On a joiner, while the group's state arrives: bytes received so far of the total,
+   * for a progress bar. Called outside the group's order (the first view and the
+   * `state` event wait for the whole state), at least once with `received === total`.
+   * Errors thrown here are ignored.
+   */
+  onProgress?: (progress: StateProgress) => void;
+}
+
+/** How far a joiner's state transfer has come (see {@link GroupHandlers.onProgress}). */
+export interface StateProgress {
+  readonly group: string;
+  /** Bytes received, a contiguous prefix of the state. */
+  readonly received: number;
+  /** The state's size in bytes. */
+  readonly total: number;
 }
 
 /** Options of a multicast. */
@@ -561,7 +577,7 @@ export class Endpoint {
     checkName('group name', name, this.cfg.nameBytesMax);
     if (handlers === null || typeof handlers !== 'object') throw new OptionError('handlers must be an object');
     for (const k of Object.keys(handlers)) {
-      if (k !== 'onEvent' && k !== 'checkpoint') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
+      if (k !== 'onEvent' && k !== 'checkpoint' && k !== 'onProgress') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
     }
     if (this.groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
     if (this.groups.size >= this.cfg.groupsPerEndpointMax) {
@@ -705,6 +721,15 @@ export class Endpoint {
         }
         const event: GroupEvent = { type: 'message', sender: e.sender.id, senderInc: e.sender.inc, data: e.data, safe: e.safe };
         this.jobs.push({ kind: 'event', group: e.group, event, localId: e.localId, firstView: false });
+        break;
+      }
+      case 'state-progress': {
+        const onProgress = this.groups.get(e.group)?.handlers.onProgress;
+        try {
+          onProgress?.({ group: e.group, received: e.received, total: e.total });
+        } catch (err) {
+          this.log(`onProgress of ${e.group} threw: ${String(err)}`);
+        }
         break;
       }
       case 'state-request':

@@ -12,7 +12,7 @@
  * ```
  */
 export { Endpoint, Group, describeFailure, sha256hex, viewReason } from './endpoint.js';
-export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, MemberFailure, MulticastOptions, View } from './endpoint.js';
+export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, MemberFailure, MulticastOptions, StateProgress, View } from './endpoint.js';
 export type { FailureCause } from './core/types.js';
 export {
   AssertionFailure,

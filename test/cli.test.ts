@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cohortBin, tempDir } from './procs.js';
+import { stateProgressLine } from '../src/cli/member.js';
 
 const run = (args: string[], timeout = 30_000) => spawnSync(process.execPath, [cohortBin, ...args], { encoding: 'utf8', timeout });
 
@@ -52,4 +53,21 @@ test('cohort demo runs three controller processes, survives a crash, and ends wi
   assert.match(r.stdout, /FAILED ctl-2/);
   assert.match(r.stdout, /ctl-4 +state transfer/);
   assert.match(r.stdout, /Every live controller holds the same sector/);
+});
+
+test('cohort member: a large state gets a progress line per tenth on a pipe, rewritten in place on a terminal, nothing for a small one', () => {
+  const piped: string[] = [];
+  const onPipe = stateProgressLine({ write: (s: string) => piped.push(s) });
+  const total = 4 << 20;
+  for (let r = 0; r <= total; r += 64 << 10) onPipe({ group: 'g', received: r, total });
+  assert.equal(piped.length, 11, piped.join(''));
+  assert.equal(piped[10], 'state of g: 4.0 of 4.0 MiB (100%)\n');
+  const tty: string[] = [];
+  const onTty = stateProgressLine({ write: (s: string) => tty.push(s), isTTY: true });
+  for (let r = 0; r <= total; r += 64 << 10) onTty({ group: 'g', received: r, total });
+  assert.ok(tty.length >= 2 && tty.every((s) => s.startsWith('\r')), JSON.stringify(tty.slice(0, 3)));
+  assert.ok(tty[tty.length - 1]!.endsWith('(100%)\n'));
+  const small: string[] = [];
+  stateProgressLine({ write: (s: string) => small.push(s) })({ group: 'g', received: 10, total: 10 });
+  assert.deepEqual(small, []);
 });

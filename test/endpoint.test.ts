@@ -161,11 +161,25 @@ test('a provider that leaves the group right after a join still hands over its s
     }),
   );
   const rec = recorder();
-  await sim.run(b.join('g', { onEvent: rec.onEvent }));
+  const progress: number[] = [];
+  await sim.run(
+    b.join('g', {
+      onEvent: rec.onEvent,
+      onProgress: (p) => {
+        assert.equal(p.total, state.length);
+        progress.push(p.received);
+      },
+    }),
+  );
   await sim.runUntil(() => leave !== null, 5000);
   await sim.run(leave!);
   const got = rec.log.find((l) => l.startsWith('state:'));
   assert.equal(got?.length, 'state:'.length + state.length, `the joiner's state: ${got?.slice(0, 20)}`);
+  // Progress as the contiguous prefix grows (chunks may arrive out of order), never
+  // backwards, ending at the whole state.
+  assert.ok(progress.length >= 3, `progress ${progress.join(',')}`);
+  for (let i = 1; i < progress.length; i++) assert.ok(progress[i]! >= progress[i - 1]!, `progress ${progress.join(',')}`);
+  assert.equal(progress[progress.length - 1], state.length);
   assert.match(rec.log[rec.log.length - 1]!, /^v\d+:b$/);
 });
 

@@ -15,7 +15,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
+import type { Endpoint, Group, GroupEvent, StateProgress } from '../endpoint.js';
 import { Endpoint as EndpointClass, sha256hex } from '../endpoint.js';
 import { CohortError, ErrorCode, OptionError } from '../errors.js';
 import { UsageError } from './usage.js';
@@ -208,6 +208,7 @@ export async function member(argv: readonly string[]): Promise<number> {
   };
 
   const checkpoint = (): Uint8Array => new TextEncoder().encode(JSON.stringify(state));
+  const onProgress = stateProgressLine(process.stderr);
 
   const join = async (): Promise<void> => {
     if (joining !== null || ended) return joining ?? undefined;
@@ -215,7 +216,7 @@ export async function member(argv: readonly string[]): Promise<number> {
     joining = (async () => {
       for (;;) {
         try {
-          handle = await ep.join(group, { onEvent, checkpoint });
+          handle = await ep.join(group, { onEvent, checkpoint, onProgress });
           return;
         } catch (err) {
           if (ended) return;
@@ -297,4 +298,33 @@ export async function member(argv: readonly string[]): Promise<number> {
   maybeFinish();
   await done;
   return 0;
+}
+
+/** States from this size on get a progress line on standard error while they arrive. */
+const PROGRESS_FROM_BYTES = 1 << 20;
+
+/**
+ * A joiner's progress line for a large state: rewritten in place on a terminal (at
+ * most ten times a second), else one line per tenth; never on standard output.
+ */
+export function stateProgressLine(err: { write(s: string): unknown; isTTY?: boolean }): (p: StateProgress) => void {
+  let lastAt = 0;
+  let lastTenth = -1;
+  return (p) => {
+    if (p.total < PROGRESS_FROM_BYTES) return;
+    const done = p.received === p.total;
+    const mib = (n: number): string => (n / (1 << 20)).toFixed(1);
+    const text = `state of ${p.group}: ${mib(p.received)} of ${mib(p.total)} MiB (${Math.floor((100 * p.received) / p.total)}%)`;
+    if (err.isTTY === true) {
+      const now = performance.now();
+      if (!done && now - lastAt < 100) return;
+      lastAt = now;
+      err.write(`\r${text}${done ? '\n' : ''}`);
+    } else {
+      const tenth = Math.floor((10 * p.received) / p.total);
+      if (tenth === lastTenth) return;
+      lastTenth = tenth;
+      err.write(`${text}\n`);
+    }
+  };
 }

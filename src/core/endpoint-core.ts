@@ -104,6 +104,8 @@ export type CoreEvent =
       readonly localId: number | null;
       readonly safe: boolean;
     }
+  /** Bytes of `group`'s state received so far (a contiguous prefix), of `total`: not ordered. */
+  | { readonly type: 'state-progress'; readonly group: string; readonly received: number; readonly total: number }
   /** Take the checkpoint of `group` now, in order, and hand it to `provideState`. */
   | { readonly type: 'state-request'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
   /** Own leave of `group` is delivered: the handle is done. */
@@ -1482,6 +1484,7 @@ export class EndpointCore {
     }
     if (msg.total !== inc.total || inc.buffer === null) return;
     // Chunks may arrive out of order: keep those ahead, advance over the contiguous run.
+    const before = inc.received;
     if (msg.offset >= inc.received && msg.offset + msg.data.length <= inc.total && !inc.ahead.has(msg.offset)) {
       inc.buffer.set(msg.data, msg.offset);
       inc.ahead.set(msg.offset, msg.data.length);
@@ -1493,6 +1496,9 @@ export class EndpointCore {
     }
     this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: inc.received });
     this.stateAckTo.set(msg.group, { to: from, at: now });
+    // Progress is for the joiner to show, outside the group's order (its first view
+    // waits for the whole state).
+    if (inc.received > before || before === 0) this.emit({ type: 'state-progress', group: msg.group, received: inc.received, total: inc.total });
     if (inc.received === inc.total) this.completeState(now, inc);
   }
 
