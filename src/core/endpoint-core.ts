@@ -246,8 +246,11 @@ function majority(n: number): number {
   return Math.floor(n / 2) + 1;
 }
 
-function entryKey(sender: MemberRef, seq: number): string {
-  return `${sender.id}#${sender.inc}:${seq}`;
+/** An ordered entry: its sender, the sender's rank in the epoch's view, and its seq. */
+interface EntryRecord {
+  readonly sender: MemberRef;
+  readonly rank: number;
+  readonly seq: number;
 }
 
 /** A failure whose reason was not recorded (not expected: every proposal carries them). */
@@ -304,12 +307,15 @@ export class EndpointCore {
   private ownOrderedSeq = 0;
 
   // --- ordering (this epoch) ---
-  /** Data received, keyed by `entryKey(sender, seq)`. */
-  private data = new Map<string, DataMsg>();
+  /**
+   * Data received, per sender rank, by seq: the hot lookups of ordering and delivery
+   * use small-integer keys, not strings built per lookup.
+   */
+  private data: Map<number, DataMsg>[] = [];
   /** Global sequence number → sender and its seq. */
-  private records = new Map<number, { sender: MemberRef; seq: number }>();
-  /** Per sender: the highest seq already delivered and collected (late duplicates are dropped). */
-  private collectedSeq = new Map<string, number>();
+  private records = new Map<number, EntryRecord>();
+  /** Per sender rank: the highest seq already delivered and collected (late duplicates are dropped). */
+  private collectedSeq: number[] = [];
   private orderedMax = 0;
   private held = 0;
   private delivered = 0;
@@ -1014,14 +1020,19 @@ export class EndpointCore {
   }
 
   private onData(msg: DataMsg): void {
-    const sk = memberKey(msg.sender);
-    if (!this.rank.has(sk)) return;
-    if (msg.seq <= (this.collectedSeq.get(sk) ?? 0)) return;
-    const k = entryKey(msg.sender, msg.seq);
-    if (!this.data.has(k)) {
-      this.data.set(k, msg);
+    const r = this.rank.get(memberKey(msg.sender));
+    if (r === undefined) return;
+    if (msg.seq <= this.collectedSeq[r]!) return;
+    const byRank = this.data[r]!;
+    if (!byRank.has(msg.seq)) {
+      byRank.set(msg.seq, msg);
       this.orderDirty = true;
     }
+  }
+
+  /** The data of an ordered entry, if it is here. */
+  private dataOf(r: EntryRecord): DataMsg | undefined {
+    return this.data[r.rank]?.get(r.seq);
   }
 
   /** Sequencer: order every sender's data in its FIFO order, within the window. */
@@ -1039,10 +1050,10 @@ export class EndpointCore {
           this.windowFullSeen = true;
           break;
         }
-        const d = this.data.get(entryKey(m, next));
+        const d = this.data[i]!.get(next);
         if (d === undefined) break;
         const gseq = this.nextGseq++;
-        this.records.set(gseq, { sender: ref(m), seq: next });
+        this.records.set(gseq, { sender: ref(m), rank: i, seq: next });
         this.unstableBytes += d.payload.length;
         if (d.safe) this.lastSafeOrdered = gseq;
         if (this.orderBatch.length === 0) this.orderBatchFirst = gseq;
@@ -1144,7 +1155,7 @@ export class EndpointCore {
       if (gseq <= this.collectedUpTo) continue;
       const sender = this.view.members[e.rank];
       if (sender === undefined) continue;
-      if (!this.records.has(gseq)) this.records.set(gseq, { sender: ref(sender), seq: e.seq });
+      if (!this.records.has(gseq)) this.records.set(gseq, { sender: ref(sender), rank: e.rank, seq: e.seq });
       if (gseq > this.orderedMax) this.orderedMax = gseq;
       if (e.rank === this.rank.get(this.selfKey) && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
     }
@@ -1218,8 +1229,8 @@ export class EndpointCore {
         start = g + 1;
         continue;
       }
-      entries.push({ rank: this.rank.get(memberKey(r.sender))!, seq: r.seq });
-      const d = this.data.get(entryKey(r.sender, r.seq));
+      entries.push({ rank: r.rank, seq: r.seq });
+      const d = this.dataOf(r);
       if (d !== undefined) this.send(info.addr, { ...d, from: this.self });
     }
     if (entries.length > 0) this.sendOrder(info.addr, start, entries);
@@ -1234,7 +1245,7 @@ export class EndpointCore {
     const before = this.held;
     for (;;) {
       const r = this.records.get(this.held + 1);
-      if (r === undefined || !this.data.has(entryKey(r.sender, r.seq))) break;
+      if (r === undefined || this.dataOf(r) === undefined) break;
       this.held += 1;
     }
     if (this.held === before) return false;
@@ -1260,7 +1271,7 @@ export class EndpointCore {
     while (this.delivered < this.held && this.phaseValue === 'member') {
       const g = this.delivered + 1;
       const r = this.records.get(g)!;
-      const d = this.data.get(entryKey(r.sender, r.seq))!;
+      const d = this.dataOf(r)!;
       if (g > committed || (d.safe && g > this.stable)) break;
       this.deliverEntry(now, g, d);
     }
@@ -1273,16 +1284,15 @@ export class EndpointCore {
     for (let g = this.collectedUpTo + 1; g <= upTo; g++) {
       const r = this.records.get(g);
       if (r === undefined) continue;
-      const k = entryKey(r.sender, r.seq);
-      const d = this.data.get(k);
+      const byRank = this.data[r.rank]!;
+      const d = byRank.get(r.seq);
       if (d !== undefined && this.isCoordinator()) {
         this.unstableBytes -= d.payload.length;
         this.orderDirty = true;
       }
-      this.data.delete(k);
+      byRank.delete(r.seq);
       this.records.delete(g);
-      const sk = memberKey(r.sender);
-      if (r.seq > (this.collectedSeq.get(sk) ?? 0)) this.collectedSeq.set(sk, r.seq);
+      if (r.seq > this.collectedSeq[r.rank]!) this.collectedSeq[r.rank] = r.seq;
     }
     if (upTo > this.collectedUpTo) this.collectedUpTo = upTo;
   }
@@ -1979,7 +1989,7 @@ export class EndpointCore {
     const out: LogEntry[] = [];
     for (const [g, r] of this.records) {
       if (g <= this.stable) continue;
-      const d = this.data.get(entryKey(r.sender, r.seq));
+      const d = this.dataOf(r);
       if (d !== undefined) out.push({ gseq: g, sender: r.sender, seq: r.seq, kind: d.kind, group: d.group, safe: d.safe, payload: d.payload });
     }
     for (const [g, e] of this.acceptedLog) {
@@ -2060,17 +2070,20 @@ export class EndpointCore {
     // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
     this.acceptor.wedgedAt = null;
     for (const [g, e] of this.acceptedLog) {
-      if (!this.records.has(g)) this.records.set(g, { sender: e.sender, seq: e.seq });
-      const k = entryKey(e.sender, e.seq);
-      if (!this.data.has(k) && e.payload !== null) {
-        this.data.set(k, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, payload: e.payload });
+      // Entries of this epoch: their senders are members of its view.
+      const rank = this.rank.get(memberKey(e.sender));
+      assert(rank !== undefined, `entry ${g} of the cut is from ${memberKey(e.sender)}, not a member of epoch ${oldEpoch}`);
+      if (!this.records.has(g)) this.records.set(g, { sender: e.sender, rank, seq: e.seq });
+      const byRank = this.data[rank]!;
+      if (!byRank.has(e.seq) && e.payload !== null) {
+        byRank.set(e.seq, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, payload: e.payload });
       }
     }
     while (this.delivered < proposal.cut) {
       const g = this.delivered + 1;
       const r = this.records.get(g);
       assert(r !== undefined, `entry ${g} of the cut ${proposal.cut} is missing at ${this.selfKey}`);
-      const d = this.data.get(entryKey(r.sender, r.seq));
+      const d = this.dataOf(r);
       assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
       this.deliverEntry(now, g, d);
     }
@@ -2157,9 +2170,9 @@ export class EndpointCore {
     this.sentMessages = 0;
     this.sendSeq = 0;
     this.ownOrderedSeq = 0;
-    this.data = new Map();
+    this.data = view.members.map(() => new Map<number, DataMsg>());
     this.records = new Map();
-    this.collectedSeq = new Map();
+    this.collectedSeq = view.members.map(() => 0);
     this.acceptedLog = new Map();
     this.orderedMax = 0;
     this.held = 0;
