@@ -461,7 +461,7 @@ export class Endpoint {
           ep.close();
           throw new OptionError(`option metrics ${opts.metrics as string}: cannot listen (${(err as Error).message})`);
         }
-        ep.log(`metrics at http://${ep.metricsServer.address}/metrics`);
+        ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, { metrics: ep.metricsServer.address });
         await ep.ready;
         return ep;
       }
@@ -924,9 +924,9 @@ export class Endpoint {
     d.resolve();
   }
 
-  private log(line: string): void {
+  private log(line: string, fields?: Readonly<Record<string, unknown>>): void {
     this.onLog?.(`[${this.id}] ${line}`);
-    this.logger?.log(levelOf(line), line);
+    this.logger?.log(levelOf(line), line, fields);
   }
 
   /** The gauges of the metrics, read at scrape time. */
