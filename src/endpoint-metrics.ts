@@ -57,13 +57,21 @@ export function newEndpointCounters(): EndpointCounters {
 
 /** The TCP transport's counters, when the endpoint runs over TCP. */
 export interface TransportSnapshot {
+  /** Frames written to sockets. */
   readonly framesSent: number;
+  /** Frames read from sockets. */
   readonly framesReceived: number;
+  /** Bytes written, framing included. */
   readonly bytesSent: number;
+  /** Bytes read, framing included. */
   readonly bytesReceived: number;
+  /** Frames dropped (queue full, too large, dial failed). */
   readonly framesDropped: number;
+  /** Frames that could not be decoded. */
   readonly badFrames: number;
+  /** Connections refused at the handshake or by a limit. */
   readonly refused: number;
+  /** Peers with an open connection now. */
   readonly connections: number;
   /** Bytes queued for peers and not yet taken by the kernel, summed over the view. */
   readonly bufferedBytes: number;
@@ -71,9 +79,13 @@ export interface TransportSnapshot {
 
 /** The endpoint's state as gauges read at scrape time. */
 export interface EndpointSnapshot {
+  /** Epoch of the installed network view. */
   readonly epoch: number;
+  /** Members of that view. */
   readonly members: number;
+  /** Members suspected now. */
   readonly suspected: number;
+  /** Groups this endpoint is in or joining. */
   readonly groups: number;
   /** Own entries waiting for the send window. */
   readonly sendQueue: number;
@@ -93,10 +105,16 @@ export interface EndpointSnapshot {
 export interface EndpointMetricsSource {
   /** The member id, a label of `cohort_member_info`. */
   readonly member: string;
+  /** The core's counters (shared by its incarnations). */
   readonly core: CoreCounters;
+  /** The endpoint's counters. */
   readonly endpoint: EndpointCounters;
+  /** The gauges, read at each scrape. */
   readonly snapshot: () => EndpointSnapshot;
 }
+
+/** The event loop is sampled by a timer of this period (prom-client's default); its delays beyond it are the lag. */
+const loopResolutionMs = 10;
 
 /** Bucket bounds, seconds, for view changes (tens of ms typical, the flush timeout beyond). */
 const flushBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -108,6 +126,7 @@ const stateBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
  * Names follow prom-client's conventions under the `cohort_` prefix.
  */
 export class EndpointMetrics {
+  /** The families; an application may add its own metrics here, served alongside. */
   readonly registry = new MetricsRegistry();
   private readonly src: EndpointMetricsSource;
   private readonly flush: Histogram;
@@ -198,10 +217,10 @@ export class EndpointMetrics {
       buffered: r.gauge({ name: 'cohort_transport_buffered_bytes', help: 'Bytes queued for peers of the view and not yet taken by the kernel.' }),
     });
 
-    const lagMean = r.gauge({ name: 'cohort_event_loop_lag_seconds', help: 'Mean event loop delay since the last scrape.' });
-    const lagP99 = r.gauge({ name: 'cohort_event_loop_lag_p99_seconds', help: '99th percentile of the event loop delay since the last scrape.' });
-    const lagMax = r.gauge({ name: 'cohort_event_loop_lag_max_seconds', help: 'Largest event loop delay since the last scrape.' });
-    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    const lagMean = r.gauge({ name: 'cohort_event_loop_lag_seconds', help: 'Mean event loop lag since the last scrape (delay of a 10 ms timer beyond its due time).' });
+    const lagP99 = r.gauge({ name: 'cohort_event_loop_lag_p99_seconds', help: '99th percentile of the event loop lag since the last scrape.' });
+    const lagMax = r.gauge({ name: 'cohort_event_loop_lag_max_seconds', help: 'Largest event loop lag since the last scrape.' });
+    this.loop = monitorEventLoopDelay({ resolution: loopResolutionMs });
     this.loop.enable();
 
     r.onCollect(() => {
@@ -240,8 +259,9 @@ export class EndpointMetrics {
         transport.connections.set(undefined, s.transport.connections);
         transport.buffered.set(undefined, s.transport.bufferedBytes);
       }
-      // Nanoseconds; no sample yet (a scrape right after the last) reads as 0.
-      const seconds = (ns: number): number => (Number.isFinite(ns) && this.loop.count > 0 ? ns / 1e9 : 0);
+      // Nanoseconds, each sample the whole interval of the sampling timer: its lag is
+      // what exceeds the resolution. No sample yet (a scrape right after the last) reads as 0.
+      const seconds = (ns: number): number => (Number.isFinite(ns) && this.loop.count > 0 ? Math.max(0, ns / 1e6 - loopResolutionMs) / 1000 : 0);
       lagMean.set(undefined, seconds(this.loop.mean));
       lagP99.set(undefined, seconds(this.loop.percentile(99)));
       lagMax.set(undefined, seconds(this.loop.max));

@@ -53,8 +53,11 @@ export interface LoggerOptions {
  * ```
  */
 export class Logger {
+  /** Records less severe than this are dropped. */
   readonly level: LogLevel;
+  /** `json` or `text`. */
   readonly format: LogFormat;
+  /** The member id every record carries, if any. */
   readonly member: string | undefined;
   private readonly write: (line: string) => void;
   private readonly now: () => Date;

@@ -192,6 +192,7 @@ export class Gauge extends ValueFamily {
  */
 export class Histogram extends Family {
   readonly type = 'histogram' as const;
+  /** Upper bounds of the buckets (without `+Inf`). */
   readonly buckets: readonly number[];
   private readonly series = new Map<string, { values: string[]; counts: number[]; sum: number; count: number }>();
 
