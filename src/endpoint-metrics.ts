@@ -126,7 +126,7 @@ const stateBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
  * Names follow prom-client's conventions under the `cohort_` prefix.
  */
 export class EndpointMetrics {
-  /** The families; an application may add its own metrics here, served alongside. */
+  /** The metric families, in the order they are served. */
   readonly registry = new MetricsRegistry();
   private readonly src: EndpointMetricsSource;
   private readonly flush: Histogram;

@@ -389,6 +389,7 @@ export class Endpoint {
   private readonly metrics: EndpointMetrics | null;
   private metricsServer: MetricsServer | null = null;
   private metricsServerClosed: Promise<void> = Promise.resolve();
+  private retransmitsLogged = { at: 0, naks: 0, answered: 0, data: 0, state: 0 };
   private core: EndpointCore;
   private readonly groups = new Map<string, Group>();
   private readonly pending = new Map<number, Deferred<void>>();
@@ -675,7 +676,31 @@ export class Endpoint {
       if (this.closed) return;
       this.core.tick(this.world.clock.now());
       this.drive();
+      if (this.logger?.enabled('debug') === true) this.logRetransmissions();
       this.scheduleTick();
+    });
+  }
+
+  /**
+   * At level debug, at most once a second: what was sent again since the last report
+   * (the core counts, it does not log, to keep its hot path quiet).
+   */
+  private logRetransmissions(): void {
+    const now = this.world.clock.now();
+    const last = this.retransmitsLogged;
+    if (now - last.at < 1000) return;
+    const c = this.coreCounters;
+    const naks = c.naksSent - last.naks;
+    const answered = c.naksAnswered - last.answered;
+    const data = c.dataResent - last.data;
+    const state = c.stateChunksResent - last.state;
+    this.retransmitsLogged = { at: now, naks: c.naksSent, answered: c.naksAnswered, data: c.dataResent, state: c.stateChunksResent };
+    if (naks + answered + data + state === 0) return;
+    this.logger!.debug(`retransmissions in the last ${Math.round(now - last.at)} ms: ${naks} NAKs sent, ${answered} entries resent to NAKs, ${data} own entries resent, ${state} state chunks resent`, {
+      naks,
+      answered,
+      data,
+      state,
     });
   }
 

@@ -125,9 +125,11 @@ const rules: readonly (readonly [RegExp, LogLevel])[] = [
   [/^(suspect |excluded|laggard |blocked|paused for |leave not acknowledged|join request ignored)/, 'warn'],
   [/^tcp [^ ]+: (refusing|closing the connection|dropping)/, 'warn'],
   [/^warning: /, 'warn'],
+  [/^skipped /, 'warn'],
   [/ failed \(.*\); retrying$/, 'warn'],
   // Connection chatter and details of the protocol at work.
   [/^tcp [^ ]+: (dial |connection with )/, 'debug'],
+  [/^retransmissions /, 'debug'],
   [/ heard again$/, 'debug'],
   [/^proposal .* abandoned/, 'debug'],
   [/^tcp /, 'debug'],

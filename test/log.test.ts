@@ -72,6 +72,8 @@ test('diagnostic lines are sorted into levels by what they say', () => {
     ['onEvent of g threw: Error: boom', 'error'],
     ['checkpoint of g threw: Error: boom; sending an empty state', 'error'],
     ['join of g failed (excluded); retrying', 'warn'],
+    ['skipped a join of m3#1 to g: not allowed in it', 'warn'],
+    ['retransmissions in the last 1000 ms: 2 NAKs sent, 0 entries resent to NAKs, 0 own entries resent, 0 state chunks resent', 'debug'],
   ];
   for (const [line, level] of cases) assert.equal(levelOf(line), level, line);
 });

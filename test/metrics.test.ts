@@ -229,6 +229,46 @@ test('option metrics is validated, and off by default', async () => {
   await sim.run(Promise.all([a!.stop(), d.stop()]));
 });
 
+test('in the simulator, under loss: retransmissions and NAKs are counted, a crash is a failure view with suspicions, and counts stay exact', { timeout: 60_000 }, async () => {
+  // Seeded: the same drops, hence the same counts, on every run.
+  const sim = new Simulation({ seed: 11, faults: { dropProbability: 0.2 }, endpoint: { metrics: true } });
+  const eps = await sim.startAll(['a', 'b', 'c']);
+  const counts = new Map<string, number>();
+  const groups: Group[] = [];
+  for (const ep of eps) {
+    counts.set(ep.id, 0);
+    groups.push(await sim.run(ep.join('g', { onEvent: (e) => void (e.type === 'message' && counts.set(ep.id, counts.get(ep.id)! + 1)) })));
+  }
+  const n = 40;
+  const sends: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) for (const g of groups) sends.push(g.multicast(new Uint8Array(5)));
+  await sim.run(Promise.all(sends));
+  await sim.runUntil(() => [...counts.values()].every((c) => c === 3 * n));
+  const fams = eps.map((ep) => parseExposition(ep.metricsText()));
+  const total = (name: string, labels: Record<string, string> = {}): number => fams.reduce((s, f) => s + valueOf(f, name, labels), 0);
+  for (const f of fams) {
+    assert.equal(valueOf(f, 'cohort_multicast_messages_total', { group: 'g' }), n);
+    assert.equal(valueOf(f, 'cohort_delivered_messages_total', { group: 'g' }), 3 * n);
+    assert.equal(valueOf(f, 'cohort_delivered_bytes_total', { group: 'g' }), 3 * n * 5);
+  }
+  assert.ok(total('cohort_naks_sent_total') > 0, 'a fifth of the messages lost: someone asked again');
+  assert.ok(total('cohort_retransmissions_total', { kind: 'nak' }) + total('cohort_retransmissions_total', { kind: 'data' }) > 0, 'and something was sent again');
+
+  sim.configure({ dropProbability: 0 });
+  sim.crash('c');
+  await sim.runUntil(() => eps.slice(0, 2).every((ep) => ep.view.members.length === 2));
+  for (const f of eps.slice(0, 2).map((ep) => parseExposition(ep.metricsText()))) {
+    assert.equal(valueOf(f, 'cohort_view_changes_total', { reason: 'failure' }), 1);
+    assert.equal(valueOf(f, 'cohort_suspected_members'), 0, 'suspicions end with the view change');
+    checkHistograms(f);
+  }
+  assert.ok(
+    eps.slice(0, 2).reduce((s, ep) => s + valueOf(parseExposition(ep.metricsText()), 'cohort_suspicions_total'), 0) >= 1,
+    'c was suspected before it was removed',
+  );
+  await sim.run(Promise.all(eps.slice(0, 2).map((ep) => ep.stop())));
+});
+
 // ------------------------------------------------------------------ real endpoints over TCP
 
 const started: Endpoint[] = [];
