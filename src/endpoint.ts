@@ -431,7 +431,9 @@ export class Endpoint {
    */
   static async start(opts: EndpointOptions): Promise<Endpoint> {
     let options = opts;
-    if (opts !== null && typeof opts === 'object' && opts.world === undefined) {
+    const isObject = opts !== null && typeof opts === 'object';
+    const metricsAt = isObject && typeof opts.metrics === 'string' ? (await import('./transport/tcp.js')).parseHostPort(opts.metrics, 'option metrics') : null;
+    if (isObject && opts.world === undefined) {
       // A real process: TCP, the monotonic clock, the operating system's randomness.
       if (typeof opts.listen !== 'string') throw new OptionError('option listen (host:port) is required without a world');
       for (const k of Object.keys(opts)) {
@@ -440,7 +442,6 @@ export class Endpoint {
       const { TcpTransport } = await import('./transport/tcp.js');
       const { realClock, cryptoRng } = await import('./runtime-node.js');
       checkLogOptions(opts);
-      const metricsAt = typeof opts.metrics === 'string' ? (await import('./transport/tcp.js')).parseHostPort(opts.metrics, 'option metrics') : null;
       const transportLog = transportLogOf(opts);
       const transport = await TcpTransport.listen({
         listen: opts.listen,
@@ -452,22 +453,22 @@ export class Endpoint {
         ...(opts.tls === undefined ? {} : { tls: opts.tls }),
       });
       options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
-      if (metricsAt !== null) {
-        // Serving starts before the endpoint is in a view, so a joiner that waits can be watched.
-        const ep = Endpoint.open({ ...options, metrics: true });
-        try {
-          const { serveMetrics } = await import('./endpoint-metrics.js');
-          ep.metricsServer = await serveMetrics(metricsAt.host, metricsAt.port, () => ep.metricsText());
-        } catch (err) {
-          ep.close();
-          throw new OptionError(`option metrics ${opts.metrics as string}: cannot listen (${(err as Error).message})`);
-        }
-        ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, { metrics: ep.metricsServer.address });
-        await ep.ready;
-        return ep;
-      }
     }
-    const ep = Endpoint.open(options);
+    if (metricsAt === null) {
+      const ep = Endpoint.open(options);
+      await ep.ready;
+      return ep;
+    }
+    // Serving starts before the endpoint is in a view, so a joiner that waits can be watched.
+    const ep = Endpoint.open({ ...options, metrics: true });
+    try {
+      const { serveMetrics } = await import('./endpoint-metrics.js');
+      ep.metricsServer = await serveMetrics(metricsAt.host, metricsAt.port, () => ep.metricsText());
+    } catch (err) {
+      ep.close();
+      throw new OptionError(`option metrics ${opts.metrics as string}: cannot listen (${(err as Error).message})`);
+    }
+    ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, { metrics: ep.metricsServer.address });
     await ep.ready;
     return ep;
   }

@@ -9,6 +9,8 @@
  * exposition format itself (escaping, HELP/TYPE lines, cumulative buckets).
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { Endpoint } from '../src/endpoint.js';
 import type { Group, GroupEvent } from '../src/endpoint.js';
@@ -220,6 +222,16 @@ test('option metrics is validated, and off by default', async () => {
   assert.throws(() => sim.open('b', [], { metrics: 42 } as never), OptionError);
   assert.throws(() => sim.open('c', [], { metrics: '127.0.0.1:0' }), (e: unknown) => e instanceof OptionError && /Endpoint\.start/.test(e.message));
   await assert.rejects(Endpoint.start({ id: 'x', listen: '127.0.0.1:0', metrics: 'nowhere' }), OptionError);
+  // A metrics port already taken: a typed error (and the endpoint's transport is closed,
+  // or this test file's process would not exit).
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    await assert.rejects(Endpoint.start({ id: 'x', listen: '127.0.0.1:0', metrics: `127.0.0.1:${port}` }), (e: unknown) => e instanceof OptionError && /cannot listen/.test(e.message));
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
   // In the simulator, metrics: true collects without serving.
   const d = sim.open('d', [a!.address], { metrics: true });
   await sim.run(d.ready);
