@@ -17,11 +17,16 @@ import { createHash, randomInt } from 'node:crypto';
 import type { CoreConfig } from './core/config.js';
 import { defaultCoreConfig } from './core/config.js';
 import { GroupAccess } from './core/access.js';
+import { CoreCounters } from './core/counters.js';
 import { EndpointCore } from './core/endpoint-core.js';
 import type { CoreEvent, GroupView } from './core/endpoint-core.js';
 import type { EndpointView, Failure, FailureCause, MemberRef, Message, Position } from './core/types.js';
 import { EntryKind, memberKey } from './core/types.js';
+import { EndpointMetrics, newEndpointCounters, newGroupCounters } from './endpoint-metrics.js';
+import type { EndpointCounters, EndpointSnapshot, GroupCounters, MetricsServer, TransportSnapshot } from './endpoint-metrics.js';
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
+import { Logger, isLogLevel, levelOf, logLevels } from './log.js';
+import type { LogLevel } from './log.js';
 import type { Clock, Rng } from './runtime.js';
 import type { Transport } from './transport/transport.js';
 import { defaultWireLimits } from './wire/codec.js';
@@ -224,8 +229,24 @@ export interface EndpointOptions {
   readonly incarnation?: number;
   /** Injected transport, clock and randomness (the simulator uses this). */
   readonly world?: EndpointWorld;
-  /** Receives diagnostics (suspicions, view changes). @default none */
+  /** Receives diagnostics (suspicions, view changes) as plain text lines, whatever `logLevel` says. @default none */
   readonly onLog?: (line: string) => void;
+  /**
+   * Write diagnostics at this level and above to standard error as JSON lines
+   * (`{"ts","level","member","msg"}`; readable text when standard error is a terminal).
+   * Give `logger` instead to choose the format or the destination. @default none (silent)
+   */
+  readonly logLevel?: LogLevel;
+  /** Write diagnostics through this logger (level, format and destination are its own). @default none */
+  readonly logger?: Logger;
+  /**
+   * Prometheus metrics: `'HOST:PORT'` serves them over HTTP at `/metrics` (port 0 picks
+   * one; see `metricsAddress`), `true` collects them for `metricsText()` without a
+   * server. Needs `Endpoint.start` to serve. Off by default: then nothing is measured
+   * beyond a few plain counters.
+   * @default off
+   */
+  readonly metrics?: string | boolean;
 }
 
 const knownOptions = new Set([
@@ -258,6 +279,9 @@ const knownOptions = new Set([
   'incarnation',
   'world',
   'onLog',
+  'logLevel',
+  'logger',
+  'metrics',
 ]);
 
 const encoder = new TextEncoder();
@@ -448,6 +472,15 @@ export class Endpoint {
   private readonly access: GroupAccess;
   private readonly seeds: readonly string[];
   private readonly onLog: ((line: string) => void) | undefined;
+  private readonly logger: Logger | undefined;
+  /** The core's counters, kept across incarnations. */
+  private readonly coreCounters = new CoreCounters();
+  /** @internal The endpoint's own counters (per group, view changes). */
+  readonly counters: EndpointCounters = newEndpointCounters();
+  private readonly metrics: EndpointMetrics | null;
+  private metricsServer: MetricsServer | null = null;
+  private metricsServerClosed: Promise<void> = Promise.resolve();
+  private retransmitsLogged = { at: 0, naks: 0, answered: 0, data: 0, state: 0 };
   private core: EndpointCore;
   private readonly groups = new Map<string, Group>();
   private readonly pending = new Map<number, Deferred<void>>();
@@ -474,8 +507,13 @@ export class Endpoint {
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
+    this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
     const inc = opts.incarnation ?? this.drawIncarnation();
     this.core = this.newCore(inc);
+    this.metrics =
+      opts.metrics === undefined || opts.metrics === false
+        ? null
+        : new EndpointMetrics({ member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => this.snapshot() });
   }
 
   /**
@@ -484,7 +522,9 @@ export class Endpoint {
    */
   static async start(opts: EndpointOptions): Promise<Endpoint> {
     let options = opts;
-    if (opts !== null && typeof opts === 'object' && opts.world === undefined) {
+    const isObject = opts !== null && typeof opts === 'object';
+    const metricsAt = isObject && typeof opts.metrics === 'string' ? (await import('./transport/tcp.js')).parseHostPort(opts.metrics, 'option metrics') : null;
+    if (isObject && opts.world === undefined) {
       // A real process: TCP, the monotonic clock, the operating system's randomness.
       if (typeof opts.listen !== 'string') throw new OptionError('option listen (host:port) is required without a world');
       for (const k of Object.keys(opts)) {
@@ -492,18 +532,34 @@ export class Endpoint {
       }
       const { TcpTransport } = await import('./transport/tcp.js');
       const { realClock, cryptoRng } = await import('./runtime-node.js');
+      checkLogOptions(opts);
+      const transportLog = transportLogOf(opts);
       const transport = await TcpTransport.listen({
         listen: opts.listen,
         ...(opts.advertise === undefined ? {} : { advertise: opts.advertise }),
         network: networkIdentity(opts.network ?? 'cohort', accessFrom(opts)),
-        ...(opts.onLog === undefined ? {} : { onLog: opts.onLog }),
+        ...(transportLog === undefined ? {} : { onLog: transportLog }),
         ...(opts.secret === undefined ? {} : { secret: opts.secret }),
         ...(opts.insecure === undefined ? {} : { insecure: opts.insecure }),
         ...(opts.tls === undefined ? {} : { tls: opts.tls }),
       });
       options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
     }
-    const ep = Endpoint.open(options);
+    if (metricsAt === null) {
+      const ep = Endpoint.open(options);
+      await ep.ready;
+      return ep;
+    }
+    // Serving starts before the endpoint is in a view, so a joiner that waits can be watched.
+    const ep = Endpoint.open({ ...options, metrics: true });
+    try {
+      const { serveMetrics } = await import('./endpoint-metrics.js');
+      ep.metricsServer = await serveMetrics(metricsAt.host, metricsAt.port, () => ep.metricsText());
+    } catch (err) {
+      ep.close();
+      throw new OptionError(`option metrics ${opts.metrics as string}: cannot listen (${(err as Error).message})`);
+    }
+    ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, { metrics: ep.metricsServer.address });
     await ep.ready;
     return ep;
   }
@@ -524,6 +580,14 @@ export class Endpoint {
     }
     if (opts.incarnation !== undefined && (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0)) {
       throw new OptionError('option incarnation must be a non-negative integer');
+    }
+    checkLogOptions(opts);
+    if (opts.metrics !== undefined && typeof opts.metrics !== 'boolean') {
+      throw new OptionError(
+        typeof opts.metrics === 'string'
+          ? 'option metrics with an address serves HTTP: use Endpoint.start (or metrics: true and metricsText())'
+          : `option metrics must be "host:port" or true, got ${String(opts.metrics)}`,
+      );
     }
     const world = opts.world;
     if (world === undefined) {
@@ -563,6 +627,24 @@ export class Endpoint {
     return this.groups.get(name);
   }
 
+  /**
+   * Where the metrics are served (`host:port`, the port picked when 0 was asked), or
+   * `null` without option `metrics: 'HOST:PORT'`.
+   */
+  get metricsAddress(): string | null {
+    return this.metricsServer?.address ?? null;
+  }
+
+  /**
+   * The metrics now, in Prometheus' text exposition format 0.0.4 (what `/metrics`
+   * serves).
+   * @throws OptionError when the endpoint was started without option `metrics`.
+   */
+  metricsText(): string {
+    if (this.metrics === null) throw new OptionError('metrics are off: start the endpoint with option metrics');
+    return this.metrics.expose();
+  }
+
   /** Protocol counters, for status displays and tests. */
   stats(): ReturnType<EndpointCore['stats']> & { phase: string; suspects: string[] } {
     return { ...this.core.stats(), phase: this.core.phase, suspects: this.core.suspected() };
@@ -586,7 +668,12 @@ export class Endpoint {
     if (!this.access.allowed(name, this.id)) {
       throw new CohortError(ErrorCode.accessDenied, `member ${this.id} is not allowed in group ${name} (option groupAccess)`);
     }
-    const g = new Group(this, name, handlers);
+    let counters = this.counters.groups.get(name);
+    if (counters === undefined) {
+      counters = newGroupCounters();
+      this.counters.groups.set(name, counters);
+    }
+    const g = new Group(this, name, handlers, counters);
     this.groups.set(name, g);
     this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
     this.drive();
@@ -604,6 +691,7 @@ export class Endpoint {
       this.drive();
     }
     await this.stoppedD.promise;
+    await this.metricsServerClosed;
   }
 
   // ---------------------------------------------------------------- internals used by Group
@@ -655,6 +743,7 @@ export class Endpoint {
       config: this.cfg,
       rng: this.world.rng,
       access: this.access,
+      counters: this.coreCounters,
     });
   }
 
@@ -679,7 +768,31 @@ export class Endpoint {
       if (this.closed) return;
       this.core.tick(this.world.clock.now());
       this.drive();
+      if (this.logger?.enabled('debug') === true) this.logRetransmissions();
       this.scheduleTick();
+    });
+  }
+
+  /**
+   * At level debug, at most once a second: what was sent again since the last report
+   * (the core counts, it does not log, to keep its hot path quiet).
+   */
+  private logRetransmissions(): void {
+    const now = this.world.clock.now();
+    const last = this.retransmitsLogged;
+    if (now - last.at < 1000) return;
+    const c = this.coreCounters;
+    const naks = c.naksSent - last.naks;
+    const answered = c.naksAnswered - last.answered;
+    const data = c.dataResent - last.data;
+    const state = c.stateChunksResent - last.state;
+    this.retransmitsLogged = { at: now, naks: c.naksSent, answered: c.naksAnswered, data: c.dataResent, state: c.stateChunksResent };
+    if (naks + answered + data + state === 0) return;
+    this.logger!.debug(`retransmissions in the last ${Math.round(now - last.at)} ms: ${naks} NAKs sent, ${answered} entries resent to NAKs, ${data} own entries resent, ${state} state chunks resent`, {
+      naks,
+      answered,
+      data,
+      state,
     });
   }
 
@@ -692,16 +805,23 @@ export class Endpoint {
       for (const s of out.send) this.world.transport.send(s.to, s.msg);
       for (const e of out.events) this.onCoreEvent(e);
     }
+    this.metrics?.afterStep();
     this.pump();
   }
 
   private onCoreEvent(e: CoreEvent): void {
     switch (e.type) {
-      case 'installed':
+      case 'installed': {
+        const c = this.counters;
+        c.viewsInstalled++;
+        if (e.joined.length > 0) c.viewChangesJoin++;
+        if (e.left.length > 0) c.viewChangesLeave++;
+        if (e.failed.length > 0) c.viewChangesFailure++;
         this.log(`view ${e.view.epoch}: ${e.view.members.map(memberKey).join(' ')}`);
         for (const f of e.failures) this.log(`view ${e.view.epoch}: ${describeFailure(toMemberFailure(f))}`);
         this.started.resolve();
         break;
+      }
       case 'view': {
         const g = this.groups.get(e.group);
         if (g === undefined) break;
@@ -719,6 +839,8 @@ export class Endpoint {
           if (e.localId !== null) this.jobs.push({ kind: 'resolve', localId: e.localId });
           break;
         }
+        g.counters.delivered++;
+        g.counters.deliveredBytes += e.data.length;
         const event: GroupEvent = { type: 'message', sender: e.sender.id, senderInc: e.sender.inc, data: e.data, safe: e.safe };
         this.jobs.push({ kind: 'event', group: e.group, event, localId: e.localId, firstView: false });
         break;
@@ -789,6 +911,7 @@ export class Endpoint {
       rng: this.world.rng,
       // Local ids stay unique across incarnations: old ones may still be pending.
       firstLocalId: this.core.nextLocalIdValue,
+      counters: this.coreCounters,
     });
     this.core.start(this.world.clock.now());
     // The new core's first output is sent by the drive() that called us.
@@ -799,6 +922,8 @@ export class Endpoint {
     this.closed = true;
     if (this.timer !== null) this.world.clock.clearTimer(this.timer);
     void this.world.transport.close();
+    this.metrics?.close();
+    if (this.metricsServer !== null) this.metricsServerClosed = this.metricsServer.close();
     const err = new ClosedError(`endpoint ${this.id} is stopped`);
     for (const d of this.pending.values()) d.reject(err);
     this.pending.clear();
@@ -926,9 +1051,55 @@ export class Endpoint {
     d.resolve();
   }
 
-  private log(line: string): void {
+  private log(line: string, fields?: Readonly<Record<string, unknown>>): void {
     this.onLog?.(`[${this.id}] ${line}`);
+    this.logger?.log(levelOf(line), line, fields);
   }
+
+  /** The gauges of the metrics, read at scrape time. */
+  private snapshot(): EndpointSnapshot {
+    const st = this.core.stats();
+    const t = this.world.transport as Partial<{ stats(): Omit<TransportSnapshot, 'bufferedBytes'>; bufferedBytes(to: string): number }>;
+    let transport: TransportSnapshot | null = null;
+    if (typeof t.stats === 'function' && typeof t.bufferedBytes === 'function') {
+      let bufferedBytes = 0;
+      for (const m of this.core.currentView.members) if (m.addr !== this.address) bufferedBytes += t.bufferedBytes(m.addr);
+      transport = { ...t.stats(), bufferedBytes };
+    }
+    return {
+      epoch: st.epoch,
+      members: this.core.currentView.members.length,
+      suspected: this.core.suspected().length,
+      groups: this.groups.size,
+      sendQueue: st.queued,
+      inFlight: st.inFlight,
+      pendingMulticasts: this.pending.size,
+      unstableEntries: Math.max(0, st.held - st.stable),
+      deliveryQueue: this.jobs.length,
+      transport,
+    };
+  }
+}
+
+/** Check `logLevel` and `logger`: a known level, a `Logger`, not both. */
+function checkLogOptions(opts: EndpointOptions): void {
+  if (opts.logLevel !== undefined && !isLogLevel(opts.logLevel)) {
+    throw new OptionError(`option logLevel must be one of ${logLevels.join(', ')}, got ${String(opts.logLevel)}`);
+  }
+  if (opts.logger !== undefined && !(opts.logger instanceof Logger)) throw new OptionError('option logger must be a Logger');
+  if (opts.logger !== undefined && opts.logLevel !== undefined) throw new OptionError('options logger and logLevel exclude each other (a logger has its level)');
+  if (opts.onLog !== undefined && typeof opts.onLog !== 'function') throw new OptionError('option onLog must be a function');
+}
+
+/** The TCP transport's diagnostics go to `onLog` and to the logger, like the endpoint's. */
+function transportLogOf(opts: EndpointOptions): ((line: string) => void) | undefined {
+  const logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
+  const onLog = opts.onLog;
+  if (logger === undefined) return onLog;
+  return (line: string): void => {
+    onLog?.(line);
+    logger.log(levelOf(line), line);
+  };
 }
 
 /**
@@ -943,6 +1114,8 @@ export class Group implements AsyncIterable<GroupEvent> {
   /** @internal */ readonly joined = deferred<Group>();
   /** @internal */ hasView = false;
   /** @internal */ left = false;
+  /** @internal What this handle multicast and delivered (shared with the endpoint's metrics). */
+  readonly counters: GroupCounters;
   private readonly endpoint: Endpoint;
   private closedError: Error | null = null;
   private leaving: Promise<void> | null = null;
@@ -951,10 +1124,11 @@ export class Group implements AsyncIterable<GroupEvent> {
   private waiter: Deferred<IteratorResult<GroupEvent>> | null = null;
 
   /** @internal */
-  constructor(endpoint: Endpoint, name: string, handlers: GroupHandlers) {
+  constructor(endpoint: Endpoint, name: string, handlers: GroupHandlers, counters: GroupCounters) {
     this.endpoint = endpoint;
     this.name = name;
     this.handlers = handlers;
+    this.counters = counters;
   }
 
   /** The last view delivered to this handle, or `null` before the first. */
@@ -974,7 +1148,10 @@ export class Group implements AsyncIterable<GroupEvent> {
     for (const k of Object.keys(options)) {
       if (k !== 'safe') throw new OptionError(`unknown multicast option ${k}`, ErrorCode.unknownOption);
     }
-    return this.endpoint.submitMessage(this.name, data, options.safe === true);
+    const p = this.endpoint.submitMessage(this.name, data, options.safe === true);
+    this.counters.multicasts++;
+    this.counters.multicastBytes += data.length;
+    return p;
   }
 
   /** Leave the group gracefully: a view change for the others, without a timeout (G11). */

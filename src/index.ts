@@ -30,3 +30,7 @@ export { defaultCoreConfig } from './core/config.js';
 export type { CoreConfig } from './core/config.js';
 export { encodeMessage, decodeMessage, defaultWireLimits } from './wire/codec.js';
 export type { WireLimits } from './wire/codec.js';
+export { Logger, levelOf, logLevels } from './log.js';
+export type { LogFields, LogFormat, LogLevel, LoggerOptions } from './log.js';
+export { Counter, Gauge, Histogram, MetricsRegistry, escapeHelp, escapeLabelValue, formatValue, metricsContentType } from './metrics.js';
+export type { FamilyOptions, HistogramOptions, Labels, MetricType } from './metrics.js';

@@ -18,12 +18,14 @@ import { parseArgs } from 'node:util';
 import type { Endpoint, Group, GroupEvent, StateProgress } from '../endpoint.js';
 import { Endpoint as EndpointClass, sha256hex } from '../endpoint.js';
 import { CohortError, ErrorCode, OptionError } from '../errors.js';
+import { Logger, isLogLevel, levelOf, logLevels } from '../log.js';
 import { UsageError } from './usage.js';
 
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
                      [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N]
                      [--secret-file PATH] [--tls-cert PATH --tls-key PATH --tls-ca PATH]
-                     [--insecure] [--network NAME] [--quiet]
+                     [--insecure] [--network NAME] [--metrics HOST:PORT]
+                     [--log-level LEVEL] [--log-format json|text] [--quiet]
 
   Joins group NAME; multicasts each line of standard input; prints each event as a
   JSON line on standard output; leaves and exits 0 at end of input.
@@ -44,6 +46,12 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
   --insecure            listen beyond loopback without a secret (anyone who can
                         reach the port can join, read and send)
   --network NAME        network name; endpoints of another are refused (default cohort)
+  --metrics HOST:PORT   serve Prometheus metrics over HTTP at /metrics (port 0 picks
+                        one; the address is logged at level info). Off by default
+  --log-level LEVEL     diagnostics at LEVEL and above: error, warn, info, debug
+                        (default info)
+  --log-format FORMAT   json (one object per line) or text (readable); default text
+                        when standard error is a terminal, json otherwise
   --quiet               no diagnostics on standard error`;
 
 const zeroDigest = '0'.repeat(64);
@@ -94,6 +102,9 @@ export async function member(argv: readonly string[]): Promise<number> {
       'tls-ca': { type: 'string' },
       insecure: { type: 'boolean' },
       network: { type: 'string' },
+      metrics: { type: 'string' },
+      'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -112,8 +123,14 @@ export async function member(argv: readonly string[]): Promise<number> {
   const heartbeatMs = positive('heartbeat-ms', values['heartbeat-ms']);
   const quiet = values.quiet === true;
   const group = values.group;
-  const log = (line: string): void => {
-    if (!quiet) process.stderr.write(`${line}\n`);
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got "${level}"`);
+  const format = values['log-format'];
+  if (format !== undefined && format !== 'json' && format !== 'text') throw new UsageError(`--log-format must be json or text, got "${format}"`);
+  // Diagnostics go to standard error only: standard output carries the events alone.
+  const logger = quiet ? undefined : new Logger({ level, member: values.id, ...(format === undefined ? {} : { format }) });
+  const log = (line: string, fields?: Record<string, unknown>): void => {
+    logger?.log(levelOf(line), line, fields);
   };
   const out = (obj: Record<string, unknown>): void => {
     process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -141,14 +158,15 @@ export async function member(argv: readonly string[]): Promise<number> {
       ...(secret === undefined ? {} : { secret }),
       ...(tlsOpts === undefined ? {} : { tls: tlsOpts }),
       ...(values.insecure === true ? { insecure: true } : {}),
-      onLog: log,
+      ...(values.metrics === undefined ? {} : { metrics: values.metrics }),
+      ...(logger === undefined ? {} : { logger }),
     });
   } catch (err) {
     // A bad setting (an address, a secret too short, no secret beyond loopback) is a usage error.
     if (err instanceof OptionError || (err instanceof CohortError && err.code === ErrorCode.badName)) throw new UsageError(err.message);
     throw err;
   }
-  log(`[${ep.id}] listening at ${ep.address}`);
+  log(`listening at ${ep.address}`, { address: ep.address });
 
   let state = { count: 0, digest: zeroDigest };
   let handle: Group | null = null;
@@ -220,7 +238,7 @@ export async function member(argv: readonly string[]): Promise<number> {
           return;
         } catch (err) {
           if (ended) return;
-          log(`[${ep.id}] join of ${group} failed (${(err as Error).message}); retrying`);
+          log(`join of ${group} failed (${(err as Error).message}); retrying`);
           await new Promise((r) => setTimeout(r, 100));
         }
       }
@@ -283,6 +301,7 @@ export async function member(argv: readonly string[]): Promise<number> {
     pump();
   });
   input.on('close', () => {
+    logger?.debug('end of input: leaving the group, then the network');
     inputEnded = true;
     maybeFinish();
   });

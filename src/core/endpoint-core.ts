@@ -47,6 +47,7 @@
 import { assert, assertNever } from '../errors.js';
 import type { Rng } from '../runtime.js';
 import type { CoreConfig } from './config.js';
+import { CoreCounters } from './counters.js';
 import { GroupAccess } from './access.js';
 import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
@@ -135,6 +136,8 @@ export interface CoreOptions {
   readonly firstLocalId?: number;
   /** Who may be in which group; every member must hold the same policy. @default open */
   readonly access?: GroupAccess;
+  /** Where to count (for metrics); pass the same object to a new incarnation's core. @default a fresh one */
+  readonly counters?: CoreCounters;
 }
 
 /** Where an endpoint is in its life. */
@@ -202,6 +205,8 @@ interface OutgoingTransfer {
   acked: number;
   sentUpTo: number;
   lastSentAt: number;
+  /** When the checkpoint was handed over (for the duration counter). */
+  readonly startedAt: number;
 }
 
 interface IncomingTransfer {
@@ -215,6 +220,8 @@ interface IncomingTransfer {
   total: number;
   /** Received whole; applied once our `stateDone` for `pos` is delivered, in order. */
   done: boolean;
+  /** When this member learnt it awaits the state (for the duration counter). */
+  readonly startedAt: number;
 }
 
 /**
@@ -276,6 +283,8 @@ export class EndpointCore {
   readonly selfKey: string;
   readonly addr: string;
   private readonly cfg: CoreConfig;
+  /** Counted for metrics; the protocol never reads them. */
+  readonly counters: CoreCounters;
   private readonly rng: Rng;
   private readonly access: GroupAccess;
   /** The founding quorum: seed addresses and our own, sorted. */
@@ -404,6 +413,7 @@ export class EndpointCore {
     this.selfKey = memberKey(opts.self);
     this.addr = opts.addr;
     this.cfg = opts.config;
+    this.counters = opts.counters ?? new CoreCounters();
     this.rng = opts.rng;
     this.access = opts.access ?? GroupAccess.open;
     this.nextLocalId = opts.firstLocalId ?? 1;
@@ -524,7 +534,7 @@ export class EndpointCore {
     const info = this.view.members.find((m) => sameMember(m, joiner));
     const aw = this.groups.awaiting(group, joiner);
     if (info === undefined || aw === undefined || comparePositions(aw.pos, pos) !== 0) return;
-    this.outgoing.set(`${group}\n${memberKey(joiner)}`, { group, joiner: info, pos, data, acked: 0, sentUpTo: 0, lastSentAt: now });
+    this.outgoing.set(`${group}\n${memberKey(joiner)}`, { group, joiner: info, pos, data, acked: 0, sentUpTo: 0, lastSentAt: now, startedAt: now });
     this.pumpTransfers(now);
   }
 
@@ -626,6 +636,7 @@ export class EndpointCore {
       if (now - heard > this.cfg.suspectTimeoutMs) {
         this.suspects.add(k);
         this.suspectCause.set(k, 'silence');
+        this.counters.suspicions++;
         this.log(`suspect ${k} after ${now - heard} ms of silence`);
       }
     }
@@ -635,12 +646,14 @@ export class EndpointCore {
       const first = this.held + 1;
       const last = Math.min(this.orderedMax, this.held + this.cfg.nakBatchMax);
       this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.view.epoch, first, last });
+      this.counters.naksSent++;
     }
     if (!this.wedged && !this.isCoordinator()) {
       for (const s of this.sent) {
         if (s.seq > this.ownOrderedSeq && now - s.lastSentAt >= this.cfg.retransmitMs) {
           s.lastSentAt = now;
           this.sendToCoordinator(this.dataMsg(s));
+          this.counters.dataResent++;
         }
       }
     }
@@ -681,6 +694,7 @@ export class EndpointCore {
     if (k === this.selfKey || this.suspects.has(k)) return;
     this.suspects.add(k);
     this.suspectCause.set(k, 'refused');
+    this.counters.suspicions++;
     this.log(`suspect ${k}: ${addr} refuses connections (its process is gone)`);
     this.tick(now);
   }
@@ -1231,7 +1245,10 @@ export class EndpointCore {
       }
       entries.push({ rank: r.rank, seq: r.seq });
       const d = this.dataOf(r);
-      if (d !== undefined) this.send(info.addr, { ...d, from: this.self });
+      if (d !== undefined) {
+        this.send(info.addr, { ...d, from: this.self });
+        this.counters.naksAnswered++;
+      }
     }
     if (entries.length > 0) this.sendOrder(info.addr, start, entries);
   }
@@ -1393,7 +1410,7 @@ export class EndpointCore {
       // Our first view of the group waits for the state taken at this very position.
       this.dropMarker(c.group);
       this.pendingApp.push({ type: 'marker', group: c.group, pos: mine.pos, view, state: null, confirmed: false });
-      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1, done: false });
+      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1, done: false, startedAt: this.lastNow });
       const early = this.earlyChunks.filter((x) => x.msg.group === c.group && comparePositions(x.msg.pos, mine.pos) === 0);
       this.earlyChunks = this.earlyChunks.filter((x) => !early.includes(x));
       this.earlyBytes = this.earlyChunks.reduce((n, x) => n + x.msg.data.length, 0);
@@ -1531,6 +1548,9 @@ export class EndpointCore {
    */
   private completeState(now: number, inc: IncomingTransfer): void {
     inc.done = true;
+    this.counters.statesReceived++;
+    this.counters.stateBytesReceived += inc.total;
+    this.counters.stateReceiveMsLast = now - inc.startedAt;
     this.stateAckTo.delete(inc.group);
     const m = this.markerOf(inc.group);
     assert(m !== undefined, 'a state without its marker');
@@ -1565,6 +1585,11 @@ export class EndpointCore {
     if (offset >= t.data.length) {
       // Complete (or not wanted): nothing more to send.
       this.outgoing.delete(key);
+      if (offset === t.data.length) {
+        this.counters.statesProvided++;
+        this.counters.stateBytesProvided += t.data.length;
+        this.counters.stateProvideMsLast = now - t.startedAt;
+      }
       return;
     }
     if (offset > t.acked) t.acked = offset;
@@ -1588,9 +1613,11 @@ export class EndpointCore {
         continue;
       }
       // Go back to the last acknowledged offset when acks stall (lost chunks).
+      const resendUpTo = t.sentUpTo;
       if (stalled && t.sentUpTo > t.acked) t.sentUpTo = t.acked;
       while (t.sentUpTo < t.data.length && t.sentUpTo - t.acked < window) {
         const len = Math.min(chunk, t.data.length - t.sentUpTo);
+        if (t.sentUpTo < resendUpTo) this.counters.stateChunksResent++;
         this.sendChunk(t, t.sentUpTo, len, now);
         t.sentUpTo += len;
       }
@@ -2068,6 +2095,10 @@ export class EndpointCore {
     this.lastInstalledBallot = ballot;
     assert(proposal.view.epoch === oldEpoch + 1, `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
     // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
+    if (this.acceptor.wedgedAt !== null) {
+      this.counters.flushes++;
+      this.counters.flushMsLast = now - this.acceptor.wedgedAt;
+    }
     this.acceptor.wedgedAt = null;
     for (const [g, e] of this.acceptedLog) {
       // Entries of this epoch: their senders are members of its view.
