@@ -21,6 +21,7 @@ import {
   peekMessageType,
   readMessage,
   resolveWireLimits,
+  STATUS_DOC_BYTES_MAX,
   WIRE_VERSION,
   writeMessage,
 } from '../src/wire/codec.js';
@@ -44,7 +45,7 @@ const view: EndpointView = {
 };
 const proposal: Proposal = { view, cut: 1234, joined: [c], left: [], failed: [b, d] };
 
-/** At least one sample of each of the 20 kinds, several for the ones with edges. */
+/** At least one sample of each of the 22 kinds, several for the ones with edges. */
 const samples: Message[] = [
   { t: 'probe', from: a, addr: '10.0.0.1:7000', config: ['10.0.0.1:7000', '10.0.0.2:7000'] },
   { t: 'probe', from: c, addr: '', config: [] },
@@ -166,6 +167,10 @@ const samples: Message[] = [
   },
   { t: 'state-chunk', from: a, group: 'kv', joiner: c, pos: { epoch: 1, gseq: 0 }, offset: 0, total: 0, data: bytes() },
   { t: 'state-ack', from: c, group: 'kv', pos: { epoch: 7, gseq: 1234 }, offset: 65536 },
+  { t: 'status-req', from: { id: 'cohort-status', inc: 12345 }, id: 0 },
+  { t: 'status-req', from: a, id: MAX },
+  { t: 'status-reply', from: a, id: 7, doc: new TextEncoder().encode('{"version":1,"endpoint":{"id":"ñodo-β"}}') },
+  { t: 'status-reply', from: b, id: MAX, doc: bytes() },
 ];
 
 /** Calls `f` and returns the `WireError` it throws; fails if it throws anything else. */
@@ -198,14 +203,14 @@ const sample = <T extends Message['t']>(t: T): Extract<Message, { t: T }> =>
   samples.find((m) => m.t === t) as Extract<Message, { t: T }>;
 
 test('the samples cover every message type, and the type table is consistent', () => {
-  assert.equal(messageTypes.length, 20);
+  assert.equal(messageTypes.length, 22);
   assert.deepEqual(new Set(samples.map((m) => m.t)), new Set(messageTypes));
   messageTypes.forEach((t, i) => {
     assert.equal(MessageType[t], i + 1);
     assert.equal(messageTypeName(i + 1), t);
   });
   assert.equal(messageTypeName(0), undefined);
-  assert.equal(messageTypeName(21), undefined);
+  assert.equal(messageTypeName(23), undefined);
   assert.equal(messageTypeName(1.5), undefined);
 });
 
@@ -303,7 +308,7 @@ test('version and type bytes are checked', () => {
   rejects(bytes(1), /truncated frame: type/);
   rejects(bytes(0, 16, 0, 0, 0), /unsupported wire format version 0/);
   rejects(bytes(2, 16, 0, 0, 0), /unsupported wire format version 2/);
-  for (const tag of [0, 21, 127, 255]) rejects(bytes(1, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
+  for (const tag of [0, 23, 127, 255]) rejects(bytes(1, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(1, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(1, 99))).message, /unknown message type 99/);
   assert.match(wireError(() => peekMessageType(bytes(3, 7))).message, /version 3/);
@@ -516,4 +521,23 @@ test('encodeMessage returns exact-size, independent copies, even after a large m
   assert.equal(enc1.buffer.byteLength, enc1.length, 'exact-size copy');
   assert.notEqual(enc1.buffer, enc2.buffer);
   assert.deepStrictEqual(decodeMessage(enc2), sample('ack'));
+});
+
+test('a status document is bounded by STATUS_DOC_BYTES_MAX on both sides, whatever payloadBytesMax allows', () => {
+  const from = { id: 'x', inc: 1 };
+  const fits = encodeMessage({ t: 'status-reply', from, id: 1, doc: new Uint8Array(STATUS_DOC_BYTES_MAX).fill(0x20) });
+  assert.equal((decodeMessage(fits) as { doc: Uint8Array }).doc.length, STATUS_DOC_BYTES_MAX);
+  assert.throws(() => encodeMessage({ t: 'status-reply', from, id: 1, doc: new Uint8Array(STATUS_DOC_BYTES_MAX + 1) }), AssertionFailure);
+  // Hand-built: the same frame with one byte more is refused before it is read.
+  const over = frame((w) => {
+    w.u8(WIRE_VERSION);
+    w.u8(MessageType['status-reply']);
+    w.string('x', 1024, 'id');
+    w.varint(1, 'inc');
+    w.varint(1, 'id');
+    w.bytes(new Uint8Array(STATUS_DOC_BYTES_MAX + 1), Infinity, 'doc');
+  });
+  rejects(over, /doc/);
+  // A tighter payload limit applies to it too.
+  rejects(encodeMessage({ t: 'status-reply', from, id: 1, doc: new Uint8Array(100) }), /doc/, { payloadBytesMax: 99 });
 });
