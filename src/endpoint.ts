@@ -305,6 +305,9 @@ function networkIdentity(network: string, access: GroupAccess): string {
   return `${network} (access ${createHash('sha256').update(access.canonical()).digest('hex').slice(0, 16)})`;
 }
 
+/** Sampling interval of the event-loop delay histogram, ms: a cheap timer, coarse enough. */
+const loopDelayResolutionMs = 20;
+
 /** Status replies an endpoint sends per second at most; more requests are ignored. */
 const statusRepliesPerSecondMax = 20;
 
@@ -540,7 +543,9 @@ export class Endpoint {
     let eventLoop: StatusDocument['eventLoop'] = null;
     if (this.loopDelay !== null) {
       const h = this.loopDelay;
-      const ms = (ns: number): number => (Number.isFinite(ns) ? Math.round(ns / 1e4) / 100 : 0);
+      // The histogram records the time between its timer's runs, the sampling interval
+      // included: the delay is what exceeds it.
+      const ms = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, Math.round((ns - loopDelayResolutionMs * 1e6) / 1e4) / 100) : 0);
       eventLoop = { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max), windowMs: Math.round(now - this.loopDelaySince) };
       h.reset();
       this.loopDelaySince = now;
@@ -703,7 +708,7 @@ export class Endpoint {
   /** Measure event-loop delay for the status document (real processes; stopped at close). */
   private monitorEventLoop(): void {
     if (this.loopDelay !== null || this.closed) return;
-    this.loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    this.loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
     this.loopDelay.enable();
     this.loopDelaySince = this.world.clock.now();
   }

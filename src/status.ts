@@ -98,7 +98,10 @@ export interface StatusRates {
   readonly bytesDeliveredPerS: number;
 }
 
-/** Event-loop delay (`perf_hooks.monitorEventLoopDelay`) since the previous status request. */
+/**
+ * Event-loop delay since the previous status request: how much later than due a 20 ms
+ * timer ran (`perf_hooks.monitorEventLoopDelay`, the sampling interval taken off).
+ */
 export interface StatusEventLoop {
   readonly p50Ms: number;
   readonly p99Ms: number;
