@@ -1,0 +1,272 @@
+/**
+ * `cohort status HOST:PORT`, the probe, against real `cohort member` processes on
+ * loopback. Goal: the probe reports what the members agreed — the view, its
+ * coordinator, the group's members — before and after a crash, with the crash in the
+ * history; it gets through a network secret only with the right one, and says why
+ * otherwise; and probing never disturbs the group. Method: three members started
+ * together; probes as separate processes (`--json`), parsed and compared with the
+ * members' own JSON lines; every wait is for an output line or a process exit, bounded
+ * in time; every process is killed by PID in `after`/`finally`, even when a test fails.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { encodeStatus } from '../src/status.js';
+import type { StatusDocument, StatusFailure, StatusViewChange } from '../src/status.js';
+import { MemberProc, cohortBin, freePorts, killAll, tempDir, withTimeout } from './procs.js';
+
+const procs: MemberProc[] = [];
+const probes = new Set<ChildProcess>();
+after(() => {
+  killAll(procs);
+  for (const p of probes) if (p.exitCode === null && p.pid !== undefined) process.kill(p.pid, 'SIGKILL');
+});
+
+const suspectMs = 1000;
+const group = 'atc/sector-xyz';
+const isView = (n: number) => (l: Record<string, unknown>) => l.event === 'view' && Array.isArray(l.members) && l.members.length === n;
+
+interface Run {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run `cohort ...args` to its end (killed by PID after `timeoutMs`), without blocking our event loop. */
+async function cohort(args: readonly string[], timeoutMs = 15_000): Promise<Run> {
+  const p = spawn(process.execPath, [cohortBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  probes.add(p);
+  let stdout = '';
+  let stderr = '';
+  p.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  p.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+  try {
+    const status = await withTimeout(exited, timeoutMs, () => `cohort ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr: ${stderr}`);
+    return { status, stdout, stderr };
+  } finally {
+    if (p.exitCode === null && p.pid !== undefined) process.kill(p.pid, 'SIGKILL');
+    probes.delete(p);
+  }
+}
+
+/**
+ * `cohort status --json --watch 0.2` until it printed `n` documents, then SIGTERM (by
+ * PID): it must exit 0. Returns the documents.
+ */
+async function watch(target: string, n: number): Promise<StatusDocument[]> {
+  const p = spawn(process.execPath, [cohortBin, 'status', target, '--json', '--watch', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  probes.add(p);
+  const docs: StatusDocument[] = [];
+  let stderr = '';
+  let buf = '';
+  p.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+  try {
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        p.stdout!.on('data', (c: Buffer) => {
+          buf += c.toString('utf8');
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+            docs.push(JSON.parse(buf.slice(0, nl)) as StatusDocument);
+            buf = buf.slice(nl + 1);
+          }
+          if (docs.length >= n) resolve();
+        });
+      }),
+      10_000,
+      () => `--watch printed ${docs.length} of ${n} documents; stderr: ${stderr}`,
+    );
+    p.kill('SIGTERM');
+    assert.equal(await withTimeout(exited, 5_000, () => '--watch did not stop on SIGTERM'), 0, stderr);
+    return docs.slice(0, n);
+  } finally {
+    if (p.exitCode === null && p.pid !== undefined) process.kill(p.pid, 'SIGKILL');
+    probes.delete(p);
+  }
+}
+
+/** `cohort status --json` of one member, parsed; fails the test unless it answered. */
+async function probe(m: MemberProc, extra: readonly string[] = []): Promise<StatusDocument> {
+  const r = await cohort(['status', `127.0.0.1:${m.port}`, '--json', ...extra]);
+  assert.equal(r.status, 0, `probe of ${m.id}: exit ${r.status}: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, `one JSON document: ${r.stdout}`);
+  return JSON.parse(lines[0]!) as StatusDocument;
+}
+
+/** A member as a failure names it: an id, or `{ id, inc }`. */
+const who = (m: unknown): string => (typeof m === 'string' ? m : (m as { id: string }).id);
+/** The reasons a view change gives for its failed members (empty until the core provides them). */
+const failuresOf = (c: StatusViewChange): readonly StatusFailure[] => c.failures ?? [];
+
+async function startThree(dir: string, extra: readonly string[] = []): Promise<MemberProc[]> {
+  const ports = await freePorts(3);
+  const ids = ['m1', 'm2', 'm3'];
+  const ms = ids.map((id, i) => new MemberProc(id, ports[i]!, ports.filter((_, j) => j !== i), dir, ['--suspect-ms', String(suspectMs), ...extra]));
+  procs.push(...ms);
+  await Promise.all(ms.map((m) => m.waitFor(isView(3), 20_000, 'a view of three members')));
+  return ms;
+}
+
+test('the probe shows the agreed view, coordinator and group before and after a crash; probing never disturbs the group', { timeout: 120_000 }, async () => {
+  const dir = tempDir('cohort-status-');
+  const ms = await startThree(dir);
+  const lastView = (m: MemberProc) => m.lines.filter((l) => l.event === 'view').pop()!;
+
+  // Before: every member reports the same three-member view and coordinator, and the
+  // group's members in the rank order its own view lines give.
+  const before = await Promise.all(ms.map((m) => probe(m)));
+  for (const [i, s] of before.entries()) {
+    const m = ms[i]!;
+    assert.equal(s.endpoint.id, m.id);
+    assert.equal(s.endpoint.address, `127.0.0.1:${m.port}`);
+    assert.equal(s.endpoint.phase, 'member');
+    assert.equal(s.view.members.length, 3);
+    assert.deepEqual(s.view.members.map((x) => x.id).sort(), ['m1', 'm2', 'm3']);
+    assert.deepEqual(s.view.coordinator, s.view.members[0]);
+    assert.deepEqual(s.view.suspects, []);
+    const g = s.groups.find((x) => x.name === group);
+    assert.ok(g !== undefined, `${m.id} reports group ${group}`);
+    assert.deepEqual(g.members, lastView(m).members);
+    assert.equal(g.viewId, lastView(m).view);
+    assert.equal(s.view.history.at(-1)!.id, s.view.epoch);
+    assert.ok(s.eventLoop !== null && s.eventLoop.p99Ms >= 0);
+    assert.ok(s.transport !== null && s.transport.connections >= 2);
+  }
+  assert.equal(new Set(before.map((s) => JSON.stringify([s.view.epoch, s.view.members]))).size, 1, 'one view everywhere');
+  const coordinator = before[0]!.view.coordinator!.id;
+
+  // Probing does not change the view: probe again (several probers, one after another,
+  // and a watching one), then push a message through the group as a barrier and check
+  // that no member saw a view change or suspected anyone in between.
+  const marks = ms.map((m) => m.lines.length);
+  const errMarks = ms.map((m) => m.stderr.join('').length);
+  for (const m of ms) await probe(m);
+  const watched = await watch(`127.0.0.1:${ms[1]!.port}`, 3);
+  assert.equal(watched.length, 3);
+  assert.ok(watched.every((s) => s.endpoint.id === 'm2' && s.view.members.length === 3));
+  ms[0]!.send('after the probes');
+  await Promise.all(ms.map((m, i) => m.waitFor((l) => l.event === 'message' && l.data === 'after the probes', 10_000, 'the barrier message', marks[i])));
+  for (const [i, m] of ms.entries()) {
+    assert.deepEqual(m.lines.slice(marks[i]).filter((l) => l.event !== 'message'), [], `${m.id} saw only the message`);
+    assert.doesNotMatch(m.stderr.join('').slice(errMarks[i]), /suspect|join/i, `${m.id} suspected or admitted nobody`);
+  }
+  const still = await probe(ms[1]!);
+  assert.equal(still.view.epoch, before[1]!.view.epoch);
+  assert.equal(still.view.members.length, 3);
+  assert.equal(still.view.history.length, before[1]!.view.history.length);
+  assert.ok(still.counters.messagesDelivered >= 1, 'the barrier message is counted');
+
+  // The crash: SIGKILL the coordinator; wait for the survivors' agreed view.
+  const victim = ms.find((m) => m.id === coordinator)!;
+  const survivors = ms.filter((m) => m !== victim);
+  const crashMarks = survivors.map((m) => m.lines.length);
+  victim.signal('SIGKILL');
+  await Promise.all(
+    survivors.map((m, i) => m.waitFor((l) => l.event === 'view' && (l.failed as string[]).includes(victim.id), suspectMs + 5_000, `the view without ${victim.id}`, crashMarks[i])),
+  );
+
+  // After: two members, a new coordinator among them, and the history names the crash.
+  for (const m of survivors) {
+    const s = await probe(m);
+    assert.equal(s.view.members.length, 2);
+    assert.deepEqual(s.view.members.map((x) => x.id).sort(), survivors.map((x) => x.id).sort());
+    assert.notEqual(s.view.coordinator!.id, victim.id);
+    assert.ok(s.view.epoch > before[0]!.view.epoch);
+    const change = s.view.history.at(-1)!;
+    assert.equal(change.id, s.view.epoch);
+    assert.deepEqual(change.failed, [victim.id]);
+    const g = s.groups.find((x) => x.name === group)!;
+    assert.deepEqual(g.members, lastView(m).members);
+    assert.equal(g.members.length, 2);
+    const groupChange = g.history.at(-1)!;
+    assert.deepEqual(groupChange.failed, [victim.id]);
+    // Once the core gives reasons (the lead's `failures`), this line checks them:
+    // assert.ok(failuresOf(change).some((f) => who(f.member) === victim.id && survivors.some((x) => x.id === who(f.suspectedBy))), JSON.stringify(change));
+    for (const f of failuresOf(change)) assert.equal(who(f.member), victim.id);
+  }
+  // The table for people says the same.
+  const table = await cohort(['status', `127.0.0.1:${survivors[0]!.port}`]);
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /: 2 members, coordinator m\d/);
+  assert.match(table.stdout, new RegExp(`failed ${victim.id}`));
+});
+
+test('with a network secret: the right one gets an answer, a wrong one or none is refused and says why', { timeout: 60_000 }, async () => {
+  const dir = tempDir('cohort-status-secret-');
+  const secret = join(dir, 'net.secret');
+  const wrong = join(dir, 'wrong.secret');
+  writeFileSync(secret, 'the right secret, 32 bytes long!');
+  writeFileSync(wrong, 'a wrong secret, also long enough');
+  chmodSync(secret, 0o600);
+  chmodSync(wrong, 0o600);
+  const [port] = await freePorts(1);
+  const m = new MemberProc('s1', port!, [], dir, ['--suspect-ms', String(suspectMs), '--secret-file', secret]);
+  procs.push(m);
+  await m.waitFor(isView(1), 20_000, 'its own view');
+  const target = `127.0.0.1:${port}`;
+
+  const ok = await probe(m, ['--secret-file', secret]);
+  assert.equal(ok.endpoint.id, 's1');
+  assert.equal(ok.view.members.length, 1);
+
+  const bad = await cohort(['status', target, '--json', '--secret-file', wrong]);
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stdout, '');
+  assert.match(bad.stderr, /refused the probe: .*authentication failed.*\(ERR_REFUSED\)/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+
+  const none = await cohort(['status', target, '--json']);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /refused the probe: .*authentication required.*\(ERR_REFUSED\)/);
+
+  // The member logged both refusals and is still alone in its view.
+  assert.match(m.stderr.join(''), /refusing a connection from .*authentication/);
+  const after = await probe(m, ['--secret-file', secret]);
+  assert.equal(after.view.epoch, ok.view.epoch);
+  assert.equal(after.view.members.length, 1);
+});
+
+test('usage: listed by cohort --help, its own --help, exit 2 for bad flags, exit 1 when nothing listens', { timeout: 30_000 }, async () => {
+  const help = await cohort(['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^ {2}status +probe a running endpoint/m);
+  const own = await cohort(['status', '--help']);
+  assert.equal(own.status, 0);
+  assert.match(own.stdout, /usage: cohort status HOST:PORT/);
+  for (const args of [['status'], ['status', 'a:1', 'b:2'], ['status', '127.0.0.1:1', '--timeout-ms', 'x'], ['status', '127.0.0.1:1', '--watch', '0'], ['status', '127.0.0.1:1', '--bogus'], ['status', '10.1.2.3:7000']]) {
+    const r = await cohort(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+  }
+  const [port] = await freePorts(1);
+  const gone = await cohort(['status', `127.0.0.1:${port}`]);
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /refuses connections: nothing listens there \(ERR_UNREACHABLE\)/);
+});
+
+test('a status document that is too large drops histories, then groups, and says so', () => {
+  const change: StatusViewChange = { time: new Date(0).toISOString(), id: 1, members: ['a'], joined: ['a'], left: [], failed: [] };
+  const doc = {
+    version: 1,
+    groups: Array.from({ length: 100 }, (_, i) => ({ name: `g${i}`, viewId: 1, members: ['a'], history: Array.from({ length: 20 }, () => change) })),
+    groupsOmitted: 0,
+    view: { epoch: 1, coordinator: null, members: [], suspects: [], history: [change] },
+    truncated: false,
+  } as unknown as StatusDocument;
+  const full = encodeStatus(doc, 1_000_000);
+  assert.equal(JSON.parse(new TextDecoder().decode(full)).truncated, false);
+  const noHistory = JSON.parse(new TextDecoder().decode(encodeStatus(doc, full.length - 1))) as StatusDocument;
+  assert.equal(noHistory.truncated, true);
+  assert.equal(noHistory.groups.length, 100);
+  assert.ok(noHistory.groups.every((g) => g.history.length === 0) && noHistory.view.history.length === 0);
+  const bytes = encodeStatus(doc, 1_000);
+  assert.ok(bytes.length <= 1_000, `${bytes.length} bytes`);
+  const fewer = JSON.parse(new TextDecoder().decode(bytes)) as StatusDocument;
+  assert.ok(fewer.groups.length < 100);
+  assert.equal(fewer.groups.length + fewer.groupsOmitted, 100);
+});
