@@ -309,7 +309,7 @@ function networkIdentity(network: string, access: GroupAccess): string {
 const loopDelayResolutionMs = 20;
 
 /** Status replies an endpoint sends per second at most; more requests are ignored. */
-const statusRepliesPerSecondMax = 20;
+const statusRepliesPerSecondMax = 100;
 
 /**
  * A view change for the status history. `failures` (who suspected whom, and why) is

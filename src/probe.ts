@@ -140,6 +140,11 @@ export class StatusProber {
     });
   }
 
+  /** The prober's own address: where answers come back, as the target sees it. */
+  get address(): string {
+    return this.transport.address;
+  }
+
   /** Stop listening and drop the connections; a request still waiting is rejected. */
   async close(): Promise<void> {
     this.fail(new ProbeError(ErrorCode.unreachable, 'the prober was closed'));

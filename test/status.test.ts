@@ -14,6 +14,8 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { Endpoint } from '../src/endpoint.js';
+import { StatusProber, probeStatus } from '../src/probe.js';
 import { encodeStatus } from '../src/status.js';
 import type { StatusDocument, StatusFailure, StatusViewChange } from '../src/status.js';
 import { MemberProc, cohortBin, freePorts, killAll, tempDir, withTimeout } from './procs.js';
@@ -270,3 +272,46 @@ test('a status document that is too large drops histories, then groups, and says
   assert.ok(fewer.groups.length < 100);
   assert.equal(fewer.groups.length + fewer.groupsOmitted, 100);
 });
+
+test('in process: a prober is never a member, and the endpoint forgets probers once they are gone', { timeout: 60_000 }, async () => {
+  const ep = await Endpoint.start({ id: 'solo', listen: '127.0.0.1:0' });
+  try {
+    const peers = (ep as unknown as { world: { transport: { peers: Map<string, unknown> } } }).world.transport.peers;
+    const gone: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const prober = await StatusProber.open(ep.address);
+      try {
+        const s = await prober.request();
+        assert.equal(s.endpoint.id, 'solo');
+        assert.deepEqual(s.view.members.map((m) => m.id), ['solo']);
+        gone.push(prober.address);
+      } finally {
+        await prober.close();
+      }
+    }
+    assert.deepEqual(ep.view.members.map((m) => m.id), ['solo']);
+    assert.deepEqual(ep.stats().suspects, []);
+    // The transport keeps a record of each prober it dialed back; records of departed
+    // ones are swept once their backoff is long over (checked when a new peer appears,
+    // so keep probing), instead of accumulating for good.
+    await until(
+      () => gone.every((a) => !peers.has(a)),
+      10_000,
+      'the departed probers forgotten',
+      () => probeStatus(ep.address).then(() => undefined),
+    );
+    assert.equal(ep.view.epoch, 1);
+  } finally {
+    await ep.stop();
+  }
+});
+
+/** Resolves once `cond()` holds, doing `step()` between checks (bounded in time). */
+async function until(cond: () => boolean, ms: number, what: string, step: () => Promise<void>): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await step();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
