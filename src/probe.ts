@@ -11,7 +11,7 @@
  * never joins, is never suspected and never appears in a view.
  *
  * Faults become typed rejections (`ProbeError`): `ERR_UNREACHABLE` (nothing listens,
- * the dial failed), `ERR_REFUSED` (the handshake was refused: another secret, no
+ * the dial failed), `ERR_REFUSED` (the handshake was refused, by either side: another secret, no
  * certificate, another network name) and `ERR_TIMEOUT` (no answer in time).
  */
 import { randomInt } from 'node:crypto';
@@ -67,9 +67,12 @@ export class StatusProber {
   private nextId: number;
   private waiting: { id: number; resolve(doc: StatusDocument): void; reject(err: Error): void } | null = null;
   private readonly onLog: ((line: string) => void) | undefined;
+  /** The prober speaks TLS: a hang-up in the handshake is then about its certificate. */
+  private readonly tls: boolean;
 
-  private constructor(target: string, transport: TcpTransport, onLog: ((line: string) => void) | undefined) {
+  private constructor(target: string, transport: TcpTransport, onLog: ((line: string) => void) | undefined, tls: boolean) {
     this.target = target;
+    this.tls = tls;
     this.transport = transport;
     this.onLog = onLog;
     this.self = { id: 'cohort-status', inc: randomInt(2 ** 31) };
@@ -105,7 +108,7 @@ export class StatusProber {
       ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
       onLog: (line) => prober?.onTransportLog(line),
     });
-    prober = new StatusProber(target, transport, options.onLog);
+    prober = new StatusProber(target, transport, options.onLog, options.tls !== undefined);
     return prober;
   }
 
@@ -179,11 +182,19 @@ export class StatusProber {
     }
     const m = /dial (\S+) failed: (.*?)(?:; dropped \d+ queued frames)?; next attempt/.exec(line);
     if (m === null || m[1] !== this.target || this.waiting === null) return;
-    const reason = m[2]!;
+    // The transport's reason names the address again ("refused by X: …", "refusing X: …").
+    const reason = m[2]!.replace(/^(refused by|refusing) \S+: /, '');
     if (/ECONNREFUSED/.test(reason)) {
       this.fail(new ProbeError(ErrorCode.unreachable, `${this.target} refuses connections: nothing listens there`));
     } else if (/refus|authenticat|certificate|alert|network mismatch|handshake/i.test(reason)) {
-      this.fail(new ProbeError(ErrorCode.refused, `${this.target} refused the probe: ${reason}`));
+      this.fail(new ProbeError(ErrorCode.refused, `probe of ${this.target} refused: ${reason}`));
+    } else if (/closed by the peer|ECONNRESET|socket hang up/.test(reason)) {
+      // Connected, then hung up on before the handshake completed: a TLS endpoint does
+      // that to a plain hello (and a plain one to a TLS hello).
+      const hint = this.tls
+        ? 'is this certificate signed by the network\'s CA and valid now? (the endpoint logs why)'
+        : 'does the network use TLS (--tls-cert, --tls-key, --tls-ca)?';
+      this.fail(new ProbeError(ErrorCode.refused, `probe of ${this.target} refused: the connection was closed during the handshake (${reason}); ${hint}`));
     } else {
       this.fail(new ProbeError(ErrorCode.unreachable, `cannot reach ${this.target}: ${reason}`));
     }

@@ -9,7 +9,7 @@
  * in time; every process is killed by PID in `after`/`finally`, even when a test fails.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -219,18 +219,59 @@ test('with a network secret: the right one gets an answer, a wrong one or none i
   const bad = await cohort(['status', target, '--json', '--secret-file', wrong]);
   assert.equal(bad.status, 1);
   assert.equal(bad.stdout, '');
-  assert.match(bad.stderr, /refused the probe: .*authentication failed.*\(ERR_REFUSED\)/);
+  assert.match(bad.stderr, /^cohort status: probe of 127\.0\.0\.1:\d+ refused: authentication failed: .*secret.*\(ERR_REFUSED\)$/m);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
 
   const none = await cohort(['status', target, '--json']);
   assert.equal(none.status, 1);
-  assert.match(none.stderr, /refused the probe: .*authentication required.*\(ERR_REFUSED\)/);
+  assert.match(none.stderr, /^cohort status: probe of 127\.0\.0\.1:\d+ refused: authentication required: .*\(ERR_REFUSED\)$/m);
 
   // The member logged both refusals and is still alone in its view.
   assert.match(m.stderr.join(''), /refusing a connection from .*authentication/);
   const after = await probe(m, ['--secret-file', secret]);
   assert.equal(after.view.epoch, ok.view.epoch);
   assert.equal(after.view.members.length, 1);
+});
+
+const opensslMissing = spawnSync('openssl', ['version']).status !== 0;
+if (opensslMissing) console.log('# skipping the TLS probe test: no openssl command');
+
+test('with TLS: a certificate of the network CA gets an answer; another CA or no TLS is refused', { skip: opensslMissing, timeout: 60_000 }, async () => {
+  const dir = tempDir('cohort-status-tls-');
+  const openssl = (args: readonly string[]): void => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const ca = (name: string): void => openssl(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '30', '-subj', `/CN=${name}`]);
+  /** A certificate for `who` signed by CA `by`, as the three flags cohort takes. */
+  const issue = (who: string, by: string): string[] => {
+    openssl(['req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`]);
+    openssl(['x509', '-req', '-in', `${who}.csr`, '-CA', `${by}.pem`, '-CAkey', `${by}.key`, '-CAcreateserial', '-out', `${who}.pem`, '-days', '30']);
+    chmodSync(join(dir, `${who}.key`), 0o600);
+    return ['--tls-cert', join(dir, `${who}.pem`), '--tls-key', join(dir, `${who}.key`), '--tls-ca', join(dir, `${by}.pem`)];
+  };
+  ca('netca');
+  ca('rogue');
+  const [port] = await freePorts(1);
+  const m = new MemberProc('t1', port!, [], dir, ['--suspect-ms', String(suspectMs), ...issue('t1', 'netca')]);
+  procs.push(m);
+  await m.waitFor(isView(1), 20_000, 'its own view');
+  const target = `127.0.0.1:${port}`;
+
+  const ok = await probe(m, issue('operator', 'netca'));
+  assert.equal(ok.endpoint.id, 't1');
+
+  const rogue = await cohort(['status', target, '--json', ...issue('mallory', 'rogue')]);
+  assert.equal(rogue.status, 1);
+  assert.match(rogue.stderr, /^cohort status: probe of 127\.0\.0\.1:\d+ refused: .*\(ERR_REFUSED\)$/m);
+  const untrusted = await cohort(['status', target, '--json', '--tls-cert', join(dir, 'mallory.pem'), '--tls-key', join(dir, 'mallory.key'), '--tls-ca', join(dir, 'netca.pem')]);
+  assert.equal(untrusted.status, 1);
+  assert.match(untrusted.stderr, /^cohort status: probe of 127\.0\.0\.1:\d+ refused: .*signed by the network's CA.*\(ERR_REFUSED\)$/m);
+  const plain = await cohort(['status', target, '--json']);
+  assert.equal(plain.status, 1);
+  assert.match(plain.stderr, /^cohort status: probe of 127\.0\.0\.1:\d+ refused: .*TLS.*\(ERR_REFUSED\)$/m);
+  assert.match(m.stderr.join(''), /refusing a TLS connection from 127\.0\.0\.1:\d+/);
 });
 
 test('usage: listed by cohort --help, its own --help, exit 2 for bad flags, exit 1 when nothing listens', { timeout: 30_000 }, async () => {
