@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Endpoint } from '../src/endpoint.js';
 import { StatusProber, probeStatus } from '../src/probe.js';
+import { Simulation } from '../src/sim/simulation.js';
 import { encodeStatus } from '../src/status.js';
 import type { StatusDocument, StatusFailure, StatusViewChange } from '../src/status.js';
 import { MemberProc, cohortBin, freePorts, killAll, tempDir, withTimeout } from './procs.js';
@@ -356,3 +357,43 @@ async function until(cond: () => boolean, ms: number, what: string, step: () => 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+test('in the simulator: Endpoint.status() counts traffic, shows flow control and records the crash in both histories', async () => {
+  const sim = new Simulation({ seed: 7 });
+  const [a, b, c] = (await sim.startAll(['a', 'b', 'c'])) as [Endpoint, Endpoint, Endpoint];
+  for (const ep of [a, b, c]) await sim.run(ep.join('g'));
+  const ga = a.group('g')!;
+  const payload = new Uint8Array(100);
+  await sim.run(Promise.all(Array.from({ length: 10 }, () => ga.multicast(payload))));
+  await sim.runFor(1_000);
+  const s = a.status();
+  assert.equal(s.endpoint.id, 'a');
+  assert.deepEqual(s.view.members.map((m) => m.id).sort(), ['a', 'b', 'c']);
+  assert.deepEqual(s.view.coordinator, s.view.members[0]);
+  assert.deepEqual(s.counters, { messagesSent: 10, bytesSent: 1000, messagesDelivered: 10, bytesDelivered: 1000 });
+  assert.ok(s.rates.windowMs > 0 && s.rates.messagesDeliveredPerS > 0, JSON.stringify(s.rates));
+  assert.equal(s.eventLoop, null, 'no event-loop measurement in a simulated world');
+  assert.equal(s.flow.sendWindowMax, 1024);
+  assert.equal(s.flow.sendWindow, 0, 'everything sent is stable after a quiet second');
+  assert.equal(s.flow.blocked, false);
+  assert.equal(s.order.unstable, 0);
+  assert.deepEqual(s.queues, { pending: 0, queued: 0, inFlight: 0, events: 0 });
+  assert.equal(s.flow.sequencer, s.view.coordinator!.id === 'a');
+  const g = s.groups.find((x) => x.name === 'g')!;
+  assert.equal(g.members.length, 3);
+  assert.deepEqual(g.history.map((h) => h.joined.length), g.history.map(() => 1), 'one join per group view so far');
+  // A second snapshot a virtual second later: nothing sent since, so the rates are 0.
+  await sim.runFor(1_000);
+  assert.equal(a.status().rates.messagesDeliveredPerS, 0);
+
+  sim.crash('c');
+  await sim.runFor(5_000);
+  const after = a.status();
+  assert.deepEqual(after.view.members.map((m) => m.id).sort(), ['a', 'b']);
+  assert.deepEqual(after.view.history.at(-1)!.failed, ['c']);
+  assert.equal(after.view.history.at(-1)!.id, after.view.epoch);
+  const gAfter = after.groups.find((x) => x.name === 'g')!;
+  assert.deepEqual(gAfter.members.slice().sort(), ['a', 'b']);
+  assert.deepEqual(gAfter.history.at(-1)!.failed, ['c']);
+  assert.equal(b.status().view.epoch, after.view.epoch);
+});
