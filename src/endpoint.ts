@@ -14,13 +14,15 @@
  * a slow handler slows delivery, never the protocol (other members go on).
  */
 import { createHash, randomInt } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { IntervalHistogram } from 'node:perf_hooks';
 import type { CoreConfig } from './core/config.js';
 import { defaultCoreConfig } from './core/config.js';
 import { GroupAccess } from './core/access.js';
 import { CoreCounters } from './core/counters.js';
 import { EndpointCore } from './core/endpoint-core.js';
 import type { CoreEvent, GroupView } from './core/endpoint-core.js';
-import type { EndpointView, Failure, FailureCause, MemberRef, Message, Position } from './core/types.js';
+import type { EndpointView, Failure, FailureCause, MemberRef, Message, Position, StatusReqMsg } from './core/types.js';
 import { EntryKind, memberKey } from './core/types.js';
 import { EndpointMetrics, newEndpointCounters, newGroupCounters } from './endpoint-metrics.js';
 import type { EndpointCounters, EndpointSnapshot, GroupCounters, MetricsServer, TransportSnapshot } from './endpoint-metrics.js';
@@ -29,6 +31,8 @@ import { Logger, isLogLevel, levelOf, logLevels } from './log.js';
 import type { LogLevel } from './log.js';
 import type { Clock, Rng } from './runtime.js';
 import type { Transport } from './transport/transport.js';
+import { STATUS_HISTORY_MAX, STATUS_VERSION, encodeStatus } from './status.js';
+import type { StatusDocument, StatusTransport, StatusViewChange } from './status.js';
 import { defaultWireLimits } from './wire/codec.js';
 
 /** A view of a group as the application sees it: member ids in rank order. */
@@ -376,6 +380,28 @@ function networkIdentity(network: string, access: GroupAccess): string {
   return `${network} (access ${createHash('sha256').update(access.canonical()).digest('hex').slice(0, 16)})`;
 }
 
+/** Sampling interval of the event-loop delay histogram, ms: a cheap timer, coarse enough. */
+const loopDelayResolutionMs = 20;
+
+/** Status replies an endpoint sends per second at most; more requests are ignored. */
+const statusRepliesPerSecondMax = 100;
+
+/** A view change for the status history, with its agreed reasons. */
+function viewChange(
+  id: number,
+  v: {
+    readonly members: readonly MemberRef[];
+    readonly joined: readonly MemberRef[];
+    readonly left: readonly MemberRef[];
+    readonly failed: readonly MemberRef[];
+    readonly failures: readonly Failure[];
+  },
+): StatusViewChange {
+  const ids = (ms: readonly MemberRef[]): string[] => ms.map((m) => m.id);
+  const change = { joined: ids(v.joined), left: ids(v.left), failed: ids(v.failed), failures: v.failures.map(toMemberFailure) };
+  return { time: new Date().toISOString(), id, members: ids(v.members), ...change, reason: viewReason(change) };
+}
+
 function toView(v: GroupView): View {
   const ids = (ms: readonly MemberRef[]): string[] => ms.map((m) => m.id);
   const view = {
@@ -500,6 +526,22 @@ export class Endpoint {
   private closed = false;
   private incarnations = 0;
 
+  // ---------------------------------------------------------------- status (probes)
+  /** Application traffic since start, for the status document's counters and rates. */
+  private readonly counts = { messagesSent: 0, bytesSent: 0, messagesDelivered: 0, bytesDelivered: 0 };
+  /** Counter snapshots: rates are taken against the older one (see `status`). */
+  private samples: { at: number; counts: Endpoint['counts'] }[];
+  private readonly startedAt: number;
+  /** The last endpoint view changes, oldest first. */
+  private readonly viewHistory: StatusViewChange[] = [];
+  /** The last view changes per group, oldest first. */
+  private readonly groupHistory = new Map<string, StatusViewChange[]>();
+  /** Event-loop delay, for real processes only (`Endpoint.start`). */
+  private loopDelay: IntervalHistogram | null = null;
+  private loopDelaySince = 0;
+  /** Status replies sent in the current second, to bound what probes can cost. */
+  private statusReplies = { second: -1, count: 0 };
+
   private constructor(opts: EndpointOptions, world: EndpointWorld, cfg: CoreConfig) {
     this.id = opts.id;
     this.world = world;
@@ -514,6 +556,8 @@ export class Endpoint {
       opts.metrics === undefined || opts.metrics === false
         ? null
         : new EndpointMetrics({ member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => this.snapshot() });
+    this.startedAt = world.clock.now();
+    this.samples = [{ at: this.startedAt, counts: { ...this.counts } }];
   }
 
   /**
@@ -547,11 +591,13 @@ export class Endpoint {
     }
     if (metricsAt === null) {
       const ep = Endpoint.open(options);
+      if (options !== opts) ep.monitorEventLoop();
       await ep.ready;
       return ep;
     }
     // Serving starts before the endpoint is in a view, so a joiner that waits can be watched.
     const ep = Endpoint.open({ ...options, metrics: true });
+    if (options !== opts) ep.monitorEventLoop();
     try {
       const { serveMetrics } = await import('./endpoint-metrics.js');
       ep.metricsServer = await serveMetrics(metricsAt.host, metricsAt.port, () => ep.metricsText());
@@ -651,6 +697,80 @@ export class Endpoint {
   }
 
   /**
+   * This endpoint's status document: view and coordinator, suspects, groups and their
+   * members, counters and rates, flow control, event-loop delay and the last view
+   * changes — what `cohort status` shows. Rates are measured since the previous call
+   * that is at least a second old (or since start), and the event-loop histogram is
+   * reset by each call, so two probes polling one endpoint share those windows.
+   */
+  status(): StatusDocument {
+    const now = this.world.clock.now();
+    // Rates over at least a second when possible: against the newest snapshot at
+    // least a second old, and the current one becomes a snapshot once a second passed.
+    const last = this.samples[this.samples.length - 1]!;
+    const base = now - last.at >= 1000 || this.samples.length === 1 ? last : this.samples[0]!;
+    if (now - last.at >= 1000) this.samples = [last, { at: now, counts: { ...this.counts } }];
+    const windowMs = Math.max(0, now - base.at);
+    const rate = (k: keyof Endpoint['counts']): number =>
+      windowMs === 0 ? 0 : Math.round(((this.counts[k] - base.counts[k]) * 1000 * 100) / windowMs) / 100;
+    const core = this.core.stats();
+    const view = this.core.currentView;
+    const members = view.members.map((m) => ({ id: m.id, incarnation: m.inc, address: m.addr }));
+    let eventLoop: StatusDocument['eventLoop'] = null;
+    if (this.loopDelay !== null) {
+      const h = this.loopDelay;
+      // The histogram records the time between its timer's runs, the sampling interval
+      // included: the delay is what exceeds it.
+      const ms = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, Math.round((ns - loopDelayResolutionMs * 1e6) / 1e4) / 100) : 0);
+      eventLoop = { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max), windowMs: Math.round(now - this.loopDelaySince) };
+      h.reset();
+      this.loopDelaySince = now;
+    }
+    const t = this.world.transport as Transport & { stats?: () => StatusTransport };
+    let transport: StatusTransport | null = null;
+    if (typeof t.stats === 'function') {
+      const x = t.stats();
+      transport = {
+        framesSent: x.framesSent,
+        framesReceived: x.framesReceived,
+        bytesSent: x.bytesSent,
+        bytesReceived: x.bytesReceived,
+        framesDropped: x.framesDropped,
+        connections: x.connections,
+        badFrames: x.badFrames,
+        refused: x.refused,
+      };
+    }
+    return {
+      version: STATUS_VERSION,
+      time: new Date().toISOString(),
+      endpoint: { id: this.id, incarnation: this.incarnation, address: this.address, phase: this.core.phase, rejoins: this.incarnations, uptimeMs: Math.round(now - this.startedAt) },
+      view: { epoch: view.epoch, coordinator: members[0] ?? null, members, suspects: this.core.suspected().sort(), history: [...this.viewHistory] },
+      groups: [...this.groups.values()].map((g) => ({
+        name: g.name,
+        viewId: g.view?.id ?? null,
+        members: g.view?.members ?? [],
+        history: [...(this.groupHistory.get(g.name) ?? [])],
+      })),
+      groupsOmitted: 0,
+      counters: { ...this.counts },
+      rates: {
+        windowMs: Math.round(windowMs),
+        messagesSentPerS: rate('messagesSent'),
+        bytesSentPerS: rate('bytesSent'),
+        messagesDeliveredPerS: rate('messagesDelivered'),
+        bytesDeliveredPerS: rate('bytesDelivered'),
+      },
+      order: { delivered: core.delivered, held: core.held, stable: core.stable, unstable: Math.max(0, core.delivered - core.stable) },
+      queues: { pending: this.pending.size, queued: core.queued, inFlight: core.inFlight, events: this.jobs.length },
+      flow: this.core.flowState(),
+      eventLoop,
+      transport,
+      truncated: false,
+    };
+  }
+
+  /**
    * Join a group. Resolves once this member's first view of the group (and its state,
    * if the group has one) has been delivered to `onEvent`.
    */
@@ -706,6 +826,8 @@ export class Endpoint {
     // The core copies the payload: the caller may reuse its buffer once this returns.
     // Multicasts of one synchronous run leave together, as bundles, when it ends.
     const localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
+    this.counts.messagesSent += 1;
+    this.counts.bytesSent += data.length;
     const d = deferred<void>();
     this.pending.set(localId, d);
     if (!this.flushQueued) {
@@ -749,8 +871,35 @@ export class Endpoint {
 
   private onMessage(from: string, msg: Message): void {
     if (this.closed) return;
+    // An operator's probe is answered here and never reaches the core: a prober is not
+    // a member, so it can neither join, be suspected, nor change a view.
+    if (msg.t === 'status-req') return this.answerStatus(from, msg);
+    if (msg.t === 'status-reply') return;
     this.core.receive(this.world.clock.now(), from, msg);
     this.drive();
+  }
+
+  /** Answer a `status-req` to the address it came from, at most `statusRepliesPerSecondMax` a second. */
+  private answerStatus(from: string, msg: StatusReqMsg): void {
+    const second = Math.floor(this.world.clock.now() / 1000);
+    if (this.statusReplies.second !== second) this.statusReplies = { second, count: 0 };
+    if (this.statusReplies.count >= statusRepliesPerSecondMax) return;
+    this.statusReplies.count += 1;
+    this.world.transport.send(from, { t: 'status-reply', from: this.core.self, id: msg.id, doc: encodeStatus(this.status()) });
+  }
+
+  /** Measure event-loop delay for the status document (real processes; stopped at close). */
+  private monitorEventLoop(): void {
+    if (this.loopDelay !== null || this.closed) return;
+    this.loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
+    this.loopDelay.enable();
+    this.loopDelaySince = this.world.clock.now();
+  }
+
+  /** Keep `change` as the newest of `history`, dropping the oldest beyond the limit. */
+  private static remember(history: StatusViewChange[], change: StatusViewChange): void {
+    history.push(change);
+    if (history.length > STATUS_HISTORY_MAX) history.splice(0, history.length - STATUS_HISTORY_MAX);
   }
 
   private onRefused(addr: string): void {
@@ -819,12 +968,23 @@ export class Endpoint {
         if (e.failed.length > 0) c.viewChangesFailure++;
         this.log(`view ${e.view.epoch}: ${e.view.members.map(memberKey).join(' ')}`);
         for (const f of e.failures) this.log(`view ${e.view.epoch}: ${describeFailure(toMemberFailure(f))}`);
+        Endpoint.remember(this.viewHistory, viewChange(e.view.epoch, { ...e, members: e.view.members }));
         this.started.resolve();
         break;
       }
       case 'view': {
         const g = this.groups.get(e.group);
         if (g === undefined) break;
+        let history = this.groupHistory.get(e.group);
+        if (history === undefined) {
+          // Bounded: histories of groups this endpoint is no longer in go first.
+          if (this.groupHistory.size >= this.cfg.groupsPerEndpointMax) {
+            for (const name of this.groupHistory.keys()) if (!this.groups.has(name)) this.groupHistory.delete(name);
+          }
+          history = [];
+          this.groupHistory.set(e.group, history);
+        }
+        Endpoint.remember(history, viewChange(e.view.id, e.view));
         const firstView = !g.hasView;
         g.hasView = true;
         this.jobs.push({ kind: 'event', group: e.group, event: { type: 'view', view: toView(e.view) }, localId: null, firstView });
@@ -841,6 +1001,8 @@ export class Endpoint {
         }
         g.counters.delivered++;
         g.counters.deliveredBytes += e.data.length;
+        this.counts.messagesDelivered += 1;
+        this.counts.bytesDelivered += e.data.length;
         const event: GroupEvent = { type: 'message', sender: e.sender.id, senderInc: e.sender.inc, data: e.data, safe: e.safe };
         this.jobs.push({ kind: 'event', group: e.group, event, localId: e.localId, firstView: false });
         break;
@@ -920,6 +1082,7 @@ export class Endpoint {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.loopDelay?.disable();
     if (this.timer !== null) this.world.clock.clearTimer(this.timer);
     void this.world.transport.close();
     this.metrics?.close();

@@ -23,6 +23,12 @@ export const ErrorCode = {
   insecure: 'ERR_INSECURE',
   /** A member not allowed in a group (option groupAccess). */
   accessDenied: 'ERR_ACCESS_DENIED',
+  /** A probe's target cannot be reached: nothing listens there, or the connection failed. */
+  unreachable: 'ERR_UNREACHABLE',
+  /** A probe's target refused the connection: authentication (secret, TLS) or network name. */
+  refused: 'ERR_REFUSED',
+  /** A probe's target did not answer in time. */
+  timeout: 'ERR_TIMEOUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -57,6 +63,14 @@ export class ClosedError extends CohortError {
   constructor(message: string, code: ErrorCode = ErrorCode.closed) {
     super(code, message);
     this.name = 'ClosedError';
+  }
+}
+
+/** A status probe failed: the target is unreachable, refused us, or did not answer (`code` says which). */
+export class ProbeError extends CohortError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ProbeError';
   }
 }
 

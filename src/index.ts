@@ -21,8 +21,24 @@ export {
   ErrorCode,
   InputError,
   OptionError,
+  ProbeError,
   WireError,
 } from './errors.js';
+export { StatusProber, probeStatus, STATUS_TIMEOUT_MS_DEFAULT } from './probe.js';
+export type { StatusProbeOptions } from './probe.js';
+export { STATUS_HISTORY_MAX, STATUS_VERSION } from './status.js';
+export type {
+  StatusCounters,
+  StatusDocument,
+  StatusEventLoop,
+  StatusFailure,
+  StatusGroup,
+  StatusMember,
+  StatusRates,
+  StatusTransport,
+  StatusViewChange,
+} from './status.js';
+export type { FlowState } from './core/endpoint-core.js';
 export type { Clock, Rng, TimerHandle } from './runtime.js';
 export type { Transport, MessageHandler } from './transport/transport.js';
 export type { MemberRef, EndpointView } from './core/types.js';

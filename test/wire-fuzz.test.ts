@@ -46,6 +46,8 @@ import type {
   RejectMsg,
   StateAckMsg,
   StateChunkMsg,
+  StatusReplyMsg,
+  StatusReqMsg,
   WelcomeMsg,
 } from '../src/core/types.js';
 import { WireError } from '../src/errors.js';
@@ -318,6 +320,18 @@ const stateAck: fc.Arbitrary<StateAckMsg> = rec({
   offset: uint,
 });
 
+const statusReq: fc.Arbitrary<StatusReqMsg> = rec({
+  t: fc.constant('status-req' as const),
+  from: memberRef,
+  id: uint,
+});
+const statusReply: fc.Arbitrary<StatusReplyMsg> = rec({
+  t: fc.constant('status-reply' as const),
+  from: memberRef,
+  id: uint,
+  doc: payload,
+});
+
 /** One arbitrary per message kind; the `satisfies` makes a new kind a compile error here. */
 const byType = {
   probe,
@@ -340,6 +354,8 @@ const byType = {
   'not-member': notMember,
   'state-chunk': stateChunk,
   'state-ack': stateAck,
+  'status-req': statusReq,
+  'status-reply': statusReply,
 } satisfies { [T in Message['t']]: fc.Arbitrary<Extract<Message, { t: T }>> };
 
 const message: fc.Arbitrary<Message> = fc.oneof(
@@ -439,7 +455,7 @@ test('(b) random bytes decode (canonically) or throw WireError, quickly', () => 
       .map(([tag, rest]) => Uint8Array.from([1, tag, ...rest])),
     fc
       .tuple(
-        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 22 }),
         fc.array(fc.constantFrom(0, 1, 2, 0x61, 0x80, 0xff), { maxLength: 128 }),
       )
       .map(([tag, rest]) => Uint8Array.from([1, tag, ...rest])),

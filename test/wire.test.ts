@@ -21,11 +21,13 @@ import {
   peekMessageType,
   readMessage,
   resolveWireLimits,
+  STATUS_DOC_BYTES_MAX,
   WIRE_VERSION,
   writeMessage,
 } from '../src/wire/codec.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
+const V = WIRE_VERSION;
 const bytes = (...b: number[]): Uint8Array => new Uint8Array(b);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -54,7 +56,7 @@ const proposal: Proposal = {
   ],
 };
 
-/** At least one sample of each of the 20 kinds, several for the ones with edges. */
+/** At least one sample of each of the 22 kinds, several for the ones with edges. */
 const samples: Message[] = [
   { t: 'probe', from: a, addr: '10.0.0.1:7000', config: ['10.0.0.1:7000', '10.0.0.2:7000'] },
   { t: 'probe', from: c, addr: '', config: [] },
@@ -177,6 +179,10 @@ const samples: Message[] = [
   },
   { t: 'state-chunk', from: a, group: 'kv', joiner: c, pos: { epoch: 1, gseq: 0 }, offset: 0, total: 0, data: bytes() },
   { t: 'state-ack', from: c, group: 'kv', pos: { epoch: 7, gseq: 1234 }, offset: 65536 },
+  { t: 'status-req', from: { id: 'cohort-status', inc: 12345 }, id: 0 },
+  { t: 'status-req', from: a, id: MAX },
+  { t: 'status-reply', from: a, id: 7, doc: new TextEncoder().encode('{"version":1,"endpoint":{"id":"ñodo-β"}}') },
+  { t: 'status-reply', from: b, id: MAX, doc: bytes() },
 ];
 
 /** Calls `f` and returns the `WireError` it throws; fails if it throws anything else. */
@@ -209,14 +215,14 @@ const sample = <T extends Message['t']>(t: T): Extract<Message, { t: T }> =>
   samples.find((m) => m.t === t) as Extract<Message, { t: T }>;
 
 test('the samples cover every message type, and the type table is consistent', () => {
-  assert.equal(messageTypes.length, 20);
+  assert.equal(messageTypes.length, 22);
   assert.deepEqual(new Set(samples.map((m) => m.t)), new Set(messageTypes));
   messageTypes.forEach((t, i) => {
     assert.equal(MessageType[t], i + 1);
     assert.equal(messageTypeName(i + 1), t);
   });
   assert.equal(messageTypeName(0), undefined);
-  assert.equal(messageTypeName(21), undefined);
+  assert.equal(messageTypeName(23), undefined);
   assert.equal(messageTypeName(1.5), undefined);
 });
 
@@ -233,7 +239,7 @@ test('every sample round-trips exactly and canonically', () => {
 });
 
 test('golden frames pin the format', () => {
-  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '011001610102');
+  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '021001610102');
   const data: Message = {
     t: 'data',
     from: { id: 'a', inc: 300 },
@@ -248,7 +254,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(data)),
     [
-      '01', // version
+      '02', // version
       '07', // data
       '01', '61', 'ac02', // from: "a", inc 300
       'ffffffffffffff0f', // epoch 2^53 - 1: eight bytes
@@ -311,17 +317,18 @@ test('trailing bytes are a WireError', () => {
 
 test('version and type bytes are checked', () => {
   rejects(bytes(), /truncated frame: version/);
-  rejects(bytes(1), /truncated frame: type/);
+  rejects(bytes(V), /truncated frame: type/);
   rejects(bytes(0, 16, 0, 0, 0), /unsupported wire format version 0/);
-  rejects(bytes(2, 16, 0, 0, 0), /unsupported wire format version 2/);
-  for (const tag of [0, 21, 127, 255]) rejects(bytes(1, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
-  assert.equal(peekMessageType(bytes(1, 7)), 'data');
-  assert.match(wireError(() => peekMessageType(bytes(1, 99))).message, /unknown message type 99/);
+  // Version 1 had no failure reasons in proposals and welcomes.
+  rejects(bytes(1, 16, 0, 0, 0), /unsupported wire format version 1/);
+  for (const tag of [0, 23, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
+  assert.equal(peekMessageType(bytes(V, 7)), 'data');
+  assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
   assert.match(wireError(() => peekMessageType(bytes(3, 7))).message, /version 3/);
 });
 
 test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {
-  const installed = (...epoch: number[]) => bytes(1, 16, 1, 0x61, 1, ...epoch);
+  const installed = (...epoch: number[]) => bytes(V, 16, 1, 0x61, 1, ...epoch);
   assert.deepStrictEqual(decodeMessage(installed(0x80, 0x01)), { t: 'installed', from: { id: 'a', inc: 1 }, epoch: 128 });
   const max = installed(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f);
   assert.deepStrictEqual(decodeMessage(max), { t: 'installed', from: { id: 'a', inc: 1 }, epoch: MAX });
@@ -338,7 +345,7 @@ test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {
 test('a huge length prefix is rejected before anything is allocated', () => {
   const before = process.memoryUsage().arrayBuffers;
   // data message whose payload claims 2^53 - 1 bytes, then 1 GiB, then 1 byte too many.
-  const head = [1, 7, 1, 0x61, 1, 1, 1, 0x62, 1, 1, 0, 1, 0x67, 0];
+  const head = [V, 7, 1, 0x61, 1, 1, 1, 0x62, 1, 1, 0, 1, 0x67, 0];
   const maxLen = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f];
   rejects(bytes(...head, ...maxLen), /payload.*exceeds the limit of 16777216/);
   const unlimited = { payloadBytesMax: MAX, frameBytesMax: MAX };
@@ -346,11 +353,11 @@ test('a huge length prefix is rejected before anything is allocated', () => {
   rejects(bytes(...head, 0x80, 0x80, 0x80, 0x80, 0x04), /truncated frame: payload/, unlimited);
   rejects(bytes(...head, 3, 1, 2), /truncated frame: payload at byte 14 declares length 3, only 2 bytes left/);
   // A string length.
-  rejects(bytes(1, 3, ...maxLen), /member id.*exceeds the limit of 1024/);
-  rejects(bytes(1, 3, 0x81, 0x08), /member id.*exceeds the limit of 1024/); // 1025
-  rejects(bytes(1, 3, ...maxLen), /truncated frame: member id/, { stringBytesMax: MAX });
+  rejects(bytes(V, 3, ...maxLen), /member id.*exceeds the limit of 1024/);
+  rejects(bytes(V, 3, 0x81, 0x08), /member id.*exceeds the limit of 1024/); // 1025
+  rejects(bytes(V, 3, ...maxLen), /truncated frame: member id/, { stringBytesMax: MAX });
   // An array count: each OrderEntry needs at least 2 bytes, so 3 bytes cannot hold 2.
-  const order = [1, 8, 1, 0x61, 1, 1, 1];
+  const order = [V, 8, 1, 0x61, 1, 1, 1];
   rejects(bytes(...order, 0xc1, 0x84, 0x3d), /entries.*exceeds the limit of 1000000/); // 1_000_001
   rejects(bytes(...order, 0xc1, 0x84, 0x3d), /truncated frame: entries/, { arrayLengthMax: MAX });
   rejects(bytes(...order, 2, 0, 0, 0), /truncated frame: entries .* declares length 2, only 3 bytes left/);
@@ -359,7 +366,7 @@ test('a huge length prefix is rejected before anything is allocated', () => {
 });
 
 test('invalid UTF-8 is a WireError', () => {
-  const joinReq = (...id: number[]) => bytes(1, 3, id.length, ...id, 1, 0);
+  const joinReq = (...id: number[]) => bytes(V, 3, id.length, ...id, 1, 0);
   assert.deepStrictEqual(decodeMessage(joinReq(0xc3, 0xa9)), { t: 'join-req', from: { id: 'é', inc: 1 }, addr: '' });
   for (const bad of [
     [0xff],
@@ -401,7 +408,7 @@ test('booleans, presence bytes and EntryKind are checked', () => {
 
   // promise with acceptedBallot presence 2.
   const promise = frame((w) => {
-    w.u8(1);
+    w.u8(V);
     w.u8(MessageType.promise);
     w.string('a', 10, '');
     w.varint(1, '');
@@ -414,7 +421,7 @@ test('booleans, presence bytes and EntryKind are checked', () => {
   rejects(promise, /acceptedBallot presence .*presence byte 2/);
   // A log entry with payload presence 3.
   const log = frame((w) => {
-    w.u8(1);
+    w.u8(V);
     w.u8(MessageType.accept);
     w.string('a', 10, '');
     w.varint(1, ''); // inc
@@ -424,9 +431,10 @@ test('booleans, presence bytes and EntryKind are checked', () => {
     w.varint(1, ''); // view epoch
     w.varint(0, ''); // members
     w.varint(0, ''); // cut
-    w.varint(0, '');
-    w.varint(0, '');
-    w.varint(0, '');
+    w.varint(0, ''); // joined
+    w.varint(0, ''); // left
+    w.varint(0, ''); // failed
+    w.varint(0, ''); // failures
     w.varint(1, ''); // one log entry
     for (const v of [1, 0, 1, 1, 3, 0, 0, 3]) w.u8(v); // gseq, sender "", 1, seq 1, kind 3, group "", safe 0, presence 3
   });
@@ -527,4 +535,23 @@ test('encodeMessage returns exact-size, independent copies, even after a large m
   assert.equal(enc1.buffer.byteLength, enc1.length, 'exact-size copy');
   assert.notEqual(enc1.buffer, enc2.buffer);
   assert.deepStrictEqual(decodeMessage(enc2), sample('ack'));
+});
+
+test('a status document is bounded by STATUS_DOC_BYTES_MAX on both sides, whatever payloadBytesMax allows', () => {
+  const from = { id: 'x', inc: 1 };
+  const fits = encodeMessage({ t: 'status-reply', from, id: 1, doc: new Uint8Array(STATUS_DOC_BYTES_MAX).fill(0x20) });
+  assert.equal((decodeMessage(fits) as { doc: Uint8Array }).doc.length, STATUS_DOC_BYTES_MAX);
+  assert.throws(() => encodeMessage({ t: 'status-reply', from, id: 1, doc: new Uint8Array(STATUS_DOC_BYTES_MAX + 1) }), AssertionFailure);
+  // Hand-built: the same frame with one byte more is refused before it is read.
+  const over = frame((w) => {
+    w.u8(WIRE_VERSION);
+    w.u8(MessageType['status-reply']);
+    w.string('x', 1024, 'id');
+    w.varint(1, 'inc');
+    w.varint(1, 'id');
+    w.bytes(new Uint8Array(STATUS_DOC_BYTES_MAX + 1), Infinity, 'doc');
+  });
+  rejects(over, /doc/);
+  // A tighter payload limit applies to it too.
+  rejects(encodeMessage({ t: 'status-reply', from, id: 1, doc: new Uint8Array(100) }), /doc/, { payloadBytesMax: 99 });
 });

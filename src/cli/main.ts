@@ -1,5 +1,5 @@
 /**
- * The `cohort` command: `member`, `check`, `demo` and `sim`. `--help` on every
+ * The `cohort` command: `member`, `status`, `check`, `demo` and `sim`. `--help` on every
  * command; a bad flag is a one-line error and exit code 2.
  */
 import { UsageError } from './usage.js';
@@ -8,6 +8,7 @@ const usage = `usage: cohort <command> [options]
 
 commands:
   member   run one group member as a process (stdin lines in, JSON events out)
+  status   probe a running endpoint: view, groups, rates, flow control, view changes
   check    judge cohort member outputs on the guarantees G1-G11
   demo     the air traffic control sector, replicated on three local processes
   sim      seeded fault simulations: --seeds N to soak, --seed S to replay
@@ -28,6 +29,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'member': {
         const { member } = await import('./member.js');
         return await member(rest);
+      }
+      case 'status': {
+        const { status } = await import('./status.js');
+        return await status(rest);
       }
       case 'check': {
         const { check } = await import('./check.js');

@@ -57,7 +57,7 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
 const zeroDigest = '0'.repeat(64);
 
 /** The bytes of the file a flag names; a file that cannot be read is a usage error. */
-function readFlagFile(flag: string, path: string): Buffer {
+export function readFlagFile(flag: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
@@ -66,7 +66,7 @@ function readFlagFile(flag: string, path: string): Buffer {
 }
 
 /** The secret in `path`: its bytes without one trailing newline; warns when others may read it. */
-function readSecret(path: string, log: (line: string) => void): Uint8Array {
+export function readSecret(path: string, log: (line: string) => void): Uint8Array {
   let bytes = readFlagFile('secret-file', path);
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
   try {

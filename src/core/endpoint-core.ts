@@ -119,6 +119,30 @@ export type CoreEvent =
   /** Diagnostics (suspicions, proposals), for logs and traces. */
   | { readonly type: 'log'; readonly text: string };
 
+/** Flow control's windows and whether they hold senders back (see `EndpointCore.flowState`). */
+export interface FlowState {
+  /** Own entries in flight (sent, not yet stable), and the limit (`sendWindowMax`). */
+  readonly sendWindow: number;
+  readonly sendWindowMax: number;
+  /** Payload bytes of those entries, and the limit (`sendWindowBytesMax`). */
+  readonly sendWindowBytes: number;
+  readonly sendWindowBytesMax: number;
+  /** This endpoint is the sequencer: the order window below is its own. */
+  readonly sequencer: boolean;
+  /** Ordered entries not yet stable (sequencer only; 0 elsewhere), and the limit. */
+  readonly orderWindow: number;
+  readonly orderWindowMax: number;
+  /** Payload bytes of those entries, and the limit. */
+  readonly orderWindowBytes: number;
+  readonly orderWindowBytesMax: number;
+  /** The sequencer orders nothing more until members catch up. */
+  readonly orderWindowFull: boolean;
+  /** A view change holds delivery and sending. */
+  readonly wedged: boolean;
+  /** The view change found no majority: this side delivers nothing (G9). */
+  readonly blocked: boolean;
+}
+
 export interface CoreOutput {
   readonly send: { to: string; msg: Message }[];
   readonly events: CoreEvent[];
@@ -465,6 +489,28 @@ export class EndpointCore {
     };
   }
 
+  /**
+   * Flow control as it stands, for status displays: each window's use against its
+   * limit. The order window is the sequencer's (zero elsewhere); `blocked` is set
+   * once a view change found no majority (G9), until the next view.
+   */
+  flowState(): FlowState {
+    return {
+      sendWindow: this.sent.length,
+      sendWindowMax: this.cfg.sendWindowMax,
+      sendWindowBytes: this.sentBytes,
+      sendWindowBytesMax: this.cfg.sendWindowBytesMax,
+      sequencer: this.phaseValue === 'member' && this.isCoordinator(),
+      orderWindow: Math.max(0, this.nextGseq - 1 - this.stable),
+      orderWindowMax: this.cfg.orderWindowMax,
+      orderWindowBytes: this.unstableBytes,
+      orderWindowBytesMax: this.cfg.orderWindowBytesMax,
+      orderWindowFull: this.orderWindowFull(),
+      wedged: this.wedged,
+      blocked: this.blockedReported,
+    };
+  }
+
   /** Everything to send and deliver since the last call, in order. */
   takeOutput(): CoreOutput {
     this.flushOrderBatch();
@@ -772,6 +818,10 @@ export class EndpointCore {
         return this.onStateChunk(now, from, msg);
       case 'state-ack':
         return this.onStateAck(now, msg.from, msg.group, msg.pos, msg.offset);
+      case 'status-req':
+      case 'status-reply':
+        // An operator's probe: the Endpoint answers it; it never concerns the protocol.
+        return;
       default:
         assertNever(msg);
     }

@@ -173,7 +173,9 @@ export type Message =
   | WelcomeMsg
   | NotMemberMsg
   | StateChunkMsg
-  | StateAckMsg;
+  | StateAckMsg
+  | StatusReqMsg
+  | StatusReplyMsg;
 
 /** Bootstrap discovery: "who are you, and are you in a network already?" */
 export interface ProbeMsg {
@@ -364,6 +366,29 @@ export interface StateAckMsg {
   readonly group: string;
   readonly pos: Position;
   readonly offset: number;
+}
+
+/**
+ * An operator's probe (`cohort status`) asks an endpoint for its status document. Not
+ * a protocol message: the `Endpoint` answers it and the core never sees it, so a
+ * prober is never a member, never suspected and never in a view. `from` is the
+ * prober's own name (not a member of anything).
+ */
+export interface StatusReqMsg {
+  readonly t: 'status-req';
+  readonly from: MemberRef;
+  /** Chosen by the prober; the reply carries it back. */
+  readonly id: number;
+}
+
+/** The answer to a `status-req`: the status document as JSON, in UTF-8. */
+export interface StatusReplyMsg {
+  readonly t: 'status-reply';
+  readonly from: MemberRef;
+  /** The request's `id`. */
+  readonly id: number;
+  /** `JSON.stringify` of a `StatusDocument` (`src/status.ts`), at most `STATUS_DOC_BYTES_MAX` bytes. */
+  readonly doc: Uint8Array;
 }
 
 /** The canonical string key of a member, e.g. `ctl-1#17`. */

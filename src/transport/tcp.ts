@@ -844,6 +844,8 @@ export class TcpTransport implements Transport {
   /** Accepted connections open per remote IP address. */
   private readonly acceptedFrom = new Map<string, number>();
   private lastLimitLogAt = -Infinity;
+  /** `performance.now()` of the last sweep of idle peer records (`sweepIdlePeers`). */
+  private lastSweepAt = 0;
   private readonly counters = {
     framesSent: 0,
     framesReceived: 0,
@@ -1050,6 +1052,7 @@ export class TcpTransport implements Transport {
   }
 
   private newPeer(key: string): Peer {
+    this.sweepIdlePeers();
     const peer: Peer = {
       key,
       conn: null,
@@ -1064,6 +1067,25 @@ export class TcpTransport implements Transport {
     };
     this.peers.set(key, peer);
     return peer;
+  }
+
+  /**
+   * Forgets the records of peers nobody uses any more: no connection, no dial, nothing
+   * queued, and a backoff that ended more than `reconnectMaxMs` ago (so a dial would go
+   * at once anyway; only the failure count is lost). Without this, every address that
+   * connected once and left after a failed dial-back (a status probe, a departed
+   * member) would keep its record for good. Runs when a new peer appears, at most once
+   * a second, so it costs at most one pass over the records a second.
+   */
+  private sweepIdlePeers(): void {
+    const now = performance.now();
+    if (now - this.lastSweepAt < 1000) return;
+    this.lastSweepAt = now;
+    for (const peer of this.peers.values()) {
+      if (peer.conn === null && peer.dialing === null && peer.queue.length === 0 && peer.retryTimer === null && now - peer.retryAt > this.o.reconnectMaxMs) {
+        this.peers.delete(peer.key);
+      }
+    }
   }
 
   private dropFull(peer: Peer, msg: Message): void {

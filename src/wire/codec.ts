@@ -86,8 +86,14 @@
  * | 19   | `state-chunk` | group `str`, joiner `MemberRef`, pos `Position`, offset `uint`,        |
  * |      |               | total `uint`, data `bytes`                                             |
  * | 20   | `state-ack`   | group `str`, pos `Position`, offset `uint`                             |
+ * | 21   | `status-req`  | id `uint`                                                              |
+ * | 22   | `status-reply`| id `uint`, doc `bytes` (at most `STATUS_DOC_BYTES_MAX`, JSON in UTF-8) |
  *
- * Type 0 and 21–255 are unassigned and rejected. A change to any layout above must
+ * Types 21 and 22 are an operator's probe (`cohort status`) and its answer: the
+ * `Endpoint` answers them, the protocol core never sees them. Adding them changed no
+ * earlier layout, so `WIRE_VERSION` stays 1 (an older peer rejects their frames).
+ *
+ * Type 0 and 23–255 are unassigned and rejected. A change to any layout above must
  * bump `WIRE_VERSION`: peers of different versions then refuse each other's frames
  * cleanly instead of misreading them.
  *
@@ -145,6 +151,8 @@ export const MessageType = {
   'not-member': 18,
   'state-chunk': 19,
   'state-ack': 20,
+  'status-req': 21,
+  'status-reply': 22,
 } as const satisfies Record<Message['t'], number>;
 /** A type byte. */
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -198,6 +206,12 @@ export const defaultWireLimits: Readonly<WireLimits> = Object.freeze({
   arrayLengthMax: 1_000_000,
   frameBytesMax: 64 * 1024 * 1024,
 });
+
+/**
+ * Largest status document (`status-reply`'s `doc`), in bytes, whatever
+ * `payloadBytesMax` allows: an endpoint trims its document to fit (`src/status.ts`).
+ */
+export const STATUS_DOC_BYTES_MAX = 1024 * 1024;
 
 /**
  * Room a `memberKey()` needs beyond its id: `#` and the incarnation, which is below
@@ -485,6 +499,17 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       w.string(m.group, s, 'group');
       writePosition(w, m.pos);
       w.varint(m.offset, 'offset');
+      return;
+    case 'status-req':
+      w.u8(MessageType['status-req']);
+      writeMemberRef(w, m.from, s);
+      w.varint(m.id, 'id');
+      return;
+    case 'status-reply':
+      w.u8(MessageType['status-reply']);
+      writeMemberRef(w, m.from, s);
+      w.varint(m.id, 'id');
+      w.bytes(m.doc, Math.min(l.payloadBytesMax, STATUS_DOC_BYTES_MAX), 'doc');
       return;
     default:
       assertNever(m);
@@ -842,6 +867,15 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         group: r.string('group', s),
         pos: readPosition(r),
         offset: r.varint('offset'),
+      };
+    case MessageType['status-req']:
+      return { t: 'status-req', from: readMemberRef(r, s), id: r.varint('id') };
+    case MessageType['status-reply']:
+      return {
+        t: 'status-reply',
+        from: readMemberRef(r, s),
+        id: r.varint('id'),
+        doc: r.bytesView('doc', Math.min(l.payloadBytesMax, STATUS_DOC_BYTES_MAX)),
       };
     default:
       throw new WireError(`unknown message type ${tag}`);
