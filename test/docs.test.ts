@@ -51,8 +51,9 @@ test('every recipe block of the README is exactly its tested file', () => {
     const got = code.split('\n');
     const want = expected.split('\n');
     const first = want.findIndex((line, i) => got[i] !== line);
-    assert.equal(first, -1, `README block for ${path} differs from the file at line ${first + 1}:\n  README: ${got[first]}\n  file:   ${want[first]}`);
-    assert.equal(code, expected, `README block for ${path} differs from the file`);
+    const fix = 'run `node scripts/sync-recipes.js` to copy the tested files into README.md';
+    assert.equal(first, -1, `README block for ${path} differs from the file at line ${first + 1}:\n  README: ${got[first]}\n  file:   ${want[first]}\n${fix}`);
+    assert.equal(code, expected, `README block for ${path} differs from the file; ${fix}`);
   }
 });
 

@@ -22,6 +22,7 @@ export class ReplicatedMap {
     return map;
   }
 
+  /** The value as of the last write applied here. */
   get(key: string): string | undefined {
     return this.entries.get(key);
   }
@@ -36,10 +37,12 @@ export class ReplicatedMap {
     return this.write({ op: 'set', key, value });
   }
 
+  /** Resolves once the delete is applied here. */
   delete(key: string): Promise<void> {
     return this.write({ op: 'delete', key });
   }
 
+  /** Stop replicating the map (the others see a view without this member). */
   leave(): Promise<void> {
     return this.requireGroup().leave();
   }

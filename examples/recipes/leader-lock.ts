@@ -36,7 +36,7 @@ export class GroupLock {
 
   /** The member id holding the lock, as of the last event applied here. */
   holder(): string | undefined {
-    return this.queue[0]?.split('#')[0];
+    return this.queue[0]?.replace(/#\d+$/, '');
   }
 
   /** Resolves once this member holds the lock (one `acquire` at a time). */
@@ -47,6 +47,7 @@ export class GroupLock {
     return granted;
   }
 
+  /** Give the lock up (or stop waiting for it); resolves once applied here. */
   release(): Promise<void> {
     return this.requireGroup().multicast(encoder.encode('release'));
   }

@@ -32,7 +32,9 @@ export class Account {
 
   onEvent(event: GroupEvent): void {
     if (event.type === 'state' && event.data.length > 0) {
-      Object.assign(this, JSON.parse(decoder.decode(event.data)) as { balance: number; accepted: string[] });
+      const state = JSON.parse(decoder.decode(event.data)) as { balance: number; accepted: string[] };
+      this.balance = state.balance;
+      this.accepted = state.accepted;
     }
     if (event.type === 'message' && !(this.eager && event.sender === this.self)) {
       this.apply(event.sender, Number(decoder.decode(event.data)));
