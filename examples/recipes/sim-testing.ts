@@ -92,3 +92,12 @@ export async function runAccounts(seed: number, options: { eager?: boolean } = {
   await sim.runFor(3_000);
   return new Map([...replicas].map(([id, account]) => [id, account.digest()]));
 }
+
+/** The first of `seeds` whose replicas disagree (replay it to debug), or undefined. */
+export async function firstDivergentSeed(seeds: Iterable<number>, options: { eager?: boolean } = {}): Promise<number | undefined> {
+  for (const seed of seeds) {
+    const digests = await runAccounts(seed, options);
+    if (new Set(digests.values()).size > 1) return seed;
+  }
+  return undefined;
+}
