@@ -35,14 +35,25 @@ import { STATUS_HISTORY_MAX, STATUS_VERSION, encodeStatus } from './status.js';
 import type { StatusDocument, StatusTransport, StatusViewChange } from './status.js';
 import { defaultWireLimits } from './wire/codec.js';
 
-/** A view of a group as the application sees it: member ids in rank order. */
+/**
+ * A view of a group as the application sees it: member ids in rank order, and what
+ * changed since the previous view. Every member of the view receives the same views
+ * in the same order (G4), each at the same point of the group's message stream (G5).
+ *
+ * Rank order is deterministic and the same everywhere, so it can decide roles without
+ * any further messages: `members[0]` (the oldest member) is a natural leader, and a
+ * member's index is its rank for partitioning work.
+ */
 export interface View {
   /** Strictly increasing per group. */
   readonly id: number;
   /** Member ids, oldest first. */
   readonly members: readonly string[];
+  /** Members new in this view (the joiner itself sees its own id here in its first view). */
   readonly joined: readonly string[];
+  /** Members that left gracefully (`leave()` or `stop()`) since the previous view. */
   readonly left: readonly string[];
+  /** Members removed since the previous view because they crashed, were cut off, or lagged. */
   readonly failed: readonly string[];
   /**
    * Why each member of `failed` was removed, in the same order. Agreed as part of the
@@ -57,9 +68,13 @@ export interface View {
   readonly reason: string;
   /** The same lists with incarnations, to tell a restarted member from its old self. */
   readonly refs: {
+    /** {@link View.members} with incarnations. */
     readonly members: readonly MemberRef[];
+    /** {@link View.joined} with incarnations. */
     readonly joined: readonly MemberRef[];
+    /** {@link View.left} with incarnations. */
     readonly left: readonly MemberRef[];
+    /** {@link View.failed} with incarnations. */
     readonly failed: readonly MemberRef[];
   };
 }
@@ -88,18 +103,56 @@ export interface MemberFailure {
   readonly verified: boolean;
 }
 
-/** One event of a group's ordered stream. */
+/**
+ * One event of a group's ordered stream, as given to `onEvent` or by iterating the
+ * group. A joiner's stream begins with its first `view`, then (for every joiner) a
+ * `state`, then messages and further views in the group's total order.
+ */
 export type GroupEvent =
-  | { readonly type: 'view'; readonly view: View }
-  | { readonly type: 'state'; readonly data: Uint8Array }
+  | {
+      /** A new view of the group was installed. */
+      readonly type: 'view';
+      /** The new view. */
+      readonly view: View;
+    }
+  | {
+      /** The state this member starts from: delivered once, right after its first view. */
+      readonly type: 'state';
+      /** What an existing member's `checkpoint()` returned at the join point (empty if none). */
+      readonly data: Uint8Array;
+    }
   /**
    * A multicast, in the group's order. `data` is a view into a buffer the endpoint may
    * still retransmit to other members: treat it as read-only, and copy it
    * (`data.slice()`) to change it.
    */
-  | { readonly type: 'message'; readonly sender: string; readonly senderInc: number; readonly data: Uint8Array; readonly safe: boolean }
-  | { readonly type: 'blocked' }
-  | { readonly type: 'excluded' };
+  | {
+      /** A message multicast to the group. */
+      readonly type: 'message';
+      /** The sender's member id. */
+      readonly sender: string;
+      /** The sender's incarnation, to tell a restarted sender from its old self. */
+      readonly senderInc: number;
+      /** The payload (read-only). */
+      readonly data: Uint8Array;
+      /** Whether it was sent with `{ safe: true }` (held by every member before delivery). */
+      readonly safe: boolean;
+    }
+  | {
+      /**
+       * This member is in a minority (or alone) and cannot make progress (G9): it
+       * delivers nothing until it rejoins a majority, usually as an `excluded` member.
+       */
+      readonly type: 'blocked';
+    }
+  | {
+      /**
+       * The others removed this member from the view. The handle is closed; the
+       * endpoint rejoins as a new incarnation by itself, and the application joins
+       * its groups again to get a fresh state.
+       */
+      readonly type: 'excluded';
+    };
 
 /** What the application gives when it joins a group. */
 export interface GroupHandlers {
@@ -144,8 +197,11 @@ export interface MulticastOptions {
 
 /** The world an endpoint runs in; the simulator passes its own. */
 export interface EndpointWorld {
+  /** How messages reach other endpoints (TCP, or the simulator's network). */
   readonly transport: Transport;
+  /** Time and timers (monotonic milliseconds; virtual in the simulator). */
   readonly clock: Clock;
+  /** Randomness (incarnations, jitter); seeded in the simulator. */
   readonly rng: Rng;
 }
 
@@ -175,7 +231,14 @@ export interface EndpointOptions {
    * refused. For deployments with a PKI; may be combined with `secret`. TCP only.
    * @default none
    */
-  readonly tls?: { readonly key: string | Uint8Array; readonly cert: string | Uint8Array; readonly ca: string | Uint8Array };
+  readonly tls?: {
+    /** This member's private key, PEM. */
+    readonly key: string | Uint8Array;
+    /** This member's certificate, PEM, signed by `ca`. */
+    readonly cert: string | Uint8Array;
+    /** The network's certificate authority (one or more certificates), PEM. */
+    readonly ca: string | Uint8Array;
+  };
   /**
    * Who may join (and send to) which groups: group name, or a prefix ending in `*`
    * (`atc/*`), → the member ids allowed (`*`: anyone). The most specific key decides; a
@@ -492,6 +555,7 @@ type Job =
  * ```
  */
 export class Endpoint {
+  /** This member's name, as given in `EndpointOptions.id`. */
   readonly id: string;
   private readonly world: EndpointWorld;
   private readonly cfg: CoreConfig;
@@ -562,7 +626,13 @@ export class Endpoint {
 
   /**
    * Start an endpoint and wait until it is a member of a network view (it founds one
-   * when it has no seeds, or when started together with its seeds).
+   * when it has no seeds, or when started together with its seeds). Without `world`
+   * it listens on TCP at `listen`.
+   *
+   * @throws OptionError when an option is missing, unknown or out of range (the
+   *   message names it), or when listening beyond loopback without `secret`, `tls`
+   *   or `insecure` (`ERR_INSECURE`).
+   * @throws InputError when `id` is empty, too long or holds control characters.
    */
   static async start(opts: EndpointOptions): Promise<Endpoint> {
     let options = opts;
@@ -691,8 +761,16 @@ export class Endpoint {
     return this.metrics.expose();
   }
 
-  /** Protocol counters, for status displays and tests. */
-  stats(): ReturnType<EndpointCore['stats']> & { phase: string; suspects: string[] } {
+  /**
+   * Protocol counters, for status displays and tests. A snapshot; the numbers and
+   * their meaning may change between versions.
+   */
+  stats(): ReturnType<EndpointCore['stats']> & {
+    /** `'bootstrapping'`, `'joining'`, `'member'` (in a view), `'stopped'` or `'excluded'`. */
+    phase: string;
+    /** Member ids this endpoint suspects of having failed right now. */
+    suspects: string[];
+  } {
     return { ...this.core.stats(), phase: this.core.phase, suspects: this.core.suspected() };
   }
 
@@ -772,7 +850,17 @@ export class Endpoint {
 
   /**
    * Join a group. Resolves once this member's first view of the group (and its state,
-   * if the group has one) has been delivered to `onEvent`.
+   * if the group has one) has been delivered to `onEvent`. An endpoint joins one
+   * group at a time: a second `join` waits for the first.
+   *
+   * @param name - the group's name (1–256 UTF-8 bytes, no control characters)
+   * @param handlers - `onEvent` for the group's events (without it, iterate the
+   *   returned group) and `checkpoint` for its state
+   * @throws CohortError `ERR_ALREADY_JOINED` when already in the group, `ERR_LIMIT`
+   *   beyond `groupsPerEndpointMax`, `ERR_ACCESS_DENIED` when `groupAccess` forbids it.
+   * @throws InputError when the name is empty, too long or malformed.
+   * @throws ClosedError when the endpoint is stopped (and the promise rejects with it
+   *   when the endpoint is excluded while joining).
    */
   async join(name: string, handlers: GroupHandlers = {}): Promise<Group> {
     this.checkOpen();
@@ -1272,6 +1360,7 @@ function transportLogOf(opts: EndpointOptions): ((line: string) => void) | undef
  * `for await (const e of group) { … }`.
  */
 export class Group implements AsyncIterable<GroupEvent> {
+  /** The group's name. */
   readonly name: string;
   /** @internal */ readonly handlers: GroupHandlers;
   /** @internal */ readonly joined = deferred<Group>();
@@ -1353,6 +1442,11 @@ export class Group implements AsyncIterable<GroupEvent> {
     this.joined.reject(err);
   }
 
+  /**
+   * The group's events, when it was joined without `onEvent`: `for await (const e of
+   * group)`. Ends after the group is left, or the endpoint stopped or excluded. Events
+   * wait for the iterator (it is the backpressure), so iterate promptly.
+   */
   [Symbol.asyncIterator](): AsyncIterator<GroupEvent> {
     return {
       next: (): Promise<IteratorResult<GroupEvent>> => {

@@ -6,18 +6,46 @@
  * `assert()`.
  */
 
-/** Machine-readable error codes, one per kind of mistake. */
+/**
+ * Machine-readable error codes, one per kind of mistake: the `code` of every
+ * {@link CohortError}. Switch on these rather than on messages, which may change.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await group.multicast(bytes);
+ * } catch (err) {
+ *   if (err instanceof CohortError && err.code === ErrorCode.messageTooLarge) split(bytes);
+ *   else throw err;
+ * }
+ * ```
+ */
 export const ErrorCode = {
+  /** An option or argument of the wrong type or out of range (`OptionError`). */
   badOption: 'ERR_BAD_OPTION',
+  /** An option or handler name the API does not know: usually a typo (`OptionError`). */
   unknownOption: 'ERR_UNKNOWN_OPTION',
+  /** A multicast payload above `messageBytesMax` (`InputError`). */
   messageTooLarge: 'ERR_MESSAGE_TOO_LARGE',
+  /** A member id or group name above 256 UTF-8 bytes (`InputError`). */
   nameTooLong: 'ERR_NAME_TOO_LONG',
+  /** A member id or group name that is empty or holds control characters (`InputError`). */
   badName: 'ERR_BAD_NAME',
+  /** A call on a stopped endpoint or a left group (`ClosedError`). */
   closed: 'ERR_CLOSED',
+  /** `join` of a group this endpoint is already in (or joining). */
   alreadyJoined: 'ERR_ALREADY_JOINED',
+  /** The endpoint was excluded from the view; pending calls reject with this (`ClosedError`). */
   excluded: 'ERR_EXCLUDED',
+  /** A frame that cannot be decoded (`WireError`, from `decodeMessage`). */
   wire: 'ERR_WIRE',
+  /** A configured limit was reached: `groupsPerEndpointMax`, or a simulator run's event bound. */
   limit: 'ERR_LIMIT',
+  /**
+   * Reserved for a failed `checkpoint()`. Today nothing throws it: a checkpoint that
+   * throws or returns something other than a `Uint8Array` is reported through `onLog`
+   * and the joiner receives an empty state.
+   */
   checkpoint: 'ERR_CHECKPOINT',
   /** Listening beyond loopback without a secret, and without saying `insecure`. */
   insecure: 'ERR_INSECURE',
@@ -30,11 +58,20 @@ export const ErrorCode = {
   /** A probe's target did not answer in time. */
   timeout: 'ERR_TIMEOUT',
 } as const;
+/** One of the {@link ErrorCode} values, such as `'ERR_CLOSED'`. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** Base class of every error Cohort throws on purpose. */
 export class CohortError extends Error {
+  /** What kind of mistake this is; stable, unlike the message. */
   readonly code: ErrorCode;
+  /**
+   * An error of kind `code`.
+   *
+   * @param code - what kind of mistake this is
+   * @param message - a sentence naming what was wrong (the option, the limit)
+   * @param options - `cause`: the underlying error, if any
+   */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'CohortError';
@@ -44,6 +81,12 @@ export class CohortError extends Error {
 
 /** An option is missing, of the wrong type, out of range, or not known at all. */
 export class OptionError extends CohortError {
+  /**
+   * A bad option.
+   *
+   * @param message - names the bad option
+   * @param code - {@link ErrorCode.badOption} unless the option is not known at all
+   */
   constructor(message: string, code: ErrorCode = ErrorCode.badOption) {
     super(code, message);
     this.name = 'OptionError';
@@ -52,6 +95,12 @@ export class OptionError extends CohortError {
 
 /** A message, group name or member id exceeds a limit or is malformed. */
 export class InputError extends CohortError {
+  /**
+   * Bad input.
+   *
+   * @param code - which limit or rule the input broke
+   * @param message - what the input was and what the limit is
+   */
   constructor(code: ErrorCode, message: string) {
     super(code, message);
     this.name = 'InputError';
@@ -60,6 +109,12 @@ export class InputError extends CohortError {
 
 /** A call on an endpoint or group handle that is stopped, left, or excluded. */
 export class ClosedError extends CohortError {
+  /**
+   * A call on something closed.
+   *
+   * @param message - what was closed, and why
+   * @param code - {@link ErrorCode.closed}, or {@link ErrorCode.excluded} after an exclusion
+   */
   constructor(message: string, code: ErrorCode = ErrorCode.closed) {
     super(code, message);
     this.name = 'ClosedError';
@@ -76,6 +131,11 @@ export class ProbeError extends CohortError {
 
 /** A frame that cannot be decoded: truncated, oversized, or malformed. */
 export class WireError extends CohortError {
+  /**
+   * An undecodable frame.
+   *
+   * @param message - what is wrong with the frame, and where
+   */
   constructor(message: string) {
     super(ErrorCode.wire, message);
     this.name = 'WireError';
@@ -84,6 +144,11 @@ export class WireError extends CohortError {
 
 /** Thrown when an invariant of Cohort itself is broken: a bug, never a user error. */
 export class AssertionFailure extends Error {
+  /**
+   * A broken invariant.
+   *
+   * @param message - the invariant that was broken
+   */
   constructor(message: string) {
     super(message);
     this.name = 'AssertionFailure';

@@ -3,6 +3,11 @@
  * multicast to them in one total order, and every member sees the same messages and
  * the same agreed views, with a state transfer that initialises each joiner.
  *
+ * The package has three entry points: `cohort` (this one: endpoints and groups),
+ * `cohort/sim` (the deterministic simulator, to test your application) and
+ * `cohort/check` (the checker of the guarantees G1–G11).
+ *
+ * @module cohort
  * @example
  * ```ts
  * import { Endpoint } from 'cohort';
@@ -40,8 +45,8 @@ export type {
 } from './status.js';
 export type { FlowState } from './core/endpoint-core.js';
 export type { Clock, Rng, TimerHandle } from './runtime.js';
-export type { Transport, MessageHandler } from './transport/transport.js';
-export type { MemberRef, EndpointView } from './core/types.js';
+export type { Transport, MessageHandler, RefusedHandler } from './transport/transport.js';
+export type { MemberRef, MemberInfo, EndpointView } from './core/types.js';
 export { defaultCoreConfig } from './core/config.js';
 export type { CoreConfig } from './core/config.js';
 export { encodeMessage, decodeMessage, defaultWireLimits } from './wire/codec.js';

@@ -7,11 +7,16 @@
 /** Opaque timer handle. */
 export type TimerHandle = unknown;
 
+/**
+ * Time and timers, injected into an endpoint: the monotonic clock of the process
+ * (`runtime-node`) or the simulator's virtual one.
+ */
 export interface Clock {
   /** Milliseconds on a monotonic clock (virtual in the simulator). */
   now(): number;
   /** Call `fn` once, `delayMs` from now (or later, if the process is paused). */
   setTimer(delayMs: number, fn: () => void): TimerHandle;
+  /** Cancel a timer that has not fired yet; a handle that already fired is ignored. */
   clearTimer(handle: TimerHandle): void;
 }
 

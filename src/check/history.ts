@@ -28,16 +28,23 @@ export type HistoryEvent =
 
 /** A group view was installed. */
 export interface ViewEvent {
+  /** Tag. */
   readonly type: 'view';
+  /** The group whose view this is. */
   readonly group: string;
+  /** The view's id, strictly increasing per group. */
   readonly viewId: number;
   /** Rank order, oldest first. */
   readonly members: readonly string[];
+  /** Members new in this view. */
   readonly joined: readonly string[];
+  /** Members that left gracefully since the previous view. */
   readonly left: readonly string[];
+  /** Members removed as failed since the previous view. */
   readonly failed: readonly string[];
   /** Why the view changed, as the member reported it (agreed: must be the same at every member). */
   readonly reason?: string;
+  /** When it was installed, ms. */
   readonly time?: number;
   /** The application's state digest after this event, when known. */
   readonly digest?: string;
@@ -45,60 +52,87 @@ export interface ViewEvent {
 
 /** The joiner received and applied the group's state. */
 export interface StateEvent {
+  /** Tag. */
   readonly type: 'state';
+  /** The group joined. */
   readonly group: string;
   /** The state's digest after applying it (equal to the provider's at the join point). */
   readonly digest: string;
+  /** Messages the state reflects (the provider's running count at the join point), when known. */
   readonly count?: number;
+  /** When it was applied, ms. */
   readonly time?: number;
 }
 
 /** A message was delivered. */
 export interface MessageEvent {
+  /** Tag. */
   readonly type: 'message';
+  /** The group it was multicast to. */
   readonly group: string;
   /** The group view it was delivered in. */
   readonly viewId: number;
+  /** The sender's member name (as in {@link MemberHistory.member}). */
   readonly sender: string;
   /** Unique per multicast in the whole run (e.g. `sender:group:n`). */
   readonly msgId: string;
   /** The sender's count of its multicasts to this group, from 1 (FIFO checks). */
   readonly senderSeq?: number;
+  /** Whether it was a safe multicast. */
   readonly safe?: boolean;
+  /** When it was delivered, ms. */
   readonly time?: number;
   /** The application's state digest after applying this message, when known. */
   readonly digest?: string;
+  /** The application's running count of messages after this one, when known. */
   readonly count?: number;
 }
 
 /** This member called multicast (recorded by the sender). */
 export interface SendEvent {
+  /** Tag. */
   readonly type: 'send';
+  /** The group multicast to. */
   readonly group: string;
+  /** The multicast's id, as it appears in receivers' {@link MessageEvent.msgId}. */
   readonly msgId: string;
+  /** The sender's count of its multicasts to this group, from 1. */
   readonly senderSeq?: number;
+  /** Whether it was a safe multicast. */
   readonly safe?: boolean;
+  /** When multicast was called, ms. */
   readonly time?: number;
   /** Time its multicast promise resolved, if it did. */
   readonly resolvedAt?: number;
 }
 
+/** The member reported that it is in a minority and blocked (G9). */
 export interface BlockedEvent {
+  /** Tag. */
   readonly type: 'blocked';
+  /** The group concerned. */
   readonly group: string;
+  /** When, ms. */
   readonly time?: number;
 }
 
+/** The member learned that the others excluded it from the group's view. */
 export interface ExcludedEvent {
+  /** Tag. */
   readonly type: 'excluded';
+  /** The group concerned. */
   readonly group: string;
+  /** When, ms. */
   readonly time?: number;
 }
 
 /** This member left the group gracefully (its leave completed). */
 export interface LeftEvent {
+  /** Tag. */
   readonly type: 'left';
+  /** The group left. */
   readonly group: string;
+  /** When the leave completed, ms. */
   readonly time?: number;
 }
 

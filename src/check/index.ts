@@ -4,6 +4,7 @@
  * guarantees G1–G11 of SPEC.md and says, in words, which member broke which guarantee
  * where.
  *
+ * @module cohort/check
  * @example
  * ```ts
  * import { checkHistories, formatViolations, type MemberHistory } from 'cohort/check';

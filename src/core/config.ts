@@ -4,6 +4,11 @@
  * bounded by one of these.
  */
 
+/**
+ * The protocol core's timing and limits. Applications set most of them through
+ * `EndpointOptions` (which validates them); this is the full, resolved set, exported
+ * so tools can show the defaults. Durations are in milliseconds.
+ */
 export interface CoreConfig {
   /**
    * How often a member tells every other member it is alive (and piggybacks what it

@@ -478,7 +478,20 @@ export class EndpointCore {
   }
 
   /** Counters for status and tests. */
-  stats(): { epoch: number; delivered: number; held: number; stable: number; queued: number; inFlight: number } {
+  stats(): {
+    /** Epoch of the endpoint's current network view. */
+    epoch: number;
+    /** Global sequence number of the last entry delivered here. */
+    delivered: number;
+    /** Highest global sequence number held here without a gap. */
+    held: number;
+    /** Highest global sequence number every member holds (stable). */
+    stable: number;
+    /** Own entries (messages or bundles of them) waiting for room in the send window. */
+    queued: number;
+    /** Own messages sent and not yet delivered here (a bundle counts each of its messages). */
+    inFlight: number;
+  } {
     return {
       epoch: this.view.epoch,
       delivered: this.delivered,

@@ -11,6 +11,7 @@
 
 /** One incarnation of an endpoint. `id` is the user's name; `inc` tells restarts apart. */
 export interface MemberRef {
+  /** The member's name (`EndpointOptions.id`). */
   readonly id: string;
   /** Incarnation: a non-negative integer below 2^53, new at each (re)start. */
   readonly inc: number;
@@ -18,6 +19,7 @@ export interface MemberRef {
 
 /** A member and the transport address where it can be reached. */
 export interface MemberInfo extends MemberRef {
+  /** Its transport address (`host:port` over TCP, a name in the simulator). */
   readonly addr: string;
 }
 

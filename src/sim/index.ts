@@ -5,6 +5,7 @@
  * your replicas. `runScenario` is the attack the project's own suite runs thousands
  * of times; its histories go to `cohort/check`.
  *
+ * @module cohort/sim
  * @example
  * ```ts
  * import { Simulation } from 'cohort/sim';
@@ -20,6 +21,7 @@ export type { SimEndpointOptions, SimulationOptions } from './simulation.js';
 export { runScenario, ScenarioProfile } from './scenario.js';
 export type { ScenarioOptions, ScenarioResult } from './scenario.js';
 export { SimNetwork, DEFAULT_FAULTS } from './network.js';
-export type { NetworkFaults, NetworkStats, SimNode } from './network.js';
-export { Scheduler, NodeClock } from './scheduler.js';
+export type { NetworkFaults, NetworkStats, SimNode, SimNetworkOptions, SimCodec, DropReason } from './network.js';
+export { Scheduler, NodeClock, EventLimitError } from './scheduler.js';
+export type { SchedulerOptions, RunOptions, AsyncRunOptions, EventHandle, GateOutcome } from './scheduler.js';
 export { SeededRng } from './rng.js';

@@ -30,7 +30,9 @@ export const ScenarioProfile = {
 } as const;
 export type ScenarioProfile = (typeof ScenarioProfile)[keyof typeof ScenarioProfile];
 
+/** Options of {@link runScenario}. */
 export interface ScenarioOptions {
+  /** Everything in the run (cluster shape, workload, faults) is drawn from this. */
   readonly seed: number;
   /** @default mixed (crash-only for one seed in five) */
   readonly profile?: ScenarioProfile;
@@ -40,17 +42,23 @@ export interface ScenarioOptions {
   readonly inspect?: (sim: Simulation) => void;
 }
 
+/** The outcome of {@link runScenario}: the verdict, and what the run recorded. */
 export interface ScenarioResult {
+  /** The seed the run was drawn from. */
   readonly seed: number;
+  /** The profile the run used. */
   readonly profile: ScenarioProfile;
   /** One line describing the drawn cluster and faults. */
   readonly shape: string;
+  /** What the checker found; empty when every guarantee held. */
   readonly violations: readonly Violation[];
+  /** One history per member incarnation, as judged by the checker. */
   readonly histories: readonly MemberHistory[];
   /** Virtual time the run lasted, ms. */
   readonly virtualMs: number;
   /** Scheduler events executed. */
   readonly events: number;
+  /** Messages delivered, summed over all members. */
   readonly delivered: number;
   /** Largest state transferred to a joiner in this run, bytes. */
   readonly maxStateBytes: number;

@@ -130,6 +130,11 @@ export class Scheduler {
   private readonly maxEvents: number;
   private executed = 0;
 
+  /**
+   * An empty queue at virtual time 0.
+   *
+   * @throws OptionError when `maxEvents` is not a positive integer.
+   */
   constructor(options: SchedulerOptions = {}) {
     this.maxEvents = checkMaxEvents(options.maxEvents ?? DEFAULT_MAX_EVENTS);
   }
@@ -435,6 +440,7 @@ export class NodeClock implements Clock {
   /** The scheduler event that releases the next held work after a resume. */
   private drain: EventHandle | null = null;
 
+  /** A running (neither paused nor crashed) clock on `scheduler`'s virtual time. */
   constructor(private readonly scheduler: Scheduler) {}
 
   /** Virtual time (ms), the scheduler's. */

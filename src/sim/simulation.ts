@@ -26,6 +26,7 @@ import { Scheduler } from './scheduler.js';
 /** Endpoint options a simulation may set (timings, windows, limits). */
 export type SimEndpointOptions = Omit<EndpointOptions, 'id' | 'world' | 'listen' | 'seeds'>;
 
+/** Options of a {@link Simulation}: its seed, faults, and the endpoints' options. */
 export interface SimulationOptions {
   /** Everything random in the run is drawn from this. */
   readonly seed: number;
@@ -46,8 +47,11 @@ export interface SimulationOptions {
 
 /** A simulated run: a network, a clock, and the endpoints on it. */
 export class Simulation {
+  /** The seed everything in this run was drawn from: print it to replay a failure. */
   readonly seed: number;
+  /** The virtual clock and event queue (for fine-grained stepping). */
   readonly scheduler: Scheduler;
+  /** The simulated network (faults, partitions, statistics). */
   readonly network: SimNetwork;
   private readonly rng: SeededRng;
   private readonly endpointOptions: SimEndpointOptions;
@@ -55,6 +59,11 @@ export class Simulation {
   private readonly maxEvents: number;
   private readonly nodes = new Map<string, { node: SimNode; endpoint: Endpoint }>();
 
+  /**
+   * A new simulation with no endpoints yet, at virtual time 0.
+   *
+   * @throws OptionError when `seed` is not a safe integer.
+   */
   constructor(opts: SimulationOptions) {
     if (!Number.isSafeInteger(opts.seed)) throw new OptionError('option seed must be an integer');
     this.seed = opts.seed;
@@ -125,6 +134,7 @@ export class Simulation {
     this.trace?.(`${this.now} PAUSE ${id}`);
   }
 
+  /** Resume `id` after `pause`: its overdue timers fire and held messages arrive. */
   resume(id: string): void {
     this.node(id).resume();
     this.trace?.(`${this.now} RESUME ${id}`);
@@ -142,6 +152,7 @@ export class Simulation {
     this.trace?.(`${this.now} SLOW ${from}->${to} +${extraMs}ms`);
   }
 
+  /** End every partition and slow link: all endpoints reach each other again. */
   heal(): void {
     this.network.heal();
     this.trace?.(`${this.now} HEAL`);
@@ -152,6 +163,7 @@ export class Simulation {
     this.network.configure(faults);
   }
 
+  /** Whether `id` is running (started and not crashed; a paused endpoint is up). */
   isUp(id: string): boolean {
     return this.nodes.get(id)?.node.isUp ?? false;
   }

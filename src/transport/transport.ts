@@ -12,6 +12,10 @@ export type MessageHandler = (from: string, msg: Message) => void;
 /** Told that the endpoint at `addr` actively refused a connection: nothing listens there. */
 export type RefusedHandler = (addr: string) => void;
 
+/**
+ * How an endpoint reaches others: best-effort datagrams between addresses. Give your
+ * own in `EndpointOptions.world` to run Cohort over something other than TCP.
+ */
 export interface Transport {
   /** The address other endpoints reach this one at (advertised, `host:port` or a sim name). */
   readonly address: string;

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// Copies every examples/recipes/ file into README.md, into the code block that follows
+// its `<!-- recipe: PATH -->` marker, with imports as a user writes them (`cohort`,
+// `cohort/sim`, `cohort/check`). test/docs.test.ts fails when the two differ; run
+// this after changing a recipe: `node scripts/sync-recipes.js`.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const packageImports = [
+  ["'../../src/index.js'", "'cohort'"],
+  ["'../../src/sim/index.js'", "'cohort/sim'"],
+  ["'../../src/check/index.js'", "'cohort/check'"],
+];
+const asUserCode = (source) => packageImports.reduce((code, [repo, pkg]) => code.split(`from ${repo}`).join(`from ${pkg}`), source);
+
+const readme = readFileSync('README.md', 'utf8');
+let count = 0;
+const synced = readme.replace(/<!-- recipe: (\S+) -->\n```ts\n[\s\S]*?```\n/g, (_, path) => {
+  count += 1;
+  return `<!-- recipe: ${path} -->\n\`\`\`ts\n${asUserCode(readFileSync(path, 'utf8'))}\`\`\`\n`;
+});
+writeFileSync('README.md', synced);
+console.log(`${count} recipe blocks synced`);
