@@ -178,6 +178,7 @@ export interface GroupHandlers {
 
 /** How far a joiner's state transfer has come (see {@link GroupHandlers.onProgress}). */
 export interface StateProgress {
+  /** The group whose state is being transferred. */
   readonly group: string;
   /** Bytes received, a contiguous prefix of the state. */
   readonly received: number;

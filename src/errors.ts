@@ -123,6 +123,12 @@ export class ClosedError extends CohortError {
 
 /** A status probe failed: the target is unreachable, refused us, or did not answer (`code` says which). */
 export class ProbeError extends CohortError {
+  /**
+   * A failed probe.
+   *
+   * @param code - {@link ErrorCode.unreachable}, {@link ErrorCode.refused} or {@link ErrorCode.timeout}
+   * @param message - the target, and why the probe failed
+   */
   constructor(code: ErrorCode, message: string) {
     super(code, message);
     this.name = 'ProbeError';

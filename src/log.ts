@@ -62,6 +62,12 @@ export class Logger {
   private readonly write: (line: string) => void;
   private readonly now: () => Date;
 
+  /**
+   * A logger.
+   *
+   * @param o - level, format, member id, sink and clock; all optional
+   * @throws TypeError when `level` or `format` is not one of the known values
+   */
   constructor(o: LoggerOptions = {}) {
     this.level = o.level ?? 'info';
     if (!isLogLevel(this.level)) throw new TypeError(`log level must be one of ${logLevels.join(', ')}, got ${String(this.level)}`);

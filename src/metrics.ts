@@ -73,9 +73,13 @@ export interface HistogramOptions extends FamilyOptions {
 }
 
 abstract class Family {
+  /** The metric's name (see {@link FamilyOptions.name}). */
   readonly name: string;
+  /** What is measured, with its unit: the `# HELP` line's text, unescaped. */
   readonly help: string;
+  /** The label names its series carry, in this order (empty for none). */
   readonly labelNames: readonly string[];
+  /** The family's kind: the `# TYPE` line's word. */
   abstract readonly type: MetricType;
 
   constructor(o: FamilyOptions) {
@@ -109,6 +113,7 @@ abstract class Family {
 
 /** A family of plain values: a counter (only grows) or a gauge (any value). */
 class ValueFamily extends Family {
+  /** `counter` or `gauge`: the `# TYPE` line's word. */
   readonly type: 'counter' | 'gauge';
   private readonly series = new Map<string, { values: string[]; value: number }>();
 
@@ -156,6 +161,12 @@ class ValueFamily extends Family {
  * a total kept elsewhere at collection time; it refuses to go down.
  */
 export class Counter extends ValueFamily {
+  /**
+   * A counter family; its series appear when first incremented or set.
+   *
+   * @param o - name (ending in `_total`), help and label names
+   * @throws OptionError when the name or a label name is not valid
+   */
   constructor(o: FamilyOptions) {
     super(o, 'counter');
   }
@@ -176,6 +187,12 @@ export class Counter extends ValueFamily {
 
 /** A gauge: a value that goes up and down (a queue's depth, a lag). */
 export class Gauge extends ValueFamily {
+  /**
+   * A gauge family; its series appear when first set.
+   *
+   * @param o - name, help and label names
+   * @throws OptionError when the name or a label name is not valid
+   */
   constructor(o: FamilyOptions) {
     super(o, 'gauge');
   }
@@ -191,11 +208,18 @@ export class Gauge extends ValueFamily {
  * (cumulative, as Prometheus wants), their sum and their count.
  */
 export class Histogram extends Family {
+  /** Always `histogram`: the `# TYPE` line's word. */
   readonly type = 'histogram' as const;
   /** Upper bounds of the buckets (without `+Inf`). */
   readonly buckets: readonly number[];
   private readonly series = new Map<string, { values: string[]; counts: number[]; sum: number; count: number }>();
 
+  /**
+   * A histogram family; its series appear when first observed or touched.
+   *
+   * @param o - name, help, label names (not `le`) and the buckets' upper bounds
+   * @throws OptionError when a name is not valid or the buckets are not finite and strictly increasing
+   */
   constructor(o: HistogramOptions) {
     super(o);
     if (o.labelNames?.includes('le') === true) throw new OptionError(`histogram ${o.name} cannot have a label named le`);

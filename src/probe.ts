@@ -34,7 +34,14 @@ export interface StatusProbeOptions {
   /** The network secret, as the members have it (see `EndpointOptions.secret`). @default none */
   readonly secret?: Uint8Array | string;
   /** TLS files, as the members have them: a certificate signed by the network's CA. @default none */
-  readonly tls?: { readonly key: string | Uint8Array; readonly cert: string | Uint8Array; readonly ca: string | Uint8Array };
+  readonly tls?: {
+    /** The prober's private key, PEM. */
+    readonly key: string | Uint8Array;
+    /** The prober's certificate, PEM, signed by `ca`. */
+    readonly cert: string | Uint8Array;
+    /** The network's certificate authority (one or more certificates), PEM. */
+    readonly ca: string | Uint8Array;
+  };
   /** Listen beyond loopback without a secret or TLS. @default false */
   readonly insecure?: boolean;
   /** Receives the transport's diagnostics (connections, refusals). @default none */

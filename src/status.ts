@@ -35,8 +35,11 @@ export interface StatusViewChange {
   readonly id: number;
   /** Member ids in rank order (oldest first). */
   readonly members: readonly string[];
+  /** Members new in this view. */
   readonly joined: readonly string[];
+  /** Members that left gracefully since the previous view. */
   readonly left: readonly string[];
+  /** Members removed since the previous view because they crashed, were cut off, or lagged. */
   readonly failed: readonly string[];
   /** Why each member of `failed` was removed, in the same order (agreed: the same at every member). */
   readonly failures: readonly StatusFailure[];
@@ -46,7 +49,9 @@ export interface StatusViewChange {
 
 /** A member of the endpoint's view. */
 export interface StatusMember {
+  /** The member's name (`EndpointOptions.id`). */
   readonly id: string;
+  /** Its incarnation: new at each (re)start, to tell a restarted member from its old self. */
   readonly incarnation: number;
   /** The address it is reached at (`host:port`). */
   readonly address: string;
@@ -54,6 +59,7 @@ export interface StatusMember {
 
 /** One group this endpoint is in (or joining). */
 export interface StatusGroup {
+  /** The group's name. */
   readonly name: string;
   /** The id of the last view delivered to the application; `null` before the first (joining). */
   readonly viewId: number | null;
@@ -79,9 +85,13 @@ export interface StatusCounters {
 export interface StatusRates {
   /** The time between the two snapshots, ms (at least a second, unless the endpoint is younger). */
   readonly windowMs: number;
+  /** {@link StatusCounters.messagesSent} per second. */
   readonly messagesSentPerS: number;
+  /** {@link StatusCounters.bytesSent} per second (payload bytes). */
   readonly bytesSentPerS: number;
+  /** {@link StatusCounters.messagesDelivered} per second. */
   readonly messagesDeliveredPerS: number;
+  /** {@link StatusCounters.bytesDelivered} per second (payload bytes). */
   readonly bytesDeliveredPerS: number;
 }
 
@@ -90,8 +100,11 @@ export interface StatusRates {
  * timer ran (`perf_hooks.monitorEventLoopDelay`, the sampling interval taken off).
  */
 export interface StatusEventLoop {
+  /** Median delay, ms. */
   readonly p50Ms: number;
+  /** 99th percentile of the delay, ms. */
   readonly p99Ms: number;
+  /** Largest delay seen, ms. */
   readonly maxMs: number;
   /** How long the histogram collected, ms. */
   readonly windowMs: number;
@@ -99,13 +112,21 @@ export interface StatusEventLoop {
 
 /** The transport's own counters, when it keeps them (TCP does). */
 export interface StatusTransport {
+  /** Message frames written to sockets since the transport started (handshakes and self-sends excluded). */
   readonly framesSent: number;
+  /** Message frames received and decoded (handshakes excluded). */
   readonly framesReceived: number;
+  /** Bytes written to sockets: every length prefix, handshake and frame. */
   readonly bytesSent: number;
+  /** Bytes read from sockets, everything included. */
   readonly bytesReceived: number;
+  /** Frames dropped before reaching a socket (peer queue or frame size limit, bad address, undialable peer). */
   readonly framesDropped: number;
+  /** Open connections in use now: at most one per peer. */
   readonly connections: number;
+  /** Connections closed for a bad frame: oversized, undecodable, or a bad handshake. */
   readonly badFrames: number;
+  /** Handshakes that ended in a refusal, refused by us or by the peer. */
   readonly refused: number;
 }
 
@@ -125,9 +146,13 @@ export interface StatusDocument {
   readonly version: number;
   /** When the snapshot was taken, wall clock of the endpoint, ISO 8601. */
   readonly time: string;
+  /** The endpoint itself. */
   readonly endpoint: {
+    /** Its member id (`EndpointOptions.id`). */
     readonly id: string;
+    /** Its current incarnation (new at each restart and rejoin). */
     readonly incarnation: number;
+    /** The address others reach it at (`host:port`). */
     readonly address: string;
     /** `bootstrapping`, `joining`, `member`, `stopped` or `excluded`. */
     readonly phase: string;
@@ -136,6 +161,7 @@ export interface StatusDocument {
     /** Milliseconds since the endpoint started. */
     readonly uptimeMs: number;
   };
+  /** The endpoint's installed network view. */
   readonly view: {
     /** The installed view's epoch (0 before the first). */
     readonly epoch: number;
@@ -148,10 +174,13 @@ export interface StatusDocument {
     /** The last endpoint view changes, oldest first, at most {@link STATUS_HISTORY_MAX}. */
     readonly history: readonly StatusViewChange[];
   };
+  /** The groups this endpoint is in (or joining); fewer when `groupsOmitted` > 0. */
   readonly groups: readonly StatusGroup[];
   /** Groups left out to keep the document within its size limit (0 normally). */
   readonly groupsOmitted: number;
+  /** Application messages and payload bytes since the endpoint started. */
   readonly counters: StatusCounters;
+  /** The counters per second since the previous snapshot. */
   readonly rates: StatusRates;
   /** The ordered stream of the current epoch (global sequence numbers). */
   readonly order: {
@@ -175,6 +204,7 @@ export interface StatusDocument {
     /** Events (and checkpoints) waiting for the application's handlers. */
     readonly events: number;
   };
+  /** Flow control's windows and whether they hold senders back. */
   readonly flow: FlowState;
   /** `null` where not measured (an endpoint in a simulated world). */
   readonly eventLoop: StatusEventLoop | null;

@@ -123,17 +123,21 @@ export type CoreEvent =
 export interface FlowState {
   /** Own entries in flight (sent, not yet stable), and the limit (`sendWindowMax`). */
   readonly sendWindow: number;
+  /** The limit of `sendWindow`, entries (option `sendWindowMax`). */
   readonly sendWindowMax: number;
   /** Payload bytes of those entries, and the limit (`sendWindowBytesMax`). */
   readonly sendWindowBytes: number;
+  /** The limit of `sendWindowBytes`, bytes (option `sendWindowBytesMax`). */
   readonly sendWindowBytesMax: number;
   /** This endpoint is the sequencer: the order window below is its own. */
   readonly sequencer: boolean;
   /** Ordered entries not yet stable (sequencer only; 0 elsewhere), and the limit. */
   readonly orderWindow: number;
+  /** The limit of `orderWindow`, entries (option `orderWindowMax`). */
   readonly orderWindowMax: number;
   /** Payload bytes of those entries, and the limit. */
   readonly orderWindowBytes: number;
+  /** The limit of `orderWindowBytes`, bytes (option `orderWindowBytesMax`). */
   readonly orderWindowBytesMax: number;
   /** The sequencer orders nothing more until members catch up. */
   readonly orderWindowFull: boolean;
