@@ -133,6 +133,9 @@ const rules: readonly (readonly [RegExp, LogLevel])[] = [
   [/^warning: /, 'warn'],
   [/^skipped /, 'warn'],
   [/ failed \(.*\); retrying$/, 'warn'],
+  // A handshake refused either way (wrong secret, untrusted certificate, other network)
+  // is a configuration error the operator must see, even on a dial.
+  [/(authentication failed|refused by |refusing )/, 'warn'],
   // Connection chatter and details of the protocol at work.
   [/^tcp [^ ]+: (dial |connection with )/, 'debug'],
   [/^retransmissions /, 'debug'],

@@ -68,6 +68,8 @@ test('diagnostic lines are sorted into levels by what they say', () => {
     ['proposal 2/a#1 abandoned: a higher ballot from b#2', 'debug'],
     ['tcp 127.0.0.1:4000: dial 127.0.0.1:4001 failed: ECONNREFUSED; next attempt in 100 ms or later', 'debug'],
     ['tcp 127.0.0.1:4000: connection with 127.0.0.1:4001 closed: end', 'debug'],
+    ['tcp 127.0.0.1:4000: dial 127.0.0.1:4001 failed: refused by 127.0.0.1:4001: authentication failed: the network secrets differ', 'warn'],
+    ['tcp 127.0.0.1:4000: connection with 127.0.0.1:4001 closed: refused by 127.0.0.1:4001: another network', 'warn'],
     ['handler failed: Error: boom', 'error'],
     ['onEvent of g threw: Error: boom', 'error'],
     ['checkpoint of g threw: Error: boom; sending an empty state', 'error'],

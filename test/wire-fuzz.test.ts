@@ -9,7 +9,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 
 import type {
@@ -65,20 +64,26 @@ function check<T>(prop: fc.IProperty<T>, numRuns: number): void {
   fc.assert(prop, seed === undefined ? { numRuns } : { numRuns, seed });
 }
 
-/** A decode must finish well within this, whatever the bytes (generous for slow CI). */
-const DECODE_MS_MAX = 100;
+/**
+ * A decode must cost well under this much CPU, whatever the bytes: a guard against
+ * decoders that loop or allocate in proportion to a length they were told instead of
+ * the bytes they have. CPU time, not wall time: a process descheduled on a busy
+ * machine has done no work meanwhile, and must not fail for it.
+ */
+const DECODE_CPU_MS_MAX = 100;
 
 /** Decodes, returning the message or `undefined` for a WireError; rethrows anything else. */
 function tryDecode(bytes: Uint8Array, limits?: Partial<WireLimits>): Message | undefined {
-  const start = performance.now();
+  const start = process.cpuUsage();
   try {
     return decodeMessage(bytes, limits);
   } catch (e) {
     if (e instanceof WireError) return undefined;
     throw e;
   } finally {
-    const ms = performance.now() - start;
-    assert.ok(ms < DECODE_MS_MAX, `decoding ${bytes.length} bytes took ${ms.toFixed(1)} ms`);
+    const used = process.cpuUsage(start);
+    const ms = (used.user + used.system) / 1000;
+    assert.ok(ms < DECODE_CPU_MS_MAX, `decoding ${bytes.length} bytes took ${ms.toFixed(1)} ms of CPU`);
   }
 }
 
