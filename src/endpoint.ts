@@ -186,6 +186,9 @@ export interface StateProgress {
   readonly total: number;
 }
 
+/** The default of `multicast`'s options, shared: nothing to allocate per call. */
+const noMulticastOptions: MulticastOptions = Object.freeze({});
+
 /** Options of a multicast. */
 export interface MulticastOptions {
   /**
@@ -593,7 +596,17 @@ export class Endpoint {
 
   // ---------------------------------------------------------------- status (probes)
   /** Application traffic since start, for the status document's counters and rates. */
-  private readonly counts = { messagesSent: 0, bytesSent: 0, messagesDelivered: 0, bytesDelivered: 0 };
+  /** Totals over every group this endpoint was ever in: what the status document reports. */
+  private get counts(): { messagesSent: number; bytesSent: number; messagesDelivered: number; bytesDelivered: number } {
+    const t = { messagesSent: 0, bytesSent: 0, messagesDelivered: 0, bytesDelivered: 0 };
+    for (const c of this.counters.groups.values()) {
+      t.messagesSent += c.multicasts;
+      t.bytesSent += c.multicastBytes;
+      t.messagesDelivered += c.delivered;
+      t.bytesDelivered += c.deliveredBytes;
+    }
+    return t;
+  }
   /** Counter snapshots: rates are taken against the older one (see `status`). */
   private samples: { at: number; counts: Endpoint['counts'] }[];
   private readonly startedAt: number;
@@ -915,8 +928,6 @@ export class Endpoint {
     // The core copies the payload: the caller may reuse its buffer once this returns.
     // Multicasts of one synchronous run leave together, as bundles, when it ends.
     const localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
-    this.counts.messagesSent += 1;
-    this.counts.bytesSent += data.length;
     const d = deferred<void>();
     this.pending.set(localId, d);
     if (!this.flushQueued) {
@@ -1090,8 +1101,6 @@ export class Endpoint {
         }
         g.counters.delivered++;
         g.counters.deliveredBytes += e.data.length;
-        this.counts.messagesDelivered += 1;
-        this.counts.bytesDelivered += e.data.length;
         const event: GroupEvent = { type: 'message', sender: e.sender.id, senderInc: e.sender.inc, data: e.data, safe: e.safe };
         this.jobs.push({ kind: 'event', group: e.group, event, localId: e.localId, firstView: false });
         break;
@@ -1394,11 +1403,12 @@ export class Group implements AsyncIterable<GroupEvent> {
    * delivered it (after its handler processed it), in order.
    * @throws InputError when `data` is too large; ClosedError after leave, stop or exclusion.
    */
-  multicast(data: Uint8Array, options: MulticastOptions = {}): Promise<void> {
+  multicast(data: Uint8Array, options: MulticastOptions = noMulticastOptions): Promise<void> {
     if (this.closedError !== null) throw this.closedError;
     if (this.leaving !== null) throw new ClosedError(`group ${this.name} is being left`);
     if (options === null || typeof options !== 'object') throw new OptionError('multicast options must be an object');
-    for (const k of Object.keys(options)) {
+    // for-in, not Object.keys: no array per multicast on the hot path.
+    for (const k in options) {
       if (k !== 'safe') throw new OptionError(`unknown multicast option ${k}`, ErrorCode.unknownOption);
     }
     const p = this.endpoint.submitMessage(this.name, data, options.safe === true);
