@@ -250,6 +250,7 @@ $('add').addEventListener('click', async () => {
 let heardAt = Date.now();
 function offline() {
   atc.connected = false;
+  document.body.classList.add('offline');
   $('offline').hidden = false;
   $('status').textContent = 'offline';
   $('status').className = 'badge offline';
@@ -259,6 +260,7 @@ function heard() {
   if (!atc.connected) {
     atc.connected = true;
     $('offline').hidden = true;
+    document.body.classList.remove('offline');
   }
 }
 const source = new EventSource('/events');
