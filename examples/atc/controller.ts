@@ -249,8 +249,8 @@ function askSupervisor(request: SupervisorAction): Promise<{ ok: boolean; messag
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       pendingRequests.delete(seq);
-      resolve({ ok: false, message: 'the supervisor did not answer within 10 s' });
-    }, 10_000);
+      resolve({ ok: false, message: 'the supervisor did not answer within 40 s' });
+    }, 40_000);
     pendingRequests.set(seq, (r) => {
       clearTimeout(timer);
       resolve(r);

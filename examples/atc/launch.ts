@@ -129,7 +129,11 @@ async function start(seeds: readonly string[], port?: number): Promise<Controlle
     }),
   };
   controllers.push(c);
-  const timer = setTimeout(() => readyReject(new Error(`${id} did not start within ${startTimeoutMs / 1000} s`)), startTimeoutMs);
+  // A controller that cannot join (no majority left to let it in) is killed, not left behind.
+  const timer = setTimeout(() => {
+    readyReject(new Error(`${id} did not join within ${startTimeoutMs / 1000} s (does a majority of the last view still run?)`));
+    signal(c, 'SIGKILL');
+  }, startTimeoutMs);
   proc.on('message', (m: ToSupervisor) => {
     if (m.type === 'ready') {
       clearTimeout(timer);

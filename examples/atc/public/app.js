@@ -197,6 +197,7 @@ function drawTimeline(s) {
     if (v.joined.length > 0) li.append(el('span', { class: 'joined' }, `joined ${v.joined.join(', ')} `));
     if (v.left.length > 0) li.append(el('span', { class: 'left' }, `left ${v.left.join(', ')} `));
     if (v.failed.length > 0) li.append(el('span', { class: 'failed' }, `FAILED ${v.failed.join(', ')} `));
+    if (v.joined.length + v.left.length + v.failed.length === 0) li.append(el('span', { class: 'muted small' }, 'same members (the network view changed: an endpoint joined or left the network first) '));
     if (v.failures?.length > 0) li.append(el('span', { class: 'muted small' }, `(${v.failures.map(describeFailure).join('; ')}) `));
     const moved = Object.entries(v.reassigned ?? {});
     if (moved.length > 0) li.append(el('span', { class: 'muted' }, `took over ${moved.map(([c, o]) => `${c}→${o}`).join(' ')} `));
@@ -214,6 +215,7 @@ function render(s) {
   $('self').style.color = colorOf(s.self);
   $('status').textContent = s.status;
   $('status').className = `badge ${s.status}`;
+  $('blocked').hidden = s.status !== 'blocked';
   $('role').textContent = s.coordinator === s.self ? 'coordinator · radar' : '';
   $('view-id').textContent = s.timeline.length > 0 ? String(s.timeline[s.timeline.length - 1].id) : '–';
   $('count').textContent = String(s.count);
