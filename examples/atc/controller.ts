@@ -46,16 +46,21 @@ const { values } = parseArgs({
     id: { type: 'string' },
     listen: { type: 'string' },
     'http-port': { type: 'string' },
+    'http-socket': { type: 'string' },
     seeds: { type: 'string' },
   },
   strict: true,
 });
-if (values.id === undefined || values.listen === undefined || values['http-port'] === undefined) {
-  process.stderr.write('usage: controller --id ID --listen HOST:PORT --http-port PORT [--seeds HOST:PORT,...]\n');
+if (values.id === undefined || values.listen === undefined || (values['http-port'] === undefined) === (values['http-socket'] === undefined)) {
+  process.stderr.write('usage: controller --id ID --listen HOST:PORT (--http-port PORT | --http-socket PATH) [--seeds HOST:PORT,...]\n');
   process.exit(2);
 }
 const id = values.id;
-const httpPort = Number(values['http-port']);
+// In a network namespace (launch.ts --netns) the page is served on a Unix socket,
+// which the supervisor, in the root namespace, forwards from a loopback port.
+const httpAt: number | string = values['http-socket'] ?? Number(values['http-port']);
+// Beyond loopback the members authenticate and encrypt with the supervisor's secret.
+const secret = process.env['ATC_SECRET'];
 const seeds = (values.seeds ?? '').split(',').filter((s) => s !== '');
 const log = (line: string): void => {
   process.stderr.write(`[${id}] ${line}\n`);
@@ -74,6 +79,8 @@ let group: Group | null = null;
 /** What this member is: joining (waiting for its state), a member, blocked (no majority) or excluded (rejoining). */
 let status: 'joining' | 'member' | 'blocked' | 'excluded' = 'joining';
 let directory: readonly ControllerInfo[] = [];
+/** Whether the supervisor can cut the network (it runs the controllers in network namespaces). */
+let netns = false;
 const startedAt = Date.now();
 
 const onEvent = (e: GroupEvent): void => {
@@ -185,6 +192,7 @@ function snapshot(): Record<string, unknown> {
     directory,
     routes,
     fixes,
+    netns,
   };
 }
 
@@ -262,6 +270,7 @@ function askSupervisor(request: SupervisorAction): Promise<{ ok: boolean; messag
 process.on('message', (m: ToController) => {
   if (m.type === 'directory') {
     directory = m.controllers;
+    netns = m.netns;
     changed();
   } else if (m.type === 'reply') {
     pendingRequests.get(m.seq)?.(m);
@@ -301,7 +310,8 @@ async function onAction(path: string, body: unknown): Promise<string> {
       const action = str(body, 'action');
       let request: SupervisorAction;
       if (action === 'add') request = { action: 'add' };
-      else if (action === 'crash' || action === 'pause' || action === 'resume') request = { action, target: str(body, 'target') };
+      else if (action === 'heal') request = { action: 'heal' };
+      else if (action === 'crash' || action === 'pause' || action === 'resume' || action === 'cut') request = { action, target: str(body, 'target') };
       else throw new UpdateError(`unknown action ${action}`);
       const r = await askSupervisor(request);
       if (!r.ok) throw new UpdateError(r.message);
@@ -357,12 +367,19 @@ const server = createServer((req, res) => {
 
 // The endpoint's diagnostics (dials, proposals) only with ATC_DEBUG=1: the terminal shows the story.
 const debug = process.env['ATC_DEBUG'] === '1';
-const ep = await Endpoint.start({ id, listen: values.listen, seeds, ...(debug ? { onLog: (line: string) => log(line) } : {}) });
+const ep = await Endpoint.start({
+  id,
+  listen: values.listen,
+  seeds,
+  ...(secret === undefined ? {} : { secret: Buffer.from(secret, 'hex') }),
+  ...(debug ? { onLog: (line: string) => log(line) } : {}),
+});
 await new Promise<void>((resolve, reject) => {
   server.once('error', reject);
-  server.listen(httpPort, '127.0.0.1', () => resolve());
+  if (typeof httpAt === 'string') server.listen(httpAt, () => resolve());
+  else server.listen(httpAt, '127.0.0.1', () => resolve());
 });
-const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+const url = typeof httpAt === 'string' ? `unix:${httpAt}` : `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
 await joinSector();
 log(`member of ${groupName}; page at ${url}`);
 toSupervisor({ type: 'ready', id, url, address: ep.address });

@@ -14,13 +14,17 @@
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import type { Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ControllerInfo, SupervisorAction, ToController, ToSupervisor } from './protocol.js';
 
-const usage = `usage: npm start [-- --controllers N] [--base-port PORT]
+const usage = `usage: npm start [-- --controllers N] [--base-port PORT] [--netns]
 
   The air traffic control sector of Cohort's README, live: N controller processes
   replicate sector XYZ, each serving its page. Open a page, file flight plans, add,
@@ -29,7 +33,10 @@ const usage = `usage: npm start [-- --controllers N] [--base-port PORT]
 
   --controllers N   controllers to start, 1 to 9 (default 3)
   --base-port PORT  the first controller's page is at this port, the next at PORT+1,
-                    and so on (default 8001; 0: pick free ports)`;
+                    and so on (default 8001; 0: pick free ports)
+  --netns           run each controller on a host of its own (a Linux network
+                    namespace on a shared bridge; needs root, iproute2 and nftables),
+                    so that pages can cut a controller off the network and heal it`;
 
 const controllersMax = 16;
 const startTimeoutMs = 30_000;
@@ -40,10 +47,10 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-let values: { controllers?: string; 'base-port'?: string; help?: boolean };
+let values: { controllers?: string; 'base-port'?: string; netns?: boolean; help?: boolean };
 try {
   values = parseArgs({
-    options: { controllers: { type: 'string' }, 'base-port': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { controllers: { type: 'string' }, 'base-port': { type: 'string' }, netns: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   }).values;
 } catch (err) {
@@ -57,6 +64,60 @@ const initial = Number(values.controllers ?? 3);
 if (!Number.isInteger(initial) || initial < 1 || initial > 9) fail(`--controllers must be an integer from 1 to 9, got "${values.controllers}"`);
 const basePort = Number(values['base-port'] ?? 8001);
 if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65535 - controllersMax) fail(`--base-port must be a port number, got "${values['base-port']}"`);
+
+/**
+ * With --netns: the project's network lab (test/netns.ts: namespaces on one bridge,
+ * partitions with nftables), one host per controller. The members then talk over
+ * addresses beyond loopback, so they use a network secret drawn here. A page is
+ * served on a Unix socket (the file system is shared across namespaces) and this
+ * process forwards a loopback port to it, so the browser in the root namespace
+ * reaches every page whatever the cuts between the controllers.
+ */
+interface NetLab {
+  readonly size: number;
+  ns(host: number): string;
+  address(host: number): string;
+  partition(sides: readonly (readonly number[])[]): void;
+  heal(): void;
+  destroy(): void;
+}
+let lab: NetLab | null = null;
+let socketDir = '';
+const secret = randomBytes(32).toString('hex');
+const cut = new Set<string>();
+if (values.netns === true) {
+  const netns = await import('../../test/netns.js');
+  const why = netns.labUnavailable();
+  if (why !== undefined) fail(`--netns ${why}`);
+  lab = netns.Lab.create(initial + 4, 'atc');
+  // The lab turns these signals into an immediate exit (its exit hook still destroys
+  // it); this supervisor stops its controllers first and exits 0, so it takes them over.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
+  socketDir = mkdtempSync(join(tmpdir(), 'cohort-atc-'));
+}
+const ipPath = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? 'ip';
+const netnsPort = 7000;
+
+/** Forward 127.0.0.1:port to a controller's Unix socket. */
+async function forward(port: number, socket: string): Promise<string> {
+  const server = createServer((client) => {
+    const upstream = connect(socket);
+    client.pipe(upstream).pipe(client);
+    const close = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  forwarders.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+}
+const forwarders: Server[] = [];
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -77,6 +138,8 @@ interface Controller {
   address: string;
   status: ControllerInfo['status'];
   ready: Promise<void>;
+  /** Its host in the network lab (with --netns). */
+  host: number;
 }
 
 const controllers: Controller[] = [];
@@ -84,11 +147,11 @@ let stopping = false;
 let made = 0;
 
 function directory(): ControllerInfo[] {
-  return controllers.map((c) => ({ id: c.id, pid: c.pid, url: c.url, address: c.address, status: c.status }));
+  return controllers.map((c) => ({ id: c.id, pid: c.pid, url: c.url, address: c.address, status: c.status, cut: cut.has(c.id) }));
 }
 
 function broadcast(): void {
-  const m: ToController = { type: 'directory', controllers: directory() };
+  const m: ToController = { type: 'directory', controllers: directory(), netns: lab !== null };
   for (const c of controllers) {
     if ((c.status === 'running' || c.status === 'paused') && c.proc.connected) c.proc.send(m);
   }
@@ -104,15 +167,22 @@ function signal(c: Controller, sig: NodeJS.Signals): boolean {
 }
 
 /** Start one controller process; resolves once it is a member and serves its page. */
-async function start(seeds: readonly string[], port?: number): Promise<Controller> {
-  if (made >= controllersMax) throw new Error(`at most ${controllersMax} controllers in one demo`);
+async function start(seeds: readonly string[], address?: string): Promise<Controller> {
+  const limit = lab === null ? controllersMax : lab.size;
+  if (made >= limit) throw new Error(`at most ${limit} controllers in this demo`);
   made += 1;
   const id = `ctl-${made}`;
-  const cohortPort = port ?? (await freePort());
+  const listen = address ?? (lab === null ? `127.0.0.1:${await freePort()}` : `${lab.address(made)}:${netnsPort}`);
   const httpPort = basePort === 0 ? await freePort() : basePort + made - 1;
-  const args = ['--id', id, '--listen', `127.0.0.1:${cohortPort}`, '--http-port', String(httpPort)];
+  const socket = join(socketDir, `${id}.sock`);
+  const args = ['--id', id, '--listen', listen, ...(lab === null ? ['--http-port', String(httpPort)] : ['--http-socket', socket])];
   if (seeds.length > 0) args.push('--seeds', seeds.join(','));
-  const proc = fork(controllerJs, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // In a lab, `ip netns exec NS node controller.js` exec()s node in the host's
+  // namespace: the PID is node's, and the IPC channel's descriptor is inherited.
+  const proc = fork(controllerJs, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    ...(lab === null ? {} : { execPath: ipPath, execArgv: ['netns', 'exec', lab.ns(made), process.execPath], env: { ...process.env, ATC_SECRET: secret } }),
+  });
   if (proc.pid === undefined) throw new Error(`could not start ${id}`);
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
@@ -121,8 +191,9 @@ async function start(seeds: readonly string[], port?: number): Promise<Controlle
     proc,
     pid: proc.pid,
     url: '',
-    address: `127.0.0.1:${cohortPort}`,
+    address: listen,
     status: 'starting',
+    host: made,
     ready: new Promise<void>((res, rej) => {
       readyResolve = res;
       readyReject = rej;
@@ -137,10 +208,15 @@ async function start(seeds: readonly string[], port?: number): Promise<Controlle
   proc.on('message', (m: ToSupervisor) => {
     if (m.type === 'ready') {
       clearTimeout(timer);
-      c.url = m.url;
-      c.status = 'running';
-      readyResolve();
-      broadcast();
+      void (lab === null ? Promise.resolve(m.url) : forward(httpPort, socket)).then(
+        (url) => {
+          c.url = url;
+          c.status = 'running';
+          readyResolve();
+          broadcast();
+        },
+        (err: Error) => readyReject(err),
+      );
     } else if (m.type === 'request') {
       void act(m.request).then((r) => {
         if (proc.connected) proc.send({ type: 'reply', seq: m.seq, ok: r.ok, message: r.message } satisfies ToController);
@@ -172,8 +248,27 @@ async function act(r: SupervisorAction): Promise<{ ok: boolean; message: string 
       return { ok: false, message: (err as Error).message };
     }
   }
+  if (r.action === 'heal') {
+    if (lab === null) return { ok: false, message: 'no network to heal: start the demo with --netns' };
+    lab.heal();
+    cut.clear();
+    console.log('network healed');
+    broadcast();
+    return { ok: true, message: 'network healed: every controller reaches every other' };
+  }
   const c = controllers.find((x) => x.id === r.target);
   if (c === undefined) return { ok: false, message: `no controller ${r.target}` };
+  if (r.action === 'cut') {
+    if (lab === null) return { ok: false, message: 'cutting the network needs the demo started with --netns (as root)' };
+    cut.add(c.id);
+    // Each cut controller alone on its side, the others together.
+    const isolated = controllers.filter((x) => cut.has(x.id)).map((x) => [x.host]);
+    const rest = Array.from({ length: lab.size }, (_, i) => i + 1).filter((h) => !isolated.some(([x]) => x === h));
+    lab.partition(rest.length > 0 ? [...isolated, rest] : isolated);
+    console.log(`${c.id}  cut off the network`);
+    broadcast();
+    return { ok: true, message: `${c.id} cut off the network` };
+  }
   switch (r.action) {
     case 'crash':
       if (c.status !== 'running' && c.status !== 'paused') return { ok: false, message: `${c.id} is ${c.status}` };
@@ -209,21 +304,30 @@ async function shutdown(): Promise<void> {
   const exited = live.map((c) => new Promise((r) => (c.proc.exitCode !== null || c.proc.signalCode !== null ? r(null) : c.proc.once('exit', r))));
   for (const c of live) signal(c, 'SIGKILL');
   await Promise.all(exited);
+  for (const f of forwarders) f.close();
+  lab?.destroy();
+  if (socketDir !== '') rmSync(socketDir, { recursive: true, force: true });
   console.log('\nstopped every controller');
   process.exit(0);
 }
 process.on('SIGINT', () => void shutdown());
 process.on('SIGTERM', () => void shutdown());
+process.on('SIGHUP', () => void shutdown());
 
-console.log(`Sector XYZ over Paris, replicated on ${initial} controller processes (Cohort over loopback TCP).`);
-const ports = await Promise.all(Array.from({ length: initial }, () => freePort()));
+console.log(
+  `Sector XYZ over Paris, replicated on ${initial} controller processes (Cohort over ${lab === null ? 'loopback TCP' : 'TCP between network namespaces, with a network secret'}).`,
+);
+const addresses =
+  lab === null
+    ? (await Promise.all(Array.from({ length: initial }, () => freePort()))).map((p) => `127.0.0.1:${p}`)
+    : Array.from({ length: initial }, (_, i) => `${lab!.address(i + 1)}:${netnsPort}`);
 const first: Controller[] = [];
 try {
   for (let i = 0; i < initial; i++) {
     // Started together, each seeded with the others: one network, never two.
     const c = await start(
-      ports.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`),
-      ports[i],
+      addresses.filter((_, j) => j !== i),
+      addresses[i],
     );
     first.push(c);
   }

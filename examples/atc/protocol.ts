@@ -13,6 +13,8 @@ export interface ControllerInfo {
   /** Where its Cohort endpoint listens. */
   readonly address: string;
   readonly status: 'starting' | 'running' | 'paused' | 'crashed' | 'exited';
+  /** Cut off from the other controllers' network (only with `--netns`). */
+  readonly cut: boolean;
 }
 
 /** A request from a controller's page that only the supervisor can carry out. */
@@ -20,7 +22,11 @@ export type SupervisorAction =
   | { readonly action: 'add' }
   | { readonly action: 'crash'; readonly target: string }
   | { readonly action: 'pause'; readonly target: string }
-  | { readonly action: 'resume'; readonly target: string };
+  | { readonly action: 'resume'; readonly target: string }
+  /** Isolate a controller's host from the others (only with `--netns`). */
+  | { readonly action: 'cut'; readonly target: string }
+  /** Remove every cut. */
+  | { readonly action: 'heal' };
 
 /** Controller → supervisor. */
 export type ToSupervisor =
@@ -29,5 +35,5 @@ export type ToSupervisor =
 
 /** Supervisor → controller. */
 export type ToController =
-  | { readonly type: 'directory'; readonly controllers: readonly ControllerInfo[] }
+  | { readonly type: 'directory'; readonly controllers: readonly ControllerInfo[]; readonly netns: boolean }
   | { readonly type: 'reply'; readonly seq: number; readonly ok: boolean; readonly message: string };

@@ -145,6 +145,13 @@ function drawControllers(s) {
     if (c.id === s.self) pause.title = 'a paused page cannot resume itself: pause it from another controller';
     pause.onclick = () => post('/api/supervisor', { action: c.status === 'paused' ? 'resume' : 'pause', target: c.id });
     actions.append(crash, document.createTextNode(' '), pause);
+    if (s.netns) {
+      const cutBtn = el('button', { type: 'button', 'data-action': 'cut' }, c.cut ? 'Cut off' : 'Cut');
+      cutBtn.disabled = !live || c.cut;
+      cutBtn.title = 'drop every packet between this controller and the others';
+      cutBtn.onclick = () => post('/api/supervisor', { action: 'cut', target: c.id });
+      actions.append(document.createTextNode(' '), cutBtn);
+    }
     tr.append(actions);
     body.append(tr);
   }
@@ -225,6 +232,10 @@ function render(s) {
   $('sector-digest').textContent = s.sectorDigest.slice(0, 16);
   $('sector-digest').title = s.sectorDigest;
   $('add').disabled = s.directory.length === 0;
+  $('heal').disabled = !s.netns || !s.directory.some((c) => c.cut);
+  $('heal').title = s.netns ? 'reconnect every controller' : 'cutting the network needs the demo started with --netns (as root)';
+  $('netns-on').hidden = !s.netns;
+  $('netns-off').hidden = s.netns;
   updateTrails(s);
   drawMap(s);
   drawControllers(s);
@@ -265,6 +276,8 @@ function heard() {
     document.body.classList.remove('offline');
   }
 }
+$('heal').addEventListener('click', () => post('/api/supervisor', { action: 'heal' }));
+
 const source = new EventSource('/events');
 source.onmessage = (ev) => {
   heard();
