@@ -14,13 +14,12 @@
  * artifacts/atc/. Without chromium the test is skipped, saying why; under CI it fails.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { Demo, assertGone } from './atc-demo.js';
 
 // The callbacks given to page.evaluate and page.waitForFunction run in the page; the
 // project compiles without the DOM library, so this is the little of it they use.
@@ -35,7 +34,6 @@ declare const document: {
 declare const window: unknown;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const launchJs = join(root, 'dist', 'examples', 'atc', 'launch.js');
 const artifacts = join(root, 'artifacts', 'atc');
 const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const haveChromium = existsSync(chromiumPath);
@@ -46,54 +44,6 @@ if (!haveChromium) {
   const why = `no chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`;
   if (inCi) throw new Error(`atc-browser: ${why}; CI must run this test`);
   console.log(`# atc-browser skipped: ${why}`);
-}
-
-/** The supervisor's process and the pages' addresses it printed. */
-class Demo {
-  readonly proc: ChildProcess;
-  readonly urls = new Map<string, string>();
-  readonly output: string[] = [];
-  private waiters: (() => void)[] = [];
-
-  constructor(controllers: number) {
-    this.proc = spawn(process.execPath, [launchJs, '--controllers', String(controllers), '--base-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buf = '';
-    this.proc.stdout!.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        this.output.push(line);
-        const m = /^(ctl-\d+)\s+(http:\/\/\S+)/.exec(line);
-        if (m !== null) this.urls.set(m[1]!, m[2]!);
-        for (const w of this.waiters.splice(0)) w();
-      }
-    });
-    this.proc.stderr!.on('data', (chunk: Buffer) => this.output.push(chunk.toString('utf8').trimEnd()));
-  }
-
-  /** Resolves once `n` pages' addresses were printed. */
-  async urlsFor(n: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.urls.size < n) {
-      if (Date.now() > deadline || this.proc.exitCode !== null) throw new Error(`supervisor printed ${this.urls.size} of ${n} addresses:\n${this.output.join('\n')}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-        this.waiters.push(() => (clearTimeout(t), resolve()));
-      });
-    }
-  }
-
-  /** Stops the demo as Ctrl-C does and waits for it (it kills every controller by PID); SIGKILL if it hangs. */
-  async stop(): Promise<number | null> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc.exitCode;
-    const exited = new Promise<number | null>((r) => this.proc.once('exit', (code) => r(code)));
-    this.proc.kill('SIGINT');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  }
 }
 
 interface Shown {
@@ -178,7 +128,7 @@ describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 },
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    demo = new Demo(3);
+    demo = new Demo(['--controllers', '3']);
     await demo.urlsFor(3, 60_000);
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
@@ -188,7 +138,10 @@ describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 },
     await browser?.close().catch(() => undefined);
     const code = await demo?.stop();
     // Ctrl-C is a clean stop: the supervisor exits 0 once every controller is gone.
-    if (demo !== null) assert.equal(code, 0, `the supervisor exited ${code} on SIGINT:\n${demo.output.join('\n')}`);
+    if (demo !== null) {
+      assert.equal(code, 0, `the supervisor exited ${code} on SIGINT:\n${demo.output.join('\n')}`);
+      assertGone(demo.pids);
+    }
   });
 
   it('shows one sector on every page through a new flight plan, a new controller and a crash', async () => {

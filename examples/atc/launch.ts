@@ -242,7 +242,7 @@ async function act(r: SupervisorAction): Promise<{ ok: boolean; message: string 
     try {
       const c = await start(seeds);
       await c.ready;
-      console.log(`${c.id}  ${c.url}  (added)`);
+      console.log(`${c.id}  ${c.url}  (added; PID ${c.pid})`);
       return { ok: true, message: `${c.id} joined: ${c.url}` };
     } catch (err) {
       return { ok: false, message: (err as Error).message };
@@ -342,5 +342,5 @@ try {
   await shutdown();
 }
 console.log('Open a controller page:');
-for (const c of first) console.log(`${c.id}  ${c.url}`);
+for (const c of first) console.log(`${c.id}  ${c.url}  (PID ${c.pid})`);
 console.log('Ctrl-C stops the demo.');
