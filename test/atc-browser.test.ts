@@ -158,7 +158,8 @@ describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 },
     const row = p2.locator('#plans tr[data-callsign="TST123"]');
     await row.waitFor({ timeout: waitMs });
     assert.equal(await row.locator('td.owner').textContent(), 'ctl-1');
-    assert.match((await row.textContent()) ?? '', /LFPO-LIRF.*370/);
+    assert.match((await row.textContent()) ?? '', /LFPO-LIRF/);
+    assert.equal(await row.locator('td.level input').inputValue(), '370');
     await shot('flight-plan', ['ctl-1', 'ctl-2']);
 
     // A controller added from ctl-2's page joins and shows the same sector.

@@ -121,7 +121,18 @@ function updateTrails(s) {
 
 // ---------------------------------------------------------------- panels
 
+// Tables are rebuilt only when what they show changed (not on every radar update), so
+// a button is never replaced between a person's mouse-down and mouse-up.
+const shownAs = new Map();
+function unchanged(table, what) {
+  const sig = JSON.stringify(what);
+  if (shownAs.get(table) === sig) return true;
+  shownAs.set(table, sig);
+  return false;
+}
+
 function drawControllers(s) {
+  if (unchanged('controllers', [s.self, s.members, s.directory, s.netns])) return;
   const body = $('controllers').querySelector('tbody');
   body.replaceChildren();
   const rows = s.directory.length > 0 ? s.directory : s.members.map((id) => ({ id, pid: null, url: null, status: 'running' }));
@@ -162,7 +173,12 @@ function drawPlans(s) {
     for (const name of Object.keys(s.routes)) $('route').append(el('option', { value: name }, `${name} (${s.routes[name].entry} → ${s.routes[name].exit})`));
     routesFilled = true;
   }
+  $('plan-count').textContent = `${s.aircraft.length} in the sector`;
+  $('handoffs').textContent = s.handoffs.length > 0 ? `Recent hand-offs: ${s.handoffs.slice(-6).map((h) => `${h.callsign} → ${h.to}`).join(', ')}` : '';
   const body = $('plans').querySelector('tbody');
+  // Not while a person edits a level in it.
+  if (body.contains(document.activeElement)) return;
+  if (unchanged('plans', [s.self, s.aircraft.map((a) => [a.callsign, a.route, a.level, a.owner])])) return;
   body.replaceChildren();
   const now = new Set();
   for (const a of s.aircraft) {
@@ -170,7 +186,11 @@ function drawPlans(s) {
     const tr = el('tr', { 'data-callsign': a.callsign, class: knownPlans.size > 0 && !knownPlans.has(a.callsign) ? 'new' : '' });
     const cs = el('td');
     cs.append(el('span', { class: 'dot', style: `background:${colorOf(a.owner)}` }), document.createTextNode(a.callsign));
-    tr.append(cs, el('td', {}, a.route), el('td', {}, String(a.level)), el('td', { class: 'owner' }, a.owner));
+    const fl = el('td', { class: 'level' });
+    const flInput = el('input', { type: 'number', min: '100', max: '450', step: '10', value: String(a.level), 'aria-label': `flight level of ${a.callsign}`, title: 'clear a new flight level (Enter)' });
+    flInput.onchange = () => post('/api/level', { callsign: a.callsign, level: Number(flInput.value) });
+    fl.append(flInput);
+    tr.append(cs, el('td', {}, a.route), fl, el('td', { class: 'owner' }, a.owner));
     const actions = el('td');
     const claim = el('button', { type: 'button' }, 'Claim');
     claim.disabled = a.owner === s.self;
@@ -182,8 +202,6 @@ function drawPlans(s) {
     body.append(tr);
   }
   knownPlans = now;
-  $('plan-count').textContent = `${s.aircraft.length} in the sector`;
-  $('handoffs').textContent = s.handoffs.length > 0 ? `Recent hand-offs: ${s.handoffs.slice(-6).map((h) => `${h.callsign} → ${h.to}`).join(', ')}` : '';
 }
 
 function describeFailure(f) {
@@ -196,6 +214,7 @@ function describeFailure(f) {
 }
 
 function drawTimeline(s) {
+  if (unchanged('timeline', s.timeline)) return;
   const ol = $('timeline');
   ol.replaceChildren();
   for (const v of [...s.timeline].reverse()) {
