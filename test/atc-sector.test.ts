@@ -7,6 +7,9 @@
  * nothing; the radar hands off aircraft that reach their exit.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { sha256hex } from '../src/index.js';
 import { Sector, UpdateError, checkUpdate, fixes, routes } from '../examples/atc/sector.js';
@@ -134,6 +137,31 @@ describe('ATC sector replica', () => {
     }
     assert.ok(handedOff, 'handed off within 500 steps');
     assert.deepEqual(s.handoffs, [{ callsign: 'AFR100', to: routes['LFPG-EGLL']!.next }]);
+  });
+
+  it('the radar’s generated traffic goes on past a callsign a person already filed', () => {
+    const s = new Sector();
+    s.applyView(view(1, ['ctl-1', 'ctl-2']), 0);
+    const taken = s.generatedPlan() as { callsign: string };
+    s.apply('ctl-2', plan(taken.callsign, 'ctl-2'));
+    const names = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const u = s.generatedPlan();
+      s.apply('ctl-1', text(u));
+      names.add((u as { callsign: string }).callsign);
+    }
+    assert.equal(s.aircraft.size, 7, 'six new aircraft beside the one filed by hand');
+    assert.equal(names.size, 6);
+    assert.deepEqual(new Set([...s.aircraft.values()].map((a) => a.owner)), new Set(['ctl-1', 'ctl-2']), 'spread over the members');
+  });
+
+  it('the demo refuses bad options with exit 2 and a reason', () => {
+    const launch = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'atc', 'launch.js');
+    for (const args of [['--controllers', '0'], ['--controllers', 'x'], ['--base-port', '-1'], ['--nope']]) {
+      const r = spawnSync(process.execPath, [launch, ...args], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /usage: npm start/);
+    }
   });
 
   it('refuses bad flight plans from a page with a reason', () => {

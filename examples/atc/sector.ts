@@ -19,11 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 
-/** The sector's box, in map units: x to the east, y to the south. */
-export const sectorWidth = 1000;
-export const sectorHeight = 700;
-
-/** Entry and exit points on the sector's edge. */
+/** Entry and exit points on the edge of the sector, a box of 1000 × 700 map units (x to the east, y to the south). */
 export const fixes: Readonly<Record<string, readonly [number, number]>> = {
   NOVEM: [0, 130],
   BANOX: [0, 560],
@@ -111,7 +107,9 @@ const handoffsMax = 20;
 /** Radar measurements whose digest a replica remembers, so pages can compare equal positions. */
 export const recentMax = 64;
 
+/** A callsign: airline code, flight number, optional suffix (AFR123, BAW12K). */
 export const callsignPattern = /^[A-Z]{3}[0-9]{1,4}[A-Z]?$/;
+/** Flight levels a plan may file (hundreds of feet). */
 export const levelMin = 100;
 export const levelMax = 450;
 
@@ -169,7 +167,7 @@ export class Sector {
   digest = zeroDigest;
   /** The last radar measurement applied. */
   tick = 0;
-  /** Flight plans filed so far (names the radar's generated traffic). */
+  /** Flight plan updates applied so far, refused ones included (names the radar's generated traffic). */
   filed = 0;
   handoffs: HandoffRecord[] = [];
   timeline: TimelineEntry[] = [];
@@ -193,11 +191,12 @@ export class Sector {
     if (u === null || typeof u !== 'object') return;
     switch (u.op) {
       case 'plan': {
+        // Counted even when refused, so that the radar's next generated callsign differs.
+        this.filed += 1;
         const r = routes[u.route];
         if (r === undefined || this.aircraft.has(u.callsign)) return;
         const [x, y] = fixes[r.entry]!;
         const [tx, ty] = fixes[r.exit]!;
-        this.filed += 1;
         this.aircraft.set(u.callsign, { callsign: u.callsign, route: u.route, level: u.level, owner: u.owner, x, y, heading: headingTo(x, y, tx, ty) });
         return;
       }
