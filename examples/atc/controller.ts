@@ -374,11 +374,17 @@ const ep = await Endpoint.start({
   ...(secret === undefined ? {} : { secret: Buffer.from(secret, 'hex') }),
   ...(debug ? { onLog: (line: string) => log(line) } : {}),
 });
-await new Promise<void>((resolve, reject) => {
-  server.once('error', reject);
-  if (typeof httpAt === 'string') server.listen(httpAt, () => resolve());
-  else server.listen(httpAt, '127.0.0.1', () => resolve());
-});
+try {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (typeof httpAt === 'string') server.listen(httpAt, () => resolve());
+    else server.listen(httpAt, '127.0.0.1', () => resolve());
+  });
+} catch (err) {
+  const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+  log(`cannot serve the page at ${httpAt}: ${inUse ? 'the port is in use (npm start -- --base-port PORT picks others; 0 picks free ones)' : (err as Error).message}`);
+  process.exit(1);
+}
 const url = typeof httpAt === 'string' ? `unix:${httpAt}` : `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
 await joinSector();
 log(`member of ${groupName}; page at ${url}`);

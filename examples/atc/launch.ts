@@ -226,9 +226,10 @@ async function start(seeds: readonly string[], address?: string): Promise<Contro
   proc.on('exit', (code, sig) => {
     clearTimeout(timer);
     readyReject(new Error(`${id} exited (${sig ?? code}) before it was ready`));
+    const wasReady = c.status !== 'starting';
     if (c.status !== 'crashed') c.status = 'exited';
     if (!stopping) {
-      if (sig !== 'SIGKILL') process.stderr.write(`${id} exited (${sig ?? `code ${code}`})\n`);
+      if (sig !== 'SIGKILL' && wasReady) process.stderr.write(`${id} exited (${sig ?? `code ${code}`})\n`);
       broadcast();
     }
   });
@@ -296,7 +297,7 @@ async function act(r: SupervisorAction): Promise<{ ok: boolean; message: string 
 }
 
 /** Ctrl-C: paused controllers go on first (a stopped process holds its SIGKILL too long for some tools), then every one is killed by PID. */
-async function shutdown(): Promise<void> {
+async function shutdown(code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
   const live = controllers.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
@@ -308,7 +309,7 @@ async function shutdown(): Promise<void> {
   lab?.destroy();
   if (socketDir !== '') rmSync(socketDir, { recursive: true, force: true });
   console.log('\nstopped every controller');
-  process.exit(0);
+  process.exit(code);
 }
 process.on('SIGINT', () => void shutdown());
 process.on('SIGTERM', () => void shutdown());
@@ -333,13 +334,13 @@ try {
   }
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
-  await shutdown();
+  await shutdown(1);
 }
 try {
   await Promise.all(first.map((c) => c.ready));
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
-  await shutdown();
+  await shutdown(1);
 }
 console.log('Open a controller page:');
 for (const c of first) console.log(`${c.id}  ${c.url}  (PID ${c.pid})`);
