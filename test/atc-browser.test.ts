@@ -105,6 +105,16 @@ async function converged(pages: Map<string, Page>, timeoutMs: number): Promise<S
   throw new Error(`pages did not converge within ${timeoutMs} ms: ${last}`);
 }
 
+/** Waits until `fn` is true in the page; on a timeout, says what was awaited and what the page showed. */
+async function until(page: Page, what: string, fn: () => boolean, timeoutMs = waitMs): Promise<void> {
+  try {
+    await page.waitForFunction(fn, undefined, { timeout: timeoutMs });
+  } catch (err) {
+    const s = await shown(page).catch(() => null);
+    throw new Error(`${what}: not within ${timeoutMs} ms (page shows count ${s?.count}, members ${s?.members.join(' ')}): ${(err as Error).message}`);
+  }
+}
+
 describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 }, () => {
   let demo: Demo | null = null;
   let browser: Browser | null = null;
@@ -121,7 +131,7 @@ describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 },
     assert.ok(url !== undefined, `the supervisor printed no address for ${id}`);
     const page = await browser!.newPage({ viewport: { width: 1440, height: 900 } });
     await page.goto(url);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'member', undefined, { timeout: waitMs });
+    await until(page, `${id}'s page shows it a member`, () => document.getElementById('status')?.textContent === 'member');
     pages.set(id, page);
     return page;
   };
@@ -147,7 +157,7 @@ describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 },
   it('shows one sector on every page through a new flight plan, a new controller and a crash', async () => {
     const p1 = await open('ctl-1');
     const p2 = await open('ctl-2');
-    for (const p of [p1, p2]) await p.waitForFunction(() => (window as unknown as { atc: { snapshot: { members: string[] } } }).atc.snapshot.members.length === 3, undefined, { timeout: waitMs });
+    for (const p of [p1, p2]) await until(p, 'a view of three', () => (window as unknown as { atc: { snapshot: { members: string[] } } }).atc.snapshot.members.length === 3);
     await shot('start', ['ctl-1', 'ctl-2']);
 
     // A flight plan filed on ctl-1's page appears on ctl-2's, owned by ctl-1.
@@ -168,38 +178,40 @@ describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 },
     await demo!.urlsFor(4, waitMs);
     const p4 = await open('ctl-4');
     await p4.locator('#plans tr[data-callsign="TST123"]').waitFor({ timeout: waitMs });
-    await p4.waitForFunction(() => document.querySelector('#timeline li[data-view] .joined')?.textContent?.includes('ctl-4') === true, undefined, { timeout: waitMs });
+    await until(p4, "ctl-4's timeline shows it joined", () => [...document.querySelectorAll('#timeline li .joined')].some((e) => e.textContent?.includes('ctl-4') === true));
     const joined = await converged(pages, waitMs);
-    assert.deepEqual(joined.members, ['ctl-1', 'ctl-2', 'ctl-3', 'ctl-4']);
+    // The first three joined the group in any order; the one added is the newest member.
+    assert.deepEqual([...joined.members].sort(), ['ctl-1', 'ctl-2', 'ctl-3', 'ctl-4']);
+    assert.equal(joined.members[3], 'ctl-4');
     await shot('added', ['ctl-2', 'ctl-4']);
 
     // ctl-2 owns aircraft now (the radar spreads generated traffic over the members); make sure with a claim.
     await p2.locator('#plans tr[data-callsign="TST123"] button', { hasText: 'Claim' }).click();
-    await p1.waitForFunction(() => document.querySelector('#plans tr[data-callsign="TST123"] td.owner')?.textContent === 'ctl-2', undefined, { timeout: waitMs });
+    await until(p1, 'TST123 claimed by ctl-2', () => document.querySelector('#plans tr[data-callsign="TST123"] td.owner')?.textContent === 'ctl-2');
 
     // Crash ctl-2 from ctl-1's page: the survivors show the agreed view without it and take over its aircraft.
     await p1.locator('#controllers tr[data-controller="ctl-2"] button[data-action="crash"]').click();
     for (const p of [p1, p4]) {
-      await p.waitForFunction(
+      await until(
+        p,
+        'the view without ctl-2, its aircraft taken over',
         () => {
           const s = (window as unknown as { atc: { snapshot: { members: string[]; aircraft: { owner: string }[] } } }).atc.snapshot;
           const failed = [...document.querySelectorAll('#timeline li .failed')].some((e) => e.textContent?.includes('ctl-2'));
           return failed && !s.members.includes('ctl-2') && s.aircraft.every((a) => a.owner !== 'ctl-2');
         },
-        undefined,
-        { timeout: waitMs },
       );
     }
     const owner = await p4.locator('#plans tr[data-callsign="TST123"] td.owner').textContent();
     assert.ok(owner === 'ctl-1' || owner === 'ctl-3' || owner === 'ctl-4', `TST123 taken over by a survivor, not ${owner}`);
-    await p2.waitForFunction(() => document.getElementById('status')?.textContent === 'offline', undefined, { timeout: waitMs });
+    await until(p2, "ctl-2's page shows it offline", () => document.getElementById('status')?.textContent === 'offline');
     await shot('crashed', ['ctl-1', 'ctl-2', 'ctl-4']);
     pages.delete('ctl-2');
 
     // Every live controller's page: ctl-1, ctl-3 (opened only now) and ctl-4.
     await open('ctl-3');
     const final = await converged(pages, waitMs);
-    assert.deepEqual(final.members, ['ctl-1', 'ctl-3', 'ctl-4']);
+    assert.deepEqual([...final.members].sort(), ['ctl-1', 'ctl-3', 'ctl-4']);
     const views = new Map<string, Shown>();
     for (const [who, p] of pages) views.set(who, await shown(p));
     assert.ok(assertSameDigests(views) > 0, 'the pages showed counts in common');

@@ -7,7 +7,9 @@
  * controller (a new process that joins and gets the sector by state transfer), crash
  * one (SIGKILL of its PID), pause one (SIGSTOP) and resume it (SIGCONT). It keeps the
  * list of controllers and sends it to every page. Ctrl-C (or SIGTERM) resumes the
- * paused ones, kills every controller by PID, waits for them and exits 0.
+ * paused ones, kills every controller by PID, waits for them and exits 0 (1 when the
+ * demo could not start; 2 on a bad option). With `--netns` (root), each controller
+ * runs on a host of its own and pages may also cut one off the network and heal it.
  *
  * The controllers started together are each seeded with the others, so they found
  * one network; a controller added later is seeded with the running ones.

@@ -175,33 +175,55 @@ function drawPlans(s) {
   }
   $('plan-count').textContent = `${s.aircraft.length} in the sector`;
   $('handoffs').textContent = s.handoffs.length > 0 ? `Recent hand-offs: ${s.handoffs.slice(-6).map((h) => `${h.callsign} → ${h.to}`).join(', ')}` : '';
+  // Rows are kept per callsign and only their cells change, so a button under a
+  // person's pointer stays the same button while the radar updates the sector.
   const body = $('plans').querySelector('tbody');
-  // Not while a person edits a level in it.
-  if (body.contains(document.activeElement)) return;
-  if (unchanged('plans', [s.self, s.aircraft.map((a) => [a.callsign, a.route, a.level, a.owner])])) return;
-  body.replaceChildren();
-  const now = new Set();
+  const now = new Set(s.aircraft.map((a) => a.callsign));
+  for (const [callsign, row] of planRows) {
+    if (!now.has(callsign)) {
+      row.tr.remove();
+      planRows.delete(callsign);
+    }
+  }
+  let previous = null;
   for (const a of s.aircraft) {
-    now.add(a.callsign);
-    const tr = el('tr', { 'data-callsign': a.callsign, class: knownPlans.size > 0 && !knownPlans.has(a.callsign) ? 'new' : '' });
-    const cs = el('td');
-    cs.append(el('span', { class: 'dot', style: `background:${colorOf(a.owner)}` }), document.createTextNode(a.callsign));
-    const fl = el('td', { class: 'level' });
-    const flInput = el('input', { type: 'number', min: '100', max: '450', step: '10', value: String(a.level), 'aria-label': `flight level of ${a.callsign}`, title: 'clear a new flight level (Enter)' });
-    flInput.onchange = () => post('/api/level', { callsign: a.callsign, level: Number(flInput.value) });
-    fl.append(flInput);
-    tr.append(cs, el('td', {}, a.route), fl, el('td', { class: 'owner' }, a.owner));
-    const actions = el('td');
-    const claim = el('button', { type: 'button' }, 'Claim');
-    claim.disabled = a.owner === s.self;
-    claim.onclick = () => post('/api/claim', { callsign: a.callsign });
-    const off = el('button', { type: 'button' }, 'Hand off');
-    off.onclick = () => post('/api/handoff', { callsign: a.callsign });
-    actions.append(claim, document.createTextNode(' '), off);
-    tr.append(actions);
-    body.append(tr);
+    let row = planRows.get(a.callsign);
+    if (row === undefined) {
+      row = planRow(a, knownPlans.size > 0);
+      planRows.set(a.callsign, row);
+    }
+    row.dot.style.background = colorOf(a.owner);
+    row.owner.textContent = a.owner;
+    if (document.activeElement !== row.level) row.level.value = String(a.level);
+    row.claim.disabled = a.owner === s.self;
+    // Keep the rows in callsign order, moving only what is out of place.
+    const expected = previous === null ? body.firstChild : previous.nextSibling;
+    if (expected !== row.tr) body.insertBefore(row.tr, expected);
+    previous = row.tr;
   }
   knownPlans = now;
+}
+
+const planRows = new Map();
+function planRow(a, flash) {
+  const tr = el('tr', { 'data-callsign': a.callsign, class: flash ? 'new' : '' });
+  const cs = el('td');
+  const dot = el('span', { class: 'dot' });
+  cs.append(dot, document.createTextNode(a.callsign));
+  const fl = el('td', { class: 'level' });
+  const level = el('input', { type: 'number', min: '100', max: '450', step: '10', 'aria-label': `flight level of ${a.callsign}`, title: 'clear a new flight level' });
+  level.onchange = () => post('/api/level', { callsign: a.callsign, level: Number(level.value) });
+  fl.append(level);
+  const owner = el('td', { class: 'owner' });
+  tr.append(cs, el('td', {}, a.route), fl, owner);
+  const actions = el('td');
+  const claim = el('button', { type: 'button' }, 'Claim');
+  claim.onclick = () => post('/api/claim', { callsign: a.callsign });
+  const off = el('button', { type: 'button' }, 'Hand off');
+  off.onclick = () => post('/api/handoff', { callsign: a.callsign });
+  actions.append(claim, document.createTextNode(' '), off);
+  tr.append(actions);
+  return { tr, dot, level, owner, claim };
 }
 
 function describeFailure(f) {
