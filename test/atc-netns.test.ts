@@ -42,8 +42,10 @@ describe('ATC web demo in network namespaces', { skip: why !== undefined, timeou
   it('a cut controller is blocked while the majority takes over its aircraft; after the heal it is back with the same sector', async () => {
     const url = (id: string): string => demo!.urls.get(id)!;
     // Every controller's state, or undefined while one of them does not answer.
+    let seen = '';
     const states = async (): Promise<ControllerState[] | undefined> => {
       const s = await Promise.all(['ctl-1', 'ctl-2', 'ctl-3'].map((id) => stateOf(url(id))));
+      seen = s.map((x, i) => (x === null ? `ctl-${i + 1}: no answer` : `${x.self}: ${x.status} [${x.members.join(' ')}] count ${x.count} owners ${x.aircraft.map((p) => p.owner).join(',')}`)).join('; ');
       return s.every((x) => x !== null) ? (s as ControllerState[]) : undefined;
     };
     const first = await poll(
@@ -52,7 +54,7 @@ describe('ATC web demo in network namespaces', { skip: why !== undefined, timeou
         return s?.every((x) => x.members.length === 3 && x.netns) === true ? s : undefined;
       },
       waitMs,
-      () => 'three controllers in one view, in namespaces',
+      () => `three controllers in one view, in namespaces; seen ${seen}`,
     );
     assert.equal(first[0]!.directory.length, 3);
 
@@ -70,7 +72,7 @@ describe('ATC web demo in network namespaces', { skip: why !== undefined, timeou
         return majority && c!.status === 'blocked' ? true : undefined;
       },
       waitMs,
-      () => 'ctl-1 and ctl-2 without ctl-3, ctl-3 blocked',
+      () => `ctl-1 and ctl-2 without ctl-3, ctl-3 blocked; seen ${seen}`,
     );
     const a1 = await stateOf(url('ctl-1'));
     assert.ok(a1!.directory.find((d) => d.id === 'ctl-3')!.cut, 'the directory shows ctl-3 cut');
@@ -85,7 +87,7 @@ describe('ATC web demo in network namespaces', { skip: why !== undefined, timeou
         return same ? s : undefined;
       },
       waitMs,
-      () => 'all three in one view again, with equal digests',
+      () => `all three in one view again, with equal digests; seen ${seen}`,
     );
     assert.ok(healed[2]!.aircraft.some((p) => p.callsign === 'CUT333'), 'the rejoined controller has the sector');
   });

@@ -38,6 +38,10 @@ const trafficEvery = 6;
 const trafficMin = 7;
 const bodyBytesMax = 4096;
 const snapshotMinMs = 100;
+/** Attempts to join (or rejoin) the group, about a second apart, before the process gives up. */
+const joinAttemptsMax = 600;
+/** How long a page's action waits for its update to be applied here (a blocked member applies nothing). */
+const actionTimeoutMs = 10_000;
 /** The page's files: examples/atc/public, found from dist/examples/atc/controller.js. */
 const publicDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'examples', 'atc', 'public');
 
@@ -124,7 +128,7 @@ let joining: Promise<void> | null = null;
 async function joinSector(): Promise<void> {
   if (joining !== null) return joining;
   joining = (async () => {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; attempt < joinAttemptsMax; attempt++) {
       sector = new Sector();
       status = 'joining';
       try {
@@ -137,6 +141,8 @@ async function joinSector(): Promise<void> {
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * (attempt + 1))));
       }
     }
+    log(`could not join ${groupName} in ${joinAttemptsMax} attempts; exiting`);
+    process.exit(1);
   })();
   try {
     await joining;
@@ -150,6 +156,19 @@ async function multicast(u: Update): Promise<void> {
   const g = group;
   if (g === null || status !== 'member') throw new UpdateError(`${id} is not a member of the sector right now (${status})`);
   await g.multicast(new TextEncoder().encode(JSON.stringify(u)));
+}
+
+/** A page's update: multicast, and answer within `actionTimeoutMs` even when it cannot be applied yet. */
+async function multicastForPage(u: Update): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UpdateError(`sent, but not applied here within ${actionTimeoutMs / 1000} s (${status}): it will be if a majority is back`)), actionTimeoutMs);
+  });
+  try {
+    await Promise.race([multicast(u), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // ---------------------------------------------------------------- the radar
@@ -285,25 +304,25 @@ async function onAction(path: string, body: unknown): Promise<string> {
       const u: Update = { op: 'plan', callsign: str(body, 'callsign').toUpperCase(), route: str(body, 'route'), level: Number(lvl), owner: id };
       checkUpdate(u);
       if (sector.aircraft.has(u.callsign)) throw new UpdateError(`${u.callsign} is already in the sector`);
-      await multicast(u);
+      await multicastForPage(u);
       return `${u.callsign} filed`;
     }
     case '/api/claim': {
       const callsign = str(body, 'callsign');
-      await multicast({ op: 'claim', callsign, by: id });
+      await multicastForPage({ op: 'claim', callsign, by: id });
       return `${callsign} claimed by ${id}`;
     }
     case '/api/handoff': {
       const callsign = str(body, 'callsign');
       const a = sector.aircraft.get(callsign);
       if (a === undefined) throw new UpdateError(`${callsign} is not in the sector`);
-      await multicast({ op: 'handoff', callsign, to: routes[a.route]?.next ?? 'sector-next' });
+      await multicastForPage({ op: 'handoff', callsign, to: routes[a.route]?.next ?? 'sector-next' });
       return `${callsign} handed off`;
     }
     case '/api/level': {
       const u: Update = { op: 'level', callsign: str(body, 'callsign'), level: Number((body as Record<string, unknown>)['level']) };
       checkUpdate(u);
-      await multicast(u);
+      await multicastForPage(u);
       return `${u.callsign} cleared to FL${u.level}`;
     }
     case '/api/supervisor': {
