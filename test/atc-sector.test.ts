@@ -79,6 +79,18 @@ describe('ATC sector replica', () => {
     );
   });
 
+  it('a plan or claim for a controller no longer in the view goes to a member', () => {
+    const s = new Sector();
+    s.applyView(view(1, ['ctl-1', 'ctl-2', 'ctl-3']), 0);
+    s.apply('ctl-1', plan('AFR100', 'ctl-1'));
+    s.applyView(view(2, ['ctl-1', 'ctl-2'], { failed: ['ctl-3'] }), 0);
+    // The radar chose ctl-3 just before the view change; its plan arrives after it.
+    s.apply('ctl-1', plan('BAW200', 'ctl-3'));
+    assert.ok(['ctl-1', 'ctl-2'].includes(s.aircraft.get('BAW200')!.owner));
+    s.apply('ctl-1', text({ op: 'claim', callsign: 'AFR100', by: 'ctl-3' }));
+    assert.equal(s.aircraft.get('AFR100')!.owner, 'ctl-1');
+  });
+
   it('a joiner from a checkpoint equals the others, whether its first view came before or after its state', () => {
     const a = new Sector();
     a.applyView(view(1, ['ctl-1', 'ctl-2']), 0);

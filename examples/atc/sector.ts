@@ -197,7 +197,10 @@ export class Sector {
         if (r === undefined || this.aircraft.has(u.callsign)) return;
         const [x, y] = fixes[r.entry]!;
         const [tx, ty] = fixes[r.exit]!;
-        this.aircraft.set(u.callsign, { callsign: u.callsign, route: u.route, level: u.level, owner: u.owner, x, y, heading: headingTo(x, y, tx, ty) });
+        // A plan for a controller that left the view while the plan was on its way
+        // (the radar chose it just before) goes to a member, as at a view change.
+        const owner = this.members.length === 0 || this.members.includes(u.owner) ? u.owner : this.members[this.filed % this.members.length]!;
+        this.aircraft.set(u.callsign, { callsign: u.callsign, route: u.route, level: u.level, owner, x, y, heading: headingTo(x, y, tx, ty) });
         return;
       }
       case 'track': {
@@ -216,7 +219,7 @@ export class Sector {
       }
       case 'claim': {
         const a = this.aircraft.get(u.callsign);
-        if (a !== undefined) a.owner = u.by;
+        if (a !== undefined && (this.members.length === 0 || this.members.includes(u.by))) a.owner = u.by;
         return;
       }
       case 'handoff': {
