@@ -88,7 +88,8 @@ let socketDir = '';
 const secret = randomBytes(32).toString('hex');
 const cut = new Set<string>();
 if (values.netns === true) {
-  const netns = await import('../../test/netns.js');
+  // The lab is the tests' (test/netns.ts), so --netns runs from a clone, not from the published package.
+  const netns = await import('../../test/netns.js').catch((err: Error) => fail(`--netns needs the project's network lab, dist/test/netns.js (npm run build in a clone): ${err.message}`));
   const why = netns.labUnavailable();
   if (why !== undefined) fail(`--netns ${why}`);
   lab = netns.Lab.create(initial + 4, 'atc');
