@@ -10,7 +10,7 @@
  * digest of the sector.
  *
  * It runs on Cohort's deterministic simulator (virtual time, seeded faults), so it
- * replays exactly: `npm start -- --seed 7`.
+ * replays exactly: `cohort demo --simulated --seed 7`.
  */
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -86,7 +86,7 @@ class Sector {
 
 const { values } = parseArgs({ options: { seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help === true) {
-  console.log('usage: npm start [-- --seed N]   replicated ATC sector on simulated machines');
+  console.log('usage: cohort demo --simulated [--seed N]   replicated ATC sector on simulated machines');
   process.exit(0);
 }
 const seed = Number(values.seed ?? 7);
