@@ -26,10 +26,10 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Endpoint } from '../../src/index.js';
-import type { Group, GroupEvent, View } from '../../src/index.js';
+import type { Group, GroupEvent } from '../../src/index.js';
 import type { ControllerInfo, SupervisorAction, ToController, ToSupervisor } from './protocol.js';
 import { Sector, UpdateError, checkUpdate, fixes, recentMax, routes } from './sector.js';
-import type { FailureReason, Update } from './sector.js';
+import type { Update } from './sector.js';
 
 const groupName = 'atc/sector-xyz';
 const radarMs = 500;
@@ -90,11 +90,8 @@ const startedAt = Date.now();
 const onEvent = (e: GroupEvent): void => {
   switch (e.type) {
     case 'view': {
-      const failures = (e.view as View & { failures?: readonly FailureReason[] }).failures;
-      const entry = sector.applyView(
-        { id: e.view.id, members: e.view.members, joined: e.view.joined, left: e.view.left, failed: e.view.failed, ...(failures === undefined ? {} : { failures }) },
-        Date.now(),
-      );
+      const v = e.view;
+      const entry = sector.applyView({ id: v.id, members: v.members, joined: v.joined, left: v.left, failed: v.failed, failures: v.failures, reason: v.reason }, Date.now());
       if (status !== 'joining') status = 'member';
       const moved = Object.entries(entry.reassigned);
       log(`view ${e.view.id} [${e.view.members.join(' ')}]${moved.length > 0 ? ` takes over ${moved.map(([c, o]) => `${c}→${o}`).join(' ')}` : ''}`);

@@ -63,15 +63,17 @@ export interface TimelineEntry {
   readonly joined: readonly string[];
   readonly left: readonly string[];
   readonly failed: readonly string[];
-  /** Why members failed, when the endpoint says (`view.failures`). */
+  /** Why each member of `failed` failed (`view.failures`: agreed, the same at every controller). */
   readonly failures?: readonly FailureReason[];
+  /** The change in words (`view.reason`). */
+  readonly reason?: string;
   /** Aircraft that changed owner at this view: callsign → new owner. */
   readonly reassigned: Readonly<Record<string, string>>;
   /** Wall-clock time at the replica that first applied it (display only, not in the digests). */
   readonly at: number;
 }
 
-/** The reason a member failed, as the lead's `view.failures` gives it. */
+/** The reason a member failed, as `view.failures` gives it (see `MemberFailure`). */
 export interface FailureReason {
   readonly member: string;
   readonly suspectedBy?: string;
@@ -243,7 +245,10 @@ export class Sector {
    * survivors. Idempotent, so a joiner may apply its first view whether its state was
    * taken before or after that view.
    */
-  applyView(view: { id: number; members: readonly string[]; joined: readonly string[]; left: readonly string[]; failed: readonly string[]; failures?: readonly FailureReason[] }, at: number): TimelineEntry {
+  applyView(
+    view: { id: number; members: readonly string[]; joined: readonly string[]; left: readonly string[]; failed: readonly string[]; failures?: readonly FailureReason[]; reason?: string },
+    at: number,
+  ): TimelineEntry {
     this.members = [...view.members];
     const reassigned = this.reassign();
     const last = this.timeline[this.timeline.length - 1];
@@ -258,6 +263,7 @@ export class Sector {
       left: [...view.left],
       failed: [...view.failed],
       ...(view.failures === undefined ? {} : { failures: view.failures.map((f) => ({ ...f })) }),
+      ...(view.reason === undefined ? {} : { reason: view.reason }),
       reassigned,
       at,
     };

@@ -246,7 +246,8 @@ function drawTimeline(s) {
     if (v.left.length > 0) li.append(el('span', { class: 'left' }, `left ${v.left.join(', ')} `));
     if (v.failed.length > 0) li.append(el('span', { class: 'failed' }, `FAILED ${v.failed.join(', ')} `));
     if (v.joined.length + v.left.length + v.failed.length === 0) li.append(el('span', { class: 'muted small' }, 'same members (the network view changed: an endpoint joined or left the network first) '));
-    if (v.failures?.length > 0) li.append(el('span', { class: 'muted small' }, `(${v.failures.map(describeFailure).join('; ')}) `));
+    if (v.failed.length > 0 && v.reason) li.append(el('span', { class: 'muted small' }, `(${v.reason}) `));
+    else if (v.failures?.length > 0) li.append(el('span', { class: 'muted small' }, `(${v.failures.map(describeFailure).join('; ')}) `));
     const moved = Object.entries(v.reassigned ?? {});
     if (moved.length > 0) li.append(el('span', { class: 'muted' }, `took over ${moved.map(([c, o]) => `${c}→${o}`).join(' ')} `));
     li.append(el('span', { class: 'muted small' }, new Date(v.at).toLocaleTimeString()));
