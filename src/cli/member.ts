@@ -57,7 +57,7 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
 const zeroDigest = '0'.repeat(64);
 
 /** The bytes of the file a flag names; a file that cannot be read is a usage error. */
-export function readFlagFile(flag: string, path: string): Buffer {
+function readFlagFile(flag: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
@@ -66,7 +66,7 @@ export function readFlagFile(flag: string, path: string): Buffer {
 }
 
 /** The secret in `path`: its bytes without one trailing newline; warns when others may read it. */
-export function readSecret(path: string, log: (line: string) => void): Uint8Array {
+function readSecret(path: string, log: (line: string) => void): Uint8Array {
   let bytes = readFlagFile('secret-file', path);
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
   try {
@@ -75,6 +75,46 @@ export function readSecret(path: string, log: (line: string) => void): Uint8Arra
     // stat failing after a successful read: nothing to warn about
   }
   return bytes;
+}
+
+/** The flags that say how a command authenticates to members: `cohort member` and `cohort status` share them. */
+export const securityFlags = {
+  'secret-file': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  insecure: { type: 'boolean' },
+} as const;
+
+/** What {@link securityFlags} parse to. */
+export interface SecurityFlagValues {
+  readonly 'secret-file'?: string | undefined;
+  readonly 'tls-cert'?: string | undefined;
+  readonly 'tls-key'?: string | undefined;
+  readonly 'tls-ca'?: string | undefined;
+  readonly insecure?: boolean | undefined;
+}
+
+/**
+ * The secret and TLS files the security flags name, read and checked: `--insecure`
+ * excludes both, the three TLS files go together. `log` gets the warning about a
+ * secret file others can read.
+ */
+export function securityOptions(
+  values: SecurityFlagValues,
+  log: (line: string) => void,
+): { secret?: Uint8Array; tls?: { cert: Buffer; key: Buffer; ca: Buffer }; insecure: boolean } {
+  const insecure = values.insecure === true;
+  const secretFile = values['secret-file'];
+  if (secretFile !== undefined && insecure) throw new UsageError('--secret-file and --insecure exclude each other');
+  const files = [values['tls-cert'], values['tls-key'], values['tls-ca']] as const;
+  if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
+  if (files[0] !== undefined && insecure) throw new UsageError('--tls-cert and --insecure exclude each other');
+  return {
+    ...(secretFile === undefined ? {} : { secret: readSecret(secretFile, log) }),
+    ...(files[0] === undefined ? {} : { tls: { cert: readFlagFile('tls-cert', files[0]), key: readFlagFile('tls-key', files[1]!), ca: readFlagFile('tls-ca', files[2]!) } }),
+    insecure,
+  };
 }
 
 function positive(name: string, v: string | undefined): number | undefined {
@@ -96,11 +136,7 @@ export async function member(argv: readonly string[]): Promise<number> {
       advertise: { type: 'string' },
       'suspect-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
-      'secret-file': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'tls-ca': { type: 'string' },
-      insecure: { type: 'boolean' },
+      ...securityFlags,
       network: { type: 'string' },
       metrics: { type: 'string' },
       'log-level': { type: 'string' },
@@ -136,15 +172,7 @@ export async function member(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(obj)}\n`);
   };
 
-  const secret = values['secret-file'] === undefined ? undefined : readSecret(values['secret-file'], log);
-  if (secret !== undefined && values.insecure === true) throw new UsageError('--secret-file and --insecure exclude each other');
-  const tlsFiles = [values['tls-cert'], values['tls-key'], values['tls-ca']];
-  if (tlsFiles.some((f) => f !== undefined) && tlsFiles.some((f) => f === undefined)) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
-  if (tlsFiles[0] !== undefined && values.insecure === true) throw new UsageError('--tls-cert and --insecure exclude each other');
-  const tlsOpts =
-    tlsFiles[0] === undefined
-      ? undefined
-      : { cert: readFlagFile('tls-cert', tlsFiles[0]), key: readFlagFile('tls-key', tlsFiles[1]!), ca: readFlagFile('tls-ca', tlsFiles[2]!) };
+  const { secret, tls: tlsOpts, insecure } = securityOptions(values, log);
   let ep: Endpoint;
   try {
     ep = await EndpointClass.start({
@@ -157,7 +185,7 @@ export async function member(argv: readonly string[]): Promise<number> {
       ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
       ...(secret === undefined ? {} : { secret }),
       ...(tlsOpts === undefined ? {} : { tls: tlsOpts }),
-      ...(values.insecure === true ? { insecure: true } : {}),
+      ...(insecure ? { insecure: true } : {}),
       ...(values.metrics === undefined ? {} : { metrics: values.metrics }),
       ...(logger === undefined ? {} : { logger }),
     });

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { CohortError, ErrorCode, OptionError, ProbeError } from '../errors.js';
 import { StatusProber } from '../probe.js';
 import type { StatusDocument, StatusFailure, StatusViewChange } from '../status.js';
-import { readFlagFile, readSecret } from './member.js';
+import { securityFlags, securityOptions } from './member.js';
 import { UsageError } from './usage.js';
 
 export const statusUsage = `usage: cohort status HOST:PORT [--json] [--watch [SECONDS]] [--timeout-ms N]
@@ -74,11 +74,7 @@ export async function status(argv: readonly string[]): Promise<number> {
     options: {
       json: { type: 'boolean' },
       'timeout-ms': { type: 'string' },
-      'secret-file': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'tls-ca': { type: 'string' },
-      insecure: { type: 'boolean' },
+      ...securityFlags,
       network: { type: 'string' },
       listen: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -98,14 +94,7 @@ export async function status(argv: readonly string[]): Promise<number> {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout-ms must be a positive integer, got "${values['timeout-ms']}"`);
   }
   const warn = (line: string): void => void process.stderr.write(`${line}\n`);
-  const secret = values['secret-file'] === undefined ? undefined : readSecret(values['secret-file'], warn);
-  if (secret !== undefined && values.insecure === true) throw new UsageError('--secret-file and --insecure exclude each other');
-  const tlsFiles = [values['tls-cert'], values['tls-key'], values['tls-ca']];
-  if (tlsFiles.some((f) => f !== undefined) && tlsFiles.some((f) => f === undefined)) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
-  const tls =
-    tlsFiles[0] === undefined
-      ? undefined
-      : { cert: readFlagFile('tls-cert', tlsFiles[0]), key: readFlagFile('tls-key', tlsFiles[1]!), ca: readFlagFile('tls-ca', tlsFiles[2]!) };
+  const { secret, tls, insecure } = securityOptions(values, warn);
 
   let prober: StatusProber;
   try {
@@ -114,7 +103,7 @@ export async function status(argv: readonly string[]): Promise<number> {
       ...(values.network === undefined ? {} : { network: values.network }),
       ...(secret === undefined ? {} : { secret }),
       ...(tls === undefined ? {} : { tls }),
-      ...(values.insecure === true ? { insecure: true } : {}),
+      ...(insecure ? { insecure: true } : {}),
     });
   } catch (err) {
     // A bad target, listen address or secret is the caller's mistake.
