@@ -44,6 +44,7 @@ export type {
   StatusViewChange,
 } from './status.js';
 export type { FlowState } from './core/endpoint-core.js';
+export type { TcpTransportStats } from './transport/tcp.js';
 export type { Clock, Rng, TimerHandle } from './runtime.js';
 export type { Transport, MessageHandler, RefusedHandler } from './transport/transport.js';
 export type { MemberRef, MemberInfo, EndpointView } from './core/types.js';

@@ -15,6 +15,7 @@
  * groups, and says so in `truncated` / `groupsOmitted`.
  */
 import type { MemberFailure } from './endpoint.js';
+import type { TcpTransportStats } from './transport/tcp.js';
 import type { FlowState } from './core/endpoint-core.js';
 import { STATUS_DOC_BYTES_MAX } from './wire/codec.js';
 
@@ -110,25 +111,8 @@ export interface StatusEventLoop {
   readonly windowMs: number;
 }
 
-/** The transport's own counters, when it keeps them (TCP does). */
-export interface StatusTransport {
-  /** Message frames written to sockets since the transport started (handshakes and self-sends excluded). */
-  readonly framesSent: number;
-  /** Message frames received and decoded (handshakes excluded). */
-  readonly framesReceived: number;
-  /** Bytes written to sockets: every length prefix, handshake and frame. */
-  readonly bytesSent: number;
-  /** Bytes read from sockets, everything included. */
-  readonly bytesReceived: number;
-  /** Frames dropped before reaching a socket (peer queue or frame size limit, bad address, undialable peer). */
-  readonly framesDropped: number;
-  /** Open connections in use now: at most one per peer. */
-  readonly connections: number;
-  /** Connections closed for a bad frame: oversized, undecodable, or a bad handshake. */
-  readonly badFrames: number;
-  /** Handshakes that ended in a refusal, refused by us or by the peer. */
-  readonly refused: number;
-}
+/** The transport's own counters, when it keeps them (TCP does): its {@link TcpTransportStats}. */
+export type StatusTransport = TcpTransportStats;
 
 /**
  * Everything an endpoint says about itself to a probe. JSON-safe; field names are

@@ -181,7 +181,7 @@ export interface TcpTransportOptions {
   readonly onLog?: (line: string) => void;
 }
 
-/** Counters of a {@link TcpTransport}, since it started. */
+/** Counters of the TCP transport, since it started. */
 export interface TcpTransportStats {
   /** Message frames written to sockets (handshakes and self-sends excluded). */
   readonly framesSent: number;
