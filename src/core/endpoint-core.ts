@@ -324,6 +324,8 @@ export class EndpointCore {
   private rank = new Map<string, number>();
   /** `memberKey` of each member of the view, in rank order. */
   private memberKeys: string[] = [];
+  /** Scratch for `updateStable`. */
+  private readonly heldScratch: number[] = [];
   private groups = new GroupTable();
   private out: CoreOutput = { send: [], events: [] };
   private lastNow = 0;
@@ -1277,10 +1279,25 @@ export class EndpointCore {
   private updateStable(): boolean {
     if (!this.stableDirty) return false;
     this.stableDirty = false;
-    const helds = this.view.members.map((m) => (memberKey(m) === this.selfKey ? this.held : (this.ackHeld.get(memberKey(m)) ?? 0)));
-    helds.sort((a, b) => b - a);
-    const min = helds[helds.length - 1] ?? this.held;
-    const maj = helds[majority(helds.length) - 1] ?? this.held;
+    // Runs at every ack: the members' held prefixes, largest first, in a reused array
+    // (a fresh array and a sort per ack were the core's largest allocation per message).
+    const keys = this.memberKeys;
+    const n = keys.length;
+    const helds = this.heldScratch;
+    helds.length = n;
+    for (let i = 0; i < n; i++) helds[i] = keys[i] === this.selfKey ? this.held : (this.ackHeld.get(keys[i]!) ?? 0);
+    if (n <= 16) {
+      for (let i = 1; i < n; i++) {
+        const h = helds[i]!;
+        let j = i;
+        for (; j > 0 && helds[j - 1]! < h; j--) helds[j] = helds[j - 1]!;
+        helds[j] = h;
+      }
+    } else {
+      helds.sort((a, b) => b - a);
+    }
+    const min = n > 0 ? helds[n - 1]! : this.held;
+    const maj = n > 0 ? helds[majority(n) - 1]! : this.held;
     let progress = false;
     if (min > this.stable) {
       this.stable = min;

@@ -349,17 +349,18 @@ export class Reader {
     const start = this.pos;
     const end = start + n;
     if (n <= ASCII_FAST_PATH_BYTES) {
-      let ascii = true;
-      for (let i = start; i < end; i++) {
-        if (bytes[i]! >= 0x80) {
-          ascii = false;
-          break;
-        }
+      // Ids and group names are short and usually ASCII: built a character at a time,
+      // without the view and the call with arguments that `fromCharCode.apply` needs.
+      let s = '';
+      let i = start;
+      for (; i < end; i++) {
+        const b = bytes[i]!;
+        if (b >= 0x80) break;
+        s += String.fromCharCode(b);
       }
-      if (ascii) {
+      if (i === end) {
         this.pos = end;
-        // Apply on a typed array is fine: it is array-like, and at most 64 arguments.
-        return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+        return s;
       }
     }
     let s: string;
