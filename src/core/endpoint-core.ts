@@ -1411,7 +1411,6 @@ export class EndpointCore {
       this.sentMessages -= s.localIds.length;
       localIds = s.localIds;
     }
-    const pos: Position = { epoch: this.view.epoch, gseq };
     if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
       // The same decision at every member, at the same position: the entry is skipped.
       this.emitApp({ type: 'log', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
@@ -1446,13 +1445,13 @@ export class EndpointCore {
         break;
       }
       case EntryKind.join: {
-        const change = this.groups.join(d.group, d.sender, pos);
+        const change = this.groups.join(d.group, d.sender, { epoch: this.view.epoch, gseq });
         if (change !== null) this.onGroupChange(change);
         else if (own) this.emitApp({ type: 'log', text: `already a member of ${d.group}` });
         break;
       }
       case EntryKind.leave: {
-        const change = this.groups.leave(d.group, d.sender, pos);
+        const change = this.groups.leave(d.group, d.sender, { epoch: this.view.epoch, gseq });
         if (own) {
           this.dropMarker(d.group);
           this.emitApp({ type: 'group-left', group: d.group, localId: localIds?.[0] ?? 0 });
