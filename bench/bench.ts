@@ -25,12 +25,11 @@ import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { freePorts } from '../src/tools/ports.js';
 import type { FromMember, MemberConfig, MemberResult, Role, ToMember } from './ipc.js';
 import { epochNow } from './ipc.js';
 
@@ -213,24 +212,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     groups,
     failOnStall: values['fail-on-stall'] === true,
   };
-}
-
-/** Free TCP ports on 127.0.0.1: bound together (so distinct), then released. A tiny race, acceptable on loopback. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => createServer());
-  try {
-    return await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<number>((res, rej) => {
-            s.once('error', rej);
-            s.listen(0, '127.0.0.1', () => res((s.address() as AddressInfo).port));
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((res) => (s.listening ? s.close(() => res()) : res()))));
-  }
 }
 
 function log(line: string): void {

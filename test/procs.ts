@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { dirname, join } from 'node:path';
@@ -181,24 +180,6 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
   }
 }
 
-/** Free TCP ports on 127.0.0.1 (bound and released: a tiny race, acceptable on loopback). */
-export async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ports.push(
-      await new Promise<number>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-          const port = (s.address() as { port: number }).port;
-          s.close(() => resolve(port));
-        });
-      }),
-    );
-  }
-  return ports;
-}
-
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -214,3 +195,6 @@ export function killAll(procs: readonly MemberProc[]): void {
     }
   }
 }
+
+/** Free TCP ports on 127.0.0.1 (see `src/tools/ports.ts`). */
+export { freePorts } from '../src/tools/ports.js';

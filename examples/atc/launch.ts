@@ -19,6 +19,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { freePorts } from '../../src/tools/ports.js';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -122,17 +123,6 @@ async function forward(port: number, socket: string): Promise<string> {
 }
 const forwarders: Server[] = [];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 interface Controller {
   id: string;
   proc: ChildProcess;
@@ -175,8 +165,8 @@ async function start(seeds: readonly string[], address?: string): Promise<Contro
   if (made >= limit) throw new Error(`at most ${limit} controllers in this demo`);
   made += 1;
   const id = `ctl-${made}`;
-  const listen = address ?? (lab === null ? `127.0.0.1:${await freePort()}` : `${lab.address(made)}:${netnsPort}`);
-  const httpPort = basePort === 0 ? await freePort() : basePort + made - 1;
+  const listen = address ?? (lab === null ? `127.0.0.1:${(await freePorts(1))[0]!}` : `${lab.address(made)}:${netnsPort}`);
+  const httpPort = basePort === 0 ? (await freePorts(1))[0]! : basePort + made - 1;
   const socket = join(socketDir, `${id}.sock`);
   const args = ['--id', id, '--listen', listen, ...(lab === null ? ['--http-port', String(httpPort)] : ['--http-socket', socket])];
   if (seeds.length > 0) args.push('--seeds', seeds.join(','));
@@ -323,7 +313,7 @@ console.log(
 );
 const addresses =
   lab === null
-    ? (await Promise.all(Array.from({ length: initial }, () => freePort()))).map((p) => `127.0.0.1:${p}`)
+    ? (await freePorts(initial)).map((p) => `127.0.0.1:${p}`)
     : Array.from({ length: initial }, (_, i) => `${lab!.address(i + 1)}:${netnsPort}`);
 const first: Controller[] = [];
 try {

@@ -9,10 +9,10 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePorts } from '../tools/ports.js';
 
 export const demoUsage = `usage: cohort demo [--simulated [--seed N]]
 
@@ -103,17 +103,6 @@ class Controller {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Run the demo; resolves with the exit code. */
 export async function demo(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
@@ -142,7 +131,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
   }, 60_000);
   try {
     console.log('Sector XYZ over Paris, replicated on three controller processes (cohort member, loopback TCP).\n');
-    const ports = [await freePort(), await freePort(), await freePort()];
+    const ports = await freePorts(3);
     const ids = ['ctl-1', 'ctl-2', 'ctl-3'];
     for (const [i, id] of ids.entries()) controllers.push(new Controller(id, ports[i]!, ports.filter((_, j) => j !== i), say));
     await Promise.all(controllers.map((c) => c.waitFor((l) => l.event === 'view' && l.members!.length === 3, 20_000, 'a view of three')));
@@ -174,7 +163,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
 
     console.log('');
     say('ctl-4', 'a new controller starts and joins the sector');
-    const p4 = await freePort();
+    const p4 = (await freePorts(1))[0]!;
     const joiner = new Controller('ctl-4', p4, [controllers[0]!.port, controllers[2]!.port], say);
     controllers.push(joiner);
     await joiner.waitFor((l) => l.event === 'state', 20_000, 'its state');
