@@ -18,6 +18,7 @@
  * replica sees the same views at the same place in the stream.
  */
 import { createHash } from 'node:crypto';
+import type { MemberFailure } from '../../src/index.js';
 
 /** Entry and exit points on the edge of the sector, a box of 1000 × 700 map units (x to the east, y to the south). */
 export const fixes: Readonly<Record<string, readonly [number, number]>> = {
@@ -64,22 +65,13 @@ export interface TimelineEntry {
   readonly left: readonly string[];
   readonly failed: readonly string[];
   /** Why each member of `failed` failed (`view.failures`: agreed, the same at every controller). */
-  readonly failures?: readonly FailureReason[];
+  readonly failures?: readonly MemberFailure[];
   /** The change in words (`view.reason`). */
   readonly reason?: string;
   /** Aircraft that changed owner at this view: callsign → new owner. */
   readonly reassigned: Readonly<Record<string, string>>;
   /** Wall-clock time at the replica that first applied it (display only, not in the digests). */
   readonly at: number;
-}
-
-/** The reason a member failed, as `view.failures` gives it (see `MemberFailure`). */
-export interface FailureReason {
-  readonly member: string;
-  readonly suspectedBy?: string;
-  readonly silentMs?: number;
-  readonly cause?: string;
-  readonly verified?: boolean;
 }
 
 /**
@@ -246,7 +238,7 @@ export class Sector {
    * taken before or after that view.
    */
   applyView(
-    view: { id: number; members: readonly string[]; joined: readonly string[]; left: readonly string[]; failed: readonly string[]; failures?: readonly FailureReason[]; reason?: string },
+    view: { id: number; members: readonly string[]; joined: readonly string[]; left: readonly string[]; failed: readonly string[]; failures?: readonly MemberFailure[]; reason?: string },
     at: number,
   ): TimelineEntry {
     this.members = [...view.members];

@@ -226,15 +226,6 @@ function planRow(a, flash) {
   return { tr, dot, level, owner, claim };
 }
 
-function describeFailure(f) {
-  const parts = [];
-  if (f.cause) parts.push(f.cause);
-  if (f.suspectedBy) parts.push(`suspected by ${f.suspectedBy}`);
-  if (typeof f.silentMs === 'number') parts.push(`silent ${f.silentMs} ms`);
-  if (f.verified !== undefined) parts.push(f.verified ? 'verified' : 'not verified');
-  return `${f.member}: ${parts.join(', ')}`;
-}
-
 function drawTimeline(s) {
   if (unchanged('timeline', s.timeline)) return;
   const ol = $('timeline');
@@ -247,7 +238,6 @@ function drawTimeline(s) {
     if (v.failed.length > 0) li.append(el('span', { class: 'failed' }, `FAILED ${v.failed.join(', ')} `));
     if (v.joined.length + v.left.length + v.failed.length === 0) li.append(el('span', { class: 'muted small' }, 'same members (the network view changed: an endpoint joined or left the network first) '));
     if (v.failed.length > 0 && v.reason) li.append(el('span', { class: 'muted small' }, `(${v.reason}) `));
-    else if (v.failures?.length > 0) li.append(el('span', { class: 'muted small' }, `(${v.failures.map(describeFailure).join('; ')}) `));
     const moved = Object.entries(v.reassigned ?? {});
     if (moved.length > 0) li.append(el('span', { class: 'muted' }, `took over ${moved.map(([c, o]) => `${c}→${o}`).join(' ')} `));
     li.append(el('span', { class: 'muted small' }, new Date(v.at).toLocaleTimeString()));
