@@ -268,6 +268,12 @@ export interface EndpointOptions {
   readonly flushTimeoutMs?: number;
   /** Retransmission interval. @default 100 */
   readonly retransmitMs?: number;
+  /**
+   * How long a member may hold back an acknowledgement nobody waits for (acks the
+   * sequencer's delivery, safe messages or the order window wait for go at once); 0:
+   * every ack at once. @default 5
+   */
+  readonly ackDelayMs?: number;
   /** Own entries (messages or bundles of them) in flight before more wait. @default 1024 */
   readonly sendWindowMax?: number;
   /** Most bytes of queued multicasts that leave together as one bundle. @default 64 KiB */
@@ -334,6 +340,7 @@ const knownOptions = new Set([
   'suspectTimeoutMs',
   'flushTimeoutMs',
   'retransmitMs',
+  'ackDelayMs',
   'sendWindowMax',
   'sendWindowBytesMax',
   'bundleBytesMax',
@@ -391,6 +398,15 @@ function boundedInt(opts: Record<string, unknown>, name: string, fallback: numbe
   return v;
 }
 
+function nonNegativeInt(opts: Record<string, unknown>, name: string, fallback: number): number {
+  const v = opts[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new OptionError(`option ${name} must be a non-negative integer, got ${String(v)}`);
+  }
+  return v;
+}
+
 function flag(opts: Record<string, unknown>, name: string, fallback: boolean): boolean {
   const v = opts[name];
   if (v === undefined) return fallback;
@@ -412,6 +428,7 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
     pauseThresholdMs: Math.max(heartbeatMs * 2, Math.floor(suspectTimeoutMs * 0.3)),
     flushTimeoutMs: positiveInt(o, 'flushTimeoutMs', Math.max(heartbeatMs * 2, Math.floor(suspectTimeoutMs / 2))),
     retransmitMs: positiveInt(o, 'retransmitMs', defaultCoreConfig.retransmitMs),
+    ackDelayMs: nonNegativeInt(o, 'ackDelayMs', defaultCoreConfig.ackDelayMs),
     sendWindowMax: positiveInt(o, 'sendWindowMax', defaultCoreConfig.sendWindowMax),
     sendWindowBytesMax: positiveInt(o, 'sendWindowBytesMax', defaultCoreConfig.sendWindowBytesMax),
     bundleBytesMax: boundedInt(o, 'bundleBytesMax', defaultCoreConfig.bundleBytesMax, payloadLimit),
@@ -588,6 +605,8 @@ export class Endpoint {
     this.drive();
   };
   private timer: unknown = null;
+  /** When `timer` fires (clock ms). */
+  private timerDue = Infinity;
   private started = deferred<void>();
   private stoppedD = deferred<void>();
   private stopping = false;
@@ -1012,8 +1031,10 @@ export class Endpoint {
     if (this.closed) return;
     const now = this.world.clock.now();
     const delay = Math.max(1, this.core.nextWakeAt() - now);
+    this.timerDue = now + delay;
     this.timer = this.world.clock.setTimer(delay, () => {
       this.timer = null;
+      this.timerDue = Infinity;
       if (this.closed) return;
       this.core.tick(this.world.clock.now());
       this.drive();
@@ -1056,6 +1077,13 @@ export class Endpoint {
     }
     this.metrics?.afterStep();
     this.pump();
+    // The core wants a tick sooner than the timer (a deferred ack): move the timer.
+    const wake = this.core.nextWakeAt();
+    if (this.timer !== null && wake < this.timerDue && Math.max(wake, this.world.clock.now() + 1) < this.timerDue) {
+      this.world.clock.clearTimer(this.timer);
+      this.timer = null;
+      this.scheduleTick();
+    }
   }
 
   private onCoreEvent(e: CoreEvent): void {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultCoreConfig } from '../src/core/config.js';
+import type { CoreConfig } from '../src/core/config.js';
 import { EndpointCore } from '../src/core/endpoint-core.js';
 import type { CoreEvent } from '../src/core/endpoint-core.js';
 import { EntryKind } from '../src/core/types.js';
@@ -25,15 +26,17 @@ class Script {
   readonly cores = new Map<string, EndpointCore>();
   readonly events = new Map<string, CoreEvent[]>();
   queue: Packet[] = [];
+  /** Every packet sent, in order. */
+  sent: Packet[] = [];
   cut = new Set<string>();
 
-  constructor(ids: readonly string[]) {
+  constructor(ids: readonly string[], config: CoreConfig = defaultCoreConfig) {
     for (const id of ids) {
       const core = new EndpointCore({
         self: { id, inc: 1 },
         addr: id,
         seeds: ids.filter((x) => x !== id),
-        config: defaultCoreConfig,
+        config,
         rng: new SeededRng(ids.indexOf(id) + 1),
       });
       this.cores.set(id, core);
@@ -44,7 +47,10 @@ class Script {
   private collect(id: string): void {
     const core = this.cores.get(id)!;
     const out = core.takeOutput();
-    for (const s of out.send) this.queue.push({ from: id, to: s.to, msg: s.msg });
+    for (const s of out.send) {
+      this.queue.push({ from: id, to: s.to, msg: s.msg });
+      this.sent.push({ from: id, to: s.to, msg: s.msg });
+    }
     this.events.get(id)!.push(...out.events.filter((e) => e.type !== 'log'));
     // The application's checkpoint: an empty state, given at once.
     for (const e of out.events) {
@@ -102,8 +108,8 @@ class Script {
   }
 }
 
-function founded(): Script {
-  const s = new Script(['a', 'b', 'c']);
+function founded(config?: CoreConfig): Script {
+  const s = new Script(['a', 'b', 'c'], config);
   s.start();
   s.tick(300);
   for (const id of ['a', 'b', 'c']) {
@@ -152,6 +158,40 @@ test('safe delivery waits until every member holds the message', () => {
   s.cut = new Set();
   s.tick(300);
   for (const id of ['a', 'b', 'c']) assert.deepEqual(s.delivered(id), ['careful']);
+});
+
+test('acks nobody waits for are deferred: the sequencer still delivers at once, safe messages and ackDelayMs 0 ack at once', () => {
+  const acks = (s: Script, from: string): number => s.sent.filter((p) => p.from === from && p.msg.t === 'ack').length;
+  const s = founded();
+  const a = s.cores.get('a')!;
+  s.sent = [];
+  s.submit('c', 'one');
+  s.flush();
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(s.delivered(id), ['one'], `${id} delivers without waiting for any timer`);
+  // The sequencer delivers at the committed prefix: b (rank 1) makes the majority, at once.
+  assert.equal(acks(s, 'b'), 1);
+  assert.equal(acks(s, 'c'), 0, 'c (rank 2) holds its ack back: nobody waits for it');
+  assert.equal(a.stats().stable, a.stats().held - 1, 'so the last entry is not stable yet');
+  s.tick(10); // past ackDelayMs
+  assert.equal(acks(s, 'c'), 1, 'the deferred ack goes within ackDelayMs');
+  assert.equal(a.stats().stable, a.stats().held);
+
+  // A safe message waits for every member: nobody defers it.
+  s.sent = [];
+  s.submit('b', 'careful', true);
+  s.flush();
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(s.delivered(id), ['one', 'careful'], `${id} delivers the safe message without waiting for any timer`);
+  assert.equal(acks(s, 'c'), 1);
+
+  // ackDelayMs 0: every member acks at once.
+  const z = founded({ ...defaultCoreConfig, ackDelayMs: 0 });
+  z.sent = [];
+  z.submit('c', 'now');
+  z.flush();
+  assert.equal(acks(z, 'b'), 1);
+  assert.equal(acks(z, 'c'), 1);
+  const za = z.cores.get('a')!;
+  assert.equal(za.stats().stable, za.stats().held);
 });
 
 test('concurrent multicasts are delivered in one order by all', () => {

@@ -56,6 +56,16 @@ export interface CoreConfig {
    */
   readonly suspectRefused: boolean;
   /**
+   * How long a member may hold back its acknowledgement of what it received when
+   * nobody waits for it (it then rides on a later ack or heartbeat). The sequencer's
+   * delivery waits for a majority, safe messages for everyone and the order window for
+   * stability; those acks go at once. The rest only free memory, and sending each at
+   * once cost the sequencer a wake-up per member and message. 0: every ack at once.
+   * Milliseconds.
+   * @default 5
+   */
+  readonly ackDelayMs: number;
+  /**
    * Own entries in flight (sent, not yet delivered locally); more wait in a queue. A
    * bundle of messages is one entry.
    * @default 1024
@@ -155,6 +165,7 @@ export const defaultCoreConfig: CoreConfig = {
   joinBatchMs: 30,
   pauseThresholdMs: 300,
   suspectRefused: true,
+  ackDelayMs: 5,
   sendWindowMax: 1024,
   bundleBytesMax: 64 * 1024,
   sendWindowBytesMax: 16 * 1024 * 1024,

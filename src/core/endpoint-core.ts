@@ -363,6 +363,15 @@ export class EndpointCore {
   private committed = 0;
   private collectedUpTo = 0;
   private lastAckSent = 0;
+  /**
+   * A deferred ack (`ackDelayMs`) must go by then; Infinity: none is owed. Held since
+   * the last ack: `unackedBytes` of payload, `unackedSafe` when a safe entry is among it.
+   */
+  private ackDueAt = Infinity;
+  private unackedBytes = 0;
+  private unackedSafe = false;
+  /** This member's rank in the view. */
+  private selfRank = 0;
   private nextNakAt = 0;
   // Sequencer only.
   private nextGseq = 1;
@@ -540,7 +549,7 @@ export class EndpointCore {
 
   /** When the caller must call `tick` next, at the latest (ms, same clock as `now`). */
   nextWakeAt(): number {
-    return this.lastNow + Math.max(1, Math.floor(Math.min(this.cfg.heartbeatMs, this.cfg.retransmitMs) / 2));
+    return Math.min(this.ackDueAt, this.lastNow + Math.max(1, Math.floor(Math.min(this.cfg.heartbeatMs, this.cfg.retransmitMs) / 2)));
   }
 
   // ===================================================================== API inputs
@@ -693,6 +702,7 @@ export class EndpointCore {
         held: this.held,
       };
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
+      this.ackSent();
     }
     for (const m of this.view.members) {
       const k = memberKey(m);
@@ -1033,13 +1043,44 @@ export class EndpointCore {
         if (!progress) break;
       }
       this.collect();
-      if (this.phaseValue === 'member' && !this.isCoordinator() && this.held > this.lastAckSent) {
-        this.lastAckSent = this.held;
-        this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.view.epoch, held: this.held });
+      if (this.phaseValue !== 'member' || this.isCoordinator()) this.ackSent();
+      else if (this.held > this.lastAckSent) {
+        if (this.ackUrgent(now)) {
+          this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.view.epoch, held: this.held });
+          this.ackSent();
+        } else if (this.ackDueAt === Infinity) this.ackDueAt = now + this.cfg.ackDelayMs;
       }
     } finally {
       this.settling = false;
     }
+  }
+
+  /**
+   * Whether this member's ack must go now rather than within `ackDelayMs` (like TCP's
+   * delayed ack, it then rides on the next ack or heartbeat). Acks serve stability,
+   * which only frees memory, except where somebody waits for them:
+   * - the sequencer delivers agreed messages at the committed prefix (a majority holds
+   *   it), and beyond three members so does everyone: the first `majority − 1` ranks
+   *   after the sequencer ack at once, which makes that majority without the others;
+   * - a safe entry waits for every member;
+   * - the order window waits for stability: a quarter of it in entries, an eighth in
+   *   bytes, is never held back.
+   * One message at a time in three members, the sender's and a third member's ack per
+   * message were a write, a wake-up and a core step at the sequencer each, on the path
+   * of the next message.
+   */
+  private ackUrgent(now: number): boolean {
+    if (now >= this.ackDueAt || this.unackedSafe || this.cfg.ackDelayMs === 0) return true;
+    if (this.selfRank < majority(this.view.members.length)) return true;
+    return this.held - this.lastAckSent >= this.cfg.orderWindowMax / 4 || this.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
+  }
+
+  /** What this member holds was just told to the sequencer (an ack or a heartbeat). */
+  private ackSent(): void {
+    this.lastAckSent = this.held;
+    this.ackDueAt = Infinity;
+    this.unackedBytes = 0;
+    this.unackedSafe = false;
   }
 
   /** Move queued entries into flight, within the window, when not wedged. */
@@ -1346,8 +1387,12 @@ export class EndpointCore {
     const before = this.held;
     for (;;) {
       const r = this.records.get(this.held + 1);
-      if (r === undefined || this.dataOf(r) === undefined) break;
+      if (r === undefined) break;
+      const d = this.dataOf(r);
+      if (d === undefined) break;
       this.held += 1;
+      this.unackedBytes += d.payload.length;
+      if (d.safe) this.unackedSafe = true;
     }
     if (this.held === before) return false;
     this.stableDirty = true;
@@ -2277,6 +2322,7 @@ export class EndpointCore {
     this.view = view;
     this.memberKeys = view.members.map(memberKey);
     this.rank = new Map(this.memberKeys.map((k, i) => [k, i]));
+    this.selfRank = this.rank.get(this.selfKey) ?? 0;
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sendQueue = [...this.sent.map((s) => ({ localIds: s.localIds, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload, open: null })), ...this.sendQueue];
     this.sent = [];
@@ -2295,7 +2341,7 @@ export class EndpointCore {
     this.committed = 0;
     this.committedAnnounced = 0;
     this.collectedUpTo = 0;
-    this.lastAckSent = 0;
+    this.ackSent();
     this.nextGseq = 1;
     this.lastSafeOrdered = 0;
     this.nextSeqToOrder = new Map();
