@@ -10,6 +10,7 @@ import { defaultCoreConfig } from '../src/core/config.js';
 import type { CoreConfig } from '../src/core/config.js';
 import { EndpointCore } from '../src/core/endpoint-core.js';
 import type { CoreEvent } from '../src/core/endpoint-core.js';
+import { unbundle } from '../src/core/bundle.js';
 import { EntryKind } from '../src/core/types.js';
 import type { Message } from '../src/core/types.js';
 import { SeededRng } from '../src/sim/rng.js';
@@ -194,6 +195,27 @@ test('acks nobody waits for are deferred: the sequencer still delivers at once, 
   assert.equal(za.stats().stable, za.stats().held);
 });
 
+test('a lone multicast goes to the sequencer alone, which passes it on with its order; one sent behind another goes to everyone', () => {
+  const s = founded();
+  const text = (p: Packet): string => (p.msg.t === 'data' ? unbundle(p.msg.payload)!.map((m) => new TextDecoder().decode(m.data)).join() : p.msg.t);
+  s.sent = [];
+  s.submit('c', 'lone');
+  s.flush();
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(s.delivered(id), ['lone']);
+  const data = s.sent.filter((p) => p.msg.t === 'data');
+  assert.deepEqual(data.map((p) => `${p.from}>${p.to} ${text(p)}`), ['c>a lone', 'a>b lone'], 'c sends it once; a passes it on to b');
+  // To b: the data right before the order (one write over TCP); c gets the order alone.
+  const fromA = s.sent.filter((p) => p.from === 'a' && (p.msg.t === 'data' || p.msg.t === 'order')).map((p) => `${p.to} ${text(p)}`);
+  assert.deepEqual(fromA, ['c order', 'b lone', 'b order'], 'the sender gets the order first');
+
+  s.sent = [];
+  s.submit('c', 'x');
+  s.submit('c', 'y'); // x is in flight: y goes to everyone itself
+  s.flush();
+  assert.deepEqual(s.sent.filter((p) => p.msg.t === 'data').map((p) => `${p.from}>${p.to} ${text(p)}`), ['c>a x', 'c>a y', 'c>b y', 'a>b x']);
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(s.delivered(id), ['lone', 'x', 'y']);
+});
+
 test('concurrent multicasts are delivered in one order by all', () => {
   const s = founded();
   for (let i = 0; i < 20; i++) s.submit(['a', 'b', 'c'][i % 3]!, `m${i}`);
@@ -242,6 +264,7 @@ test('a message in another member\'s name, from a different address, is ignored'
       kind: EntryKind.app,
       group: 'g',
       safe: false,
+      relay: false,
       payload: new TextEncoder().encode(`forged-${seq}`),
     };
     for (const to of ['a', 'b', 'c']) s.queue.push({ from: 'c', to, msg: forged });

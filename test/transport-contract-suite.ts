@@ -70,6 +70,7 @@ function data(id: string, seq: number, payload: Uint8Array): DataMsg {
     kind: 0,
     group: 'atc',
     safe: false,
+    relay: false,
     payload,
   };
 }

@@ -152,7 +152,7 @@ function heartbeat(id: string, epoch: number): HeartbeatMsg {
 }
 
 function data(id: string, seq: number, payload: Uint8Array): DataMsg {
-  return { t: 'data', from: { id, inc: 1 }, epoch: 1, sender: { id, inc: 1 }, seq, kind: 0, group: 'atc', safe: false, payload };
+  return { t: 'data', from: { id, inc: 1 }, epoch: 1, sender: { id, inc: 1 }, seq, kind: 0, group: 'atc', safe: false, relay: false, payload };
 }
 
 /** A payload that depends on `seq`, so a mixed-up delivery shows. */

@@ -221,6 +221,7 @@ const data: fc.Arbitrary<DataMsg> = rec({
   kind,
   group: str,
   safe: fc.boolean(),
+  relay: fc.boolean(),
   payload,
 });
 const order: fc.Arbitrary<OrderMsg> = rec({

@@ -76,6 +76,7 @@ const samples: Message[] = [
     kind: EntryKind.app,
     group: 'chat/room-1',
     safe: false,
+    relay: true,
     payload: bytes(0, 1, 2, 255),
   },
   {
@@ -87,6 +88,7 @@ const samples: Message[] = [
     kind: EntryKind.stateDone,
     group: '',
     safe: true,
+    relay: false,
     payload: new Uint8Array(0),
   },
   { t: 'order', from: a, epoch: 5, first: 101, entries: [{ rank: 0, seq: 1 }, { rank: 2, seq: 300 }], stable: 100, committed: 102 },
@@ -239,7 +241,7 @@ test('every sample round-trips exactly and canonically', () => {
 });
 
 test('golden frames pin the format', () => {
-  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '021001610102');
+  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '031001610102');
   const data: Message = {
     t: 'data',
     from: { id: 'a', inc: 300 },
@@ -249,12 +251,13 @@ test('golden frames pin the format', () => {
     kind: EntryKind.leave,
     group: 'g',
     safe: true,
+    relay: false,
     payload: bytes(0xde, 0xad),
   };
   assert.equal(
     hex(encodeMessage(data)),
     [
-      '02', // version
+      '03', // version
       '07', // data
       '01', '61', 'ac02', // from: "a", inc 300
       'ffffffffffffff0f', // epoch 2^53 - 1: eight bytes
@@ -263,6 +266,7 @@ test('golden frames pin the format', () => {
       '02', // kind leave
       '01', '67', // group "g"
       '01', // safe
+      '00', // relay
       '02', 'dead', // payload
     ].join(''),
   );
@@ -321,10 +325,12 @@ test('version and type bytes are checked', () => {
   rejects(bytes(0, 16, 0, 0, 0), /unsupported wire format version 0/);
   // Version 1 had no failure reasons in proposals and welcomes.
   rejects(bytes(1, 16, 0, 0, 0), /unsupported wire format version 1/);
+  // Version 2 had no relay flag in data messages.
+  rejects(bytes(2, 16, 0, 0, 0), /unsupported wire format version 2/);
   for (const tag of [0, 23, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
-  assert.match(wireError(() => peekMessageType(bytes(3, 7))).message, /version 3/);
+  assert.match(wireError(() => peekMessageType(bytes(4, 7))).message, /version 4/);
 });
 
 test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {
@@ -345,13 +351,13 @@ test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {
 test('a huge length prefix is rejected before anything is allocated', () => {
   const before = process.memoryUsage().arrayBuffers;
   // data message whose payload claims 2^53 - 1 bytes, then 1 GiB, then 1 byte too many.
-  const head = [V, 7, 1, 0x61, 1, 1, 1, 0x62, 1, 1, 0, 1, 0x67, 0];
+  const head = [V, 7, 1, 0x61, 1, 1, 1, 0x62, 1, 1, 0, 1, 0x67, 0, 0];
   const maxLen = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f];
   rejects(bytes(...head, ...maxLen), /payload.*exceeds the limit of 16777216/);
   const unlimited = { payloadBytesMax: MAX, frameBytesMax: MAX };
   rejects(bytes(...head, ...maxLen), /truncated frame: payload/, unlimited);
   rejects(bytes(...head, 0x80, 0x80, 0x80, 0x80, 0x04), /truncated frame: payload/, unlimited);
-  rejects(bytes(...head, 3, 1, 2), /truncated frame: payload at byte 14 declares length 3, only 2 bytes left/);
+  rejects(bytes(...head, 3, 1, 2), /truncated frame: payload at byte 15 declares length 3, only 2 bytes left/);
   // A string length.
   rejects(bytes(V, 3, ...maxLen), /member id.*exceeds the limit of 1024/);
   rejects(bytes(V, 3, 0x81, 0x08), /member id.*exceeds the limit of 1024/); // 1025

@@ -185,8 +185,17 @@ interface Pending {
 
 interface Sent extends Pending {
   readonly seq: number;
+  /** Sent to the sequencer alone, for it to pass on (see `DataMsg.relay`). */
+  readonly relay: boolean;
   lastSentAt: number;
 }
+
+/**
+ * Largest lone entry a sender hands to the sequencer to pass on: beyond this, the
+ * store-and-forward through the sequencer would delay the other members by more than
+ * the write it saves.
+ */
+const RELAY_PAYLOAD_BYTES_MAX = 16 * 1024;
 
 interface ProposerState {
   readonly ballot: Ballot;
@@ -370,6 +379,8 @@ export class EndpointCore {
   private ackDueAt = Infinity;
   private unackedBytes = 0;
   private unackedSafe = false;
+  /** Rank by address in the view (the first fast check of who speaks). */
+  private rankByAddr = new Map<string, number>();
   /** This member's rank in the view. */
   private selfRank = 0;
   private nextNakAt = 0;
@@ -387,6 +398,9 @@ export class EndpointCore {
   private stableDirty = true;
   private unstableBytes = 0;
   private orderBatch: OrderEntry[] = [];
+  /** Sequencer: data to pass on (`DataMsg.relay`), each to every member but its sender, before the next order. */
+  private relayQueue: DataMsg[] = [];
+  private relayRanks: number[] = [];
   private orderBatchFirst = 0;
   /** Sequencer: the last safe entry ordered this epoch (0: none). */
   private lastSafeOrdered = 0;
@@ -801,19 +815,24 @@ export class EndpointCore {
       case 'leave-req':
         return this.onLeaveReq(now, msg.from, from);
       case 'heartbeat':
-        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onHeartbeat(msg);
+        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onHeartbeat(msg);
         return;
-      case 'ack':
-        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onAck(msg.from, msg.held);
+      case 'ack': {
+        const r = this.fromMember(now, msg.from, msg.epoch, from);
+        if (r >= 0) this.onAck(r, msg.held);
         return;
-      case 'data':
-        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onData(msg);
+      }
+      case 'data': {
+        const r = this.fromMember(now, msg.from, msg.epoch, from);
+        // Its sender's rank: the member that sent it, unless it answers a NAK.
+        if (r >= 0) this.onData(msg, sameMember(msg.sender, msg.from) ? r : (this.rank.get(memberKey(msg.sender)) ?? -1));
         return;
+      }
       case 'order':
-        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onOrder(msg.first, msg.entries, msg.stable, msg.committed);
+        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onOrder(msg.first, msg.entries, msg.stable, msg.committed);
         return;
       case 'nak':
-        if (this.fromMember(now, msg.from, msg.epoch, from)) this.onNak(msg.from, msg.first, msg.last);
+        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onNak(msg.from, msg.first, msg.last);
         return;
       case 'prepare':
         return this.onPrepare(now, from, msg);
@@ -860,21 +879,33 @@ export class EndpointCore {
    * Accept a message of the current epoch from a member of the current view. A
    * member of an older epoch that is not in this view learns it is excluded.
    */
-  private fromMember(now: number, from: MemberRef, epoch: number, addr: string): boolean {
-    if (this.phaseValue !== 'member') return false;
+  private fromMember(now: number, from: MemberRef, epoch: number, addr: string): number {
+    if (this.phaseValue !== 'member') return -1;
+    if (epoch === this.view.epoch) {
+      // The common case, without building a key: the member at the address it speaks
+      // from (the transport hands over the same address string every time).
+      const r = this.rankByAddr.get(addr);
+      if (r !== undefined) {
+        const m = this.view.members[r]!;
+        if (m.id === from.id && m.inc === from.inc) {
+          this.heard(now, this.memberKeys[r]!);
+          return r;
+        }
+      }
+    }
     const k = memberKey(from);
     if (epoch < this.view.epoch) {
       if (!this.rank.has(k)) this.notMember(now, from, addr);
       else if (epoch + 1 === this.view.epoch) this.resendCommit(now, from, addr);
-      return false;
+      return -1;
     }
-    if (epoch !== this.view.epoch) return false;
+    if (epoch !== this.view.epoch) return -1;
     const r = this.rank.get(k);
     // A member speaks only from its own address: the transport authenticates that
     // address (with a network secret), so nobody can speak in another member's name.
-    if (r === undefined || this.view.members[r]!.addr !== addr) return false;
+    if (r === undefined || this.view.members[r]!.addr !== addr) return -1;
     this.heard(now, k);
-    return true;
+    return r;
   }
 
   private heard(now: number, k: string): void {
@@ -1019,6 +1050,7 @@ export class EndpointCore {
       kind: s.kind,
       group: s.group,
       safe: s.safe,
+      relay: s.relay,
       payload: s.payload,
     };
   }
@@ -1099,14 +1131,18 @@ export class EndpointCore {
       // the joiner with nobody to take over, and the group's state lost.
       if (this.sendQueue[0]!.kind === EntryKind.leave && this.groups.owes(this.sendQueue[0]!.group, this.self)) break;
       const q = this.takeQueued();
+      // A lone entry (nothing else in flight: not a flood) goes to the sequencer alone,
+      // which passes it on with its order record (`DataMsg.relay`).
+      const relay = this.sent.length === 0 && this.selfRank !== 0 && this.view.members.length > 2 && q.payload.length <= RELAY_PAYLOAD_BYTES_MAX;
       // Built field by field: a spread copy costs more than the rest of this loop.
-      const s: Sent = { localIds: q.localIds, kind: q.kind, group: q.group, safe: q.safe, payload: q.payload, open: null, seq: ++this.sendSeq, lastSentAt: now };
+      const s: Sent = { localIds: q.localIds, kind: q.kind, group: q.group, safe: q.safe, payload: q.payload, open: null, seq: ++this.sendSeq, relay, lastSentAt: now };
       this.sent.push(s);
       this.sentBytes += s.payload.length;
       this.sentMessages += s.localIds.length;
       const msg = this.dataMsg(s);
-      for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
-      this.onData(msg);
+      if (relay) this.send(this.view.members[0]!.addr, msg);
+      else for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
+      this.onData(msg, this.selfRank);
       progress = true;
     }
     return progress;
@@ -1143,14 +1179,19 @@ export class EndpointCore {
     };
   }
 
-  private onData(msg: DataMsg): void {
-    const r = this.rank.get(memberKey(msg.sender));
-    if (r === undefined) return;
+  /** Data of the sender of rank `r` (-1: not a member). */
+  private onData(msg: DataMsg, r: number): void {
+    if (r < 0) return;
     if (msg.seq <= this.collectedSeq[r]!) return;
     const byRank = this.data[r]!;
     if (!byRank.has(msg.seq)) {
       byRank.set(msg.seq, msg);
       this.orderDirty = true;
+      // Passed on by the sequencer, to every member but its sender, with the next order.
+      if (msg.relay && r !== this.selfRank && this.isCoordinator()) {
+        this.relayQueue.push({ ...msg, from: this.self, relay: false });
+        this.relayRanks.push(r);
+      }
     }
   }
 
@@ -1251,25 +1292,37 @@ export class EndpointCore {
 
   private flushOrderBatch(): void {
     if (!this.isCoordinator()) return;
-    if (this.orderBatch.length === 0 && !this.announcementDue()) return;
-    const msg: Message = {
-      t: 'order',
-      from: this.self,
-      epoch: this.view.epoch,
-      first: this.orderBatch.length === 0 ? this.nextGseq : this.orderBatchFirst,
-      entries: this.orderBatch,
-      stable: this.stable,
-      committed: this.committed,
-    };
+    const batch = this.orderBatch;
+    const relays = this.relayQueue;
+    const relayRanks = this.relayRanks;
+    const ordered = batch.length > 0 || this.announcementDue();
+    if (!ordered && relays.length === 0) return;
+    let msg: Message | null = null;
+    if (ordered) {
+      msg = { t: 'order', from: this.self, epoch: this.view.epoch, first: batch.length === 0 ? this.nextGseq : this.orderBatchFirst, entries: batch, stable: this.stable, committed: this.committed };
+      this.orderBatch = [];
+      this.stableAnnounced = this.stable;
+      this.committedAnnounced = this.committed;
+    }
+    if (relays.length > 0) {
+      this.relayQueue = [];
+      this.relayRanks = [];
+    }
     // The senders of what this batch orders wait for it most (to deliver their own
-    // multicasts): they are sent it first, the others after.
-    const senders = new Set(this.orderBatch.map((e) => e.rank));
-    this.orderBatch = [];
-    this.stableAnnounced = this.stable;
-    this.committedAnnounced = this.committed;
-    const members = this.view.members;
-    for (let r = 0; r < members.length; r++) if (senders.has(r) && !sameMember(members[r]!, this.self)) this.send(members[r]!.addr, msg);
-    for (let r = 0; r < members.length; r++) if (!senders.has(r) && !sameMember(members[r]!, this.self)) this.send(members[r]!.addr, msg);
+    // multicasts): they are sent it first, the others after. (A mask: ranks beyond 30
+    // simply come after.)
+    let senders = 0;
+    for (let i = 0; i < batch.length; i++) if (batch[i]!.rank < 31) senders |= 1 << batch[i]!.rank;
+    const n = this.view.members.length;
+    for (let r = 0; r < n; r++) if (r !== this.selfRank && r < 31 && (senders & (1 << r)) !== 0) this.sendOrderWithRelays(r, relays, relayRanks, msg);
+    for (let r = 0; r < n; r++) if (r !== this.selfRank && (r >= 31 || (senders & (1 << r)) === 0)) this.sendOrderWithRelays(r, relays, relayRanks, msg);
+  }
+
+  /** To the member of rank `r`: the data passed on that it lacks, then the order (one write). */
+  private sendOrderWithRelays(r: number, relays: readonly DataMsg[], relayRanks: readonly number[], order: Message | null): void {
+    const addr = this.view.members[r]!.addr;
+    for (let i = 0; i < relays.length; i++) if (relayRanks[i] !== r) this.send(addr, relays[i]!);
+    if (order !== null) this.send(addr, order);
   }
 
   private onOrder(first: number, entries: readonly OrderEntry[], stable: number, committed: number): void {
@@ -1281,7 +1334,7 @@ export class EndpointCore {
       if (sender === undefined) continue;
       if (!this.records.has(gseq)) this.records.set(gseq, { sender: ref(sender), rank: e.rank, seq: e.seq });
       if (gseq > this.orderedMax) this.orderedMax = gseq;
-      if (e.rank === this.rank.get(this.selfKey) && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
+      if (e.rank === this.selfRank && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
     }
     if (first - 1 > this.orderedMax) this.orderedMax = first - 1;
     this.learnStable(stable, committed);
@@ -1298,12 +1351,14 @@ export class EndpointCore {
       if (msg.ordered > this.orderedMax) this.orderedMax = msg.ordered;
       this.learnStable(msg.stable, msg.committed);
     }
-    this.onAck(msg.from, msg.held);
+    const r = this.rank.get(memberKey(msg.from));
+    if (r !== undefined) this.onAck(r, msg.held);
   }
 
-  private onAck(from: MemberRef, held: number): void {
+  /** The member of rank `r` holds up to `held`. */
+  private onAck(r: number, held: number): void {
     if (!this.isCoordinator()) return;
-    const k = memberKey(from);
+    const k = this.memberKeys[r]!;
     if (held > (this.ackHeld.get(k) ?? 0)) {
       this.ackHeld.set(k, held);
       this.stableDirty = true;
@@ -2235,7 +2290,7 @@ export class EndpointCore {
       if (!this.records.has(g)) this.records.set(g, { sender: e.sender, rank, seq: e.seq });
       const byRank = this.data[rank]!;
       if (!byRank.has(e.seq) && e.payload !== null) {
-        byRank.set(e.seq, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, payload: e.payload });
+        byRank.set(e.seq, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, relay: false, payload: e.payload });
       }
     }
     while (this.delivered < proposal.cut) {
@@ -2322,6 +2377,7 @@ export class EndpointCore {
     this.view = view;
     this.memberKeys = view.members.map(memberKey);
     this.rank = new Map(this.memberKeys.map((k, i) => [k, i]));
+    this.rankByAddr = new Map(view.members.map((m, i) => [m.addr, i]));
     this.selfRank = this.rank.get(this.selfKey) ?? 0;
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sendQueue = [...this.sent.map((s) => ({ localIds: s.localIds, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload, open: null })), ...this.sendQueue];
@@ -2350,6 +2406,8 @@ export class EndpointCore {
     this.stableDirty = true;
     this.unstableBytes = 0;
     this.orderBatch = [];
+    this.relayQueue = [];
+    this.relayRanks = [];
     this.stableAnnounced = 0;
     this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
     this.proposer = null;

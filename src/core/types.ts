@@ -64,6 +64,12 @@ export interface DataMsg {
   readonly group: string;
   /** Safe delivery: delivered only once every member of the view holds it. */
   readonly safe: boolean;
+  /**
+   * Sent to the sequencer alone, which passes it on to the other members in the same
+   * write as its order record (a lone multicast: one write less for its sender, one
+   * wake-up less for every other member).
+   */
+  readonly relay: boolean;
   readonly payload: Uint8Array;
 }
 

@@ -49,7 +49,7 @@
  *
  * | Offset | Field   | Encoding                                     |
  * |--------|---------|----------------------------------------------|
- * | 0      | version | `u8`, always `WIRE_VERSION` (2)              |
+ * | 0      | version | `u8`, always `WIRE_VERSION` (3)              |
  * | 1      | type    | `u8`, one of `MessageType` below             |
  * | 2      | body    | the fields of that type, in the order below  |
  *
@@ -68,7 +68,7 @@
  * | 5    | `heartbeat`   | epoch `uint`, ordered `uint`, stable `uint`, committed `uint`, held `uint` |
  * | 6    | `ack`         | epoch `uint`, held `uint`                                              |
  * | 7    | `data`        | epoch `uint`, sender `MemberRef`, seq `uint`, kind `kind`,             |
- * |      |               | group `str`, safe `bool`, payload `bytes`                              |
+ * |      |               | group `str`, safe `bool`, relay `bool`, payload `bytes`                |
  * | 8    | `order`       | epoch `uint`, first `uint`, entries `OrderEntry[]`, stable `uint`, committed `uint` |
  * | 9    | `nak`         | epoch `uint`, first `uint`, last `uint`                                |
  * | 10   | `prepare`     | epoch `uint`, ballot `Ballot`, config `str[]`                          |
@@ -91,7 +91,7 @@
  *
  * Types 21 and 22 are an operator's probe (`cohort status`) and its answer: the
  * `Endpoint` answers them, the protocol core never sees them. Adding them changed no
- * earlier layout, so `WIRE_VERSION` stays 1 (an older peer rejects their frames).
+ * earlier layout, so they did not bump `WIRE_VERSION` (an older peer rejects their frames).
  *
  * Type 0 and 23–255 are unassigned and rejected. A change to any layout above must
  * bump `WIRE_VERSION`: peers of different versions then refuse each other's frames
@@ -124,7 +124,7 @@ import { assert, assertNever, ErrorCode, OptionError, WireError } from '../error
 import { Reader, Writer } from './buffer.js';
 
 /** The format version, the first byte of every frame. */
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -374,6 +374,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       writeKind(w, m.kind);
       w.string(m.group, s, 'group');
       w.bool(m.safe);
+      w.bool(m.relay);
       if (!payloadByReference) w.bytes(m.payload, l.payloadBytesMax, 'payload');
       else if (m.payload.length > l.payloadBytesMax) assert(false, `wire: payload is ${m.payload.length} bytes, more than the limit of ${l.payloadBytesMax}`);
       else w.varint(m.payload.length, 'payload');
@@ -756,6 +757,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         kind: readKind(r),
         group: r.string('group', s),
         safe: r.bool('safe'),
+        relay: r.bool('relay'),
         payload: r.bytesView('payload', l.payloadBytesMax),
       };
     case MessageType.order:
