@@ -78,6 +78,9 @@ options:
                      second of the window (per-second minimum and peak RSS are always
                      shown on standard error)
   --profile DIR      run the members with node --cpu-prof, profiles written to DIR
+  --node-arg ARG     run the members with this Node or V8 flag as well (repeatable;
+                     a diagnostic, e.g. --node-arg=--trace-gc; the results are then
+                     not the defaults' results)
   --verbose          the endpoints' diagnostics on standard error
   -h, --help         print this text
 
@@ -120,6 +123,8 @@ export interface BenchOptions {
   readonly secret: boolean;
   readonly tls: boolean;
   readonly profile: string | null;
+  /** Extra Node or V8 flags for the member processes (diagnostics). */
+  readonly nodeArgs: readonly string[];
   readonly verbose: boolean;
   readonly groups: number;
   readonly failOnStall: boolean;
@@ -166,6 +171,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         secret: { type: 'boolean' },
         tls: { type: 'boolean' },
         profile: { type: 'string' },
+        'node-arg': { type: 'string', multiple: true },
         verbose: { type: 'boolean' },
         groups: { type: 'string' },
         'fail-on-stall': { type: 'boolean' },
@@ -191,6 +197,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   if (sendersFrom !== 'youngest' && sendersFrom !== 'oldest') throw new UsageError(`--senders-from must be youngest or oldest, got "${sendersFrom}"`);
   const suspect = values['suspect-ms'];
   if (values.profile === '') throw new UsageError('--profile needs a directory');
+  const nodeArgs = values['node-arg'] ?? [];
+  for (const a of nodeArgs) if (!a.startsWith('--')) throw new UsageError(`--node-arg takes a flag starting with --, got "${a}"`);
   const groups = int('groups', values.groups, 1, 1, 1000);
   if (raw && groups > 1) throw new UsageError('--groups are Cohort groups; they mean nothing with --raw');
   return {
@@ -208,6 +216,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     secret: values.secret === true,
     tls: values.tls === true,
     profile: values.profile === undefined ? null : resolve(values.profile),
+    nodeArgs,
     verbose: values.verbose === true,
     groups,
     failOnStall: values['fail-on-stall'] === true,
@@ -347,7 +356,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
   const all = Array.from({ length: n }, (_, i) => i);
   const ids = all.map((i) => `m${i}`);
   const ports = await freePorts(n);
-  const execArgv: string[] = [];
+  const execArgv: string[] = [...o.nodeArgs];
   if (o.profile !== null) {
     mkdirSync(o.profile, { recursive: true });
     execArgv.push('--cpu-prof', '--cpu-prof-dir', o.profile);

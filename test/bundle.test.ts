@@ -65,3 +65,18 @@ test('no input makes unbundle throw; a bundle cut short is refused', () => {
   // The first record must name a group.
   assert.equal(unbundle(Uint8Array.of(2 * 1, 0x41)), null);
 });
+
+test('a bundle given room at the start fills it in place; without room it moves once it grows', () => {
+  const msg = new Uint8Array(10 * 1024).fill(7);
+  const roomy = new BundleBuilder(msg, 'g', 64 * 1024);
+  const first = roomy.view().buffer;
+  for (let i = 0; i < 5; i++) assert.ok(roomy.add(msg, 'g', 64 * 1024));
+  assert.equal(roomy.view().buffer, first, 'no move while the messages fit the room given');
+  assert.equal(unbundle(roomy.view())!.length, 6);
+  assert.ok(!roomy.add(msg, 'g', 64 * 1024), 'the limit still holds');
+  const tight = new BundleBuilder(msg, 'g');
+  const before = tight.view().buffer;
+  assert.ok(tight.add(msg, 'g', 64 * 1024));
+  assert.notEqual(tight.view().buffer, before);
+  assert.deepEqual(unbundle(tight.view())!.map((m) => m.data.length), [msg.length, msg.length]);
+});

@@ -97,15 +97,18 @@ function putRecord(out: Uint8Array, at: number, message: Uint8Array, group: Uint
  * A bundle still being queued: messages are copied into it once, as they are
  * multicast (the caller may reuse its buffer at once). A lone message costs an
  * exact-size buffer; the second one moves the bundle to a buffer with room for more.
+ * Given `capacity` (the size bundles have been reaching lately), the first buffer has
+ * that much room: under a flood of large messages the move would otherwise allocate
+ * and copy every bundle twice.
  */
 export class BundleBuilder {
   private buf: Uint8Array;
   private used: number;
   private group: string;
 
-  constructor(first: Uint8Array, group: string) {
+  constructor(first: Uint8Array, group: string, capacity = 0) {
     const g = encodeGroup(group);
-    this.buf = allocate(recordBytes(first, g));
+    this.buf = allocate(Math.max(recordBytes(first, g), capacity));
     this.used = putRecord(this.buf, 0, first, g);
     this.group = group;
   }

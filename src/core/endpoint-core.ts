@@ -351,6 +351,8 @@ export class EndpointCore {
   /** Messages in `sent` (a bundle counts each of its messages). */
   private sentMessages = 0;
   private sendSeq = 0;
+  /** Size of the last bundle of several messages that left, 0 after a lone one: room the next bundle is given. */
+  private bundleHint = 0;
   /** Highest own seq seen in an order record this epoch. */
   private ownOrderedSeq = 0;
 
@@ -604,7 +606,7 @@ export class EndpointCore {
       last.payload = last.open.view();
       return localId;
     }
-    const open = new BundleBuilder(payload, group);
+    const open = new BundleBuilder(payload, group, this.bundleHint);
     this.sendQueue.push({ localIds: [localId], kind, group, safe, payload: open.view(), open });
     return localId;
   }
@@ -1131,6 +1133,7 @@ export class EndpointCore {
       // the joiner with nobody to take over, and the group's state lost.
       if (this.sendQueue[0]!.kind === EntryKind.leave && this.groups.owes(this.sendQueue[0]!.group, this.self)) break;
       const q = this.takeQueued();
+      if (q.kind === EntryKind.app) this.bundleHint = q.localIds.length > 1 ? Math.min(this.cfg.bundleBytesMax, q.payload.length + (q.payload.length >> 3)) : 0;
       // A lone entry (nothing else in flight: not a flood) goes to the sequencer alone,
       // which passes it on with its order record (`DataMsg.relay`).
       const relay = this.sent.length === 0 && this.selfRank !== 0 && this.view.members.length > 2 && q.payload.length <= RELAY_PAYLOAD_BYTES_MAX;
