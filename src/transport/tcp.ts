@@ -739,6 +739,9 @@ class Conn {
   /** Message frames received on this connection. */
   messages = 0;
   readonly parser = new FrameParser();
+  /** The parser's callbacks for this connection, made once (not per chunk read). */
+  frameLimit: () => number = () => 0;
+  frameHandler: (frame: Buffer) => boolean = () => false;
   /** With a secret: our handshake nonce, and the peer's once known. */
   nonceSelf: Buffer | null = null;
   noncePeer: Buffer | null = null;
@@ -833,7 +836,8 @@ export class TcpTransport implements Transport {
   private closing: Promise<void> | null = null;
   private readonly peers = new Map<string, Peer>();
   private readonly conns = new Set<Conn>();
-  private readonly dirty = new Set<Peer>();
+  private dirty = new Set<Peer>();
+  private spareDirty = new Set<Peer>();
   private selfQueue: Message[] = [];
   /** The last message encoded this turn and its frame (null: too large), shared by its peers. */
   private lastMsg: Message | null = null;
@@ -1158,9 +1162,11 @@ export class TcpTransport implements Transport {
   private schedule(): void {
     if (!this.flushQueued && !this.closed) {
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.flushNow);
     }
   }
+
+  private readonly flushNow = (): void => this.flush();
 
   /**
    * Once the code that sent has run to its end (a microtask): write every dirty peer's
@@ -1172,9 +1178,12 @@ export class TcpTransport implements Transport {
     this.lastMsg = null;
     this.lastFrame = null;
     if (this.closed) return;
-    const dirty = [...this.dirty];
-    this.dirty.clear();
+    // Swapped, not copied: a peer made dirty while flushing waits for the next flush.
+    const dirty = this.dirty;
+    this.dirty = this.spareDirty;
     for (const peer of dirty) this.flushPeer(peer);
+    dirty.clear();
+    this.spareDirty = dirty;
   }
 
   /** Self-sends, from a later turn: a chain of them never starves I/O and timers. */
@@ -1336,6 +1345,13 @@ export class TcpTransport implements Transport {
     const socket = conn.socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_MS);
+    conn.frameLimit = (): number =>
+      conn.state === ConnState.handshake
+        ? HANDSHAKE_FRAME_BYTES_MAX
+        : conn.opener !== null
+          ? Math.max(this.o.frameBytesMax + LENGTH_PREFIX_BYTES, RECORD_PLAIN_BYTES) + TAG_BYTES
+          : this.o.frameBytesMax;
+    conn.frameHandler = (frame: Buffer): boolean => this.onFrame(conn, frame);
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('error', (e) => {
       conn.error = errorText(e);
@@ -1367,13 +1383,7 @@ export class TcpTransport implements Transport {
   private onData(conn: Conn, chunk: Buffer): void {
     if (!this.readable(conn)) return;
     this.counters.bytesReceived += chunk.length;
-    const limit = (): number =>
-      conn.state === ConnState.handshake
-        ? HANDSHAKE_FRAME_BYTES_MAX
-        : conn.opener !== null
-          ? Math.max(this.o.frameBytesMax + LENGTH_PREFIX_BYTES, RECORD_PLAIN_BYTES) + TAG_BYTES
-          : this.o.frameBytesMax;
-    const error = conn.parser.push(chunk, limit, (frame) => this.onFrame(conn, frame));
+    const error = conn.parser.push(chunk, conn.frameLimit, conn.frameHandler);
     if (error !== null) this.bad(conn, error);
   }
 
