@@ -271,7 +271,7 @@ export interface EndpointOptions {
   /**
    * How long a member may hold back an acknowledgement nobody waits for (acks the
    * sequencer's delivery, safe messages or the order window wait for go at once); 0:
-   * every ack at once. @default 5
+   * every ack at once. @default 20
    */
   readonly ackDelayMs?: number;
   /** Own entries (messages or bundles of them) in flight before more wait. @default 1024 */

@@ -173,8 +173,9 @@ test('acks nobody waits for are deferred: the sequencer still delivers at once, 
   assert.equal(acks(s, 'b'), 1);
   assert.equal(acks(s, 'c'), 0, 'c (rank 2) holds its ack back: nobody waits for it');
   assert.equal(a.stats().stable, a.stats().held - 1, 'so the last entry is not stable yet');
-  s.tick(10); // past ackDelayMs
-  assert.equal(acks(s, 'c'), 1, 'the deferred ack goes within ackDelayMs');
+  s.tick(defaultCoreConfig.ackDelayMs + 10);
+  const told = s.sent.filter((p) => p.from === 'c' && p.to === 'a' && (p.msg.t === 'ack' || p.msg.t === 'heartbeat')).length;
+  assert.ok(told >= 1, 'the deferred ack goes within ackDelayMs (or a heartbeat carries it)');
   assert.equal(a.stats().stable, a.stats().held);
 
   // A safe message waits for every member: nobody defers it.

@@ -168,6 +168,37 @@ function getLeb128(b: Uint8Array, at: number): [number, number] | null {
 }
 
 /**
+ * The last group name decoded, and its bytes: a stream names the same few groups over
+ * and over, and a byte comparison costs less than decoding the name again.
+ */
+let lastGroupBytes = new Uint8Array(0);
+let lastGroup = '';
+
+/** The group named by `bytes`; null when they are not UTF-8. */
+function decodeGroup(bytes: Uint8Array): string | null {
+  const n = bytes.length;
+  if (n === lastGroupBytes.length && n <= 64) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (bytes[i] !== lastGroupBytes[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastGroup;
+  }
+  let group: string;
+  try {
+    group = utf8Strict.decode(bytes);
+  } catch {
+    return null;
+  }
+  lastGroupBytes = bytes.slice();
+  lastGroup = group;
+  return group;
+}
+
+/**
  * The messages of a bundle, with their groups; null when it is malformed (a length
  * runs past the end, the first record names no group, a group is not UTF-8). Every
  * member reads the same bytes, so every member makes the same decision.
@@ -184,11 +215,8 @@ export function unbundle(bundle: Uint8Array): BundledMessage[] | null {
     if (head[0] % 2 === 1) {
       const g = getLeb128(bundle, at);
       if (g === null || g[0] > bundle.length - g[1]) return null;
-      try {
-        group = utf8Strict.decode(bundle.subarray(g[1], g[1] + g[0]));
-      } catch {
-        return null;
-      }
+      group = decodeGroup(bundle.subarray(g[1], g[1] + g[0]));
+      if (group === null) return null;
       at = g[1] + g[0];
     }
     if (group === null || length > bundle.length - at) return null;

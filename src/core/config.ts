@@ -62,7 +62,7 @@ export interface CoreConfig {
    * stability; those acks go at once. The rest only free memory, and sending each at
    * once cost the sequencer a wake-up per member and message. 0: every ack at once.
    * Milliseconds.
-   * @default 5
+   * @default 20
    */
   readonly ackDelayMs: number;
   /**
@@ -165,7 +165,7 @@ export const defaultCoreConfig: CoreConfig = {
   joinBatchMs: 30,
   pauseThresholdMs: 300,
   suspectRefused: true,
-  ackDelayMs: 5,
+  ackDelayMs: 20,
   sendWindowMax: 1024,
   bundleBytesMax: 64 * 1024,
   sendWindowBytesMax: 16 * 1024 * 1024,

@@ -423,6 +423,8 @@ export class EndpointCore {
   private lagging = new Map<string, { since: number; target: number }>();
   /** The order window was found full since `watchLaggards` last looked. */
   private windowFullSeen = false;
+  /** Sequencer: when the order window was last seen full. */
+  private windowFullAt = -Infinity;
   /** Members to exclude for staying behind past `lagTimeoutMs` (they still heartbeat). */
   private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
@@ -1250,10 +1252,12 @@ export class EndpointCore {
    * Never more laggards (with suspects) than keeps a majority of the view.
    */
   private watchLaggards(now: number): void {
-    // Full now or at any moment since the last look: each ack of the laggard opens the
-    // window by an entry for an instant, which must not restart its clock.
-    const full = this.orderWindowFull() || this.windowFullSeen;
+    // Full now or lately: each ack of the laggard opens the window for a moment, which
+    // must not restart its clock — and with deferred acks (`ackDelayMs`) it opens by
+    // many entries at once, and the senders may take a while to fill it again.
+    if (this.orderWindowFull() || this.windowFullSeen) this.windowFullAt = now;
     this.windowFullSeen = false;
+    const full = now - this.windowFullAt <= Math.max(2 * this.cfg.heartbeatMs, 2 * this.cfg.ackDelayMs);
     if (!this.isCoordinator() || this.wedged || !full) {
       this.lagging.clear();
       return;
