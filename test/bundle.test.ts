@@ -74,6 +74,19 @@ test('a bundle given room at the start fills it in place; without room it moves 
   assert.equal(roomy.view().buffer, first, 'no move while the messages fit the room given');
   assert.equal(unbundle(roomy.view())!.length, 6);
   assert.ok(!roomy.add(msg, 'g', 64 * 1024), 'the limit still holds');
+  // The room is not zero-filled when it is made; sealing zeroes what is left of it, so
+  // a delivered message's .buffer shows nothing but the bundle and zeros.
+  const sealed = roomy.seal();
+  const whole = new Uint8Array(sealed.buffer, sealed.byteOffset);
+  assert.ok(whole.length > sealed.length);
+  assert.ok(whole.subarray(sealed.length).every((x) => x === 0));
+  assert.equal(Object.getPrototypeOf(sealed), Uint8Array.prototype, 'a plain Uint8Array, not a Buffer');
+  // A bundle that used less than half its room moves to a buffer of its own size.
+  const sparse = new BundleBuilder(new Uint8Array(1000).fill(1), 'g', 64 * 1024);
+  assert.ok(sparse.add(new Uint8Array(1000).fill(2), 'g', 64 * 1024));
+  const small = sparse.seal();
+  assert.ok(small.buffer.byteLength < 64 * 1024, `pins ${small.buffer.byteLength} bytes for ${small.length}`);
+  assert.deepEqual(unbundle(small)!.map((m) => [m.data.length, m.data[0]]), [[1000, 1], [1000, 2]]);
   const tight = new BundleBuilder(msg, 'g');
   const before = tight.view().buffer;
   assert.ok(tight.add(msg, 'g', 64 * 1024));

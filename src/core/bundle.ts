@@ -61,12 +61,26 @@ function encodeGroup(group: string): Uint8Array {
  * piece pins at most its slab (8 pieces' worth at the largest).
  */
 const SLAB_BYTES = 32 * 1024;
+
+/**
+ * A buffer every byte of which is written before anyone can read it (a bundle's
+ * records, then `seal` zeroes what is left over): not zero-filled first, which under a
+ * flood of large messages cost the sender more than copying the messages in. A plain
+ * Uint8Array over the buffer, so that messages delivered from it are not Buffers.
+ */
+const uninitialized: (bytes: number) => Uint8Array =
+  typeof Buffer === 'function'
+    ? (bytes) => {
+        const b = Buffer.allocUnsafeSlow(bytes);
+        return new Uint8Array(b.buffer, b.byteOffset, bytes);
+      }
+    : (bytes) => new Uint8Array(bytes);
 const SLAB_PIECE_MAX = 4 * 1024;
 let slab = new Uint8Array(0);
 let slabUsed = 0;
 
 function allocate(bytes: number): Uint8Array {
-  if (bytes > SLAB_PIECE_MAX) return new Uint8Array(bytes);
+  if (bytes > SLAB_PIECE_MAX) return uninitialized(bytes);
   if (slabUsed + bytes > slab.length) {
     slab = new Uint8Array(SLAB_BYTES);
     slabUsed = 0;
@@ -119,7 +133,7 @@ export class BundleBuilder {
     const need = recordBytes(message, g);
     if (this.used + need > maxBytes) return false;
     if (this.used + need > this.buf.length) {
-      const grown = new Uint8Array(Math.min(maxBytes, Math.max(2 * this.buf.length, 16 * need, this.used + need)));
+      const grown = uninitialized(Math.min(maxBytes, Math.max(2 * this.buf.length, 16 * need, this.used + need)));
       grown.set(this.buf.subarray(0, this.used));
       this.buf = grown;
     }
@@ -131,6 +145,23 @@ export class BundleBuilder {
   /** The bundle so far. */
   view(): Uint8Array {
     return this.buf.subarray(0, this.used);
+  }
+
+  /**
+   * The finished bundle. Mostly empty room is given back: the bundle moves to a buffer
+   * of its own size, so that an entry in flight, or a delivered message the application
+   * keeps, never pins more than twice its bytes (a small one: its share of a slab).
+   * Otherwise the room left over, which
+   * nothing wrote, is zeroed (a delivered message is a view into the buffer, and its
+   * `.buffer` reaches all of it).
+   */
+  seal(): Uint8Array {
+    if (this.buf.length > SLAB_PIECE_MAX && this.used * 2 < this.buf.length) {
+      const exact = allocate(this.used);
+      exact.set(this.buf.subarray(0, this.used));
+      this.buf = exact;
+    } else if (this.used < this.buf.length) this.buf.fill(0, this.used);
+    return this.view();
   }
 }
 

@@ -1161,6 +1161,10 @@ export class EndpointCore {
   private takeQueued(): Pending {
     const first = this.sendQueue.shift()!;
     if (first.kind !== EntryKind.app) return first;
+    if (first.open !== null) {
+      first.payload = first.open.seal();
+      first.open = null;
+    }
     let n = 0;
     let bytes = first.payload.length;
     for (; n < this.sendQueue.length; n++) {
