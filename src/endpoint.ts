@@ -379,13 +379,18 @@ function checkName(what: string, value: unknown, max: number): string {
   return value;
 }
 
-function positiveInt(opts: Record<string, unknown>, name: string, fallback: number): number {
+/** An integer option of at least `min` (0 or 1). */
+function intOption(opts: Record<string, unknown>, name: string, fallback: number, min: 0 | 1): number {
   const v = opts[name];
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-    throw new OptionError(`option ${name} must be a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new OptionError(`option ${name} must be a ${min === 1 ? 'positive' : 'non-negative'} integer, got ${String(v)}`);
   }
   return v;
+}
+
+function positiveInt(opts: Record<string, unknown>, name: string, fallback: number): number {
+  return intOption(opts, name, fallback, 1);
 }
 
 /** A bundle's length prefix takes up to five bytes of a data message's payload. */
@@ -395,15 +400,6 @@ const payloadLimit = defaultWireLimits.payloadBytesMax - 5;
 function boundedInt(opts: Record<string, unknown>, name: string, fallback: number, max: number): number {
   const v = positiveInt(opts, name, fallback);
   if (v > max) throw new OptionError(`option ${name} must be at most ${max}, got ${v}`);
-  return v;
-}
-
-function nonNegativeInt(opts: Record<string, unknown>, name: string, fallback: number): number {
-  const v = opts[name];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new OptionError(`option ${name} must be a non-negative integer, got ${String(v)}`);
-  }
   return v;
 }
 
@@ -428,7 +424,7 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
     pauseThresholdMs: Math.max(heartbeatMs * 2, Math.floor(suspectTimeoutMs * 0.3)),
     flushTimeoutMs: positiveInt(o, 'flushTimeoutMs', Math.max(heartbeatMs * 2, Math.floor(suspectTimeoutMs / 2))),
     retransmitMs: positiveInt(o, 'retransmitMs', defaultCoreConfig.retransmitMs),
-    ackDelayMs: nonNegativeInt(o, 'ackDelayMs', defaultCoreConfig.ackDelayMs),
+    ackDelayMs: intOption(o, 'ackDelayMs', defaultCoreConfig.ackDelayMs, 0),
     sendWindowMax: positiveInt(o, 'sendWindowMax', defaultCoreConfig.sendWindowMax),
     sendWindowBytesMax: positiveInt(o, 'sendWindowBytesMax', defaultCoreConfig.sendWindowBytesMax),
     bundleBytesMax: boundedInt(o, 'bundleBytesMax', defaultCoreConfig.bundleBytesMax, payloadLimit),
@@ -692,15 +688,20 @@ export class Endpoint {
       });
       options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
     }
+    let ep: Endpoint;
+    try {
+      ep = Endpoint.open(metricsAt === null ? options : { ...options, metrics: true });
+    } catch (err) {
+      // A bad option: the listener opened above must not keep the process running.
+      if (options !== opts) await options.world!.transport.close();
+      throw err;
+    }
+    if (options !== opts) ep.monitorEventLoop();
     if (metricsAt === null) {
-      const ep = Endpoint.open(options);
-      if (options !== opts) ep.monitorEventLoop();
       await ep.ready;
       return ep;
     }
     // Serving starts before the endpoint is in a view, so a joiner that waits can be watched.
-    const ep = Endpoint.open({ ...options, metrics: true });
-    if (options !== opts) ep.monitorEventLoop();
     try {
       const { serveMetrics } = await import('./endpoint-metrics.js');
       ep.metricsServer = await serveMetrics(metricsAt.host, metricsAt.port, () => ep.metricsText());

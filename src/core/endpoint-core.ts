@@ -1437,7 +1437,7 @@ export class EndpointCore {
       entries.push({ rank: r.rank, seq: r.seq });
       const d = this.dataOf(r);
       if (d !== undefined) {
-        this.send(info.addr, { ...d, from: this.self });
+        this.send(info.addr, { ...d, from: this.self, relay: false });
         this.counters.naksAnswered++;
       }
     }
