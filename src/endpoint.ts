@@ -309,6 +309,17 @@ export interface EndpointOptions {
   /** Receives diagnostics (suspicions, view changes) as plain text lines, whatever `logLevel` says. @default none */
   readonly onLog?: (line: string) => void;
   /**
+   * Called once if an invariant of Cohort itself breaks (a bug; `code` is
+   * `ERR_INTERNAL`, `cause` the broken assertion). By then the endpoint has stopped:
+   * its connections are closed, so the other members remove it as crashed, and every
+   * pending call rejects with the same error. The error is also logged at level error.
+   * A process that cannot go on without its endpoint should exit here (as
+   * `cohort member` does, with status 70).
+   * @default none: the error is thrown from the network or timer event that hit it, so
+   * an unhandled one ends the process with its message and a non-zero status
+   */
+  readonly onFatal?: (err: CohortError) => void;
+  /**
    * Write diagnostics at this level and above to standard error as JSON lines
    * (`{"ts","level","member","msg"}`; readable text when standard error is a terminal).
    * Give `logger` instead to choose the format or the destination. @default none (silent)
@@ -357,6 +368,7 @@ const knownOptions = new Set([
   'incarnation',
   'world',
   'onLog',
+  'onFatal',
   'logLevel',
   'logger',
   'metrics',
@@ -579,6 +591,9 @@ export class Endpoint {
   private readonly access: GroupAccess;
   private readonly seeds: readonly string[];
   private readonly onLog: ((line: string) => void) | undefined;
+  private readonly onFatal: ((err: CohortError) => void) | undefined;
+  /** Set once an internal invariant broke: the endpoint is closed for good. */
+  private fatalError: CohortError | null = null;
   private readonly logger: Logger | undefined;
   /** The core's counters, kept across incarnations. */
   private readonly coreCounters = new CoreCounters();
@@ -597,8 +612,10 @@ export class Endpoint {
   private readonly flushSends = (): void => {
     this.flushQueued = false;
     if (this.closed) return;
-    this.core.flush(this.world.clock.now());
-    this.drive();
+    this.guard(() => {
+      this.core.flush(this.world.clock.now());
+      this.drive();
+    });
   };
   private timer: unknown = null;
   /** When `timer` fires (clock ms). */
@@ -642,6 +659,7 @@ export class Endpoint {
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
+    this.onFatal = opts.onFatal;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
     const inc = opts.incarnation ?? this.drawIncarnation();
     this.core = this.newCore(inc);
@@ -917,8 +935,10 @@ export class Endpoint {
     }
     const g = new Group(this, name, handlers, counters);
     this.groups.set(name, g);
-    this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
-    this.drive();
+    this.guard(() => {
+      this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
+      this.drive();
+    }, true);
     await g.joined.promise;
     return g;
   }
@@ -929,8 +949,12 @@ export class Endpoint {
     if (!this.stopping) {
       this.stopping = true;
       await Promise.all([...this.groups.values()].map((g) => g.leave().catch(() => undefined)));
-      this.core.leave(this.world.clock.now());
-      this.drive();
+      if (!this.closed) {
+        this.guard(() => {
+          this.core.leave(this.world.clock.now());
+          this.drive();
+        }, true);
+      }
     }
     await this.stoppedD.promise;
     await this.metricsServerClosed;
@@ -947,7 +971,10 @@ export class Endpoint {
     }
     // The core copies the payload: the caller may reuse its buffer once this returns.
     // Multicasts of one synchronous run leave together, as bundles, when it ends.
-    const localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
+    let localId = 0;
+    this.guard(() => {
+      localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
+    }, true);
     const d = deferred<void>();
     this.pending.set(localId, d);
     if (!this.flushQueued) {
@@ -959,14 +986,19 @@ export class Endpoint {
 
   /** @internal */
   submitLeave(group: string): Promise<void> {
-    const localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, new Uint8Array(0), false);
+    this.checkOpen();
+    let localId = 0;
+    this.guard(() => {
+      localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, new Uint8Array(0), false);
+    }, true);
     const d = deferred<void>();
     this.pending.set(localId, d);
-    this.drive();
+    this.guard(() => this.drive(), true);
     return d.promise;
   }
 
   private checkOpen(): void {
+    if (this.fatalError !== null) throw this.fatalError;
     if (this.closed || this.stopping) throw new ClosedError(`endpoint ${this.id} is stopped`);
   }
 
@@ -995,8 +1027,10 @@ export class Endpoint {
     // a member, so it can neither join, be suspected, nor change a view.
     if (msg.t === 'status-req') return this.answerStatus(from, msg);
     if (msg.t === 'status-reply') return;
-    this.core.receive(this.world.clock.now(), from, msg);
-    this.drive();
+    this.guard(() => {
+      this.core.receive(this.world.clock.now(), from, msg);
+      this.drive();
+    });
   }
 
   /** Answer a `status-req` to the address it came from, at most `statusRepliesPerSecondMax` a second. */
@@ -1024,8 +1058,10 @@ export class Endpoint {
 
   private onRefused(addr: string): void {
     if (this.closed) return;
-    this.core.refused(this.world.clock.now(), addr);
-    this.drive();
+    this.guard(() => {
+      this.core.refused(this.world.clock.now(), addr);
+      this.drive();
+    });
   }
 
   private scheduleTick(): void {
@@ -1037,8 +1073,11 @@ export class Endpoint {
       this.timer = null;
       this.timerDue = Infinity;
       if (this.closed) return;
-      this.core.tick(this.world.clock.now());
-      this.drive();
+      this.guard(() => {
+        this.core.tick(this.world.clock.now());
+        this.drive();
+      });
+      if (this.closed) return;
       if (this.logger?.enabled('debug') === true) this.logRetransmissions();
       this.scheduleTick();
     });
@@ -1206,7 +1245,40 @@ export class Endpoint {
     // The new core's first output is sent by the drive() that called us.
   }
 
-  private close(): void {
+  /**
+   * Run a step of the core. A throw from it is a broken invariant (a bug): the endpoint
+   * stops at once rather than go on half-alive with a core in an unknown state — its
+   * connections close, so the others remove it as crashed — and the error is reported:
+   * logged, passed to `onFatal`, and thrown (always from an API call, which must not
+   * appear to succeed; from an event of the network or a timer only without `onFatal`).
+   */
+  private guard(step: () => void, fromApi = false): void {
+    if (this.fatalError !== null) throw this.fatalError;
+    try {
+      step();
+    } catch (err) {
+      const fatal = this.fail(err);
+      if (fromApi || this.onFatal === undefined) throw fatal;
+    }
+  }
+
+  /** Stop for good after a broken invariant; returns the error every later call gets. */
+  private fail(err: unknown): CohortError {
+    if (this.fatalError !== null) return this.fatalError;
+    const what = err instanceof Error ? err.message : String(err);
+    const fatal = new CohortError(ErrorCode.internal, `endpoint ${this.id}: internal error, endpoint stopped: ${what}`, { cause: err });
+    this.fatalError = fatal;
+    const stack = err instanceof Error && err.stack !== undefined ? { stack: err.stack } : undefined;
+    this.onLog?.(`[${this.id}] fatal: ${fatal.message}`);
+    this.logger?.log('error', fatal.message, stack);
+    this.close(fatal);
+    for (const g of this.groups.values()) g.close(fatal);
+    this.started.reject(fatal);
+    this.onFatal?.(fatal);
+    return fatal;
+  }
+
+  private close(reason?: CohortError): void {
     if (this.closed) return;
     this.closed = true;
     this.loopDelay?.disable();
@@ -1214,7 +1286,7 @@ export class Endpoint {
     void this.world.transport.close();
     this.metrics?.close();
     if (this.metricsServer !== null) this.metricsServerClosed = this.metricsServer.close();
-    const err = new ClosedError(`endpoint ${this.id} is stopped`);
+    const err = reason ?? new ClosedError(`endpoint ${this.id} is stopped`);
     for (const d of this.pending.values()) d.reject(err);
     this.pending.clear();
     this.stoppedD.resolve();
@@ -1379,6 +1451,7 @@ function checkLogOptions(opts: EndpointOptions): void {
   if (opts.logger !== undefined && !(opts.logger instanceof Logger)) throw new OptionError('option logger must be a Logger');
   if (opts.logger !== undefined && opts.logLevel !== undefined) throw new OptionError('options logger and logLevel exclude each other (a logger has its level)');
   if (opts.onLog !== undefined && typeof opts.onLog !== 'function') throw new OptionError('option onLog must be a function');
+  if (opts.onFatal !== undefined && typeof opts.onFatal !== 'function') throw new OptionError('option onFatal must be a function');
 }
 
 /** The TCP transport's diagnostics go to `onLog` and to the logger, like the endpoint's. */

@@ -57,6 +57,12 @@ export const ErrorCode = {
   refused: 'ERR_REFUSED',
   /** A probe's target did not answer in time. */
   timeout: 'ERR_TIMEOUT',
+  /**
+   * An invariant of Cohort itself broke (a bug, never the caller's mistake): the
+   * endpoint stopped at once, its connections closed, so the others remove it as
+   * crashed. Pending calls reject with it; see the endpoint option `onFatal`.
+   */
+  internal: 'ERR_INTERNAL',
 } as const;
 /** One of the {@link ErrorCode} values, such as `'ERR_CLOSED'`. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

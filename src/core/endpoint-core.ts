@@ -433,6 +433,14 @@ export class EndpointCore {
 
   // --- membership changes ---
   private acceptor: AcceptorState = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
+  /**
+   * The held prefix this member vouched for when it first promised or accepted a ballot
+   * of this epoch; null before. Acks and heartbeats never report more until the next
+   * view: the proposer builds its cut from the promises, so an old sequencer that
+   * missed the prepare must not count on anything this member came to hold later — it
+   * would commit (and deliver, even safe entries) beyond the cut (G2, G6).
+   */
+  private vouched: number | null = null;
   /** Entries of the cut received with an accept (what this member lacked). */
   private acceptedLog = new Map<number, LogEntry>();
   private proposer: ProposerState | null = null;
@@ -717,7 +725,7 @@ export class EndpointCore {
         ordered: this.orderedMax,
         stable: this.stable,
         committed: this.committed,
-        held: this.held,
+        held: this.ackable(),
       };
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
       this.ackSent();
@@ -1080,9 +1088,9 @@ export class EndpointCore {
       }
       this.collect();
       if (this.phaseValue !== 'member' || this.isCoordinator()) this.ackSent();
-      else if (this.held > this.lastAckSent) {
+      else if (this.ackable() > this.lastAckSent) {
         if (this.ackUrgent(now)) {
-          this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.view.epoch, held: this.held });
+          this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.view.epoch, held: this.ackable() });
           this.ackSent();
         } else if (this.ackDueAt === Infinity) this.ackDueAt = now + this.cfg.ackDelayMs;
       }
@@ -1111,9 +1119,14 @@ export class EndpointCore {
     return this.held - this.lastAckSent >= this.cfg.orderWindowMax / 4 || this.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
   }
 
+  /** What this member may report it holds: `held`, frozen at the promise while a view change runs. */
+  private ackable(): number {
+    return this.vouched === null ? this.held : Math.min(this.vouched, this.held);
+  }
+
   /** What this member holds was just told to the sequencer (an ack or a heartbeat). */
   private ackSent(): void {
-    this.lastAckSent = this.held;
+    this.lastAckSent = this.ackable();
     this.ackDueAt = Infinity;
     this.unackedBytes = 0;
     this.unackedSafe = false;
@@ -1392,7 +1405,7 @@ export class EndpointCore {
     const n = keys.length;
     const helds = this.heldScratch;
     helds.length = n;
-    for (let i = 0; i < n; i++) helds[i] = keys[i] === this.selfKey ? this.held : (this.ackHeld.get(keys[i]!) ?? 0);
+    for (let i = 0; i < n; i++) helds[i] = keys[i] === this.selfKey ? this.ackable() : (this.ackHeld.get(keys[i]!) ?? 0);
     if (n <= 16) {
       for (let i = 1; i < n; i++) {
         const h = helds[i]!;
@@ -2186,6 +2199,7 @@ export class EndpointCore {
     this.highestRound = Math.max(this.highestRound, msg.ballot.round);
     this.acceptor.promised = msg.ballot;
     if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
+    if (this.vouched === null) this.vouched = this.held;
     if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
       this.abandonProposal(now, `a higher ballot from ${msg.ballot.proposer}`);
     }
@@ -2205,13 +2219,22 @@ export class EndpointCore {
     this.sendTo(now, from, reply);
   }
 
-  /** What this member holds beyond the stable prefix, for a promise. */
+  /**
+   * What this member holds beyond the stable prefix, for a promise: entries whose
+   * record and data are both here, and the entries of a cut it received with an accept
+   * (also where it held the record but not the data: a later proposer that proposes
+   * that accepted cut again needs a promiser holding every entry of it).
+   */
   private holdings(): LogEntry[] {
     const out: LogEntry[] = [];
     for (const [g, r] of this.records) {
       if (g <= this.stable) continue;
       const d = this.dataOf(r);
       if (d !== undefined) out.push({ gseq: g, sender: r.sender, seq: r.seq, kind: d.kind, group: d.group, safe: d.safe, payload: d.payload });
+      else {
+        const e = this.acceptedLog.get(g);
+        if (e !== undefined) out.push(e);
+      }
     }
     for (const [g, e] of this.acceptedLog) {
       if (g > this.stable && !this.records.has(g)) out.push(e);
@@ -2241,6 +2264,7 @@ export class EndpointCore {
     this.acceptor.acceptedBallot = msg.ballot;
     this.acceptor.accepted = msg.proposal;
     if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
+    if (this.vouched === null) this.vouched = this.held;
     this.highestRound = Math.max(this.highestRound, msg.ballot.round);
     if (msg.commit) {
       this.install(now, msg.ballot, msg.proposal);
@@ -2401,6 +2425,7 @@ export class EndpointCore {
     this.records = new Map();
     this.collectedSeq = view.members.map(() => 0);
     this.acceptedLog = new Map();
+    this.vouched = null;
     this.orderedMax = 0;
     this.held = 0;
     this.delivered = 0;

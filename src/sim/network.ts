@@ -59,6 +59,8 @@ export const DropReason = {
   decode: 'decode',
   /** The sender had crashed: a crashed node sends nothing (only stale async code tries). */
   senderCrashed: 'sender-crashed',
+  /** A test's filter (`dropWhen`) chose to lose it: one message at the worst moment. */
+  filtered: 'filtered',
 } as const;
 /** One of the {@link DropReason} values. */
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];
@@ -336,6 +338,7 @@ export class SimNetwork {
   private duplicatedCount = 0;
   private inFlightCount = 0;
   private readonly droppedCounts: Record<DropReason, number>;
+  private dropFilter: ((from: string, to: string, msg: Message) => boolean) | null = null;
   private readonly hooks: NetworkHooks = {
     send: (node, to, msg) => this.sendFrom(node, to, msg),
     traceNode: (node, what) => this.traceNode(node, what),
@@ -453,6 +456,17 @@ export class SimNetwork {
     this.trace(`slow ${from}->${to} +${extraMs}ms`);
   }
 
+  /**
+   * Lose every message for which `filter(from, to, msg)` returns true, at send (null
+   * removes the filter): a lost prepare, a late accept, the one message whose loss
+   * breaks a protocol. The filter is the caller's code: it draws no randomness, so
+   * other runs replay unchanged. `heal` leaves it in place.
+   */
+  dropWhen(filter: ((from: string, to: string, msg: Message) => boolean) | null): void {
+    this.dropFilter = filter;
+    this.trace(filter === null ? 'filter removed' : 'filter set');
+  }
+
   /** Remove the partition: every node can reach every other again. */
   heal(): void {
     this.sides = null;
@@ -505,6 +519,10 @@ export class SimNetwork {
     }
     if (!this.canReach(node.address, to)) {
       this.lose(DropReason.partition, node.address, to, label, msg.t);
+      return;
+    }
+    if (this.dropFilter !== null && this.dropFilter(node.address, to, msg)) {
+      this.lose(DropReason.filtered, node.address, to, label, msg.t);
       return;
     }
     if (rng.chance(f.dropProbability)) {

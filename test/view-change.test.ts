@@ -1,0 +1,124 @@
+/**
+ * The view change under the schedules that once broke it, each replayed in the
+ * simulator with single messages lost or delayed at the worst moment, and judged by
+ * the checker (G1–G11) and by the direct property the schedule attacks.
+ *
+ * - A member that promised a ballot must vouch for nothing more: an old sequencer
+ *   that missed the prepare (paused, the prepare to it lost) must not commit, and
+ *   deliver, entries beyond the cut the next view is built on.
+ * - A member that holds an entry's order record but received its data only with an
+ *   accept must report the entry in a later promise: the next proposer must find
+ *   every entry of the cut it proposes again.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkHistories, formatViolations } from '../src/check/checker.js';
+import { Simulation } from '../src/sim/simulation.js';
+import { Histories } from './histories.js';
+
+/** "epoch[a,b,c]" of endpoint `id`, or "down". */
+function netView(sim: Simulation, id: string): string {
+  if (!sim.isUp(id)) return 'down';
+  const v = sim.endpoint(id).view;
+  return v === null ? '?' : `${v.epoch}[${v.members.map((m) => m.id).join(',')}]`;
+}
+
+for (const safe of [false, true]) {
+  test(`an old sequencer that missed the prepare delivers nothing beyond the cut (${safe ? 'safe' : 'agreed'} multicasts)`, async () => {
+    // Four members, n1 the sequencer. n1 pauses; n4 then n3 multicast (held at n1 in
+    // that order). n2..n4 suspect n1 and n2 proposes; its prepare to n1 is lost and
+    // its accepts are late, and n1 resumes in that window and multicasts a safe
+    // message. Before the fix the wedged members acked n1's new order records, n1
+    // committed n4's message before n3's and delivered its safe message; the new view
+    // ordered them differently, without n1's.
+    const sim = new Simulation({ seed: 1, endpoint: { suspectTimeoutMs: 1000 } });
+    const h = new Histories(sim);
+    const eps = await sim.startAll(['n1', 'n2', 'n3', 'n4']);
+    for (const ep of eps) await sim.run(h.join(ep, 'g'));
+    await sim.runFor(500);
+    const [n1, , n3, n4] = eps as [typeof eps[0], typeof eps[0], typeof eps[0], typeof eps[0]];
+    assert.equal(n1.view?.members[0]?.id, 'n1');
+    const T = sim.now;
+    let resumed = false;
+    let acceptGate = Infinity;
+    const seen = new Set<string>();
+    sim.network.dropWhen((_from, to, msg) => {
+      seen.add(msg.t);
+      return (msg.t === 'prepare' && to === 'n1' && !resumed) || (msg.t === 'accept' && !msg.commit && sim.now < acceptGate);
+    });
+    sim.pause('n1');
+    sim.scheduler.at(T + 100, () => h.send(n4, 'g', safe));
+    sim.scheduler.at(T + 200, () => h.send(n3, 'g', safe));
+    let n1Send: ReturnType<Histories['send']> | null = null;
+    sim.scheduler.at(T + 1150, () => {
+      sim.resume('n1');
+      resumed = true;
+      acceptGate = sim.now + 150;
+      sim.slowLink('n4', 'n2', 30);
+    });
+    sim.scheduler.at(T + 1151, () => {
+      if (n1.group('g')?.view !== null) n1Send = h.send(n1, 'g', true);
+    });
+    await sim.runFor(4000);
+    sim.heal();
+    sim.network.dropWhen(null);
+    await sim.runFor(3000);
+    assert.ok(seen.has('prepare') && seen.has('accept'), 'the schedule saw no prepare or accept: it no longer attacks the view change');
+    assert.ok(n1Send !== null, 'n1 multicast nothing after it resumed');
+
+    const v = checkHistories(h.all, { quiescent: false });
+    assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+    const m1 = Histories.delivered(h.byId('n1')[0]!, 'g');
+    const survivors = h.all.filter((x) => !x.member.startsWith('n1#') && x.end === 'up');
+    assert.equal(survivors.length, 3);
+    for (const s of survivors) {
+      const m2 = Histories.delivered(s, 'g');
+      const common = m1.filter((x) => m2.includes(x));
+      assert.deepEqual(common, m2.filter((x) => m1.includes(x)), `n1 and ${s.member} delivered their common messages in different orders`);
+    }
+    const sent = n1Send as ReturnType<Histories['send']> | null;
+    if (sent?.resolvedAt !== undefined) {
+      for (const s of survivors) assert.ok(Histories.delivered(s, 'g').includes(sent.msgId), `n1's safe multicast resolved at ${sent.resolvedAt} but ${s.member} never delivered it`);
+    }
+  });
+}
+
+test('an entry whose data came only with an accept is in a later promise: the next proposer finds the whole cut', async () => {
+  // Five members, n1 the sequencer. n2's lone multicast goes to n1, which orders it
+  // and passes the data on with its order record; the data to n3..n5 is lost, the
+  // records arrive. n1 crashes; n2 proposes, its accept (with the data) reaches n3
+  // only, and no `accepted` comes back. n2 crashes; n3 proposes and must re-propose
+  // n2's accepted cut, whose last entry n3 holds as a record plus the accept's data.
+  // Before the fix n3's promise left that entry out and the proposer threw
+  // "entry g of the cut … is held by no promiser".
+  const sim = new Simulation({ seed: 5, endpoint: { suspectTimeoutMs: 1000 } });
+  const h = new Histories(sim);
+  const eps = await sim.startAll(['n1', 'n2', 'n3', 'n4', 'n5']);
+  for (const ep of eps) await sim.run(h.join(ep, 'g'));
+  await sim.runFor(500);
+  let phase: 'relay' | 'after' = 'relay';
+  const seen = new Set<string>();
+  sim.network.dropWhen((from, to, msg) => {
+    if (phase !== 'relay') return false;
+    seen.add(msg.t);
+    if (from === 'n1' && msg.t === 'data' && ['n3', 'n4', 'n5'].includes(to)) return true;
+    if (from === 'n2' && msg.t === 'accept' && (to === 'n4' || to === 'n5')) return true;
+    return msg.t === 'accepted' && to === 'n2';
+  });
+  const T = sim.now;
+  h.send(eps[1]!, 'g');
+  sim.scheduler.at(T + 12, () => h.crash('n1'));
+  sim.scheduler.at(T + 150, () => {
+    h.crash('n2');
+    phase = 'after';
+  });
+  await sim.runFor(6000);
+  const settled = (): boolean => {
+    const vs = ['n3', 'n4', 'n5'].map((id) => netView(sim, id));
+    return new Set(vs).size === 1 && vs[0] === `${sim.endpoint('n3').view?.epoch}[n3,n4,n5]`;
+  };
+  await sim.runUntil(settled, 30_000);
+  assert.ok(seen.has('data') && seen.has('accept'), 'the schedule saw no data or accept: it no longer attacks the view change');
+  const v = checkHistories(h.all, { quiescent: true });
+  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+});
