@@ -17,7 +17,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Endpoint, Group, GroupEvent, StateProgress } from '../endpoint.js';
 import { Endpoint as EndpointClass, sha256hex } from '../endpoint.js';
-import { CohortError, ErrorCode, OptionError } from '../errors.js';
+import { defaultCoreConfig } from '../core/config.js';
+import { ClosedError, CohortError, ErrorCode, InputError, OptionError } from '../errors.js';
 import { Logger, isLogLevel, levelOf, logLevels } from '../log.js';
 import { UsageError } from './usage.js';
 
@@ -55,6 +56,12 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
   --quiet               no diagnostics on standard error`;
 
 const zeroDigest = '0'.repeat(64);
+
+/**
+ * The largest line, in UTF-8 bytes, that one multicast carries. The member sets it on
+ * its endpoint itself, so that the error for a longer line can name the limit.
+ */
+const messageBytesMax = defaultCoreConfig.messageBytesMax;
 
 /** The bytes of the file a flag names; a file that cannot be read is a usage error. */
 function readFlagFile(flag: string, path: string): Buffer {
@@ -183,6 +190,7 @@ export async function member(argv: readonly string[]): Promise<number> {
       ...(values.network === undefined ? {} : { network: values.network }),
       ...(suspectTimeoutMs === undefined ? {} : { suspectTimeoutMs }),
       ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
+      messageBytesMax,
       ...(secret === undefined ? {} : { secret }),
       ...(tlsOpts === undefined ? {} : { tls: tlsOpts }),
       ...(insecure ? { insecure: true } : {}),
@@ -200,10 +208,11 @@ export async function member(argv: readonly string[]): Promise<number> {
   let handle: Group | null = null;
   let joining: Promise<void> | null = null;
   let ended = false;
-  const queue: string[] = [];
+  /** Lines read and not yet multicast, each with its line number on standard input. */
+  const queue: { n: number; line: string }[] = [];
   /** Lines whose multicast failed with the exclusion, to go again in order after rejoining. */
   const rejected: { n: number; line: string }[] = [];
-  let linesSent = 0;
+  let linesRead = 0;
   let inFlight = 0;
   const inFlightMax = 256;
 
@@ -274,27 +283,38 @@ export async function member(argv: readonly string[]): Promise<number> {
     await joining;
     joining = null;
     rejected.sort((a, b) => a.n - b.n);
-    queue.unshift(...rejected.splice(0).map((r) => r.line));
+    queue.unshift(...rejected.splice(0));
     pump();
   };
 
   const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  const encoder = new TextEncoder();
   const pump = (): void => {
-    while (handle !== null && queue.length > 0 && inFlight < inFlightMax) {
-      const line = queue.shift()!;
-      const lineNo = ++linesSent;
-      inFlight += 1;
+    while (handle !== null && queue.length > 0 && inFlight < inFlightMax && !ended) {
+      const entry = queue.shift()!;
+      const data = encoder.encode(entry.line);
       let p: Promise<void>;
       try {
-        p = handle.multicast(new TextEncoder().encode(line));
+        p = handle.multicast(data);
       } catch (err) {
-        inFlight -= 1;
-        if (err instanceof CohortError) {
-          queue.unshift(line);
+        if (err instanceof InputError) {
+          // This line's content breaks a rule of multicast (today only its size): no
+          // retry can succeed, so it is reported and skipped, and the lines after it go
+          // on. Putting it back would stop every later line and the end of input.
+          reportBadLine(entry.n, data.length, err);
+          continue;
+        }
+        if (err instanceof ClosedError) {
+          // The handle closed under us (excluded, or the endpoint is stopping): the
+          // line waits at the head of the queue for the rejoin, which pumps again.
+          queue.unshift(entry);
           return;
         }
-        throw err;
+        // Anything else is no fault of this line, and the next would meet it too.
+        fail(new Error(`line ${entry.n} could not be multicast: ${(err as Error).message}`, { cause: err }));
+        return;
       }
+      inFlight += 1;
       p.then(
         () => {
           inFlight -= 1;
@@ -302,21 +322,42 @@ export async function member(argv: readonly string[]): Promise<number> {
           pump();
           maybeFinish();
         },
-        () => {
-          // Excluded before delivery: send it again after rejoining, in the order typed.
+        (err: unknown) => {
           inFlight -= 1;
-          rejected.push({ n: lineNo, line });
+          if (err instanceof CohortError && err.code === ErrorCode.excluded) {
+            // Excluded before delivery: send it again after rejoining, in the order typed.
+            rejected.push(entry);
+          } else if (!ended) {
+            // Nothing but an exclusion fails a multicast while we still run: the
+            // endpoint is gone, and no later line could be sent either.
+            fail(new Error(`line ${entry.n} was not delivered: ${(err as Error).message}`, { cause: err }));
+          }
         },
       );
     }
     if (queue.length > inFlightMax * 4) input.pause();
   };
 
+  /** One line could not be sent for what it holds: say which and why, then go on. */
+  const reportBadLine = (n: number, bytes: number, err: InputError): void => {
+    if (err.code === ErrorCode.messageTooLarge) {
+      logger?.error(`line ${n} is ${bytes} bytes, over messageBytesMax (${messageBytesMax} bytes): not sent`, { line: n, bytes, messageBytesMax, code: err.code });
+    } else {
+      logger?.error(`line ${n} not sent: ${err.message}`, { line: n, bytes, code: err.code });
+    }
+  };
+
   let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
+  let rejectDone!: (err: Error) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  // A fatal error may come before `member` awaits `done`: it is handled there, not lost.
+  done.catch(() => undefined);
   let inputEnded = false;
   const maybeFinish = (): void => {
-    if (!inputEnded || queue.length > 0 || inFlight > 0 || ended) return;
+    if (!inputEnded || queue.length > 0 || rejected.length > 0 || inFlight > 0 || ended) return;
     ended = true;
     void (async () => {
       await ep.stop();
@@ -324,8 +365,26 @@ export async function member(argv: readonly string[]): Promise<number> {
     })();
   };
 
+  /**
+   * A failure no later line can get past: stop reading, leave gracefully (the endpoint
+   * bounds the leave), and let `member` throw it, which exits non-zero with its message.
+   */
+  const fail = (err: Error): void => {
+    if (ended) return;
+    ended = true;
+    input.close();
+    void ep.stop().then(
+      () => rejectDone(err),
+      () => rejectDone(err),
+    );
+  };
+
   input.on('line', (line) => {
-    queue.push(line);
+    // Lines are numbered as read, so that an error names the line the user wrote;
+    // after a signal or a fatal error nothing more is sent.
+    const n = ++linesRead;
+    if (ended || inputEnded) return;
+    queue.push({ n, line });
     pump();
   });
   input.on('close', () => {
@@ -336,6 +395,7 @@ export async function member(argv: readonly string[]): Promise<number> {
   const stopOnSignal = (): void => {
     inputEnded = true;
     queue.length = 0;
+    rejected.length = 0;
     maybeFinish();
   };
   process.once('SIGTERM', stopOnSignal);
