@@ -196,6 +196,12 @@ export async function member(argv: readonly string[]): Promise<number> {
       ...(insecure ? { insecure: true } : {}),
       ...(values.metrics === undefined ? {} : { metrics: values.metrics }),
       ...(logger === undefined ? {} : { logger }),
+      // A broken invariant (a bug) stopped the endpoint: say so whatever --quiet says,
+      // and exit at once with EX_SOFTWARE, never leaving a process that looks alive.
+      onFatal: (err) => {
+        process.stderr.write(`cohort member: fatal: ${err.message}\n`);
+        process.exit(70);
+      },
     });
   } catch (err) {
     // A bad setting (an address, a secret too short, no secret beyond loopback) is a usage error.
