@@ -986,7 +986,6 @@ export class Endpoint {
 
   /** @internal */
   submitLeave(group: string): Promise<void> {
-    this.checkOpen();
     let localId = 0;
     this.guard(() => {
       localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, new Uint8Array(0), false);

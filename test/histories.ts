@@ -51,8 +51,8 @@ export class Histories {
     for (const h of this.byId(id)) if (h.end === 'up') h.end = 'crashed';
   }
 
-  /** Join `group` at `ep`, recording its events. */
-  join(ep: Endpoint, group: string): Promise<Group> {
+  /** Join `group` at `ep`, recording its events; `onExcluded` runs when the handle is told `excluded`. */
+  join(ep: Endpoint, group: string, onExcluded?: () => void): Promise<Group> {
     const h = this.of(ep);
     const app = { count: 0, digest: zero, viewId: 0 };
     const sim = this.sim;
@@ -93,6 +93,7 @@ export class Histories {
         case 'excluded':
           h.events.push({ type: 'excluded', group, time });
           h.end = 'excluded';
+          onExcluded?.();
           break;
         default:
           break;

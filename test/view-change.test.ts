@@ -122,3 +122,59 @@ test('an entry whose data came only with an accept is in a later promise: the ne
   const v = checkHistories(h.all, { quiescent: true });
   assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
 });
+
+test('a blocked member whose last view is gone finds the network again at its seed addresses', async () => {
+  // a..e, each seeded with all. a and b crash (view c,d,e); e is cut off and c, d
+  // remove it (e never hears of it); a and b restart with their seeds and join; c and
+  // d stop gracefully; the partition heals. Every other member of e's last view is
+  // gone, but live members answer at its seed addresses. Before the fix a blocked
+  // member never probed again and stayed blocked for good.
+  const sim = new Simulation({ seed: 11, endpoint: { suspectTimeoutMs: 1000 } });
+  const h = new Histories(sim);
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  const seedsOf = (id: string): string[] => ids.filter((x) => x !== id);
+  // The application joins g again whenever it is told `excluded`.
+  const joinG = (id: string): void => {
+    const ep = sim.endpoint(id);
+    if (ep.group('g') !== undefined) return;
+    const again = (): void => {
+      sim.scheduler.after(50, () => {
+        if (sim.isUp(id)) joinG(id);
+      });
+    };
+    h.join(ep, 'g', again).catch(() => sim.scheduler.after(500, () => (sim.isUp(id) ? joinG(id) : undefined)));
+  };
+  await sim.startAll(ids);
+  for (const id of ids) joinG(id);
+  await sim.runUntil(() => ids.every((id) => sim.endpoint(id).group('g')?.view?.members.length === 5), 10_000);
+  h.crash('a');
+  await sim.runFor(3000);
+  h.crash('b');
+  await sim.runFor(3000);
+  sim.partition([['e']]);
+  await sim.runFor(3000);
+  assert.equal(netView(sim, 'c'), netView(sim, 'd'));
+  assert.ok(!netView(sim, 'c').includes('e'), 'c and d removed e');
+  for (const id of ['a', 'b']) {
+    const ep = sim.open(id, seedsOf(id));
+    await sim.run(ep.ready, 20_000);
+    joinG(id);
+  }
+  await sim.runFor(2000);
+  for (const id of ['c', 'd']) {
+    await sim.run(sim.endpoint(id).stop(), 20_000);
+    for (const x of h.byId(id)) if (x.end === 'up') x.end = 'stopped';
+    await sim.runFor(1000);
+  }
+  assert.equal(sim.endpoint('e').status().endpoint.phase, 'member');
+  assert.ok(netView(sim, 'e').includes('c'), `e still sees its old view (${netView(sim, 'e')})`);
+  sim.heal();
+  const back = (): boolean => {
+    const ve = sim.endpoint('e').group('g')?.view;
+    const va = sim.endpoint('a').group('g')?.view;
+    return ve != null && va != null && ve.id === va.id && ve.members.includes('e');
+  };
+  await sim.runUntil(back, 30_000);
+  const v = checkHistories(h.all, { quiescent: true });
+  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+});

@@ -429,6 +429,8 @@ export class EndpointCore {
   private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
   private blockedReported = false;
+  /** While blocked: when to look for a later view at the seed addresses next. */
+  private nextSeekAt = 0;
   private lastNotMemberTo = new Map<string, number>();
 
   // --- membership changes ---
@@ -779,6 +781,21 @@ export class EndpointCore {
         this.emitApp({ type: 'blocked' });
       }
     }
+    if (this.blockedReported && now >= this.nextSeekAt) this.seekLaterView(now);
+  }
+
+  /**
+   * Blocked: the members of this view that could unblock it may all be gone for good
+   * (they left, or removed this member while it was cut off and then stopped), while
+   * live members of the network answer at the seed addresses. Probe them: one in a
+   * later view answers with its epoch, and a heartbeat of ours then tells it to say
+   * whether this member is still in (see `onProbeReply`, `fromMember`).
+   */
+  private seekLaterView(now: number): void {
+    this.nextSeekAt = now + this.cfg.suspectTimeoutMs;
+    for (const a of this.config) {
+      if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
+    }
   }
 
   /**
@@ -968,6 +985,14 @@ export class EndpointCore {
   }
 
   private onProbeReply(now: number, msg: { from: MemberRef; addr: string; config: readonly string[]; epoch: number; coordinator: string }): void {
+    if (this.phaseValue === 'member') {
+      // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
+      // its member tell us `not-member` if we are not in it (or resend its decision).
+      if (this.blockedReported && msg.epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
+        this.send(msg.addr, { t: 'heartbeat', from: this.self, epoch: this.view.epoch, ordered: this.orderedMax, stable: this.stable, committed: this.committed, held: this.ackable() });
+      }
+      return;
+    }
     if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
     if (msg.epoch > 0 && msg.coordinator !== '') {
       // A network exists: join it rather than found one.
@@ -2449,6 +2474,7 @@ export class EndpointCore {
     this.proposer = null;
     this.proposeRetryAt = 0;
     this.blockedReported = false;
+    this.nextSeekAt = 0;
     this.suspects.clear();
     this.suspectCause.clear();
     this.lagging.clear();
