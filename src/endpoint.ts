@@ -526,6 +526,8 @@ export function describeFailure(f: MemberFailure): string {
       return `${f.member} removed by ${f.suspectedBy}: alive but too slow, it held the group back (laggard; ${check})`;
     case 'replaced':
       return `${f.member} failed: it restarted as a new incarnation`;
+    case 'isolated':
+      return `${f.member} removed by ${f.suspectedBy}: it said it could not hear a majority of the view (a one-way or partial cut into it; ${check})`;
     default:
       return assertNever(f.cause);
   }

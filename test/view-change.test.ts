@@ -178,3 +178,57 @@ test('a blocked member whose last view is gone finds the network again at its se
   const v = checkHistories(h.all, { quiescent: true });
   assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
 });
+
+for (const [n, seed] of [
+  [6, 1],
+  [9, 2],
+] as const) {
+  test(`a one-way cut into the coordinator (${n} members): the majority removes it and delivers again within seconds`, async () => {
+    // Nothing reaches n1, the coordinator, but its heartbeats still arrive, so nobody
+    // suspects it by silence. Before the fix n1 suspected everyone and proposed, its
+    // prepares wedged the others, who then all proposed at once and pre-empted each
+    // other's ballots for minutes. Now n1, hearing no majority, proposes nothing and
+    // says so in its heartbeats; the others remove it as `isolated`.
+    const sim = new Simulation({ seed, endpoint: { suspectTimeoutMs: 1000 } });
+    const h = new Histories(sim);
+    const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+    const eps = await sim.startAll(ids);
+    for (const ep of eps) await sim.run(h.join(ep, 'g'));
+    await sim.runFor(500);
+    sim.network.dropWhen((from, to) => to === 'n1' && from !== 'n1');
+    const T = sim.now;
+    // Every member but n1 multicasts every 100 ms from now on.
+    const loop = (): void => {
+      for (const ep of eps.slice(1)) if (ep.group('g')?.view != null) h.send(ep, 'g');
+      if (sim.now - T < 12_000) sim.scheduler.after(100, loop);
+    };
+    sim.scheduler.after(100, loop);
+    // A majority delivers a message multicast after the cut.
+    const resumed = (): boolean => {
+      let count = 0;
+      for (const x of h.all) {
+        if (x.member.startsWith('n1#')) continue;
+        if (x.events.some((e) => e.type === 'message' && e.time! > T + 200)) count++;
+      }
+      return count >= Math.floor(n / 2) + 1;
+    };
+    await sim.runUntil(resumed, 10_000);
+    const view = sim.endpoint('n2').view!;
+    assert.deepEqual(
+      view.members.map((m) => m.id),
+      ids.slice(1),
+    );
+    const removal = h.byId('n2')[0]!.events.find((e) => e.type === 'view' && e.failed.some((f) => f.startsWith('n1#')));
+    assert.ok(removal !== undefined, 'n2 saw a view that removed n1');
+    const g = sim.endpoint('n2').group('g')!.view!;
+    assert.deepEqual(
+      g.failures.map((f) => [f.member, f.cause]),
+      [['n1', 'isolated']],
+      `the agreed reason: ${g.reason}`,
+    );
+    sim.network.dropWhen(null);
+    await sim.runFor(3000);
+    const v = checkHistories(h.all, { quiescent: false });
+    assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+  });
+}

@@ -149,7 +149,7 @@ const logEntry: fc.Arbitrary<LogEntry> = rec({
 const failure: fc.Arbitrary<Failure> = rec({
   member: memberRef,
   by: memberRef,
-  cause: fc.constantFrom<FailureCause>('silence', 'refused', 'unresponsive', 'laggard', 'replaced'),
+  cause: fc.constantFrom<FailureCause>('silence', 'refused', 'unresponsive', 'laggard', 'replaced', 'isolated'),
   silentMs: uint,
   verified: fc.boolean(),
 });
@@ -205,6 +205,7 @@ const heartbeat: fc.Arbitrary<HeartbeatMsg> = rec({
   stable: uint,
   committed: uint,
   held: uint,
+  hears: fc.boolean(),
 });
 const ack: fc.Arbitrary<AckMsg> = rec({
   t: fc.constant('ack' as const),

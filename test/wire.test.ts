@@ -64,8 +64,8 @@ const samples: Message[] = [
   { t: 'probe-reply', from: a, addr: 'h:1', config: [], epoch: MAX, coordinator: '10.0.0.1:7000' },
   { t: 'join-req', from: d, addr: 'host.example:9000' },
   { t: 'leave-req', from: a, epoch: 1 },
-  { t: 'heartbeat', from: a, epoch: 5, ordered: 1000, stable: 990, committed: 995, held: 999 },
-  { t: 'heartbeat', from: c, epoch: 0, ordered: 0, stable: 0, committed: MAX, held: MAX },
+  { t: 'heartbeat', from: a, epoch: 5, ordered: 1000, stable: 990, committed: 995, held: 999, hears: true },
+  { t: 'heartbeat', from: c, epoch: 0, ordered: 0, stable: 0, committed: MAX, held: MAX, hears: false },
   { t: 'ack', from: b, epoch: 5, held: 2 ** 32 + 1 },
   {
     t: 'data',
@@ -241,7 +241,7 @@ test('every sample round-trips exactly and canonically', () => {
 });
 
 test('golden frames pin the format', () => {
-  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '031001610102');
+  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '041001610102');
   const data: Message = {
     t: 'data',
     from: { id: 'a', inc: 300 },
@@ -257,7 +257,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(data)),
     [
-      '03', // version
+      '04', // version
       '07', // data
       '01', '61', 'ac02', // from: "a", inc 300
       'ffffffffffffff0f', // epoch 2^53 - 1: eight bytes
@@ -327,10 +327,12 @@ test('version and type bytes are checked', () => {
   rejects(bytes(1, 16, 0, 0, 0), /unsupported wire format version 1/);
   // Version 2 had no relay flag in data messages.
   rejects(bytes(2, 16, 0, 0, 0), /unsupported wire format version 2/);
+  // Version 3 had no `hears` flag in heartbeats.
+  rejects(bytes(3, 16, 0, 0, 0), /unsupported wire format version 3/);
   for (const tag of [0, 23, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
-  assert.match(wireError(() => peekMessageType(bytes(4, 7))).message, /version 4/);
+  assert.match(wireError(() => peekMessageType(bytes(5, 7))).message, /version 5/);
 });
 
 test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {

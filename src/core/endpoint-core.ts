@@ -217,6 +217,8 @@ interface AcceptorState {
   acceptedBallot: Ballot | null;
   accepted: Proposal | null;
   wedgedAt: number | null;
+  /** When this member last promised or accepted a ballot (null: never this epoch). */
+  votedAt: number | null;
 }
 
 /** What a proposer keeps after installing, to retransmit commits and welcomes. */
@@ -429,12 +431,21 @@ export class EndpointCore {
   private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
   private blockedReported = false;
+  /**
+   * Since when this member hears fewer than a majority of its view (itself included);
+   * null while it hears a majority. Such a member cannot serve the view: it proposes
+   * nothing (its prepares would only wedge the others) and says so in its heartbeats,
+   * which it may still get through over a one-way link (see `peerIsolatedSince`).
+   */
+  private isolatedSince: number | null = null;
+  /** Since when each member's heartbeats say it hears fewer than a majority. */
+  private peerIsolatedSince = new Map<string, number>();
   /** While blocked: when to look for a later view at the seed addresses next. */
   private nextSeekAt = 0;
   private lastNotMemberTo = new Map<string, number>();
 
   // --- membership changes ---
-  private acceptor: AcceptorState = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
+  private acceptor: AcceptorState = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
   /**
    * The held prefix this member vouched for when it first promised or accepted a ballot
    * of this epoch; null before. Acks and heartbeats never report more until the next
@@ -684,7 +695,9 @@ export class EndpointCore {
     if (now - this.lastNow > this.cfg.pauseThresholdMs && this.phaseValue === 'member') {
       for (const k of this.lastHeard.keys()) this.lastHeard.set(k, now);
       this.suspects.clear();
-    this.suspectCause.clear();
+      this.suspectCause.clear();
+      this.peerIsolatedSince.clear();
+      this.isolatedSince = null;
       this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`);
     }
     if (now > this.lastNow) this.lastNow = now;
@@ -728,6 +741,7 @@ export class EndpointCore {
         stable: this.stable,
         committed: this.committed,
         held: this.ackable(),
+        hears: this.isolatedSince === null,
       };
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
       this.ackSent();
@@ -741,8 +755,17 @@ export class EndpointCore {
         this.suspectCause.set(k, 'silence');
         this.counters.suspicions++;
         this.log(`suspect ${k} after ${now - heard} ms of silence`);
+        continue;
+      }
+      const isolatedSince = this.peerIsolatedSince.get(k);
+      if (isolatedSince !== undefined && now - isolatedSince > this.cfg.suspectTimeoutMs) {
+        this.suspects.add(k);
+        this.suspectCause.set(k, 'isolated');
+        this.counters.suspicions++;
+        this.log(`suspect ${k}: for ${now - isolatedSince} ms it says it hears fewer than a majority of the view`);
       }
     }
+    this.watchIsolation(now);
     this.watchLaggards(now);
     if (this.orderedMax > this.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
@@ -771,8 +794,12 @@ export class EndpointCore {
     this.retransmitInstall(now);
     this.pumpTransfers(now);
     this.retransmitStateAcks(now);
-    // Blocked: wedged in a view change, and this side cannot hear a majority (G9).
-    if (this.acceptor.wedgedAt !== null && !this.blockedReported && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs) {
+    // Blocked: this side cannot hear a majority (G9), and a view change to fix it was
+    // tried and went nowhere, or was not tried because this member is isolated (then
+    // the others, which may hear it, have had the time to remove it).
+    const wedgedLong = this.acceptor.wedgedAt !== null && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
+    const isolatedLong = this.isolatedSince !== null && now - this.isolatedSince > this.cfg.suspectTimeoutMs + this.cfg.flushTimeoutMs;
+    if ((wedgedLong || isolatedLong) && !this.blockedReported) {
       const heard = this.view.members.filter((m) => !this.suspects.has(memberKey(m))).length;
       if (heard < majority(this.view.members.length)) {
         this.blockedReported = true;
@@ -781,7 +808,33 @@ export class EndpointCore {
         this.emitApp({ type: 'blocked' });
       }
     }
-    if (this.blockedReported && now >= this.nextSeekAt) this.seekLaterView(now);
+    if ((this.blockedReported || this.isolatedSince !== null) && now >= this.nextSeekAt) this.seekLaterView(now);
+  }
+
+  /**
+   * Whether this member hears a majority of its view (itself included). A member cut
+   * off from most of the view — a one-way cut into it is the hard case: it is still
+   * heard, so nobody suspects it — must neither propose (its prepares, which do get
+   * out, would wedge the others and pre-empt their proposals forever) nor keep its
+   * place: it says so in its heartbeats, and the members that hear it remove it once
+   * it has said so for the suspicion timeout, as Raft's CheckQuorum makes a leader
+   * that hears no quorum step down. It only ever judges itself: one observer's
+   * suspicion of another still needs the proposer's majority to act.
+   */
+  private watchIsolation(now: number): void {
+    // Hearing is what arrives: a member suspected only because it says it is isolated
+    // is still heard (counting it out would let members cut off from each other for a
+    // while lock each other out for good once they hear each other again).
+    let heard = 0;
+    for (const k of this.memberKeys) if (!this.suspects.has(k) || this.suspectCause.get(k) === 'isolated') heard++;
+    const isolated = this.view.members.length > 1 && heard < majority(this.view.members.length);
+    if (isolated && this.isolatedSince === null) {
+      this.isolatedSince = now;
+      this.log(`isolated: hears ${heard} of ${this.view.members.length} members; proposes nothing until it hears a majority`);
+    } else if (!isolated && this.isolatedSince !== null) {
+      this.isolatedSince = null;
+      this.log(`hears a majority again`);
+    }
   }
 
   /**
@@ -844,7 +897,7 @@ export class EndpointCore {
       case 'leave-req':
         return this.onLeaveReq(now, msg.from, from);
       case 'heartbeat':
-        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onHeartbeat(msg);
+        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onHeartbeat(now, msg);
         return;
       case 'ack': {
         const r = this.fromMember(now, msg.from, msg.epoch, from);
@@ -939,6 +992,8 @@ export class EndpointCore {
 
   private heard(now: number, k: string): void {
     this.lastHeard.set(k, now);
+    // Heard, but it said it cannot hear us: that suspicion ends only when it says it can.
+    if (this.suspectCause.get(k) === 'isolated') return;
     if (this.suspects.delete(k)) {
       this.suspectCause.delete(k);
       this.log(`${k} heard again`);
@@ -988,8 +1043,9 @@ export class EndpointCore {
     if (this.phaseValue === 'member') {
       // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
       // its member tell us `not-member` if we are not in it (or resend its decision).
-      if (this.blockedReported && msg.epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
-        this.send(msg.addr, { t: 'heartbeat', from: this.self, epoch: this.view.epoch, ordered: this.orderedMax, stable: this.stable, committed: this.committed, held: this.ackable() });
+      if ((this.blockedReported || this.isolatedSince !== null) && msg.epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
+        const hears = this.isolatedSince === null;
+        this.send(msg.addr, { t: 'heartbeat', from: this.self, epoch: this.view.epoch, ordered: this.orderedMax, stable: this.stable, committed: this.committed, held: this.ackable(), hears });
       }
       return;
     }
@@ -1394,7 +1450,15 @@ export class EndpointCore {
     if (committed > this.committed) this.committed = Math.min(committed, this.orderedMax);
   }
 
-  private onHeartbeat(msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number }): void {
+  private onHeartbeat(now: number, msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number; hears: boolean }): void {
+    const k = memberKey(msg.from);
+    if (!msg.hears) {
+      if (!this.peerIsolatedSince.has(k)) this.peerIsolatedSince.set(k, now);
+    } else if (this.peerIsolatedSince.delete(k) && this.suspectCause.get(k) === 'isolated') {
+      this.suspects.delete(k);
+      this.suspectCause.delete(k);
+      this.log(`${k} hears a majority again`);
+    }
     const c = this.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
       if (msg.ordered > this.orderedMax) this.orderedMax = msg.ordered;
@@ -1897,13 +1961,20 @@ export class EndpointCore {
       this.startProposal(now);
       return;
     }
+    // Cut off from most of the view: a proposal of ours cannot gather a majority, and
+    // would only wedge the members that hear us (see `watchIsolation`).
+    if (this.isolatedSince !== null) return;
     const cand = this.candidate();
     const wedgedFor = this.acceptor.wedgedAt === null ? -1 : now - this.acceptor.wedgedAt;
     if (cand === undefined || !sameMember(cand, this.self)) {
       // Not the one to propose, but wedged by a ballot that went nowhere (its proposer
       // gave up, or lost track): propose anyway, later than the candidate would, so that
-      // the view moves on. Paxos keeps competing proposals safe.
-      if (wedgedFor > this.cfg.flushTimeoutMs * 3) this.startProposal(now);
+      // the view moves on. Paxos keeps competing proposals safe, but not live: members
+      // that all time out together pre-empt each other's ballots. So they take turns,
+      // by rank among the members not suspected, each counting from the last ballot it
+      // voted for — a proposer still making progress sends accepts and holds them off.
+      const quietFor = this.acceptor.votedAt === null ? -1 : now - this.acceptor.votedAt;
+      if (wedgedFor > this.cfg.flushTimeoutMs * 3 && quietFor > this.cfg.flushTimeoutMs * (3 + this.turnOf())) this.startProposal(now);
       return;
     }
     const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
@@ -1911,6 +1982,16 @@ export class EndpointCore {
     const leaves = this.pendingLeaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
+  }
+
+  /** This member's place among the members of the view it does not suspect (0: first). */
+  private turnOf(): number {
+    let turn = 0;
+    for (const k of this.memberKeys) {
+      if (k === this.selfKey) return turn;
+      if (!this.suspects.has(k)) turn++;
+    }
+    return turn;
   }
 
   private startProposal(now: number): void {
@@ -2044,7 +2125,7 @@ export class EndpointCore {
     for (const m of this.view.members) {
       const k = memberKey(m);
       if (this.pendingLeaves.has(k)) left.push(ref(m));
-      else if (!p.promises.has(k) || replaced.has(m.id) || this.laggards.has(k)) {
+      else if (!p.promises.has(k) || replaced.has(m.id) || this.laggards.has(k) || this.isolatedSuspect(k)) {
         failed.push(ref(m));
         failures.push(this.failureOf(now, m, p.promises.has(k), replaced.has(m.id)));
       } else members.push(m);
@@ -2057,8 +2138,13 @@ export class EndpointCore {
   private failureOf(now: number, m: MemberRef, promised: boolean, replaced: boolean): Failure {
     const k = memberKey(m);
     const silentMs = Math.max(0, Math.round(now - (this.lastHeard.get(k) ?? now)));
-    const cause: FailureCause = replaced ? 'replaced' : !promised ? (this.suspectCause.get(k) ?? 'unresponsive') : 'laggard';
+    const cause: FailureCause = replaced ? 'replaced' : this.isolatedSuspect(k) ? 'isolated' : !promised ? (this.suspectCause.get(k) ?? 'unresponsive') : 'laggard';
     return { member: ref(m), by: ref(this.self), cause, silentMs, verified: !promised || replaced };
+  }
+
+  /** `k` is suspected because it said, long enough, that it hears fewer than a majority. */
+  private isolatedSuspect(k: string): boolean {
+    return this.suspects.has(k) && this.suspectCause.get(k) === 'isolated';
   }
 
   /** Entries of (from, cut] that an acceptor holding up to `from` lacks. */
@@ -2223,6 +2309,7 @@ export class EndpointCore {
     }
     this.highestRound = Math.max(this.highestRound, msg.ballot.round);
     this.acceptor.promised = msg.ballot;
+    this.acceptor.votedAt = now;
     if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
     if (this.vouched === null) this.vouched = this.held;
     if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
@@ -2288,6 +2375,7 @@ export class EndpointCore {
     if (promised === null || compareBallots(msg.ballot, promised) > 0) this.acceptor.promised = msg.ballot;
     this.acceptor.acceptedBallot = msg.ballot;
     this.acceptor.accepted = msg.proposal;
+    this.acceptor.votedAt = now;
     if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
     if (this.vouched === null) this.vouched = this.held;
     this.highestRound = Math.max(this.highestRound, msg.ballot.round);
@@ -2380,7 +2468,7 @@ export class EndpointCore {
       if (oldEpoch === 0) {
         // Not among the founders after all: join the network they founded.
         this.phaseValue = 'joining';
-        this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
+        this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
         this.contact = proposal.view.members[0]?.addr ?? null;
         this.contactEpoch = 1;
       } else if (this.leaving) {
@@ -2470,11 +2558,13 @@ export class EndpointCore {
     this.relayQueue = [];
     this.relayRanks = [];
     this.stableAnnounced = 0;
-    this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null };
+    this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
     this.proposer = null;
     this.proposeRetryAt = 0;
     this.blockedReported = false;
     this.nextSeekAt = 0;
+    this.isolatedSince = null;
+    this.peerIsolatedSince.clear();
     this.suspects.clear();
     this.suspectCause.clear();
     this.lagging.clear();

@@ -101,9 +101,11 @@ export interface OrderEntry {
  * - `unresponsive`: not suspected before, but it did not answer the view change;
  * - `laggard`: alive, but it held the order window shut for longer than the lag
  *   timeout;
- * - `replaced`: it came back as a new incarnation (it restarted).
+ * - `replaced`: it came back as a new incarnation (it restarted);
+ * - `isolated`: it said, for longer than the suspicion timeout, that it heard fewer
+ *   than a majority of the view (a one-way or partial cut into it).
  */
-export type FailureCause = 'silence' | 'refused' | 'unresponsive' | 'laggard' | 'replaced';
+export type FailureCause = 'silence' | 'refused' | 'unresponsive' | 'laggard' | 'replaced' | 'isolated';
 
 /** The agreed reason a member was removed as failed: part of the proposal, so every member reports the same. */
 export interface Failure {
@@ -232,6 +234,12 @@ export interface HeartbeatMsg {
   readonly committed: number;
   /** The sender's contiguous held prefix. */
   readonly held: number;
+  /**
+   * The sender hears a majority of its view. False: it is cut off from most of the
+   * view (it may still be heard, over a one-way link), so it cannot serve the view;
+   * members that keep hearing this for the suspicion timeout suspect it.
+   */
+  readonly hears: boolean;
 }
 
 /** A member tells the sequencer how far it holds the ordered stream. */

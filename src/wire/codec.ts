@@ -40,7 +40,7 @@
  * | Proposal      | view `EndpointView`, cut `uint`, joined `MemberRef[]`,                  |
  * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`          |
  * | Failure       | member `MemberRef`, by `MemberRef`, cause `u8` (0 silence, 1 refused,  |
- * |               | 2 unresponsive, 3 laggard, 4 replaced), silentMs `uint`, verified `bool`|
+ * |               | 2 unresponsive, 3 laggard, 4 replaced, 5 isolated), silentMs `uint`, verified `bool`|
  * | AwaitingState | member `MemberRef`, provider `MemberRef?`, pos `Position`               |
  * | GroupRecord   | name `str`, viewId `uint`, members `MemberRef[]`,                       |
  * |               | awaiting `AwaitingState[]`                                              |
@@ -49,7 +49,7 @@
  *
  * | Offset | Field   | Encoding                                     |
  * |--------|---------|----------------------------------------------|
- * | 0      | version | `u8`, always `WIRE_VERSION` (3)              |
+ * | 0      | version | `u8`, always `WIRE_VERSION` (4)              |
  * | 1      | type    | `u8`, one of `MessageType` below             |
  * | 2      | body    | the fields of that type, in the order below  |
  *
@@ -65,7 +65,8 @@
  * | 2    | `probe-reply` | addr `str`, config `str[]`, epoch `uint`, coordinator `str`            |
  * | 3    | `join-req`    | addr `str`                                                             |
  * | 4    | `leave-req`   | epoch `uint`                                                           |
- * | 5    | `heartbeat`   | epoch `uint`, ordered `uint`, stable `uint`, committed `uint`, held `uint` |
+ * | 5    | `heartbeat`   | epoch `uint`, ordered `uint`, stable `uint`, committed `uint`,         |
+ * |      |               | held `uint`, hears `bool`                                              |
  * | 6    | `ack`         | epoch `uint`, held `uint`                                              |
  * | 7    | `data`        | epoch `uint`, sender `MemberRef`, seq `uint`, kind `kind`,             |
  * |      |               | group `str`, safe `bool`, relay `bool`, payload `bytes`                |
@@ -124,7 +125,7 @@ import { assert, assertNever, ErrorCode, OptionError, WireError } from '../error
 import { Reader, Writer } from './buffer.js';
 
 /** The format version, the first byte of every frame. */
-export const WIRE_VERSION = 3;
+export const WIRE_VERSION = 4;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -358,6 +359,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       w.varint(m.stable, 'stable');
       w.varint(m.committed, 'committed');
       w.varint(m.held, 'held');
+      w.bool(m.hears);
       return;
     case 'ack':
       w.u8(MessageType.ack);
@@ -580,7 +582,7 @@ function writeProposal(w: Writer, p: Proposal, l: Readonly<WireLimits>): void {
 }
 
 /** Causes by wire number; never renumber. */
-const FAILURE_CAUSES: readonly FailureCause[] = ['silence', 'refused', 'unresponsive', 'laggard', 'replaced'];
+const FAILURE_CAUSES: readonly FailureCause[] = ['silence', 'refused', 'unresponsive', 'laggard', 'replaced', 'isolated'];
 
 function writeFailures(w: Writer, fs: readonly Failure[], l: Readonly<WireLimits>): void {
   w.count(fs.length, l.arrayLengthMax, 'failures');
@@ -739,6 +741,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         stable: r.varint('stable'),
         committed: r.varint('committed'),
         held: r.varint('held'),
+        hears: r.bool('hears'),
       };
     case MessageType.ack:
       return {
