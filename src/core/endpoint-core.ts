@@ -31,8 +31,10 @@
  *   proposer commits, every member delivers up to the cut and then installs the view
  *   (G5, G6). Multicasts of survivors beyond the cut are sent again in the new view.
  * - **Founding.** Epoch 0 is the configured seed list. The first view is chosen by
- *   the same Paxos round with a majority of those addresses as the quorum, so members
- *   started together never found two networks.
+ *   the same Paxos round with *every* one of those addresses as the quorum: members
+ *   started together never found two networks, and members restarted while the
+ *   network lives on at some seed address wait for it and join it instead of
+ *   founding a second one (see docs/founding.md).
  * - **Failure detection.** Silence longer than `suspectTimeoutMs` is a suspicion. A
  *   gap between this endpoint's own inputs longer than `pauseThresholdMs` means it was
  *   paused itself: it then restarts every peer's timer instead of blaming them.
@@ -714,11 +716,12 @@ export class EndpointCore {
       if (now - h.at > this.cfg.suspectTimeoutMs) this.heardBootstrapping.delete(k);
     }
     // The smallest id among the bootstrapping members we hear proposes the founding
-    // view, once a majority of the founding quorum answers.
+    // view, once every address of the founding list answers as bootstrapping (see
+    // `quorum`: a founding needs all of them).
     const addrs = new Set([this.addr, ...[...this.heardBootstrapping.values()].map((h) => h.addr)]);
     const heardCount = this.config.filter((a) => addrs.has(a)).length;
     const smallest = [...this.heardBootstrapping.values()].every((h) => h.member.id > this.self.id);
-    this.tickProposer(now, smallest && heardCount >= majority(this.config.length));
+    this.tickProposer(now, smallest && heardCount === this.config.length);
   }
 
   private tickJoining(now: number): void {
@@ -2035,8 +2038,15 @@ export class EndpointCore {
         const pr = p.promises.get(k);
         if (pr !== undefined) addrs.add(pr.addr);
       }
+      // Founding needs every address of the founding list, not a majority: a process
+      // restarted without persistence cannot know it was a member, and views shrink
+      // legitimately (5 -> 3 -> 2), so a majority of the seed list may be restarted
+      // processes while the network lives on at the other seed addresses (paused, or
+      // briefly unreachable). Every address must be bootstrapping, so none is in a
+      // running network, whose members never promise epoch 0 (Corosync's
+      // wait_for_all). See docs/founding.md.
       const have = p.config.filter((a) => addrs.has(a)).length;
-      return { have, need: majority(p.config.length), rest: p.config.length - have };
+      return { have, need: p.config.length, rest: p.config.length - have };
     }
     let have = 0;
     let rest = 0;

@@ -1,0 +1,101 @@
+/**
+ * Founding a network: every address of the founding list (the seeds and the
+ * endpoint's own) must be up and bootstrapping at once. A process restarted without
+ * persistence cannot know it was a member, and views shrink legitimately, so a
+ * majority of the seed list may be restarted processes while the network lives on at
+ * other seed addresses; they must wait for it and join, never found a second network.
+ * Replayed in the simulator with the schedule that once split the network (views 5 ->
+ * 2, three members restarted while the two survivors were partitioned or paused),
+ * judged by the checker (G4, G9) and by one network view at the end.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkHistories, formatViolations } from '../src/check/checker.js';
+import { Simulation } from '../src/sim/simulation.js';
+import { Histories } from './histories.js';
+
+const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
+const seedsOf = (id: string, among: readonly string[] = ids): string[] => among.filter((x) => x !== id);
+
+function netView(sim: Simulation, id: string): string {
+  if (!sim.isUp(id)) return 'down';
+  const v = sim.endpoint(id).view;
+  return v === null ? '?' : `${v.epoch}[${v.members.map((m) => m.id).join(',')}]`;
+}
+
+for (const cutOff of ['partition', 'pause'] as const) {
+  test(`members restarted while the survivors are unreachable (${cutOff}) wait and join them, never found a second network`, async () => {
+    const sim = new Simulation({ seed: 3, endpoint: { suspectTimeoutMs: 1000 } });
+    const h = new Histories(sim);
+    const eps = await sim.startAll(ids);
+    for (const ep of eps) await sim.run(h.join(ep, 'g'));
+    let talking = true;
+    const talk = (): void => {
+      for (const id of ids) {
+        const ep = sim.isUp(id) ? sim.endpoint(id) : undefined;
+        if (ep?.group('g')?.view != null) h.send(ep, 'g');
+      }
+      if (talking) sim.scheduler.after(200, talk);
+    };
+    sim.scheduler.after(200, talk);
+    // The view shrinks legitimately, one crash at a time: 5 -> 4 -> 3 -> 2.
+    for (const id of ['n5', 'n4', 'n3']) {
+      h.crash(id);
+      await sim.runFor(3000);
+    }
+    assert.equal(netView(sim, 'n1'), netView(sim, 'n2'));
+    assert.match(netView(sim, 'n1'), /\[n1,n2\]$/);
+    if (cutOff === 'pause') {
+      sim.pause('n1');
+      sim.pause('n2');
+    } else {
+      sim.partition([
+        ['n1', 'n2'],
+        ['n3', 'n4', 'n5'],
+      ]);
+    }
+    const restarted = ['n3', 'n4', 'n5'].map((id) => sim.open(id, seedsOf(id)));
+    for (const ep of restarted) ep.ready.then(() => h.join(ep, 'g').catch(() => undefined), () => undefined);
+    await sim.runFor(8000);
+    // A majority of the seed list is up and bootstrapping, but not all of it: no founding.
+    for (const id of ['n3', 'n4', 'n5']) assert.equal(sim.endpoint(id).status().endpoint.phase, 'bootstrapping', `${id} is ${netView(sim, id)}`);
+    if (cutOff === 'pause') {
+      sim.resume('n1');
+      sim.resume('n2');
+    } else {
+      sim.heal();
+    }
+    const oneNetwork = (): boolean => {
+      const vs = ids.map((id) => netView(sim, id));
+      const gs = ids.map((id) => sim.endpoint(id).group('g')?.view);
+      return new Set(vs).size === 1 && vs[0]!.split(',').length === 5 && gs.every((g) => g != null && g.id === gs[0]!.id && g.members.length === 5);
+    };
+    await sim.runUntil(oneNetwork, 30_000);
+    talking = false;
+    await sim.runFor(3000);
+    const v = checkHistories(h.all, { quiescent: true });
+    assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+  });
+}
+
+test('after a total failure every seed restarted together founds one network; with a host gone for good, the founders named as seeds do', async () => {
+  const sim = new Simulation({ seed: 8, endpoint: { suspectTimeoutMs: 1000 } });
+  await sim.startAll(ids);
+  for (const id of ids) sim.crash(id);
+  await sim.runFor(2000);
+  // Four of five come back with the original seeds: they wait for the fifth.
+  const back = ['n1', 'n2', 'n3', 'n4'];
+  for (const id of back) sim.open(id, seedsOf(id));
+  await sim.runFor(8000);
+  for (const id of back) assert.equal(sim.endpoint(id).status().endpoint.phase, 'bootstrapping');
+  // The fifth host is gone for good: the operator restarts the four naming only each other.
+  for (const id of back) sim.crash(id);
+  const eps = back.map((id) => sim.open(id, seedsOf(id, back)));
+  await sim.run(Promise.all(eps.map((ep) => ep.ready)), 20_000);
+  assert.deepEqual(new Set(back.map((id) => netView(sim, id))), new Set([`1[${back.join(',')}]`]));
+  // The fifth, restarted later with the original seeds, joins the running network.
+  const n5 = sim.open('n5', seedsOf('n5'));
+  await sim.run(n5.ready, 20_000);
+  await sim.runUntil(() => new Set(ids.map((id) => netView(sim, id))).size === 1, 10_000);
+  assert.match(netView(sim, 'n5'), /\[n1,n2,n3,n4,n5\]$/);
+});
