@@ -49,7 +49,7 @@
  *
  * | Offset | Field   | Encoding                                     |
  * |--------|---------|----------------------------------------------|
- * | 0      | version | `u8`, always `WIRE_VERSION` (3)              |
+ * | 0      | version | `u8`, always `WIRE_VERSION` (4)              |
  * | 1      | type    | `u8`, one of `MessageType` below             |
  * | 2      | body    | the fields of that type, in the order below  |
  *
@@ -81,7 +81,8 @@
  * | 15   | `commit`      | epoch `uint`, ballot `Ballot`                                          |
  * | 16   | `installed`   | epoch `uint`                                                           |
  * | 17   | `welcome`     | view `EndpointView`, joined `MemberRef[]`, left `MemberRef[]`,         |
- * |      |               | failed `MemberRef[]`, failures `Failure[]`, groups `GroupRecord[]`     |
+ * |      |               | failed `MemberRef[]`, failures `Failure[]`, groups `GroupRecord[]`,    |
+ * |      |               | groupViewIdFloor `uint`                                                |
  * | 18   | `not-member`  | epoch `uint`, to `MemberRef`                                           |
  * | 19   | `state-chunk` | group `str`, joiner `MemberRef`, pos `Position`, offset `uint`,        |
  * |      |               | total `uint`, data `bytes`                                             |
@@ -123,8 +124,12 @@ import { EntryKind } from '../core/types.js';
 import { assert, assertNever, ErrorCode, OptionError, WireError } from '../errors.js';
 import { Reader, Writer } from './buffer.js';
 
-/** The format version, the first byte of every frame. */
-export const WIRE_VERSION = 3;
+/**
+ * The format version, the first byte of every frame. Version 4 added the welcome's
+ * `groupViewIdFloor` (the group table drops empty groups since; peers of version 3
+ * keep them, so the two would disagree on view ids anyway).
+ */
+export const WIRE_VERSION = 4;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -476,6 +481,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       const groups = m.groups;
       w.count(groups.length, l.arrayLengthMax, 'groups');
       for (let i = 0; i < groups.length; i++) writeGroup(w, groups[i]!, l);
+      w.varint(m.groupViewIdFloor, 'groupViewIdFloor');
       return;
     }
     case 'not-member':
@@ -843,6 +849,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         failed: readMemberRefs(r, l, 'failed'),
         failures: readFailures(r, l),
         groups: readGroups(r, l),
+        groupViewIdFloor: r.varint('groupViewIdFloor'),
       };
     case MessageType['not-member']:
       return {
