@@ -38,8 +38,14 @@ export function newGroupCounters(): GroupCounters {
 
 /** The endpoint's own counters (the core's are in `CoreCounters`). Plain numbers. */
 export interface EndpointCounters {
-  /** Per group name; kept after the group is left, so totals never go down. */
+  /**
+   * Per group name, for the groups this endpoint is in (or joining). A group's entry
+   * goes when the endpoint is out of it (`retireGroupCounters`), so the map is as large
+   * as the endpoint's memberships, not as every group it was ever in.
+   */
   readonly groups: Map<string, GroupCounters>;
+  /** The sums of the entries that went: with `groups`, the totals over every group ever (`groupTotals`). */
+  readonly retired: GroupCounters;
   /** Network views installed by this endpoint (its first included). */
   viewsInstalled: number;
   /** Installed views in which members joined. */
@@ -52,7 +58,35 @@ export interface EndpointCounters {
 
 /** A fresh, all-zero `EndpointCounters`. */
 export function newEndpointCounters(): EndpointCounters {
-  return { groups: new Map(), viewsInstalled: 0, viewChangesJoin: 0, viewChangesLeave: 0, viewChangesFailure: 0 };
+  return { groups: new Map(), retired: newGroupCounters(), viewsInstalled: 0, viewChangesJoin: 0, viewChangesLeave: 0, viewChangesFailure: 0 };
+}
+
+/**
+ * The endpoint is out of `group` (it left, or was excluded): its counters go, and
+ * their numbers move into `retired`, so that totals over all groups never go down.
+ * A later join of the group counts from zero again (for Prometheus, its series
+ * disappears and comes back, which it reads as a counter reset).
+ */
+export function retireGroupCounters(c: EndpointCounters, group: string): void {
+  const g = c.groups.get(group);
+  if (g === undefined) return;
+  c.groups.delete(group);
+  c.retired.multicasts += g.multicasts;
+  c.retired.multicastBytes += g.multicastBytes;
+  c.retired.delivered += g.delivered;
+  c.retired.deliveredBytes += g.deliveredBytes;
+}
+
+/** The totals over every group this endpoint was ever in: the retired ones and the current ones. */
+export function groupTotals(c: EndpointCounters): GroupCounters {
+  const t = { ...c.retired };
+  for (const g of c.groups.values()) {
+    t.multicasts += g.multicasts;
+    t.multicastBytes += g.multicastBytes;
+    t.delivered += g.delivered;
+    t.deliveredBytes += g.deliveredBytes;
+  }
+  return t;
 }
 
 /** The TCP transport's counters, when the endpoint runs over TCP. */
@@ -148,8 +182,23 @@ export class EndpointMetrics {
     const info = r.gauge({ name: 'cohort_member_info', help: 'Always 1; the member id is its label.', labelNames: ['member'] });
     info.set({ member: src.member }, 1);
 
+    // Which counters object each group's series were copied from at the last scrape:
+    // when the group's entry went (or was replaced by a new join's), its series go
+    // too, so that the registry stays as small as `e.groups` and a new count from zero
+    // is a new series rather than a counter going down.
+    const shown = new Map<string, GroupCounters>();
+    const perGroupFamilies: Counter[] = [];
+    r.onCollect(() => {
+      for (const [group, g] of shown) {
+        if (e.groups.get(group) === g) continue;
+        for (const f of perGroupFamilies) f.remove({ group });
+        shown.delete(group);
+      }
+      for (const [group, g] of e.groups) shown.set(group, g);
+    });
     const perGroup = (name: string, help: string, pick: (g: GroupCounters) => number): void => {
       const f = r.counter({ name, help, labelNames: ['group'] });
+      perGroupFamilies.push(f);
       r.onCollect(() => {
         for (const [group, g] of e.groups) f.set({ group }, pick(g));
       });

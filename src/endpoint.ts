@@ -24,7 +24,7 @@ import { EndpointCore } from './core/endpoint-core.js';
 import type { CoreEvent, GroupView } from './core/endpoint-core.js';
 import type { EndpointView, Failure, FailureCause, MemberRef, Message, Position, StatusReqMsg } from './core/types.js';
 import { EntryKind, memberKey } from './core/types.js';
-import { EndpointMetrics, newEndpointCounters, newGroupCounters } from './endpoint-metrics.js';
+import { EndpointMetrics, groupTotals, newEndpointCounters, newGroupCounters, retireGroupCounters } from './endpoint-metrics.js';
 import type { EndpointCounters, EndpointSnapshot, GroupCounters, MetricsServer, TransportSnapshot } from './endpoint-metrics.js';
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
 import { Logger, isLogLevel, levelOf, logLevels } from './log.js';
@@ -45,7 +45,11 @@ import { defaultWireLimits } from './wire/codec.js';
  * member's index is its rank for partitioning work.
  */
 export interface View {
-  /** Strictly increasing per group. */
+  /**
+   * Strictly increasing per group, across its lives too: a group left by all its
+   * members is forgotten, and when it is joined again its ids continue above every id
+   * a forgotten group had (so they do not start at 1).
+   */
   readonly id: number;
   /** Member ids, oldest first. */
   readonly members: readonly string[];
@@ -632,14 +636,8 @@ export class Endpoint {
   /** Application traffic since start, for the status document's counters and rates. */
   /** Totals over every group this endpoint was ever in: what the status document reports. */
   private get counts(): { messagesSent: number; bytesSent: number; messagesDelivered: number; bytesDelivered: number } {
-    const t = { messagesSent: 0, bytesSent: 0, messagesDelivered: 0, bytesDelivered: 0 };
-    for (const c of this.counters.groups.values()) {
-      t.messagesSent += c.multicasts;
-      t.bytesSent += c.multicastBytes;
-      t.messagesDelivered += c.delivered;
-      t.bytesDelivered += c.deliveredBytes;
-    }
-    return t;
+    const t = groupTotals(this.counters);
+    return { messagesSent: t.multicasts, bytesSent: t.multicastBytes, messagesDelivered: t.delivered, bytesDelivered: t.deliveredBytes };
   }
   /** Counter snapshots: rates are taken against the older one (see `status`). */
   private samples: { at: number; counts: Endpoint['counts'] }[];
@@ -1226,7 +1224,7 @@ export class Endpoint {
       } else {
         // Its join never completed: the join fails, and there is no stream to end.
         g.close(err);
-        this.groups.delete(g.name);
+        this.dropGroup(g.name);
       }
     }
     const lastView = this.core.currentView.members.map((m) => m.addr).filter((a) => a !== this.address);
@@ -1340,7 +1338,7 @@ export class Endpoint {
         const g = this.groups.get(job.group);
         if (g !== undefined) {
           g.left = true;
-          this.groups.delete(job.group);
+          this.dropGroup(job.group);
           g.finish();
         }
         this.settle(job.localId);
@@ -1395,7 +1393,7 @@ export class Endpoint {
           if (job.firstView) g.joined.resolve(g);
           if (job.event.type === 'excluded') {
             g.close(new ClosedError(`excluded from group ${g.name}`, ErrorCode.excluded));
-            this.groups.delete(g.name);
+            this.dropGroup(g.name);
           }
         };
         if (r instanceof Promise) return r.then(after);
@@ -1405,6 +1403,12 @@ export class Endpoint {
       default:
         return assertNever(job);
     }
+  }
+
+  /** Out of group `name` for good: its handle and its per-group counters go. */
+  private dropGroup(name: string): void {
+    this.groups.delete(name);
+    retireGroupCounters(this.counters, name);
   }
 
   private settle(localId: number): void {

@@ -139,6 +139,16 @@ class ValueFamily extends Family {
     return this.series.get(this.valuesOf(labels).join('\u0000'))?.value ?? 0;
   }
 
+  /**
+   * Forget the series with `labels`: it is no longer exposed, and the family holds no
+   * memory of it. For a label value whose subject is gone (a group the endpoint left),
+   * so that a family does not grow with every value it ever saw; a counter set again
+   * later starts a new series (Prometheus reads that as a reset).
+   */
+  remove(labels?: Labels): void {
+    this.series.delete(this.valuesOf(labels).join('\u0000'));
+  }
+
   protected samples(): string[] {
     const out: string[] = [];
     for (const c of this.series.values()) out.push(`${this.name}${formatLabels(this.labelNames, c.values)} ${formatValue(c.value)}`);

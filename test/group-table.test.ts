@@ -78,7 +78,172 @@ test('snapshots round-trip through a welcome', () => {
   const t = new GroupTable();
   t.join('g', m('a'), pos(1, 1));
   t.join('g', m('b'), pos(1, 2));
-  const copy = GroupTable.from(t.snapshot());
+  const copy = GroupTable.from(t.snapshot(), t.viewIdFloor);
   assert.deepEqual(copy.snapshot(), t.snapshot());
   assert.equal(copy.awaiting('g', m('b'))?.provider?.id, 'a');
+});
+
+// ------------------------------------------------------------------ groups with no members
+
+type Departed = ReadonlyMap<string, 'left' | 'failed'>;
+/** One step of a script: an entry of the order, or a view install's removals. */
+type Step =
+  | { readonly join: string; readonly by: string }
+  | { readonly leave: string; readonly by: string }
+  | { readonly done: string; readonly by: string; readonly at: number }
+  | { readonly view: Departed };
+
+/** Apply `steps` to `t` at consecutive positions (a view install starts a new epoch); returns the last change of every group. */
+function play(t: GroupTable, steps: readonly Step[]): Map<string, { viewId: number; members: string[] }> {
+  const last = new Map<string, { viewId: number; members: string[] }>();
+  let epoch = 1;
+  let gseq = 0;
+  for (const s of steps) {
+    const at = pos(epoch, ++gseq);
+    if ('view' in s) {
+      epoch += 1;
+      gseq = 0;
+      for (const c of t.removeEndpoints(s.view, pos(epoch, 0))) last.set(c.group, { viewId: c.viewId, members: ids(c.members) });
+      continue;
+    }
+    if ('done' in s) {
+      t.stateDone(s.done, m(s.by), pos(1, s.at));
+      continue;
+    }
+    const c = 'join' in s ? t.join(s.join, m(s.by), at) : t.leave(s.leave, m(s.by), at);
+    if (c !== null) last.set(c.group, { viewId: c.viewId, members: ids(c.members) });
+  }
+  return last;
+}
+
+const failed = (...xs: string[]): Departed => new Map(xs.map((x) => [`${x}#1`, 'failed' as const]));
+const leftNet = (...xs: string[]): Departed => new Map(xs.map((x) => [`${x}#1`, 'left' as const]));
+
+test('the change that leaves a group without members drops its record, at that very step', () => {
+  const cases: { name: string; steps: Step[]; lastViewId: number }[] = [
+    { name: 'its only member leaves', steps: [{ join: 'g', by: 'a' }, { leave: 'g', by: 'a' }], lastViewId: 2 },
+    {
+      name: 'its members leave one after the other',
+      steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { done: 'g', by: 'b', at: 2 }, { leave: 'g', by: 'a' }, { leave: 'g', by: 'b' }],
+      lastViewId: 4,
+    },
+    {
+      name: 'every member fails at one view change',
+      steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { done: 'g', by: 'b', at: 2 }, { view: failed('a', 'b') }],
+      lastViewId: 3,
+    },
+    { name: 'every member leaves the network', steps: [{ join: 'g', by: 'a' }, { view: leftNet('a') }], lastViewId: 2 },
+    {
+      name: 'one member leaves, the other fails',
+      steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { view: new Map([['a#1', 'left' as const], ['b#1', 'failed' as const]]) }],
+      lastViewId: 3,
+    },
+    {
+      name: 'a joiner still waiting for its state fails with its provider',
+      steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { view: failed('a', 'b') }],
+      lastViewId: 3,
+    },
+    {
+      name: 'the provider fails, then the orphaned joiner (started empty) leaves',
+      steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { view: failed('a') }, { leave: 'g', by: 'b' }],
+      lastViewId: 4,
+    },
+  ];
+  for (const c of cases) {
+    const t = new GroupTable();
+    t.join('other', m('z'), pos(1, 999));
+    const last = play(t, c.steps);
+    assert.deepEqual(last.get('g'), { viewId: c.lastViewId, members: [] }, `${c.name}: the emptying change is reported`);
+    assert.deepEqual(t.snapshot().map((r) => r.name), ['other'], `${c.name}: only the group with members is left`);
+    assert.equal(t.viewIdFloor, c.lastViewId, `${c.name}: the floor is the dropped group's last view id`);
+    assert.deepEqual([t.members('g'), t.viewId('g'), t.owes('g', m('a')), t.groupsOf(m('a'))], [[], 0, false, []], c.name);
+  }
+});
+
+test('a group that still has a member is kept, also when that member waits for its state or lost its provider', () => {
+  const cases: { name: string; steps: Step[]; members: string[]; awaiting: string[] }[] = [
+    { name: 'one of two leaves', steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { leave: 'g', by: 'a' }], members: ['b'], awaiting: [] },
+    { name: 'the joiner waits for the state', steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }], members: ['a', 'b'], awaiting: ['b'] },
+    {
+      name: 'the provider fails; a second old member takes over',
+      steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'c' }, { done: 'g', by: 'c', at: 2 }, { join: 'g', by: 'b' }, { view: failed('a') }],
+      members: ['c', 'b'],
+      awaiting: ['b'],
+    },
+    { name: 'the provider fails; the joiner starts empty', steps: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { view: failed('a') }], members: ['b'], awaiting: [] },
+    { name: 'a view change removes nobody', steps: [{ join: 'g', by: 'a' }, { view: new Map() }], members: ['a'], awaiting: [] },
+  ];
+  for (const c of cases) {
+    const t = new GroupTable();
+    play(t, c.steps);
+    const [r, ...rest] = t.snapshot();
+    assert.equal(rest.length, 0, c.name);
+    assert.deepEqual([r?.name, ids(r?.members ?? []), ids((r?.awaiting ?? []).map((a) => a.member))], ['g', c.members, c.awaiting], c.name);
+    assert.equal(t.viewIdFloor, 0, `${c.name}: nothing was dropped`);
+  }
+});
+
+test('a group joined again after it was dropped is a new group whose view ids continue above every dropped one', () => {
+  const cases: { name: string; before: Step[] }[] = [
+    { name: 'left by its only member', before: [{ join: 'g', by: 'a' }, { leave: 'g', by: 'a' }] },
+    { name: 'its members failed', before: [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { done: 'g', by: 'b', at: 2 }, { view: failed('a', 'b') }] },
+    { name: 'a provider owed a state when all failed', before: [{ join: 'g', by: 'a' }, { join: 'g', by: 'c' }, { view: failed('a', 'c') }] },
+    {
+      name: 'another group, with higher ids, was dropped later',
+      before: [
+        { join: 'g', by: 'a' },
+        { leave: 'g', by: 'a' },
+        { join: 'h', by: 'x' },
+        { join: 'h', by: 'y' },
+        { done: 'h', by: 'y', at: 4 },
+        { view: new Map() },
+        { leave: 'h', by: 'x' },
+        { view: leftNet('y') },
+      ],
+    },
+  ];
+  for (const c of cases) {
+    const t = new GroupTable();
+    const seen = play(t, c.before);
+    const highest = Math.max(...[...seen.values()].map((v) => v.viewId));
+    assert.equal(t.snapshot().length, 0, `${c.name}: dropped`);
+    assert.equal(t.viewIdFloor, highest, c.name);
+    // The old members come back as new members: the record remembers nothing of them.
+    const again = t.join('g', m('b'), pos(9, 1))!;
+    assert.deepEqual(
+      [again.viewId, ids(again.members), ids(again.joined), ids(again.fresh), again.transfers.length, ids(t.members('g'))],
+      [highest + 1, ['b'], ['b'], ['b'], 0, ['b']],
+      `${c.name}: a brand-new group, founded by its first joiner without state`,
+    );
+    assert.deepEqual([t.has('g', m('a')), t.owes('g', m('a')), t.awaiting('g', m('b')), t.groupsOf(m('a'))], [false, false, undefined, []], c.name);
+    const second = t.join('g', m('a'), pos(9, 2))!;
+    assert.deepEqual([second.viewId, second.transfers.map((x) => x.provider?.id)], [highest + 2, ['b']], `${c.name}: the next joiner gets the state of the new life`);
+  }
+});
+
+test('a joiner’s table from a welcome continues view ids exactly like the table it was copied from', () => {
+  const t = new GroupTable();
+  play(t, [{ join: 'g', by: 'a' }, { join: 'g', by: 'b' }, { leave: 'g', by: 'b' }, { leave: 'g', by: 'a' }, { join: 'h', by: 'a' }]);
+  assert.deepEqual([t.snapshot().map((r) => r.name), t.viewIdFloor], [['h'], 4]);
+  const copy = GroupTable.from(t.snapshot(), t.viewIdFloor);
+  assert.equal(copy.viewIdFloor, 4);
+  const a = t.join('g', m('c'), pos(2, 1))!;
+  const b = copy.join('g', m('c'), pos(2, 1))!;
+  assert.deepEqual(b, a);
+  assert.equal(a.viewId, 5);
+});
+
+test('join and leave of many distinct groups leave nothing behind', () => {
+  const t = new GroupTable();
+  t.join('kept', m('a'), pos(1, 1));
+  let gseq = 1;
+  for (let i = 0; i < 3000; i++) {
+    const name = `session/${i}`;
+    assert.equal(t.join(name, m(i % 2 === 0 ? 'a' : 'b'), pos(1, ++gseq))?.viewId, 2 * i + 1, 'each new group starts above the last dropped one');
+    t.leave(name, m(i % 2 === 0 ? 'a' : 'b'), pos(1, ++gseq));
+  }
+  assert.deepEqual(t.snapshot().map((r) => r.name), ['kept']);
+  assert.equal(t.viewIdFloor, 6000);
+  // A view change has one group to process, not 3001.
+  assert.deepEqual(t.removeEndpoints(new Map(), pos(2, 0)).map((c) => c.group), ['kept']);
 });

@@ -210,6 +210,11 @@ test('the exposition format: HELP and TYPE lines, escaping, counters, gauges and
   assert.throws(() => r.histogram({ name: 'x_h2', help: '', buckets: [1], labelNames: ['le'] }), OptionError);
   assert.throws(() => c.inc({ group: 'g' }, -1), OptionError);
   assert.throws(() => c.set({ group: tricky }, 2), OptionError, 'a counter never goes down');
+  // A removed series is gone from the exposition; set again, it starts afresh.
+  c.remove({ group: tricky });
+  assert.equal(r.expose().includes(escapeLabelValue(tricky)), false);
+  c.set({ group: tricky }, 1);
+  assert.equal(valueOf(parseExposition(r.expose()), 'x_events_total', { group: tricky }), 1);
   assert.throws(() => c.inc({ other: 'x' }), OptionError, 'labels must match the family');
   assert.throws(() => c.inc(), OptionError, 'labels must be given');
 });
@@ -279,6 +284,38 @@ test('in the simulator, under loss: retransmissions and NAKs are counted, a cras
     'c was suspected before it was removed',
   );
   await sim.run(Promise.all(eps.slice(0, 2).map((ep) => ep.stop())));
+});
+
+test('a group left: its series go and the status totals keep its traffic; joined again (scraped in between or not) it counts from zero', async () => {
+  const sim = new Simulation({ seed: 5, endpoint: { metrics: true } });
+  const [a, b] = await sim.startAll(['a', 'b']);
+  const groupSeries = (): string[] => {
+    const f = parseExposition(a!.metricsText()).get('cohort_multicast_messages_total');
+    return (f?.samples ?? []).map((x) => x.labels['group'] ?? '').sort();
+  };
+  await sim.run(b!.join('h'));
+  const hb = await sim.run(a!.join('h'));
+  let g = await sim.run(a!.join('g'));
+  for (let i = 0; i < 3; i++) await sim.run(g.multicast(new Uint8Array(7)));
+  assert.equal(valueOf(parseExposition(a!.metricsText()), 'cohort_multicast_messages_total', { group: 'g' }), 3);
+  await sim.run(g.leave());
+  assert.deepEqual(groupSeries(), ['h'], 'the series of g went when a left it');
+  assert.deepEqual([a!.counters.groups.size, a!.status().counters.messagesSent, a!.status().counters.bytesSent], [1, 3, 21], 'the totals did not go down');
+  // Joined again and left again without a scrape in between, then joined a third time:
+  // the new counts start from zero (a counter that went down would throw at the scrape).
+  g = await sim.run(a!.join('g'));
+  await sim.run(g.multicast(new Uint8Array(7)));
+  await sim.run(g.leave());
+  g = await sim.run(a!.join('g'));
+  await sim.run(g.multicast(new Uint8Array(7)));
+  const fams = parseExposition(a!.metricsText());
+  assert.equal(valueOf(fams, 'cohort_multicast_messages_total', { group: 'g' }), 1);
+  assert.equal(valueOf(fams, 'cohort_multicast_bytes_total', { group: 'g' }), 7);
+  assert.deepEqual(groupSeries(), ['g', 'h']);
+  assert.equal(a!.status().counters.messagesSent, 5);
+  await sim.run(Promise.all([g.leave(), hb.leave()]));
+  assert.deepEqual([groupSeries(), a!.counters.groups.size], [[], 0], 'no group, no per-group series');
+  await sim.run(Promise.all([a!.stop(), b!.stop()]));
 });
 
 // ------------------------------------------------------------------ real endpoints over TCP

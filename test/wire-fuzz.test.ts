@@ -302,6 +302,7 @@ const welcome: fc.Arbitrary<WelcomeMsg> = rec({
   failed: list(memberRef),
   failures: list(failure),
   groups: list(group),
+  groupViewIdFloor: uint,
 });
 const notMember: fc.Arbitrary<NotMemberMsg> = rec({
   t: fc.constant('not-member' as const),

@@ -1,6 +1,6 @@
 /**
  * Example-based tests of the wire codec: a realistic sample of every message kind
- * round-trips exactly (and canonically), two golden frames pin the format, and every
+ * round-trips exactly (and canonically), three golden frames pin the format, and every
  * kind of malformed frame is rejected with `WireError` and nothing else.
  */
 
@@ -166,8 +166,9 @@ const samples: Message[] = [
       },
       { name: '', viewId: 0, members: [], awaiting: [] },
     ],
+    groupViewIdFloor: MAX,
   },
-  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [] },
+  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 0 },
   { t: 'not-member', from: a, epoch: 8, to: d },
   {
     t: 'state-chunk',
@@ -242,6 +243,19 @@ test('every sample round-trips exactly and canonically', () => {
 
 test('golden frames pin the format', () => {
   assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '041001610102');
+  const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300 };
+  assert.equal(
+    hex(encodeMessage(welcome)),
+    [
+      '04', // version
+      '11', // welcome
+      '01', '61', '01', // from: "a", inc 1
+      '02', '00', // view: epoch 2, no members
+      '00', '00', '00', '00', // joined, left, failed, failures
+      '00', // groups
+      'ac02', // groupViewIdFloor 300, last
+    ].join(''),
+  );
   const data: Message = {
     t: 'data',
     from: { id: 'a', inc: 300 },
@@ -327,7 +341,7 @@ test('version and type bytes are checked', () => {
   rejects(bytes(1, 16, 0, 0, 0), /unsupported wire format version 1/);
   // Version 2 had no relay flag in data messages.
   rejects(bytes(2, 16, 0, 0, 0), /unsupported wire format version 2/);
-  // Version 3 had no `hears` flag in heartbeats.
+  // Version 3 had no `hears` flag in heartbeats and no group view id floor in welcomes.
   rejects(bytes(3, 16, 0, 0, 0), /unsupported wire format version 3/);
   for (const tag of [0, 23, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');

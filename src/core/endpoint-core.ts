@@ -2473,6 +2473,7 @@ export class EndpointCore {
       failed: proposal.failed,
       failures: proposal.failures,
       groups: this.groups.snapshot(),
+      groupViewIdFloor: this.groups.viewIdFloor,
     };
     if (!proposal.view.members.some((m) => sameMember(m, this.self))) {
       if (oldEpoch === 0) {
@@ -2514,7 +2515,7 @@ export class EndpointCore {
     }
     if (this.phaseValue !== 'joining' && this.phaseValue !== 'bootstrapping') return;
     if (!msg.view.members.some((m) => sameMember(m, this.self))) return;
-    this.groups = GroupTable.from(msg.groups);
+    this.groups = GroupTable.from(msg.groups, msg.groupViewIdFloor);
     this.lastInstalledBallot = null;
     this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures);
     this.sayInstalled(msg.from, null);

@@ -8,6 +8,15 @@
  * be decided identically everywhere: the provider is the oldest member that has the
  * state; if it departs before the joiner says (in order) that it applied the state,
  * the next such member takes over at the view change that removed it.
+ *
+ * A group exists only while it has members. The change that empties it (a leave
+ * entry, or a view install that removes its last members) drops its record at that
+ * very position, at every endpoint alike; a later join creates it afresh. What such a
+ * group must not forget is its view ids: members and the checker name a view by group
+ * and id, and a member's ids must keep increasing even across the group's lives. One
+ * number, the highest id any dropped group reached, stands for every dropped group:
+ * new groups start above it. So the table (and the welcome that ships it) is as large
+ * as the groups that have members, not as every name ever joined.
  */
 import { assert } from '../errors.js';
 import type { AwaitingState, GroupRecord, MemberRef, Position } from './types.js';
@@ -35,9 +44,16 @@ interface Group {
 
 export class GroupTable {
   private readonly groups = new Map<string, Group>();
+  private floor = 0;
 
-  static from(records: readonly GroupRecord[]): GroupTable {
+  /**
+   * A table as a welcome ships it: the records of `snapshot()` and the `viewIdFloor`
+   * of the table they were taken from (without it a joiner would restart a dropped
+   * group's view ids lower than the other endpoints).
+   */
+  static from(records: readonly GroupRecord[], viewIdFloor: number): GroupTable {
     const table = new GroupTable();
+    table.floor = viewIdFloor;
     for (const r of records) {
       table.groups.set(r.name, {
         viewId: r.viewId,
@@ -53,6 +69,14 @@ export class GroupTable {
     return [...this.groups.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, g]) => ({ name, viewId: g.viewId, members: [...g.members], awaiting: [...g.awaiting] }));
+  }
+
+  /**
+   * The highest view id of any group dropped so far (0 if none): a group created now
+   * has its first view above it, so that no view id of a group is ever used twice.
+   */
+  get viewIdFloor(): number {
+    return this.floor;
   }
 
   members(group: string): readonly MemberRef[] {
@@ -82,7 +106,10 @@ export class GroupTable {
   join(group: string, member: MemberRef, pos: Position): GroupChange | null {
     let g = this.groups.get(group);
     if (g === undefined) {
-      g = { viewId: 0, members: [], awaiting: [] };
+      // A new group, or one dropped earlier: either way its ids continue above every
+      // id a dropped group used, so a member that was in an earlier life of the group
+      // still sees its view ids increase.
+      g = { viewId: this.floor, members: [], awaiting: [] };
       this.groups.set(group, g);
     }
     if (g.members.some((m) => sameMember(m, member))) return null;
@@ -184,7 +211,11 @@ export class GroupTable {
       }
     }
     if (g.members.length === 0) {
+      // Only members await state, so an empty group owes nobody anything: its record
+      // can go. Every endpoint reaches this at the same position of the order.
       assert(g.awaiting.length === 0, 'empty group with joiners awaiting state');
+      this.groups.delete(group);
+      this.floor = Math.max(this.floor, g.viewId);
     }
     return { group, viewId: g.viewId, members: [...g.members], joined: [], left, failed, transfers, fresh };
   }
@@ -198,10 +229,12 @@ export class GroupTable {
   private firstWithState(g: Group, except: MemberRef): MemberRef | null {
     let waiting: MemberRef | null = null;
     let cyclic: MemberRef | null = null;
+    let obligations = 0;
+    for (const x of this.groups.values()) obligations += x.awaiting.length;
     for (const m of g.members) {
       if (sameMember(m, except)) continue;
       if (g.awaiting.some((a) => sameMember(a.member, m))) continue;
-      const chain = this.waitChain(m, except);
+      const chain = this.waitChain(m, except, obligations);
       if (chain === 'free') return m;
       if (chain === 'waits') waiting ??= m;
       else cyclic ??= m;
@@ -211,10 +244,16 @@ export class GroupTable {
     return waiting ?? cyclic;
   }
 
-  /** Does `m` wait for a state, and does that wait lead (provider after provider) to `joiner`? */
-  private waitChain(m: MemberRef, joiner: MemberRef): 'free' | 'waits' | 'cycle' {
+  /**
+   * Does `m` wait for a state, and does that wait lead (provider after provider) to
+   * `joiner`? Every step but the last is at a member that awaits, so a walk of more
+   * steps than there are `obligations` (awaiting entries) goes round a loop. (The bound
+   * counts obligations, not groups: the table holds only groups with members, however
+   * many names were ever joined.)
+   */
+  private waitChain(m: MemberRef, joiner: MemberRef, obligations: number): 'free' | 'waits' | 'cycle' {
     let at: MemberRef = m;
-    for (let steps = 0; steps <= this.groups.size * 8; steps++) {
+    for (let steps = 0; steps <= obligations; steps++) {
       const provider = this.awaitedProvider(at);
       if (provider === undefined) return steps === 0 ? 'free' : 'waits';
       if (sameMember(provider, joiner)) return 'cycle';

@@ -352,6 +352,11 @@ export interface WelcomeMsg {
   readonly failed: readonly MemberRef[];
   readonly failures: readonly Failure[];
   readonly groups: readonly GroupRecord[];
+  /**
+   * The group table's `viewIdFloor`: the highest view id of a group dropped (emptied)
+   * so far. A group created later starts above it at every endpoint, the joiner too.
+   */
+  readonly groupViewIdFloor: number;
 }
 
 /** "Epoch `epoch` exists and you are not in it": the receiver was excluded or is unknown. */

@@ -82,7 +82,8 @@
  * | 15   | `commit`      | epoch `uint`, ballot `Ballot`                                          |
  * | 16   | `installed`   | epoch `uint`                                                           |
  * | 17   | `welcome`     | view `EndpointView`, joined `MemberRef[]`, left `MemberRef[]`,         |
- * |      |               | failed `MemberRef[]`, failures `Failure[]`, groups `GroupRecord[]`     |
+ * |      |               | failed `MemberRef[]`, failures `Failure[]`, groups `GroupRecord[]`,    |
+ * |      |               | groupViewIdFloor `uint`                                                |
  * | 18   | `not-member`  | epoch `uint`, to `MemberRef`                                           |
  * | 19   | `state-chunk` | group `str`, joiner `MemberRef`, pos `Position`, offset `uint`,        |
  * |      |               | total `uint`, data `bytes`                                             |
@@ -124,7 +125,12 @@ import { EntryKind } from '../core/types.js';
 import { assert, assertNever, ErrorCode, OptionError, WireError } from '../errors.js';
 import { Reader, Writer } from './buffer.js';
 
-/** The format version, the first byte of every frame. */
+/**
+ * The format version, the first byte of every frame. Version 4 added the heartbeat's
+ * `hears` flag and the welcome's `groupViewIdFloor` (the group table drops empty
+ * groups since; peers of version 3 keep them, so the two would disagree on view ids
+ * anyway).
+ */
 export const WIRE_VERSION = 4;
 
 /**
@@ -478,6 +484,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       const groups = m.groups;
       w.count(groups.length, l.arrayLengthMax, 'groups');
       for (let i = 0; i < groups.length; i++) writeGroup(w, groups[i]!, l);
+      w.varint(m.groupViewIdFloor, 'groupViewIdFloor');
       return;
     }
     case 'not-member':
@@ -846,6 +853,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         failed: readMemberRefs(r, l, 'failed'),
         failures: readFailures(r, l),
         groups: readGroups(r, l),
+        groupViewIdFloor: r.varint('groupViewIdFloor'),
       };
     case MessageType['not-member']:
       return {
