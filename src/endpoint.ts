@@ -46,6 +46,12 @@ import { defaultWireLimits } from './wire/codec.js';
  */
 export interface View {
   /**
+   * The network this view belongs to: an identity fixed when the network was founded
+   * (its founder and founding ballot, `id#incarnation/round`). A network founded anew
+   * after a total failure has a new one, and its groups start over.
+   */
+  readonly network: string;
+  /**
    * Strictly increasing per group, across its lives too: a group left by all its
    * members is forgotten, and when it is joined again its ids continue above every id
    * a forgotten group had (so they do not start at 1).
@@ -501,6 +507,7 @@ function viewChange(
 function toView(v: GroupView): View {
   const ids = (ms: readonly MemberRef[]): string[] => ms.map((m) => m.id);
   const view = {
+    network: v.network,
     id: v.id,
     members: ids(v.members),
     joined: ids(v.joined),

@@ -99,3 +99,38 @@ test('after a total failure every seed restarted together founds one network; wi
   await sim.runUntil(() => new Set(ids.map((id) => netView(sim, id))).size === 1, 10_000);
   assert.match(netView(sim, 'n5'), /\[n1,n2,n3,n4,n5\]$/);
 });
+
+test('a member left blocked when the rest of its view restarted leaves that view, and all of them found one network', async () => {
+  // a, b, c; a and b crash at once, so c is blocked for good (its view can change only
+  // with promises from a majority of a, b, c, and a and b restarted). a and b restart
+  // with the same seeds. Before the fix c answered their probes as a member, they
+  // waited to join a network that could never take them, and nothing moved again.
+  const sim = new Simulation({ seed: 2, endpoint: { suspectTimeoutMs: 1000 } });
+  const h = new Histories(sim);
+  const abc = ['a', 'b', 'c'];
+  // Every application joins g, and joins it again when told it was excluded.
+  const joinG = (id: string): void => {
+    const ep = sim.endpoint(id);
+    if (ep.group('g') !== undefined) return;
+    const again = (): void => {
+      sim.scheduler.after(50, () => (sim.isUp(id) ? joinG(id) : undefined));
+    };
+    h.join(ep, 'g', again).catch(() => sim.scheduler.after(500, () => (sim.isUp(id) ? joinG(id) : undefined)));
+  };
+  await sim.startAll(abc);
+  for (const id of abc) joinG(id);
+  await sim.runUntil(() => abc.every((id) => sim.endpoint(id).group('g')?.view?.members.length === 3), 10_000);
+  h.crash('a');
+  h.crash('b');
+  await sim.runFor(5000);
+  assert.equal(sim.endpoint('c').status().endpoint.phase, 'member');
+  for (const id of ['a', 'b']) {
+    const ep = sim.open(id, seedsOf(id, abc));
+    ep.ready.then(() => joinG(id), () => undefined);
+  }
+  await sim.runUntil(() => new Set(abc.map((id) => netView(sim, id))).size === 1 && /\[a,b,c\]$/.test(netView(sim, 'a')), 20_000);
+  await sim.runUntil(() => abc.every((id) => sim.endpoint(id).group('g')?.view?.members.length === 3), 10_000);
+  assert.equal(h.byId('c')[0]!.end, 'excluded', 'c left its old view as excluded');
+  const v = checkHistories(h.all, { quiescent: true });
+  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+});

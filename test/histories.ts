@@ -65,6 +65,7 @@ export class Histories {
             type: 'view',
             group,
             viewId: e.view.id,
+            network: e.view.network,
             members: e.view.refs.members.map(key),
             joined: e.view.refs.joined.map(key),
             left: e.view.refs.left.map(key),

@@ -303,6 +303,7 @@ const welcome: fc.Arbitrary<WelcomeMsg> = rec({
   failures: list(failure),
   groups: list(group),
   groupViewIdFloor: uint,
+  network: str,
 });
 const notMember: fc.Arbitrary<NotMemberMsg> = rec({
   t: fc.constant('not-member' as const),

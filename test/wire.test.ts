@@ -167,8 +167,9 @@ const samples: Message[] = [
       { name: '', viewId: 0, members: [], awaiting: [] },
     ],
     groupViewIdFloor: MAX,
+    network: 'a#1/3',
   },
-  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 0 },
+  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 0, network: '' },
   { t: 'not-member', from: a, epoch: 8, to: d },
   {
     t: 'state-chunk',
@@ -243,7 +244,7 @@ test('every sample round-trips exactly and canonically', () => {
 
 test('golden frames pin the format', () => {
   assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '041001610102');
-  const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300 };
+  const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300, network: 'a#1/2' };
   assert.equal(
     hex(encodeMessage(welcome)),
     [
@@ -253,7 +254,8 @@ test('golden frames pin the format', () => {
       '02', '00', // view: epoch 2, no members
       '00', '00', '00', '00', // joined, left, failed, failures
       '00', // groups
-      'ac02', // groupViewIdFloor 300, last
+      'ac02', // groupViewIdFloor 300
+      '05', '6123312f32', // network "a#1/2", last
     ].join(''),
   );
   const data: Message = {

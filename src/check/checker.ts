@@ -92,6 +92,7 @@
  * The checker stops after {@link MAX_VIOLATIONS} violations (and keeps at most 40% of
  * that budget per guarantee, so one flood does not hide the other guarantees).
  */
+import { separateNetworks } from './networks.js';
 import { assertNever } from '../errors.js';
 import type {
   HistoryEvent,
@@ -265,8 +266,11 @@ export function checkHistories(
   const max = options.maxViolations ?? MAX_VIOLATIONS;
   if (!(max > 0)) return [];
   const out = new Collector(max);
-  const run = prepare(histories, facts);
+  // Each network's groups are judged apart; networks live at once are a split (G9).
+  const separated = separateNetworks(histories);
+  const run = prepare(separated.histories, facts);
   try {
+    for (const v of separated.violations) out.add('G9', v.message, v.members === undefined ? {} : { members: v.members });
     checkIntegrity(run, out);
     checkTotalOrder(run, out);
     checkFifo(run, out);

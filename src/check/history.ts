@@ -44,6 +44,12 @@ export interface ViewEvent {
   readonly failed: readonly string[];
   /** Why the view changed, as the member reported it (agreed: must be the same at every member). */
   readonly reason?: string;
+  /**
+   * The network the view belongs to (`View.network`): histories of different networks
+   * are separate histories of their groups (a network founded anew after a total
+   * failure starts its groups over), which must not be live at the same time (G9).
+   */
+  readonly network?: string;
   /** When it was installed, ms. */
   readonly time?: number;
   /** The application's state digest after this event, when known. */

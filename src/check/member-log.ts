@@ -24,6 +24,7 @@ interface Line {
   readonly left?: unknown;
   readonly failed?: unknown;
   readonly reason?: unknown;
+  readonly network?: unknown;
   readonly self?: unknown;
   readonly sender?: unknown;
   readonly data?: unknown;
@@ -76,6 +77,7 @@ export function parseMemberLog(text: string, name: string, opts: { crashed?: boo
           left: strings(l.left),
           failed: strings(l.failed),
           ...(typeof l.reason === 'string' ? { reason: l.reason } : {}),
+          ...(typeof l.network === 'string' ? { network: l.network } : {}),
         });
         break;
       }

@@ -237,6 +237,7 @@ export async function member(argv: readonly string[]): Promise<number> {
           failed: e.view.failed,
           failures: e.view.failures,
           reason: e.view.reason,
+          network: e.view.network,
           self: ep.id,
           incarnation: ep.incarnation,
         });

@@ -77,6 +77,8 @@ import type {
 
 /** A group view as reported to the application. */
 export interface GroupView {
+  /** The network the view belongs to (see `EndpointCore.network`). */
+  readonly network: string;
   readonly id: number;
   readonly members: readonly MemberRef[];
   readonly joined: readonly MemberRef[];
@@ -332,6 +334,13 @@ export class EndpointCore {
   private readonly config: readonly string[];
 
   private phaseValue: Phase = 'bootstrapping';
+  /**
+   * The network's identity: its founder and founding ballot (`id#inc/round`), fixed
+   * when epoch 1 is installed and passed to every joiner in its welcome. A network
+   * founded anew after a total failure has a new one, and its groups start over, so a
+   * checker tells a re-founding from a split (two networks live at once) by it.
+   */
+  private networkValue = '';
   private view: EndpointView = { epoch: 0, members: [] };
   private previousMembers: readonly MemberInfo[] = [];
   private rank = new Map<string, number>();
@@ -433,6 +442,10 @@ export class EndpointCore {
   private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
   private blockedReported = false;
+  /** Members of this view whose process restarted (a new incarnation probed us from its address). */
+  private restarted = new Set<string>();
+  /** Joining: when a member of a network last answered a probe (it exists, so keep waiting for a welcome). */
+  private networkSeenAt = 0;
   /**
    * Since when this member hears fewer than a majority of its view (itself included);
    * null while it hears a majority. Such a member cannot serve the view: it proposes
@@ -506,6 +519,11 @@ export class EndpointCore {
 
   get phase(): Phase {
     return this.phaseValue;
+  }
+
+  /** The network's identity ('' before the first view): see `networkValue`. */
+  get network(): string {
+    return this.networkValue;
   }
 
   /** The installed endpoint view (epoch 0 before the first install). */
@@ -725,6 +743,18 @@ export class EndpointCore {
   }
 
   private tickJoining(now: number): void {
+    // No member of any network has answered for a while: the network we were to join
+    // is gone (its members restarted, or they left). Start over: join whatever answers
+    // now, or found a network with the other seeds.
+    if (now - this.networkSeenAt > this.cfg.suspectTimeoutMs * 3) {
+      this.log(`no member of a network answers: bootstrapping again`);
+      this.phaseValue = 'bootstrapping';
+      this.contact = null;
+      this.contactEpoch = 0;
+      this.heardBootstrapping.clear();
+      this.nextProbeAt = now;
+      return;
+    }
     if (now < this.nextProbeAt) return;
     this.nextProbeAt = now + this.cfg.retransmitMs * 2;
     if (this.contact !== null) this.send(this.contact, { t: 'join-req', from: this.self, addr: this.addr });
@@ -812,6 +842,14 @@ export class EndpointCore {
       }
     }
     if ((this.blockedReported || this.isolatedSince !== null) && now >= this.nextSeekAt) this.seekLaterView(now);
+    // Blocked for good: a view changes only with promises from a majority of its
+    // members, and members that restarted can never promise. This view is over; leave
+    // it as if excluded (the endpoint starts over as a new incarnation, which joins or,
+    // if every seed is starting too, founds a network). It never delivered anything
+    // the others did not, and it can deliver nothing more, so nothing is lost (G9).
+    if (this.blockedReported && this.view.members.length - this.restarted.size < majority(this.view.members.length)) {
+      this.exclude(`the view of epoch ${this.view.epoch} can never change: ${this.restarted.size} of ${this.view.members.length} members restarted`);
+    }
   }
 
   /**
@@ -892,6 +930,7 @@ export class EndpointCore {
     }
     switch (msg.t) {
       case 'probe':
+        this.noteRestart(msg.from, msg.addr);
         return this.onProbe(msg.addr);
       case 'probe-reply':
         return this.onProbeReply(now, msg);
@@ -1029,17 +1068,34 @@ export class EndpointCore {
   // ===================================================================== bootstrap and join
 
   /** Tell a prober where we are: in a network (and its coordinator), or still bootstrapping. */
+  /**
+   * Tell a prober where we are: in a network (and its coordinator), or bootstrapping.
+   * A joining endpoint says nothing: what it knows of a network is hearsay (its
+   * contact may be gone, or be the prober itself, restarted), and passing it on could
+   * send every restarted process to wait on a network that is no more.
+   */
   private onProbe(replyTo: string): void {
+    if (this.phaseValue === 'joining') return;
     let epoch = 0;
     let coordinator = '';
     if (this.phaseValue === 'member') {
       epoch = this.view.epoch;
       coordinator = this.view.members[0]?.addr ?? '';
-    } else if (this.phaseValue === 'joining' && this.contact !== null) {
-      epoch = this.contactEpoch;
-      coordinator = this.contact;
     }
     this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, epoch, coordinator });
+  }
+
+  /**
+   * A probe from a new incarnation of a member of our view, at its address: the old
+   * one is gone for good (a process restarted without persistence). Counted to know
+   * when this view can never change again (see `tickMember`).
+   */
+  private noteRestart(from: MemberRef, addr: string): void {
+    if (this.phaseValue !== 'member') return;
+    const r = this.rankByAddr.get(addr);
+    if (r === undefined) return;
+    const m = this.view.members[r]!;
+    if (m.id === from.id && m.inc !== from.inc) this.restarted.add(this.memberKeys[r]!);
   }
 
   private onProbeReply(now: number, msg: { from: MemberRef; addr: string; config: readonly string[]; epoch: number; coordinator: string }): void {
@@ -1054,6 +1110,7 @@ export class EndpointCore {
     }
     if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
     if (msg.epoch > 0 && msg.coordinator !== '') {
+      this.networkSeenAt = now;
       // A network exists: join it rather than found one.
       if (this.phaseValue === 'bootstrapping') {
         this.phaseValue = 'joining';
@@ -1698,7 +1755,7 @@ export class EndpointCore {
     // Members leave groups as failed only when the endpoint view removes them: the
     // reasons are those of the view being installed.
     const failures = c.failed.map((f) => this.lastFailures.find((x) => sameMember(x.member, f)) ?? unknownFailure(f));
-    const view: GroupView = { id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed, failures };
+    const view: GroupView = { network: this.network, id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed, failures };
     // A transfer to us: our own join, or a provider that departed while we still
     // waited — in the order's eyes, which is until our stateDone is delivered: a state
     // that arrived before that is dropped and the new provider's awaited, so that every
@@ -2464,6 +2521,7 @@ export class EndpointCore {
     for (const m of proposal.left) departed.set(memberKey(m), 'left');
     for (const m of proposal.failed) departed.set(memberKey(m), 'failed');
     const changes = this.groups.removeEndpoints(departed, { epoch: proposal.view.epoch, gseq: 0 });
+    if (oldEpoch === 0) this.networkValue = `${ballot.proposer}/${ballot.round}`;
     const welcome: WelcomeMsg = {
       t: 'welcome',
       from: this.self,
@@ -2474,6 +2532,7 @@ export class EndpointCore {
       failures: proposal.failures,
       groups: this.groups.snapshot(),
       groupViewIdFloor: this.groups.viewIdFloor,
+      network: this.networkValue,
     };
     if (!proposal.view.members.some((m) => sameMember(m, this.self))) {
       if (oldEpoch === 0) {
@@ -2482,6 +2541,7 @@ export class EndpointCore {
         this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
         this.contact = proposal.view.members[0]?.addr ?? null;
         this.contactEpoch = 1;
+        this.networkSeenAt = now;
       } else if (this.leaving) {
         this.log(`left the network at epoch ${proposal.view.epoch}`);
         // Tell the proposer we have it, so that it need not wait for us.
@@ -2516,6 +2576,7 @@ export class EndpointCore {
     if (this.phaseValue !== 'joining' && this.phaseValue !== 'bootstrapping') return;
     if (!msg.view.members.some((m) => sameMember(m, this.self))) return;
     this.groups = GroupTable.from(msg.groups, msg.groupViewIdFloor);
+    this.networkValue = msg.network;
     this.lastInstalledBallot = null;
     this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures);
     this.sayInstalled(msg.from, null);
@@ -2574,6 +2635,7 @@ export class EndpointCore {
     this.proposeRetryAt = 0;
     this.blockedReported = false;
     this.nextSeekAt = 0;
+    this.restarted.clear();
     this.isolatedSince = null;
     this.peerIsolatedSince.clear();
     this.suspects.clear();

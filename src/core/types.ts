@@ -357,6 +357,8 @@ export interface WelcomeMsg {
    * so far. A group created later starts above it at every endpoint, the joiner too.
    */
   readonly groupViewIdFloor: number;
+  /** Which network this is: fixed at its founding (see `EndpointCore.network`). */
+  readonly network: string;
 }
 
 /** "Epoch `epoch` exists and you are not in it": the receiver was excluded or is unknown. */

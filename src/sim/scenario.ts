@@ -160,6 +160,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
             type: 'view',
             group,
             viewId: e.view.id,
+            network: e.view.network,
             members: e.view.refs.members.map(key),
             joined: e.view.refs.joined.map(key),
             left: e.view.refs.left.map(key),

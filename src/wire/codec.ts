@@ -83,7 +83,7 @@
  * | 16   | `installed`   | epoch `uint`                                                           |
  * | 17   | `welcome`     | view `EndpointView`, joined `MemberRef[]`, left `MemberRef[]`,         |
  * |      |               | failed `MemberRef[]`, failures `Failure[]`, groups `GroupRecord[]`,    |
- * |      |               | groupViewIdFloor `uint`                                                |
+ * |      |               | groupViewIdFloor `uint`, network `str`                                 |
  * | 18   | `not-member`  | epoch `uint`, to `MemberRef`                                           |
  * | 19   | `state-chunk` | group `str`, joiner `MemberRef`, pos `Position`, offset `uint`,        |
  * |      |               | total `uint`, data `bytes`                                             |
@@ -485,6 +485,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       w.count(groups.length, l.arrayLengthMax, 'groups');
       for (let i = 0; i < groups.length; i++) writeGroup(w, groups[i]!, l);
       w.varint(m.groupViewIdFloor, 'groupViewIdFloor');
+      w.string(m.network, s, 'network');
       return;
     }
     case 'not-member':
@@ -854,6 +855,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         failures: readFailures(r, l),
         groups: readGroups(r, l),
         groupViewIdFloor: r.varint('groupViewIdFloor'),
+        network: r.string('network', s),
       };
     case MessageType['not-member']:
       return {
