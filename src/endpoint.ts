@@ -217,6 +217,12 @@ export interface EndpointWorld {
   readonly clock: Clock;
   /** Randomness (incarnations, jitter); seeded in the simulator. */
   readonly rng: Rng;
+  /**
+   * Check the core's safety invariants after every step (`EndpointCore.checkInvariants`):
+   * a broken one stops the endpoint like any broken invariant. The simulator sets it.
+   * @default false
+   */
+  readonly checkInvariants?: boolean;
 }
 
 /** Options of `Endpoint.start`. Timing options are in milliseconds. */
@@ -1262,6 +1268,7 @@ export class Endpoint {
     if (this.fatalError !== null) throw this.fatalError;
     try {
       step();
+      if (this.world.checkInvariants === true) this.core.checkInvariants();
     } catch (err) {
       const fatal = this.fail(err);
       if (fromApi || this.onFatal === undefined) throw fatal;

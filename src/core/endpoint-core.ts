@@ -598,6 +598,43 @@ export class EndpointCore {
     };
   }
 
+  /**
+   * Check the safety invariants of this endpoint's state; throws `AssertionFailure`
+   * naming the first one broken. The simulator calls it after every step; it is
+   * O(members) and allocates nothing, cheap enough for production too (the Endpoint
+   * runs it when its world asks, see `EndpointWorld.checkInvariants`).
+   *
+   * - delivered ≤ held ≤ ordered: nothing is delivered that is not held, in order;
+   * - delivered ≤ what a majority holds (committed), except in views of at most three,
+   *   where this member and the sequencer are that majority (see `deliverable`);
+   * - stable ≤ committed: what every member holds a majority holds;
+   * - a promise freezes what this member vouches for: no ack or heartbeat since
+   *   reported more than it held when it first promised or accepted in this epoch;
+   * - at the sequencer, committed and stable are at most what a majority (all) of
+   *   the members reported holding, and it orders nothing while wedged.
+   */
+  checkInvariants(): void {
+    if (this.phaseValue !== 'member') return;
+    assert(this.delivered <= this.held, `invariant: delivered ${this.delivered} > held ${this.held}`);
+    assert(this.held <= this.orderedMax, `invariant: held ${this.held} > ordered ${this.orderedMax}`);
+    assert(this.delivered <= this.deliverable(), `invariant: delivered ${this.delivered} beyond what a majority holds (${this.deliverable()})`);
+    assert(this.stable <= this.committed, `invariant: stable ${this.stable} > committed ${this.committed}`);
+    if (this.vouched !== null) assert(this.lastAckSent <= this.vouched, `invariant: reported holding ${this.lastAckSent} after promising at ${this.vouched}`);
+    if (!this.isCoordinator()) return;
+    const n = this.memberKeys.length;
+    let atLeastCommitted = 0;
+    let atLeastStable = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.memberKeys[i]!;
+      const h = k === this.selfKey ? this.ackable() : (this.ackHeld.get(k) ?? 0);
+      if (h >= this.committed) atLeastCommitted++;
+      if (h >= this.stable) atLeastStable++;
+    }
+    assert(atLeastCommitted >= majority(n), `invariant: committed ${this.committed} held by ${atLeastCommitted} of ${n} members`);
+    assert(atLeastStable === n, `invariant: stable ${this.stable} held by ${atLeastStable} of ${n} members`);
+    assert(!this.wedged || this.orderBatch.length === 0, 'invariant: the sequencer ordered while wedged');
+  }
+
   /** Everything to send and deliver since the last call, in order. */
   takeOutput(): CoreOutput {
     this.flushOrderBatch();

@@ -101,7 +101,7 @@ export class Simulation {
       ...options,
       id,
       seeds,
-      world: { transport: node.transport, clock: node.clock, rng: this.rng.fork() },
+      world: { transport: node.transport, clock: node.clock, rng: this.rng.fork(), checkInvariants: true },
       ...(trace === undefined ? {} : { onLog: (line: string) => trace(`${this.now} ${line}`) }),
     });
     this.nodes.set(id, { node, endpoint });
