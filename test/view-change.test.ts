@@ -232,3 +232,37 @@ for (const [n, seed] of [
     assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
   });
 }
+
+for (const [cutFrom, cutTo, removed] of [
+  ['n3', 'n1', 'n1'],
+  ['n1', 'n2', 'n2'],
+] as const) {
+  test(`a lone observer does not remove a member the others hear: ${cutFrom}'s messages to ${cutTo} are lost, and ${removed} is the one removed`, async () => {
+    // Five members, n1 the coordinator, n2 next in rank. Only one direction of one
+    // link fails. The member that cannot hear proposes to remove the one it cannot
+    // hear; the promises show that a majority hears that one well, so the proposer
+    // is the one cut off: it says it is isolated and the others remove it. Before,
+    // it removed the member everyone else heard (the coordinator, or a member that
+    // then could never rejoin through a coordinator that could not hear it).
+    const sim = new Simulation({ seed: 21, endpoint: { suspectTimeoutMs: 1000 } });
+    const h = new Histories(sim);
+    const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const eps = await sim.startAll(ids);
+    for (const ep of eps) await sim.run(h.join(ep, 'g'));
+    const inc = new Map(ids.map((id) => [id, sim.endpoint(id).incarnation]));
+    sim.network.dropWhen((from, to) => from === cutFrom && to === cutTo);
+    const others = ids.filter((id) => id !== removed);
+    await sim.runUntil(() => others.every((id) => !netView(sim, id).includes(removed)), 10_000);
+    for (const id of others) assert.equal(sim.endpoint(id).incarnation, inc.get(id), `${id} was removed too`);
+    // It said it is isolated, or (when the link it cannot hear is the coordinator's)
+    // the coordinator's next prepare found it silent too.
+    const g = sim.endpoint(others[0]!).group('g')!.view!;
+    assert.equal(g.failures.length, 1, g.reason);
+    assert.equal(g.failures[0]!.member, removed, g.reason);
+    assert.ok(['isolated', 'unresponsive'].includes(g.failures[0]!.cause), g.reason);
+    sim.network.dropWhen(null);
+    await sim.runFor(5000);
+    const v = checkHistories(h.all, { quiescent: true });
+    assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+  });
+}

@@ -259,6 +259,7 @@ const promise: fc.Arbitrary<PromiseMsg> = rec({
   held: uint,
   stable: uint,
   log: list(logEntry),
+  heardAgoMs: list(uint),
 });
 const reject: fc.Arbitrary<RejectMsg> = rec({
   t: fc.constant('reject' as const),

@@ -111,6 +111,7 @@ const samples: Message[] = [
       { gseq: 1202, sender: b, seq: 1, kind: EntryKind.join, group: 'g', safe: false, payload: null },
       { gseq: 1203, sender: d, seq: 2, kind: EntryKind.leave, group: 'ü', safe: false, payload: new Uint8Array(0) },
     ],
+    heardAgoMs: [0, 97, MAX],
   },
   {
     t: 'promise',
@@ -123,6 +124,7 @@ const samples: Message[] = [
     held: 0,
     stable: 0,
     log: [],
+    heardAgoMs: [],
   },
   { t: 'reject', from: b, epoch: 7, ballot, promised: { round: 4, proposer: 'z#1' } },
   {

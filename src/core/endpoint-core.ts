@@ -453,6 +453,13 @@ export class EndpointCore {
    * which it may still get through over a one-way link (see `peerIsolatedSince`).
    */
   private isolatedSince: number | null = null;
+  /**
+   * Members this one cannot hear though a majority of the view can, as the promises
+   * of its last proposal showed: the fault is on this member's side (a one-way or
+   * partial cut into it), so it counts as isolated until it hears them again — rather
+   * than have a lone observer remove a member the others hear well.
+   */
+  private cutOffFrom = new Set<string>();
   /** Since when each member's heartbeats say it hears fewer than a majority. */
   private peerIsolatedSince = new Map<string, number>();
   /** While blocked: when to look for a later view at the seed addresses next. */
@@ -754,6 +761,7 @@ export class EndpointCore {
       this.suspects.clear();
       this.suspectCause.clear();
       this.peerIsolatedSince.clear();
+      this.cutOffFrom.clear();
       this.isolatedSince = null;
       this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`);
     }
@@ -905,10 +913,11 @@ export class EndpointCore {
     // while lock each other out for good once they hear each other again).
     let heard = 0;
     for (const k of this.memberKeys) if (!this.suspects.has(k) || this.suspectCause.get(k) === 'isolated') heard++;
-    const isolated = this.view.members.length > 1 && heard < majority(this.view.members.length);
+    const isolated = this.view.members.length > 1 && (heard < majority(this.view.members.length) || this.cutOffFrom.size > 0);
     if (isolated && this.isolatedSince === null) {
       this.isolatedSince = now;
-      this.log(`isolated: hears ${heard} of ${this.view.members.length} members; proposes nothing until it hears a majority`);
+      const why = this.cutOffFrom.size > 0 ? `cannot hear ${[...this.cutOffFrom].join(' ')}, whom a majority hears` : `hears ${heard} of ${this.view.members.length} members`;
+      this.log(`isolated: ${why}; proposes nothing until that changes`);
     } else if (!isolated && this.isolatedSince !== null) {
       this.isolatedSince = null;
       this.log(`hears a majority again`);
@@ -1071,6 +1080,7 @@ export class EndpointCore {
 
   private heard(now: number, k: string): void {
     this.lastHeard.set(k, now);
+    this.cutOffFrom.delete(k);
     // Heard, but it said it cannot hear us: that suspicion ends only when it says it can.
     if (this.suspectCause.get(k) === 'isolated') return;
     if (this.suspects.delete(k)) {
@@ -2188,6 +2198,14 @@ export class EndpointCore {
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.inc - b.inc));
       proposal = { view: { epoch: 1, members }, cut: 0, joined: members.map(ref), left: [], failed: [], failures: [] };
     } else {
+      const alone = this.heardByMajority(p);
+      if (alone.length > 0) {
+        // A majority hears them; only this member does not: it is the one cut off.
+        for (const k of alone) this.cutOffFrom.add(k);
+        this.abandonProposal(now, `${alone.join(' ')} heard by a majority but not by this member: it is the one cut off`);
+        this.watchIsolation(now);
+        return;
+      }
       let cut = floor;
       while (cutLog.has(cut + 1)) cut++;
       proposal = this.newProposal(now, p, cut);
@@ -2201,6 +2219,32 @@ export class EndpointCore {
     p.phase = 'accept';
     p.deadline = now + this.cfg.flushTimeoutMs;
     this.sendAccepts(now, p, false);
+  }
+
+  /**
+   * Members this proposal would remove for silence that a majority of the view heard
+   * from lately (within half the suspicion timeout), as the promises say: a lone
+   * observer must not decide alone. A member that crashed or was cut off from the
+   * majority is silent to all of them; one that only this proposer cannot hear is
+   * not. (A refusal proves a process gone, and the other causes were observed by the
+   * members themselves, so only silence is put to the vote.)
+   */
+  private heardByMajority(p: ProposerState): string[] {
+    if (p.epoch === 0) return [];
+    const recentMs = this.cfg.suspectTimeoutMs / 2;
+    const need = majority(this.view.members.length);
+    const out: string[] = [];
+    for (let r = 0; r < this.memberKeys.length; r++) {
+      const k = this.memberKeys[r]!;
+      if (k === this.selfKey || p.promises.has(k) || this.pendingLeaves.has(k) || this.suspectCause.get(k) !== 'silence') continue;
+      let heard = 0;
+      for (const pr of p.promises.values()) {
+        const ago = pr.heardAgoMs[r];
+        if (ago !== undefined && ago <= recentMs && !sameMember(pr.from, this.self)) heard++;
+      }
+      if (heard >= need) out.push(k);
+    }
+    return out;
   }
 
   /** Entries at or below this are held by every member of the old view. */
@@ -2431,6 +2475,7 @@ export class EndpointCore {
       held: this.held,
       stable: this.stable,
       log: this.holdings(),
+      heardAgoMs: this.phaseValue === 'member' ? this.memberKeys.map((k) => (k === this.selfKey ? 0 : Math.max(0, Math.round(now - (this.lastHeard.get(k) ?? now))))) : [],
     };
     this.sendTo(now, from, reply);
   }
@@ -2675,6 +2720,7 @@ export class EndpointCore {
     this.restarted.clear();
     this.isolatedSince = null;
     this.peerIsolatedSince.clear();
+    this.cutOffFrom.clear();
     this.suspects.clear();
     this.suspectCause.clear();
     this.lagging.clear();

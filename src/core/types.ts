@@ -296,6 +296,12 @@ export interface PromiseMsg {
   readonly stable: number;
   /** What it holds beyond `stable`, in gseq order. */
   readonly log: readonly LogEntry[];
+  /**
+   * Per member of the view, in rank order: ms since the promiser last heard from it (0
+   * for itself). Lets a proposer tell a member that is gone (nobody hears it) from one
+   * that only the proposer cannot hear (then the proposer is the one cut off).
+   */
+  readonly heardAgoMs: readonly number[];
 }
 
 /** The acceptor has promised a higher ballot. */

@@ -74,7 +74,8 @@
  * | 9    | `nak`         | epoch `uint`, first `uint`, last `uint`                                |
  * | 10   | `prepare`     | epoch `uint`, ballot `Ballot`, config `str[]`                          |
  * | 11   | `promise`     | addr `str`, epoch `uint`, ballot `Ballot`, acceptedBallot `Ballot?`,   |
- * |      |               | accepted `Proposal?`, held `uint`, stable `uint`, log `LogEntry[]`     |
+ * |      |               | accepted `Proposal?`, held `uint`, stable `uint`, log `LogEntry[]`,    |
+ * |      |               | heardAgoMs `uint[]`                                                    |
  * | 12   | `reject`      | epoch `uint`, ballot `Ballot`, promised `Ballot`                       |
  * | 13   | `accept`      | epoch `uint`, ballot `Ballot`, proposal `Proposal`, log `LogEntry[]`,  |
  * |      |               | commit `bool`                                                          |
@@ -439,6 +440,8 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       w.varint(m.held, 'held');
       w.varint(m.stable, 'stable');
       writeLog(w, m.log, l);
+      w.count(m.heardAgoMs.length, l.arrayLengthMax, 'heardAgoMs');
+      for (const x of m.heardAgoMs) w.varint(x, 'heardAgoMs');
       return;
     case 'reject':
       w.u8(MessageType.reject);
@@ -809,6 +812,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         held: r.varint('held'),
         stable: r.varint('stable'),
         log: readLog(r, l),
+        heardAgoMs: readUints(r, l, 'heardAgoMs'),
       };
     case MessageType.reject:
       return {
@@ -899,6 +903,13 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
 
 function readMemberRef(r: Reader, stringBytesMax: number): MemberRef {
   return { id: r.string('member id', stringBytesMax), inc: r.varint('member inc') };
+}
+
+function readUints(r: Reader, l: Readonly<WireLimits>, what: string): number[] {
+  const n = r.length(what, l.arrayLengthMax, 1);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(r.varint(what));
+  return out;
 }
 
 function readMemberRefs(r: Reader, l: Readonly<WireLimits>, what: string): MemberRef[] {
