@@ -435,6 +435,46 @@ test('G6: a message delivered in different views is reported', () => {
   expectViolation(hs, 'G6', [B, C, ids.safeB as string, 'view 3', 'view 4']);
 });
 
+test('G6: a later-excluded member that delivered a message in an older view than the survivors is reported', () => {
+  // alice delivers bob's message in view 1, is then cut off (blocked, excluded); bob
+  // and carol deliver the same message only in view 2, which failed alice. Alice's
+  // delivery is not final (she never installed a later view), but G6 binds every
+  // member that delivers a message, whatever happened to it afterwards.
+  const s = new Script();
+  s.view('g', 1, [A, B, C], { joined: [A, B, C] });
+  s.mcast('g', C);
+  const late = s.mcast('g', B, { to: [A], resolve: false });
+  s.at(500).raw(A, { type: 'blocked', group: 'g', time: 500 });
+  s.at(600).view('g', 2, [B, C], { failed: [A] });
+  for (const name of [B, C]) s.raw(name, { type: 'message', group: 'g', viewId: 2, sender: B, msgId: late, senderSeq: 1, time: 601 });
+  s.raw(A, { type: 'excluded', group: 'g', time: 900 }).end(A, 'excluded');
+  expectViolation(s.histories(), 'G6', [A, late, 'view 1', 'view 2'], {});
+});
+
+test('G6: a crashed member that delivered a message in another view than the survivors is reported', () => {
+  const s = new Script();
+  s.view('g', 1, [A, B, C], { joined: [A, B, C] });
+  const m = s.mcast('g', B, { to: [A], resolve: false });
+  s.at(1000).crash(A);
+  s.at(1100).view('g', 2, [B, C], { failed: [A] });
+  for (const name of [B, C]) s.raw(name, { type: 'message', group: 'g', viewId: 2, sender: B, msgId: m, senderSeq: 1, time: 1101 });
+  expectViolation(s.histories(), 'G6', [A, m, 'view 1', 'view 2'], {});
+});
+
+test('G2: a later-excluded member that delivered two messages in another order is reported', () => {
+  const s = new Script();
+  s.view('g', 1, [A, B, C], { joined: [A, B, C] });
+  const m1 = s.mcast('g', B);
+  const m2 = s.mcast('g', C);
+  s.at(500).raw(A, { type: 'blocked', group: 'g', time: 500 });
+  s.at(600).view('g', 2, [B, C], { failed: [A] });
+  s.raw(A, { type: 'excluded', group: 'g', time: 900 }).end(A, 'excluded');
+  const hs = mutable(s.histories());
+  const alice = of(hs, A);
+  swap(alice, indexOf(alice, isMsg(m1)), indexOf(alice, isMsg(m2)));
+  expectViolation(hs, 'G2', [A, m1, m2], {});
+});
+
 test('G6: a message marked with a view other than the current one is reported', () => {
   const { histories, ids } = goodRun();
   const hs = mutable(histories);

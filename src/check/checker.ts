@@ -18,13 +18,15 @@
  *   which must be monotonic: O(deliveries) per pair instead of O(deliveries²).
  *
  * Non-uniform delivery. A member that crashed, was excluded or blocked may have
- * delivered, in its last view, messages that the survivors never delivered in that view
+ * delivered, in its last view, messages that the survivors never delivered at all
  * (the flush keeps what survivors hold, not what the dead held). So comparisons that
- * would otherwise forbid this (same-view delivery G6, "nothing lost" G7, equal digests
- * G10) only use a delivery when it is *final*: the member went on to install a later
- * view of the group, or it ended `up`/`stopped` without a `blocked` or `excluded` of
- * the group after the delivery. Every delivery, final or not, is still judged by
- * G1–G5 (a crashed member must not, say, reorder or duplicate).
+ * would otherwise forbid this ("nothing lost" G7, equal digests G10) only use a
+ * delivery when it is *final*: the member went on to install a later view of the
+ * group, or it ended `up`/`stopped` without a `blocked` or `excluded` of the group
+ * after the delivery. Every delivery, final or not, is still judged by G1–G6: a
+ * crashed or excluded member must not, say, reorder, duplicate, or deliver a message
+ * in another view than the members that deliver it too (what it delivered, it
+ * delivered; "may not deliver" is allowed, "delivers differently" is not).
  *
  * Definitions, per group; "installed views" are a member's `view` events of the group
  * in order; a `send` is an API call, so the "no events after" rules ignore sends.
@@ -33,7 +35,8 @@
  *   `sender`, to the same group (judged only if that sender's history is present);
  *   no member delivers a msgId twice.
  * - G2: for every pair of members, the messages both delivered (over all groups) come
- *   in the same relative order.
+ *   in the same relative order; every history counts, final or not (crashed, excluded
+ *   and blocked members included).
  * - G3: per member, group and sender, `senderSeq` increases; and when two successive
  *   deliveries of one sender (seqs a < c) fall in the same view, no seq between them
  *   was sent (from the sender's sends if present, else a+1 is missing by definition).
@@ -43,8 +46,10 @@
  *   view it installs.
  * - G5: members that installed V and then V' consecutively (no leave or exclusion in
  *   between) delivered the same set of messages between the two view events.
- * - G6: a message's `viewId` is the member's current view; and final deliveries (see
- *   above) of one message all carry the same viewId.
+ * - G6: a message's `viewId` is the member's current view; and every member's first
+ *   delivery of one message carries the same viewId, final or not (a member later
+ *   excluded or crashed that delivered a message in an older view than the survivors
+ *   breaks it as much as a survivor would).
  * - G7: always: a send with `resolvedAt` was delivered by its sender; a resolved
  *   `safe` send delivered by its sender in view V was delivered by every other member
  *   that installed V and either installed a later view or ended up/stopped without a
@@ -865,7 +870,8 @@ function checkSameView(run: Run, out: Collector): void {
         );
       }
       if ((m.order[m.rank.get(e.msgId) ?? -1]?.idx ?? -1) !== i) continue; // duplicate: G1
-      if (!isFinal(m, e.group, i)) continue; // non-uniform delivery is allowed
+      // Every delivery counts, final or not: a member that goes on to be excluded or
+      // to crash may deliver less than the survivors, never in another view.
       const ref = first.get(e.msgId);
       if (ref === undefined) {
         first.set(e.msgId, { member: m, viewId: e.viewId, reported: false });
