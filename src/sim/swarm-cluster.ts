@@ -304,12 +304,16 @@ export class SwarmCluster {
     this.dirty = true;
     ep.join(g, { onEvent, checkpoint }).catch(() => {
       // Excluded from the network while joining (no view, so no `excluded` event):
-      // an application joins again once its endpoint is back, as after an exclusion.
+      // this incarnation is gone; an application joins again once its endpoint is
+      // back, as after an exclusion.
+      if (rec.end === 'up' && this.sim.isUp(ep.id) && `${ep.id}#${ep.incarnation}` !== rec.member) rec.end = 'excluded';
       this.later(50, () => {
         if (this.sim.isUp(ep.id) && !this.stopped.has(ep.id) && this.wants.get(ep.id)?.has(g) === true) this.joinGroup(ep, g);
       });
     });
-    if (this.rng.chance(this.shape.senderShare)) this.startSender(ep, g, name, rec, app);
+    // The handle of this join: a later join of the same group (a new incarnation) has its own sender.
+    const handle = ep.group(g);
+    if (handle !== undefined && this.rng.chance(this.shape.senderShare)) this.startSender(ep, handle, name, rec, app);
   }
 
   private onGroupEvent(ep: Endpoint, g: string, name: string, rec: Recorder, app: AppState, e: GroupEvent): void {
@@ -371,7 +375,8 @@ export class SwarmCluster {
   }
 
   /** Multicast to the group at the run's rate, on the endpoint's own clock (a paused node sends nothing). */
-  private startSender(ep: Endpoint, g: string, name: string, rec: Recorder, app: AppState): void {
+  private startSender(ep: Endpoint, handle: Group, name: string, rec: Recorder, app: AppState): void {
+    const g = handle.name;
     const genKey = `${ep.id}:${g}`;
     const generation = (this.senderGeneration.get(genKey) ?? 0) + 1;
     this.senderGeneration.set(genKey, generation);
@@ -381,8 +386,7 @@ export class SwarmCluster {
     const countKey = `${rec.member}:${g}`;
     const tick = (): void => {
       if (this.stopWorkload || rec.end !== 'up' || this.senderGeneration.get(genKey) !== generation) return;
-      const handle = ep.group(g);
-      if (handle === undefined) return;
+      if (ep.group(g) !== handle) return; // left, excluded, or joined again since
       // Every fourth tick sends three in one go, so that they leave as one bundle; the
       // last one in the other delivery mode when safe multicasts are on.
       const burst = (this.sentCount.get(countKey) ?? 0) % 4 === 3 ? 3 : 1;
@@ -404,6 +408,7 @@ export class SwarmCluster {
     const data = padding === 0 ? msgId : `${msgId} ${'x'.repeat(padding)}`;
     const sendEvent: SendRecord = { type: 'send', group: name, msgId, senderSeq: n, safe, time: this.sim.now };
     rec.events.push(sendEvent);
+    if (this.trace !== undefined) this.note(`multicast ${msgId}${safe ? ' (safe)' : ''}`);
     try {
       this.dirty = true;
       handle.multicast(textEncoder.encode(data), { safe }).then(
