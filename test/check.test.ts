@@ -630,6 +630,23 @@ test('G11: a member that left and is reported as failed is reported', () => {
   expectViolation(hs, 'G11', [C, B, 'view 5', 'failed']);
 });
 
+test('G11: a member that rejoined in a view not listing it as joined may later be reported failed', () => {
+  // alice leaves g after view 3 and joins again; the group's only other member crashed
+  // before it could provide the state, so her rejoin view 9 lists her as a member but
+  // not as joined (she starts afresh). Nobody recorded the view of her leave; she
+  // recorded view 9 before bob did, then crashed; view 10 reports her as failed. That
+  // is about her new stay, not her leave.
+  const s = new Script();
+  s.view('g', 3, [A, B], { joined: [A, B] });
+  s.raw(A, { type: 'left', group: 'g', time: 10 });
+  s.view('g', 9, [A, B]);
+  s.mcast('g', B);
+  s.at(1000).crash(A);
+  s.at(1100).view('g', 10, [B], { failed: [A] });
+  const vs = checkHistories(s.histories(), {}).filter((v) => v.guarantee === 'G11');
+  assert.deepEqual(vs, [], formatViolations(vs));
+});
+
 test('G11: a delivery after leaving is reported', () => {
   const { histories, ids } = goodRun();
   const hs = mutable(histories);

@@ -80,8 +80,10 @@
  *   the join view (nobody holds the checkpoint; the joiner starts afresh). And final
  *   deliveries of one message leave the same digest everywhere.
  * - G11: after a member's `left`, views of the group (by id, as others installed them)
- *   up to the one naming it in `joined` or `left` never name it in `failed` or
- *   `members`; the member receives nothing more of the group until it rejoins.
+ *   up to the one naming it in `joined` or `left`, and before the member's own next
+ *   view of the group (its rejoin, which need not list it as joined), never name it in
+ *   `failed` or `members`; the member receives nothing more of the group until it
+ *   rejoins.
  *
  * Names. Views and senders name members by their `member` string. In the simulator
  * that string includes the incarnation, so it is unique; real `cohort member` runs may
@@ -1472,12 +1474,17 @@ function checkLeave(run: Run, out: Collector): void {
         if (e.type !== 'left') continue;
         leftAfter = i;
         if (lastViewId === undefined || byId === undefined) continue;
+        // The member's own next view of the group is its rejoin: from there on it is
+        // in the group again, whether or not that view lists it as joined (it does not
+        // when the state's provider departed first).
+        const rejoinViewId = nextOwnViewId(m, log, i);
         // The later views of the group, as the others installed them, until the name
         // shows up in one of them.
         for (let k = upperBound(ids, lastViewId); k < ids.length; k++) {
           const rec = byId.get(ids[k] as number);
           if (rec === undefined) continue;
           const v = rec.ev;
+          if (v.viewId >= rejoinViewId) break;
           if (v.joined.includes(m.name) || v.left.includes(m.name)) break;
           if (rec.member === m) continue;
           // A view nobody recorded (the rejoiner was alone, or crashed before its first
@@ -1506,6 +1513,12 @@ function checkLeave(run: Run, out: Collector): void {
       }
     }
   }
+}
+
+/** The id of the member's first view of the group after its event at `after`; Infinity if none. */
+function nextOwnViewId(m: Member, log: GroupLog, after: number): number {
+  for (const vi of log.views) if (vi > after) return (event(m, vi) as ViewEvent).viewId;
+  return Infinity;
 }
 
 /**

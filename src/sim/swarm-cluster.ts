@@ -100,6 +100,8 @@ export class SwarmCluster {
   maxStateBytes = 0;
   /** Membership actions scheduled for later (restarts, rejoins) that have not run yet. */
   pendingActions = 0;
+  /** Set when the liveness phase starts: delayed parts of faults (a crash, a leave) no longer strike. */
+  faultsOver = false;
   /** Bumped by each partition-like fault, so an older one's end does not end a newer one. */
   partitionGeneration = 0;
   /** Bumped by each loss burst, likewise. */
@@ -113,6 +115,8 @@ export class SwarmCluster {
   private readonly life = new Map<string, number>();
   private readonly sentCount = new Map<string, number>();
   private readonly senderGeneration = new Map<string, number>();
+  /** Group leaves asked for and not completed: a live member's leave must complete after healing. */
+  private readonly pendingLeaves = new Map<Group, { ep: Endpoint; rec: Recorder }>();
   private joinerCount = 0;
   private latestEpoch = 0;
 
@@ -434,8 +438,10 @@ export class SwarmCluster {
     const rec = this.recorderFor(ep);
     const app = this.apps.get(`${rec.member}\0${g}`);
     this.dirty = true;
+    this.pendingLeaves.set(handle, { ep, rec });
     handle.leave().then(
       () => {
+        this.pendingLeaves.delete(handle);
         if (rec.end !== 'up') return;
         rec.events.push({ type: 'left', group: this.recordedName(g, rec), time: this.sim.now });
         app?.outstanding.clear(); // what was still in flight may never come back after a leave
@@ -447,7 +453,7 @@ export class SwarmCluster {
           this.joinGroup(ep, g);
         });
       },
-      () => undefined,
+      () => this.pendingLeaves.delete(handle),
     );
     return true;
   }
@@ -555,6 +561,9 @@ export class SwarmCluster {
   convergence(): string | null {
     if (this.pendingActions > 0) return `${this.pendingActions} restarts or rejoins still scheduled`;
     if (this.stopping.size > 0) return `the graceful stop of ${[...this.stopping].join(', ')} has not completed`;
+    for (const [handle, { ep, rec }] of this.pendingLeaves) {
+      if (rec.end === 'up' && this.sim.isUp(ep.id) && this.sim.endpoint(ep.id) === ep) return `the leave of group ${handle.name} by ${rec.member} has not completed`;
+    }
     const live = this.liveIds();
     if (live.length === 0) return null;
     const eps = live.map((id) => this.sim.endpoint(id));

@@ -20,6 +20,7 @@ export type FaultOutcome = string | null;
 export const FAULTS: Readonly<Record<FaultKind, (c: SwarmCluster) => FaultOutcome>> = {
   [FaultKind.crash]: crash,
   [FaultKind.crashCoordinator]: crashCoordinator,
+  [FaultKind.crashMajority]: crashMajority,
   [FaultKind.crashDuringTransfer]: crashDuringTransfer,
   [FaultKind.crashDuringViewChange]: crashDuringViewChange,
   [FaultKind.pauseShort]: pauseShort,
@@ -61,6 +62,26 @@ function crashCoordinator(c: SwarmCluster): FaultOutcome {
 }
 
 /**
+ * A majority of the latest view crashes at once, the coordinator among them half the
+ * time; every victim restarts 200–3000 ms later with its id and seed list. What
+ * survives is a minority: it must block (G9), and the restarted endpoints must not
+ * found a second network while it lives (a total restart needs every seed address
+ * bootstrapping). Liveness cannot be asked of the run any more.
+ */
+function crashMajority(c: SwarmCluster): FaultOutcome {
+  if (c.totalRestartUnderway) return null;
+  const latest = c.latestView().map((k) => k.slice(0, k.indexOf('#')));
+  const living = latest.filter((id) => c.sim.isUp(id) && !c.stopped.has(id));
+  const majority = Math.floor(latest.length / 2) + 1;
+  if (latest.length < 3 || living.length < majority) return null;
+  const coordinator = c.coordinator();
+  let victims = c.rng.shuffle(living).slice(0, majority);
+  if (coordinator !== undefined && c.rng.chance(0.5) && !victims.includes(coordinator)) victims = [coordinator, ...victims.slice(1)];
+  for (const id of victims) c.crash(id, true);
+  return `crash ${victims.join(', ')} (a majority of ${latest.length}); all restart`;
+}
+
+/**
  * An endpoint joins a group it is not in; while the state streams to it, the state's
  * provider (the group's oldest member) or the joiner crashes. Larger states take
  * longer, so the crash is drawn within a window that grows with the state.
@@ -75,6 +96,7 @@ function crashDuringTransfer(c: SwarmCluster): FaultOutcome {
   const delayMs = c.rng.between(0, 30 + Math.floor(c.shape.stateBytes / 10_000));
   const provider = c.rng.chance(0.6);
   c.sim.scheduler.after(delayMs, () => {
+    if (c.faultsOver) return;
     const victim = provider ? c.groupOldest(g) : joiner;
     if (victim === undefined || !c.crashable().includes(victim)) return;
     c.note(`crash-during-transfer: crash ${provider ? 'provider' : 'joiner'} ${victim} of ${g}`);
@@ -116,6 +138,7 @@ function crashDuringViewChange(c: SwarmCluster): FaultOutcome {
 }
 
 function crashProposer(c: SwarmCluster, why: string): void {
+  if (c.faultsOver) return;
   const id = c.coordinator() ?? c.latestView().map((k) => k.slice(0, k.indexOf('#'))).find((x) => c.sim.isUp(x) && !c.paused.has(x));
   if (id === undefined || !c.crashable().includes(id)) return;
   c.note(`crash-during-view-change: crash proposer ${id} ${why}`);
@@ -354,6 +377,7 @@ function leaveDuringFlush(c: SwarmCluster): FaultOutcome {
   const delayMs = suspect + c.rng.between(0, Math.floor(suspect / 2) + 200);
   const victim = trigger;
   c.sim.scheduler.after(delayMs, () => {
+    if (c.faultsOver) return;
     const what = leaveOne(c, victim);
     if (what !== null) c.note(`leave-during-flush: ${what}`);
   });

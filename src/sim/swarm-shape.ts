@@ -56,6 +56,14 @@ export const FaultKind = {
   stop: 'stop',
   /** Every endpoint stops gracefully at once; then all start again together (a new network). */
   stopAll: 'stop-all',
+  /**
+   * Crash a majority of the latest view at once (all restart with the same ids and
+   * seeds). The survivors must block (G9) and the restarted must not found a second
+   * network beside them; liveness is then not judged (no living majority).
+   */
+  crashMajority: 'crash-majority',
+  // New kinds go at the end: the order is part of every seed's shape (densities and
+  // fault times are drawn kind by kind in this order), and recorded seeds must replay.
 } as const;
 /** One of the {@link FaultKind} values. */
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
@@ -135,9 +143,12 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
     [50, 200],
     [150, 600],
   ] as const);
+  // The densities come from a stream of their own, drawn last: a kind added at the end
+  // of FaultKind changes no other part of any seed's shape.
+  const densityRng = rng.fork();
   const densities = {} as Record<FaultKind, number>;
   for (const kind of ALL_FAULT_KINDS) {
-    const d = drawDensity(rng, kind);
+    const d = drawDensity(densityRng, kind);
     densities[kind] = enabled.has(kind) ? d : 0;
   }
   return {
@@ -207,8 +218,9 @@ function drawStateBytes(rng: SeededRng): number {
 /** How often a kind strikes, per virtual second: off in about a third of runs, else sparse to dense. */
 function drawDensity(rng: SeededRng, kind: FaultKind): number {
   const level = rng.pick([0, 0, 1, 1, 2, 3]);
-  // Everyone stopping at once happens at most once a run, in about one run in six.
-  if (kind === FaultKind.stopAll) return level === 3 ? 0.1 : 0;
+  // Everyone stopping at once, and a majority crashing at once, happen at most once a
+  // run, in about one run in six (both end the run's liveness verdict or restart it).
+  if (kind === FaultKind.stopAll || kind === FaultKind.crashMajority) return level === 3 ? 0.1 : 0;
   const scale = kind === FaultKind.joinBurst || kind === FaultKind.flapping ? 0.5 : 1;
   return [0, 0.08, 0.2, 0.4][level]! * scale;
 }
@@ -241,7 +253,8 @@ export function drawSchedule(rng: SeededRng, s: SwarmShape): { at: number; kind:
     if (d === 0) continue;
     const mean = (d * (to - from)) / 1000;
     // Between half and one and a half of the mean, at least one when the kind is on.
-    const count = kind === FaultKind.stopAll ? 1 : Math.max(1, Math.round(mean * (0.5 + krng.nextFloat())));
+    const once = kind === FaultKind.stopAll || kind === FaultKind.crashMajority;
+    const count = once ? 1 : Math.max(1, Math.round(mean * (0.5 + krng.nextFloat())));
     for (let i = 0; i < count; i++) out.push({ at: krng.between(from, to), kind });
   }
   out.sort((a, b) => a.at - b.at);

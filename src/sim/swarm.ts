@@ -136,6 +136,7 @@ export async function runSwarm(opts: SwarmOptions): Promise<SwarmResult> {
 
 /** End every fault: heal partitions and cuts, clean the network, resume the paused. */
 function heal(c: SwarmCluster): number {
+  c.faultsOver = true;
   c.sim.heal();
   c.sim.configure(CLEAN_NETWORK);
   c.partitionGeneration++;
