@@ -43,6 +43,7 @@ export const CI_FAULT_KIND_STATUS: Readonly<Record<FaultKind, true | string>> = 
   [FaultKind.stop]: true,
   [FaultKind.stopAll]: true,
   [FaultKind.crashMajority]: true,
+  [FaultKind.restart]: true,
 };
 
 /** The fault kinds the CI suite runs (see {@link CI_FAULT_KIND_STATUS}). */

@@ -237,6 +237,8 @@ function summarize(opts: Options, outcomes: SeedOutcome[]): number {
     `${opts.config.kind} seeds ${opts.from}..${opts.from + opts.count - 1}: ${outcomes.length - failures.length} passed, ${failures.length} failed; ` +
       `liveness judged in ${outcomes.filter((o) => o.livenessChecked).length}; wall ms per seed: median ${pct(0.5)}, p99 ${pct(0.99)}, max ${pct(1)}; ${cpuSecs.toFixed(0)} s of runs in total`,
   );
+  const slowest = [...outcomes].sort((a, b) => b.wallMs - a.wallMs).slice(0, 3);
+  console.log(`slowest seeds: ${slowest.map((o) => `${o.seed} (${o.wallMs.toFixed(0)} ms)`).join(', ')}`);
   if (failures.length > 0) {
     const classes = new Map<string, number[]>();
     for (const o of failures) {

@@ -12,12 +12,13 @@
  */
 import type { SwarmCluster } from './swarm-cluster.js';
 import { FaultKind } from './swarm-shape.js';
+import type { ScheduledFaultKind } from './swarm-shape.js';
 
 /** What a fault did, in words, or null if it found nothing to do. */
 export type FaultOutcome = string | null;
 
-/** The fault functions, one per kind. */
-export const FAULTS: Readonly<Record<FaultKind, (c: SwarmCluster) => FaultOutcome>> = {
+/** The fault functions, one per scheduled kind (`restart` is how `crash` ends, not a fault of its own). */
+export const FAULTS: Readonly<Record<ScheduledFaultKind, (c: SwarmCluster) => FaultOutcome>> = {
   [FaultKind.crash]: crash,
   [FaultKind.crashCoordinator]: crashCoordinator,
   [FaultKind.crashMajority]: crashMajority,

@@ -62,11 +62,20 @@ export const FaultKind = {
    * network beside them; liveness is then not judged (no living majority).
    */
   crashMajority: 'crash-majority',
+  /**
+   * Crashed (and singly stopped) endpoints start again with the same id and seed list.
+   * Not scheduled: its density is the chance that a crashed endpoint restarts (off:
+   * crashes are final). A total stop and a majority crash always restart everybody.
+   */
+  restart: 'restart',
   // New kinds go at the end: the order is part of every seed's shape (densities and
   // fault times are drawn kind by kind in this order), and recorded seeds must replay.
 } as const;
 /** One of the {@link FaultKind} values. */
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
+
+/** The kinds that strike at scheduled times (all but `restart`, which follows a crash). */
+export type ScheduledFaultKind = Exclude<FaultKind, typeof FaultKind.restart>;
 
 /** Every fault kind, in the fixed order in which densities are drawn. */
 export const ALL_FAULT_KINDS: readonly FaultKind[] = Object.freeze(Object.values(FaultKind));
@@ -118,7 +127,7 @@ export interface SwarmShape {
   readonly paddingBytesMax: number;
   /** Length of the safety phase, virtual ms; the liveness phase follows. */
   readonly faultPhaseMs: number;
-  /** Probability that a crashed endpoint is restarted (same id, same seeds). */
+  /** Probability that a crashed endpoint is restarted (same id, same seeds); 0 when kind `restart` is off. */
   readonly restartChance: number;
   /** Most addresses the run may use, joiners included. */
   readonly addressesMax: number;
@@ -146,26 +155,33 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
   // The densities come from a stream of their own, drawn last: a kind added at the end
   // of FaultKind changes no other part of any seed's shape.
   const densityRng = rng.fork();
+  const senderShare = rng.pick([1, 0.7, 0.4]);
+  const codec = rng.below(4) !== 0;
+  const stagger = rng.chance(0.4);
+  const safeShare = rng.pick([0, 0, 0.3, 1]);
+  const paddingBytesMax = rng.pick([0, 0, 0, 200, 4_000]);
+  const faultPhaseMs = rng.between(3_000, 7_000);
+  const restartChance = rng.pick([0.6, 0.9, 1]);
   const densities = {} as Record<FaultKind, number>;
   for (const kind of ALL_FAULT_KINDS) {
-    const d = drawDensity(densityRng, kind);
+    const d = kind === FaultKind.restart ? restartChance : drawDensity(densityRng, kind);
     densities[kind] = enabled.has(kind) ? d : 0;
   }
   return {
     endpoints,
     groups,
     wants,
-    senderShare: rng.pick([1, 0.7, 0.4]),
+    senderShare,
     stateBytes,
-    codec: rng.below(4) !== 0,
-    stagger: rng.chance(0.4),
+    codec,
+    stagger,
     endpoint,
     suspectTimeoutMs,
     sendIntervalMs,
-    safeShare: rng.pick([0, 0, 0.3, 1]),
-    paddingBytesMax: rng.pick([0, 0, 0, 200, 4_000]),
-    faultPhaseMs: rng.between(3_000, 7_000),
-    restartChance: rng.pick([0.6, 0.9, 1]),
+    safeShare,
+    paddingBytesMax,
+    faultPhaseMs,
+    restartChance: densities[FaultKind.restart],
     addressesMax: n + 6,
     densities,
   };
@@ -242,20 +258,20 @@ export function describeShape(s: SwarmShape): string {
 }
 
 /** The fault schedule of the safety phase: (time, kind) pairs in time order. */
-export function drawSchedule(rng: SeededRng, s: SwarmShape): { at: number; kind: FaultKind }[] {
-  const out: { at: number; kind: FaultKind }[] = [];
+export function drawSchedule(rng: SeededRng, s: SwarmShape): { at: number; kind: ScheduledFaultKind }[] {
+  const out: { at: number; kind: ScheduledFaultKind }[] = [];
   const from = 800;
   const to = Math.max(from + 1, s.faultPhaseMs - 200);
   for (const kind of ALL_FAULT_KINDS) {
     // A stream per kind: switching one kind off leaves the others' times unchanged.
     const krng = rng.fork();
     const d = s.densities[kind];
-    if (d === 0) continue;
+    if (d === 0 || kind === FaultKind.restart) continue; // a restart follows a crash; it is not scheduled
     const mean = (d * (to - from)) / 1000;
     // Between half and one and a half of the mean, at least one when the kind is on.
     const once = kind === FaultKind.stopAll || kind === FaultKind.crashMajority;
     const count = once ? 1 : Math.max(1, Math.round(mean * (0.5 + krng.nextFloat())));
-    for (let i = 0; i < count; i++) out.push({ at: krng.between(from, to), kind });
+    for (let i = 0; i < count; i++) out.push({ at: krng.between(from, to), kind: kind as ScheduledFaultKind });
   }
   out.sort((a, b) => a.at - b.at);
   return out;
