@@ -162,6 +162,7 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
   const paddingBytesMax = rng.pick([0, 0, 0, 200, 4_000]);
   const faultPhaseMs = rng.between(3_000, 7_000);
   const restartChance = rng.pick([0.6, 0.9, 1]);
+  const paced = paceSenders(sendIntervalMs, wants, groups, senderShare);
   const densities = {} as Record<FaultKind, number>;
   for (const kind of ALL_FAULT_KINDS) {
     const d = kind === FaultKind.restart ? restartChance : drawDensity(densityRng, kind);
@@ -177,7 +178,7 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
     stagger,
     endpoint,
     suspectTimeoutMs,
-    sendIntervalMs,
+    sendIntervalMs: paced,
     safeShare,
     paddingBytesMax,
     faultPhaseMs,
@@ -185,6 +186,32 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
     addressesMax: n + 6,
     densities,
   };
+}
+
+/** Deliveries per virtual second the starting workload may cause before senders slow down. */
+const DELIVERIES_PER_SECOND_MAX = 3_000;
+
+/**
+ * Slow the senders down in large, busy shapes: deliveries grow with the square of a
+ * group's size, and one seed of 15 endpoints in 6 groups sending every 20–80 ms cost
+ * as much as a hundred ordinary seeds without attacking anything more. The estimate:
+ * per group, senders × members, times one and a half (every fourth tick sends three),
+ * over the mean interval.
+ */
+function paceSenders(
+  interval: readonly [number, number],
+  wants: ReadonlyMap<string, readonly string[]>,
+  groups: readonly string[],
+  senderShare: number,
+): readonly [number, number] {
+  let pairs = 0;
+  for (const g of groups) {
+    const members = [...wants.values()].filter((w) => w.includes(g)).length;
+    pairs += members * members * senderShare;
+  }
+  const meanSeconds = (interval[0] + interval[1]) / 2 / 1000;
+  const factor = Math.max(1, (pairs * 1.5) / meanSeconds / DELIVERIES_PER_SECOND_MAX);
+  return factor === 1 ? interval : [Math.round(interval[0] * factor), Math.round(interval[1] * factor)];
 }
 
 /** Each starting endpoint wants some groups (about 60% of them), and every group gets a member. */
