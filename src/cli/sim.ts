@@ -7,14 +7,13 @@
  * exits 1. `npm run sim:soak` runs seed ranges in parallel worker processes.
  */
 import { parseArgs } from 'node:util';
-import { formatViolations } from '../check/checker.js';
 import type { Violation } from '../check/history.js';
 import { ScenarioProfile, runScenario } from '../sim/scenario.js';
 import type { ScenarioProfile as Profile } from '../sim/scenario.js';
 import { runSwarm } from '../sim/swarm.js';
 import { ALL_FAULT_KINDS, parseFaultKinds } from '../sim/swarm-shape.js';
 import type { FaultKind } from '../sim/swarm-shape.js';
-import { scenarioReplayCommand, swarmReplayCommand } from './replay.js';
+import { formatFirstViolations, scenarioReplayCommand, swarmReplayCommand } from './replay.js';
 
 const usage = `usage: npm run sim -- --seeds N [--from S] [--profile mixed|crashes]
        npm run sim -- --seed S [--quiet] [--profile mixed|crashes]
@@ -96,7 +95,7 @@ function int(name: string, v: string | undefined, fallback: number): number {
 }
 
 function report(seed: number, violations: readonly Violation[], replay: string): void {
-  console.log(`FAILED seed ${seed}; replay: ${replay}\n${formatViolations(violations.slice(0, 5))}`);
+  console.log(`FAILED seed ${seed}; replay: ${replay}\n${formatFirstViolations(violations, 5)}`);
 }
 
 async function replaySwarm(seed: number, kinds: FaultKind[] | undefined, quiet: boolean): Promise<number> {

@@ -14,13 +14,12 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { formatViolations } from '../check/checker.js';
 import type { Violation } from '../check/history.js';
 import { runScenario } from '../sim/scenario.js';
 import { runSwarm } from '../sim/swarm.js';
 import { parseFaultKinds } from '../sim/swarm-shape.js';
 import type { FaultKind } from '../sim/swarm-shape.js';
-import { scenarioReplayCommand, swarmReplayCommand } from './replay.js';
+import { formatFirstViolations, scenarioReplayCommand, swarmReplayCommand } from './replay.js';
 
 const usage = `usage: npm run sim:soak -- --seeds N [--from S] [--jobs J] [--kind swarm|scenario] [--kinds K1,K2,...|all] [--timeout-s T]
 
@@ -67,10 +66,10 @@ async function runSeed(config: WorkerConfig, seed: number): Promise<SeedOutcome>
   const started = performance.now();
   if (config.kind === 'scenario') {
     const r = await runScenario({ seed });
-    return { seed, wallMs: performance.now() - started, description: r.shape, violations: r.violations.slice(0, 8), livenessChecked: r.livenessChecked };
+    return { seed, wallMs: performance.now() - started, description: r.shape, violations: r.violations, livenessChecked: r.livenessChecked };
   }
   const r = await runSwarm({ seed, ...(config.kinds === undefined ? {} : { kinds: config.kinds }) });
-  return { seed, wallMs: performance.now() - started, description: r.description, violations: r.violations.slice(0, 8), livenessChecked: r.livenessChecked };
+  return { seed, wallMs: performance.now() - started, description: r.description, violations: r.violations, livenessChecked: r.livenessChecked };
 }
 
 // ---------------------------------------------------------------- worker side
@@ -228,7 +227,7 @@ function summarize(opts: Options, outcomes: SeedOutcome[]): number {
   outcomes.sort((a, b) => a.seed - b.seed);
   const failures = outcomes.filter((o) => o.violations.length > 0);
   for (const o of failures) {
-    console.log(`FAILED seed ${o.seed}; replay: ${replay(opts, o.seed)}${o.description === '' ? '' : `\n  ${o.description}`}\n${formatViolations(o.violations.slice(0, 3))}\n`);
+    console.log(`FAILED seed ${o.seed}; replay: ${replay(opts, o.seed)}${o.description === '' ? '' : `\n  ${o.description}`}\n${formatFirstViolations(o.violations, 3)}\n`);
   }
   const walls = outcomes.map((o) => o.wallMs).sort((a, b) => a - b);
   const pct = (p: number): string => (walls[Math.min(walls.length - 1, Math.floor(p * walls.length))] ?? 0).toFixed(0);

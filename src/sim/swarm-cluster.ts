@@ -288,7 +288,7 @@ export class SwarmCluster {
 
   /** `ep` joins group `g` (if not in it), runs the digest application in it, and sends. */
   joinGroup(ep: Endpoint, g: string): void {
-    if (ep.group(g) !== undefined || !this.sim.isUp(ep.id) || this.sim.endpoint(ep.id) !== ep) return;
+    if (ep.group(g) !== undefined || !this.sim.isUp(ep.id) || this.stopped.has(ep.id) || this.sim.endpoint(ep.id) !== ep) return;
     const rec = this.recorderFor(ep);
     if (rec.end !== 'up') {
       // The endpoint has not taken its new incarnation yet: try again shortly.
