@@ -435,6 +435,46 @@ test('G6: a message delivered in different views is reported', () => {
   expectViolation(hs, 'G6', [B, C, ids.safeB as string, 'view 3', 'view 4']);
 });
 
+test('G6: a later-excluded member that delivered a message in an older view than the survivors is reported', () => {
+  // alice delivers bob's message in view 1, is then cut off (blocked, excluded); bob
+  // and carol deliver the same message only in view 2, which failed alice. Alice's
+  // delivery is not final (she never installed a later view), but G6 binds every
+  // member that delivers a message, whatever happened to it afterwards.
+  const s = new Script();
+  s.view('g', 1, [A, B, C], { joined: [A, B, C] });
+  s.mcast('g', C);
+  const late = s.mcast('g', B, { to: [A], resolve: false });
+  s.at(500).raw(A, { type: 'blocked', group: 'g', time: 500 });
+  s.at(600).view('g', 2, [B, C], { failed: [A] });
+  for (const name of [B, C]) s.raw(name, { type: 'message', group: 'g', viewId: 2, sender: B, msgId: late, senderSeq: 1, time: 601 });
+  s.raw(A, { type: 'excluded', group: 'g', time: 900 }).end(A, 'excluded');
+  expectViolation(s.histories(), 'G6', [A, late, 'view 1', 'view 2'], {});
+});
+
+test('G6: a crashed member that delivered a message in another view than the survivors is reported', () => {
+  const s = new Script();
+  s.view('g', 1, [A, B, C], { joined: [A, B, C] });
+  const m = s.mcast('g', B, { to: [A], resolve: false });
+  s.at(1000).crash(A);
+  s.at(1100).view('g', 2, [B, C], { failed: [A] });
+  for (const name of [B, C]) s.raw(name, { type: 'message', group: 'g', viewId: 2, sender: B, msgId: m, senderSeq: 1, time: 1101 });
+  expectViolation(s.histories(), 'G6', [A, m, 'view 1', 'view 2'], {});
+});
+
+test('G2: a later-excluded member that delivered two messages in another order is reported', () => {
+  const s = new Script();
+  s.view('g', 1, [A, B, C], { joined: [A, B, C] });
+  const m1 = s.mcast('g', B);
+  const m2 = s.mcast('g', C);
+  s.at(500).raw(A, { type: 'blocked', group: 'g', time: 500 });
+  s.at(600).view('g', 2, [B, C], { failed: [A] });
+  s.raw(A, { type: 'excluded', group: 'g', time: 900 }).end(A, 'excluded');
+  const hs = mutable(s.histories());
+  const alice = of(hs, A);
+  swap(alice, indexOf(alice, isMsg(m1)), indexOf(alice, isMsg(m2)));
+  expectViolation(hs, 'G2', [A, m1, m2], {});
+});
+
 test('G6: a message marked with a view other than the current one is reported', () => {
   const { histories, ids } = goodRun();
   const hs = mutable(histories);
@@ -588,6 +628,23 @@ test('G11: a member that left and is reported as failed is reported', () => {
   v.left = [];
   v.failed = [C];
   expectViolation(hs, 'G11', [C, B, 'view 5', 'failed']);
+});
+
+test('G11: a member that rejoined in a view not listing it as joined may later be reported failed', () => {
+  // alice leaves g after view 3 and joins again; the group's only other member crashed
+  // before it could provide the state, so her rejoin view 9 lists her as a member but
+  // not as joined (she starts afresh). Nobody recorded the view of her leave; she
+  // recorded view 9 before bob did, then crashed; view 10 reports her as failed. That
+  // is about her new stay, not her leave.
+  const s = new Script();
+  s.view('g', 3, [A, B], { joined: [A, B] });
+  s.raw(A, { type: 'left', group: 'g', time: 10 });
+  s.view('g', 9, [A, B]);
+  s.mcast('g', B);
+  s.at(1000).crash(A);
+  s.at(1100).view('g', 10, [B], { failed: [A] });
+  const vs = checkHistories(s.histories(), {}).filter((v) => v.guarantee === 'G11');
+  assert.deepEqual(vs, [], formatViolations(vs));
 });
 
 test('G11: a delivery after leaving is reported', () => {

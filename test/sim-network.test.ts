@@ -608,6 +608,121 @@ describe('SimNetwork', () => {
     assert.equal(net.stats().dropped.partition, 2);
   });
 
+  it('cuts one direction of a link: A reaches B while B\'s messages to A are lost', () => {
+    const { scheduler, net } = makeNet(61, { delayMinMs: 1, delayMaxMs: 1 });
+    const names = ['n1', 'n2', 'n3'];
+    const nodes = names.map((a) => net.addNode(a));
+    const got = new Map<string, string[]>(names.map((a) => [a, []]));
+    for (const node of nodes) node.transport.onMessage((from) => got.get(node.address)?.push(from));
+    const all = (): void => {
+      for (const from of nodes) for (const to of names) if (to !== from.address) from.transport.send(to, hb(from.address, 0));
+    };
+    net.cutLink('n2', 'n1');
+    net.cutLink('n2', 'n1'); // cutting twice is one cut
+    net.cutLink('n3', 'n3'); // a node always reaches itself
+    assert.deepEqual(net.cutLinks, [['n2', 'n1']]);
+    assert.equal(net.canReach('n1', 'n2'), true);
+    assert.equal(net.canReach('n2', 'n1'), false);
+    assert.equal(net.canReach('n3', 'n3'), true);
+    all();
+    scheduler.runUntil(10);
+    assert.deepEqual(got.get('n1'), ['n3']);
+    assert.deepEqual(got.get('n2'), ['n1', 'n3']);
+    assert.deepEqual(got.get('n3'), ['n1', 'n2']);
+    assert.equal(net.stats().dropped[DropReason.cut], 1);
+    assert.equal(net.stats().dropped.partition, 0);
+
+    net.restoreLink('n2', 'n1');
+    assert.deepEqual(net.cutLinks, []);
+    for (const a of names) got.set(a, []);
+    all();
+    scheduler.runUntil(20);
+    for (const a of names) assert.equal(got.get(a)?.length, 2, `${a} after restore`);
+    assertBalanced(net.stats());
+    assert.throws(() => net.cutLink('', 'n1'), OptionError);
+  });
+
+  it('cuts a pair both ways without cutting either from a third node (non-transitive), until heal', () => {
+    const { scheduler, net } = makeNet(62, { delayMinMs: 1, delayMaxMs: 1 });
+    const names = ['n1', 'n2', 'n3'];
+    const nodes = names.map((a) => net.addNode(a));
+    const got = new Map<string, string[]>(names.map((a) => [a, []]));
+    for (const node of nodes) node.transport.onMessage((from) => got.get(node.address)?.push(from));
+    const all = (): void => {
+      for (const from of nodes) for (const to of names) if (to !== from.address) from.transport.send(to, hb(from.address, 0));
+    };
+    net.cutLink('n1', 'n2');
+    net.cutLink('n2', 'n1');
+    all();
+    scheduler.runUntil(10);
+    assert.deepEqual(got.get('n1'), ['n3']);
+    assert.deepEqual(got.get('n2'), ['n3']);
+    assert.deepEqual(got.get('n3'), ['n1', 'n2']);
+    assert.equal(net.stats().dropped[DropReason.cut], 2);
+    // A partition on top keeps the cuts; heal removes both.
+    net.partition([['n3']]);
+    assert.equal(net.canReach('n1', 'n2'), false, 'the cut stands inside a side');
+    net.heal();
+    assert.deepEqual(net.cutLinks, []);
+    for (const a of names) got.set(a, []);
+    all();
+    scheduler.runUntil(20);
+    for (const a of names) assert.equal(got.get(a)?.length, 2, `${a} after heal`);
+  });
+
+  it('checks a cut at send and at arrival, and carries no refusal back over a cut return path', () => {
+    const { scheduler, net } = makeNet(63, { delayMinMs: 10, delayMaxMs: 10 });
+    const a = net.addNode('n1');
+    const b = net.addNode('n2');
+    const got: number[] = [];
+    b.transport.onMessage((_from, msg) => got.push(numberOf(msg)));
+    a.transport.send('n2', hb('n1', 1)); // in flight when the cut appears at t=5: lost at arrival
+    scheduler.runUntil(5);
+    net.cutLink('n1', 'n2');
+    a.transport.send('n2', hb('n1', 2)); // sent over the cut link: lost though restored before arrival
+    scheduler.runUntil(12);
+    net.restoreLink('n1', 'n2');
+    a.transport.send('n2', hb('n1', 3));
+    scheduler.runUntil(50);
+    assert.deepEqual(got, [3]);
+    assert.equal(net.stats().dropped[DropReason.cut], 2);
+
+    // n2 crashes: its address refuses n1's messages, unless the way back is cut.
+    const refused: string[] = [];
+    a.transport.onMessage(() => undefined);
+    a.transport.onRefused((addr) => refused.push(addr));
+    b.crash();
+    net.cutLink('n2', 'n1');
+    a.transport.send('n2', hb('n1', 4));
+    scheduler.runUntil(100);
+    assert.deepEqual(refused, []);
+    net.restoreLink('n2', 'n1');
+    a.transport.send('n2', hb('n1', 5));
+    scheduler.runUntil(150);
+    assert.deepEqual(refused, ['n2']);
+    assertBalanced(net.stats());
+  });
+
+  it('replays a run with cuts exactly', () => {
+    const run = (withCut: boolean): string[] => {
+      const { scheduler, net } = makeNet(64, { dropProbability: 0.2, duplicateProbability: 0.1, reorderProbability: 0.2 });
+      const trace: string[] = [];
+      const nodes = ['n1', 'n2', 'n3'].map((x) => net.addNode(x));
+      for (const node of nodes) node.transport.onMessage((from, msg) => trace.push(`${scheduler.now} ${from}->${node.address} ${numberOf(msg)}`));
+      if (withCut) net.cutLink('n3', 'n1');
+      for (let i = 0; i < 200; i++) {
+        const from = nodes[i % 3]!;
+        from.transport.send(nodes[(i + 1) % 3]!.address, hb(from.address, i));
+      }
+      scheduler.runUntil(1000);
+      return trace;
+    };
+    const cut = run(true);
+    assert.deepEqual(cut, run(true));
+    assert.ok(!cut.some((l) => l.includes('n3->n1')) && cut.some((l) => l.includes('n1->n2')));
+    assert.ok(run(false).some((l) => l.includes('n3->n1')));
+  });
+
   it('always delivers a message to oneself, whatever the faults', () => {
     const { scheduler, net } = makeNet(7, { dropProbability: 1, duplicateProbability: 1, reorderProbability: 1 });
     const a = net.addNode('n1');

@@ -18,13 +18,15 @@
  *   which must be monotonic: O(deliveries) per pair instead of O(deliveries²).
  *
  * Non-uniform delivery. A member that crashed, was excluded or blocked may have
- * delivered, in its last view, messages that the survivors never delivered in that view
+ * delivered, in its last view, messages that the survivors never delivered at all
  * (the flush keeps what survivors hold, not what the dead held). So comparisons that
- * would otherwise forbid this (same-view delivery G6, "nothing lost" G7, equal digests
- * G10) only use a delivery when it is *final*: the member went on to install a later
- * view of the group, or it ended `up`/`stopped` without a `blocked` or `excluded` of
- * the group after the delivery. Every delivery, final or not, is still judged by
- * G1–G5 (a crashed member must not, say, reorder or duplicate).
+ * would otherwise forbid this ("nothing lost" G7, equal digests G10) only use a
+ * delivery when it is *final*: the member went on to install a later view of the
+ * group, or it ended `up`/`stopped` without a `blocked` or `excluded` of the group
+ * after the delivery. Every delivery, final or not, is still judged by G1–G6: a
+ * crashed or excluded member must not, say, reorder, duplicate, or deliver a message
+ * in another view than the members that deliver it too (what it delivered, it
+ * delivered; "may not deliver" is allowed, "delivers differently" is not).
  *
  * Definitions, per group; "installed views" are a member's `view` events of the group
  * in order; a `send` is an API call, so the "no events after" rules ignore sends.
@@ -33,7 +35,8 @@
  *   `sender`, to the same group (judged only if that sender's history is present);
  *   no member delivers a msgId twice.
  * - G2: for every pair of members, the messages both delivered (over all groups) come
- *   in the same relative order.
+ *   in the same relative order; every history counts, final or not (crashed, excluded
+ *   and blocked members included).
  * - G3: per member, group and sender, `senderSeq` increases; and when two successive
  *   deliveries of one sender (seqs a < c) fall in the same view, no seq between them
  *   was sent (from the sender's sends if present, else a+1 is missing by definition).
@@ -43,8 +46,10 @@
  *   view it installs.
  * - G5: members that installed V and then V' consecutively (no leave or exclusion in
  *   between) delivered the same set of messages between the two view events.
- * - G6: a message's `viewId` is the member's current view; and final deliveries (see
- *   above) of one message all carry the same viewId.
+ * - G6: a message's `viewId` is the member's current view; and every member's first
+ *   delivery of one message carries the same viewId, final or not (a member later
+ *   excluded or crashed that delivered a message in an older view than the survivors
+ *   breaks it as much as a survivor would).
  * - G7: always: a send with `resolvedAt` was delivered by its sender; a resolved
  *   `safe` send delivered by its sender in view V was delivered by every other member
  *   that installed V and either installed a later view or ended up/stopped without a
@@ -75,8 +80,10 @@
  *   the join view (nobody holds the checkpoint; the joiner starts afresh). And final
  *   deliveries of one message leave the same digest everywhere.
  * - G11: after a member's `left`, views of the group (by id, as others installed them)
- *   up to the one naming it in `joined` or `left` never name it in `failed` or
- *   `members`; the member receives nothing more of the group until it rejoins.
+ *   up to the one naming it in `joined` or `left`, and before the member's own next
+ *   view of the group (its rejoin, which need not list it as joined), never name it in
+ *   `failed` or `members`; the member receives nothing more of the group until it
+ *   rejoins.
  *
  * Names. Views and senders name members by their `member` string. In the simulator
  * that string includes the incarnation, so it is unique; real `cohort member` runs may
@@ -869,7 +876,8 @@ function checkSameView(run: Run, out: Collector): void {
         );
       }
       if ((m.order[m.rank.get(e.msgId) ?? -1]?.idx ?? -1) !== i) continue; // duplicate: G1
-      if (!isFinal(m, e.group, i)) continue; // non-uniform delivery is allowed
+      // Every delivery counts, final or not: a member that goes on to be excluded or
+      // to crash may deliver less than the survivors, never in another view.
       const ref = first.get(e.msgId);
       if (ref === undefined) {
         first.set(e.msgId, { member: m, viewId: e.viewId, reported: false });
@@ -1470,12 +1478,17 @@ function checkLeave(run: Run, out: Collector): void {
         if (e.type !== 'left') continue;
         leftAfter = i;
         if (lastViewId === undefined || byId === undefined) continue;
+        // The member's own next view of the group is its rejoin: from there on it is
+        // in the group again, whether or not that view lists it as joined (it does not
+        // when the state's provider departed first).
+        const rejoinViewId = nextOwnViewId(m, log, i);
         // The later views of the group, as the others installed them, until the name
         // shows up in one of them.
         for (let k = upperBound(ids, lastViewId); k < ids.length; k++) {
           const rec = byId.get(ids[k] as number);
           if (rec === undefined) continue;
           const v = rec.ev;
+          if (v.viewId >= rejoinViewId) break;
           if (v.joined.includes(m.name) || v.left.includes(m.name)) break;
           if (rec.member === m) continue;
           // A view nobody recorded (the rejoiner was alone, or crashed before its first
@@ -1504,6 +1517,12 @@ function checkLeave(run: Run, out: Collector): void {
       }
     }
   }
+}
+
+/** The id of the member's first view of the group after its event at `after`; Infinity if none. */
+function nextOwnViewId(m: Member, log: GroupLog, after: number): number {
+  for (const vi of log.views) if (vi > after) return (event(m, vi) as ViewEvent).viewId;
+  return Infinity;
 }
 
 /**

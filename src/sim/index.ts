@@ -3,7 +3,8 @@
  * `checkpoint` code on simulated endpoints under a seeded fault schedule (crashes,
  * pauses, partitions, loss, duplication, reordering) on a virtual clock, and assert on
  * your replicas. `runScenario` is the attack the project's own suite runs thousands
- * of times; its histories go to `cohort/check`.
+ * of times, and `runSwarm` the VOPR-style swarm that draws the whole run (cluster
+ * shape, windows, fault densities) from one seed; their histories go to `cohort/check`.
  *
  * @module cohort/sim
  * @example
@@ -20,6 +21,10 @@ export { Simulation } from './simulation.js';
 export type { SimEndpointOptions, SimulationOptions } from './simulation.js';
 export { runScenario, ScenarioProfile } from './scenario.js';
 export type { ScenarioOptions, ScenarioResult } from './scenario.js';
+export { runSwarm } from './swarm.js';
+export type { SwarmOptions, SwarmResult } from './swarm.js';
+export { FaultKind, ALL_FAULT_KINDS, parseFaultKinds, drawShape, describeShape } from './swarm-shape.js';
+export type { SwarmShape } from './swarm-shape.js';
 export { SimNetwork, DEFAULT_FAULTS } from './network.js';
 export type { NetworkFaults, NetworkStats, SimNode, SimNetworkOptions, SimCodec, DropReason } from './network.js';
 export { Scheduler, NodeClock, EventLimitError } from './scheduler.js';

@@ -32,6 +32,16 @@
  * when a cut appears is lost if the cut still stands when it arrives. A new
  * `partition()` replaces the previous one; `heal()` removes it. A node's messages to
  * itself are never partitioned, dropped, duplicated or given extra delay.
+ *
+ * Link cuts. A partition is symmetric and transitive: sides are equivalence classes.
+ * Real networks also fail in ways that are neither: a firewall rule or a half-broken
+ * NIC loses one direction only (A reaches B, B's replies never reach A), and a broken
+ * path between two racks leaves both reaching a third. `cutLink(from, to)` loses every
+ * message from `from` to `to` (one direction, checked at send and at arrival like a
+ * partition), on top of whatever partition stands; cutting both directions of one
+ * pair gives a non-transitive cut. Cuts stay across `partition()` calls and are
+ * removed one by one with `restoreLink` or all at once by `heal()`. They draw no
+ * randomness, so adding one leaves the rest of a run's stream unchanged.
  */
 import type { Message } from '../core/types.js';
 import { OptionError } from '../errors.js';
@@ -45,6 +55,8 @@ export const DropReason = {
   random: 'random',
   /** Sender and destination were on different sides of a partition (at send or arrival). */
   partition: 'partition',
+  /** The directed link from sender to destination was cut (`cutLink`), at send or arrival. */
+  cut: 'cut',
   /** The destination was crashed when the message arrived, or crashed while it was held. */
   crashed: 'crashed',
   /** No node was ever added at the destination address. */
@@ -332,6 +344,8 @@ export class SimNetwork {
   private sides: Map<string, number> | null = null;
   /** Extra one-way delay per directed link, `from\nto` → ms (a slow or congested path). */
   private readonly linkDelays = new Map<string, number>();
+  /** Cut directed links, `from\nto`: every message on them is lost. */
+  private readonly cuts = new Set<string>();
   private nextId = 0;
   private sentCount = 0;
   private deliveredCount = 0;
@@ -467,16 +481,61 @@ export class SimNetwork {
     this.trace(filter === null ? 'filter removed' : 'filter set');
   }
 
-  /** Remove the partition: every node can reach every other again. */
+  /**
+   * Cut the directed link from `from` to `to`: every message from `from` to `to` is
+   * lost (reason `cut`) until `restoreLink(from, to)` or `heal()`, while messages from
+   * `to` to `from` still arrive. Cut both directions of a pair for a non-transitive
+   * cut (both still reach everyone else). Cutting a cut link, or a node's link to
+   * itself, changes nothing (a node always reaches itself).
+   *
+   * @example
+   * ```ts
+   * net.cutLink('n2', 'n1');  // n1 reaches n2, but n2's replies to n1 are lost
+   * net.cutLink('n1', 'n3');
+   * net.cutLink('n3', 'n1');  // n1 and n3 no longer talk; both still reach n2
+   * ```
+   * @throws OptionError if an address is empty.
+   */
+  cutLink(from: string, to: string): void {
+    if (typeof from !== 'string' || from.length === 0 || typeof to !== 'string' || to.length === 0) {
+      throw new OptionError(`cutLink: addresses must be non-empty strings, got ${JSON.stringify(from)}, ${JSON.stringify(to)}`);
+    }
+    if (from === to) return;
+    this.cuts.add(`${from}\n${to}`);
+    this.trace(`cut ${from}->${to}`);
+  }
+
+  /** Undo `cutLink(from, to)`; other cuts and the partition stay. */
+  restoreLink(from: string, to: string): void {
+    if (this.cuts.delete(`${from}\n${to}`)) this.trace(`restore ${from}->${to}`);
+  }
+
+  /** The directed links currently cut, as `[from, to]` pairs in the order they were cut. */
+  get cutLinks(): [string, string][] {
+    return [...this.cuts].map((k) => k.split('\n') as [string, string]);
+  }
+
+  /** Remove the partition and every link cut: every node can reach every other again. Slow links stay. */
   heal(): void {
     this.sides = null;
+    this.cuts.clear();
     this.trace('heal');
   }
 
-  /** True when the current partition lets a message from `from` reach `to` (always for `from === to`). */
+  /**
+   * True when the current partition and link cuts let a message from `from` reach `to`
+   * (always for `from === to`).
+   */
   canReach(from: string, to: string): boolean {
-    if (from === to || this.sides === null) return true;
-    return (this.sides.get(from) ?? -1) === (this.sides.get(to) ?? -1);
+    return this.blockedBy(from, to) === null;
+  }
+
+  /** Why a message from `from` to `to` would be lost now by partition or cut; null if it would not. */
+  private blockedBy(from: string, to: string): DropReason | null {
+    if (from === to) return null;
+    if (this.sides !== null && (this.sides.get(from) ?? -1) !== (this.sides.get(to) ?? -1)) return DropReason.partition;
+    if (this.cuts.size > 0 && this.cuts.has(`${from}\n${to}`)) return DropReason.cut;
+    return null;
   }
 
   /** A snapshot of the counters. */
@@ -517,8 +576,9 @@ export class SimNetwork {
       this.launch(flight, rng.between(f.delayMinMs, f.delayMaxMs), 'send');
       return;
     }
-    if (!this.canReach(node.address, to)) {
-      this.lose(DropReason.partition, node.address, to, label, msg.t);
+    const blocked = this.blockedBy(node.address, to);
+    if (blocked !== null) {
+      this.lose(blocked, node.address, to, label, msg.t);
       return;
     }
     if (this.dropFilter !== null && this.dropFilter(node.address, to, msg)) {
@@ -563,7 +623,8 @@ export class SimNetwork {
       this.refuse(flight);
       return this.loseFlight(DropReason.crashed, flight);
     }
-    if (!this.canReach(flight.from, flight.to)) return this.loseFlight(DropReason.partition, flight);
+    const blocked = this.blockedBy(flight.from, flight.to);
+    if (blocked !== null) return this.loseFlight(blocked, flight);
     const willHold = node.clock.isPaused || node.clock.heldCount > 0;
     if (willHold && node.heldMessages >= this.heldMessagesMax) {
       return this.loseFlight(DropReason.bufferFull, flight);
@@ -591,7 +652,7 @@ export class SimNetwork {
   /**
    * The message reached a machine whose process is gone: as TCP refuses a connection
    * there, the sender learns it, the shortest delay later (no randomness is drawn, so
-   * runs replay). Not across a partition, not to a crashed or replaced sender.
+   * runs replay). Not across a partition or a cut of the way back, not to a crashed or replaced sender.
    */
   private refuse(flight: Flight): void {
     const sender = flight.sender;

@@ -507,7 +507,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
 }
 
 /** Live members whose last view of a group is the same must end with the same state. */
-function finalStateCheck(histories: readonly MemberHistory[]): Violation[] {
+export function finalStateCheck(histories: readonly MemberHistory[]): Violation[] {
   const out: Violation[] = [];
   const byGroupView = new Map<string, { member: string; digest: string; count: number }>();
   for (const h of histories) {

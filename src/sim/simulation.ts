@@ -152,7 +152,23 @@ export class Simulation {
     this.trace?.(`${this.now} SLOW ${from}->${to} +${extraMs}ms`);
   }
 
-  /** End every partition and slow link: all endpoints reach each other again. */
+  /**
+   * Lose every message from `from` to `to` (ids, one direction) until `restoreLink` or
+   * `heal`: `to` still reaches `from`. Cut both directions of a pair for a
+   * non-transitive cut (both still reach the others).
+   */
+  cutLink(from: string, to: string): void {
+    this.network.cutLink(from, to);
+    this.trace?.(`${this.now} CUT ${from}->${to}`);
+  }
+
+  /** Undo `cutLink(from, to)`. */
+  restoreLink(from: string, to: string): void {
+    this.network.restoreLink(from, to);
+    this.trace?.(`${this.now} RESTORE ${from}->${to}`);
+  }
+
+  /** End the partition and every link cut: all endpoints reach each other again (slow links stay). */
   heal(): void {
     this.network.heal();
     this.trace?.(`${this.now} HEAL`);

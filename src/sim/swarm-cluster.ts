@@ -1,0 +1,620 @@
+/**
+ * The swarm's cluster: the endpoints of one run, the application each member runs,
+ * and the bookkeeping the faults and the judge need.
+ *
+ * Every member runs the `cohort member` application: its replicated state is a running
+ * SHA-256 digest of the delivered stream (`digest = sha256(digest + "\n" + sender +
+ * "\n" + data)`, `count` one more per message), its checkpoint carries that state plus
+ * the run's padding, and its history records every event exactly as `runScenario`
+ * does, so that `checkHistories` judges both the same way.
+ *
+ * Rules the cluster keeps so that liveness can be judged (the protocol's founding
+ * rules): an endpoint always (re)starts with the seed list it was first given (the
+ * starting endpoints: all the others; a joiner: every address known when it came);
+ * a crash or stop never takes the latest view below a living majority, nor leaves it
+ * without a living starting endpoint (whose address every seed list holds); and after everybody
+ * stopped, everybody starts again at once (a total restart needs every address of the
+ * seed lists up and bootstrapping together). A total restart founds a new network
+ * whose groups start afresh, so histories of each such *era* name their groups
+ * `g@era` and are judged as separate groups.
+ */
+import { createHash } from 'node:crypto';
+import type { HistoryEvent, MemberHistory } from '../check/history.js';
+import type { MemberRef } from '../core/types.js';
+import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
+import type { SeededRng } from './rng.js';
+import type { Simulation } from './simulation.js';
+import type { SwarmShape } from './swarm-shape.js';
+
+/** The digest of a new group's empty state. */
+export const ZERO_DIGEST = '0'.repeat(64);
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+function digestStep(digest: string, sender: string, data: string): string {
+  return createHash('sha256').update(`${digest}\n${sender}\n${data}`).digest('hex');
+}
+
+function refKey(m: MemberRef): string {
+  return `${m.id}#${m.inc}`;
+}
+
+/** One member incarnation's history under construction. */
+export interface Recorder {
+  /** `id#incarnation`. */
+  readonly member: string;
+  readonly events: HistoryEvent[];
+  end: MemberHistory['end'];
+  crashedAt?: number;
+}
+
+/** The application state of one member incarnation in one group. */
+interface AppState {
+  count: number;
+  digest: string;
+  viewId: number;
+  /** Own multicasts not yet delivered back (liveness: all must come back). */
+  readonly outstanding: Set<string>;
+}
+
+/** A send as recorded, completed when its promise resolves. */
+type SendRecord = { type: 'send'; group: string; msgId: string; senderSeq: number; safe: boolean; time: number; resolvedAt?: number };
+
+/** Options of {@link SwarmCluster}. */
+export interface SwarmClusterOptions {
+  readonly sim: Simulation;
+  readonly rng: SeededRng;
+  readonly shape: SwarmShape;
+  readonly trace: ((line: string) => void) | undefined;
+}
+
+/** The endpoints of one swarm run and everything known about them. */
+export class SwarmCluster {
+  readonly sim: Simulation;
+  readonly rng: SeededRng;
+  readonly shape: SwarmShape;
+  /** Every address used in the run, starting endpoints first. */
+  readonly allIds: string[];
+  /** The seed list each address was first started with (and restarts with). */
+  readonly seedsOf = new Map<string, readonly string[]>();
+  /** The groups each address wants to be in (rejoined after an exclusion). */
+  readonly wants = new Map<string, Set<string>>();
+  /** Addresses whose endpoint was stopped gracefully and not started again. */
+  readonly stopped = new Set<string>();
+  /** Addresses paused now. */
+  readonly paused = new Set<string>();
+  /** Addresses whose graceful stop has been asked for and has not completed. */
+  readonly stopping = new Set<string>();
+  /** Raised by every call into an endpoint's API: the run lets promise work settle after the event. */
+  dirty = false;
+  /** Senders stop multicasting once this is set (the liveness phase). */
+  stopWorkload = false;
+  /** Incremented by each total restart: the groups of a new network are new groups. */
+  era = 0;
+  /** Set while everyone is stopping, until all start again: no other restart may start anyone. */
+  totalRestartUnderway = false;
+  /** Messages delivered, summed over all members. */
+  delivered = 0;
+  /** Largest state received by a joiner, bytes. */
+  maxStateBytes = 0;
+  /** Membership actions scheduled for later (restarts, rejoins) that have not run yet. */
+  pendingActions = 0;
+  /** Set when the liveness phase starts: delayed parts of faults (a crash, a leave) no longer strike. */
+  faultsOver = false;
+  /** Bumped by each partition-like fault, so an older one's end does not end a newer one. */
+  partitionGeneration = 0;
+  /** Bumped by each loss burst, likewise. */
+  lossGeneration = 0;
+
+  private readonly trace: ((line: string) => void) | undefined;
+  private readonly recorders: Recorder[] = [];
+  private readonly recorderByMember = new Map<string, Recorder>();
+  private readonly apps = new Map<string, AppState>();
+  /** Per address: one more at each start, so that stale restarts and rejoins do nothing. */
+  private readonly life = new Map<string, number>();
+  private readonly sentCount = new Map<string, number>();
+  private readonly senderGeneration = new Map<string, number>();
+  /** Group leaves asked for and not completed: a live member's leave must complete after healing. */
+  private readonly pendingLeaves = new Map<Group, { ep: Endpoint; rec: Recorder }>();
+  private joinerCount = 0;
+  private latestEpoch = 0;
+
+  constructor(opts: SwarmClusterOptions) {
+    this.sim = opts.sim;
+    this.rng = opts.rng;
+    this.shape = opts.shape;
+    this.trace = opts.trace;
+    this.allIds = [...opts.shape.endpoints];
+    for (const id of this.allIds) {
+      this.seedsOf.set(id, this.allIds.filter((x) => x !== id));
+      this.wants.set(id, new Set(opts.shape.wants.get(id) ?? []));
+    }
+  }
+
+  /** A readable line in the trace, at the current virtual time. */
+  note(text: string): void {
+    this.trace?.(`${this.sim.now} SWARM ${text}`);
+  }
+
+  /** Schedule a membership action; the liveness phase waits until none is pending. */
+  later(ms: number, fn: () => void): void {
+    this.pendingActions++;
+    this.sim.scheduler.after(ms, () => {
+      this.pendingActions--;
+      fn();
+    });
+  }
+
+  // ---------------------------------------------------------------- endpoints
+
+  /** Start the starting endpoints (together, or staggered within 300 ms). */
+  startAll(): void {
+    for (const id of this.shape.endpoints) {
+      if (this.shape.stagger) this.later(this.rng.below(300), () => this.start(id));
+      else this.start(id);
+    }
+  }
+
+  /**
+   * Start the endpoint at `id` with its seed list, unless one is running there. A
+   * stopped endpoint's process exits first. Returns the new endpoint, or null.
+   */
+  start(id: string): Endpoint | null {
+    if (this.sim.isUp(id)) {
+      if (!this.stopped.has(id)) return null;
+      this.kill(id); // the stopped process exits (or, if its stop hung, is killed)
+    }
+    this.stopped.delete(id);
+    const life = (this.life.get(id) ?? 0) + 1;
+    this.life.set(id, life);
+    const ep = this.sim.open(id, this.seedsOf.get(id) ?? []);
+    this.dirty = true;
+    ep.ready.then(
+      () => {
+        if (this.life.get(id) !== life) return;
+        for (const g of this.wants.get(id) ?? []) this.joinGroup(ep, g);
+      },
+      () => undefined,
+    );
+    return ep;
+  }
+
+  /** A new address joins the network, seeded with every address known now. */
+  addJoiner(): string | null {
+    if (this.allIds.length >= this.shape.addressesMax) return null;
+    this.joinerCount += 1;
+    const id = `j${this.joinerCount}`;
+    this.seedsOf.set(id, [...this.allIds]);
+    this.allIds.push(id);
+    const want = new Set(this.shape.groups.filter(() => this.rng.chance(0.5)));
+    if (want.size === 0) want.add(this.rng.pick(this.shape.groups));
+    this.wants.set(id, want);
+    this.start(id);
+    return id;
+  }
+
+  /**
+   * Crash `id` (SIGKILL); with the run's restart chance it starts again, with the same
+   * id and seed list, 200–3000 ms later.
+   */
+  crash(id: string, restart = this.rng.chance(this.shape.restartChance)): void {
+    this.kill(id);
+    if (!restart) return;
+    const life = this.life.get(id);
+    this.later(this.rng.between(200, 3_000), () => {
+      if (this.life.get(id) === life && !this.sim.isUp(id) && !this.totalRestartUnderway) this.start(id);
+    });
+  }
+
+  /** The process at `id` dies: its current incarnation's histories end crashed (unless already ended). */
+  kill(id: string): void {
+    this.stopping.delete(id);
+    if (!this.sim.isUp(id)) return;
+    const ep = this.sim.endpoint(id);
+    const member = `${id}#${ep.incarnation}`;
+    const rec = this.recorderByMember.get(member);
+    if (rec !== undefined && rec.end === 'up') {
+      rec.end = 'crashed';
+      rec.crashedAt = this.sim.now;
+    }
+    this.paused.delete(id);
+    this.sim.crash(id);
+  }
+
+  /** Stop `id` gracefully: it leaves every group, then the network. */
+  stop(id: string, onStopped?: () => void): void {
+    const ep = this.sim.endpoint(id);
+    this.stopped.add(id);
+    this.stopping.add(id);
+    const rec = this.recorderByMember.get(`${id}#${ep.incarnation}`);
+    const inGroups = [...(this.wants.get(id) ?? [])].filter((g) => (ep.group(g)?.view ?? null) !== null);
+    this.dirty = true;
+    ep.stop().then(
+      () => {
+        if (this.sim.endpoint(id) === ep) this.stopping.delete(id);
+        if (rec !== undefined && rec.end === 'up') {
+          for (const g of inGroups) rec.events.push({ type: 'left', group: this.recordedName(g, rec), time: this.sim.now });
+          rec.end = 'stopped';
+        }
+        onStopped?.();
+      },
+      () => undefined,
+    );
+  }
+
+  /** Pause `id` for `ms` (SIGSTOP, then SIGCONT). */
+  pause(id: string, ms: number): void {
+    if (this.paused.has(id) || !this.sim.isUp(id)) return;
+    this.paused.add(id);
+    this.sim.pause(id);
+    const life = this.life.get(id);
+    this.sim.scheduler.after(ms, () => {
+      if (this.life.get(id) !== life || !this.paused.has(id)) return;
+      this.paused.delete(id);
+      if (this.sim.isUp(id)) this.sim.resume(id);
+    });
+  }
+
+  /** Resume everyone paused (the liveness phase). */
+  resumeAll(): void {
+    for (const id of [...this.paused]) {
+      this.paused.delete(id);
+      if (this.sim.isUp(id)) this.sim.resume(id);
+    }
+  }
+
+  // ---------------------------------------------------------------- groups and the application
+
+  /** The name a recorder's histories give group `g` (groups of a new network are new groups). */
+  private recordedName(g: string, rec: Recorder): string {
+    const era = this.eraOf.get(rec) ?? 0;
+    return era === 0 ? g : `${g}@${era}`;
+  }
+
+  private readonly eraOf = new Map<Recorder, number>();
+
+  private recorderFor(ep: Endpoint): Recorder {
+    const member = `${ep.id}#${ep.incarnation}`;
+    let r = this.recorderByMember.get(member);
+    if (r === undefined) {
+      r = { member, events: [], end: 'up' };
+      this.recorders.push(r);
+      this.recorderByMember.set(member, r);
+      this.eraOf.set(r, this.era);
+    }
+    return r;
+  }
+
+  /** `ep` joins group `g` (if not in it), runs the digest application in it, and sends. */
+  joinGroup(ep: Endpoint, g: string): void {
+    if (ep.group(g) !== undefined || !this.sim.isUp(ep.id) || this.stopped.has(ep.id) || this.sim.endpoint(ep.id) !== ep) return;
+    const rec = this.recorderFor(ep);
+    if (rec.end !== 'up') {
+      // The endpoint has not taken its new incarnation yet: try again shortly.
+      this.later(50, () => this.joinGroup(ep, g));
+      return;
+    }
+    const name = this.recordedName(g, rec);
+    const app: AppState = { count: 0, digest: ZERO_DIGEST, viewId: 0, outstanding: new Set() };
+    this.apps.set(`${rec.member}\0${g}`, app);
+    const onEvent = (e: GroupEvent): void => this.onGroupEvent(ep, g, name, rec, app, e);
+    const checkpoint = (): Uint8Array => {
+      const head = textEncoder.encode(`${JSON.stringify({ count: app.count, digest: app.digest })}\n`);
+      const out = new Uint8Array(head.length + this.shape.stateBytes);
+      out.set(head, 0);
+      return out;
+    };
+    this.dirty = true;
+    ep.join(g, { onEvent, checkpoint }).catch(() => {
+      // Excluded from the network while joining (no view, so no `excluded` event):
+      // this incarnation is gone; an application joins again once its endpoint is
+      // back, as after an exclusion.
+      if (rec.end === 'up' && this.sim.isUp(ep.id) && `${ep.id}#${ep.incarnation}` !== rec.member) rec.end = 'excluded';
+      this.later(50, () => {
+        if (this.sim.isUp(ep.id) && !this.stopped.has(ep.id) && this.wants.get(ep.id)?.has(g) === true) this.joinGroup(ep, g);
+      });
+    });
+    // The handle of this join: a later join of the same group (a new incarnation) has its own sender.
+    const handle = ep.group(g);
+    if (handle !== undefined && this.rng.chance(this.shape.senderShare)) this.startSender(ep, handle, name, rec, app);
+  }
+
+  private onGroupEvent(ep: Endpoint, g: string, name: string, rec: Recorder, app: AppState, e: GroupEvent): void {
+    const time = this.sim.now;
+    switch (e.type) {
+      case 'view':
+        app.viewId = e.view.id;
+        rec.events.push({
+          type: 'view',
+          group: name,
+          viewId: e.view.id,
+          members: e.view.refs.members.map(refKey),
+          joined: e.view.refs.joined.map(refKey),
+          left: e.view.refs.left.map(refKey),
+          failed: e.view.refs.failed.map(refKey),
+          reason: e.view.reason,
+          time,
+        });
+        return;
+      case 'state': {
+        this.maxStateBytes = Math.max(this.maxStateBytes, e.data.length);
+        const text = textDecoder.decode(e.data.subarray(0, Math.min(e.data.length, 200)));
+        const nl = text.indexOf('\n');
+        const head = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as { count: number; digest: string };
+        app.count = head.count;
+        app.digest = head.digest;
+        rec.events.push({ type: 'state', group: name, digest: app.digest, count: app.count, time });
+        return;
+      }
+      case 'message': {
+        const data = textDecoder.decode(e.data);
+        const space = data.indexOf(' ');
+        const msgId = space < 0 ? data : data.slice(0, space);
+        const sender = `${e.sender}#${e.senderInc}`;
+        app.digest = digestStep(app.digest, e.sender, data);
+        app.count += 1;
+        this.delivered += 1;
+        if (sender === rec.member) app.outstanding.delete(msgId);
+        const seq = Number(msgId.slice(msgId.lastIndexOf(':') + 1));
+        rec.events.push({ type: 'message', group: name, viewId: app.viewId, sender, msgId, senderSeq: seq, safe: e.safe, time, digest: app.digest, count: app.count });
+        return;
+      }
+      case 'blocked':
+        rec.events.push({ type: 'blocked', group: name, time });
+        return;
+      case 'excluded':
+        rec.events.push({ type: 'excluded', group: name, time });
+        rec.end = 'excluded';
+        // Come back: the endpoint rejoins the network by itself; rejoin the group too.
+        this.later(50, () => {
+          if (this.sim.isUp(ep.id) && !this.stopped.has(ep.id) && this.wants.get(ep.id)?.has(g) === true) this.joinGroup(ep, g);
+        });
+        return;
+      default: {
+        const never: never = e;
+        void never;
+      }
+    }
+  }
+
+  /** Multicast to the group at the run's rate, on the endpoint's own clock (a paused node sends nothing). */
+  private startSender(ep: Endpoint, handle: Group, name: string, rec: Recorder, app: AppState): void {
+    const g = handle.name;
+    const genKey = `${ep.id}:${g}`;
+    const generation = (this.senderGeneration.get(genKey) ?? 0) + 1;
+    this.senderGeneration.set(genKey, generation);
+    const clock = this.sim.network.node(ep.id)?.clock;
+    if (clock === undefined) return;
+    const [lo, hi] = this.shape.sendIntervalMs;
+    const countKey = `${rec.member}:${g}`;
+    const tick = (): void => {
+      if (this.stopWorkload || rec.end !== 'up' || this.senderGeneration.get(genKey) !== generation) return;
+      if (ep.group(g) !== handle) return; // left, excluded, or joined again since
+      // Every fourth tick sends three in one go, so that they leave as one bundle; the
+      // last one in the other delivery mode when safe multicasts are on.
+      const burst = (this.sentCount.get(countKey) ?? 0) % 4 === 3 ? 3 : 1;
+      const safeShare = this.shape.safeShare;
+      const firstSafe = safeShare > 0 && this.rng.chance(safeShare);
+      for (let i = 0; i < burst && handle.view !== null; i++) {
+        this.send(handle, name, rec, app, countKey, i === 2 && safeShare > 0 && safeShare < 1 ? !firstSafe : firstSafe);
+      }
+      clock.setTimer(this.rng.between(lo, hi), tick);
+    };
+    clock.setTimer(this.rng.between(1, hi), tick);
+  }
+
+  private send(handle: Group, name: string, rec: Recorder, app: AppState, countKey: string, safe: boolean): void {
+    const n = (this.sentCount.get(countKey) ?? 0) + 1;
+    this.sentCount.set(countKey, n);
+    const msgId = `${rec.member}:${name}:${n}`;
+    const padding = this.shape.paddingBytesMax > 0 ? this.rng.below(this.shape.paddingBytesMax + 1) : 0;
+    const data = padding === 0 ? msgId : `${msgId} ${'x'.repeat(padding)}`;
+    const sendEvent: SendRecord = { type: 'send', group: name, msgId, senderSeq: n, safe, time: this.sim.now };
+    rec.events.push(sendEvent);
+    if (this.trace !== undefined) this.note(`multicast ${msgId}${safe ? ' (safe)' : ''}`);
+    try {
+      this.dirty = true;
+      handle.multicast(textEncoder.encode(data), { safe }).then(
+        () => {
+          sendEvent.resolvedAt = this.sim.now;
+        },
+        () => undefined,
+      );
+      app.outstanding.add(msgId);
+    } catch {
+      rec.events.pop();
+      this.sentCount.set(countKey, n - 1);
+    }
+  }
+
+  /** `id` leaves group `g` gracefully; it joins again `rejoinAfterMs` after the leave completes (null: never). */
+  leave(id: string, g: string, rejoinAfterMs: number | null): boolean {
+    const ep = this.sim.endpoint(id);
+    const want = this.wants.get(id);
+    const handle = ep.group(g);
+    if (want === undefined || handle === undefined || handle.view === null) return false;
+    want.delete(g);
+    const rec = this.recorderFor(ep);
+    const app = this.apps.get(`${rec.member}\0${g}`);
+    this.dirty = true;
+    this.pendingLeaves.set(handle, { ep, rec });
+    handle.leave().then(
+      () => {
+        this.pendingLeaves.delete(handle);
+        if (rec.end !== 'up') return;
+        rec.events.push({ type: 'left', group: this.recordedName(g, rec), time: this.sim.now });
+        app?.outstanding.clear(); // what was still in flight may never come back after a leave
+        if (rejoinAfterMs === null) return;
+        const life = this.life.get(id);
+        this.later(rejoinAfterMs, () => {
+          if (this.life.get(id) !== life || !this.sim.isUp(id) || this.stopped.has(id)) return;
+          want.add(g);
+          this.joinGroup(ep, g);
+        });
+      },
+      () => this.pendingLeaves.delete(handle),
+    );
+    return true;
+  }
+
+  // ---------------------------------------------------------------- who is where
+
+  /** Addresses whose endpoint runs (not crashed, not stopped); paused ones included. */
+  liveIds(): string[] {
+    return this.allIds.filter((id) => this.sim.isUp(id) && !this.stopped.has(id));
+  }
+
+  /** Live, not paused, and in a network view. */
+  readyIds(): string[] {
+    return this.liveIds().filter((id) => !this.paused.has(id) && this.sim.endpoint(id).view.epoch > 0);
+  }
+
+  /** Members (`id#inc`) of the newest endpoint view any live endpoint installed. */
+  latestView(): string[] {
+    let best: { epoch: number; keys: string[] } = { epoch: -1, keys: [] };
+    for (const id of this.allIds) {
+      if (!this.sim.isUp(id) || this.stopped.has(id)) continue;
+      const v = this.sim.endpoint(id).view;
+      if (v.epoch > best.epoch) best = { epoch: v.epoch, keys: v.members.map(refKey) };
+    }
+    this.latestEpoch = best.epoch;
+    return best.keys;
+  }
+
+  /**
+   * Does this member of the latest view count toward its quorum: still running (not
+   * crashed, stopped or replaced by a new incarnation) and has it installed that view?
+   */
+  private alive(memberKey: string): boolean {
+    const id = memberKey.slice(0, memberKey.indexOf('#'));
+    if (!this.sim.isUp(id) || this.stopped.has(id)) return false;
+    const ep = this.sim.endpoint(id);
+    return `${id}#${ep.incarnation}` === memberKey && ep.view.epoch >= this.latestEpoch;
+  }
+
+  /** Whether a living majority of the latest view exists (else the network blocks for good: G9). */
+  hasLivingMajority(): boolean {
+    const latest = this.latestView();
+    if (latest.length === 0) return false;
+    return latest.filter((k) => this.alive(k)).length >= Math.floor(latest.length / 2) + 1;
+  }
+
+  /**
+   * Whether liveness can be asked of the run as it stands: a living majority of the
+   * latest view exists, or no network exists and every address is up to found one.
+   */
+  recoverable(): boolean {
+    if (this.hasLivingMajority()) return true;
+    const anyNetwork = this.liveIds().some((id) => this.sim.endpoint(id).view.epoch > 0);
+    return !anyNetwork && this.allIds.every((id) => this.sim.isUp(id) && !this.stopped.has(id));
+  }
+
+  /**
+   * Addresses whose crash (or stop) leaves a living majority of the latest view, and in
+   * it at least one living starting endpoint (crash candidates). The second rule keeps
+   * the network findable: restarted starting endpoints are seeded with the starting
+   * addresses only, so a network that lived on in joiners alone could never be found
+   * again by them (an operator's mistake, not a protocol failure).
+   */
+  crashable(): string[] {
+    if (this.totalRestartUnderway) return [];
+    const latest = this.latestView();
+    const living = latest.filter((k) => this.alive(k));
+    const majority = Math.floor(latest.length / 2) + 1;
+    const founders = new Set(this.shape.endpoints);
+    const livingFounders = living.filter((k) => founders.has(k.slice(0, k.indexOf('#')))).length;
+    return this.liveIds().filter((id) => {
+      const key = `${id}#${this.sim.endpoint(id).incarnation}`;
+      // A member outside the latest view (joining, bootstrapping) does not count toward it.
+      if (!living.includes(key)) return true;
+      if (living.length - 1 < majority) return false;
+      return !founders.has(id) || livingFounders >= 2;
+    });
+  }
+
+  /** The coordinator (`members[0]` of the latest view), if it is alive. */
+  coordinator(): string | undefined {
+    const latest = this.latestView();
+    const first = latest[0];
+    if (first === undefined || !this.alive(first)) return undefined;
+    return first.slice(0, first.indexOf('#'));
+  }
+
+  /** The oldest member of group `g` as some live member sees it (the state's provider for a joiner). */
+  groupOldest(g: string): string | undefined {
+    for (const id of this.readyIds()) {
+      const v = this.sim.endpoint(id).group(g)?.view ?? null;
+      if (v !== null && v.members.length > 0) return v.members[0];
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- convergence and histories
+
+  /**
+   * Null when every live endpoint is in one network view of exactly the live
+   * endpoints, and for every group, every live endpoint that wants it is in one view of
+   * exactly those, at the same position with the same digest, with all its own
+   * multicasts delivered; otherwise what is not there yet, in words.
+   */
+  convergence(): string | null {
+    if (this.pendingActions > 0) return `${this.pendingActions} restarts or rejoins still scheduled`;
+    if (this.stopping.size > 0) return `the graceful stop of ${[...this.stopping].join(', ')} has not completed`;
+    for (const [handle, { ep, rec }] of this.pendingLeaves) {
+      if (rec.end === 'up' && this.sim.isUp(ep.id) && this.sim.endpoint(ep.id) === ep) return `the leave of group ${handle.name} by ${rec.member} has not completed`;
+    }
+    const live = this.liveIds();
+    if (live.length === 0) return null;
+    const eps = live.map((id) => this.sim.endpoint(id));
+    const liveKeys = eps.map((ep) => `${ep.id}#${ep.incarnation}`).sort().join(',');
+    const first = eps[0]!.view;
+    const same = eps.every((ep) => ep.view.epoch === first.epoch);
+    if (!same || first.epoch === 0 || first.members.map(refKey).sort().join(',') !== liveKeys) {
+      const views = new Map<string, string[]>();
+      for (const ep of eps) {
+        const v = `epoch ${ep.view.epoch} [${ep.view.members.map(refKey).join(',')}]`;
+        views.set(v, [...(views.get(v) ?? []), ep.id]);
+      }
+      return `endpoint views differ from the live set {${liveKeys}}: ${[...views].map(([v, ids]) => `${ids.join(',')} at ${v}`).join('; ')}`;
+    }
+    for (const g of this.shape.groups) {
+      const reason = this.groupConvergence(g, live);
+      if (reason !== null) return reason;
+    }
+    return null;
+  }
+
+  private groupConvergence(g: string, live: readonly string[]): string | null {
+    const wanters = live.filter((id) => this.wants.get(id)?.has(g) === true);
+    if (wanters.length === 0) return null;
+    const expected = [...wanters].sort().join(',');
+    let ref: { id: string; viewId: number; count: number; digest: string } | undefined;
+    for (const id of wanters) {
+      const ep = this.sim.endpoint(id);
+      const v = ep.group(g)?.view ?? null;
+      if (v === null) return `${id} wants group ${g} but is in no view of it`;
+      const app = this.apps.get(`${id}#${ep.incarnation}\0${g}`);
+      if (app === undefined) return `${id} has no application state in group ${g}`;
+      if (app.outstanding.size > 0) return `${id} still waits for ${app.outstanding.size} of its own multicasts to ${g} (first ${[...app.outstanding][0]})`;
+      const members = [...v.members].sort().join(',');
+      if (members !== expected) return `group ${g} view ${v.id} at ${id} is [${v.members.join(',')}], the live members wanting it are [${expected}]`;
+      if (ref === undefined) ref = { id, viewId: v.id, count: app.count, digest: app.digest };
+      else if (ref.viewId !== v.id || ref.count !== app.count || ref.digest !== app.digest) {
+        return `group ${g}: ${ref.id} is at view ${ref.viewId} count ${ref.count}, ${id} at view ${v.id} count ${app.count}`;
+      }
+    }
+    return null;
+  }
+
+  /** One history per member incarnation, as the checker takes them. */
+  histories(): MemberHistory[] {
+    return this.recorders.map((r) => ({
+      member: r.member,
+      events: r.events,
+      // A stop still under way at the end counts as a stop: the member is on its way out.
+      end: r.end === 'up' && this.stopped.has(r.member.slice(0, r.member.indexOf('#'))) ? 'stopped' : r.end,
+      ...(r.crashedAt === undefined ? {} : { crashedAt: r.crashedAt }),
+    }));
+  }
+}
