@@ -1246,7 +1246,8 @@ export class Endpoint {
     this.core = new EndpointCore({
       self: { id: this.id, inc },
       addr: this.world.transport.address,
-      seeds: [...new Set([...this.seeds, ...lastView])],
+      seeds: this.seeds,
+      contacts: lastView,
       config: this.cfg,
       rng: this.world.rng,
       // Local ids stay unique across incarnations: old ones may still be pending.

@@ -160,8 +160,14 @@ export interface CoreOptions {
   readonly self: MemberRef;
   /** This endpoint's address as others reach it. */
   readonly addr: string;
-  /** Contact points; empty: found a new network. */
+  /** Contact points, and with this endpoint's address the founding list; empty: found a new network. */
   readonly seeds: readonly string[];
+  /**
+   * More addresses to probe for a running network, not part of the founding list (an
+   * excluded endpoint's last view): a founding still needs exactly the seeds, which
+   * every member is given alike. @default none
+   */
+  readonly contacts?: readonly string[];
   readonly config: CoreConfig;
   readonly rng: Rng;
   /** The first local id `submit` returns (a new incarnation continues its predecessor's). @default 1 */
@@ -332,6 +338,8 @@ export class EndpointCore {
   private readonly access: GroupAccess;
   /** The founding quorum: seed addresses and our own, sorted. */
   private readonly config: readonly string[];
+  /** Where to look for a running network: the founding list and the contacts. */
+  private readonly probeTargets: readonly string[];
 
   private phaseValue: Phase = 'bootstrapping';
   /**
@@ -520,6 +528,7 @@ export class EndpointCore {
     const set = new Set(opts.seeds);
     set.add(opts.addr);
     this.config = [...set].sort();
+    this.probeTargets = [...new Set([...this.config, ...(opts.contacts ?? [])])];
   }
 
   // ===================================================================== accessors
@@ -771,7 +780,7 @@ export class EndpointCore {
   private tickBootstrap(now: number): void {
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.cfg.retransmitMs * 2;
-      for (const a of this.config) {
+      for (const a of this.probeTargets) {
         if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
       }
     }
@@ -803,7 +812,7 @@ export class EndpointCore {
     if (now < this.nextProbeAt) return;
     this.nextProbeAt = now + this.cfg.retransmitMs * 2;
     if (this.contact !== null) this.send(this.contact, { t: 'join-req', from: this.self, addr: this.addr });
-    for (const a of this.config) {
+    for (const a of this.probeTargets) {
       if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
     }
   }
@@ -933,7 +942,7 @@ export class EndpointCore {
    */
   private seekLaterView(now: number): void {
     this.nextSeekAt = now + this.cfg.suspectTimeoutMs;
-    for (const a of this.config) {
+    for (const a of this.probeTargets) {
       if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
     }
   }

@@ -329,6 +329,7 @@ export class SwarmCluster {
           type: 'view',
           group: name,
           viewId: e.view.id,
+          network: e.view.network,
           members: e.view.refs.members.map(refKey),
           joined: e.view.refs.joined.map(refKey),
           left: e.view.refs.left.map(refKey),
