@@ -1210,7 +1210,9 @@ export class Endpoint {
         }
         break;
       case 'excluded':
-        this.onExcluded();
+        // An endpoint that is stopping does not come back: its stop is done.
+        if (this.stopping) this.close(new ClosedError(`endpoint ${this.id} was excluded from the view while it stopped`, ErrorCode.excluded));
+        else this.onExcluded();
         break;
       case 'stopped':
         this.close();

@@ -902,6 +902,11 @@ export class EndpointCore {
     // if every seed is starting too, founds a network). It never delivered anything
     // the others did not, and it can deliver nothing more, so nothing is lost (G9).
     if (this.blockedReported && this.view.members.length - this.restarted.size < majority(this.view.members.length)) {
+      if (this.leaving) {
+        this.log('leaving a view that can never change: stopping');
+        this.stop(now);
+        return;
+      }
       this.exclude(`the view of epoch ${this.view.epoch} can never change: ${this.restarted.size} of ${this.view.members.length} members restarted`);
     }
   }
