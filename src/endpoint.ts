@@ -1210,9 +1210,7 @@ export class Endpoint {
         }
         break;
       case 'excluded':
-        // An endpoint that is stopping does not come back: its stop is done.
-        if (this.stopping) this.close(new ClosedError(`endpoint ${this.id} was excluded from the view while it stopped`, ErrorCode.excluded));
-        else this.onExcluded();
+        this.onExcluded();
         break;
       case 'stopped':
         this.close();
