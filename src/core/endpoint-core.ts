@@ -811,7 +811,7 @@ export class EndpointCore {
     }
     if (now < this.nextProbeAt) return;
     this.nextProbeAt = now + this.cfg.retransmitMs * 2;
-    if (this.contact !== null) this.send(this.contact, { t: 'join-req', from: this.self, addr: this.addr });
+    if (this.contact !== null && this.contact !== this.addr) this.send(this.contact, { t: 'join-req', from: this.self, addr: this.addr });
     for (const a of this.probeTargets) {
       if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
     }
@@ -1178,7 +1178,10 @@ export class EndpointCore {
         this.proposer = null;
         this.log(`network found at ${msg.coordinator}: joining`);
       }
-      if (msg.epoch >= this.contactEpoch && this.contact !== msg.coordinator) {
+      // A later epoch names the newer coordinator; and our contact's own answer is the
+      // truth about itself, whatever its epoch (after a re-founding, epochs start over
+      // and a stale contact from the old network may name a higher one).
+      if ((msg.epoch >= this.contactEpoch || msg.addr === this.contact) && this.contact !== msg.coordinator) {
         this.contact = msg.coordinator;
         this.contactEpoch = msg.epoch;
         if (msg.coordinator !== this.addr) this.send(msg.coordinator, { t: 'join-req', from: this.self, addr: this.addr });
