@@ -930,9 +930,11 @@ function checkSafe(run: Run, out: Collector): void {
         const log = o.groups.get(group);
         const vi = log?.viewAt.get(viewId);
         if (log === undefined || vi === undefined) continue;
+        // A member still in that view at the end owes the delivery only once the run
+        // is quiescent: before, it may yet deliver it, or learn it was removed.
         const survived =
           log.lastView > vi ||
-          ((o.h.end === 'up' || o.h.end === 'stopped') && log.lastBad < vi && log.lastExit < vi);
+          (run.facts.quiescent === true && (o.h.end === 'up' || o.h.end === 'stopped') && log.lastBad < vi && log.lastExit < vi);
         if (survived && !o.rank.has(s.ev.msgId)) {
           out.add(
             Guarantee.G7,

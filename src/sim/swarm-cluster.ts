@@ -503,12 +503,14 @@ export class SwarmCluster {
 
   /**
    * Whether liveness can be asked of the run as it stands: a living majority of the
-   * latest view exists, or no network exists and every address is up to found one.
+   * latest view exists, or every address is up (to found one anew if need be).
    */
   recoverable(): boolean {
     if (this.hasLivingMajority()) return true;
-    const anyNetwork = this.liveIds().some((id) => this.sim.endpoint(id).view.epoch > 0);
-    return !anyNetwork && this.allIds.every((id) => this.sim.isUp(id) && !this.stopped.has(id));
+    // No living majority of the latest view, but every address is up: the members
+    // left of that view learn it can never change (its majority restarted) and leave
+    // it, and then everybody founds a network anew.
+    return this.allIds.every((id) => this.sim.isUp(id) && !this.stopped.has(id));
   }
 
   /**
