@@ -1147,7 +1147,8 @@ export class EndpointCore {
   }
 
   /**
-   * A probe from a new incarnation of a member of our view, at its address: the old
+   * A probe, or an answer to ours, from a new incarnation of a member of our view, at
+   * its address: the old
    * one is gone for good (a process restarted without persistence). Counted to know
    * when this view can never change again (see `tickMember`).
    */
@@ -1161,6 +1162,7 @@ export class EndpointCore {
 
   private onProbeReply(now: number, msg: { from: MemberRef; addr: string; config: readonly string[]; epoch: number; coordinator: string }): void {
     if (this.phaseValue === 'member') {
+      this.noteRestart(msg.from, msg.addr);
       // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
       // its member tell us `not-member` if we are not in it (or resend its decision).
       if ((this.blockedReported || this.isolatedSince !== null) && msg.epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
