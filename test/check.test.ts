@@ -514,6 +514,19 @@ test('G7: a resolved safe message lost after its sender crashed is reported', ()
   expectViolation(s.histories(), 'G7', [safe, B, 'safe']);
 });
 
+test('G7: a resolved safe message a member still in its view has not delivered yet is owed only at quiescence', () => {
+  // bob's safe message resolved (everyone holds it) and alice delivered it; carol, in
+  // the same view, had not delivered it yet when the run ended. Cut short, that is
+  // late; at quiescence it is lost.
+  const s = new Script();
+  s.view('g', 1, [A, B, C], { joined: [A, B, C] });
+  s.mcast('g', A);
+  const safe = s.mcast('g', B, { safe: true, to: [A, B], resolve: true });
+  const late = checkHistories(s.histories(), { quiescent: false }).filter((v) => v.guarantee === 'G7');
+  assert.deepEqual(late, [], formatViolations(late));
+  expectViolation(s.histories(), 'G7', [safe, C, 'safe'], { quiescent: true });
+});
+
 test('G7: a resolved multicast its sender never delivered is reported', () => {
   const { histories, ids } = goodRun();
   const hs = mutable(histories);

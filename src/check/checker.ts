@@ -52,8 +52,9 @@
  *   breaks it as much as a survivor would).
  * - G7: always: a send with `resolvedAt` was delivered by its sender; a resolved
  *   `safe` send delivered by its sender in view V was delivered by every other member
- *   that installed V and either installed a later view or ended up/stopped without a
- *   blocked/left/excluded after V. When `facts.quiescent`: members that ended up and
+ *   that installed V and either installed a later view or (when `facts.quiescent`)
+ *   ended up/stopped without a blocked/left/excluded after V; a run cut short may end
+ *   before such a member delivered it. When `facts.quiescent`: members that ended up and
  *   are still in the group end on the same viewId; a member that ended up delivered
  *   each of its sends unless it left or was excluded from the group after the send;
  *   every message finally delivered in view V was delivered by every member that ended
@@ -930,8 +931,10 @@ function checkSafe(run: Run, out: Collector): void {
         const log = o.groups.get(group);
         const vi = log?.viewAt.get(viewId);
         if (log === undefined || vi === undefined) continue;
-        // A member still in that view at the end owes the delivery only once the run
-        // is quiescent: before, it may yet deliver it, or learn it was removed.
+        // Survived V: went on to a later view (the flush delivered V's cut first), or,
+        // when the run ended quiescent, ended in V still running. A run cut short may
+        // end while a member that holds the message (which is what let the sender's
+        // promise resolve) has not delivered it yet: that is late, not lost.
         const survived =
           log.lastView > vi ||
           (run.facts.quiescent === true && (o.h.end === 'up' || o.h.end === 'stopped') && log.lastBad < vi && log.lastExit < vi);

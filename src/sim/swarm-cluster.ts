@@ -63,16 +63,23 @@ type SendRecord = { type: 'send'; group: string; msgId: string; senderSeq: numbe
 
 /** Options of {@link SwarmCluster}. */
 export interface SwarmClusterOptions {
+  /** The simulation to run the endpoints in. */
   readonly sim: Simulation;
+  /** The generator faults and workload draw from. */
   readonly rng: SeededRng;
+  /** The run's shape. */
   readonly shape: SwarmShape;
+  /** Receives the run's readable lines (faults, multicasts), if tracing. */
   readonly trace: ((line: string) => void) | undefined;
 }
 
 /** The endpoints of one swarm run and everything known about them. */
 export class SwarmCluster {
+  /** The simulation the endpoints run in. */
   readonly sim: Simulation;
+  /** Where the faults and the workload draw from (the run's own stream). */
   readonly rng: SeededRng;
+  /** The run's drawn shape. */
   readonly shape: SwarmShape;
   /** Every address used in the run, starting endpoints first. */
   readonly allIds: string[];
