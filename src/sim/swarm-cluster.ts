@@ -513,11 +513,25 @@ export class SwarmCluster {
    * latest view exists, or every address is up (to found one anew if need be).
    */
   recoverable(): boolean {
+    // A network that lives on in joiners alone cannot be found by the starting
+    // endpoints, which are seeded with the starting addresses only: an operator's
+    // mistake the crash rules avoid, but pauses and failures during transfers can
+    // still come to it. Liveness is not asked of such a run.
+    if (this.networkOnlyInJoiners()) return false;
     if (this.hasLivingMajority()) return true;
     // No living majority of the latest view, but every address is up: the members
     // left of that view learn it can never change (its majority restarted) and leave
     // it, and then everybody founds a network anew.
     return this.allIds.every((id) => this.sim.isUp(id) && !this.stopped.has(id));
+  }
+
+  /** The latest view has living members, none of them a starting endpoint, while a starting endpoint is outside it. */
+  private networkOnlyInJoiners(): boolean {
+    const latest = this.latestView().filter((k) => this.alive(k));
+    if (latest.length === 0) return false;
+    const founders = new Set(this.shape.endpoints);
+    if (latest.some((k) => founders.has(k.slice(0, k.indexOf('#'))))) return false;
+    return this.shape.endpoints.some((id) => this.sim.isUp(id) && !this.stopped.has(id));
   }
 
   /**
