@@ -134,3 +134,36 @@ test('a member left blocked when the rest of its view restarted leaves that view
   const v = checkHistories(h.all, { quiescent: true });
   assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
 });
+
+test('in a view of two, a member whose partner restarted removes the old incarnation and takes the new one in with its state', async () => {
+  // a and b; b crashes and restarts with the same seeds. a alone is not a majority of
+  // its view, but b's old incarnation is gone for good (its new one answers at its
+  // address) and, being fewer than a majority, cannot have decided anything without
+  // a: a's own promise is the quorum. So a installs a view without the old b, and the
+  // new b joins it with a state transfer — the same network, the state kept. Before,
+  // a blocked for good (or, with the rule that a dead view is left, everybody founded
+  // anew and the groups' state was lost).
+  const sim = new Simulation({ seed: 6, endpoint: { suspectTimeoutMs: 1000 } });
+  const h = new Histories(sim);
+  const ab = ['a', 'b'];
+  const eps = await sim.startAll(ab);
+  for (const ep of eps) await sim.run(h.join(ep, 'g'));
+  for (let i = 0; i < 5; i++) h.send(eps[i % 2]!, 'g');
+  await sim.runFor(500);
+  const network = sim.endpoint('a').group('g')!.view!.network;
+  const aIncarnation = sim.endpoint('a').incarnation;
+  h.crash('b');
+  await sim.runFor(300);
+  const b = sim.open('b', ['a']);
+  await sim.run(b.ready, 20_000);
+  await sim.run(h.join(b, 'g'), 20_000);
+  await sim.runUntil(() => sim.endpoint('a').group('g')?.view?.members.length === 2, 10_000);
+  assert.equal(sim.endpoint('a').incarnation, aIncarnation, 'a kept its incarnation: it was never excluded');
+  assert.equal(b.group('g')!.view!.network, network, 'the same network, not a new one');
+  const state = h.byId('b')[1]!.events.find((e) => e.type === 'state');
+  assert.ok(state !== undefined && state.type === 'state' && state.count === 5, `the new b got a's state of 5 messages (${JSON.stringify(state)})`);
+  h.send(b, 'g');
+  await sim.runFor(1000);
+  const v = checkHistories(h.all, { quiescent: true });
+  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+});

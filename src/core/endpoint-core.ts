@@ -450,7 +450,10 @@ export class EndpointCore {
   private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
   private blockedReported = false;
-  /** Members of this view whose process restarted (a new incarnation probed us from its address). */
+  /**
+   * Members of this view whose process restarted (a new incarnation spoke to us from
+   * its address): they are gone for good, and never promise or accept again.
+   */
   private restarted = new Set<string>();
   /** Joining: when a member of a network last answered a probe (it exists, so keep waiting for a welcome). */
   private networkSeenAt = 0;
@@ -888,7 +891,7 @@ export class EndpointCore {
     const isolatedLong = this.isolatedSince !== null && now - this.isolatedSince > this.cfg.suspectTimeoutMs + this.cfg.flushTimeoutMs;
     if ((wedgedLong || isolatedLong) && !this.blockedReported) {
       const heard = this.view.members.filter((m) => !this.suspects.has(memberKey(m))).length;
-      if (heard < majority(this.view.members.length)) {
+      if (heard < this.quorumSize()) {
         this.blockedReported = true;
         this.log(`blocked: hears ${heard} of ${this.view.members.length} members`);
         // In the application's stream, after what was delivered before it.
@@ -896,12 +899,12 @@ export class EndpointCore {
       }
     }
     if ((this.blockedReported || this.isolatedSince !== null) && now >= this.nextSeekAt) this.seekLaterView(now);
-    // Blocked for good: a view changes only with promises from a majority of its
-    // members, and members that restarted can never promise. This view is over; leave
+    // Blocked for good: a majority of the view restarted, so it may have decided
+    // anything before, and none of it can ever promise again. This view is over; leave
     // it as if excluded (the endpoint starts over as a new incarnation, which joins or,
     // if every seed is starting too, founds a network). It never delivered anything
     // the others did not, and it can deliver nothing more, so nothing is lost (G9).
-    if (this.blockedReported && this.view.members.length - this.restarted.size < majority(this.view.members.length)) {
+    if (this.blockedReported && this.restarted.size >= majority(this.view.members.length)) {
       if (this.leaving) {
         this.log('leaving a view that can never change: stopping');
         this.stop(now);
@@ -927,7 +930,7 @@ export class EndpointCore {
     // while lock each other out for good once they hear each other again).
     let heard = 0;
     for (const k of this.memberKeys) if (!this.suspects.has(k) || this.suspectCause.get(k) === 'isolated') heard++;
-    const isolated = this.view.members.length > 1 && (heard < majority(this.view.members.length) || this.cutOffFrom.size > 0);
+    const isolated = this.view.members.length > 1 && (heard < this.quorumSize() || this.cutOffFrom.size > 0);
     if (isolated && this.isolatedSince === null) {
       this.isolatedSince = now;
       const why = this.cutOffFrom.size > 0 ? `cannot hear ${[...this.cutOffFrom].join(' ')}, whom a majority hears` : `hears ${heard} of ${this.view.members.length} members`;
@@ -2110,6 +2113,24 @@ export class EndpointCore {
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
   }
 
+  /**
+   * How many members of the view must promise (and accept) to change it: a majority —
+   * or, when some members are known to be gone for good (restarted, see `restarted`)
+   * and they are fewer than a majority, every member that is not. Paxos needs the
+   * promisers to meet every quorum that may have accepted a value; a quorum that
+   * accepted is a majority, and fewer than a majority of gone members cannot make one
+   * alone, so it holds a member that is not gone — and all of those promise. Gone
+   * members accept nothing any more either. So a view of two whose other member
+   * restarted can still change (it removes the old incarnation, and the new one joins
+   * with state) instead of blocking for good.
+   */
+  private quorumSize(): number {
+    const n = this.view.members.length;
+    const need = majority(n);
+    const gone = this.restarted.size;
+    return gone > 0 && gone < need ? Math.min(need, n - gone) : need;
+  }
+
   /** This member's place among the members of the view it does not suspect (0: first). */
   private turnOf(): number {
     let turn = 0;
@@ -2178,7 +2199,7 @@ export class EndpointCore {
       if (set.has(k)) have++;
       else if (!this.suspects.has(k)) rest++;
     }
-    return { have, need: majority(this.view.members.length), rest };
+    return { have, need: this.quorumSize(), rest };
   }
 
   private onPromise(now: number, msg: PromiseMsg): void {
