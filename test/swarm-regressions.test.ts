@@ -1,0 +1,31 @@
+/**
+ * Swarm seeds that once broke a guarantee and lie outside the CI suites' range (or
+ * were drawn with a narrower set of fault kinds), replayed on every run: a bug found
+ * is a seed kept. Each names what it caught; the fixes have tests of their own too.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatFirstViolations, swarmReplayCommand } from '../src/cli/replay.js';
+import { runSwarm } from '../src/sim/swarm.js';
+import { ALL_FAULT_KINDS, FaultKind } from '../src/sim/swarm-shape.js';
+
+/** The kinds CI ran before restarts, total stops, majority crashes and non-transitive cuts were fixed. */
+const narrow = ALL_FAULT_KINDS.filter((k) => k !== FaultKind.nonTransitiveCut && k !== FaultKind.stopAll && k !== FaultKind.crashMajority && k !== FaultKind.restart);
+
+const cases: readonly { seed: number; kinds: readonly FaultKind[]; caught: string }[] = [
+  { seed: 2312, kinds: narrow, caught: 'an excluded member delivered in an older view than the survivors (G6): delivery beyond the cut' },
+  { seed: 5047, kinds: narrow, caught: 'delivery beyond the cut (G6)' },
+  { seed: 3728, kinds: narrow, caught: '"entry N of the cut N is held by no promiser"' },
+  { seed: 5961, kinds: narrow, caught: '"entry N of the cut N is held by no promiser"' },
+  { seed: 5707, kinds: narrow, caught: 'a member never delivered its own multicasts, a leave never completed (G7)' },
+  { seed: 2395, kinds: ALL_FAULT_KINDS, caught: 'restarted members founded a second network while the others were partitioned (G4, G9)' },
+  { seed: 3632, kinds: ALL_FAULT_KINDS, caught: 'split brain after restarts (G4, G9)' },
+  { seed: 4724, kinds: ALL_FAULT_KINDS, caught: 'a network left only in joiners, unfindable from the seeds, was judged for liveness' },
+];
+
+for (const c of cases) {
+  test(`swarm seed ${c.seed} (${c.kinds === narrow ? 'narrow kinds' : 'all kinds'}): once ${c.caught}`, async () => {
+    const r = await runSwarm({ seed: c.seed, kinds: c.kinds });
+    assert.equal(r.violations.length, 0, `seed ${c.seed}; replay with: ${swarmReplayCommand(c.seed, c.kinds)}\n  ${r.description}\n${formatFirstViolations(r.violations, 5)}`);
+  });
+}
