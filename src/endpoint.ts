@@ -984,10 +984,13 @@ export class Endpoint {
     }
     // The core copies the payload: the caller may reuse its buffer once this returns.
     // Multicasts of one synchronous run leave together, as bundles, when it ends.
-    let localId = 0;
-    this.guard(() => {
+    // Not through `guard`: a closure per multicast on the hot path.
+    let localId: number;
+    try {
       localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
-    }, true);
+    } catch (err) {
+      throw this.fail(err);
+    }
     const d = deferred<void>();
     this.pending.set(localId, d);
     if (!this.flushQueued) {
@@ -1039,10 +1042,15 @@ export class Endpoint {
     // a member, so it can neither join, be suspected, nor change a view.
     if (msg.t === 'status-req') return this.answerStatus(from, msg);
     if (msg.t === 'status-reply') return;
-    this.guard(() => {
+    // `guard`, written out: a closure per received message would sit on the hot path.
+    try {
       this.core.receive(this.world.clock.now(), from, msg);
       this.drive();
-    });
+      if (this.world.checkInvariants === true) this.core.checkInvariants();
+    } catch (err) {
+      const fatal = this.fail(err);
+      if (this.onFatal === undefined) throw fatal;
+    }
   }
 
   /** Answer a `status-req` to the address it came from, at most `statusRepliesPerSecondMax` a second. */
