@@ -1248,14 +1248,14 @@ export class Endpoint {
         this.dropGroup(g.name);
       }
     }
-    const lastView = this.core.currentView.members.map((m) => m.addr).filter((a) => a !== this.address);
+    const lastView = this.core.currentView;
     this.incarnations += 1;
     const inc = this.drawIncarnation();
     this.core = new EndpointCore({
       self: { id: this.id, inc },
       addr: this.world.transport.address,
       seeds: this.seeds,
-      contacts: lastView,
+      lastView,
       config: this.cfg,
       rng: this.world.rng,
       // Local ids stay unique across incarnations: old ones may still be pending.

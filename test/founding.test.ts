@@ -167,3 +167,43 @@ test('in a view of two, a member whose partner restarted removes the old incarna
   const v = checkHistories(h.all, { quiescent: true });
   assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
 });
+
+test('seeds that heard of a network living on only in joiners wait for it, never found a second one', async () => {
+  // Seeds n1 n2 n3, joiners j1 j2. The view shrinks to n1 j1 j2 (n2 and n3 crash),
+  // then j1 j2 are cut off and remove n1. n2 and n3 restart and hear of the network
+  // from n1 (still a member of its stale view); then n1 crashes and restarts too.
+  // Every seed is now a fresh process, but two of them know the network's view, with
+  // only one of its three members proven gone: they must wait for it. Before, they
+  // gave up after three suspicion timeouts of silence and founded with n1.
+  const sim = new Simulation({ seed: 5, endpoint: { suspectTimeoutMs: 1000 } });
+  const h = new Histories(sim);
+  const seeds = ['n1', 'n2', 'n3'];
+  const all = [...seeds, 'j1', 'j2'];
+  const eps = await sim.startAll(seeds);
+  for (const id of ['j1', 'j2']) eps.push(sim.open(id, seeds));
+  await sim.run(Promise.all(eps.map((ep) => ep.ready)), 20_000);
+  for (const ep of eps) await sim.run(h.join(ep, 'g'));
+  for (const id of ['n2', 'n3']) {
+    h.crash(id);
+    await sim.runFor(3000);
+  }
+  assert.match(netView(sim, 'j1'), /\[n1,j[12],j[12]\]$/);
+  sim.partition([
+    ['n1', 'n2', 'n3'],
+    ['j1', 'j2'],
+  ]);
+  await sim.runFor(3000);
+  assert.match(netView(sim, 'j1'), /\[j[12],j[12]\]$/);
+  for (const id of ['n2', 'n3']) sim.open(id, seedsOf(id, seeds));
+  await sim.runUntil(() => ['n2', 'n3'].every((id) => sim.endpoint(id).status().endpoint.phase === 'joining'), 5000);
+  h.crash('n1');
+  sim.open('n1', seedsOf('n1', seeds));
+  await sim.runFor(10_000);
+  // Every seed address is a fresh process, but n2 and n3 know the network lives on.
+  assert.equal(sim.endpoint('n1').status().endpoint.phase, 'bootstrapping');
+  for (const id of ['n2', 'n3']) assert.equal(sim.endpoint(id).status().endpoint.phase, 'joining', `${id} is ${netView(sim, id)}`);
+  sim.heal();
+  await sim.runUntil(() => new Set(all.map((id) => netView(sim, id))).size === 1 && netView(sim, 'n1').split(',').length === 5, 20_000);
+  const v = checkHistories(h.all, { quiescent: true });
+  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+});

@@ -184,8 +184,8 @@ const probeReply: fc.Arbitrary<ProbeReplyMsg> = rec({
   from: memberRef,
   addr: str,
   config: list(str),
-  epoch: uint,
-  coordinator: str,
+  view,
+  joining: fc.boolean(),
 });
 const joinReq: fc.Arbitrary<JoinReqMsg> = rec({
   t: fc.constant('join-req' as const),

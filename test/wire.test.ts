@@ -60,8 +60,8 @@ const proposal: Proposal = {
 const samples: Message[] = [
   { t: 'probe', from: a, addr: '10.0.0.1:7000', config: ['10.0.0.1:7000', '10.0.0.2:7000'] },
   { t: 'probe', from: c, addr: '', config: [] },
-  { t: 'probe-reply', from: b, addr: 'x', config: ['a', '', 'ü'], epoch: 0, coordinator: '' },
-  { t: 'probe-reply', from: a, addr: 'h:1', config: [], epoch: MAX, coordinator: '10.0.0.1:7000' },
+  { t: 'probe-reply', from: b, addr: 'x', config: ['a', '', 'ü'], view: { epoch: 0, members: [] }, joining: true },
+  { t: 'probe-reply', from: a, addr: 'h:1', config: [], view: { epoch: MAX, members: [{ ...a, addr: '10.0.0.1:7000' }] }, joining: false },
   { t: 'join-req', from: d, addr: 'host.example:9000' },
   { t: 'leave-req', from: a, epoch: 1 },
   { t: 'heartbeat', from: a, epoch: 5, ordered: 1000, stable: 990, committed: 995, held: 999, hears: true },
@@ -245,12 +245,12 @@ test('every sample round-trips exactly and canonically', () => {
 });
 
 test('golden frames pin the format', () => {
-  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '041001610102');
+  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '051001610102');
   const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300, network: 'a#1/2' };
   assert.equal(
     hex(encodeMessage(welcome)),
     [
-      '04', // version
+      '05', // version
       '11', // welcome
       '01', '61', '01', // from: "a", inc 1
       '02', '00', // view: epoch 2, no members
@@ -275,7 +275,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(data)),
     [
-      '04', // version
+      '05', // version
       '07', // data
       '01', '61', 'ac02', // from: "a", inc 300
       'ffffffffffffff0f', // epoch 2^53 - 1: eight bytes
@@ -286,6 +286,19 @@ test('golden frames pin the format', () => {
       '01', // safe
       '00', // relay
       '02', 'dead', // payload
+    ].join(''),
+  );
+  const probeReply: Message = { t: 'probe-reply', from: { id: 'b', inc: 2 }, addr: 'b', config: ['a', 'b'], view: { epoch: 3, members: [{ id: 'a', inc: 1, addr: 'a' }] }, joining: false };
+  assert.equal(
+    hex(encodeMessage(probeReply)),
+    [
+      '05', // version
+      '02', // probe-reply
+      '01', '62', '02', // from: "b", inc 2
+      '01', '62', // addr "b"
+      '02', '0161', '0162', // config ["a", "b"]
+      '03', '01', '01', '61', '01', '01', '61', // view: epoch 3, one member "a" inc 1 at "a"
+      '00', // joining: false
     ].join(''),
   );
 });
@@ -347,10 +360,12 @@ test('version and type bytes are checked', () => {
   rejects(bytes(2, 16, 0, 0, 0), /unsupported wire format version 2/);
   // Version 3 had no `hears` flag in heartbeats and no group view id floor in welcomes.
   rejects(bytes(3, 16, 0, 0, 0), /unsupported wire format version 3/);
+  // Version 4's probe replies named only the coordinator, not the whole view.
+  rejects(bytes(4, 16, 0, 0, 0), /unsupported wire format version 4/);
   for (const tag of [0, 23, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
-  assert.match(wireError(() => peekMessageType(bytes(5, 7))).message, /version 5/);
+  assert.match(wireError(() => peekMessageType(bytes(6, 7))).message, /version 6/);
 });
 
 test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {

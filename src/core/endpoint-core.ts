@@ -53,6 +53,8 @@ import { CoreCounters } from './counters.js';
 import { GroupAccess } from './access.js';
 import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
+import { KnownNetwork } from './known-network.js';
+import { majority } from './quorum.js';
 import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
 import type {
@@ -60,6 +62,7 @@ import type {
   Ballot,
   DataMsg,
   EndpointView,
+  ProbeReplyMsg,
   Failure,
   FailureCause,
   LogEntry,
@@ -163,11 +166,13 @@ export interface CoreOptions {
   /** Contact points, and with this endpoint's address the founding list; empty: found a new network. */
   readonly seeds: readonly string[];
   /**
-   * More addresses to probe for a running network, not part of the founding list (an
-   * excluded endpoint's last view): a founding still needs exactly the seeds, which
-   * every member is given alike. @default none
+   * The last view of an excluded endpoint's previous incarnation. The network it was
+   * excluded from lives on (a later view exists without it), so the new incarnation
+   * starts out joining: it probes that view's members as well as the seeds, and helps
+   * found a network only once a majority of that view is proven gone (see
+   * `KnownNetwork`). A founding still needs exactly the seeds. @default none
    */
-  readonly contacts?: readonly string[];
+  readonly lastView?: EndpointView;
   readonly config: CoreConfig;
   readonly rng: Rng;
   /** The first local id `submit` returns (a new incarnation continues its predecessor's). @default 1 */
@@ -298,9 +303,8 @@ function decodePos(bytes: Uint8Array): Position | null {
   return m === null ? null : { epoch: Number(m[1]), gseq: Number(m[2]) };
 }
 
-function majority(n: number): number {
-  return Math.floor(n / 2) + 1;
-}
+/** The view a non-member reports: none. */
+const NO_VIEW: EndpointView = { epoch: 0, members: [] };
 
 /** An ordered entry: its sender, the sender's rank in the epoch's view, and its seq. */
 interface EntryRecord {
@@ -338,8 +342,6 @@ export class EndpointCore {
   private readonly access: GroupAccess;
   /** The founding quorum: seed addresses and our own, sorted. */
   private readonly config: readonly string[];
-  /** Where to look for a running network: the founding list and the contacts. */
-  private readonly probeTargets: readonly string[];
 
   private phaseValue: Phase = 'bootstrapping';
   /**
@@ -457,6 +459,10 @@ export class EndpointCore {
   private restarted = new Set<string>();
   /** Joining: when a member of a network last answered a probe (it exists, so keep waiting for a welcome). */
   private networkSeenAt = 0;
+  /** Not a member: the latest view of a running network heard of, and who of it is gone. */
+  private readonly known = new KnownNetwork();
+  /** Joining: the wait for a silent network that is not proven gone has been logged. */
+  private waitLogged = false;
   /**
    * Since when this member hears fewer than a majority of its view (itself included);
    * null while it hears a majority. Such a member cannot serve the view: it proposes
@@ -531,7 +537,10 @@ export class EndpointCore {
     const set = new Set(opts.seeds);
     set.add(opts.addr);
     this.config = [...set].sort();
-    this.probeTargets = [...new Set([...this.config, ...(opts.contacts ?? [])])];
+    if (opts.lastView !== undefined) {
+      this.learnNetwork(opts.lastView);
+      this.phaseValue = 'joining';
+    }
   }
 
   // ===================================================================== accessors
@@ -673,6 +682,7 @@ export class EndpointCore {
   start(now: number): void {
     this.lastNow = now;
     this.nextProbeAt = now;
+    this.networkSeenAt = now;
     this.tick(now);
   }
 
@@ -783,9 +793,7 @@ export class EndpointCore {
   private tickBootstrap(now: number): void {
     if (now >= this.nextProbeAt) {
       this.nextProbeAt = now + this.cfg.retransmitMs * 2;
-      for (const a of this.probeTargets) {
-        if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
-      }
+      this.probeAll();
     }
     for (const [k, h] of this.heardBootstrapping) {
       if (now - h.at > this.cfg.suspectTimeoutMs) this.heardBootstrapping.delete(k);
@@ -800,23 +808,48 @@ export class EndpointCore {
   }
 
   private tickJoining(now: number): void {
-    // No member of any network has answered for a while: the network we were to join
-    // is gone (its members restarted, or they left). Start over: join whatever answers
-    // now, or found a network with the other seeds.
+    // No member of the network has answered for a while. If a majority of its last view
+    // we know of is proven gone (restarted, or nothing listens at their addresses), that
+    // network can decide nothing more: start over, join whatever answers now, or found
+    // a network with the other seeds. Otherwise it may live on out of our reach (paused,
+    // cut off): keep waiting for it, as a blocked member does, and never found a second.
     if (now - this.networkSeenAt > this.cfg.suspectTimeoutMs * 3) {
-      this.log(`no member of a network answers: bootstrapping again`);
-      this.phaseValue = 'bootstrapping';
-      this.contact = null;
-      this.contactEpoch = 0;
-      this.heardBootstrapping.clear();
-      this.nextProbeAt = now;
-      return;
+      if (this.known.dead) {
+        this.log(`no member of a network answers: bootstrapping again`);
+        this.phaseValue = 'bootstrapping';
+        this.contact = null;
+        this.contactEpoch = 0;
+        this.heardBootstrapping.clear();
+        this.nextProbeAt = now;
+        return;
+      }
+      if (!this.waitLogged) {
+        this.waitLogged = true;
+        const v = this.known.view!;
+        this.log(`no member of the network answers; waiting for it: ${v.members.length - this.known.goneCount} of the ${v.members.length} members of its view of epoch ${v.epoch} are not proven gone`);
+      }
     }
     if (now < this.nextProbeAt) return;
     this.nextProbeAt = now + this.cfg.retransmitMs * 2;
     if (this.contact !== null && this.contact !== this.addr) this.send(this.contact, { t: 'join-req', from: this.self, addr: this.addr });
-    for (const a of this.probeTargets) {
-      if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
+    this.probeAll();
+  }
+
+  /**
+   * A member described its network's view. Whoever held our address in it, if not this
+   * incarnation, is gone: we listen there now (a restarted process, or our excluded
+   * predecessor).
+   */
+  private learnNetwork(view: EndpointView): void {
+    this.known.learn(view);
+    this.known.answered(this.addr, this.self);
+  }
+
+  /** Probe the founding list and every member of the network we know of. */
+  private probeAll(): void {
+    const probe: Message = { t: 'probe', from: this.self, addr: this.addr, config: this.config };
+    for (const a of new Set([...this.config, ...this.known.addresses()])) {
+      if (a !== this.addr) this.send(a, probe);
     }
   }
 
@@ -950,9 +983,7 @@ export class EndpointCore {
    */
   private seekLaterView(now: number): void {
     this.nextSeekAt = now + this.cfg.suspectTimeoutMs;
-    for (const a of this.probeTargets) {
-      if (a !== this.addr) this.send(a, { t: 'probe', from: this.self, addr: this.addr, config: this.config });
-    }
+    this.probeAll();
   }
 
   /**
@@ -962,6 +993,7 @@ export class EndpointCore {
    */
   refused(now: number, addr: string): void {
     this.observe(now);
+    if (this.phaseValue === 'joining' || this.phaseValue === 'bootstrapping') this.known.refused(addr);
     if (this.phaseValue !== 'member' || !this.cfg.suspectRefused) return;
     const m = this.view.members.find((x) => x.addr === addr);
     if (m === undefined) return;
@@ -994,6 +1026,7 @@ export class EndpointCore {
     switch (msg.t) {
       case 'probe':
         this.noteRestart(msg.from, msg.addr);
+        if (this.phaseValue !== 'member') this.known.answered(msg.addr, msg.from);
         return this.onProbe(msg.addr);
       case 'probe-reply':
         return this.onProbeReply(now, msg);
@@ -1131,22 +1164,16 @@ export class EndpointCore {
 
   // ===================================================================== bootstrap and join
 
-  /** Tell a prober where we are: in a network (and its coordinator), or still bootstrapping. */
   /**
-   * Tell a prober where we are: in a network (and its coordinator), or bootstrapping.
-   * A joining endpoint says nothing: what it knows of a network is hearsay (its
-   * contact may be gone, or be the prober itself, restarted), and passing it on could
-   * send every restarted process to wait on a network that is no more.
+   * Tell a prober where we are: in a network (and its whole view), joining one, or
+   * bootstrapping. A joining endpoint names no network: what it knows of one is
+   * hearsay (its contact may be gone, or be the prober itself, restarted), and passing
+   * it on could send every restarted process to wait on a network that is no more.
    */
   private onProbe(replyTo: string): void {
-    if (this.phaseValue === 'joining') return;
-    let epoch = 0;
-    let coordinator = '';
-    if (this.phaseValue === 'member') {
-      epoch = this.view.epoch;
-      coordinator = this.view.members[0]?.addr ?? '';
-    }
-    this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, epoch, coordinator });
+    const member = this.phaseValue === 'member';
+    const view: EndpointView = member ? this.view : NO_VIEW;
+    this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, view, joining: this.phaseValue === 'joining' });
   }
 
   /**
@@ -1163,39 +1190,48 @@ export class EndpointCore {
     if (m.id === from.id && m.inc !== from.inc) this.restarted.add(this.memberKeys[r]!);
   }
 
-  private onProbeReply(now: number, msg: { from: MemberRef; addr: string; config: readonly string[]; epoch: number; coordinator: string }): void {
+  private onProbeReply(now: number, msg: ProbeReplyMsg): void {
+    const epoch = msg.view.epoch;
     if (this.phaseValue === 'member') {
       this.noteRestart(msg.from, msg.addr);
       // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
       // its member tell us `not-member` if we are not in it (or resend its decision).
-      if ((this.blockedReported || this.isolatedSince !== null) && msg.epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
+      if ((this.blockedReported || this.isolatedSince !== null) && epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
         const hears = this.isolatedSince === null;
         this.send(msg.addr, { t: 'heartbeat', from: this.self, epoch: this.view.epoch, ordered: this.orderedMax, stable: this.stable, committed: this.committed, held: this.ackable(), hears });
       }
       return;
     }
     if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
-    if (msg.epoch > 0 && msg.coordinator !== '') {
+    this.known.answered(msg.addr, msg.from);
+    const coordinator = msg.view.members[0]?.addr;
+    if (epoch > 0 && coordinator !== undefined) {
       this.networkSeenAt = now;
+      this.waitLogged = false;
       // A network exists: join it rather than found one.
       if (this.phaseValue === 'bootstrapping') {
         this.phaseValue = 'joining';
         this.proposer = null;
-        this.log(`network found at ${msg.coordinator}: joining`);
+        this.log(`network found at ${coordinator}: joining`);
       }
-      // A later epoch names the newer coordinator; and our contact's own answer is the
-      // truth about itself, whatever its epoch (after a re-founding, epochs start over
-      // and a stale contact from the old network may name a higher one).
-      if ((msg.epoch >= this.contactEpoch || msg.addr === this.contact) && this.contact !== msg.coordinator) {
-        this.contact = msg.coordinator;
-        this.contactEpoch = msg.epoch;
-        if (msg.coordinator !== this.addr) this.send(msg.coordinator, { t: 'join-req', from: this.self, addr: this.addr });
+      // A later epoch names the newer view and coordinator; and our contact's own
+      // answer is the truth about itself, whatever its epoch (after a re-founding,
+      // epochs start over and a stale contact from the old network may name a higher one).
+      if (epoch >= this.contactEpoch || msg.addr === this.contact) {
+        this.learnNetwork(msg.view);
+        if (this.contact !== coordinator) {
+          this.contact = coordinator;
+          this.contactEpoch = epoch;
+          if (coordinator !== this.addr) this.send(coordinator, { t: 'join-req', from: this.self, addr: this.addr });
+        }
       }
       return;
     }
-    if (this.phaseValue === 'bootstrapping' && msg.epoch === 0 && sameConfig(msg.config, this.config)) {
-      this.heardBootstrapping.set(memberKey(msg.from), { member: ref(msg.from), addr: msg.addr, at: now });
-    }
+    if (this.phaseValue !== 'bootstrapping') return;
+    const k = memberKey(msg.from);
+    // A joining endpoint is in no founding, whatever it answered before.
+    if (msg.joining) this.heardBootstrapping.delete(k);
+    else if (sameConfig(msg.config, this.config)) this.heardBootstrapping.set(k, { member: ref(msg.from), addr: msg.addr, at: now });
   }
 
   private onJoinReq(now: number, msg: { from: MemberRef; addr: string }): void {
@@ -2660,6 +2696,7 @@ export class EndpointCore {
       if (oldEpoch === 0) {
         // Not among the founders after all: join the network they founded.
         this.phaseValue = 'joining';
+        this.learnNetwork(proposal.view);
         this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
         this.contact = proposal.view.members[0]?.addr ?? null;
         this.contactEpoch = 1;

@@ -201,10 +201,16 @@ export interface ProbeReplyMsg {
   readonly from: MemberRef;
   readonly addr: string;
   readonly config: readonly string[];
-  /** Epoch of the sender's installed view; 0 while it is still bootstrapping. */
-  readonly epoch: number;
-  /** Address of the sender's coordinator, when it is in a view. */
-  readonly coordinator: string;
+  /**
+   * The sender's installed view when it is a member of a network (its coordinator is
+   * `members[0]`); epoch 0 and no members while it is bootstrapping or joining.
+   */
+  readonly view: EndpointView;
+  /**
+   * The sender is joining a network (so it is in no founding): it names no network,
+   * since what it knows of one is hearsay, but it is not bootstrapping either.
+   */
+  readonly joining: boolean;
 }
 
 /** A new member asks to be added to the network's view. */

@@ -49,7 +49,7 @@
  *
  * | Offset | Field   | Encoding                                     |
  * |--------|---------|----------------------------------------------|
- * | 0      | version | `u8`, always `WIRE_VERSION` (4)              |
+ * | 0      | version | `u8`, always `WIRE_VERSION` (5)              |
  * | 1      | type    | `u8`, one of `MessageType` below             |
  * | 2      | body    | the fields of that type, in the order below  |
  *
@@ -62,7 +62,7 @@
  * | Type | `t`           | Fields after `from`                                                    |
  * |------|---------------|------------------------------------------------------------------------|
  * | 1    | `probe`       | addr `str`, config `str[]`                                             |
- * | 2    | `probe-reply` | addr `str`, config `str[]`, epoch `uint`, coordinator `str`            |
+ * | 2    | `probe-reply` | addr `str`, config `str[]`, view `EndpointView`, joining `bool`        |
  * | 3    | `join-req`    | addr `str`                                                             |
  * | 4    | `leave-req`   | epoch `uint`                                                           |
  * | 5    | `heartbeat`   | epoch `uint`, ordered `uint`, stable `uint`, committed `uint`,         |
@@ -127,12 +127,13 @@ import { assert, assertNever, ErrorCode, OptionError, WireError } from '../error
 import { Reader, Writer } from './buffer.js';
 
 /**
- * The format version, the first byte of every frame. Version 4 added the heartbeat's
- * `hears` flag and the welcome's `groupViewIdFloor` (the group table drops empty
- * groups since; peers of version 3 keep them, so the two would disagree on view ids
- * anyway).
+ * The format version, the first byte of every frame. Version 5 made the probe reply
+ * carry the sender's whole view and a `joining` flag (a starting endpoint learns every
+ * member of a network it hears of, and waits for that network rather than found
+ * another). Version 4 added the heartbeat's `hears` flag and the welcome's
+ * `groupViewIdFloor`.
  */
-export const WIRE_VERSION = 4;
+export const WIRE_VERSION = 5;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -345,8 +346,8 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       writeMemberRef(w, m.from, s);
       w.string(m.addr, s, 'addr');
       writeStrings(w, m.config, l, 'config');
-      w.varint(m.epoch, 'epoch');
-      w.string(m.coordinator, s, 'coordinator');
+      writeView(w, m.view, l);
+      w.bool(m.joining);
       return;
     case 'join-req':
       w.u8(MessageType['join-req']);
@@ -736,8 +737,8 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         from: readMemberRef(r, s),
         addr: r.string('addr', s),
         config: readStrings(r, l, 'config'),
-        epoch: r.varint('epoch'),
-        coordinator: r.string('coordinator', s),
+        view: readView(r, l),
+        joining: r.bool('joining'),
       };
     case MessageType['join-req']:
       return { t: 'join-req', from: readMemberRef(r, s), addr: r.string('addr', s) };
