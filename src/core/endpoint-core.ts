@@ -1256,6 +1256,13 @@ export class EndpointCore {
       if (this.pendingJoins.size >= this.cfg.pendingJoinsMax) return this.logLimit(now, `${this.pendingJoins.size} joins pending (pendingJoinsMax)`);
       if (this.view.members.length + this.pendingJoins.size >= this.cfg.membersMax) return this.logLimit(now, `the view would exceed membersMax (${this.cfg.membersMax})`);
     }
+    // One process listens at an address, and an id names one process: a request from a
+    // new incarnation (or a new process at the same address) means the earlier one's
+    // process is gone, so its request goes. A view never holds two of them, which
+    // would also hide a restart from those counting them by address (`noteRestart`).
+    for (const [pk, pj] of this.pendingJoins) {
+      if (pk !== k && (pj.id === msg.from.id || pj.addr === msg.addr)) this.pendingJoins.delete(pk);
+    }
     if (this.pendingJoins.size === 0) this.firstPendingJoinAt = now;
     this.pendingJoins.set(k, { id: msg.from.id, inc: msg.from.inc, addr: msg.addr });
   }
@@ -2341,17 +2348,19 @@ export class EndpointCore {
 
   private newProposal(now: number, p: ProposerState, cut: number): Proposal {
     const joiners = [...this.pendingJoins.values()];
-    const replaced = new Set(joiners.map((j) => j.id));
+    const replacedIds = new Set(joiners.map((j) => j.id));
+    const replacedAddrs = new Set(joiners.map((j) => j.addr));
     const members: MemberInfo[] = [];
     const left: MemberRef[] = [];
     const failed: MemberRef[] = [];
     const failures: Failure[] = [];
     for (const m of this.view.members) {
       const k = memberKey(m);
+      const replaced = replacedIds.has(m.id) || replacedAddrs.has(m.addr);
       if (this.pendingLeaves.has(k)) left.push(ref(m));
-      else if (!p.promises.has(k) || replaced.has(m.id) || this.laggards.has(k) || this.isolatedSuspect(k)) {
+      else if (!p.promises.has(k) || replaced || this.laggards.has(k) || this.isolatedSuspect(k)) {
         failed.push(ref(m));
-        failures.push(this.failureOf(now, m, p.promises.has(k), replaced.has(m.id)));
+        failures.push(this.failureOf(now, m, p.promises.has(k), replaced));
       } else members.push(m);
     }
     members.push(...joiners);
@@ -2750,6 +2759,8 @@ export class EndpointCore {
     failed: readonly MemberRef[],
     failures: readonly Failure[],
   ): void {
+    assert(new Set(view.members.map((m) => m.id)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an id twice`);
+    assert(new Set(view.members.map((m) => m.addr)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an address twice`);
     this.lastFailures = failures;
     this.previousMembers = this.view.members;
     this.phaseValue = 'member';
