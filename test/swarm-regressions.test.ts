@@ -22,6 +22,7 @@ const cases: readonly { seed: number; kinds: readonly FaultKind[]; caught: strin
   { seed: 3632, kinds: ALL_FAULT_KINDS, caught: 'split brain after restarts (G4, G9)' },
   { seed: 4724, kinds: ALL_FAULT_KINDS, caught: 'a network left only in joiners, unfindable from the seeds, was judged for liveness' },
   { seed: 31234, kinds: ALL_FAULT_KINDS, caught: 'a paused coordinator took two incarnations of one id into a view (two pending joins), so a restart went uncounted and the view blocked for good (G7)' },
+  { seed: 36946, kinds: ALL_FAULT_KINDS, caught: 'a member missed the accept of a view change whose proposer then crashed; the others could resend only a bare commit, so it stayed in the old epoch while the new view needed its promise (G7)' },
   { seed: 36697, kinds: ALL_FAULT_KINDS, caught: 'every seed restarted while the network lived on in joiners only; the seeds that had heard of it founded a second one (G9)' },
 ];
 

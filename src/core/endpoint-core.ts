@@ -505,6 +505,15 @@ export class EndpointCore {
   private lastInstall: LastInstall | null = null;
   /** The ballot whose proposal made the current view (null for a welcomed joiner). */
   private lastInstalledBallot: Ballot | null = null;
+  /**
+   * The decision that ended the previous epoch, kept by every member that installed it
+   * until each member of the new view that was in the old one is heard in the new
+   * epoch. A member that missed the accept (while the proposer, who alone sent it, is
+   * gone) gets it from any of them: the proposal, and the entries up to the cut beyond
+   * the stable prefix, which it may lack. Without it, that member stays in the old
+   * epoch while the others need its promise for the next view change.
+   */
+  private decision: { oldEpoch: number; ballot: Ballot; proposal: Proposal; log: LogEntry[]; waiting: Set<string> } | null = null;
   private leaving = false;
   private leavingSince = 0;
   private lingerUntil = 0;
@@ -1150,6 +1159,12 @@ export class EndpointCore {
     const last = this.lastNotMemberTo.get(k);
     if (last !== undefined && now - last < this.cfg.retransmitMs) return;
     this.lastNotMemberTo.set(k, now);
+    const d = this.decision;
+    if (d !== null && d.oldEpoch + 1 === this.view.epoch && d.waiting.has(memberKey(to))) {
+      // It may never have accepted: the whole decision, which it installs at once.
+      this.send(addr, { t: 'accept', from: this.self, epoch: d.oldEpoch, ballot: d.ballot, proposal: d.proposal, log: d.log, commit: true });
+      return;
+    }
     this.send(addr, { t: 'commit', from: this.self, epoch: this.view.epoch - 1, ballot: this.lastInstalledBallot });
   }
 
@@ -1638,6 +1653,8 @@ export class EndpointCore {
     }
     const r = this.rank.get(memberKey(msg.from));
     if (r !== undefined) this.onAck(r, msg.held);
+    // It is in this epoch: it needs the decision that began it no more.
+    if (this.decision !== null && this.decision.waiting.delete(k) && this.decision.waiting.size === 0) this.decision = null;
   }
 
   /** The member of rank `r` holds up to `held`. */
@@ -2683,6 +2700,7 @@ export class EndpointCore {
       assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
       this.deliverEntry(now, g, d);
     }
+    const decidedLog = oldEpoch === 0 ? [] : this.holdings().filter((e) => e.gseq <= proposal.cut);
     // 2. The membership change, in every group.
     const departed = new Map<string, 'left' | 'failed'>();
     for (const m of proposal.left) departed.set(memberKey(m), 'left');
@@ -2724,7 +2742,10 @@ export class EndpointCore {
       return welcome;
     }
     // 3. A new epoch begins.
+    const oldKeys = new Set(this.memberKeys);
     this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures);
+    const waiting = new Set(this.memberKeys.filter((k) => k !== this.selfKey && oldKeys.has(k)));
+    this.decision = oldEpoch === 0 || waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, waiting };
     for (const c of changes) this.onGroupChange(c);
     if (oldEpoch > 0) {
       const proposer = [...proposal.view.members, ...this.previousMembers].find((m) => memberKey(m) === ballot.proposer);
