@@ -1400,6 +1400,19 @@ export class EndpointCore {
     this.unackedSafe = false;
   }
 
+  /** Whether a queued entry must wait (and what follows it, FIFO). */
+  private heldBack(q: Pending): boolean {
+    // One state at a time: a join waits while this member still waits for the state of
+    // a group it joined, so that it is never asked to provide a checkpoint from behind
+    // its own wait.
+    if (q.kind === EntryKind.join) return this.awaitingState() || this.sent.some((x) => x.kind === EntryKind.join);
+    // A provider leaves a group only once it owes nobody there a state (the joiner's
+    // stateDone is delivered, or the joiner departed): leaving earlier would leave the
+    // joiner with nobody to take over, and the group's state lost.
+    if (q.kind === EntryKind.leave) return this.groups.owes(q.group, this.self);
+    return false;
+  }
+
   /** Move queued entries into flight, within the window, when not wedged. */
   private pumpSends(now: number): boolean {
     if (this.wedged) return false;
@@ -1407,14 +1420,14 @@ export class EndpointCore {
     while (this.sendQueue.length > 0 && this.sent.length < this.cfg.sendWindowMax) {
       // Bytes as well as messages: one message always goes, however large.
       if (this.sent.length > 0 && this.sentBytes + this.sendQueue[0]!.payload.length > this.cfg.sendWindowBytesMax) break;
-      // One state at a time: a join waits (and what follows it, FIFO) while this member
-      // still waits for the state of a group it joined, so that it is never asked to
-      // provide a checkpoint from behind its own wait.
-      if (this.sendQueue[0]!.kind === EntryKind.join && (this.awaitingState() || this.sent.some((x) => x.kind === EntryKind.join))) break;
-      // A provider leaves a group only once it owes nobody there a state (the joiner's
-      // stateDone is delivered, or the joiner departed): leaving earlier would leave
-      // the joiner with nobody to take over, and the group's state lost.
-      if (this.sendQueue[0]!.kind === EntryKind.leave && this.groups.owes(this.sendQueue[0]!.group, this.self)) break;
+      if (this.heldBack(this.sendQueue[0]!)) {
+        // A stateDone never waits behind an entry held back: confirming the state this
+        // member received is what lets it provide the states that entry may wait for
+        // (both can be in the queue in that order after a view change sends them again).
+        const i = this.sendQueue.findIndex((q) => q.kind === EntryKind.stateDone);
+        if (i < 0) break;
+        this.sendQueue.unshift(...this.sendQueue.splice(i, 1));
+      }
       const q = this.takeQueued();
       if (q.kind === EntryKind.app) this.bundleHint = q.localIds.length > 1 ? Math.min(this.cfg.bundleBytesMax, q.payload.length + (q.payload.length >> 3)) : 0;
       // A lone entry (nothing else in flight: not a flood) goes to the sequencer alone,
