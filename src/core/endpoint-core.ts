@@ -2294,10 +2294,16 @@ export class EndpointCore {
       this.abandonProposal(now, `only ${q.have} of ${q.need} promises`);
       return;
     }
-    // Paxos: a proposal that some acceptor accepted must be proposed again.
+    // Paxos: a proposal that some acceptor accepted must be proposed again. A founding
+    // names its founders, who are its whole quorum: one naming an incarnation that is
+    // not the promiser at its address now was never installed by anyone still here
+    // (whoever installed it would be a member, not a promiser), and proposing it again
+    // could never complete, since that incarnation is gone.
+    const promisers = new Set(p.promises.keys());
     let best: PromiseMsg | null = null;
     for (const pr of p.promises.values()) {
       if (pr.acceptedBallot === null || pr.accepted === null) continue;
+      if (p.epoch === 0 && !pr.accepted.view.members.every((m) => promisers.has(memberKey(m)))) continue;
       if (best === null || compareBallots(pr.acceptedBallot, best.acceptedBallot!) > 0) best = pr;
     }
     const cutLog = this.gatherCutLog(p);
@@ -2622,6 +2628,10 @@ export class EndpointCore {
     const k = memberKey(msg.from);
     if (msg.epoch === 0) {
       if (this.phaseValue !== 'bootstrapping') return;
+      // A founding that does not name this incarnation was prepared with an earlier
+      // one (restarted since). Accepting it would make every later founding proposer
+      // propose it again (Paxos), founding a network of processes that are gone.
+      if (!msg.proposal.view.members.some((m) => sameMember(m, this.self))) return;
     } else {
       if (this.phaseValue !== 'member') return;
       if (msg.epoch !== this.view.epoch || !this.rank.has(k)) {
