@@ -422,6 +422,8 @@ export class EndpointCore {
   /** A holding changed since `stable` and `committed` were last computed. */
   private stableDirty = true;
   private unstableBytes = 0;
+  /** Sequencer: the rank `orderAll` serves first (see there). */
+  private orderStart = 0;
   private orderBatch: OrderEntry[] = [];
   /** Sequencer: data to pass on (`DataMsg.relay`), each to every member but its sender, before the next order. */
   private relayQueue: DataMsg[] = [];
@@ -1509,14 +1511,24 @@ export class EndpointCore {
     this.orderDirty = false;
     let progress = false;
     const members = this.view.members;
-    for (let i = 0; i < members.length; i++) {
+    const n = members.length;
+    // Fair under a full window: each pass starts after the sender the last full window
+    // stopped at, so that the senders of lower rank, which always have data waiting
+    // under load, cannot take every slot the window frees.
+    const start = this.orderStart % n;
+    for (let j = 0; j < n; j++) {
+      const i = (start + j) % n;
       const m = members[i]!;
       const sk = this.memberKeys[i]!;
-      let next = this.nextSeqToOrder.get(sk) ?? 1;
+      const first = this.nextSeqToOrder.get(sk) ?? 1;
+      let next = first;
       for (;;) {
         if (this.orderWindowFull()) {
+          // Next time, the next sender first, unless this one got nothing this time.
           this.windowFullSeen = true;
-          break;
+          this.orderStart = next > first ? i + 1 : i;
+          this.nextSeqToOrder.set(sk, next);
+          return progress;
         }
         const d = this.data[i]!.get(next);
         if (d === undefined) break;
@@ -2840,6 +2852,7 @@ export class EndpointCore {
     this.orderDirty = true;
     this.stableDirty = true;
     this.unstableBytes = 0;
+    this.orderStart = 0;
     this.orderBatch = [];
     this.relayQueue = [];
     this.relayRanks = [];

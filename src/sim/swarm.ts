@@ -17,7 +17,9 @@
  *   must converge: one network view of exactly the live endpoints, one view per group
  *   of exactly the members that want it, the same digest at the same position, and
  *   its own multicasts delivered (G7). The phase ends as soon as that holds (twice,
- *   250 ms apart), or after `livenessMaxMs`, which is a violation.
+ *   250 ms apart), or after `livenessMaxMs`, which is a violation — unless members
+ *   are still delivering (a backlog that outgrew a tiny window during the faults
+ *   drains), which may go on up to four times as long.
  *
  * Histories are recorded as `runScenario` records them and judged by
  * `checkHistories`; the run's verdict lists every violation, the assertion that
@@ -48,7 +50,7 @@ export interface SwarmOptions {
   readonly kinds?: readonly FaultKind[];
   /** Receives a readable trace: the shape, every fault, network events and endpoint logs. */
   readonly trace?: (line: string) => void;
-  /** Longest liveness phase before the run counts as not converging, virtual ms. @default 30,000 */
+  /** Longest liveness phase before the run counts as not converging, virtual ms (up to four times as long while members still deliver). @default 30,000 */
   readonly livenessMaxMs?: number;
   /** Called with the cluster at the end of the run (for debugging). */
   readonly inspect?: (cluster: SwarmCluster) => void;
@@ -146,13 +148,19 @@ function heal(c: SwarmCluster): number {
   return c.sim.now;
 }
 
+/** How long without a delivery ends a liveness phase that ran past `livenessMaxMs`, virtual ms. */
+const DRAIN_QUIET_MS = 2_000;
+
 /**
  * Run until everything converged (seen twice, 250 ms apart), or the run cannot recover
- * (no living majority: 3 s are enough to see that), or `livenessMaxMs` passed.
+ * (no living majority: 3 s are enough to see that), or `livenessMaxMs` passed with no
+ * delivery in the last `DRAIN_QUIET_MS` (or four times `livenessMaxMs` passed).
  */
 async function settle(c: SwarmCluster, healedAt: number, livenessMaxMs: number): Promise<{ convergedAfterMs: number | null; lastReason: string | null }> {
   let convergedSince: number | null = null;
   let lastReason: string | null = null;
+  let deliveredBefore = c.delivered;
+  let progressAt = c.sim.now;
   for (;;) {
     const reason = c.convergence();
     if (reason === null) {
@@ -163,7 +171,13 @@ async function settle(c: SwarmCluster, healedAt: number, livenessMaxMs: number):
       lastReason = reason;
     }
     const elapsed = c.sim.now - healedAt;
-    if (elapsed >= livenessMaxMs) break;
+    if (c.delivered > deliveredBefore) {
+      deliveredBefore = c.delivered;
+      progressAt = c.sim.now;
+    }
+    // A backlog still draining (the senders' queues outgrew a tiny window during the
+    // faults) is progress, not a stall: it gets up to four times as long.
+    if (elapsed >= livenessMaxMs && (c.sim.now - progressAt >= DRAIN_QUIET_MS || elapsed >= livenessMaxMs * 4)) break;
     if (elapsed >= 3_000 && !c.recoverable() && c.pendingActions === 0) break;
     await advanceTo(c, c.sim.now + 250);
   }
