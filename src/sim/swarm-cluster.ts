@@ -87,6 +87,8 @@ export class SwarmCluster {
   readonly seedsOf = new Map<string, readonly string[]>();
   /** The groups each address wants to be in (rejoined after an exclusion). */
   readonly wants = new Map<string, Set<string>>();
+  /** Per address and group: how many joins and leaves its application decided (see `decide`). */
+  private readonly decisions = new Map<string, number>();
   /** Addresses whose endpoint was stopped gracefully and not started again. */
   readonly stopped = new Set<string>();
   /** Addresses paused now. */
@@ -436,6 +438,17 @@ export class SwarmCluster {
     }
   }
 
+  /**
+   * The application of `id` decides anew about group `g` (a join or a leave): a rejoin
+   * scheduled by an earlier leave is void. Returns the decision's number.
+   */
+  decide(id: string, g: string): number {
+    const key = `${id}\0${g}`;
+    const n = (this.decisions.get(key) ?? 0) + 1;
+    this.decisions.set(key, n);
+    return n;
+  }
+
   /** `id` leaves group `g` gracefully; it joins again `rejoinAfterMs` after the leave completes (null: never). */
   leave(id: string, g: string, rejoinAfterMs: number | null): boolean {
     const ep = this.sim.endpoint(id);
@@ -443,6 +456,7 @@ export class SwarmCluster {
     const handle = ep.group(g);
     if (want === undefined || handle === undefined || handle.view === null) return false;
     want.delete(g);
+    const decision = this.decide(id, g);
     const rec = this.recorderFor(ep);
     const app = this.apps.get(`${rec.member}\0${g}`);
     this.dirty = true;
@@ -457,6 +471,8 @@ export class SwarmCluster {
         const life = this.life.get(id);
         this.later(rejoinAfterMs, () => {
           if (this.life.get(id) !== life || !this.sim.isUp(id) || this.stopped.has(id)) return;
+          // The application has since decided otherwise (joined again, or left again).
+          if (this.decisions.get(`${id}\0${g}`) !== decision) return;
           want.add(g);
           this.joinGroup(ep, g);
         });

@@ -338,6 +338,7 @@ function groupJoin(c: SwarmCluster): FaultOutcome {
     if (want === undefined || missing.length === 0) continue;
     const g = c.rng.pick(missing);
     want.add(g);
+    c.decide(id, g);
     c.joinGroup(c.sim.endpoint(id), g);
     done.push(`${id}->${g}`);
   }
