@@ -25,6 +25,8 @@ const cases: readonly { seed: number; kinds: readonly FaultKind[]; caught: strin
   { seed: 36946, kinds: ALL_FAULT_KINDS, caught: 'a member missed the accept of a view change whose proposer then crashed; the others could resend only a bare commit, so it stayed in the old epoch while the new view needed its promise (G7)' },
   { seed: 42516, kinds: ALL_FAULT_KINDS, caught: 'a view change sent a leave and a stateDone again in that order; the leave waited for the member to provide a state, which waited for the stateDone behind it (G7)' },
   { seed: 60204, kinds: ALL_FAULT_KINDS, caught: 'restarted seeds accepted a founding prepared with their earlier incarnations; every later founding proposed it again and none completed (G7)' },
+  { seed: 51439, kinds: ALL_FAULT_KINDS, caught: 'under a full order window the sequencer served low ranks first and a high-rank sender starved (G7)' },
+  { seed: 52479, kinds: ALL_FAULT_KINDS, caught: 'a proposer committed a view without itself and left; the joiners, the new coordinator among them, never got their welcome and the view blocked (G7)' },
   { seed: 36697, kinds: ALL_FAULT_KINDS, caught: 'every seed restarted while the network lived on in joiners only; the seeds that had heard of it founded a second one (G9)' },
 ];
 

@@ -508,14 +508,16 @@ export class EndpointCore {
   /** The ballot whose proposal made the current view (null for a welcomed joiner). */
   private lastInstalledBallot: Ballot | null = null;
   /**
-   * The decision that ended the previous epoch, kept by every member that installed it
-   * until each member of the new view that was in the old one is heard in the new
-   * epoch. A member that missed the accept (while the proposer, who alone sent it, is
-   * gone) gets it from any of them: the proposal, and the entries up to the cut beyond
-   * the stable prefix, which it may lack. Without it, that member stays in the old
-   * epoch while the others need its promise for the next view change.
+   * The decision that began this epoch, kept by every member that installed it until
+   * each other member of the view is heard in the epoch. One that missed it (while the
+   * proposer, who alone sent it, is gone, or removed itself) gets it from any of them:
+   * an old member the accept — the proposal, and the entries up to the cut beyond the
+   * stable prefix, which it may lack — and a new member the welcome (still current:
+   * nothing of this epoch is stable before every member holds it). Without it, that
+   * member never enters the epoch while the others need its promise for the next view
+   * change, and a joiner that is the new coordinator waits on itself.
    */
-  private decision: { oldEpoch: number; ballot: Ballot; proposal: Proposal; log: LogEntry[]; waiting: Set<string> } | null = null;
+  private decision: { oldEpoch: number; ballot: Ballot; proposal: Proposal; log: LogEntry[]; welcome: WelcomeMsg; waiting: Set<string> } | null = null;
   private leaving = false;
   private leavingSince = 0;
   private lingerUntil = 0;
@@ -1036,6 +1038,7 @@ export class EndpointCore {
     }
     switch (msg.t) {
       case 'probe':
+        if (this.phaseValue === 'member' && this.resendWelcome(now, msg.from, msg.addr)) return;
         this.noteRestart(msg.from, msg.addr);
         if (this.phaseValue !== 'member') this.known.answered(msg.addr, msg.from);
         return this.onProbe(msg.addr);
@@ -1162,12 +1165,29 @@ export class EndpointCore {
     if (last !== undefined && now - last < this.cfg.retransmitMs) return;
     this.lastNotMemberTo.set(k, now);
     const d = this.decision;
-    if (d !== null && d.oldEpoch + 1 === this.view.epoch && d.waiting.has(memberKey(to))) {
+    if (d !== null && d.oldEpoch > 0 && d.waiting.has(memberKey(to))) {
       // It may never have accepted: the whole decision, which it installs at once.
       this.send(addr, { t: 'accept', from: this.self, epoch: d.oldEpoch, ballot: d.ballot, proposal: d.proposal, log: d.log, commit: true });
       return;
     }
     this.send(addr, { t: 'commit', from: this.self, epoch: this.view.epoch - 1, ballot: this.lastInstalledBallot });
+  }
+
+  /**
+   * A member that joined with this view (or founded it) asks for a network: it missed
+   * its welcome. Send it again (see `decision`); true if `from` is such a member.
+   */
+  private resendWelcome(now: number, from: MemberRef, addr: string): boolean {
+    const d = this.decision;
+    const k = memberKey(from);
+    if (d === null || !d.waiting.has(k) || !(d.oldEpoch === 0 || d.proposal.joined.some((j) => sameMember(j, from)))) return false;
+    const key = `welcome:${k}`;
+    const last = this.lastNotMemberTo.get(key);
+    if (last === undefined || now - last >= this.cfg.retransmitMs) {
+      this.lastNotMemberTo.set(key, now);
+      this.send(addr, d.welcome);
+    }
+    return true;
   }
 
   private notMember(now: number, to: MemberRef, addr: string): void {
@@ -1256,6 +1276,7 @@ export class EndpointCore {
       if (this.phaseValue === 'joining') this.onProbe(msg.addr);
       return;
     }
+    if (this.resendWelcome(now, msg.from, msg.addr)) return;
     if (!this.isCoordinator()) {
       this.onProbe(msg.addr);
       return;
@@ -2777,10 +2798,9 @@ export class EndpointCore {
       return welcome;
     }
     // 3. A new epoch begins.
-    const oldKeys = new Set(this.memberKeys);
     this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures);
-    const waiting = new Set(this.memberKeys.filter((k) => k !== this.selfKey && oldKeys.has(k)));
-    this.decision = oldEpoch === 0 || waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, waiting };
+    const waiting = new Set(this.memberKeys.filter((k) => k !== this.selfKey));
+    this.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };
     for (const c of changes) this.onGroupChange(c);
     if (oldEpoch > 0) {
       const proposer = [...proposal.view.members, ...this.previousMembers].find((m) => memberKey(m) === ballot.proposer);
