@@ -526,6 +526,10 @@ export class SimNetwork {
    * True when the current partition and link cuts let a message from `from` reach `to`
    * (always for `from === to`).
    */
+  /**
+   * Whether a message from `from` to `to` gets through now (partitions and cuts). Every
+   * send and arrival asks this, so a test may wrap it to shape reachability its own way.
+   */
   canReach(from: string, to: string): boolean {
     return this.blockedBy(from, to) === null;
   }
@@ -576,9 +580,8 @@ export class SimNetwork {
       this.launch(flight, rng.between(f.delayMinMs, f.delayMaxMs), 'send');
       return;
     }
-    const blocked = this.blockedBy(node.address, to);
-    if (blocked !== null) {
-      this.lose(blocked, node.address, to, label, msg.t);
+    if (!this.canReach(node.address, to)) {
+      this.lose(this.blockedBy(node.address, to) ?? DropReason.cut, node.address, to, label, msg.t);
       return;
     }
     if (this.dropFilter !== null && this.dropFilter(node.address, to, msg)) {
@@ -623,8 +626,7 @@ export class SimNetwork {
       this.refuse(flight);
       return this.loseFlight(DropReason.crashed, flight);
     }
-    const blocked = this.blockedBy(flight.from, flight.to);
-    if (blocked !== null) return this.loseFlight(blocked, flight);
+    if (!this.canReach(flight.from, flight.to)) return this.loseFlight(this.blockedBy(flight.from, flight.to) ?? DropReason.cut, flight);
     const willHold = node.clock.isPaused || node.clock.heldCount > 0;
     if (willHold && node.heldMessages >= this.heldMessagesMax) {
       return this.loseFlight(DropReason.bufferFull, flight);
