@@ -29,7 +29,7 @@ import type { EndpointCounters, EndpointSnapshot, GroupCounters, MetricsServer, 
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
 import { Logger, isLogLevel, levelOf, logLevels } from './log.js';
 import type { LogLevel } from './log.js';
-import type { Clock, Rng } from './runtime.js';
+import type { Clock, Rng, TimerHandle } from './runtime.js';
 import type { Transport } from './transport/transport.js';
 import { STATUS_HISTORY_MAX, STATUS_VERSION, encodeStatus } from './status.js';
 import type { StatusDocument, StatusTransport, StatusViewChange } from './status.js';
@@ -270,6 +270,15 @@ export interface EndpointOptions {
   readonly groupAccess?: Readonly<Record<string, readonly string[]>>;
   /** Contact points; none: start a new network. @default [] */
   readonly seeds?: readonly string[];
+  /**
+   * How long `Endpoint.start` waits to be in a view before it gives up, closes what it
+   * opened and rejects (see `Endpoint.start` for the codes); 0: wait for ever. Long
+   * enough for a cluster whose members start within a minute of each other (a
+   * founding waits for every seed). @default 60000
+   */
+  readonly startTimeoutMs?: number;
+  /** Aborts `Endpoint.start` (rejects with `ERR_ABORTED`, closing what it opened); no effect once started. */
+  readonly signal?: AbortSignal;
   /** Heartbeat interval. @default 100 */
   readonly heartbeatMs?: number;
   /** Silence after which a member is suspected. @default 1000 */
@@ -353,6 +362,11 @@ export interface EndpointOptions {
   readonly metrics?: string | boolean;
 }
 
+/** `startTimeoutMs` unless given: a minute, for members started by hand or one by one. */
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+/** While starting, what it waits for is logged this often. */
+const START_LOG_EVERY_MS = 5_000;
+
 const knownOptions = new Set([
   'id',
   'listen',
@@ -363,6 +377,8 @@ const knownOptions = new Set([
   'tls',
   'groupAccess',
   'seeds',
+  'startTimeoutMs',
+  'signal',
   'heartbeatMs',
   'suspectTimeoutMs',
   'flushTimeoutMs',
@@ -640,6 +656,8 @@ export class Endpoint {
   /** When `timer` fires (clock ms). */
   private timerDue = Infinity;
   private started = deferred<void>();
+  /** Until the first view: the addresses any message came from (what `start` waits on). */
+  private heardFrom: Set<string> | null = new Set();
   private stoppedD = deferred<void>();
   private stopping = false;
   private closed = false;
@@ -693,10 +711,22 @@ export class Endpoint {
    *   message names it), or when listening beyond loopback without `secret`, `tls`
    *   or `insecure` (`ERR_INSECURE`).
    * @throws InputError when `id` is empty, too long or holds control characters.
+   * @throws CohortError when it is not in a view within `startTimeoutMs`, or `signal`
+   *   aborts it: everything it opened is closed first, and the code says why —
+   *   `ERR_REFUSED` (a seed refused the handshake: another secret, an untrusted
+   *   certificate, another network name), `ERR_UNREACHABLE` (no seed answered),
+   *   `ERR_NO_QUORUM` (seeds answer, but not every seed is starting, so no network can
+   *   be founded, or the network they are in cannot take this endpoint in), else
+   *   `ERR_TIMEOUT`; `ERR_ABORTED` when aborted. The message names each seed's state.
    */
   static async start(opts: EndpointOptions): Promise<Endpoint> {
     let options = opts;
     const isObject = opts !== null && typeof opts === 'object';
+    const timeoutMs = isObject ? (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) : 0;
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new OptionError(`option startTimeoutMs must be a non-negative number of ms (0: no timeout), got ${String(timeoutMs)}`);
+    const signal = isObject ? opts.signal : undefined;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new OptionError('option signal must be an AbortSignal');
+    if (signal?.aborted === true) throw new CohortError(ErrorCode.aborted, `start of endpoint ${String(opts.id)} aborted before it began`, { cause: signal.reason });
     const metricsAt = isObject && typeof opts.metrics === 'string' ? (await import('./transport/tcp.js')).parseHostPort(opts.metrics, 'option metrics') : null;
     if (isObject && opts.world === undefined) {
       // A real process: TCP, the monotonic clock, the operating system's randomness.
@@ -704,9 +734,10 @@ export class Endpoint {
       for (const k of Object.keys(opts)) {
         if (!knownOptions.has(k)) throw new OptionError(`unknown option ${k}`, ErrorCode.unknownOption);
       }
-      const { TcpTransport } = await import('./transport/tcp.js');
+      const { TcpTransport, parseHostPort } = await import('./transport/tcp.js');
       const { realClock, cryptoRng } = await import('./runtime-node.js');
       checkLogOptions(opts);
+      if (Array.isArray(opts.seeds)) opts.seeds.forEach((seed, i) => parseHostPort(seed, `option seeds[${i}]`));
       const transportLog = transportLogOf(opts);
       const transport = await TcpTransport.listen({
         listen: opts.listen,
@@ -729,7 +760,7 @@ export class Endpoint {
     }
     if (options !== opts) ep.monitorEventLoop();
     if (metricsAt === null) {
-      await ep.ready;
+      await ep.waitStarted(timeoutMs, signal);
       return ep;
     }
     // Serving starts before the endpoint is in a view, so a joiner that waits can be watched.
@@ -741,8 +772,91 @@ export class Endpoint {
       throw new OptionError(`option metrics ${opts.metrics as string}: cannot listen (${(err as Error).message})`);
     }
     ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, { metrics: ep.metricsServer.address });
-    await ep.ready;
+    await ep.waitStarted(timeoutMs, signal);
     return ep;
+  }
+
+  /**
+   * Wait to be in a view; say what is awaited every `START_LOG_EVERY_MS`. On timeout or
+   * abort, close everything and reject with the reason (see `start`).
+   */
+  private async waitStarted(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    let settled = false;
+    const clock = this.world.clock;
+    let logTimer: TimerHandle | null = null;
+    const logLater = (): void => {
+      logTimer = clock.setTimer(START_LOG_EVERY_MS, () => {
+        if (settled || this.closed) return;
+        this.log(`still starting: ${this.startDiagnosis().text}`);
+        logLater();
+      });
+    };
+    logLater();
+    const giveUp = new Promise<never>((_, reject) => {
+      const fail = (aborted: boolean): void => {
+        if (settled || this.closed) return;
+        const d = this.startDiagnosis();
+        const code = aborted ? ErrorCode.aborted : (d.code ?? ErrorCode.timeout);
+        const err = new CohortError(code, `${aborted ? 'start aborted' : `not in a view after ${timeoutMs} ms (option startTimeoutMs)`}: ${d.text}`, aborted ? { cause: signal?.reason } : undefined);
+        this.log(err.message);
+        this.close(err);
+        reject(err);
+      };
+      if (timeoutMs > 0) {
+        const t = clock.setTimer(timeoutMs, () => fail(false));
+        this.started.promise.then(() => clock.clearTimer(t), () => clock.clearTimer(t));
+      }
+      if (signal !== undefined) {
+        const onAbort = (): void => fail(true);
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.started.promise.then(() => signal.removeEventListener('abort', onAbort), () => signal.removeEventListener('abort', onAbort));
+      }
+    });
+    try {
+      await Promise.race([this.started.promise, giveUp]);
+    } finally {
+      settled = true;
+      if (logTimer !== null) clock.clearTimer(logTimer);
+    }
+  }
+
+  /** What a starting endpoint waits for, in words, and the error code that names it (null: no better than a timeout). */
+  private startDiagnosis(): { text: string; code: ErrorCode | null } {
+    const seeds = this.seeds;
+    const p = this.core.startProgress;
+    if (seeds.length === 0) return { text: 'no seeds: founding a network of one', code: null };
+    const transport = this.world.transport;
+    const parts: string[] = [];
+    let refused = 0;
+    let answered = 0;
+    for (const a of seeds) {
+      const problem = transport.peerProblem?.(a) ?? null;
+      const heard = this.heardFrom?.has(a) === true;
+      if (heard) answered++;
+      if (p.bootstrapping.includes(a)) parts.push(`${a} starting too`);
+      else if (p.contact === a || p.known?.members.some((m) => m.addr === a) === true) parts.push(`${a} in the network`);
+      else if (heard) parts.push(`${a} answers`);
+      else if (problem !== null) {
+        if (problem.kind === 'refused') refused++;
+        parts.push(`${a} ${problem.kind === 'refused' ? 'refuses us' : 'unreachable'} (${problem.reason})`);
+      } else parts.push(`${a} silent`);
+    }
+    let what: string;
+    let code: ErrorCode | null;
+    if (this.core.phase === 'joining') {
+      what = `a network answered${p.contact === null ? '' : ` (coordinator ${p.contact})`} but has not taken this endpoint in: it may have no majority, or be changing its view`;
+      code = ErrorCode.noQuorum;
+    } else if (refused > 0 && answered === 0) {
+      what = 'a seed refused the handshake';
+      code = ErrorCode.refused;
+    } else if (answered === 0) {
+      what = 'no seed answers';
+      code = ErrorCode.unreachable;
+    } else {
+      what = `no network answers, and founding one needs every seed starting at once (${p.bootstrapping.length + 1} of ${new Set([...seeds, this.address]).size} are)`;
+      code = ErrorCode.noQuorum;
+    }
+    return { text: `${what}; ${parts.join(', ')}`, code };
   }
 
   /**
@@ -1042,6 +1156,7 @@ export class Endpoint {
     // a member, so it can neither join, be suspected, nor change a view.
     if (msg.t === 'status-req') return this.answerStatus(from, msg);
     if (msg.t === 'status-reply') return;
+    if (this.heardFrom !== null) this.heardFrom.add(from);
     // `guard`, written out: a closure per received message would sit on the hot path.
     try {
       this.core.receive(this.world.clock.now(), from, msg);
@@ -1158,6 +1273,7 @@ export class Endpoint {
         for (const f of e.failures) this.log(`view ${e.view.epoch}: ${describeFailure(toMemberFailure(f))}`);
         Endpoint.remember(this.viewHistory, viewChange(e.view.epoch, { ...e, members: e.view.members }));
         this.started.resolve();
+        this.heardFrom = null;
         break;
       }
       case 'view': {
@@ -1309,6 +1425,8 @@ export class Endpoint {
     this.metrics?.close();
     if (this.metricsServer !== null) this.metricsServerClosed = this.metricsServer.close();
     const err = reason ?? new ClosedError(`endpoint ${this.id} is stopped`);
+    // Never in a view: `ready` (and `start`) must not wait for ever.
+    this.started.reject(err);
     for (const d of this.pending.values()) d.reject(err);
     this.pending.clear();
     this.stoppedD.resolve();

@@ -51,12 +51,27 @@ export const ErrorCode = {
   insecure: 'ERR_INSECURE',
   /** A member not allowed in a group (option groupAccess). */
   accessDenied: 'ERR_ACCESS_DENIED',
-  /** A probe's target cannot be reached: nothing listens there, or the connection failed. */
+  /**
+   * Nothing could be reached: a probe's target, or (`Endpoint.start` timed out or was
+   * aborted) every seed — nothing listens there, or the connection failed.
+   */
   unreachable: 'ERR_UNREACHABLE',
-  /** A probe's target refused the connection: authentication (secret, TLS) or network name. */
+  /**
+   * The handshake was refused: authentication (another secret, an untrusted
+   * certificate) or another network name — a probe's target, or a seed that
+   * `Endpoint.start` waited for.
+   */
   refused: 'ERR_REFUSED',
-  /** A probe's target did not answer in time. */
+  /**
+   * `Endpoint.start` timed out or was aborted while seeds answer: too few of them are
+   * starting to found a network (a founding needs every seed), or the network they
+   * belong to cannot take this endpoint in (it has no majority).
+   */
+  noQuorum: 'ERR_NO_QUORUM',
+  /** A probe's target did not answer in time; `Endpoint.start` or `join` took longer than its timeout. */
   timeout: 'ERR_TIMEOUT',
+  /** The call's `signal` aborted it. */
+  aborted: 'ERR_ABORTED',
   /**
    * An invariant of Cohort itself broke (a bug, never the caller's mistake): the
    * endpoint stopped at once, its connections closed, so the others remove it as

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { freePorts } from '../src/tools/ports.js';
 
 const index = new URL('../src/index.js', import.meta.url).href;
 
@@ -25,4 +26,93 @@ test('a bad option: Endpoint.start rejects with an OptionError and the process c
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^OptionError: option \w+/, `{ ${bad} }: ${r.stdout}`);
   }
+});
+
+/**
+ * `Endpoint.start` always settles: on `startTimeoutMs` or an aborted `signal` it closes
+ * what it opened and rejects with a code that names the cause. Each case runs in its
+ * own process, which must then exit by itself (nothing left open).
+ */
+function runStart(body: string): { out: string; err: string } {
+  const code = `
+    const { Endpoint, CohortError } = await import(${JSON.stringify(index)});
+    const t0 = Date.now();
+    const report = (e) => console.log(JSON.stringify({ code: e instanceof CohortError ? e.code : String(e), message: String(e.message), ms: Date.now() - t0 }));
+    ${body}`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.signal, null, `the process did not exit by itself:\n${r.stdout}${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  return { out: r.stdout, err: r.stderr };
+}
+
+function results(out: string): { code: string; message: string; ms: number }[] {
+  return out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { code: string; message: string; ms: number });
+}
+
+test('start with a seed where nothing listens rejects ERR_UNREACHABLE after startTimeoutMs, and the process exits', async () => {
+  const [dead] = await freePorts(1);
+  const { out } = runStart(`
+    try { await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', seeds: ['127.0.0.1:${dead}'], startTimeoutMs: 1500 }); console.log('started'); }
+    catch (e) { report(e); }`);
+  const [r] = results(out);
+  assert.ok(r !== undefined, out);
+  assert.equal(r.code, 'ERR_UNREACHABLE', r.message);
+  assert.match(r.message, /not in a view after 1500 ms.*no seed answers.*127\.0\.0\.1:\d+ unreachable/);
+  assert.ok(r.ms >= 1500 && r.ms < 10_000, `settled after ${r.ms} ms`);
+});
+
+test('start with an unparsable seed rejects ERR_BAD_OPTION at once', () => {
+  const { out } = runStart(`
+    try { await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', seeds: ['nonsense'] }); console.log('started'); }
+    catch (e) { report(e); }`);
+  const [r] = results(out);
+  assert.equal(r?.code, 'ERR_BAD_OPTION', out);
+  assert.match(r.message, /seeds\[0\]/);
+});
+
+test('start against a member with another secret rejects ERR_REFUSED', () => {
+  const { out } = runStart(`
+    const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', secret: 'the first secret, 16+ bytes' });
+    try { await Endpoint.start({ id: 'b', listen: '127.0.0.1:0', seeds: [a.address], secret: 'another secret, 16+ bytes', startTimeoutMs: 1500 }); console.log('started'); }
+    catch (e) { report(e); }
+    await a.stop();`);
+  const [r] = results(out);
+  assert.equal(r?.code, 'ERR_REFUSED', out);
+  assert.match(r.message, /refuses us \(.*secret/);
+});
+
+test('start with only some seeds up rejects ERR_NO_QUORUM at every one of them', async () => {
+  const ports = await freePorts(3);
+  const addrs = ports.map((p) => `127.0.0.1:${p}`);
+  const { out } = runStart(`
+    const addrs = ${JSON.stringify(addrs)};
+    const start = (i) => Endpoint.start({ id: 'm' + i, listen: addrs[i], seeds: addrs.filter((_, j) => j !== i), startTimeoutMs: 2000 }).then(() => console.log('started'), report);
+    await Promise.all([start(0), start(1)]);`);
+  const rs = results(out);
+  assert.equal(rs.length, 2, out);
+  for (const r of rs) {
+    assert.equal(r.code, 'ERR_NO_QUORUM', r.message);
+    assert.match(r.message, /founding one needs every seed starting at once \(2 of 3 are\)/);
+  }
+});
+
+test('an aborted start rejects ERR_ABORTED at once, and the process exits', async () => {
+  const [dead] = await freePorts(1);
+  const { out } = runStart(`
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('operator gave up')), 300);
+    try { await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', seeds: ['127.0.0.1:${dead}'], signal: ac.signal }); console.log('started'); }
+    catch (e) { report(e); console.log(String(e.cause?.message)); }
+    try { await Endpoint.start({ id: 'b', listen: '127.0.0.1:0', signal: AbortSignal.abort() }); console.log('started'); }
+    catch (e) { report(e); }`);
+  const rs = results(out);
+  assert.equal(rs.length, 2, out);
+  assert.equal(rs[0]!.code, 'ERR_ABORTED', rs[0]!.message);
+  assert.ok(rs[0]!.ms < 5000, `settled after ${rs[0]!.ms} ms`);
+  assert.match(out, /operator gave up/);
+  assert.equal(rs[1]!.code, 'ERR_ABORTED', rs[1]!.message);
 });

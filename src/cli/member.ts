@@ -191,6 +191,9 @@ export async function member(argv: readonly string[]): Promise<number> {
       ...(suspectTimeoutMs === undefined ? {} : { suspectTimeoutMs }),
       ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
       messageBytesMax,
+      // A member process waits for its network as long as it runs (saying every few
+      // seconds what it waits for); its operator or supervisor decides when to give up.
+      startTimeoutMs: 0,
       ...(secret === undefined ? {} : { secret }),
       ...(tlsOpts === undefined ? {} : { tls: tlsOpts }),
       ...(insecure ? { insecure: true } : {}),

@@ -567,6 +567,14 @@ export class EndpointCore {
     return this.networkValue;
   }
 
+  /**
+   * Not yet a member: the seed addresses heard starting alongside this one (a founding
+   * needs all of them), and the coordinator of a network heard of (joining), if any.
+   */
+  get startProgress(): { readonly bootstrapping: readonly string[]; readonly contact: string | null; readonly known: EndpointView | null } {
+    return { bootstrapping: [...this.heardBootstrapping.values()].map((h) => h.addr), contact: this.contact, known: this.known.view };
+  }
+
   /** The installed endpoint view (epoch 0 before the first install). */
   get currentView(): EndpointView {
     return this.view;

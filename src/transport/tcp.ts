@@ -74,7 +74,7 @@ import { ErrorCode, OptionError } from '../errors.js';
 import { Writer } from '../wire/buffer.js';
 import { decodeMessage, defaultWireLimits, resolveWireLimits, writeMessage, writeMessageHead, type WireLimits } from '../wire/codec.js';
 import { NONCE_BYTES, Opener, PROOF_BYTES, RECORD_PLAIN_BYTES, SECRET_BYTES_MIN, Sealer, TAG_BYTES, freshNonce, networkKey, proof, proofMatches, sessionKeys, transcript } from './secure.js';
-import type { MessageHandler, RefusedHandler, Transport } from './transport.js';
+import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './transport.js';
 
 // ---------------------------------------------------------------------------------
 // Options
@@ -736,6 +736,8 @@ class Conn {
   error: string | null = null;
   /** The dial was refused (ECONNREFUSED): the host is up, nothing listens at the address. */
   refused = false;
+  /** The handshake was refused, by the peer or by us (secret, certificate, network name). */
+  handshakeRefused = false;
   /** Message frames received on this connection. */
   messages = 0;
   readonly parser = new FrameParser();
@@ -778,6 +780,8 @@ interface Peer {
   queuedFrames: number;
   /** Consecutive failed dials (reset once the peer sends us a message). */
   failures: number;
+  /** Why the last dial failed (cleared once the peer sends us a message). */
+  problem: PeerProblem | null;
   /** `performance.now()` before which we do not dial. */
   retryAt: number;
   retryTimer: NodeJS.Timeout | null;
@@ -1032,6 +1036,11 @@ export class TcpTransport implements Transport {
   }
 
   /** A snapshot of the counters. */
+  /** Why the last dial to `to` failed, or null once it sent us a message (see `Transport`). */
+  peerProblem(to: string): PeerProblem | null {
+    return this.peers.get(to)?.problem ?? null;
+  }
+
   stats(): TcpTransportStats {
     let connections = 0;
     for (const peer of this.peers.values()) if (peer.conn !== null) connections++;
@@ -1065,6 +1074,7 @@ export class TcpTransport implements Transport {
       queuedBytes: 0,
       queuedFrames: 0,
       failures: 0,
+      problem: null,
       retryAt: 0,
       retryTimer: null,
       dropping: false,
@@ -1355,7 +1365,10 @@ export class TcpTransport implements Transport {
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('error', (e) => {
       conn.error = errorText(e);
-      if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') conn.refused = true;
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (code === 'ECONNREFUSED') conn.refused = true;
+      // A certificate refused by either side: the host answered, and said no.
+      else if (/SSL|TLS|CERT/.test(code)) conn.handshakeRefused = true;
     });
     socket.on('end', () => this.onEnd(conn));
     socket.on('close', () => this.onClose(conn));
@@ -1429,7 +1442,10 @@ export class TcpTransport implements Transport {
     this.counters.framesReceived++;
     conn.messages++;
     const peer = conn.peer;
-    if (peer !== null && peer.failures > 0 && peer.conn === conn) peer.failures = 0;
+    if (peer !== null && (peer.failures > 0 || peer.problem !== null) && peer.conn === conn) {
+      peer.failures = 0;
+      peer.problem = null;
+    }
     const h = this.handler;
     if (h !== null) {
       try {
@@ -1458,6 +1474,7 @@ export class TcpTransport implements Transport {
       if (hs.kind === HandshakeKind.refuse) {
         this.counters.refused++;
         conn.error = `refused by ${key}: ${hs.reason}`;
+        conn.handshakeRefused = true;
         conn.socket.destroy();
         return false;
       }
@@ -1467,6 +1484,7 @@ export class TcpTransport implements Transport {
       if (hs.network !== this.o.network) {
         this.counters.refused++;
         conn.error = `refusing ${key}: ${this.networkMismatch(hs.network)}`;
+        conn.handshakeRefused = true;
         conn.socket.destroy();
         return false;
       }
@@ -1480,6 +1498,7 @@ export class TcpTransport implements Transport {
         if (!hs.auth || hs.nonce.length === 0 || hs.proof.length === 0) {
           this.counters.refused++;
           conn.error = `refusing ${key}: it does not prove the network secret`;
+          conn.handshakeRefused = true;
           conn.socket.destroy();
           return false;
         }
@@ -1488,6 +1507,7 @@ export class TcpTransport implements Transport {
           // Say why before closing, so that the acceptor logs who failed, too.
           this.counters.refused++;
           conn.error = `refusing ${key}: authentication failed: its proof of the network secret is wrong (another secret?)`;
+          conn.handshakeRefused = true;
           this.writeRaw(conn, this.handshake(HandshakeKind.refuse, 'authentication failed: the network secrets differ'));
           conn.discard = true;
           conn.socket.end();
@@ -1701,6 +1721,7 @@ export class TcpTransport implements Transport {
           peer.queuedBytes = 0;
           peer.queuedFrames = 0;
         }
+        peer.problem = { kind: conn.handshakeRefused ? 'refused' : 'unreachable', reason };
         this.log(`dial ${peer.key} failed: ${reason}${dropped}; next attempt in ${delay} ms or later`);
         if (conn.refused) this.refusedHandler?.(peer.key);
         return;
@@ -1708,7 +1729,10 @@ export class TcpTransport implements Transport {
       // A dialed connection that closes before the peer sent a single message counts
       // as a failed dial (a message resets the count), so a peer that accepts and
       // drops us at once is redialed with backoff, not in a loop.
-      if (peer !== undefined && conn.peer === peer && conn.messages === 0) this.dialFailed(peer);
+      if (peer !== undefined && conn.peer === peer && conn.messages === 0) {
+        this.dialFailed(peer);
+        peer.problem = { kind: conn.handshakeRefused ? 'refused' : 'unreachable', reason };
+      }
     }
     this.log(`connection with ${conn.remote ?? conn.label} closed: ${reason}`);
     if (conn.peer !== null) this.forgetIfIdle(conn.peer);

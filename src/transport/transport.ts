@@ -12,6 +12,18 @@ export type MessageHandler = (from: string, msg: Message) => void;
 /** Told that the endpoint at `addr` actively refused a connection: nothing listens there. */
 export type RefusedHandler = (addr: string) => void;
 
+/** Why the last attempt to reach an address failed (see `Transport.peerProblem`). */
+export interface PeerProblem {
+  /**
+   * `refused`: it answered but the handshake was refused, by it or by us (another
+   * secret, an untrusted certificate, another network name); `unreachable`: no
+   * connection (nothing listens, no route, a timeout).
+   */
+  readonly kind: 'refused' | 'unreachable';
+  /** The reason in words, as logged. */
+  readonly reason: string;
+}
+
 /**
  * How an endpoint reaches others: best-effort datagrams between addresses. Give your
  * own in `EndpointOptions.world` to run Cohort over something other than TCP.
@@ -33,6 +45,11 @@ export interface Transport {
    * is gone. Silence (a dead host, a partition, a stopped process) is never reported.
    */
   onRefused(handler: RefusedHandler): void;
+  /**
+   * Optional: why the last attempt to reach `to` failed, or null when it answered since
+   * (or was never tried). An endpoint that cannot start says with it what it waited for.
+   */
+  peerProblem?(to: string): PeerProblem | null;
   /** Stop sending and receiving; pending messages may be dropped. */
   close(): Promise<void>;
 }
