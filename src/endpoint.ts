@@ -186,6 +186,19 @@ export interface GroupHandlers {
   onProgress?: (progress: StateProgress) => void;
 }
 
+/** What `Endpoint.join` takes: the group's handlers, and how long to wait. */
+export interface JoinOptions extends GroupHandlers {
+  /**
+   * How long `join` waits for the first view (the join ordered, and the group's state
+   * received) before it gives up: it rejects with `ERR_TIMEOUT`, and the endpoint
+   * leaves the group again (join it anew once that leave is done). 0: wait for ever.
+   * @default 60000
+   */
+  readonly timeoutMs?: number;
+  /** Aborts the join: rejects with `ERR_ABORTED`, and the endpoint leaves the group again. */
+  readonly signal?: AbortSignal;
+}
+
 /** How far a joiner's state transfer has come (see {@link GroupHandlers.onProgress}). */
 export interface StateProgress {
   /** The group whose state is being transferred. */
@@ -207,6 +220,21 @@ export interface MulticastOptions {
    * @default false
    */
   readonly safe?: boolean;
+  /**
+   * Stops waiting: the promise rejects with `ERR_ABORTED`. The message was handed to
+   * the total order already and may still be delivered, to every member alike.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of `Group.leave` and `Endpoint.stop`. */
+export interface LeaveOptions {
+  /**
+   * `Group.leave`: stop waiting (rejects with `ERR_ABORTED`; the leave goes on).
+   * `Endpoint.stop`: give up the graceful stop and close at once, as a crash would
+   * (the others remove this endpoint after their timeout); rejects with `ERR_ABORTED`.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The world an endpoint runs in; the simulator passes its own. */
@@ -366,6 +394,52 @@ export interface EndpointOptions {
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 /** While starting, what it waits for is logged this often. */
 const START_LOG_EVERY_MS = 5_000;
+
+/** `timeoutMs` of `join` unless given. */
+const DEFAULT_JOIN_TIMEOUT_MS = 60_000;
+
+/** `signal` as given, or an OptionError when it is not an AbortSignal. */
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw new OptionError('option signal must be an AbortSignal');
+  return signal;
+}
+
+/**
+ * `promise`, unless `timeoutMs` (0: none) passes or `signal` aborts first: then the
+ * error `onGiveUp(aborted)` makes (it may act, e.g. undo). Timer and listener go once
+ * settled.
+ */
+function settleWithin<T>(clock: Clock, promise: Promise<T>, timeoutMs: number, signal: AbortSignal | undefined, onGiveUp: (aborted: boolean) => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    let timer: TimerHandle | null = null;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      if (timer !== null) clock.clearTimer(timer);
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const giveUp = (aborted: boolean): void => {
+      if (finish()) reject(onGiveUp(aborted));
+    };
+    const onAbort = (): void => giveUp(true);
+    if (timeoutMs > 0) timer = clock.setTimer(timeoutMs, () => giveUp(false));
+    if (signal !== undefined) {
+      if (signal.aborted) return giveUp(true);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    promise.then(
+      (v) => {
+        if (finish()) resolve(v);
+      },
+      (e: unknown) => {
+        if (finish()) reject(e);
+      },
+    );
+  });
+}
 
 const knownOptions = new Set([
   'id',
@@ -902,6 +976,11 @@ export class Endpoint {
     return this.started.promise;
   }
 
+  /** @internal The clock this endpoint runs on (for the group handles' timers). */
+  get clock(): Clock {
+    return this.world.clock;
+  }
+
   /** This endpoint's current incarnation (changes when it rejoins after exclusion). */
   get incarnation(): number {
     return this.core.self.inc;
@@ -1041,13 +1120,17 @@ export class Endpoint {
    * @throws ClosedError when the endpoint is stopped (and the promise rejects with it
    *   when the endpoint is excluded while joining).
    */
-  async join(name: string, handlers: GroupHandlers = {}): Promise<Group> {
+  async join(name: string, handlers: JoinOptions = {}): Promise<Group> {
     this.checkOpen();
     checkName('group name', name, this.cfg.nameBytesMax);
     if (handlers === null || typeof handlers !== 'object') throw new OptionError('handlers must be an object');
     for (const k of Object.keys(handlers)) {
-      if (k !== 'onEvent' && k !== 'checkpoint' && k !== 'onProgress') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
+      if (k !== 'onEvent' && k !== 'checkpoint' && k !== 'onProgress' && k !== 'timeoutMs' && k !== 'signal') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
     }
+    const timeoutMs = handlers.timeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw new OptionError(`option timeoutMs must be a non-negative number of ms (0: no timeout), got ${String(timeoutMs)}`);
+    const signal = checkSignal(handlers.signal);
+    if (signal?.aborted === true) throw new CohortError(ErrorCode.aborted, `join of group ${name} aborted before it began`, { cause: signal.reason });
     if (this.groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
     if (this.groups.size >= this.cfg.groupsPerEndpointMax) {
       throw new CohortError(ErrorCode.limit, `already in ${this.groups.size} groups; the limit is ${this.cfg.groupsPerEndpointMax} (option groupsPerEndpointMax)`);
@@ -1066,12 +1149,43 @@ export class Endpoint {
       this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
       this.drive();
     }, true);
-    await g.joined.promise;
-    return g;
+    if (timeoutMs === 0 && signal === undefined) return g.joined.promise;
+    return settleWithin(this.world.clock, g.joined.promise, timeoutMs, signal, (aborted) => {
+      const why = this.joinDiagnosis(g);
+      // Whatever happens to the join now, this member does not stay in the group.
+      if (!this.closed) g.leave().catch(() => undefined);
+      return aborted
+        ? new CohortError(ErrorCode.aborted, `join of group ${name} aborted: ${why}; leaving the group again`, { cause: signal?.reason })
+        : new CohortError(ErrorCode.timeout, `join of group ${name} not complete after ${timeoutMs} ms (option timeoutMs): ${why}; leaving the group again`);
+    });
   }
 
-  /** Leave every group, then the network, gracefully; resolves when done. */
-  async stop(): Promise<void> {
+  /** What a join waits for, in words. */
+  private joinDiagnosis(g: Group): string {
+    if (this.closed) return 'the endpoint is stopped';
+    if (this.core.phase !== 'member') return `this endpoint is not in a network view (${this.core.phase})`;
+    if (this.core.flowState().blocked) return 'the network has no majority this endpoint can reach (blocked)';
+    if (this.core.wedged) return 'the network is changing its view';
+    const self = this.core.self;
+    if (this.core.groupMembers(g.name).some((m) => m.id === self.id && m.inc === self.inc)) return "waiting for the group's state";
+    return 'the join is not ordered yet';
+  }
+
+  /**
+   * Leave every group, then the network, gracefully; resolves when done. With
+   * `signal`: an abort closes the endpoint at once and rejects with `ERR_ABORTED`.
+   */
+  async stop(options: LeaveOptions = {}): Promise<void> {
+    const signal = checkSignal(options?.signal);
+    if (signal === undefined) return this.stopGracefully();
+    return settleWithin(this.world.clock, this.stopGracefully(), 0, signal, () => {
+      const err = new CohortError(ErrorCode.aborted, `stop of endpoint ${this.id} aborted: closed at once`, { cause: signal.reason });
+      this.close(err);
+      return err;
+    });
+  }
+
+  private async stopGracefully(): Promise<void> {
     if (this.closed) return;
     if (!this.stopping) {
       this.stopping = true;
@@ -1657,19 +1771,32 @@ export class Group implements AsyncIterable<GroupEvent> {
     if (options === null || typeof options !== 'object') throw new OptionError('multicast options must be an object');
     // for-in, not Object.keys: no array per multicast on the hot path.
     for (const k in options) {
-      if (k !== 'safe') throw new OptionError(`unknown multicast option ${k}`, ErrorCode.unknownOption);
+      if (k !== 'safe' && k !== 'signal') throw new OptionError(`unknown multicast option ${k}`, ErrorCode.unknownOption);
     }
-    const p = this.endpoint.submitMessage(this.name, data, options.safe === true);
+    const safe = options.safe;
+    if (safe !== undefined && safe !== true && safe !== false) throw new OptionError(`multicast option safe must be a boolean, got ${JSON.stringify(safe)}`);
+    const signal = options.signal;
+    if (signal !== undefined && (!(signal instanceof AbortSignal) || signal.aborted)) {
+      checkSignal(signal);
+      throw new CohortError(ErrorCode.aborted, `multicast to group ${this.name} aborted before it was sent`, { cause: signal.reason });
+    }
+    const p = this.endpoint.submitMessage(this.name, data, safe === true);
     this.counters.multicasts++;
     this.counters.multicastBytes += data.length;
-    return p;
+    if (signal === undefined) return p;
+    return settleWithin(this.endpoint.clock, p, 0, signal, () => new CohortError(ErrorCode.aborted, `multicast to group ${this.name} aborted: no longer waited for (it may still be delivered)`, { cause: signal.reason }));
   }
 
-  /** Leave the group gracefully: a view change for the others, without a timeout (G11). */
-  leave(): Promise<void> {
+  /**
+   * Leave the group gracefully: a view change for the others, without a timeout (G11).
+   * With `signal`: an abort stops the waiting (rejects with `ERR_ABORTED`); the leave goes on.
+   */
+  leave(options: LeaveOptions = {}): Promise<void> {
     if (this.closedError !== null) return Promise.reject(this.closedError);
+    const signal = checkSignal(options?.signal);
     if (this.leaving === null) this.leaving = this.endpoint.submitLeave(this.name);
-    return this.leaving;
+    if (signal === undefined) return this.leaving;
+    return settleWithin(this.endpoint.clock, this.leaving, 0, signal, () => new CohortError(ErrorCode.aborted, `leave of group ${this.name} no longer waited for (the leave goes on)`, { cause: signal.reason }));
   }
 
   /** @internal */

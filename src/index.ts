@@ -17,7 +17,7 @@
  * ```
  */
 export { Endpoint, Group, describeFailure, sha256hex, viewReason } from './endpoint.js';
-export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, MemberFailure, MulticastOptions, StateProgress, View } from './endpoint.js';
+export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, JoinOptions, LeaveOptions, MemberFailure, MulticastOptions, StateProgress, View } from './endpoint.js';
 export type { FailureCause } from './core/types.js';
 export {
   AssertionFailure,
@@ -46,7 +46,7 @@ export type {
 export type { FlowState } from './core/endpoint-core.js';
 export type { TcpTransportStats } from './transport/tcp.js';
 export type { Clock, Rng, TimerHandle } from './runtime.js';
-export type { Transport, MessageHandler, RefusedHandler } from './transport/transport.js';
+export type { Transport, MessageHandler, PeerProblem, RefusedHandler } from './transport/transport.js';
 export type { MemberRef, MemberInfo, EndpointView } from './core/types.js';
 export { defaultCoreConfig } from './core/config.js';
 export type { CoreConfig } from './core/config.js';

@@ -1,0 +1,87 @@
+/**
+ * Every promise of the API settles: `join` has a timeout and a signal, `multicast`,
+ * `leave` and `stop` a signal. Run in the simulator (virtual time), where a partition
+ * keeps a join from ever completing on its own.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CohortError, OptionError } from '../src/errors.js';
+import { Simulation } from '../src/sim/simulation.js';
+import type { Group } from '../src/endpoint.js';
+
+async function rejection(sim: Simulation, p: Promise<unknown>, limitMs = 120_000): Promise<CohortError> {
+  try {
+    await sim.run(p, limitMs);
+  } catch (e) {
+    if (e instanceof CohortError) return e;
+    throw e;
+  }
+  assert.fail('the promise resolved');
+}
+
+test('a join that cannot complete (no majority) rejects ERR_TIMEOUT after timeoutMs, and can be retried once healed', async () => {
+  const sim = new Simulation({ seed: 11, endpoint: { suspectTimeoutMs: 1000 } });
+  const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
+  await sim.run(b!.join('g'));
+  sim.partition([['a'], ['b', 'c']]);
+  await sim.runFor(3000);
+  const t0 = sim.now;
+  const err = await rejection(sim, a!.join('g', { timeoutMs: 5000 }));
+  assert.equal(err.code, 'ERR_TIMEOUT', err.message);
+  assert.equal(sim.now - t0, 5000);
+  assert.match(err.message, /join of group g not complete after 5000 ms .*(blocked|not in a network view|changing its view).*leaving the group again/);
+  sim.heal();
+  // After the heal, a is excluded or back in; either way it is not left in g, and a new join works.
+  await sim.runUntil(() => a!.group('g') === undefined, 30_000);
+  const g = await sim.run(a!.join('g'), 30_000);
+  assert.deepEqual(new Set(g.view!.members), new Set(['a', 'b']));
+  void c;
+});
+
+test('an aborted join rejects ERR_ABORTED with the signal\'s reason', async () => {
+  const sim = new Simulation({ seed: 12, endpoint: { suspectTimeoutMs: 1000 } });
+  const [a] = await sim.startAll(['a', 'b', 'c']);
+  sim.partition([['a'], ['b', 'c']]);
+  await sim.runFor(2000);
+  const ac = new AbortController();
+  const p = a!.join('g', { signal: ac.signal, timeoutMs: 0 });
+  sim.scheduler.after(700, () => ac.abort(new Error('user went away')));
+  const t0 = sim.now;
+  const err = await rejection(sim, p);
+  assert.equal(err.code, 'ERR_ABORTED');
+  assert.equal(sim.now - t0, 700);
+  assert.equal((err.cause as Error).message, 'user went away');
+  await assert.rejects(a!.join('h', { signal: AbortSignal.abort() }), (e: unknown) => e instanceof CohortError && e.code === 'ERR_ABORTED');
+});
+
+test('an aborted multicast rejects ERR_ABORTED; the message is still delivered to every member alike', async () => {
+  const sim = new Simulation({ seed: 13, endpoint: { suspectTimeoutMs: 1000 } });
+  const eps = await sim.startAll(['a', 'b', 'c']);
+  const seen = new Map<string, string[]>(eps.map((ep) => [ep.id, []]));
+  const gs: Group[] = [];
+  for (const ep of eps) gs.push(await sim.run(ep.join('g', { onEvent: (e) => void (e.type === 'message' ? seen.get(ep.id)!.push(new TextDecoder().decode(e.data)) : undefined) })));
+  const ac = new AbortController();
+  const p = gs[0]!.multicast(new TextEncoder().encode('x'), { signal: ac.signal, safe: true });
+  ac.abort();
+  const err = await rejection(sim, p);
+  assert.equal(err.code, 'ERR_ABORTED');
+  await sim.runUntil(() => [...seen.values()].every((s) => s.length === 1), 10_000);
+  assert.throws(() => gs[0]!.multicast(new Uint8Array(1), { signal: AbortSignal.abort() }), (e: unknown) => e instanceof CohortError && e.code === 'ERR_ABORTED');
+  assert.throws(() => gs[0]!.multicast(new Uint8Array(1), { safe: 'yes' as unknown as boolean }), OptionError);
+  assert.throws(() => gs[0]!.multicast(new Uint8Array(1), { signal: 'soon' as unknown as AbortSignal }), OptionError);
+});
+
+test('an aborted stop closes the endpoint at once and rejects ERR_ABORTED; the others remove it', async () => {
+  const sim = new Simulation({ seed: 14, endpoint: { suspectTimeoutMs: 1000 } });
+  const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
+  // Cut off, a graceful stop cannot complete (nobody acknowledges the leave).
+  sim.partition([['a'], ['b', 'c']]);
+  const ac = new AbortController();
+  const p = a!.stop({ signal: ac.signal });
+  sim.scheduler.after(200, () => ac.abort());
+  const err = await rejection(sim, p);
+  assert.equal(err.code, 'ERR_ABORTED');
+  await assert.rejects(a!.join('g'), (e: unknown) => e instanceof CohortError && e.code === 'ERR_CLOSED');
+  sim.heal();
+  await sim.runUntil(() => b!.view.members.length === 2 && c!.view.members.length === 2, 20_000);
+});
