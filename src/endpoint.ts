@@ -184,6 +184,15 @@ export interface GroupHandlers {
    * Errors thrown here are ignored.
    */
   onProgress?: (progress: StateProgress) => void;
+  /**
+   * Told once if `onEvent` throws or rejects (a `CohortError` with code `ERR_HANDLER`,
+   * the handler's error as its `cause`). This member's replica can no longer be trusted
+   * to match the others', so it delivers nothing more in the group, the calls waiting
+   * on the group reject with that error, and it leaves the group (the others see it
+   * leave). Without `onError` the error is logged at `error` level. Errors thrown here
+   * are ignored. Join again for a fresh state.
+   */
+  onError?: (error: CohortError) => void;
 }
 
 /** What `Endpoint.join` takes: the group's handlers, and how long to wait. */
@@ -1125,7 +1134,7 @@ export class Endpoint {
     checkName('group name', name, this.cfg.nameBytesMax);
     if (handlers === null || typeof handlers !== 'object') throw new OptionError('handlers must be an object');
     for (const k of Object.keys(handlers)) {
-      if (k !== 'onEvent' && k !== 'checkpoint' && k !== 'onProgress' && k !== 'timeoutMs' && k !== 'signal') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
+      if (k !== 'onEvent' && k !== 'checkpoint' && k !== 'onProgress' && k !== 'onError' && k !== 'timeoutMs' && k !== 'signal') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
     }
     const timeoutMs = handlers.timeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw new OptionError(`option timeoutMs must be a non-negative number of ms (0: no timeout), got ${String(timeoutMs)}`);
@@ -1636,12 +1645,19 @@ export class Endpoint {
           if (job.localId !== null) this.settle(job.localId);
           return undefined;
         }
+        if (g.failed !== null) {
+          // Its handler failed: this member delivers nothing more in the group (what it
+          // would deliver, its state may no longer reflect) while it leaves.
+          if (job.localId !== null) this.rejectLocal(job.localId, g.failed);
+          if (job.event.type === 'excluded') this.dropGroup(g.name);
+          return undefined;
+        }
         let r: void | Promise<void>;
         try {
           r = g.deliver(job.event);
         } catch (err) {
-          this.log(`onEvent of ${job.group} threw: ${String(err)}`);
-          r = undefined;
+          this.failGroup(g, job, err, 'threw');
+          return undefined;
         }
         const after = (): void => {
           if (job.localId !== null) this.settle(job.localId);
@@ -1651,7 +1667,7 @@ export class Endpoint {
             this.dropGroup(g.name);
           }
         };
-        if (r instanceof Promise) return r.then(after);
+        if (r instanceof Promise) return r.then(after, (err: unknown) => this.failGroup(g, job, err, 'rejected'));
         after();
         return undefined;
       }
@@ -1664,6 +1680,41 @@ export class Endpoint {
   private dropGroup(name: string): void {
     this.groups.delete(name);
     retireGroupCounters(this.counters, name);
+  }
+
+  /**
+   * A group's `onEvent` threw or rejected: its replica of the group's state may now
+   * differ from the others', so it must not go on as if it did not. Delivery in the
+   * group stops here, the calls waiting on it reject with `ERR_HANDLER`, the handle
+   * reports it (`onError`, else the log at error level), and the member leaves the
+   * group — an agreed view change for the others.
+   */
+  private failGroup(g: Group, job: { readonly event: GroupEvent; readonly localId: number | null }, cause: unknown, how: 'threw' | 'rejected'): void {
+    const err = new CohortError(
+      ErrorCode.handler,
+      `the onEvent handler of group ${g.name} ${how} on a ${job.event.type} event (${cause instanceof Error ? cause.message : String(cause)}): this member stops delivering in ${g.name} and leaves it`,
+      { cause },
+    );
+    g.failed = err;
+    this.logger?.log('error', err.message, { group: g.name, event: job.event.type });
+    this.onLog?.(`[${this.id}] ${err.message}`);
+    if (job.localId !== null) this.rejectLocal(job.localId, err);
+    g.fail(err);
+    if (g.handlers.onError !== undefined) {
+      try {
+        g.handlers.onError(err);
+      } catch {
+        // Its own failure changes nothing: the group is being left already.
+      }
+    }
+    if (!this.closed && !g.left) g.leaveAfterFailure();
+  }
+
+  private rejectLocal(localId: number, err: Error): void {
+    const d = this.pending.get(localId);
+    if (d === undefined) return;
+    this.pending.delete(localId);
+    d.reject(err);
   }
 
   private settle(localId: number): void {
@@ -1738,6 +1789,8 @@ export class Group implements AsyncIterable<GroupEvent> {
   /** @internal */ readonly joined = deferred<Group>();
   /** @internal */ hasView = false;
   /** @internal */ left = false;
+  /** @internal Set when `onEvent` failed: the group delivers nothing more and is being left. */
+  failed: CohortError | null = null;
   /** @internal What this handle multicast and delivered (shared with the endpoint's metrics). */
   readonly counters: GroupCounters;
   private readonly endpoint: Endpoint;
@@ -1813,6 +1866,17 @@ export class Group implements AsyncIterable<GroupEvent> {
     return undefined;
   }
 
+  /** @internal Its handler failed (see `Endpoint.failGroup`): calls reject with `err`, iteration ends. */
+  fail(err: CohortError): void {
+    this.close(err);
+  }
+
+  /** @internal Leave after a failed handler: `leave()` itself refuses once closed. */
+  leaveAfterFailure(): void {
+    if (this.leaving === null) this.leaving = this.endpoint.submitLeave(this.name);
+    this.leaving.catch(() => undefined);
+  }
+
   /** @internal */
   finish(): void {
     this.close(new ClosedError(`group ${this.name} was left`));
@@ -1820,7 +1884,8 @@ export class Group implements AsyncIterable<GroupEvent> {
 
   /** @internal */
   close(err: Error): void {
-    this.closedError = err;
+    // The first reason stands: a group left after its handler failed stays failed.
+    this.closedError ??= err;
     if (this.waiter !== null) {
       this.waiter.resolve({ value: undefined, done: true });
       this.waiter = null;

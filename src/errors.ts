@@ -73,6 +73,11 @@ export const ErrorCode = {
   /** The call's `signal` aborted it. */
   aborted: 'ERR_ABORTED',
   /**
+   * A group's `onEvent` handler threw or rejected: this member stopped delivering in
+   * that group and leaves it (see `GroupHandlers.onError`).
+   */
+  handler: 'ERR_HANDLER',
+  /**
    * An invariant of Cohort itself broke (a bug, never the caller's mistake): the
    * endpoint stopped at once, its connections closed, so the others remove it as
    * crashed. Pending calls reject with it; see the endpoint option `onFatal`.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CohortError, OptionError } from '../src/errors.js';
 import { Simulation } from '../src/sim/simulation.js';
-import type { Group } from '../src/endpoint.js';
+import type { Group, GroupEvent } from '../src/endpoint.js';
 
 async function rejection(sim: Simulation, p: Promise<unknown>, limitMs = 120_000): Promise<CohortError> {
   try {
@@ -84,4 +84,54 @@ test('an aborted stop closes the endpoint at once and rejects ERR_ABORTED; the o
   await assert.rejects(a!.join('g'), (e: unknown) => e instanceof CohortError && e.code === 'ERR_CLOSED');
   sim.heal();
   await sim.runUntil(() => b!.view.members.length === 2 && c!.view.members.length === 2, 20_000);
+});
+
+test('an onEvent that throws stops delivery in that group, rejects what waits on it with ERR_HANDLER, and leaves the group', async () => {
+  for (const how of ['throws', 'rejects'] as const) {
+    const sim = new Simulation({ seed: 15, endpoint: { suspectTimeoutMs: 1000 } });
+    const eps = await sim.startAll(['a', 'b', 'c']);
+    const seen = new Map<string, string[]>(eps.map((ep) => [ep.id, []]));
+    const errors: CohortError[] = [];
+    const gs: Group[] = [];
+    for (const ep of eps) {
+      const onEvent = (e: GroupEvent): void | Promise<void> => {
+        if (e.type !== 'message') return;
+        const text = new TextDecoder().decode(e.data);
+        if (ep.id === 'a' && text === 'boom') {
+          if (how === 'throws') throw new Error('cannot apply boom');
+          return Promise.reject(new Error('cannot apply boom'));
+        }
+        seen.get(ep.id)!.push(text);
+      };
+      gs.push(await sim.run(ep.join('g', { onEvent, onError: (err) => errors.push(err) })));
+    }
+    const send = (i: number, text: string): Promise<void> => gs[i]!.multicast(new TextEncoder().encode(text));
+    await sim.run(send(1, 'one'));
+    const boom = send(0, 'boom');
+    const after = send(0, 'after');
+    const err = await rejection(sim, boom);
+    assert.equal(err.code, 'ERR_HANDLER', `${how}: ${err.message}`);
+    assert.match(err.message, /onEvent handler of group g (threw|rejected) on a message event \(cannot apply boom\)/);
+    assert.equal((await rejection(sim, after)).code, 'ERR_HANDLER', `${how}: a later own multicast is not delivered here either`);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0], err);
+    assert.throws(() => gs[0]!.multicast(new Uint8Array(1)), (e: unknown) => e === err);
+    // The others delivered everything, and saw a leave.
+    await sim.runUntil(() => ['b', 'c'].every((id) => eps.find((ep) => ep.id === id)!.group('g')?.view?.members.length === 2), 10_000);
+    assert.deepEqual(seen.get('b'), ['one', 'boom', 'after']);
+    assert.deepEqual(seen.get('c'), ['one', 'boom', 'after']);
+    assert.deepEqual(seen.get('a'), ['one']);
+    await sim.runUntil(() => eps[0]!.group('g') === undefined, 10_000);
+  }
+});
+
+test('an onEvent that rejects on the first view makes join reject with ERR_HANDLER (it used to hang)', async () => {
+  const sim = new Simulation({ seed: 16 });
+  const [a] = await sim.startAll(['a']);
+  const err = await rejection(sim, a!.join('g', { onEvent: async (e) => (e.type === 'view' ? Promise.reject(new Error('no view for me')) : undefined) }));
+  assert.equal(err.code, 'ERR_HANDLER');
+  assert.match(err.message, /rejected on a view event \(no view for me\)/);
+  await sim.runUntil(() => a!.group('g') === undefined, 10_000);
+  const g = await sim.run(a!.join('g'));
+  assert.deepEqual(g.view!.members, ['a']);
 });
