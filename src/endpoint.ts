@@ -174,7 +174,9 @@ export interface GroupHandlers {
   /**
    * Asked of one existing member at the exact point where a member joins: the state
    * the joiner starts from. Omit it for groups without state (the joiner gets an
-   * empty one).
+   * empty one). If it throws, rejects or returns no `Uint8Array`, this member leaves
+   * the group (`ERR_CHECKPOINT`, see `onError`) and another member provides the state;
+   * if none can, the join fails with `ERR_CHECKPOINT`.
    */
   checkpoint?: () => Uint8Array | Promise<Uint8Array>;
   /**
@@ -687,6 +689,7 @@ type Job =
   | { readonly kind: 'event'; readonly group: string; readonly event: GroupEvent; readonly localId: number | null; readonly firstView: boolean }
   | { readonly kind: 'checkpoint'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
   | { readonly kind: 'left'; readonly group: string; readonly localId: number }
+  | { readonly kind: 'state-lost'; readonly group: string }
   | { readonly kind: 'resolve'; readonly localId: number }
   | { readonly kind: 'fail-pending'; readonly error: Error; readonly localIds: readonly number[] };
 
@@ -1444,6 +1447,9 @@ export class Endpoint {
       case 'state-request':
         this.jobs.push({ kind: 'checkpoint', group: e.group, joiner: e.joiner, pos: e.pos });
         break;
+      case 'state-lost':
+        this.jobs.push({ kind: 'state-lost', group: e.group });
+        break;
       case 'group-left': {
         // Out of the group from here on in the stream: no blocked/excluded for it.
         const g = this.groups.get(e.group);
@@ -1610,13 +1616,14 @@ export class Endpoint {
       }
       case 'checkpoint': {
         const g = this.groups.get(job.group);
+        if (g?.failed != null) return undefined;
         const take = g?.handlers.checkpoint;
         const give = (data: Uint8Array): void => {
-          if (!(data instanceof Uint8Array)) {
-            this.log(`checkpoint of ${job.group} did not return a Uint8Array; sending an empty state`);
-            data = new Uint8Array(0);
-          }
-          this.core.provideState(this.world.clock.now(), job.group, job.joiner, job.pos, data);
+          if (!(data instanceof Uint8Array)) return this.checkpointFailed(job.group, `returned ${typeof data}, not a Uint8Array`);
+          this.guard(() => {
+            this.core.provideState(this.world.clock.now(), job.group, job.joiner, job.pos, data);
+            this.drive();
+          });
         };
         if (take === undefined) {
           give(new Uint8Array(0));
@@ -1626,18 +1633,21 @@ export class Endpoint {
         try {
           r = take();
         } catch (err) {
-          this.log(`checkpoint of ${job.group} threw: ${String(err)}; sending an empty state`);
-          give(new Uint8Array(0));
+          this.checkpointFailed(job.group, `threw (${err instanceof Error ? err.message : String(err)})`, err);
           return undefined;
         }
         if (r instanceof Uint8Array) {
           give(r);
           return undefined;
         }
-        return Promise.resolve(r).then(give, (err: unknown) => {
-          this.log(`checkpoint of ${job.group} failed: ${String(err)}; sending an empty state`);
-          give(new Uint8Array(0));
-        });
+        return Promise.resolve(r).then(give, (err: unknown) => this.checkpointFailed(job.group, `rejected (${err instanceof Error ? err.message : String(err)})`, err));
+      }
+      case 'state-lost': {
+        const g = this.groups.get(job.group);
+        if (g === undefined || g.failed !== null) return undefined;
+        const err = new CohortError(ErrorCode.checkpoint, `group ${job.group} has a state, but the last member that had it could not provide it (its checkpoint failed): this member leaves the group again`);
+        this.failGroup(g, err, null, true);
+        return undefined;
       }
       case 'event': {
         const g = this.groups.get(job.group);
@@ -1656,7 +1666,7 @@ export class Endpoint {
         try {
           r = g.deliver(job.event);
         } catch (err) {
-          this.failGroup(g, job, err, 'threw');
+          this.handlerFailed(g, job, err, 'threw');
           return undefined;
         }
         const after = (): void => {
@@ -1667,7 +1677,7 @@ export class Endpoint {
             this.dropGroup(g.name);
           }
         };
-        if (r instanceof Promise) return r.then(after, (err: unknown) => this.failGroup(g, job, err, 'rejected'));
+        if (r instanceof Promise) return r.then(after, (err: unknown) => this.handlerFailed(g, job, err, 'rejected'));
         after();
         return undefined;
       }
@@ -1689,16 +1699,39 @@ export class Endpoint {
    * reports it (`onError`, else the log at error level), and the member leaves the
    * group — an agreed view change for the others.
    */
-  private failGroup(g: Group, job: { readonly event: GroupEvent; readonly localId: number | null }, cause: unknown, how: 'threw' | 'rejected'): void {
+  private handlerFailed(g: Group, job: { readonly event: GroupEvent; readonly localId: number | null }, cause: unknown, how: 'threw' | 'rejected'): void {
     const err = new CohortError(
       ErrorCode.handler,
       `the onEvent handler of group ${g.name} ${how} on a ${job.event.type} event (${cause instanceof Error ? cause.message : String(cause)}): this member stops delivering in ${g.name} and leaves it`,
       { cause },
     );
+    this.failGroup(g, err, job.localId, true);
+  }
+
+  /**
+   * A provider's `checkpoint()` failed: never a made-up (empty) state. This member
+   * leaves the group at once, though it owes joiners their state (`abandonProvision`):
+   * another member that has the state provides it, or the joiners fail with
+   * `ERR_CHECKPOINT` if none has. Here, the group fails as after a handler failure.
+   */
+  private checkpointFailed(group: string, how: string, cause?: unknown): void {
+    const g = this.groups.get(group);
+    if (g === undefined || g.failed !== null) return;
+    const err = new CohortError(ErrorCode.checkpoint, `the checkpoint of group ${group} ${how}: a joiner's state cannot come from this member, which leaves the group`, cause === undefined ? undefined : { cause });
+    this.failGroup(g, err, null, false);
+    if (this.closed || g.left) return;
+    this.guard(() => {
+      this.core.abandonProvision(this.world.clock.now(), group);
+      this.drive();
+    });
+  }
+
+  /** Stop delivery in `g`: calls waiting on it reject with `err`, the handle is told, and (with `leave`) the member leaves. */
+  private failGroup(g: Group, err: CohortError, localId: number | null, leave: boolean): void {
     g.failed = err;
-    this.logger?.log('error', err.message, { group: g.name, event: job.event.type });
+    this.logger?.log('error', err.message, { group: g.name });
     this.onLog?.(`[${this.id}] ${err.message}`);
-    if (job.localId !== null) this.rejectLocal(job.localId, err);
+    if (localId !== null) this.rejectLocal(localId, err);
     g.fail(err);
     if (g.handlers.onError !== undefined) {
       try {
@@ -1707,7 +1740,7 @@ export class Endpoint {
         // Its own failure changes nothing: the group is being left already.
       }
     }
-    if (!this.closed && !g.left) g.leaveAfterFailure();
+    if (leave && !this.closed && !g.left) g.leaveAfterFailure();
   }
 
   private rejectLocal(localId: number, err: Error): void {

@@ -42,9 +42,10 @@ export const ErrorCode = {
   /** A configured limit was reached: `groupsPerEndpointMax`, or a simulator run's event bound. */
   limit: 'ERR_LIMIT',
   /**
-   * Reserved for a failed `checkpoint()`. Today nothing throws it: a checkpoint that
-   * throws or returns something other than a `Uint8Array` is reported through `onLog`
-   * and the joiner receives an empty state.
+   * A `checkpoint()` threw, rejected or returned something other than a `Uint8Array`:
+   * that member leaves the group (its handle fails with this code), and the joiner's
+   * state comes from another member that has it — or, if none has, the join rejects
+   * with this code. A joiner never gets a made-up empty state.
    */
   checkpoint: 'ERR_CHECKPOINT',
   /** Listening beyond loopback without a secret, and without saying `insecure`. */

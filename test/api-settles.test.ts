@@ -135,3 +135,35 @@ test('an onEvent that rejects on the first view makes join reject with ERR_HANDL
   const g = await sim.run(a!.join('g'));
   assert.deepEqual(g.view!.members, ['a']);
 });
+
+test('a checkpoint that throws is never a 0-byte state: another member provides it, or the join fails with ERR_CHECKPOINT', async () => {
+  const sim = new Simulation({ seed: 17, endpoint: { suspectTimeoutMs: 1000 } });
+  const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
+  const state = new TextEncoder().encode('the sector');
+  const errors: string[] = [];
+  // a's checkpoint works once (for b), then fails; b's works: c's state comes from b
+  // (a, the oldest, is asked first).
+  let asked = 0;
+  const failing = (): Uint8Array => {
+    if (asked++ > 0) throw new Error('disk on fire');
+    return state;
+  };
+  await sim.run(a!.join('g', { checkpoint: failing, onError: (e) => errors.push(`a ${e.code}`) }));
+  await sim.run(b!.join('g', { checkpoint: () => state, onEvent: () => undefined }));
+  const got: Uint8Array[] = [];
+  await sim.run(c!.join('g', { onEvent: (e) => void (e.type === 'state' ? got.push(e.data) : undefined) }));
+  assert.deepEqual(errors, ['a ERR_CHECKPOINT']);
+  assert.equal(asked, 2);
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0], state);
+  await sim.runUntil(() => a!.group('g') === undefined, 10_000);
+
+  // Now only b has the state, and its checkpoint fails too: a joiner gets no state at all.
+  const sim2 = new Simulation({ seed: 18, endpoint: { suspectTimeoutMs: 1000 } });
+  const [x, y] = await sim2.startAll(['x', 'y']);
+  await sim2.run(x!.join('g', { checkpoint: async () => Promise.reject(new Error('no')), onError: () => undefined }));
+  const err = await rejection(sim2, y!.join('g', { onEvent: () => undefined }));
+  assert.equal(err.code, 'ERR_CHECKPOINT', err.message);
+  assert.match(err.message, /could not provide it/);
+  await sim2.runUntil(() => x!.group('g') === undefined && y!.group('g') === undefined, 10_000);
+});

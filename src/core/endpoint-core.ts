@@ -116,6 +116,11 @@ export type CoreEvent =
   | { readonly type: 'state-progress'; readonly group: string; readonly received: number; readonly total: number }
   /** Take the checkpoint of `group` now, in order, and hand it to `provideState`. */
   | { readonly type: 'state-request'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
+  /**
+   * Our join of `group` can get no state: the last member that had it left unable to
+   * provide it (its checkpoint failed). Delivered in order, instead of the first view.
+   */
+  | { readonly type: 'state-lost'; readonly group: string }
   /** Own leave of `group` is delivered: the handle is done. */
   | { readonly type: 'group-left'; readonly group: string; readonly localId: number }
   /** A view change cannot complete: this side has no majority (G9). */
@@ -303,6 +308,9 @@ function decodePos(bytes: Uint8Array): Position | null {
   return m === null ? null : { epoch: Number(m[1]), gseq: Number(m[2]) };
 }
 
+/** The payload of a leave entry whose member leaves because its checkpoint failed. */
+const LEAVE_CANNOT_PROVIDE = 1;
+
 /** The view a non-member reports: none. */
 const NO_VIEW: EndpointView = { epoch: 0, members: [] };
 
@@ -422,6 +430,8 @@ export class EndpointCore {
   /** A holding changed since `stable` and `committed` were last computed. */
   private stableDirty = true;
   private unstableBytes = 0;
+  /** Groups this member leaves because it cannot provide their state (see `abandonProvision`). */
+  private readonly abandoned = new Set<string>();
   /** Sequencer: the rank `orderAll` serves first (see there). */
   private orderStart = 0;
   private orderBatch: OrderEntry[] = [];
@@ -748,6 +758,20 @@ export class EndpointCore {
   }
 
   /** The application's checkpoint, answering a `state-request` event. */
+  /**
+   * The application cannot provide `group`'s state (its checkpoint failed): leave the
+   * group now, although this member owes joiners their state, saying why. Their
+   * obligations move to another member that has the state, or, if none, the joiners
+   * learn the state is lost (`state-lost`) rather than start empty.
+   */
+  abandonProvision(now: number, group: string): void {
+    this.observe(now);
+    if (this.abandoned.has(group)) return;
+    this.abandoned.add(group);
+    this.queue(now, EntryKind.leave, group, new Uint8Array([LEAVE_CANNOT_PROVIDE]), false);
+    this.settle(now);
+  }
+
   provideState(now: number, group: string, joiner: MemberRef, pos: Position, data: Uint8Array): void {
     this.observe(now);
     if (this.phaseValue !== 'member') return;
@@ -1440,7 +1464,7 @@ export class EndpointCore {
     // A provider leaves a group only once it owes nobody there a state (the joiner's
     // stateDone is delivered, or the joiner departed): leaving earlier would leave the
     // joiner with nobody to take over, and the group's state lost.
-    if (q.kind === EntryKind.leave) return this.groups.owes(q.group, this.self);
+    if (q.kind === EntryKind.leave) return this.groups.owes(q.group, this.self) && !this.abandoned.has(q.group);
     return false;
   }
 
@@ -1907,8 +1931,10 @@ export class EndpointCore {
         break;
       }
       case EntryKind.leave: {
-        const change = this.groups.leave(d.group, d.sender, { epoch: this.view.epoch, gseq });
+        const cannotProvide = d.payload.length === 1 && d.payload[0] === LEAVE_CANNOT_PROVIDE;
+        const change = this.groups.leave(d.group, d.sender, { epoch: this.view.epoch, gseq }, cannotProvide);
         if (own) {
+          this.abandoned.delete(d.group);
           this.dropMarker(d.group);
           this.emitApp({ type: 'group-left', group: d.group, localId: localIds?.[0] ?? 0 });
         }
@@ -1958,6 +1984,11 @@ export class EndpointCore {
       // Nobody is left who has the state: start from this view, empty.
       this.dropMarker(c.group);
       this.emitApp({ type: 'view', group: c.group, view });
+    } else if (c.lost.some((m) => sameMember(m, this.self)) && this.markerOf(c.group) !== undefined) {
+      // The state exists but nobody can provide it: no first view, the join fails.
+      this.dropMarker(c.group);
+      this.incoming.delete(c.group);
+      this.emitApp({ type: 'state-lost', group: c.group });
     } else {
       this.emitApp({ type: 'view', group: c.group, view });
     }

@@ -34,6 +34,12 @@ export interface GroupChange {
   readonly transfers: readonly AwaitingState[];
   /** Joiners that will get no state (nobody had it): they start empty. */
   readonly fresh: readonly MemberRef[];
+  /**
+   * Joiners that will get no state because the last member that had it left unable to
+   * provide it (its checkpoint failed): the state exists but cannot be had, so they
+   * must not start empty as if the group were new.
+   */
+  readonly lost: readonly MemberRef[];
 }
 
 interface Group {
@@ -131,12 +137,17 @@ export class GroupTable {
       failed: [],
       transfers,
       fresh: provider === null ? [member] : [],
+      lost: [],
     };
   }
 
-  /** `member` leaves `group` gracefully. Returns `null` when it was not a member. */
-  leave(group: string, member: MemberRef, pos: Position): GroupChange | null {
-    return this.remove(group, new Map([[memberKey(member), 'left' as const]]), pos);
+  /**
+   * `member` leaves `group` gracefully; `cannotProvide`: it leaves because its checkpoint
+   * failed, so a joiner it owed a state that nobody else has gets none (`lost`).
+   * Returns `null` when it was not a member.
+   */
+  leave(group: string, member: MemberRef, pos: Position, cannotProvide = false): GroupChange | null {
+    return this.remove(group, new Map([[memberKey(member), 'left' as const]]), pos, false, cannotProvide);
   }
 
   /**
@@ -170,7 +181,7 @@ export class GroupTable {
     return changes;
   }
 
-  private remove(group: string, departed: ReadonlyMap<string, 'left' | 'failed'>, pos: Position, everyGroup = false): GroupChange | null {
+  private remove(group: string, departed: ReadonlyMap<string, 'left' | 'failed'>, pos: Position, everyGroup = false, cannotProvide = false): GroupChange | null {
     const g = this.groups.get(group);
     if (g === undefined) return null;
     const left: MemberRef[] = [];
@@ -193,6 +204,7 @@ export class GroupTable {
     // oldest member that has the state, at this very position, or lapse if none has it.
     const transfers: AwaitingState[] = [];
     const fresh: MemberRef[] = [];
+    const lost: MemberRef[] = [];
     const stillAwaiting = g.awaiting.filter((a) => !departed.has(memberKey(a.member)));
     const orphans = stillAwaiting.filter((a) => a.provider !== null && departed.has(memberKey(a.provider)));
     // Choose the new providers while every orphan still counts as waiting: an orphan
@@ -203,7 +215,7 @@ export class GroupTable {
     for (const [i, a] of orphans.entries()) {
       const provider = providers[i] ?? null;
       if (provider === null) {
-        fresh.push(a.member);
+        (cannotProvide ? lost : fresh).push(a.member);
       } else {
         const moved: AwaitingState = { member: a.member, provider, pos };
         g.awaiting.push(moved);
@@ -217,7 +229,7 @@ export class GroupTable {
       this.groups.delete(group);
       this.floor = Math.max(this.floor, g.viewId);
     }
-    return { group, viewId: g.viewId, members: [...g.members], joined: [], left, failed, transfers, fresh };
+    return { group, viewId: g.viewId, members: [...g.members], joined: [], left, failed, transfers, fresh, lost };
   }
 
   /**
