@@ -71,6 +71,8 @@ export const ErrorCode = {
   noQuorum: 'ERR_NO_QUORUM',
   /** A probe's target did not answer in time; `Endpoint.start` or `join` took longer than its timeout. */
   timeout: 'ERR_TIMEOUT',
+  /** `listen` cannot be bound: another process listens there, or the port needs privileges. */
+  addressInUse: 'ERR_ADDRESS_IN_USE',
   /** The call's `signal` aborted it. */
   aborted: 'ERR_ABORTED',
   /**

@@ -116,3 +116,14 @@ test('an aborted start rejects ERR_ABORTED at once, and the process exits', asyn
   assert.match(out, /operator gave up/);
   assert.equal(rs[1]!.code, 'ERR_ABORTED', rs[1]!.message);
 });
+
+test('start at an address another process listens on rejects ERR_ADDRESS_IN_USE, not a raw EADDRINUSE', () => {
+  const { out } = runStart(`
+    const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0' });
+    try { await Endpoint.start({ id: 'b', listen: a.address }); console.log('started'); }
+    catch (e) { report(e); }
+    await a.stop();`);
+  const [r] = results(out);
+  assert.equal(r?.code, 'ERR_ADDRESS_IN_USE', out);
+  assert.match(r.message, /cannot listen at 127\.0\.0\.1:\d+: another process listens there/);
+});

@@ -70,7 +70,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
-import { ErrorCode, OptionError } from '../errors.js';
+import { CohortError, ErrorCode, OptionError } from '../errors.js';
 import { Writer } from '../wire/buffer.js';
 import { decodeMessage, defaultWireLimits, resolveWireLimits, writeMessage, writeMessageHead, type WireLimits } from '../wire/codec.js';
 import { NONCE_BYTES, Opener, PROOF_BYTES, RECORD_PLAIN_BYTES, SECRET_BYTES_MIN, Sealer, TAG_BYTES, freshNonce, networkKey, proof, proofMatches, sessionKeys, transcript } from './secure.js';
@@ -913,9 +913,16 @@ export class TcpTransport implements Transport {
           // read, so that the refusal can say why (expired, untrusted, missing).
           tls.createServer({ ...o.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', handshakeTimeout: o.handshakeTimeoutMs, allowHalfOpen: false });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const onError = (e: NodeJS.ErrnoException): void => {
+        const where = formatHostPort(o.listen.host, o.listen.port);
+        if (e.code === 'EADDRINUSE') reject(new CohortError(ErrorCode.addressInUse, `cannot listen at ${where}: another process listens there (EADDRINUSE)`, { cause: e }));
+        else if (e.code === 'EADDRNOTAVAIL') reject(new CohortError(ErrorCode.badOption, `cannot listen at ${where}: no interface of this host has that address (EADDRNOTAVAIL)`, { cause: e }));
+        else if (e.code === 'EACCES') reject(new CohortError(ErrorCode.addressInUse, `cannot listen at ${where}: permission denied (EACCES; ports below 1024 need privileges)`, { cause: e }));
+        else reject(e);
+      };
+      server.once('error', onError);
       server.listen({ host: o.listen.host, port: o.listen.port }, () => {
-        server.off('error', reject);
+        server.off('error', onError);
         resolve();
       });
     });
