@@ -1450,6 +1450,12 @@ export class Endpoint {
       case 'state-lost':
         this.jobs.push({ kind: 'state-lost', group: e.group });
         break;
+      case 'duplicate': {
+        const err = new CohortError(ErrorCode.duplicateId, `id ${this.id} is taken: ${e.live.id}#${e.live.inc}, a live member of the network at another address, holds it (ids are unique; a restart listens at the same address, or waits for the old one to be gone)`);
+        this.log(err.message);
+        this.close(err);
+        break;
+      }
       case 'group-left': {
         // Out of the group from here on in the stream: no blocked/excluded for it.
         const g = this.groups.get(e.group);

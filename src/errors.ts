@@ -73,6 +73,11 @@ export const ErrorCode = {
   timeout: 'ERR_TIMEOUT',
   /** `listen` cannot be bound: another process listens there, or the port needs privileges. */
   addressInUse: 'ERR_ADDRESS_IN_USE',
+  /**
+   * `Endpoint.start`: a live member of the network, at another address, has this id;
+   * ids are unique, so this endpoint is refused (the live one stays).
+   */
+  duplicateId: 'ERR_DUPLICATE_ID',
   /** The call's `signal` aborted it. */
   aborted: 'ERR_ABORTED',
   /**

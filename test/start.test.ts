@@ -127,3 +127,21 @@ test('start at an address another process listens on rejects ERR_ADDRESS_IN_USE,
   assert.equal(r?.code, 'ERR_ADDRESS_IN_USE', out);
   assert.match(r.message, /cannot listen at 127\.0\.0\.1:\d+: another process listens there/);
 });
+
+test('a second endpoint with the id of a live member is refused with ERR_DUPLICATE_ID; the live member stays', () => {
+  const { out } = runStart(`
+    const opts = { suspectTimeoutMs: 500, heartbeatMs: 50 };
+    const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', ...opts });
+    const b = await Endpoint.start({ id: 'b', listen: '127.0.0.1:0', seeds: [a.address], ...opts });
+    try { await Endpoint.start({ id: 'b', listen: '127.0.0.1:0', seeds: [a.address], ...opts, startTimeoutMs: 10000 }); console.log('started'); }
+    catch (e) { report(e); }
+    await new Promise((r) => setTimeout(r, 1500));
+    console.log('view ' + a.view.members.map((m) => m.id + (m.inc === b.incarnation ? '=b' : '')).join(','));
+    await b.stop();
+    await a.stop();`);
+  const [r] = results(out);
+  assert.equal(r?.code, 'ERR_DUPLICATE_ID', out);
+  assert.match(r.message, /id b is taken: b#\d+, a live member of the network at another address/);
+  assert.ok(r.ms < 8000, `refused after ${r.ms} ms`);
+  assert.match(out, /^view a,b=b$/m, 'the live b is still the member');
+});

@@ -32,6 +32,7 @@ import type {
   Message,
   NakMsg,
   NotMemberMsg,
+  JoinRefusedMsg,
   OrderEntry,
   OrderMsg,
   Position,
@@ -312,6 +313,12 @@ const notMember: fc.Arbitrary<NotMemberMsg> = rec({
   epoch: uint,
   to: memberRef,
 });
+const joinRefused: fc.Arbitrary<JoinRefusedMsg> = rec({
+  t: fc.constant('join-refused' as const),
+  from: memberRef,
+  to: memberRef,
+  live: memberRef,
+});
 const stateChunk: fc.Arbitrary<StateChunkMsg> = rec({
   t: fc.constant('state-chunk' as const),
   from: memberRef,
@@ -362,6 +369,7 @@ const byType = {
   installed,
   welcome,
   'not-member': notMember,
+  'join-refused': joinRefused,
   'state-chunk': stateChunk,
   'state-ack': stateAck,
   'status-req': statusReq,

@@ -173,6 +173,7 @@ const samples: Message[] = [
   },
   { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 0, network: '' },
   { t: 'not-member', from: a, epoch: 8, to: d },
+  { t: 'join-refused', from: a, to: d, live: { id: d.id, inc: d.inc + 1 } },
   {
     t: 'state-chunk',
     from: a,
@@ -221,14 +222,14 @@ const sample = <T extends Message['t']>(t: T): Extract<Message, { t: T }> =>
   samples.find((m) => m.t === t) as Extract<Message, { t: T }>;
 
 test('the samples cover every message type, and the type table is consistent', () => {
-  assert.equal(messageTypes.length, 22);
+  assert.equal(messageTypes.length, 23);
   assert.deepEqual(new Set(samples.map((m) => m.t)), new Set(messageTypes));
   messageTypes.forEach((t, i) => {
     assert.equal(MessageType[t], i + 1);
     assert.equal(messageTypeName(i + 1), t);
   });
   assert.equal(messageTypeName(0), undefined);
-  assert.equal(messageTypeName(23), undefined);
+  assert.equal(messageTypeName(24), undefined);
   assert.equal(messageTypeName(1.5), undefined);
 });
 
@@ -362,7 +363,7 @@ test('version and type bytes are checked', () => {
   rejects(bytes(3, 16, 0, 0, 0), /unsupported wire format version 3/);
   // Version 4's probe replies named only the coordinator, not the whole view.
   rejects(bytes(4, 16, 0, 0, 0), /unsupported wire format version 4/);
-  for (const tag of [0, 23, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
+  for (const tag of [0, 24, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
   assert.match(wireError(() => peekMessageType(bytes(6, 7))).message, /version 6/);

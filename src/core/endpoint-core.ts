@@ -121,6 +121,11 @@ export type CoreEvent =
    * provide it (its checkpoint failed). Delivered in order, instead of the first view.
    */
   | { readonly type: 'state-lost'; readonly group: string }
+  /**
+   * The network refused this endpoint for longer than two suspicion timeouts: a live
+   * member at another address holds its id. It stops; it never joins.
+   */
+  | { readonly type: 'duplicate'; readonly live: MemberRef }
   /** Own leave of `group` is delivered: the handle is done. */
   | { readonly type: 'group-left'; readonly group: string; readonly localId: number }
   /** A view change cannot complete: this side has no majority (G9). */
@@ -473,6 +478,8 @@ export class EndpointCore {
   private networkSeenAt = 0;
   /** Not a member: the latest view of a running network heard of, and who of it is gone. */
   private readonly known = new KnownNetwork();
+  /** Joining: since when the coordinator refuses us as a duplicate id (see `onJoinRefused`). */
+  private refusedSince: number | null = null;
   /** Joining: the wait for a silent network that is not proven gone has been logged. */
   private waitLogged = false;
   /**
@@ -1128,6 +1135,8 @@ export class EndpointCore {
         return this.onWelcome(now, msg);
       case 'not-member':
         return this.onNotMember(now, msg.epoch, msg.to);
+      case 'join-refused':
+        return this.onJoinRefused(now, msg);
       case 'state-chunk':
         return this.onStateChunk(now, from, msg);
       case 'state-ack':
@@ -1333,8 +1342,45 @@ export class EndpointCore {
     for (const [pk, pj] of this.pendingJoins) {
       if (pk !== k && (pj.id === msg.from.id || pj.addr === msg.addr)) this.pendingJoins.delete(pk);
     }
+    // Another incarnation of this id is a member, at another address, and alive: this
+    // is a second process with the same id, not its restart (a restart listens at the
+    // same address, or comes after the old one fell silent). Refuse it; never evict.
+    const holder = this.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
+    if (holder !== undefined && holder.addr !== msg.addr && this.alive(now, memberKey(holder))) {
+      const key = `refused:${k}`;
+      const last = this.lastNotMemberTo.get(key);
+      if (last === undefined || now - last >= this.cfg.retransmitMs) {
+        if (this.lastNotMemberTo.size >= 1024) this.lastNotMemberTo.clear();
+        this.lastNotMemberTo.set(key, now);
+        this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
+      }
+      return;
+    }
     if (this.pendingJoins.size === 0) this.firstPendingJoinAt = now;
     this.pendingJoins.set(k, { id: msg.from.id, inc: msg.from.inc, addr: msg.addr });
+  }
+
+  /** Heard within the suspicion timeout and not suspected (this member itself: always). */
+  private alive(now: number, k: string): boolean {
+    if (k === this.selfKey) return true;
+    return !this.suspects.has(k) && now - (this.lastHeard.get(k) ?? -Infinity) < this.cfg.suspectTimeoutMs;
+  }
+
+  /**
+   * The coordinator refused our join: a live member holds our id elsewhere. A crashed
+   * predecessor elsewhere is suspected within the timeout and then replaced, so only
+   * a refusal that lasts two timeouts means a second live process: stop.
+   */
+  private onJoinRefused(now: number, msg: { to: MemberRef; live: MemberRef }): void {
+    if (this.phaseValue !== 'joining' || !sameMember(msg.to, this.self)) return;
+    if (this.refusedSince === null) {
+      this.refusedSince = now;
+      this.log(`join refused: ${memberKey(msg.live)}, a live member at another address, holds id ${this.self.id}`);
+      return;
+    }
+    if (now - this.refusedSince < this.cfg.suspectTimeoutMs * 2) return;
+    this.phaseValue = 'excluded';
+    this.emit({ type: 'duplicate', live: ref(msg.live) });
   }
 
   /** A refused join request, logged at most once per retransmission interval. */

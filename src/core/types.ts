@@ -182,6 +182,7 @@ export type Message =
   | InstalledMsg
   | WelcomeMsg
   | NotMemberMsg
+  | JoinRefusedMsg
   | StateChunkMsg
   | StateAckMsg
   | StatusReqMsg
@@ -380,6 +381,20 @@ export interface NotMemberMsg {
   readonly epoch: number;
   /** The member this notice is about (so a stale incarnation can tell it is not itself). */
   readonly to: MemberRef;
+}
+
+/**
+ * The coordinator refuses a join: `live`, a member of the view with the joiner's id, is
+ * alive at another address, so `to` is a second process with the same id, not a
+ * restart of it.
+ */
+export interface JoinRefusedMsg {
+  readonly t: 'join-refused';
+  readonly from: MemberRef;
+  /** The refused joiner. */
+  readonly to: MemberRef;
+  /** The live member that holds the id. */
+  readonly live: MemberRef;
 }
 
 /** A piece of a group's checkpoint, streamed from the provider to a joiner. */

@@ -91,6 +91,7 @@
  * | 20   | `state-ack`   | group `str`, pos `Position`, offset `uint`                             |
  * | 21   | `status-req`  | id `uint`                                                              |
  * | 22   | `status-reply`| id `uint`, doc `bytes` (at most `STATUS_DOC_BYTES_MAX`, JSON in UTF-8) |
+ * | 23   | `join-refused`| to `MemberRef`, live `MemberRef`                                       |
  *
  * Types 21 and 22 are an operator's probe (`cohort status`) and its answer: the
  * `Endpoint` answers them, the protocol core never sees them. Adding them changed no
@@ -130,7 +131,8 @@ import { Reader, Writer } from './buffer.js';
  * The format version, the first byte of every frame. Version 5 made the probe reply
  * carry the sender's whole view and a `joining` flag (a starting endpoint learns every
  * member of a network it hears of, and waits for that network rather than found
- * another). Version 4 added the heartbeat's `hears` flag and the welcome's
+ * another), and added `join-refused` (a second process with a live member's id).
+ * Version 4 added the heartbeat's `hears` flag and the welcome's
  * `groupViewIdFloor`.
  */
 export const WIRE_VERSION = 5;
@@ -162,6 +164,7 @@ export const MessageType = {
   'state-ack': 20,
   'status-req': 21,
   'status-reply': 22,
+  'join-refused': 23,
 } as const satisfies Record<Message['t'], number>;
 /** A type byte. */
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -525,6 +528,12 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       writeMemberRef(w, m.from, s);
       w.varint(m.id, 'id');
       w.bytes(m.doc, Math.min(l.payloadBytesMax, STATUS_DOC_BYTES_MAX), 'doc');
+      return;
+    case 'join-refused':
+      w.u8(MessageType['join-refused']);
+      writeMemberRef(w, m.from, s);
+      writeMemberRef(w, m.to, s);
+      writeMemberRef(w, m.live, s);
       return;
     default:
       assertNever(m);
@@ -897,6 +906,8 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         id: r.varint('id'),
         doc: r.bytesView('doc', Math.min(l.payloadBytesMax, STATUS_DOC_BYTES_MAX)),
       };
+    case MessageType['join-refused']:
+      return { t: 'join-refused', from: readMemberRef(r, s), to: readMemberRef(r, s), live: readMemberRef(r, s) };
     default:
       throw new WireError(`unknown message type ${tag}`);
   }
