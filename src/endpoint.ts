@@ -13,7 +13,7 @@
  * overlapping groups (G2) observable by the application, and it is the backpressure:
  * a slow handler slows delivery, never the protocol (other members go on).
  */
-import { createHash, randomInt } from 'node:crypto';
+import { createHash, randomInt, X509Certificate } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
 import type { CoreConfig } from './core/config.js';
@@ -297,6 +297,13 @@ export interface EndpointOptions {
     readonly cert: string | Uint8Array;
     /** The network's certificate authority (one or more certificates), PEM. */
     readonly ca: string | Uint8Array;
+    /**
+     * `'cn'`: a member's id must be the subject CN of its certificate — the others drop
+     * messages under any other id, so a certificate holder cannot speak as another
+     * member (and per-group access lists hold); this endpoint's own `id` must match its
+     * `cert`. `'none'`: any id; the CA alone decides who is a member. @default 'cn'
+     */
+    readonly idFrom?: 'cn' | 'none';
   };
   /**
    * Who may join (and send to) which groups: group name, or a prefix ending in `*`
@@ -408,6 +415,23 @@ const START_LOG_EVERY_MS = 5_000;
 
 /** `timeoutMs` of `join` unless given. */
 const DEFAULT_JOIN_TIMEOUT_MS = 60_000;
+
+/**
+ * With `tls.idFrom: 'cn'` the others accept from this member only messages whose id is
+ * its certificate's subject CN: a mismatch would make it unable to join, so say so now.
+ */
+function checkOwnCertificate(id: unknown, cert: unknown): void {
+  if (typeof cert !== 'string' && !(cert instanceof Uint8Array)) return; // the transport names the problem
+  let cn: string | undefined;
+  try {
+    cn = new X509Certificate(typeof cert === 'string' ? cert : Buffer.from(cert)).subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3);
+  } catch {
+    return; // not a certificate: the transport refuses it with its reason
+  }
+  if (cn !== id) {
+    throw new OptionError(`option tls.cert names CN=${cn ?? '(none)'}, but option id is ${JSON.stringify(id)}: with tls.idFrom 'cn' (the default) a member's id must be its certificate's subject CN`);
+  }
+}
 
 /** `signal` as given, or an OptionError when it is not an AbortSignal. */
 function checkSignal(signal: unknown): AbortSignal | undefined {
@@ -824,6 +848,7 @@ export class Endpoint {
       const { realClock, cryptoRng } = await import('./runtime-node.js');
       checkLogOptions(opts);
       if (Array.isArray(opts.seeds)) opts.seeds.forEach((seed, i) => parseHostPort(seed, `option seeds[${i}]`));
+      if (opts.tls !== undefined && opts.tls !== null && typeof opts.tls === 'object' && (opts.tls.idFrom ?? 'cn') === 'cn') checkOwnCertificate(opts.id, opts.tls.cert);
       const transportLog = transportLogOf(opts);
       const transport = await TcpTransport.listen({
         listen: opts.listen,

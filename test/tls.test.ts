@@ -97,9 +97,9 @@ test('TLS: members of one CA talk; another CA, an expired certificate, and no TL
   const logB: string[] = [];
   const gotB: Message[] = [];
   const b = await start(issue('b'), logB, gotB);
-  b.send(a.address, probe(b, 'hello-from-b'));
+  b.send(a.address, probe(b, 'b'));
   await until(() => gotA.length === 1, 10_000, 'a receives from b');
-  a.send(b.address, probe(a, 'hello-from-a'));
+  a.send(b.address, probe(a, 'a'));
   await until(() => gotB.length === 1, 10_000, 'b receives from a');
 
   // A certificate from another CA, and an expired one from the right CA: both refused.
@@ -124,6 +124,31 @@ test('TLS: members of one CA talk; another CA, an expired certificate, and no TL
   plain.send(a.address, probe(plain, 'plain'));
   await until(() => logA.filter((l) => l.includes('refusing a TLS connection')).length >= 3, 10_000, 'a refuses the plain dialer');
   assert.equal(gotA.length, 1, 'only b got through');
+});
+
+test('TLS: a member speaks only as the id its certificate names (tls.idFrom cn); idFrom none lets any id through', { skip: opensslMissing, timeout: 60_000 }, async () => {
+  const dir = tempDir('cohort-tls-');
+  const issue = makeCa(join(dir, 'ca'), 'cohort test CA');
+  const logA: string[] = [];
+  const gotA: Message[] = [];
+  const a = await start(issue('a'), logA, gotA);
+  const b = await start(issue('b'), [], []);
+  // b's certificate names b: as "a-admin" (an id with wider group access, say) it is dropped.
+  b.send(a.address, probe(b, 'a-admin'));
+  b.send(a.address, probe(b, 'b'));
+  await until(() => gotA.length === 1, 10_000, 'a receives b as b');
+  assert.equal(gotA[0]!.from.id, 'b');
+  await until(() => logA.some((l) => l.includes('claim id "a-admin", its certificate names "b"')), 10_000, 'the mismatch is logged');
+  // With idFrom 'none' the CA alone decides: any id passes.
+  const gotC: Message[] = [];
+  const c = await TcpTransport.listen({ listen: '127.0.0.1:0', tls: { ...issue('c'), idFrom: 'none' }, reconnectMinMs: 20 });
+  transports.push(c);
+  c.onMessage((_, msg) => gotC.push(msg));
+  b.send(c.address, probe(b, 'anyone'));
+  await until(() => gotC.length === 1, 10_000, 'c receives any id');
+  // An endpoint whose own id is not its certificate's CN is told at start.
+  const { Endpoint } = await import('../src/endpoint.js');
+  await assert.rejects(Endpoint.start({ id: 'x', listen: '127.0.0.1:0', tls: issue('y') }), /option tls\.cert names CN=y, but option id is "x"/);
 });
 
 test('TLS: two cohort member processes form a group with --tls-cert/--tls-key/--tls-ca', { skip: opensslMissing, timeout: 60_000 }, async () => {

@@ -157,9 +157,15 @@ export interface TcpTransportOptions {
    * refusal logged with the peer's address). For deployments with a PKI. Peers are
    * addressed by IP, so host names in certificates are not checked: the CA decides who
    * is a member. May be combined with `secret`.
+   *
+   * `idFrom` binds member ids to certificates: with `'cn'` (the default) every message
+   * a peer sends must carry, as its sender's id, the subject common name (CN) of the
+   * certificate that peer's connection presented; others are dropped and logged. So a
+   * holder of a certificate can speak only as the member its certificate names, and
+   * per-group access lists hold. `'none'`: any id (the CA alone decides membership).
    * @default none
    */
-  readonly tls?: { readonly key: string | Uint8Array; readonly cert: string | Uint8Array; readonly ca: string | Uint8Array };
+  readonly tls?: { readonly key: string | Uint8Array; readonly cert: string | Uint8Array; readonly ca: string | Uint8Array; readonly idFrom?: 'cn' | 'none' };
   /**
    * Connections accepted from one remote IP address and open at once; more are closed
    * as soon as they arrive (logged once per second). Bounds what one host can hold of
@@ -247,6 +253,8 @@ interface Resolved {
   readonly connectionsPerAddressMax: number;
   /** TLS settings shared by the server and every dial, or null without TLS. */
   readonly tls: { readonly key: Buffer; readonly cert: Buffer; readonly ca: Buffer } | null;
+  /** With TLS: whose id a peer may send as (see `TcpTransportOptions.tls`). */
+  readonly tlsIdFrom: 'cn' | 'none';
   /** The network key derived from the secret, or null without one. */
   readonly key: Buffer | null;
   readonly onLog: ((line: string) => void) | null;
@@ -325,11 +333,14 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
     key = networkKey(bytes, network);
   }
   let tlsOpts: Resolved['tls'] = null;
+  let tlsIdFrom: 'cn' | 'none' = 'none';
   const t = o['tls'];
   if (t !== undefined) {
     if (t === null || typeof t !== 'object') throw new OptionError('option tls must be an object { key, cert, ca } of PEM texts');
     const tt = t as Record<string, unknown>;
-    for (const k of Object.keys(tt)) if (k !== 'key' && k !== 'cert' && k !== 'ca') throw new OptionError(`unknown option tls.${k}`, ErrorCode.unknownOption);
+    for (const k of Object.keys(tt)) if (k !== 'key' && k !== 'cert' && k !== 'ca' && k !== 'idFrom') throw new OptionError(`unknown option tls.${k}`, ErrorCode.unknownOption);
+    if (tt['idFrom'] !== undefined && tt['idFrom'] !== 'cn' && tt['idFrom'] !== 'none') throw new OptionError(`option tls.idFrom must be 'cn' or 'none', got ${JSON.stringify(tt['idFrom'])}`);
+    tlsIdFrom = tt['idFrom'] === 'none' ? 'none' : 'cn';
     const pem = (name: string): Buffer => {
       const v = tt[name];
       if (typeof v === 'string') return Buffer.from(v, 'utf8');
@@ -365,6 +376,7 @@ function resolveOptions(options: TcpTransportOptions): Resolved {
     reconnectMaxMs,
     connectionsPerAddressMax: intOption(o, 'connectionsPerAddressMax', 1, 1_000_000),
     tls: tlsOpts,
+    tlsIdFrom,
     onLog: (onLog as ((line: string) => void) | undefined) ?? null,
   };
 }
@@ -738,6 +750,10 @@ class Conn {
   refused = false;
   /** The handshake was refused, by the peer or by us (secret, certificate, network name). */
   handshakeRefused = false;
+  /** With `tls.idFrom`: the only sender id this connection's peer may use; null: any. */
+  certId: string | null = null;
+  /** A message with another id was dropped and logged (once per connection). */
+  idMismatchLogged = false;
   /** Message frames received on this connection. */
   messages = 0;
   readonly parser = new FrameParser();
@@ -1043,6 +1059,14 @@ export class TcpTransport implements Transport {
   }
 
   /** A snapshot of the counters. */
+  /** With `tls.idFrom: 'cn'`: the subject CN of the peer's certificate (the only id it may send as); else null. */
+  private certIdOf(socket: net.Socket): string | null {
+    if (this.o.tls === null || this.o.tlsIdFrom !== 'cn' || !(socket instanceof tls.TLSSocket)) return null;
+    const cn = socket.getPeerCertificate().subject?.CN;
+    // A certificate without one CN names nobody: it may send as no id.
+    return typeof cn === 'string' ? cn : '';
+  }
+
   /** Why the last dial to `to` failed, or null once it sent us a message (see `Transport`). */
   peerProblem(to: string): PeerProblem | null {
     return this.peers.get(to)?.problem ?? null;
@@ -1305,6 +1329,7 @@ export class TcpTransport implements Transport {
     }, this.o.connectTimeoutMs);
     socket.once(this.o.tls === null ? 'connect' : 'secureConnect', () => {
       if (conn.state !== ConnState.connecting) return;
+      conn.certId = this.certIdOf(socket);
       conn.state = ConnState.handshake;
       this.armHandshakeTimer(conn);
       if (this.o.key !== null) conn.nonceSelf = freshNonce();
@@ -1352,6 +1377,7 @@ export class TcpTransport implements Transport {
       else this.acceptedFrom.set(ip, left);
     });
     const conn = new Conn(socket, false, null, socketLabel(socket));
+    conn.certId = this.certIdOf(socket);
     this.conns.add(conn);
     this.armHandshakeTimer(conn);
     this.wire(conn);
@@ -1452,6 +1478,16 @@ export class TcpTransport implements Transport {
     if (peer !== null && (peer.failures > 0 || peer.problem !== null) && peer.conn === conn) {
       peer.failures = 0;
       peer.problem = null;
+    }
+    // TLS with ids bound to certificates: a peer speaks only as the member its
+    // certificate names (an operator's status probe changes nothing and is answered).
+    if (conn.certId !== null && msg.from.id !== conn.certId && msg.t !== 'status-req' && msg.t !== 'status-reply') {
+      this.counters.framesDropped++;
+      if (!conn.idMismatchLogged) {
+        conn.idMismatchLogged = true;
+        this.log(`dropping messages from ${conn.remote ?? conn.label}: they claim id ${JSON.stringify(msg.from.id)}, its certificate names ${JSON.stringify(conn.certId)} (tls.idFrom)`);
+      }
+      return true;
     }
     const h = this.handler;
     if (h !== null) {
