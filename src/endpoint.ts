@@ -27,7 +27,8 @@ import { EntryKind, memberKey } from './core/types.js';
 import { EndpointMetrics, groupTotals, newEndpointCounters, newGroupCounters, retireGroupCounters } from './endpoint-metrics.js';
 import type { EndpointCounters, EndpointSnapshot, GroupCounters, MetricsServer, TransportSnapshot } from './endpoint-metrics.js';
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
-import { Logger, isLogLevel, levelOf, logLevels } from './log.js';
+import { Logger, isLogLevel, isLoggerLike, logLevels } from './log.js';
+import type { LoggerLike } from './log.js';
 import type { LogLevel } from './log.js';
 import type { Clock, Rng, TimerHandle } from './runtime.js';
 import type { Transport } from './transport/transport.js';
@@ -377,8 +378,8 @@ export interface EndpointOptions {
   readonly incarnation?: number;
   /** Injected transport, clock and randomness (the simulator uses this). */
   readonly world?: EndpointWorld;
-  /** Receives diagnostics (suspicions, view changes) as plain text lines, whatever `logLevel` says. @default none */
-  readonly onLog?: (line: string) => void;
+  /** Receives every diagnostic (suspicions, view changes) as a text line with its level, whatever `logLevel` says. @default none */
+  readonly onLog?: (line: string, level: LogLevel) => void;
   /**
    * Called once if an invariant of Cohort itself breaks (a bug; `code` is
    * `ERR_INTERNAL`, `cause` the broken assertion). By then the endpoint has stopped:
@@ -396,8 +397,12 @@ export interface EndpointOptions {
    * Give `logger` instead to choose the format or the destination. @default none (silent)
    */
   readonly logLevel?: LogLevel;
-  /** Write diagnostics through this logger (level, format and destination are its own). @default none */
-  readonly logger?: Logger;
+  /**
+   * Write diagnostics through this logger: a `Logger`, pino, or any object with
+   * `debug/info/warn/error(fields, msg)` (its level, format and destination are its own).
+   * @default none
+   */
+  readonly logger?: Logger | LoggerLike;
   /**
    * Prometheus metrics: `'HOST:PORT'` serves them over HTTP at `/metrics` (port 0 picks
    * one; see `metricsAddress`), `true` collects them for `metricsText()` without a
@@ -735,11 +740,11 @@ export class Endpoint {
   private readonly cfg: CoreConfig;
   private readonly access: GroupAccess;
   private readonly seeds: readonly string[];
-  private readonly onLog: ((line: string) => void) | undefined;
+  private readonly onLog: ((line: string, level: LogLevel) => void) | undefined;
   private readonly onFatal: ((err: CohortError) => void) | undefined;
   /** Set once an internal invariant broke: the endpoint is closed for good. */
   private fatalError: CohortError | null = null;
-  private readonly logger: Logger | undefined;
+  private readonly logger: LoggerLike | undefined;
   /** The core's counters, kept across incarnations. */
   private readonly coreCounters = new CoreCounters();
   /** @internal The endpoint's own counters (per group, view changes). */
@@ -882,7 +887,7 @@ export class Endpoint {
       ep.close();
       throw new OptionError(`option metrics ${opts.metrics as string}: cannot listen (${(err as Error).message})`);
     }
-    ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, { metrics: ep.metricsServer.address });
+    ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, 'info', { metrics: ep.metricsServer.address });
     await ep.waitStarted(timeoutMs, signal);
     return ep;
   }
@@ -898,7 +903,7 @@ export class Endpoint {
     const logLater = (): void => {
       logTimer = clock.setTimer(START_LOG_EVERY_MS, () => {
         if (settled || this.closed) return;
-        this.log(`still starting: ${this.startDiagnosis().text}`);
+        this.log(`still starting: ${this.startDiagnosis().text}`, 'info');
         logLater();
       });
     };
@@ -909,7 +914,7 @@ export class Endpoint {
         const d = this.startDiagnosis();
         const code = aborted ? ErrorCode.aborted : (d.code ?? ErrorCode.timeout);
         const err = new CohortError(code, `${aborted ? 'start aborted' : `not in a view after ${timeoutMs} ms (option startTimeoutMs)`}: ${d.text}`, aborted ? { cause: signal?.reason } : undefined);
-        this.log(err.message);
+        this.log(err.message, 'warn');
         this.close(err);
         reject(err);
       };
@@ -1364,7 +1369,8 @@ export class Endpoint {
         this.drive();
       });
       if (this.closed) return;
-      if (this.logger?.enabled('debug') === true) this.logRetransmissions();
+      // Only with a logger that will write it (pino's isLevelEnabled, or a Logger's enabled).
+      if (this.logger !== undefined && debugEnabled(this.logger)) this.logRetransmissions();
       this.scheduleTick();
     });
   }
@@ -1384,7 +1390,7 @@ export class Endpoint {
     const state = c.stateChunksResent - last.state;
     this.retransmitsLogged = { at: now, naks: c.naksSent, answered: c.naksAnswered, data: c.dataResent, state: c.stateChunksResent };
     if (naks + answered + data + state === 0) return;
-    this.logger!.debug(`retransmissions in the last ${Math.round(now - last.at)} ms: ${naks} NAKs sent, ${answered} entries resent to NAKs, ${data} own entries resent, ${state} state chunks resent`, {
+    this.log(`retransmissions in the last ${Math.round(now - last.at)} ms: ${naks} NAKs sent, ${answered} entries resent to NAKs, ${data} own entries resent, ${state} state chunks resent`, 'debug', {
       naks,
       answered,
       data,
@@ -1420,8 +1426,8 @@ export class Endpoint {
         if (e.joined.length > 0) c.viewChangesJoin++;
         if (e.left.length > 0) c.viewChangesLeave++;
         if (e.failed.length > 0) c.viewChangesFailure++;
-        this.log(`view ${e.view.epoch}: ${e.view.members.map(memberKey).join(' ')}`);
-        for (const f of e.failures) this.log(`view ${e.view.epoch}: ${describeFailure(toMemberFailure(f))}`);
+        this.log(`view ${e.view.epoch}: ${e.view.members.map(memberKey).join(' ')}`, 'info');
+        for (const f of e.failures) this.log(`view ${e.view.epoch}: ${describeFailure(toMemberFailure(f))}`, 'info');
         Endpoint.remember(this.viewHistory, viewChange(e.view.epoch, { ...e, members: e.view.members }));
         this.started.resolve();
         this.heardFrom = null;
@@ -1465,7 +1471,7 @@ export class Endpoint {
         try {
           onProgress?.({ group: e.group, received: e.received, total: e.total });
         } catch (err) {
-          this.log(`onProgress of ${e.group} threw: ${String(err)}`);
+          this.log(`onProgress of ${e.group} threw: ${String(err)}`, 'error');
         }
         break;
       }
@@ -1477,7 +1483,7 @@ export class Endpoint {
         break;
       case 'duplicate': {
         const err = new CohortError(ErrorCode.duplicateId, `id ${this.id} is taken: ${e.live.id}#${e.live.inc}, a live member of the network at another address, holds it (ids are unique; a restart listens at the same address, or waits for the old one to be gone)`);
-        this.log(err.message);
+        this.log(err.message, 'error');
         this.close(err);
         break;
       }
@@ -1500,7 +1506,7 @@ export class Endpoint {
         this.close();
         break;
       case 'log':
-        this.log(e.text);
+        this.log(e.text, e.level);
         break;
       default:
         assertNever(e);
@@ -1509,7 +1515,7 @@ export class Endpoint {
 
   /** Excluded: tell every group, fail what is pending, and come back as a new incarnation. */
   private onExcluded(): void {
-    this.log(`excluded from the network; rejoining as a new incarnation`);
+    this.log(`excluded from the network; rejoining as a new incarnation`, 'warn');
     const err = new ClosedError(`endpoint ${this.id} was excluded from the view`, ErrorCode.excluded);
     // Multicasts still pending fail, but only after the deliveries already queued
     // (some of them are these multicasts' own): a caller must not resend what it saw.
@@ -1567,8 +1573,7 @@ export class Endpoint {
     const fatal = new CohortError(ErrorCode.internal, `endpoint ${this.id}: internal error, endpoint stopped: ${what}`, { cause: err });
     this.fatalError = fatal;
     const stack = err instanceof Error && err.stack !== undefined ? { stack: err.stack } : undefined;
-    this.onLog?.(`[${this.id}] fatal: ${fatal.message}`);
-    this.logger?.log('error', fatal.message, stack);
+    this.log(`fatal: ${fatal.message}`, 'error', stack);
     this.close(fatal);
     for (const g of this.groups.values()) g.close(fatal);
     this.started.reject(fatal);
@@ -1604,7 +1609,7 @@ export class Endpoint {
           result.then(
             () => this.resume(),
             (err: unknown) => {
-              this.log(`handler failed: ${String(err)}`);
+              this.log(`handler failed: ${String(err)}`, 'error');
               this.resume();
             },
           );
@@ -1760,8 +1765,7 @@ export class Endpoint {
   /** Stop delivery in `g`: calls waiting on it reject with `err`, the handle is told, and (with `leave`) the member leaves. */
   private failGroup(g: Group, err: CohortError, localId: number | null, leave: boolean): void {
     g.failed = err;
-    this.logger?.log('error', err.message, { group: g.name });
-    this.onLog?.(`[${this.id}] ${err.message}`);
+    this.log(err.message, 'error', { group: g.name });
     if (localId !== null) this.rejectLocal(localId, err);
     g.fail(err);
     if (g.handlers.onError !== undefined) {
@@ -1788,9 +1792,9 @@ export class Endpoint {
     d.resolve();
   }
 
-  private log(line: string, fields?: Readonly<Record<string, unknown>>): void {
-    this.onLog?.(`[${this.id}] ${line}`);
-    this.logger?.log(levelOf(line), line, fields);
+  private log(line: string, level: LogLevel, fields?: Readonly<Record<string, unknown>>): void {
+    this.onLog?.(`[${this.id}] ${line}`, level);
+    this.logger?.[level]({ member: this.id, ...fields }, line);
   }
 
   /** The gauges of the metrics, read at scrape time. */
@@ -1823,20 +1827,27 @@ function checkLogOptions(opts: EndpointOptions): void {
   if (opts.logLevel !== undefined && !isLogLevel(opts.logLevel)) {
     throw new OptionError(`option logLevel must be one of ${logLevels.join(', ')}, got ${String(opts.logLevel)}`);
   }
-  if (opts.logger !== undefined && !(opts.logger instanceof Logger)) throw new OptionError('option logger must be a Logger');
+  if (opts.logger !== undefined && !isLoggerLike(opts.logger)) throw new OptionError('option logger must have debug, info, warn and error methods (a Logger, pino, …)');
   if (opts.logger !== undefined && opts.logLevel !== undefined) throw new OptionError('options logger and logLevel exclude each other (a logger has its level)');
   if (opts.onLog !== undefined && typeof opts.onLog !== 'function') throw new OptionError('option onLog must be a function');
   if (opts.onFatal !== undefined && typeof opts.onFatal !== 'function') throw new OptionError('option onFatal must be a function');
 }
 
+/** Whether `logger` writes debug records (a logger that cannot say is taken to). */
+function debugEnabled(logger: LoggerLike): boolean {
+  if (logger instanceof Logger) return logger.enabled('debug');
+  const l = logger as Partial<{ isLevelEnabled(level: string): boolean }>;
+  return typeof l.isLevelEnabled === 'function' ? l.isLevelEnabled('debug') : true;
+}
+
 /** The TCP transport's diagnostics go to `onLog` and to the logger, like the endpoint's. */
-function transportLogOf(opts: EndpointOptions): ((line: string) => void) | undefined {
+function transportLogOf(opts: EndpointOptions): ((line: string, level: LogLevel) => void) | undefined {
   const logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
   const onLog = opts.onLog;
   if (logger === undefined) return onLog;
-  return (line: string): void => {
-    onLog?.(line);
-    logger.log(levelOf(line), line);
+  return (line: string, level: LogLevel): void => {
+    onLog?.(line, level);
+    logger[level]({ member: opts.id }, line);
   };
 }
 

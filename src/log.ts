@@ -2,11 +2,12 @@
  * A small structured logger: one JSON object per line (`{"ts","level","member","msg",
  * …fields}`) for machines, or one readable line for a terminal, filtered by level.
  *
- * The protocol core and the transport report diagnostics as plain text lines (the
- * `onLog` option still receives exactly those); `levelOf` sorts such a line into a
- * level by what it says — suspicions, exclusions and refusals are warnings, views and
- * proposals information, connection chatter and retransmission details debug — so
- * the sources need not change to be logged at sensible levels.
+ * Every diagnostic of the core, the transport and the endpoint carries its level from
+ * where it is made: the application's code failing is an error; suspicions,
+ * exclusions, refusals and dropped frames are warnings; views and proposals
+ * information; connection chatter and retransmission details debug. The `logger`
+ * option takes this `Logger` or any object of the same shape as pino's
+ * (`debug/info/warn/error(fields, msg)`).
  */
 
 /** The levels, most severe first. */
@@ -100,57 +101,50 @@ export class Logger {
     }
   }
 
-  /** `log('error', …)` */
-  error(msg: string, fields?: LogFields): void {
-    this.log('error', msg, fields);
+  /** `log('error', …)`: `(msg, fields?)`, or pino's order `(fields, msg)`. */
+  error(a: string | LogFields, b?: string | LogFields): void {
+    this.logEither('error', a, b);
   }
 
-  /** `log('warn', …)` */
-  warn(msg: string, fields?: LogFields): void {
-    this.log('warn', msg, fields);
+  /** `log('warn', …)`: `(msg, fields?)`, or pino's order `(fields, msg)`. */
+  warn(a: string | LogFields, b?: string | LogFields): void {
+    this.logEither('warn', a, b);
   }
 
-  /** `log('info', …)` */
-  info(msg: string, fields?: LogFields): void {
-    this.log('info', msg, fields);
+  /** `log('info', …)`: `(msg, fields?)`, or pino's order `(fields, msg)`. */
+  info(a: string | LogFields, b?: string | LogFields): void {
+    this.logEither('info', a, b);
   }
 
-  /** `log('debug', …)` */
-  debug(msg: string, fields?: LogFields): void {
-    this.log('debug', msg, fields);
+  /** `log('debug', …)`: `(msg, fields?)`, or pino's order `(fields, msg)`. */
+  debug(a: string | LogFields, b?: string | LogFields): void {
+    this.logEither('debug', a, b);
+  }
+
+  private logEither(level: LogLevel, a: string | LogFields, b: string | LogFields | undefined): void {
+    if (typeof a === 'string') this.log(level, a, typeof b === 'object' ? b : undefined);
+    else this.log(level, typeof b === 'string' ? b : '', a);
   }
 }
 
-/** Rules of `levelOf`, first match wins; a line no rule matches is `info`. */
-const rules: readonly (readonly [RegExp, LogLevel])[] = [
-  // The application's code failed: the operator must look.
-  [/^(handler failed|onEvent of .* threw|checkpoint of )/, 'error'],
-  [/^state of .* over stateBytesMax/, 'error'],
-  [/^tcp [^ ]+: server error/, 'error'],
-  // Something is wrong with a peer or with us.
-  [/^(suspect |excluded|laggard |blocked|paused for |leave not acknowledged|join request ignored)/, 'warn'],
-  [/^tcp [^ ]+: (refusing|closing the connection|dropping)/, 'warn'],
-  [/^warning: /, 'warn'],
-  [/^skipped /, 'warn'],
-  [/ failed \(.*\); retrying$/, 'warn'],
-  // A handshake refused either way (wrong secret, untrusted certificate, other network)
-  // is a configuration error the operator must see, even on a dial.
-  [/(authentication failed|refused by |refusing )/, 'warn'],
-  // Connection chatter and details of the protocol at work.
-  [/^tcp [^ ]+: (dial |connection with )/, 'debug'],
-  [/^retransmissions /, 'debug'],
-  [/ heard again$/, 'debug'],
-  [/^proposal .* abandoned/, 'debug'],
-  [/^tcp /, 'debug'],
-];
-
 /**
- * The level of a diagnostic line from the core, the endpoint or the TCP transport
- * (without the `[member]` prefix): failures of the application's code are errors;
- * suspicions, exclusions, refused connections and dropped frames warnings; views,
- * proposals and commits information; connection chatter debug.
+ * What the `logger` option takes: this module's `Logger`, pino, or any object with
+ * these four methods, called as `logger.warn({ member: 'm1', …fields }, 'suspect m2#7 …')`.
  */
-export function levelOf(line: string): LogLevel {
-  for (const [re, level] of rules) if (re.test(line)) return level;
-  return 'info';
+export interface LoggerLike {
+  /** The application's code failed (a handler, a checkpoint): the operator must look. */
+  error(fields: LogFields, msg: string): void;
+  /** Something is wrong with a peer or with us: suspicions, exclusions, refusals, drops. */
+  warn(fields: LogFields, msg: string): void;
+  /** The protocol's milestones: views, proposals, joins. */
+  info(fields: LogFields, msg: string): void;
+  /** The protocol's chatter: connections, retransmissions, abandoned proposals. */
+  debug(fields: LogFields, msg: string): void;
+}
+
+/** True when `v` has the four methods of `LoggerLike`. */
+export function isLoggerLike(v: unknown): v is LoggerLike {
+  if (v === null || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return logLevels.every((l) => typeof o[l] === 'function');
 }

@@ -1,6 +1,6 @@
 /**
  * Structured logs: the logger's level filter and record shapes (JSON and text), the
- * sorting of the core's and transport's diagnostic lines into levels, an endpoint's
+ * levels every diagnostic carries from its source, pino as the `logger`, an endpoint's
  * `logger` option beside the older `onLog` (both receive every diagnostic), and the
  * `cohort member` process: `--log-level` decides what reaches standard error, every
  * line there is a JSON record, and standard output carries its JSON events only.
@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { Endpoint } from '../src/endpoint.js';
 import { OptionError } from '../src/errors.js';
-import { Logger, levelOf } from '../src/log.js';
+import { Logger, logLevels } from '../src/log.js';
+import { Simulation } from '../src/sim/simulation.js';
 import type { LogLevel } from '../src/log.js';
 import { cohortBin } from './procs.js';
 
@@ -48,36 +49,35 @@ test('the logger writes records at or above its level, as JSON lines or readable
   assert.throws(() => new Logger({ format: 'xml' as never }), TypeError);
 });
 
-test('diagnostic lines are sorted into levels by what they say', () => {
-  const cases: [string, LogLevel][] = [
-    ['suspect m2#7 after 1003 ms of silence', 'warn'],
-    ['suspect m2#7: 127.0.0.1:4000 refuses connections (its process is gone)', 'warn'],
-    ['excluded: not in the view of epoch 4', 'warn'],
-    ['excluded from the network; rejoining as a new incarnation', 'warn'],
-    ['laggard m3#1: holds 10, a majority held 900 5002 ms ago', 'warn'],
-    ['blocked: hears 1 of 3 members', 'warn'],
-    ['paused for 900 ms: peers get a fresh timeout', 'warn'],
-    ['tcp 127.0.0.1:4000: refusing a connection from 127.0.0.1:5555: wrong network', 'warn'],
-    ['tcp 127.0.0.1:4000: dropping frames to 127.0.0.1:4001 (first: data): 100 bytes unsent, peerQueueBytesMax is 64', 'warn'],
-    ['view 3: a#1 b#2', 'info'],
-    ['propose epoch 3 with ballot 2/a#1', 'info'],
-    ['commit epoch 3: a#1 b#2', 'info'],
-    ['network found at 127.0.0.1:4000: joining', 'info'],
-    ['metrics at http://127.0.0.1:9000/metrics', 'info'],
-    ['a#1 heard again', 'debug'],
-    ['proposal 2/a#1 abandoned: a higher ballot from b#2', 'debug'],
-    ['tcp 127.0.0.1:4000: dial 127.0.0.1:4001 failed: ECONNREFUSED; next attempt in 100 ms or later', 'debug'],
-    ['tcp 127.0.0.1:4000: connection with 127.0.0.1:4001 closed: end', 'debug'],
-    ['tcp 127.0.0.1:4000: dial 127.0.0.1:4001 failed: refused by 127.0.0.1:4001: authentication failed: the network secrets differ', 'warn'],
-    ['tcp 127.0.0.1:4000: connection with 127.0.0.1:4001 closed: refused by 127.0.0.1:4001: another network', 'warn'],
-    ['handler failed: Error: boom', 'error'],
-    ['onEvent of g threw: Error: boom', 'error'],
-    ['checkpoint of g threw: Error: boom; sending an empty state', 'error'],
-    ['join of g failed (excluded); retrying', 'warn'],
-    ['skipped a join of m3#1 to g: not allowed in it', 'warn'],
-    ['retransmissions in the last 1000 ms: 2 NAKs sent, 0 entries resent to NAKs, 0 own entries resent, 0 state chunks resent', 'debug'],
-  ];
-  for (const [line, level] of cases) assert.equal(levelOf(line), level, line);
+test('every diagnostic carries the level its source gave it', async () => {
+  // Three members; one crashes: suspicions are warnings, views information, the
+  // protocol's chatter debug. Levels come from where each line is made, not its text.
+  const sim = new Simulation({ seed: 4, endpoint: { suspectTimeoutMs: 1000 } });
+  const seen: [string, LogLevel][] = [];
+  const eps = ['a', 'b', 'c'].map((id) => sim.open(id, ['a', 'b', 'c'].filter((x) => x !== id), { onLog: (line: string, level: LogLevel) => seen.push([line, level]) }));
+  await sim.run(Promise.all(eps.map((ep) => ep.ready)));
+  sim.crash('c');
+  await sim.runUntil(() => eps[0]!.view.members.length === 2, 10_000);
+  const levelOf = (re: RegExp): LogLevel[] => [...new Set(seen.filter(([l]) => re.test(l)).map(([, lv]) => lv))];
+  assert.deepEqual(levelOf(/\] view \d+: /), ['info']);
+  assert.deepEqual(levelOf(/\] propose epoch /), ['info']);
+  assert.deepEqual(levelOf(/\] suspect c#/), ['warn']);
+  assert.ok(seen.every(([, lv]) => (logLevels as readonly string[]).includes(lv)));
+});
+
+test('option logger takes pino (or any debug/info/warn/error(fields, msg) object) as it is', async () => {
+  const { pino } = await import('pino');
+  const chunks: string[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => void chunks.push(s) });
+  const sim = new Simulation({ seed: 5, endpoint: { suspectTimeoutMs: 1000 } });
+  const ep = sim.open('p', [], { logger: log });
+  await sim.run(ep.ready);
+  const records = chunks.map((c) => JSON.parse(c) as { level: number; msg: string; member: string });
+  const view = records.find((r) => /^view 1: p#/.test(r.msg));
+  assert.ok(view !== undefined, chunks.join(''));
+  assert.equal(view.level, 30, 'info is pino level 30');
+  assert.equal(view.member, 'p');
+  assert.ok(records.every((r) => r.level >= 30), 'debug records stay out at level info');
 });
 
 test('an endpoint logs through option logger and still calls onLog with every line', async () => {

@@ -19,7 +19,8 @@ import type { Endpoint, Group, GroupEvent, StateProgress } from '../endpoint.js'
 import { Endpoint as EndpointClass, sha256hex } from '../endpoint.js';
 import { defaultCoreConfig } from '../core/config.js';
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError } from '../errors.js';
-import { Logger, isLogLevel, levelOf, logLevels } from '../log.js';
+import { Logger, isLogLevel, logLevels } from '../log.js';
+import type { LogLevel } from '../log.js';
 import { UsageError } from './usage.js';
 
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
@@ -73,11 +74,11 @@ function readFlagFile(flag: string, path: string): Buffer {
 }
 
 /** The secret in `path`: its bytes without one trailing newline; warns when others may read it. */
-function readSecret(path: string, log: (line: string) => void): Uint8Array {
+function readSecret(path: string, log: (line: string, level: LogLevel) => void): Uint8Array {
   let bytes = readFlagFile('secret-file', path);
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
   try {
-    if ((statSync(path).mode & 0o077) !== 0) log(`warning: --secret-file ${path} can be read by other users (chmod 600 it)`);
+    if ((statSync(path).mode & 0o077) !== 0) log(`warning: --secret-file ${path} can be read by other users (chmod 600 it)`, 'warn');
   } catch {
     // stat failing after a successful read: nothing to warn about
   }
@@ -109,7 +110,7 @@ export interface SecurityFlagValues {
  */
 export function securityOptions(
   values: SecurityFlagValues,
-  log: (line: string) => void,
+  log: (line: string, level: LogLevel) => void,
 ): { secret?: Uint8Array; tls?: { cert: Buffer; key: Buffer; ca: Buffer }; insecure: boolean } {
   const insecure = values.insecure === true;
   const secretFile = values['secret-file'];
@@ -172,8 +173,8 @@ export async function member(argv: readonly string[]): Promise<number> {
   if (format !== undefined && format !== 'json' && format !== 'text') throw new UsageError(`--log-format must be json or text, got "${format}"`);
   // Diagnostics go to standard error only: standard output carries the events alone.
   const logger = quiet ? undefined : new Logger({ level, member: values.id, ...(format === undefined ? {} : { format }) });
-  const log = (line: string, fields?: Record<string, unknown>): void => {
-    logger?.log(levelOf(line), line, fields);
+  const log = (line: string, level: LogLevel, fields?: Record<string, unknown>): void => {
+    logger?.log(level, line, fields);
   };
   const out = (obj: Record<string, unknown>): void => {
     process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -211,7 +212,7 @@ export async function member(argv: readonly string[]): Promise<number> {
     if (err instanceof OptionError || (err instanceof CohortError && err.code === ErrorCode.badName)) throw new UsageError(err.message);
     throw err;
   }
-  log(`listening at ${ep.address}`, { address: ep.address });
+  log(`listening at ${ep.address}`, 'info', { address: ep.address });
 
   let state = { count: 0, digest: zeroDigest };
   let handle: Group | null = null;
@@ -285,7 +286,7 @@ export async function member(argv: readonly string[]): Promise<number> {
           return;
         } catch (err) {
           if (ended) return;
-          log(`join of ${group} failed (${(err as Error).message}); retrying`);
+          log(`join of ${group} failed (${(err as Error).message}); retrying`, 'warn');
           await new Promise((r) => setTimeout(r, 100));
         }
       }

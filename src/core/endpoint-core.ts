@@ -133,8 +133,15 @@ export type CoreEvent =
   | { readonly type: 'excluded' }
   /** This endpoint left the network gracefully. */
   | { readonly type: 'stopped' }
-  /** Diagnostics (suspicions, proposals), for logs and traces. */
-  | { readonly type: 'log'; readonly text: string };
+  /** Diagnostics (suspicions, proposals), for logs and traces, each with its level. */
+  | { readonly type: 'log'; readonly level: CoreLogLevel; readonly text: string };
+
+/**
+ * How much a diagnostic matters: `error` the application's code failed, `warn` something
+ * is wrong with a peer or with us (suspicions, exclusions, refusals), `info` the
+ * protocol's milestones (views, proposals), `debug` its chatter.
+ */
+export type CoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** Flow control's windows and whether they hold senders back (see `EndpointCore.flowState`). */
 export interface FlowState {
@@ -837,7 +844,7 @@ export class EndpointCore {
       this.peerIsolatedSince.clear();
       this.cutOffFrom.clear();
       this.isolatedSince = null;
-      this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`);
+      this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`, 'warn');
     }
     if (now > this.lastNow) this.lastNow = now;
   }
@@ -867,7 +874,7 @@ export class EndpointCore {
     // cut off): keep waiting for it, as a blocked member does, and never found a second.
     if (now - this.networkSeenAt > this.cfg.suspectTimeoutMs * 3) {
       if (this.known.dead) {
-        this.log(`no member of a network answers: bootstrapping again`);
+        this.log(`no member of a network answers: bootstrapping again`, 'info');
         this.phaseValue = 'bootstrapping';
         this.contact = null;
         this.contactEpoch = 0;
@@ -878,7 +885,7 @@ export class EndpointCore {
       if (!this.waitLogged) {
         this.waitLogged = true;
         const v = this.known.view!;
-        this.log(`no member of the network answers; waiting for it: ${v.members.length - this.known.goneCount} of the ${v.members.length} members of its view of epoch ${v.epoch} are not proven gone`);
+        this.log(`no member of the network answers; waiting for it: ${v.members.length - this.known.goneCount} of the ${v.members.length} members of its view of epoch ${v.epoch} are not proven gone`, 'info');
       }
     }
     if (now < this.nextProbeAt) return;
@@ -929,7 +936,7 @@ export class EndpointCore {
         this.suspects.add(k);
         this.suspectCause.set(k, 'silence');
         this.counters.suspicions++;
-        this.log(`suspect ${k} after ${now - heard} ms of silence`);
+        this.log(`suspect ${k} after ${now - heard} ms of silence`, 'warn');
         continue;
       }
       const isolatedSince = this.peerIsolatedSince.get(k);
@@ -937,7 +944,7 @@ export class EndpointCore {
         this.suspects.add(k);
         this.suspectCause.set(k, 'isolated');
         this.counters.suspicions++;
-        this.log(`suspect ${k}: for ${now - isolatedSince} ms it says it hears fewer than a majority of the view`);
+        this.log(`suspect ${k}: for ${now - isolatedSince} ms it says it hears fewer than a majority of the view`, 'warn');
       }
     }
     this.watchIsolation(now);
@@ -962,7 +969,7 @@ export class EndpointCore {
     if (this.leaving && now - this.leavingSince > this.cfg.suspectTimeoutMs * 3) {
       // Nobody answers our leave (the others are gone, or cut off): stop anyway; the
       // survivors remove us as they would remove a crashed member.
-      this.log('leave not acknowledged; stopping');
+      this.log('leave not acknowledged; stopping', 'warn');
       this.stop(now);
     }
     this.tickProposer(now, true);
@@ -978,7 +985,7 @@ export class EndpointCore {
       const heard = this.view.members.filter((m) => !this.suspects.has(memberKey(m))).length;
       if (heard < this.quorumSize()) {
         this.blockedReported = true;
-        this.log(`blocked: hears ${heard} of ${this.view.members.length} members`);
+        this.log(`blocked: hears ${heard} of ${this.view.members.length} members`, 'warn');
         // In the application's stream, after what was delivered before it.
         this.emitApp({ type: 'blocked' });
       }
@@ -991,7 +998,7 @@ export class EndpointCore {
     // the others did not, and it can deliver nothing more, so nothing is lost (G9).
     if (this.blockedReported && this.restarted.size >= majority(this.view.members.length)) {
       if (this.leaving) {
-        this.log('leaving a view that can never change: stopping');
+        this.log('leaving a view that can never change: stopping', 'warn');
         this.stop(now);
         return;
       }
@@ -1019,10 +1026,10 @@ export class EndpointCore {
     if (isolated && this.isolatedSince === null) {
       this.isolatedSince = now;
       const why = this.cutOffFrom.size > 0 ? `cannot hear ${[...this.cutOffFrom].join(' ')}, whom a majority hears` : `hears ${heard} of ${this.view.members.length} members`;
-      this.log(`isolated: ${why}; proposes nothing until that changes`);
+      this.log(`isolated: ${why}; proposes nothing until that changes`, 'warn');
     } else if (!isolated && this.isolatedSince !== null) {
       this.isolatedSince = null;
-      this.log(`hears a majority again`);
+      this.log(`hears a majority again`, 'info');
     }
   }
 
@@ -1054,7 +1061,7 @@ export class EndpointCore {
     this.suspects.add(k);
     this.suspectCause.set(k, 'refused');
     this.counters.suspicions++;
-    this.log(`suspect ${k}: ${addr} refuses connections (its process is gone)`);
+    this.log(`suspect ${k}: ${addr} refuses connections (its process is gone)`, 'warn');
     this.tick(now);
   }
 
@@ -1190,7 +1197,7 @@ export class EndpointCore {
     if (this.suspectCause.get(k) === 'isolated') return;
     if (this.suspects.delete(k)) {
       this.suspectCause.delete(k);
-      this.log(`${k} heard again`);
+      this.log(`${k} heard again`, 'debug');
     }
   }
 
@@ -1290,7 +1297,7 @@ export class EndpointCore {
       if (this.phaseValue === 'bootstrapping') {
         this.phaseValue = 'joining';
         this.proposer = null;
-        this.log(`network found at ${coordinator}: joining`);
+        this.log(`network found at ${coordinator}: joining`, 'info');
       }
       // A later epoch names the newer view and coordinator; and our contact's own
       // answer is the truth about itself, whatever its epoch (after a re-founding,
@@ -1375,7 +1382,7 @@ export class EndpointCore {
     if (this.phaseValue !== 'joining' || !sameMember(msg.to, this.self)) return;
     if (this.refusedSince === null) {
       this.refusedSince = now;
-      this.log(`join refused: ${memberKey(msg.live)}, a live member at another address, holds id ${this.self.id}`);
+      this.log(`join refused: ${memberKey(msg.live)}, a live member at another address, holds id ${this.self.id}`, 'warn');
       return;
     }
     if (now - this.refusedSince < this.cfg.suspectTimeoutMs * 2) return;
@@ -1387,7 +1394,7 @@ export class EndpointCore {
   private logLimit(now: number, why: string): void {
     if (now - this.lastLimitLogAt < this.cfg.retransmitMs) return;
     this.lastLimitLogAt = now;
-    this.log(`join request ignored: ${why}`);
+    this.log(`join request ignored: ${why}`, 'warn');
   }
 
   private onLeaveReq(now: number, from: MemberRef, addr: string): void {
@@ -1688,7 +1695,7 @@ export class EndpointCore {
       }).length;
       if (kept < majority(this.view.members.length)) continue;
       this.laggards.add(k);
-      this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${Math.round(now - lag.since)} ms ago`);
+      this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${Math.round(now - lag.since)} ms ago`, 'warn');
     }
   }
 
@@ -1768,7 +1775,7 @@ export class EndpointCore {
     } else if (this.peerIsolatedSince.delete(k) && this.suspectCause.get(k) === 'isolated') {
       this.suspects.delete(k);
       this.suspectCause.delete(k);
-      this.log(`${k} hears a majority again`);
+      this.log(`${k} hears a majority again`, 'info');
     }
     const c = this.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
@@ -1939,7 +1946,7 @@ export class EndpointCore {
     }
     if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
       // The same decision at every member, at the same position: the entry is skipped.
-      this.emitApp({ type: 'log', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
+      this.emitApp({ type: 'log', level: 'warn', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
       // (Never our own: the endpoint checks the same policy before it submits anything.)
       return;
     }
@@ -1949,7 +1956,7 @@ export class EndpointCore {
         assert(localIds === null || localIds.length === messages?.length, `own bundle ${d.seq} does not hold its ${localIds?.length} messages`);
         if (messages === null) {
           // Never from a correct sender; the same bytes everywhere make the same decision.
-          this.emitApp({ type: 'log', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
+          this.emitApp({ type: 'log', level: 'warn', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
           break;
         }
         let allowed: string | null = null;
@@ -1961,7 +1968,7 @@ export class EndpointCore {
           if (group !== allowed) {
             if (!this.access.allowed(group, d.sender.id)) {
               // Never our own: the endpoint checks the same policy before it submits.
-              this.emitApp({ type: 'log', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
+              this.emitApp({ type: 'log', level: 'warn', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
               continue;
             }
             allowed = group;
@@ -1973,7 +1980,7 @@ export class EndpointCore {
       case EntryKind.join: {
         const change = this.groups.join(d.group, d.sender, { epoch: this.view.epoch, gseq });
         if (change !== null) this.onGroupChange(change);
-        else if (own) this.emitApp({ type: 'log', text: `already a member of ${d.group}` });
+        else if (own) this.emitApp({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
         break;
       }
       case EntryKind.leave: {
@@ -2119,7 +2126,7 @@ export class EndpointCore {
     }
     if (inc.total < 0) {
       if (msg.total > this.cfg.stateBytesMax) {
-        this.log(`state of ${msg.group} is ${msg.total} bytes, over stateBytesMax ${this.cfg.stateBytesMax}`);
+        this.log(`state of ${msg.group} is ${msg.total} bytes, over stateBytesMax ${this.cfg.stateBytesMax}`, 'error');
         return;
       }
       inc.total = msg.total;
@@ -2348,7 +2355,7 @@ export class EndpointCore {
       lastSentAt: now,
     };
     this.proposer = p;
-    this.log(`propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`);
+    this.log(`propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
     this.sendPrepare(now, p, false);
   }
 
@@ -2591,7 +2598,7 @@ export class EndpointCore {
   private commitProposal(now: number, p: ProposerState): void {
     const proposal = p.proposal!;
     this.proposer = null;
-    this.log(`commit epoch ${proposal.view.epoch}: ${proposal.view.members.map(memberKey).join(' ')}`);
+    this.log(`commit epoch ${proposal.view.epoch}: ${proposal.view.members.map(memberKey).join(' ')}`, 'info');
     const oldMembers = this.view.members;
     // While installing, a proposer that removed itself must not finish stopping before
     // it has recorded the decision it is to retransmit.
@@ -2663,7 +2670,7 @@ export class EndpointCore {
   private abandonProposal(now: number, why: string): void {
     const p = this.proposer;
     if (p === null) return;
-    this.log(`proposal ${p.ballot.round}/${p.ballot.proposer} abandoned: ${why}`);
+    this.log(`proposal ${p.ballot.round}/${p.ballot.proposer} abandoned: ${why}`, 'debug');
     this.proposer = null;
     // Randomised back-off, so that duelling proposers do not collide forever.
     this.proposeRetryAt = now + this.cfg.flushTimeoutMs / 2 + this.rng.below(Math.max(1, this.cfg.flushTimeoutMs));
@@ -2870,7 +2877,7 @@ export class EndpointCore {
         this.contactEpoch = 1;
         this.networkSeenAt = now;
       } else if (this.leaving) {
-        this.log(`left the network at epoch ${proposal.view.epoch}`);
+        this.log(`left the network at epoch ${proposal.view.epoch}`, 'info');
         // Tell the proposer we have it, so that it need not wait for us.
         const proposer = this.view.members.find((m) => memberKey(m) === ballot.proposer);
         if (proposer !== undefined && !sameMember(proposer, this.self)) {
@@ -2996,7 +3003,7 @@ export class EndpointCore {
   }
 
   private exclude(why: string): void {
-    this.log(`excluded: ${why}`);
+    this.log(`excluded: ${why}`, 'warn');
     this.phaseValue = 'excluded';
     this.pendingApp = [];
     this.emit({ type: 'excluded' });
@@ -3030,7 +3037,7 @@ export class EndpointCore {
     this.out.events.push(e);
   }
 
-  private log(text: string): void {
-    this.out.events.push({ type: 'log', text });
+  private log(text: string, level: CoreLogLevel): void {
+    this.out.events.push({ type: 'log', level, text });
   }
 }

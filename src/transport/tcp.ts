@@ -81,6 +81,9 @@ import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './t
 // ---------------------------------------------------------------------------------
 
 /** Options of {@link TcpTransport.listen}. Unknown keys are rejected with `OptionError`. */
+/** How much a transport diagnostic matters (the levels of `Logger`). */
+export type TransportLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
 export interface TcpTransportOptions {
   /**
    * Where to listen, as `host:port`: an IPv4 address (`127.0.0.1:7000`), a host name
@@ -184,7 +187,7 @@ export interface TcpTransportOptions {
    * dropped frames, duplicate connections resolved. Exceptions it throws are ignored.
    * @default none (silent)
    */
-  readonly onLog?: (line: string) => void;
+  readonly onLog?: (line: string, level: TransportLogLevel) => void;
 }
 
 /** Counters of the TCP transport, since it started. */
@@ -257,7 +260,7 @@ interface Resolved {
   readonly tlsIdFrom: 'cn' | 'none';
   /** The network key derived from the secret, or null without one. */
   readonly key: Buffer | null;
-  readonly onLog: ((line: string) => void) | null;
+  readonly onLog: ((line: string, level: TransportLogLevel) => void) | null;
 }
 
 /** The largest value a 4-byte length prefix can hold. */
@@ -898,7 +901,7 @@ export class TcpTransport implements Transport {
         if (!socket.authorized) {
           this.counters.refused++;
           const why = socket.authorizationError === undefined ? 'no certificate' : String(socket.authorizationError);
-          this.log(`refusing a TLS connection from ${socketLabel(socket)}: its certificate is not accepted (${why})`);
+          this.log(`refusing a TLS connection from ${socketLabel(socket)}: its certificate is not accepted (${why})`, 'warn');
           socket.destroy();
           return;
         }
@@ -907,10 +910,10 @@ export class TcpTransport implements Transport {
       server.on('tlsClientError', (e, socket) => {
         this.counters.refused++;
         const raw = (socket as unknown as { _parent?: net.Socket })._parent;
-        this.log(`refusing a TLS connection from ${(raw === undefined ? undefined : labels.get(raw)) ?? socketLabel(socket)}: ${errorText(e)}`);
+        this.log(`refusing a TLS connection from ${(raw === undefined ? undefined : labels.get(raw)) ?? socketLabel(socket)}: ${errorText(e)}`, 'warn');
       });
     }
-    server.on('error', (e) => this.log(`server error: ${errorText(e)}`));
+    server.on('error', (e) => this.log(`server error: ${errorText(e)}`, 'error'));
   }
 
   /**
@@ -975,7 +978,7 @@ export class TcpTransport implements Transport {
       }
       if (why !== null) {
         this.counters.framesDropped++;
-        this.log(`dropping a ${msg.t} message: ${why}`);
+        this.log(`dropping a ${msg.t} message: ${why}`, 'warn');
         return;
       }
       peer = this.newPeer(to);
@@ -1137,10 +1140,7 @@ export class TcpTransport implements Transport {
     this.counters.framesDropped++;
     if (!peer.dropping) {
       peer.dropping = true;
-      this.log(
-        `dropping frames to ${peer.key} (first: ${msg.t}): ${this.peerBuffered(peer)} bytes unsent, ` +
-          `peerQueueBytesMax is ${this.o.peerQueueBytesMax}`,
-      );
+      this.log(`dropping frames to ${peer.key} (first: ${msg.t}): ${this.peerBuffered(peer)} bytes unsent, peerQueueBytesMax is ${this.o.peerQueueBytesMax}`, 'warn');
     }
   }
 
@@ -1160,7 +1160,7 @@ export class TcpTransport implements Transport {
         writeMessageHead(w, msg, this.sendLimits, true);
         const size = w.pos - LENGTH_PREFIX_BYTES + msg.payload.length;
         if (size > this.o.frameBytesMax) {
-          this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`);
+          this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`, 'warn');
           return null;
         }
         const head = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
@@ -1183,7 +1183,7 @@ export class TcpTransport implements Transport {
       writeMessage(w, msg, this.sendLimits);
       const size = w.pos - LENGTH_PREFIX_BYTES;
       if (size > this.o.frameBytesMax) {
-        this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`);
+        this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`, 'warn');
         return null;
       }
       let frame: Buffer;
@@ -1316,7 +1316,7 @@ export class TcpTransport implements Transport {
       peer.queue = [];
       peer.queuedBytes = 0;
       peer.queuedFrames = 0;
-      this.log(`dial ${peer.key} failed: ${errorText(e)}; next attempt in ${delay} ms or later`);
+      this.log(`dial ${peer.key} failed: ${errorText(e)}; next attempt in ${delay} ms or later`, 'debug');
       return;
     }
     const conn = new Conn(socket, true, peer.key, peer.key);
@@ -1365,7 +1365,7 @@ export class TcpTransport implements Transport {
       const now = performance.now();
       if (now - this.lastLimitLogAt > 1000) {
         this.lastLimitLogAt = now;
-        this.log(`refusing a connection from ${socketLabel(socket)}: ${n} open from ${ip} already (connectionsPerAddressMax)`);
+        this.log(`refusing a connection from ${socketLabel(socket)}: ${n} open from ${ip} already (connectionsPerAddressMax)`, 'warn');
       }
       socket.destroy();
       return;
@@ -1485,7 +1485,7 @@ export class TcpTransport implements Transport {
       this.counters.framesDropped++;
       if (!conn.idMismatchLogged) {
         conn.idMismatchLogged = true;
-        this.log(`dropping messages from ${conn.remote ?? conn.label}: they claim id ${JSON.stringify(msg.from.id)}, its certificate names ${JSON.stringify(conn.certId)} (tls.idFrom)`);
+        this.log(`dropping messages from ${conn.remote ?? conn.label}: they claim id ${JSON.stringify(msg.from.id)}, its certificate names ${JSON.stringify(conn.certId)} (tls.idFrom)`, 'warn');
       }
       return true;
     }
@@ -1535,7 +1535,7 @@ export class TcpTransport implements Transport {
         return this.bad(conn, `bad handshake from ${key}: bad advertised address ${JSON.stringify(hs.address)}`);
       }
       if (hs.address !== key) {
-        this.log(`${key} advertises itself as ${hs.address}; its messages come from that address`);
+        this.log(`${key} advertises itself as ${hs.address}; its messages come from that address`, 'info');
       }
       if (this.o.key !== null) {
         if (!hs.auth || hs.nonce.length === 0 || hs.proof.length === 0) {
@@ -1605,7 +1605,7 @@ export class TcpTransport implements Transport {
     const remote = conn.pendingRemote!;
     if (hs.kind === HandshakeKind.refuse) {
       this.counters.refused++;
-      this.log(`refusing a connection from ${conn.label} (advertising ${remote}): it refused us: ${hs.reason}`);
+      this.log(`refusing a connection from ${conn.label} (advertising ${remote}): it refused us: ${hs.reason}`, 'warn');
       conn.discard = true;
       conn.socket.destroy();
       return false;
@@ -1638,7 +1638,7 @@ export class TcpTransport implements Transport {
   /** Refuses a dialer's hello: tell it why, half-close, ignore what else it sends. */
   private refuse(conn: Conn, reason: string): false {
     this.counters.refused++;
-    this.log(`refusing a connection from ${conn.label}: ${reason}`);
+    this.log(`refusing a connection from ${conn.label}: ${reason}`, 'warn');
     this.writeRaw(conn, this.handshake(HandshakeKind.refuse, reason));
     this.retire(conn);
     conn.discard = true;
@@ -1648,7 +1648,7 @@ export class TcpTransport implements Transport {
   /** Closes a connection for bad input. */
   private bad(conn: Conn, why: string): false {
     this.counters.badFrames++;
-    this.log(`closing the connection with ${conn.remote ?? conn.label}: ${why}`);
+    this.log(`closing the connection with ${conn.remote ?? conn.label}: ${why}`, 'warn');
     conn.discard = true;
     conn.socket.destroy();
     return false;
@@ -1678,10 +1678,7 @@ export class TcpTransport implements Transport {
       const keep = this.preferred(current, conn);
       const lose = keep === current ? conn : current;
       peer.conn = keep;
-      this.log(
-        `two connections with ${key}: keeping the one dialed by ${this.dialer(keep)}, ` +
-          `closing the one dialed by ${this.dialer(lose)}`,
-      );
+      this.log(`two connections with ${key}: keeping the one dialed by ${this.dialer(keep)}, closing the one dialed by ${this.dialer(lose)}`, 'debug');
       this.retire(lose);
     }
     if (peer.queue.length > 0) {
@@ -1765,7 +1762,8 @@ export class TcpTransport implements Transport {
           peer.queuedFrames = 0;
         }
         peer.problem = { kind: conn.handshakeRefused ? 'refused' : 'unreachable', reason };
-        this.log(`dial ${peer.key} failed: ${reason}${dropped}; next attempt in ${delay} ms or later`);
+        // A refused handshake (another secret, certificate or network) is a configuration error to see.
+        this.log(`dial ${peer.key} failed: ${reason}${dropped}; next attempt in ${delay} ms or later`, conn.handshakeRefused ? 'warn' : 'debug');
         if (conn.refused) this.refusedHandler?.(peer.key);
         return;
       }
@@ -1777,7 +1775,7 @@ export class TcpTransport implements Transport {
         peer.problem = { kind: conn.handshakeRefused ? 'refused' : 'unreachable', reason };
       }
     }
-    this.log(`connection with ${conn.remote ?? conn.label} closed: ${reason}`);
+    this.log(`connection with ${conn.remote ?? conn.label} closed: ${reason}`, 'debug');
     if (conn.peer !== null) this.forgetIfIdle(conn.peer);
   }
 
@@ -1795,11 +1793,11 @@ export class TcpTransport implements Transport {
     }
   }
 
-  private log(line: string): void {
+  private log(line: string, level: TransportLogLevel): void {
     const onLog = this.o.onLog;
     if (onLog === null) return;
     try {
-      onLog(`tcp ${this.address}: ${line}`);
+      onLog(`tcp ${this.address}: ${line}`, level);
     } catch {
       // A logger that throws must not leave a connection half-updated: ignore it.
     }
