@@ -682,7 +682,10 @@ export function describeFailure(f: MemberFailure): string {
 
 /**
  * A view change in one line: who joined, who left gracefully, who failed and why (see
- * {@link describeFailure}); `"no change"` for a view that changes nobody.
+ * {@link describeFailure}). A group's view that changes none of its members says why
+ * it exists: the network's view changed, and every group gets a new view then, so that
+ * its views mark the flushes its messages are delivered between (and a member that
+ * reported `blocked` learns its quorum is back).
  */
 export function viewReason(v: Pick<View, 'joined' | 'left' | 'failed' | 'failures'>): string {
   const parts: string[] = [];
@@ -692,7 +695,7 @@ export function viewReason(v: Pick<View, 'joined' | 'left' | 'failed' | 'failure
     const f = v.failures[i];
     parts.push(f === undefined ? `${m} failed` : describeFailure(f));
   });
-  return parts.length === 0 ? 'no change' : parts.join('; ');
+  return parts.length === 0 ? 'no member of the group changed: the network changed its view (every group gets a new view then, a flush point for its messages)' : parts.join('; ');
 }
 
 interface Deferred<T> {
