@@ -127,9 +127,14 @@ export type GroupEvent =
       readonly view: View;
     }
   | {
-      /** The state this member starts from: delivered once, right after its first view. */
+      /**
+       * The state this member starts from, received from an existing member: delivered
+       * once, right after its first view. A member that starts the group — nobody in it
+       * holds a state, because it is new, or everyone who had one is gone — gets no
+       * `state` event: its first view is followed directly by the group's messages.
+       */
       readonly type: 'state';
-      /** What an existing member's `checkpoint()` returned at the join point (empty if none). */
+      /** What an existing member's `checkpoint()` returned at the join point (empty when it has no `checkpoint`). */
       readonly data: Uint8Array;
     }
   /**
