@@ -381,6 +381,15 @@ export interface EndpointOptions {
   readonly stateChunkBytes?: number;
   /** Incarnation number; by default a fresh one is drawn. */
   readonly incarnation?: number;
+  /**
+   * After an exclusion, join every group this endpoint was in (or joining) again, as
+   * its new incarnation, with a fresh state transfer: the handles stay valid, and the
+   * application sees `excluded`, then a new `view` and (from a member that has one) a
+   * new `state` to start over from. Multicasts pending at the exclusion reject with
+   * `ERR_EXCLUDED` (they may or may not have been delivered). `false`: the handles
+   * close at the exclusion, and the application joins again itself. @default true
+   */
+  readonly rejoin?: boolean;
   /** Injected transport, clock and randomness (the simulator uses this). */
   readonly world?: EndpointWorld;
   /** Receives every diagnostic (suspicions, view changes) as a text line with its level, whatever `logLevel` says. @default none */
@@ -517,6 +526,7 @@ const knownOptions = new Set([
   'stateBytesMax',
   'stateChunkBytes',
   'incarnation',
+  'rejoin',
   'world',
   'onLog',
   'onFatal',
@@ -723,7 +733,7 @@ function deferred<T>(): Deferred<T> {
 
 /** One queued application event, or a checkpoint to take, in delivery order. */
 type Job =
-  | { readonly kind: 'event'; readonly group: string; readonly event: GroupEvent; readonly localId: number | null; readonly firstView: boolean }
+  | { readonly kind: 'event'; readonly group: string; readonly event: GroupEvent; readonly localId: number | null; readonly firstView: boolean; readonly rejoining?: boolean }
   | { readonly kind: 'checkpoint'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
   | { readonly kind: 'left'; readonly group: string; readonly localId: number }
   | { readonly kind: 'state-lost'; readonly group: string }
@@ -748,6 +758,8 @@ export class Endpoint {
   private readonly cfg: CoreConfig;
   private readonly access: GroupAccess;
   private readonly seeds: readonly string[];
+  /** Join every group again after an exclusion (option `rejoin`). */
+  private readonly rejoin: boolean;
   private readonly onLog: ((line: string, level: LogLevel) => void) | undefined;
   private readonly onFatal: ((err: CohortError) => void) | undefined;
   /** Set once an internal invariant broke: the endpoint is closed for good. */
@@ -812,6 +824,7 @@ export class Endpoint {
     this.cfg = cfg;
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
+    this.rejoin = opts.rejoin ?? true;
     this.onLog = opts.onLog;
     this.onFatal = opts.onFatal;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
@@ -997,6 +1010,7 @@ export class Endpoint {
     if (opts.seeds !== undefined && (!Array.isArray(opts.seeds) || opts.seeds.some((s) => typeof s !== 'string' || s.length === 0))) {
       throw new OptionError('option seeds must be an array of host:port strings');
     }
+    if (opts.rejoin !== undefined && typeof opts.rejoin !== 'boolean') throw new OptionError('option rejoin must be a boolean');
     if (opts.incarnation !== undefined && (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0)) {
       throw new OptionError('option incarnation must be a non-negative integer');
     }
@@ -1528,8 +1542,15 @@ export class Endpoint {
     // Multicasts still pending fail, but only after the deliveries already queued
     // (some of them are these multicasts' own): a caller must not resend what it saw.
     this.jobs.push({ kind: 'fail-pending', error: err, localIds: [...this.pending.keys()] });
+    const rejoin: Group[] = [];
     for (const g of [...this.groups.values()]) {
       if (g.left) continue;
+      if (this.rejoin && !g.isLeaving && g.failed === null) {
+        // Back in as the new incarnation (below): the handle stays, its events go on.
+        if (g.hasView) this.jobs.push({ kind: 'event', group: g.name, event: { type: 'excluded' }, localId: null, firstView: false, rejoining: true });
+        rejoin.push(g);
+        continue;
+      }
       if (g.hasView) {
         this.jobs.push({ kind: 'event', group: g.name, event: { type: 'excluded' }, localId: null, firstView: false });
       } else {
@@ -1553,6 +1574,9 @@ export class Endpoint {
       counters: this.coreCounters,
     });
     this.core.start(this.world.clock.now());
+    // Its first entries: the joins of the groups it was in, ahead of any new multicast.
+    for (const g of rejoin) this.core.submit(this.world.clock.now(), EntryKind.join, g.name, new Uint8Array(0), false);
+    if (rejoin.length > 0) this.log(`rejoining ${rejoin.length === 1 ? 'group' : 'groups'} ${rejoin.map((g) => g.name).join(', ')} as the new incarnation`, 'info');
     // The new core's first output is sent by the drive() that called us.
   }
 
@@ -1716,7 +1740,7 @@ export class Endpoint {
         const after = (): void => {
           if (job.localId !== null) this.settle(job.localId);
           if (job.firstView) g.joined.resolve(g);
-          if (job.event.type === 'excluded') {
+          if (job.event.type === 'excluded' && job.rejoining !== true) {
             g.close(new ClosedError(`excluded from group ${g.name}`, ErrorCode.excluded));
             this.dropGroup(g.name);
           }
@@ -1879,6 +1903,11 @@ export class Group implements AsyncIterable<GroupEvent> {
   private readonly endpoint: Endpoint;
   private closedError: Error | null = null;
   private leaving: Promise<void> | null = null;
+
+  /** @internal A leave was asked for. */
+  get isLeaving(): boolean {
+    return this.leaving !== null;
+  }
   private currentView: View | null = null;
   private readonly buffered: GroupEvent[] = [];
   private waiter: Deferred<IteratorResult<GroupEvent>> | null = null;

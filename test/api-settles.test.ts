@@ -167,3 +167,30 @@ test('a checkpoint that throws is never a 0-byte state: another member provides 
   assert.match(err.message, /could not provide it/);
   await sim2.runUntil(() => x!.group('g') === undefined && y!.group('g') === undefined, 10_000);
 });
+
+test('after an exclusion the handle goes on by default (excluded, a new view, a fresh state); with rejoin: false it closes', async () => {
+  for (const rejoin of [true, false]) {
+    const sim = new Simulation({ seed: 19, endpoint: { suspectTimeoutMs: 1000, rejoin } });
+    const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
+    const log: string[] = [];
+    let n = 0;
+    await sim.run(a!.join('g', { checkpoint: () => new TextEncoder().encode(String(n)), onEvent: (e) => void (e.type === 'message' && n++) }));
+    await sim.run(b!.join('g'));
+    const gc = await sim.run(c!.join('g', { onEvent: (e) => void log.push(e.type === 'state' ? `state:${new TextDecoder().decode(e.data)}` : e.type) }));
+    sim.pause('c');
+    await sim.runUntil(() => a!.view.members.length === 2, 5000);
+    const ga = a!.group('g')!;
+    for (let i = 0; i < 3; i++) await sim.run(ga.multicast(new Uint8Array([i])));
+    sim.resume('c');
+    await sim.runUntil(() => log.includes('excluded'), 5000);
+    if (rejoin) {
+      await sim.runUntil(() => log.slice(log.indexOf('excluded')).includes('state:3'), 10_000);
+      assert.equal(c!.group('g'), gc, 'the same handle');
+      await sim.run(gc.multicast(new Uint8Array([9])));
+      await sim.runUntil(() => n === 4, 5000); // its multicasts reach the others again
+    } else {
+      await sim.runUntil(() => c!.group('g') === undefined, 5000);
+      assert.throws(() => gc.multicast(new Uint8Array(1)), (e: unknown) => e instanceof CohortError && e.code === 'ERR_EXCLUDED');
+    }
+  }
+});

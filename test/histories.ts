@@ -53,11 +53,19 @@ export class Histories {
 
   /** Join `group` at `ep`, recording its events; `onExcluded` runs when the handle is told `excluded`. */
   join(ep: Endpoint, group: string, onExcluded?: () => void): Promise<Group> {
-    const h = this.of(ep);
+    let h = this.of(ep);
     const app = { count: 0, digest: zero, viewId: 0 };
     const sim = this.sim;
     const onEvent = (e: GroupEvent): void => {
       const time = sim.now;
+      if (h.end === 'excluded') {
+        // The endpoint joined the group again as its new incarnation (option `rejoin`):
+        // a new history, and the application starts over from the state it is given.
+        h = this.of(ep);
+        app.count = 0;
+        app.digest = zero;
+        app.viewId = 0;
+      }
       switch (e.type) {
         case 'view':
           app.viewId = e.view.id;

@@ -109,11 +109,10 @@ const onEvent = (e: GroupEvent): void => {
       status = 'blocked';
       break;
     case 'excluded':
-      // Excluded (after a pause, or cut off): the endpoint rejoins the network by
-      // itself; join the group again and get the sector by state transfer.
+      // Excluded (after a pause, or cut off): the endpoint rejoins the network and the
+      // sector's group by itself; a new view follows, and the sector by state transfer.
       status = 'excluded';
-      group = null;
-      setImmediate(() => void joinSector());
+      log('excluded: rejoining the sector');
       break;
     default:
       break;

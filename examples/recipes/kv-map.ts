@@ -63,7 +63,7 @@ export class ReplicatedMap {
         else this.entries.delete(w.key);
         break;
       }
-      default: // a view or `blocked` changes nothing; after `excluded`, join again for a fresh copy
+      default: // a view or `blocked` changes nothing; after `excluded`, the endpoint rejoins and a fresh `state` follows
         break;
     }
   }

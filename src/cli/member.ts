@@ -195,6 +195,9 @@ export async function member(argv: readonly string[]): Promise<number> {
       // A member process waits for its network as long as it runs (saying every few
       // seconds what it waits for); its operator or supervisor decides when to give up.
       startTimeoutMs: 0,
+      // The member joins its group again itself after an exclusion (resetting its
+      // digest before the new state), as the JSON-lines protocol has always said.
+      rejoin: false,
       ...(secret === undefined ? {} : { secret }),
       ...(tlsOpts === undefined ? {} : { tls: tlsOpts }),
       ...(insecure ? { insecure: true } : {}),

@@ -103,7 +103,9 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   const profile: ScenarioProfile = opts.profile ?? (rng.below(5) === 0 ? ScenarioProfile.crashes : ScenarioProfile.mixed);
   const sim = new Simulation({
     seed: rng.nextU32(),
-    endpoint: { suspectTimeoutMs },
+    // The application model joins its groups again itself after an exclusion, recording
+    // each incarnation's history apart (the checker judges incarnations one by one).
+    endpoint: { suspectTimeoutMs, rejoin: false },
     ...(opts.trace === undefined ? {} : { trace: opts.trace }),
     codec: rng.below(4) !== 0,
   });

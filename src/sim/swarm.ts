@@ -104,7 +104,9 @@ export async function runSwarm(opts: SwarmOptions): Promise<SwarmResult> {
   trace?.(`SWARM ${description}`);
   const sim = new Simulation({
     seed: simSeed,
-    endpoint: shape.endpoint,
+    // The application model joins its groups again itself after an exclusion (see
+    // `SwarmCluster`), recording each incarnation's history apart.
+    endpoint: { ...shape.endpoint, rejoin: false },
     codec: shape.codec,
     ...(trace === undefined ? {} : { trace }),
   });
