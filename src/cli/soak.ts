@@ -165,7 +165,11 @@ async function soak(opts: Options): Promise<number> {
   let unjudged = 0;
   const record = (o: SeedOutcome): void => {
     outcomes.push(o);
-    if (o.violations.length > 0) failed++;
+    if (o.violations.length > 0) {
+      failed++;
+      // At once, not only in the summary: a soak stopped early still names its failures.
+      process.stderr.write(`soak: seed ${o.seed} FAILED (${o.violations[0]!.guarantee}); replay: ${replay(opts, o.seed)}\n`);
+    }
     if (!o.livenessChecked) unjudged++;
     progress.update(outcomes.length, failed, unjudged);
   };
