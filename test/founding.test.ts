@@ -207,3 +207,28 @@ test('seeds that heard of a network living on only in joiners wait for it, never
   const v = checkHistories(h.all, { quiescent: true });
   assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
 });
+
+test('every seed restarting at once while the network lives on in joiners only: the network announces itself to the seed addresses, and they join it', async () => {
+  // Seeds n1 n2 n3, joiners j1 j2 (seeded with n1 n2 n3). The seeds crash one by one,
+  // so the view shrinks to j1 j2 legitimately; then all three seeds restart together,
+  // fresh. Nothing they hold tells them of the network: before, they found a second
+  // one (G9). The coordinator of a view without seed members now announces the view to
+  // the seed addresses, so they learn of the network and join it.
+  const sim = new Simulation({ seed: 21, endpoint: { suspectTimeoutMs: 1000 } });
+  const h = new Histories(sim);
+  const seeds = ['n1', 'n2', 'n3'];
+  const all = [...seeds, 'j1', 'j2'];
+  const eps = await sim.startAll(seeds);
+  for (const id of ['j1', 'j2']) eps.push(sim.open(id, seeds));
+  await sim.run(Promise.all(eps.map((ep) => ep.ready)), 20_000);
+  for (const ep of eps) await sim.run(h.join(ep, 'g'));
+  for (const id of seeds) {
+    h.crash(id);
+    await sim.runFor(3000);
+  }
+  assert.match(netView(sim, 'j1'), /\[j[12],j[12]\]$/);
+  for (const id of seeds) sim.open(id, seedsOf(id, seeds));
+  await sim.runUntil(() => new Set(all.map((id) => netView(sim, id))).size === 1 && netView(sim, 'n1').split(',').length === 5, 20_000);
+  const v = checkHistories(h.all, { quiescent: true });
+  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+});

@@ -904,6 +904,21 @@ export class EndpointCore {
     this.known.answered(this.addr, this.self);
   }
 
+  /**
+   * Coordinator: tell the seed addresses that hold no member of this view that the
+   * network lives, with its view. A process starting there (every seed host may have
+   * restarted while the network lived on in members that joined later) then knows of
+   * it and joins it, instead of founding a second network with the other seeds.
+   */
+  private announce(): void {
+    let reply: Message | null = null;
+    for (const a of this.config) {
+      if (a === this.addr || this.rankByAddr.has(a)) continue;
+      reply ??= { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, view: this.view, joining: false };
+      this.send(a, reply);
+    }
+  }
+
   /** Probe the founding list and every member of the network we know of. */
   private probeAll(): void {
     const probe: Message = { t: 'probe', from: this.self, addr: this.addr, config: this.config };
@@ -927,6 +942,7 @@ export class EndpointCore {
       };
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
       this.ackSent();
+      if (this.isCoordinator() && !this.blockedReported && this.isolatedSince === null) this.announce();
     }
     for (const m of this.view.members) {
       const k = memberKey(m);
