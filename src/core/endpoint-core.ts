@@ -1305,6 +1305,12 @@ export class EndpointCore {
     }
     if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
     this.known.answered(msg.addr, msg.from);
+    // Our contact says it is in no network now (it restarted, or was excluded): it names
+    // no coordinator any more, so answers of lower epochs (another network) count again.
+    if (epoch === 0 && msg.addr === this.contact) {
+      this.contact = null;
+      this.contactEpoch = 0;
+    }
     const coordinator = msg.view.members[0]?.addr;
     if (epoch > 0 && coordinator !== undefined) {
       this.networkSeenAt = now;
@@ -1318,7 +1324,8 @@ export class EndpointCore {
       // A later epoch names the newer view and coordinator; and our contact's own
       // answer is the truth about itself, whatever its epoch (after a re-founding,
       // epochs start over and a stale contact from the old network may name a higher one).
-      if (epoch >= this.contactEpoch || msg.addr === this.contact) {
+      // (Any live network's answer counts once the one we knew of is dead.)
+      if (epoch >= this.contactEpoch || msg.addr === this.contact || this.known.dead) {
         this.learnNetwork(msg.view);
         if (this.contact !== coordinator) {
           this.contact = coordinator;
