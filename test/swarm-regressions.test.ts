@@ -27,6 +27,8 @@ const cases: readonly { seed: number; kinds: readonly FaultKind[]; caught: strin
   { seed: 60204, kinds: ALL_FAULT_KINDS, caught: 'restarted seeds accepted a founding prepared with their earlier incarnations; every later founding proposed it again and none completed (G7)' },
   { seed: 51439, kinds: ALL_FAULT_KINDS, caught: 'under a full order window the sequencer served low ranks first and a high-rank sender starved (G7)' },
   { seed: 52479, kinds: ALL_FAULT_KINDS, caught: 'a proposer committed a view without itself and left; the joiners, the new coordinator among them, never got their welcome and the view blocked (G7)' },
+  { seed: 44518, kinds: ALL_FAULT_KINDS, caught: 'every seed host restarted while the network lived on in joiners only, heard nothing of it, and founded a second network (G9); the test in founding.test.ts pins it' },
+  { seed: 45114, kinds: ALL_FAULT_KINDS, caught: 'a joiner kept a gone epoch-8 contact and ignored the lower-epoch network that could take it in (G7); joining.test.ts pins it' },
   { seed: 36697, kinds: ALL_FAULT_KINDS, caught: 'every seed restarted while the network lived on in joiners only; the seeds that had heard of it founded a second one (G9)' },
 ];
 
