@@ -918,41 +918,26 @@ export class Endpoint {
    * abort, close everything and reject with the reason (see `start`).
    */
   private async waitStarted(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
-    let settled = false;
     const clock = this.world.clock;
     let logTimer: TimerHandle | null = null;
     const logLater = (): void => {
       logTimer = clock.setTimer(START_LOG_EVERY_MS, () => {
-        if (settled || this.closed) return;
+        if (this.closed) return;
         this.log(`still starting: ${this.startDiagnosis().text}`, 'info');
         logLater();
       });
     };
     logLater();
-    const giveUp = new Promise<never>((_, reject) => {
-      const fail = (aborted: boolean): void => {
-        if (settled || this.closed) return;
+    try {
+      await settleWithin(clock, this.started.promise, timeoutMs, signal, (aborted) => {
         const d = this.startDiagnosis();
         const code = aborted ? ErrorCode.aborted : (d.code ?? ErrorCode.timeout);
         const err = new CohortError(code, `${aborted ? 'start aborted' : `not in a view after ${timeoutMs} ms (option startTimeoutMs)`}: ${d.text}`, aborted ? { cause: signal?.reason } : undefined);
         this.log(err.message, 'warn');
         this.close(err);
-        reject(err);
-      };
-      if (timeoutMs > 0) {
-        const t = clock.setTimer(timeoutMs, () => fail(false));
-        this.started.promise.then(() => clock.clearTimer(t), () => clock.clearTimer(t));
-      }
-      if (signal !== undefined) {
-        const onAbort = (): void => fail(true);
-        signal.addEventListener('abort', onAbort, { once: true });
-        this.started.promise.then(() => signal.removeEventListener('abort', onAbort), () => signal.removeEventListener('abort', onAbort));
-      }
-    });
-    try {
-      await Promise.race([this.started.promise, giveUp]);
+        return err;
+      });
     } finally {
-      settled = true;
       if (logTimer !== null) clock.clearTimer(logTimer);
     }
   }

@@ -507,7 +507,8 @@ export class EndpointCore {
   private peerIsolatedSince = new Map<string, number>();
   /** While blocked: when to look for a later view at the seed addresses next. */
   private nextSeekAt = 0;
-  private lastNotMemberTo = new Map<string, number>();
+  /** When each answer to a non-member or a lagging member (by kind and key) last went out: see `due`. */
+  private lastAnswerAt = new Map<string, number>();
 
   // --- membership changes ---
   private acceptor: AcceptorState = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
@@ -1224,10 +1225,7 @@ export class EndpointCore {
    */
   private resendCommit(now: number, to: MemberRef, addr: string): void {
     if (this.lastInstalledBallot === null) return;
-    const k = `commit:${memberKey(to)}`;
-    const last = this.lastNotMemberTo.get(k);
-    if (last !== undefined && now - last < this.cfg.retransmitMs) return;
-    this.lastNotMemberTo.set(k, now);
+    if (!this.due(now, `commit:${memberKey(to)}`)) return;
     const d = this.decision;
     if (d !== null && d.oldEpoch > 0 && d.waiting.has(memberKey(to))) {
       // It may never have accepted: the whole decision, which it installs at once.
@@ -1245,22 +1243,25 @@ export class EndpointCore {
     const d = this.decision;
     const k = memberKey(from);
     if (d === null || !d.waiting.has(k) || !(d.oldEpoch === 0 || d.proposal.joined.some((j) => sameMember(j, from)))) return false;
-    const key = `welcome:${k}`;
-    const last = this.lastNotMemberTo.get(key);
-    if (last === undefined || now - last >= this.cfg.retransmitMs) {
-      this.lastNotMemberTo.set(key, now);
-      this.send(addr, d.welcome);
-    }
+    if (this.due(now, `welcome:${k}`)) this.send(addr, d.welcome);
     return true;
   }
 
   private notMember(now: number, to: MemberRef, addr: string): void {
-    const k = memberKey(to);
-    const last = this.lastNotMemberTo.get(k);
-    if (last !== undefined && now - last < this.cfg.retransmitMs) return;
-    if (this.lastNotMemberTo.size >= 1024) this.lastNotMemberTo.clear();
-    this.lastNotMemberTo.set(k, now);
-    this.send(addr, { t: 'not-member', from: this.self, epoch: this.view.epoch, to: ref(to) });
+    if (this.due(now, memberKey(to))) this.send(addr, { t: 'not-member', from: this.self, epoch: this.view.epoch, to: ref(to) });
+  }
+
+  /**
+   * Whether the answer `key` may go out now: at most once per retransmission interval,
+   * whoever asks how often (a flood of requests costs one answer per interval). The
+   * record is bounded: past 1024 keys it starts over.
+   */
+  private due(now: number, key: string): boolean {
+    const last = this.lastAnswerAt.get(key);
+    if (last !== undefined && now - last < this.cfg.retransmitMs) return false;
+    if (this.lastAnswerAt.size >= 1024) this.lastAnswerAt.clear();
+    this.lastAnswerAt.set(key, now);
+    return true;
   }
 
   // ===================================================================== bootstrap and join
@@ -1377,13 +1378,7 @@ export class EndpointCore {
     // same address, or comes after the old one fell silent). Refuse it; never evict.
     const holder = this.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
     if (holder !== undefined && holder.addr !== msg.addr && this.alive(now, memberKey(holder))) {
-      const key = `refused:${k}`;
-      const last = this.lastNotMemberTo.get(key);
-      if (last === undefined || now - last >= this.cfg.retransmitMs) {
-        if (this.lastNotMemberTo.size >= 1024) this.lastNotMemberTo.clear();
-        this.lastNotMemberTo.set(key, now);
-        this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
-      }
+      if (this.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
       return;
     }
     if (this.pendingJoins.size === 0) this.firstPendingJoinAt = now;
