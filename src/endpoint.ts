@@ -429,6 +429,8 @@ export interface EndpointOptions {
 
 /** `startTimeoutMs` unless given: a minute, for members started by hand or one by one. */
 const DEFAULT_START_TIMEOUT_MS = 60_000;
+/** Addresses remembered while starting (for `start`'s diagnosis): a bound, not a need. */
+const HEARD_FROM_MAX = 4096;
 /** While starting, what it waits for is logged this often. */
 const START_LOG_EVERY_MS = 5_000;
 
@@ -1319,7 +1321,7 @@ export class Endpoint {
     // a member, so it can neither join, be suspected, nor change a view.
     if (msg.t === 'status-req') return this.answerStatus(from, msg);
     if (msg.t === 'status-reply') return;
-    if (this.heardFrom !== null) this.heardFrom.add(from);
+    if (this.heardFrom !== null && this.heardFrom.size < HEARD_FROM_MAX) this.heardFrom.add(from);
     // `guard`, written out: a closure per received message would sit on the hot path.
     try {
       this.core.receive(this.world.clock.now(), from, msg);
@@ -1784,7 +1786,7 @@ export class Endpoint {
     g.failed = err;
     this.log(err.message, 'error', { group: g.name });
     if (localId !== null) this.rejectLocal(localId, err);
-    g.fail(err);
+    g.close(err);
     if (g.handlers.onError !== undefined) {
       try {
         g.handlers.onError(err);
@@ -1961,11 +1963,6 @@ export class Group implements AsyncIterable<GroupEvent> {
       this.buffered.push(event);
     }
     return undefined;
-  }
-
-  /** @internal Its handler failed (see `Endpoint.failGroup`): calls reject with `err`, iteration ends. */
-  fail(err: CohortError): void {
-    this.close(err);
   }
 
   /** @internal Leave after a failed handler: `leave()` itself refuses once closed. */
