@@ -264,7 +264,7 @@ test('a graceful leave is a view change well before the suspicion timeout', asyn
 });
 
 test('a member paused past the timeout is excluded, learns it, and rejoins as a new incarnation with state', async () => {
-  const { sim, eps } = await cluster(6, ['a', 'b', 'c']);
+  const { sim, eps } = await cluster(6, ['a', 'b', 'c'], { rejoin: true });
   const [a, , c] = eps as [Endpoint, Endpoint, Endpoint];
   let count = 0;
   const checkpoint = (): Uint8Array => enc.encode(String(count));
@@ -318,7 +318,7 @@ test('a minority side reports blocked and delivers nothing until the partition h
 test('a member that stays behind while every sender waits for it is excluded, though it still heartbeats; it rejoins with state', async () => {
   const logs: string[] = [];
   // A small order window, so that the flood fills it at once; default lag timeout (5 × 1000 ms).
-  const { sim, eps } = await cluster(11, ['a', 'b', 'c'], { orderWindowMax: 64, onLog: (l: string) => logs.push(l) });
+  const { sim, eps } = await cluster(11, ['a', 'b', 'c'], { orderWindowMax: 64, rejoin: true, onLog: (l: string) => logs.push(l) });
   const [a, b, c] = eps as [Endpoint, Endpoint, Endpoint];
   let count = 0;
   const checkpoint = (): Uint8Array => enc.encode(String(count));

@@ -32,7 +32,12 @@ export interface SimulationOptions {
   readonly seed: number;
   /** Network faults at the start (change them later with `configure`). @default no loss, 1–10 ms delay */
   readonly faults?: Partial<NetworkFaults>;
-  /** Options for every endpoint (per-endpoint options override them). */
+  /**
+   * Options for every endpoint (per-endpoint options override them). One default
+   * differs from a real endpoint's: `rejoin` is `false`, so that a group handle ends at
+   * an exclusion and each incarnation's history is its own, as the checker reads
+   * histories; give `rejoin: true` to test an application that relies on it.
+   */
   readonly endpoint?: SimEndpointOptions;
   /**
    * Encode and decode every message with the real wire codec, as TCP would.
@@ -97,6 +102,7 @@ export class Simulation {
     const node = this.network.addNode(id);
     const trace = this.trace;
     const endpoint = Endpoint.open({
+      rejoin: false,
       ...this.endpointOptions,
       ...options,
       id,
