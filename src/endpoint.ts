@@ -390,6 +390,13 @@ export interface EndpointOptions {
    * close at the exclusion, and the application joins again itself. @default true
    */
   readonly rejoin?: boolean;
+  /**
+   * What a group's `onEvent` that throws or rejects does beyond that group: `'leave'`,
+   * nothing more (the member leaves that group, see `GroupHandlers.onError`); `'exit'`,
+   * the process logs the error and exits with status 1 — for a process whose replicas
+   * must all be trusted or none. @default 'leave'
+   */
+  readonly onHandlerError?: 'leave' | 'exit';
   /** Injected transport, clock and randomness (the simulator uses this). */
   readonly world?: EndpointWorld;
   /** Receives every diagnostic (suspicions, view changes) as a text line with its level, whatever `logLevel` says. @default none */
@@ -529,6 +536,7 @@ const knownOptions = new Set([
   'stateChunkBytes',
   'incarnation',
   'rejoin',
+  'onHandlerError',
   'world',
   'onLog',
   'onFatal',
@@ -762,6 +770,8 @@ export class Endpoint {
   private readonly seeds: readonly string[];
   /** Join every group again after an exclusion (option `rejoin`). */
   private readonly rejoin: boolean;
+  /** A failed handler ends the process (option `onHandlerError: 'exit'`). */
+  private readonly exitOnHandlerError: boolean;
   private readonly onLog: ((line: string, level: LogLevel) => void) | undefined;
   private readonly onFatal: ((err: CohortError) => void) | undefined;
   /** Set once an internal invariant broke: the endpoint is closed for good. */
@@ -827,6 +837,7 @@ export class Endpoint {
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.rejoin = opts.rejoin ?? true;
+    this.exitOnHandlerError = opts.onHandlerError === 'exit';
     this.onLog = opts.onLog;
     this.onFatal = opts.onFatal;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
@@ -998,6 +1009,9 @@ export class Endpoint {
       throw new OptionError('option seeds must be an array of host:port strings');
     }
     if (opts.rejoin !== undefined && typeof opts.rejoin !== 'boolean') throw new OptionError('option rejoin must be a boolean');
+    if (opts.onHandlerError !== undefined && opts.onHandlerError !== 'leave' && opts.onHandlerError !== 'exit') {
+      throw new OptionError(`option onHandlerError must be 'leave' or 'exit', got ${JSON.stringify(opts.onHandlerError)}`);
+    }
     if (opts.incarnation !== undefined && (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0)) {
       throw new OptionError('option incarnation must be a non-negative integer');
     }
@@ -1761,6 +1775,10 @@ export class Endpoint {
       { cause },
     );
     this.failGroup(g, err, job.localId, true);
+    if (this.exitOnHandlerError) {
+      process.stderr.write(`cohort: ${err.message}; exiting (option onHandlerError: 'exit')\n`);
+      process.exit(1);
+    }
   }
 
   /**

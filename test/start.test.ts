@@ -145,3 +145,18 @@ test('a second endpoint with the id of a live member is refused with ERR_DUPLICA
   assert.ok(r.ms < 8000, `refused after ${r.ms} ms`);
   assert.match(out, /^view a,b=b$/m, 'the live b is still the member');
 });
+
+test("onHandlerError: 'exit' ends the process with status 1 when a handler throws", () => {
+  const code = `
+    const { Endpoint } = await import(${JSON.stringify(index)});
+    const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', onHandlerError: 'exit' });
+    const g = await a.join('g', { onEvent: (e) => { if (e.type === 'message') throw new Error('bad input'); } });
+    await g.multicast(new Uint8Array([1])).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 5000));
+    console.log('still running');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.signal, null, r.stdout + r.stderr);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stdout, /still running/);
+  assert.match(r.stderr, /onEvent handler of group g threw on a message event \(bad input\).*exiting/);
+});
