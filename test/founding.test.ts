@@ -168,14 +168,9 @@ test('in a view of two, a member whose partner restarted removes the old incarna
   assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
 });
 
-test('seeds that heard of a network living on only in joiners wait for it, never found a second one', async () => {
-  // Seeds n1 n2 n3, joiners j1 j2. The view shrinks to n1 j1 j2 (n2 and n3 crash),
-  // then j1 j2 are cut off and remove n1. n2 and n3 restart and hear of the network
-  // from n1 (still a member of its stale view); then n1 crashes and restarts too.
-  // Every seed is now a fresh process, but two of them know the network's view, with
-  // only one of its three members proven gone: they must wait for it. Before, they
-  // gave up after three suspicion timeouts of silence and founded with n1.
-  const sim = new Simulation({ seed: 5, endpoint: { suspectTimeoutMs: 1000 } });
+/** Seeds n1 n2 n3 found a network, joiners j1 j2 (seeded with them) join it, all in group g. */
+async function seedsAndJoiners(seed: number): Promise<{ sim: Simulation; h: Histories; seeds: string[]; all: string[] }> {
+  const sim = new Simulation({ seed, endpoint: { suspectTimeoutMs: 1000 } });
   const h = new Histories(sim);
   const seeds = ['n1', 'n2', 'n3'];
   const all = [...seeds, 'j1', 'j2'];
@@ -183,6 +178,24 @@ test('seeds that heard of a network living on only in joiners wait for it, never
   for (const id of ['j1', 'j2']) eps.push(sim.open(id, seeds));
   await sim.run(Promise.all(eps.map((ep) => ep.ready)), 20_000);
   for (const ep of eps) await sim.run(h.join(ep, 'g'));
+  return { sim, h, seeds, all };
+}
+
+/** All of `ids` end in one network view of five, and the histories break no guarantee. */
+async function oneNetwork(sim: Simulation, h: Histories, ids: readonly string[]): Promise<void> {
+  await sim.runUntil(() => new Set(ids.map((id) => netView(sim, id))).size === 1 && netView(sim, 'n1').split(',').length === 5, 20_000);
+  const v = checkHistories(h.all, { quiescent: true });
+  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+}
+
+test('seeds that heard of a network living on only in joiners wait for it, never found a second one', async () => {
+  // Seeds n1 n2 n3, joiners j1 j2. The view shrinks to n1 j1 j2 (n2 and n3 crash),
+  // then j1 j2 are cut off and remove n1. n2 and n3 restart and hear of the network
+  // from n1 (still a member of its stale view); then n1 crashes and restarts too.
+  // Every seed is now a fresh process, but two of them know the network's view, with
+  // only one of its three members proven gone: they must wait for it. Before, they
+  // gave up after three suspicion timeouts of silence and founded with n1.
+  const { sim, h, seeds, all } = await seedsAndJoiners(5);
   for (const id of ['n2', 'n3']) {
     h.crash(id);
     await sim.runFor(3000);
@@ -203,9 +216,7 @@ test('seeds that heard of a network living on only in joiners wait for it, never
   assert.equal(sim.endpoint('n1').status().endpoint.phase, 'bootstrapping');
   for (const id of ['n2', 'n3']) assert.equal(sim.endpoint(id).status().endpoint.phase, 'joining', `${id} is ${netView(sim, id)}`);
   sim.heal();
-  await sim.runUntil(() => new Set(all.map((id) => netView(sim, id))).size === 1 && netView(sim, 'n1').split(',').length === 5, 20_000);
-  const v = checkHistories(h.all, { quiescent: true });
-  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+  await oneNetwork(sim, h, all);
 });
 
 test('every seed restarting at once while the network lives on in joiners only: the network announces itself to the seed addresses, and they join it', async () => {
@@ -214,21 +225,12 @@ test('every seed restarting at once while the network lives on in joiners only: 
   // fresh. Nothing they hold tells them of the network: before, they found a second
   // one (G9). The coordinator of a view without seed members now announces the view to
   // the seed addresses, so they learn of the network and join it.
-  const sim = new Simulation({ seed: 21, endpoint: { suspectTimeoutMs: 1000 } });
-  const h = new Histories(sim);
-  const seeds = ['n1', 'n2', 'n3'];
-  const all = [...seeds, 'j1', 'j2'];
-  const eps = await sim.startAll(seeds);
-  for (const id of ['j1', 'j2']) eps.push(sim.open(id, seeds));
-  await sim.run(Promise.all(eps.map((ep) => ep.ready)), 20_000);
-  for (const ep of eps) await sim.run(h.join(ep, 'g'));
+  const { sim, h, seeds, all } = await seedsAndJoiners(21);
   for (const id of seeds) {
     h.crash(id);
     await sim.runFor(3000);
   }
   assert.match(netView(sim, 'j1'), /\[j[12],j[12]\]$/);
   for (const id of seeds) sim.open(id, seedsOf(id, seeds));
-  await sim.runUntil(() => new Set(all.map((id) => netView(sim, id))).size === 1 && netView(sim, 'n1').split(',').length === 5, 20_000);
-  const v = checkHistories(h.all, { quiescent: true });
-  assert.equal(v.length, 0, formatViolations(v.slice(0, 6)));
+  await oneNetwork(sim, h, all);
 });
