@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, afterEach, test } from 'node:test';
 import type { Message } from '../src/core/types.js';
 import { TcpTransport } from '../src/transport/tcp.js';
+import { securityOptions } from '../src/cli/member.js';
 import { MemberProc, freePorts, killAll, tempDir, until } from './procs.js';
 
 const opensslMissing = spawnSync('openssl', ['version']).status !== 0;
@@ -167,4 +168,13 @@ test('TLS: two cohort member processes form a group with --tls-cert/--tls-key/--
   m1.send('over-tls');
   await m2.waitFor((l) => l.event === 'message' && l.data === 'over-tls', 10_000, 'the message');
   await Promise.all([m1, m2].map((m) => m.end()));
+});
+
+test('TLS: --tls-id-from takes cn or none, and only with the TLS files', () => {
+  const tlsFiles = { 'tls-cert': '/nonexistent', 'tls-key': '/nonexistent', 'tls-ca': '/nonexistent' };
+  const noLog = (): void => undefined;
+  assert.throws(() => securityOptions({ 'tls-id-from': 'none' }, noLog), /--tls-id-from goes with --tls-cert/);
+  assert.throws(() => securityOptions({ ...tlsFiles, 'tls-id-from': 'san' }, noLog), /--tls-id-from must be cn or none, got "san"/);
+  // With a valid value the files are read next (and these do not exist).
+  assert.throws(() => securityOptions({ ...tlsFiles, 'tls-id-from': 'none' }, noLog), /--tls-cert \/nonexistent/);
 });

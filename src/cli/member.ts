@@ -25,7 +25,7 @@ import { UsageError } from './usage.js';
 
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
                      [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N]
-                     [--secret-file PATH] [--tls-cert PATH --tls-key PATH --tls-ca PATH]
+                     [--secret-file PATH] [--tls-cert PATH --tls-key PATH --tls-ca PATH [--tls-id-from cn|none]]
                      [--insecure] [--network NAME] [--metrics HOST:PORT]
                      [--log-level LEVEL] [--log-format json|text] [--quiet]
 
@@ -45,6 +45,8 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
   --tls-cert PATH       TLS 1.3 with mutual authentication: this member's certificate,
   --tls-key PATH        its private key, and the CA that signs every member's
   --tls-ca PATH         certificate (PEM files; all three together)
+  --tls-id-from cn|none with TLS, whose id a member may speak as: cn (default) its
+                        certificate's subject CN, so --id must be that CN; none: any
   --insecure            listen beyond loopback without a secret (anyone who can
                         reach the port can join, read and send)
   --network NAME        network name; endpoints of another are refused (default cohort)
@@ -91,6 +93,7 @@ export const securityFlags = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
+  'tls-id-from': { type: 'string' },
   insecure: { type: 'boolean' },
 } as const;
 
@@ -100,6 +103,7 @@ export interface SecurityFlagValues {
   readonly 'tls-cert'?: string | undefined;
   readonly 'tls-key'?: string | undefined;
   readonly 'tls-ca'?: string | undefined;
+  readonly 'tls-id-from'?: string | undefined;
   readonly insecure?: boolean | undefined;
 }
 
@@ -111,16 +115,19 @@ export interface SecurityFlagValues {
 export function securityOptions(
   values: SecurityFlagValues,
   log: (line: string, level: LogLevel) => void,
-): { secret?: Uint8Array; tls?: { cert: Buffer; key: Buffer; ca: Buffer }; insecure: boolean } {
+): { secret?: Uint8Array; tls?: { cert: Buffer; key: Buffer; ca: Buffer; idFrom: 'cn' | 'none' }; insecure: boolean } {
   const insecure = values.insecure === true;
   const secretFile = values['secret-file'];
   if (secretFile !== undefined && insecure) throw new UsageError('--secret-file and --insecure exclude each other');
   const files = [values['tls-cert'], values['tls-key'], values['tls-ca']] as const;
   if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
   if (files[0] !== undefined && insecure) throw new UsageError('--tls-cert and --insecure exclude each other');
+  const idFrom = values['tls-id-from'] ?? 'cn';
+  if (idFrom !== 'cn' && idFrom !== 'none') throw new UsageError(`--tls-id-from must be cn or none, got "${idFrom}"`);
+  if (values['tls-id-from'] !== undefined && files[0] === undefined) throw new UsageError('--tls-id-from goes with --tls-cert, --tls-key and --tls-ca');
   return {
     ...(secretFile === undefined ? {} : { secret: readSecret(secretFile, log) }),
-    ...(files[0] === undefined ? {} : { tls: { cert: readFlagFile('tls-cert', files[0]), key: readFlagFile('tls-key', files[1]!), ca: readFlagFile('tls-ca', files[2]!) } }),
+    ...(files[0] === undefined ? {} : { tls: { cert: readFlagFile('tls-cert', files[0]), key: readFlagFile('tls-key', files[1]!), ca: readFlagFile('tls-ca', files[2]!), idFrom } }),
     insecure,
   };
 }
