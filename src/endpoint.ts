@@ -461,6 +461,12 @@ function checkOwnCertificate(id: unknown, cert: unknown): void {
   }
 }
 
+/** A timeout option as given (ms, 0: none), or an OptionError naming it. */
+function checkTimeout(name: string, ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new OptionError(`option ${name} must be a non-negative number of ms (0: no timeout), got ${String(ms)}`);
+  return ms;
+}
+
 /** `signal` as given, or an OptionError when it is not an AbortSignal. */
 function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
@@ -871,10 +877,8 @@ export class Endpoint {
   static async start(opts: EndpointOptions): Promise<Endpoint> {
     let options = opts;
     const isObject = opts !== null && typeof opts === 'object';
-    const timeoutMs = isObject ? (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) : 0;
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new OptionError(`option startTimeoutMs must be a non-negative number of ms (0: no timeout), got ${String(timeoutMs)}`);
-    const signal = isObject ? opts.signal : undefined;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new OptionError('option signal must be an AbortSignal');
+    const timeoutMs = checkTimeout('startTimeoutMs', isObject ? (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) : 0);
+    const signal = checkSignal(isObject ? opts.signal : undefined);
     if (signal?.aborted === true) throw new CohortError(ErrorCode.aborted, `start of endpoint ${String(opts.id)} aborted before it began`, { cause: signal.reason });
     const metricsAt = isObject && typeof opts.metrics === 'string' ? (await import('./transport/tcp.js')).parseHostPort(opts.metrics, 'option metrics') : null;
     if (isObject && opts.world === undefined) {
@@ -1192,8 +1196,7 @@ export class Endpoint {
     for (const k of Object.keys(handlers)) {
       if (k !== 'onEvent' && k !== 'checkpoint' && k !== 'onProgress' && k !== 'onError' && k !== 'timeoutMs' && k !== 'signal') throw new OptionError(`unknown handler ${k}`, ErrorCode.unknownOption);
     }
-    const timeoutMs = handlers.timeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw new OptionError(`option timeoutMs must be a non-negative number of ms (0: no timeout), got ${String(timeoutMs)}`);
+    const timeoutMs = checkTimeout('timeoutMs', handlers.timeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS);
     const signal = checkSignal(handlers.signal);
     if (signal?.aborted === true) throw new CohortError(ErrorCode.aborted, `join of group ${name} aborted before it began`, { cause: signal.reason });
     if (this.groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
