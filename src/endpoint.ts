@@ -21,12 +21,13 @@ import { defaultCoreConfig } from './core/config.js';
 import { GroupAccess } from './core/access.js';
 import { CoreCounters } from './core/counters.js';
 import { EndpointCore } from './core/endpoint-core.js';
-import type { CoreEvent, GroupView } from './core/endpoint-core.js';
+import type { AppQueue, CoreEvent, GroupView } from './core/endpoint-core.js';
 import type { EndpointView, Failure, FailureCause, MemberRef, Message, Position, StatusReqMsg } from './core/types.js';
 import { EntryKind, memberKey } from './core/types.js';
 import { EndpointMetrics, groupTotals, newEndpointCounters, newGroupCounters, retireGroupCounters } from './endpoint-metrics.js';
 import type { EndpointCounters, EndpointSnapshot, GroupCounters, MetricsServer, TransportSnapshot } from './endpoint-metrics.js';
 import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
+import { Fill } from './fill.js';
 import { Logger, isLogLevel, isLoggerLike, logLevels } from './log.js';
 import type { LoggerLike } from './log.js';
 import type { LogLevel } from './log.js';
@@ -102,7 +103,9 @@ export interface MemberFailure {
    * `silence`: nothing heard for longer than the suspicion timeout; `refused`: its host
    * refused connections (the process is gone); `unresponsive`: it did not answer the
    * view change; `laggard`: alive but it held the group back for longer than the lag
-   * timeout; `replaced`: it restarted as a new incarnation.
+   * timeout; `replaced`: it restarted as a new incarnation; `isolated`: it said it could
+   * not hear a majority of the view; `slow-consumer`: it said its application stayed
+   * behind (a group's queue of undelivered events full) for longer than the lag timeout.
    */
   readonly cause: FailureCause;
   /** How long `suspectedBy` had heard nothing from it when it proposed the change (ms). */
@@ -375,6 +378,28 @@ export interface EndpointOptions {
   readonly groupsPerEndpointMax?: number;
   /** Largest multicast payload, bytes. @default 8 MiB */
   readonly messageBytesMax?: number;
+  /**
+   * Undelivered events of one group — delivered by the protocol, not yet taken by the
+   * group's `onEvent` handler or its iterator — at which the application counts as
+   * behind: this member then acknowledges nothing more, so flow control makes the
+   * senders wait (within the order window), until the queue has drained to half. A
+   * member whose queue stays full for `lagTimeoutMs` is removed as a `slow-consumer`
+   * (and, with `rejoin`, comes back with a fresh state; the messages it had not taken
+   * are dropped then, superseded by that state). @default 8192
+   */
+  readonly deliveryQueueMax?: number;
+  /** The same bound in payload bytes (of messages and states). @default 16 MiB */
+  readonly deliveryQueueBytesMax?: number;
+  /**
+   * Multicasts of this endpoint not yet delivered here (their promises unsettled) at
+   * which `multicast` refuses more with `ERR_BACKPRESSURE` (the message is not sent),
+   * until they have drained to half; `await group.ready()` waits for that. A sender
+   * that awaits its multicasts, or keeps a bounded number outstanding, never meets it.
+   * @default 65536
+   */
+  readonly pendingMulticastsMax?: number;
+  /** The same bound in payload bytes. @default 64 MiB */
+  readonly pendingMulticastBytesMax?: number;
   /** Largest state a joiner accepts, bytes. @default 1 GiB */
   readonly stateBytesMax?: number;
   /** Size of a state transfer chunk, bytes. @default 65536 */
@@ -538,6 +563,10 @@ const knownOptions = new Set([
   'pendingJoinsMax',
   'groupsPerEndpointMax',
   'messageBytesMax',
+  'deliveryQueueMax',
+  'deliveryQueueBytesMax',
+  'pendingMulticastsMax',
+  'pendingMulticastBytesMax',
   'stateBytesMax',
   'stateChunkBytes',
   'incarnation',
@@ -630,6 +659,24 @@ function coreConfigFrom(opts: EndpointOptions): CoreConfig {
   };
 }
 
+/** Bounds of what waits in an endpoint for the application or for the network. */
+interface QueueBounds {
+  readonly deliveryEvents: number;
+  readonly deliveryBytes: number;
+  readonly pendingMulticasts: number;
+  readonly pendingBytes: number;
+}
+
+function queueBoundsFrom(opts: EndpointOptions): QueueBounds {
+  const o = opts as unknown as Record<string, unknown>;
+  return {
+    deliveryEvents: positiveInt(o, 'deliveryQueueMax', 8192),
+    deliveryBytes: positiveInt(o, 'deliveryQueueBytesMax', 16 * 1024 * 1024),
+    pendingMulticasts: positiveInt(o, 'pendingMulticastsMax', 65536),
+    pendingBytes: positiveInt(o, 'pendingMulticastBytesMax', 64 * 1024 * 1024),
+  };
+}
+
 function accessFrom(opts: EndpointOptions): GroupAccess {
   if (opts.groupAccess === undefined) return GroupAccess.open;
   try {
@@ -706,6 +753,8 @@ export function describeFailure(f: MemberFailure): string {
       return `${f.member} failed: it restarted as a new incarnation`;
     case 'isolated':
       return `${f.member} removed by ${f.suspectedBy}: it said it could not hear a majority of the view (a one-way or partial cut into it; ${check})`;
+    case 'slow-consumer':
+      return `${f.member} removed by ${f.suspectedBy}: a slow consumer, its application stayed behind (a group's queue of undelivered events stayed full for the lag timeout; ${check})`;
     default:
       return assertNever(f.cause);
   }
@@ -735,6 +784,17 @@ interface Deferred<T> {
   reject(err: unknown): void;
 }
 
+/** A call waiting for its entry's delivery: a multicast (with its payload's bytes) or a leave. */
+interface PendingCall extends Deferred<void> {
+  readonly multicast: boolean;
+  readonly bytes: number;
+}
+
+function pendingCall(multicast: boolean, bytes: number): PendingCall {
+  const d = deferred<void>();
+  return { promise: d.promise, resolve: d.resolve, reject: d.reject, multicast, bytes };
+}
+
 function deferred<T>(): Deferred<T> {
   let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
@@ -749,7 +809,16 @@ function deferred<T>(): Deferred<T> {
 
 /** One queued application event, or a checkpoint to take, in delivery order. */
 type Job =
-  | { readonly kind: 'event'; readonly group: string; readonly event: GroupEvent; readonly localId: number | null; readonly firstView: boolean; readonly rejoining?: boolean }
+  | {
+      readonly kind: 'event';
+      readonly group: string;
+      /** The handle whose delivery queue counts it (see `queueEvent`). */
+      readonly handle: Group | undefined;
+      readonly event: GroupEvent;
+      readonly localId: number | null;
+      readonly firstView: boolean;
+      readonly rejoining?: boolean;
+    }
   | { readonly kind: 'checkpoint'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
   | { readonly kind: 'left'; readonly group: string; readonly localId: number }
   | { readonly kind: 'state-lost'; readonly group: string }
@@ -793,7 +862,21 @@ export class Endpoint {
   private retransmitsLogged = { at: 0, naks: 0, answered: 0, data: 0, state: 0 };
   private core: EndpointCore;
   private readonly groups = new Map<string, Group>();
-  private readonly pending = new Map<number, Deferred<void>>();
+  private readonly pending = new Map<number, PendingCall>();
+  /** Bounds of the groups' delivery queues and of `pending` multicasts. */
+  private readonly bounds: QueueBounds;
+  /** The multicasts in `pending`, against `pendingMulticastsMax` (backpressure). */
+  private readonly unsettled: Fill;
+  /** Calls of `Group.ready` waiting for `unsettled` to drain. */
+  private roomWaiters: Deferred<void>[] = [];
+  /** Groups served by the current core whose delivery queue is full (see `Fill`). */
+  private fullGroups = 0;
+  /** Of those, the groups whose queue is at or above its bound now. */
+  private overGroups = 0;
+  /** What the core was last told of the application's queues (`setAppQueue`). */
+  private toldQueue: AppQueue = 'ok';
+  /** How many `drive` calls are running (they nest: a checkpoint given at once drives). */
+  private driving = 0;
   private readonly jobs: Job[] = [];
   private dispatching = false;
   private flushQueued = false;
@@ -836,10 +919,12 @@ export class Endpoint {
   /** Status replies sent in the current second, to bound what probes can cost. */
   private statusReplies = { second: -1, count: 0 };
 
-  private constructor(opts: EndpointOptions, world: EndpointWorld, cfg: CoreConfig) {
+  private constructor(opts: EndpointOptions, world: EndpointWorld, cfg: CoreConfig, bounds: QueueBounds) {
     this.id = opts.id;
     this.world = world;
     this.cfg = cfg;
+    this.bounds = bounds;
+    this.unsettled = new Fill(bounds.pendingMulticasts, bounds.pendingBytes);
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.rejoin = opts.rejoin ?? true;
@@ -1008,6 +1093,7 @@ export class Endpoint {
       if (!knownOptions.has(k)) throw new OptionError(`unknown option ${k}`, ErrorCode.unknownOption);
     }
     const cfg = coreConfigFrom(opts);
+    const bounds = queueBoundsFrom(opts);
     checkName('id', opts.id, cfg.nameBytesMax);
     if (opts.seeds !== undefined && (!Array.isArray(opts.seeds) || opts.seeds.some((s) => typeof s !== 'string' || s.length === 0))) {
       throw new OptionError('option seeds must be an array of host:port strings');
@@ -1031,7 +1117,7 @@ export class Endpoint {
     if (world === undefined) {
       throw new OptionError('Endpoint.open needs option world (a transport, clock and rng); use Endpoint.start for TCP');
     }
-    const ep = new Endpoint(opts, world, cfg);
+    const ep = new Endpoint(opts, world, cfg, bounds);
     world.transport.onMessage((from, msg) => ep.onMessage(from, msg));
     world.transport.onRefused((addr) => ep.onRefused(addr));
     ep.core.start(world.clock.now());
@@ -1211,7 +1297,7 @@ export class Endpoint {
       counters = newGroupCounters();
       this.counters.groups.set(name, counters);
     }
-    const g = new Group(this, name, handlers, counters);
+    const g = new Group(this, name, handlers, counters, new Fill(this.bounds.deliveryEvents, this.bounds.deliveryBytes));
     this.groups.set(name, g);
     this.guard(() => {
       this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
@@ -1281,14 +1367,21 @@ export class Endpoint {
     // The core copies the payload: the caller may reuse its buffer once this returns.
     // Multicasts of one synchronous run leave together, as bundles, when it ends.
     // Not through `guard`: a closure per multicast on the hot path.
+    if (this.unsettled.full) {
+      throw new CohortError(
+        ErrorCode.backpressure,
+        `multicast to group ${group} refused (not sent): ${this.unsettled.events} multicasts (${this.unsettled.bytes} bytes) of this endpoint are not delivered yet, the most it keeps (options pendingMulticastsMax ${this.unsettled.eventsMax}, pendingMulticastBytesMax ${this.unsettled.bytesMax}); await group.ready() before sending more`,
+      );
+    }
     let localId: number;
     try {
       localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
     } catch (err) {
       throw this.fail(err);
     }
-    const d = deferred<void>();
+    const d = pendingCall(true, data.length);
     this.pending.set(localId, d);
+    this.unsettled.add(data.length);
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushSends);
@@ -1302,7 +1395,7 @@ export class Endpoint {
     this.guard(() => {
       localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, new Uint8Array(0), false);
     }, true);
-    const d = deferred<void>();
+    const d = pendingCall(false, 0);
     this.pending.set(localId, d);
     this.guard(() => this.drive(), true);
     return d.promise;
@@ -1426,15 +1519,27 @@ export class Endpoint {
 
   /** Move the core's output out: messages to the transport, events to the queue. */
   private drive(): void {
-    // Loop when an event replaced the core (exclusion): the new one has output too.
-    for (let core = null; core !== this.core; ) {
-      core = this.core;
-      const out = core.takeOutput();
-      for (const s of out.send) this.world.transport.send(s.to, s.msg);
-      for (const e of out.events) this.onCoreEvent(e);
+    this.driving++;
+    try {
+      this.step();
+    } finally {
+      this.driving--;
     }
-    this.metrics?.afterStep();
-    this.pump();
+  }
+
+  private step(): void {
+    do {
+      // Loop when an event replaced the core (exclusion): the new one has output too.
+      for (let core = null; core !== this.core; ) {
+        core = this.core;
+        const out = core.takeOutput();
+        for (const s of out.send) this.world.transport.send(s.to, s.msg);
+        for (const e of out.events) this.onCoreEvent(e);
+      }
+      this.metrics?.afterStep();
+      this.pump();
+      // The application fell behind or caught up: the core's acks change (its output too).
+    } while (this.syncBehind());
     // The core wants a tick sooner than the timer (a deferred ack): move the timer.
     const wake = this.core.nextWakeAt();
     if (this.timer !== null && wake < this.timerDue && Math.max(wake, this.world.clock.now() + 1) < this.timerDue) {
@@ -1474,11 +1579,11 @@ export class Endpoint {
         Endpoint.remember(history, viewChange(e.view.id, e.view));
         const firstView = !g.hasView;
         g.hasView = true;
-        this.jobs.push({ kind: 'event', group: e.group, event: { type: 'view', view: toView(e.view) }, localId: null, firstView });
+        this.queueEvent(e.group, g, { type: 'view', view: toView(e.view) }, null, firstView);
         break;
       }
       case 'state':
-        this.jobs.push({ kind: 'event', group: e.group, event: { type: 'state', data: e.data }, localId: null, firstView: false });
+        this.queueEvent(e.group, this.groups.get(e.group), { type: 'state', data: e.data }, null);
         break;
       case 'message': {
         const g = this.groups.get(e.group);
@@ -1489,7 +1594,7 @@ export class Endpoint {
         g.counters.delivered++;
         g.counters.deliveredBytes += e.data.length;
         const event: GroupEvent = { type: 'message', sender: e.sender.id, senderInc: e.sender.inc, data: e.data, safe: e.safe };
-        this.jobs.push({ kind: 'event', group: e.group, event, localId: e.localId, firstView: false });
+        this.queueEvent(e.group, g, event, e.localId);
         break;
       }
       case 'state-progress': {
@@ -1516,13 +1621,16 @@ export class Endpoint {
       case 'group-left': {
         // Out of the group from here on in the stream: no blocked/excluded for it.
         const g = this.groups.get(e.group);
-        if (g !== undefined) g.left = true;
+        if (g !== undefined) {
+          g.left = true;
+          this.unserve(g);
+        }
         this.jobs.push({ kind: 'left', group: e.group, localId: e.localId });
         break;
       }
       case 'blocked':
         for (const g of this.groups.values()) {
-          if (g.hasView && !g.left) this.jobs.push({ kind: 'event', group: g.name, event: { type: 'blocked' }, localId: null, firstView: false });
+          if (g.hasView && !g.left) this.queueEvent(g.name, g, { type: 'blocked' }, null);
         }
         break;
       case 'excluded':
@@ -1539,6 +1647,89 @@ export class Endpoint {
     }
   }
 
+  /** Queue an event of group `name` for the application; `g`, its handle, counts it in its delivery queue. */
+  private queueEvent(name: string, g: Group | undefined, event: GroupEvent, localId: number | null, firstView = false, rejoining = false): void {
+    this.jobs.push({ kind: 'event', group: name, handle: g, event, localId, firstView, rejoining });
+    if (g !== undefined) this.fill(g, eventBytes(event), true);
+  }
+
+  /** @internal The application took `event` of `g` (its handler got it, or its iterator), or it was dropped. */
+  took(g: Group, event: GroupEvent): void {
+    this.fill(g, eventBytes(event), false);
+    // Caught up outside a step (an iterator took it): tell the core now. (Within a
+    // step, its end tells it.)
+    if (this.driving === 0 && this.appQueue() !== this.toldQueue && !this.closed) this.guard(() => this.drive());
+  }
+
+  /** One event of `bytes` more (`add`) or less in `g`'s delivery queue. */
+  private fill(g: Group, bytes: number, add: boolean): void {
+    const f = g.backlog;
+    const full = f.full;
+    const over = f.over;
+    if (add) f.add(bytes);
+    else f.take(bytes);
+    if (!g.served) return;
+    if (f.full !== full) this.fullGroups += f.full ? 1 : -1;
+    if (f.over !== over) this.overGroups += f.over ? 1 : -1;
+  }
+
+  /** `g` gets events from the current core again (it rejoins): its queue counts. */
+  private serve(g: Group): void {
+    if (g.served) return;
+    g.served = true;
+    if (g.backlog.full) this.fullGroups++;
+    if (g.backlog.over) this.overGroups++;
+  }
+
+  /** `g` gets no more events from the core (it was left, failed, or the endpoint excluded): its queue holds nobody back. */
+  private unserve(g: Group): void {
+    if (!g.served) return;
+    g.served = false;
+    if (g.backlog.full) this.fullGroups--;
+    if (g.backlog.over) this.overGroups--;
+  }
+
+  /** The application's queues, for the core: see `AppQueue`. */
+  private appQueue(): AppQueue {
+    return this.overGroups > 0 ? 'over' : this.fullGroups > 0 ? 'full' : 'ok';
+  }
+
+  /** Tell the core how the application's queues stand, when that changed; true if it did. */
+  private syncBehind(): boolean {
+    const q = this.appQueue();
+    if (q === this.toldQueue || this.closed || this.core.phase !== 'member') return false;
+    if (this.toldQueue === 'ok') {
+      const full = [...this.groups.values()].filter((g) => g.served && g.backlog.full);
+      this.log(`the application is behind in ${full.map((g) => `${g.name} (${g.backlog.events} events, ${g.backlog.bytes} bytes undelivered)`).join(', ')}: acknowledgements wait for it`, 'debug');
+    }
+    this.toldQueue = q;
+    this.core.setAppQueue(this.world.clock.now(), q);
+    return true;
+  }
+
+  /**
+   * After an exclusion, `g` rejoins with a fresh state: if its application was behind,
+   * the events it had not taken yet are dropped — the new view and state supersede
+   * them — so a consumer too slow for the group catches up at once instead of falling
+   * further behind with every incarnation (and its memory stays bounded). Kept: its
+   * first view (its join resolves with it) and the `excluded` that says what happened.
+   */
+  private dropUndelivered(g: Group): void {
+    let kept = 0;
+    let dropped = 0;
+    for (let i = 0; i < this.jobs.length; i++) {
+      const j = this.jobs[i]!;
+      if (j.kind === 'event' && j.handle === g && !j.firstView && j.event.type !== 'excluded') dropped++;
+      else this.jobs[kept++] = j;
+    }
+    this.jobs.length = kept;
+    dropped += g.dropBuffered();
+    const bytes = g.backlog.bytes;
+    g.backlog.clear();
+    for (const j of this.jobs) if (j.kind === 'event' && j.handle === g) g.backlog.add(eventBytes(j.event));
+    this.log(`group ${g.name}: ${dropped} undelivered events dropped (${bytes} bytes): the application was behind at the exclusion, and the view and state it rejoins with supersede them`, 'warn', { group: g.name });
+  }
+
   /** Excluded: tell every group, fail what is pending, and come back as a new incarnation. */
   private onExcluded(): void {
     this.log(`excluded from the network; rejoining as a new incarnation`, 'warn');
@@ -1551,17 +1742,24 @@ export class Endpoint {
       if (g.left) continue;
       if (this.rejoin && !g.isLeaving && g.failed === null) {
         // Back in as the new incarnation (below): the handle stays, its events go on.
-        if (g.hasView) this.jobs.push({ kind: 'event', group: g.name, event: { type: 'excluded' }, localId: null, firstView: false, rejoining: true });
+        if (g.hasView) this.queueEvent(g.name, g, { type: 'excluded' }, null, false, true);
         rejoin.push(g);
         continue;
       }
       if (g.hasView) {
-        this.jobs.push({ kind: 'event', group: g.name, event: { type: 'excluded' }, localId: null, firstView: false });
+        this.queueEvent(g.name, g, { type: 'excluded' }, null);
       } else {
         // Its join never completed: the join fails, and there is no stream to end.
         g.close(err);
         this.dropGroup(g.name);
       }
+    }
+    // The new core serves only the groups that rejoin; their queues start over if full.
+    for (const g of this.groups.values()) this.unserve(g);
+    this.toldQueue = 'ok';
+    for (const g of rejoin) {
+      if (g.backlog.full) this.dropUndelivered(g);
+      this.serve(g);
     }
     const lastView = this.core.currentView;
     this.incarnations += 1;
@@ -1630,6 +1828,9 @@ export class Endpoint {
     this.started.reject(err);
     for (const d of this.pending.values()) d.reject(err);
     this.pending.clear();
+    this.unsettled.clear();
+    for (const w of this.roomWaiters) w.reject(err);
+    this.roomWaiters = [];
     this.stoppedD.resolve();
   }
 
@@ -1671,10 +1872,7 @@ export class Endpoint {
         this.settle(job.localId);
         return undefined;
       case 'fail-pending':
-        for (const id of job.localIds) {
-          this.pending.get(id)?.reject(job.error);
-          this.pending.delete(id);
-        }
+        for (const id of job.localIds) this.takePending(id)?.reject(job.error);
         return undefined;
       case 'left': {
         const g = this.groups.get(job.group);
@@ -1722,14 +1920,16 @@ export class Endpoint {
         return undefined;
       }
       case 'event': {
-        const g = this.groups.get(job.group);
-        if (g === undefined) {
+        const g = job.handle;
+        if (g === undefined || this.groups.get(job.group) !== g) {
+          if (g !== undefined) this.took(g, job.event);
           if (job.localId !== null) this.settle(job.localId);
           return undefined;
         }
         if (g.failed !== null) {
           // Its handler failed: this member delivers nothing more in the group (what it
           // would deliver, its state may no longer reflect) while it leaves.
+          this.took(g, job.event);
           if (job.localId !== null) this.rejectLocal(job.localId, g.failed);
           if (job.event.type === 'excluded') this.dropGroup(g.name);
           return undefined;
@@ -1760,6 +1960,8 @@ export class Endpoint {
 
   /** Out of group `name` for good: its handle and its per-group counters go. */
   private dropGroup(name: string): void {
+    const g = this.groups.get(name);
+    if (g !== undefined) this.unserve(g);
     this.groups.delete(name);
     retireGroupCounters(this.counters, name);
   }
@@ -1805,6 +2007,7 @@ export class Endpoint {
   /** Stop delivery in `g`: calls waiting on it reject with `err`, the handle is told, and (with `leave`) the member leaves. */
   private failGroup(g: Group, err: CohortError, localId: number | null, leave: boolean): void {
     g.failed = err;
+    this.unserve(g);
     this.log(err.message, 'error', { group: g.name });
     if (localId !== null) this.rejectLocal(localId, err);
     g.close(err);
@@ -1819,17 +2022,38 @@ export class Endpoint {
   }
 
   private rejectLocal(localId: number, err: Error): void {
-    const d = this.pending.get(localId);
-    if (d === undefined) return;
-    this.pending.delete(localId);
-    d.reject(err);
+    this.takePending(localId)?.reject(err);
   }
 
   private settle(localId: number): void {
+    this.takePending(localId)?.resolve();
+  }
+
+  /** The call waiting for `localId`, no longer pending (its multicast makes room). */
+  private takePending(localId: number): PendingCall | undefined {
     const d = this.pending.get(localId);
-    if (d === undefined) return;
+    if (d === undefined) return undefined;
     this.pending.delete(localId);
-    d.resolve();
+    if (d.multicast) {
+      const full = this.unsettled.full;
+      this.unsettled.take(d.bytes);
+      if (full && !this.unsettled.full) {
+        const waiters = this.roomWaiters;
+        this.roomWaiters = [];
+        for (const w of waiters) w.resolve();
+      }
+    }
+    return d;
+  }
+
+  /** @internal Resolves when `multicast` takes messages again (see `Group.ready`). */
+  room(): Promise<void> {
+    if (this.fatalError !== null) return Promise.reject(this.fatalError);
+    if (this.closed || this.stopping) return Promise.reject(new ClosedError(`endpoint ${this.id} is stopped`));
+    if (!this.unsettled.full) return Promise.resolve();
+    const d = deferred<void>();
+    this.roomWaiters.push(d);
+    return d.promise;
   }
 
   private log(line: string, level: LogLevel, fields?: Readonly<Record<string, unknown>>): void {
@@ -1908,6 +2132,10 @@ export class Group implements AsyncIterable<GroupEvent> {
   failed: CohortError | null = null;
   /** @internal What this handle multicast and delivered (shared with the endpoint's metrics). */
   readonly counters: GroupCounters;
+  /** @internal Events delivered by the protocol and not yet taken by the application. */
+  readonly backlog: Fill;
+  /** @internal The endpoint's current core delivers into this handle (false once excluded, unless it rejoins). */
+  served = true;
   private readonly endpoint: Endpoint;
   private closedError: Error | null = null;
   private leaving: Promise<void> | null = null;
@@ -1921,11 +2149,12 @@ export class Group implements AsyncIterable<GroupEvent> {
   private waiter: Deferred<IteratorResult<GroupEvent>> | null = null;
 
   /** @internal */
-  constructor(endpoint: Endpoint, name: string, handlers: GroupHandlers, counters: GroupCounters) {
+  constructor(endpoint: Endpoint, name: string, handlers: GroupHandlers, counters: GroupCounters, backlog: Fill) {
     this.endpoint = endpoint;
     this.name = name;
     this.handlers = handlers;
     this.counters = counters;
+    this.backlog = backlog;
   }
 
   /** The last view delivered to this handle, or `null` before the first. */
@@ -1972,18 +2201,44 @@ export class Group implements AsyncIterable<GroupEvent> {
     return settleWithin(this.endpoint.clock, this.leaving, 0, signal, () => new CohortError(ErrorCode.aborted, `leave of group ${this.name} no longer waited for (the leave goes on)`, { cause: signal.reason }));
   }
 
+  /**
+   * Wait until `multicast` takes messages again: at once, unless this endpoint's
+   * multicasts not yet delivered reached `pendingMulticastsMax` (or its bytes), until
+   * they have drained to half of it. For a sender that does not await each multicast:
+   * `await group.ready(); void group.multicast(bytes);`.
+   * With `signal`: an abort stops the waiting (rejects with `ERR_ABORTED`).
+   */
+  ready(options: LeaveOptions = {}): Promise<void> {
+    if (this.closedError !== null) return Promise.reject(this.closedError);
+    const signal = checkSignal(options?.signal);
+    const room = this.endpoint.room();
+    if (signal === undefined) return room;
+    return settleWithin(this.endpoint.clock, room, 0, signal, () => new CohortError(ErrorCode.aborted, `wait for room to multicast to group ${this.name} aborted`, { cause: signal.reason }));
+  }
+
   /** @internal */
   deliver(event: GroupEvent): void | Promise<void> {
     if (event.type === 'view') this.currentView = event.view;
-    if (this.handlers.onEvent !== undefined) return this.handlers.onEvent(event);
+    if (this.handlers.onEvent !== undefined) {
+      this.endpoint.took(this, event);
+      return this.handlers.onEvent(event);
+    }
     if (this.waiter !== null) {
       const w = this.waiter;
       this.waiter = null;
+      this.endpoint.took(this, event);
       w.resolve({ value: event, done: false });
     } else {
       this.buffered.push(event);
     }
     return undefined;
+  }
+
+  /** @internal Drop the events the iterator has not taken yet (see `Endpoint.dropUndelivered`); returns how many. */
+  dropBuffered(): number {
+    const n = this.buffered.length;
+    this.buffered.length = 0;
+    return n;
   }
 
   /** @internal Leave after a failed handler: `leave()` itself refuses once closed. */
@@ -2011,19 +2266,29 @@ export class Group implements AsyncIterable<GroupEvent> {
   /**
    * The group's events, when it was joined without `onEvent`: `for await (const e of
    * group)`. Ends after the group is left, or the endpoint stopped or excluded. Events
-   * wait for the iterator (it is the backpressure), so iterate promptly.
+   * wait for the iterator; when `deliveryQueueMax` of them wait, this member stops
+   * acknowledging, so the group's senders wait for it (and it is removed as a slow
+   * consumer if that lasts `lagTimeoutMs`).
    */
   [Symbol.asyncIterator](): AsyncIterator<GroupEvent> {
     return {
       next: (): Promise<IteratorResult<GroupEvent>> => {
         const e = this.buffered.shift();
-        if (e !== undefined) return Promise.resolve({ value: e, done: false });
+        if (e !== undefined) {
+          this.endpoint.took(this, e);
+          return Promise.resolve({ value: e, done: false });
+        }
         if (this.closedError !== null) return Promise.resolve({ value: undefined, done: true });
         this.waiter = deferred();
         return this.waiter.promise;
       },
     };
   }
+}
+
+/** The payload bytes an event holds in a delivery queue. */
+function eventBytes(e: GroupEvent): number {
+  return e.type === 'message' || e.type === 'state' ? e.data.length : 0;
 }
 
 /** SHA-256 of a string, in hex: used by the digest state of the examples and the tool. */

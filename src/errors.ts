@@ -81,6 +81,12 @@ export const ErrorCode = {
   /** The call's `signal` aborted it. */
   aborted: 'ERR_ABORTED',
   /**
+   * `multicast` refused a message (it is not sent): the endpoint's multicasts not yet
+   * delivered here reached `pendingMulticastsMax` or `pendingMulticastBytesMax`, and
+   * have not drained to half of it since. `await group.ready()` waits for room.
+   */
+  backpressure: 'ERR_BACKPRESSURE',
+  /**
    * A group's `onEvent` handler threw or rejected: this member stopped delivering in
    * that group and leaves it (see `GroupHandlers.onError`).
    */

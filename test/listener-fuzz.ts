@@ -46,7 +46,7 @@ function seeds(rng: SeededRng): Message[] {
   const epoch = rng.below(4);
   const payload = new Uint8Array(rng.below(64)).map(() => rng.below(256));
   return [
-    { t: 'heartbeat', from: who, epoch, ordered: rng.below(100), stable: rng.below(50), committed: rng.below(50), held: rng.below(100), hears: rng.below(2) === 0 },
+    { t: 'heartbeat', from: who, epoch, ordered: rng.below(100), stable: rng.below(50), committed: rng.below(50), held: rng.below(100), hears: rng.below(2) === 0, behind: rng.below(4) === 0 },
     { t: 'data', from: who, epoch, sender: who, seq: 1 + rng.below(10), kind: 0, group: 'atc/sector-xyz', safe: rng.chance(0.5), relay: rng.chance(0.5), payload },
     { t: 'ack', from: who, epoch, held: rng.below(100) },
     { t: 'nak', from: who, epoch, first: 1 + rng.below(10), last: 10 + rng.below(10) },

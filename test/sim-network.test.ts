@@ -21,7 +21,7 @@ import { DropReason, SimNetwork, type NetworkStats, type SimCodec, type SimNetwo
 
 /** A heartbeat whose `epoch` serves as a message number the tests can follow. */
 function hb(id: string, n: number): HeartbeatMsg {
-  return { t: 'heartbeat', from: { id, inc: 1 }, epoch: n, ordered: 0, stable: 0, committed: 0, held: 0, hears: true };
+  return { t: 'heartbeat', from: { id, inc: 1 }, epoch: n, ordered: 0, stable: 0, committed: 0, held: 0, hears: true, behind: false };
 }
 
 function numberOf(msg: Message): number {

@@ -148,7 +148,7 @@ describe('TcpTransport on [::1]', { skip: noIpv6 ?? false }, () => {
 // ---------------------------------------------------------------------------------
 
 function heartbeat(id: string, epoch: number): HeartbeatMsg {
-  return { t: 'heartbeat', from: { id, inc: 1 }, epoch, ordered: 0, stable: 0, committed: 0, held: 0, hears: true };
+  return { t: 'heartbeat', from: { id, inc: 1 }, epoch, ordered: 0, stable: 0, committed: 0, held: 0, hears: true, behind: false };
 }
 
 function data(id: string, seq: number, payload: Uint8Array): DataMsg {

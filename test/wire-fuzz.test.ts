@@ -150,7 +150,7 @@ const logEntry: fc.Arbitrary<LogEntry> = rec({
 const failure: fc.Arbitrary<Failure> = rec({
   member: memberRef,
   by: memberRef,
-  cause: fc.constantFrom<FailureCause>('silence', 'refused', 'unresponsive', 'laggard', 'replaced', 'isolated'),
+  cause: fc.constantFrom<FailureCause>('silence', 'refused', 'unresponsive', 'laggard', 'replaced', 'isolated', 'slow-consumer'),
   silentMs: uint,
   verified: fc.boolean(),
 });
@@ -207,6 +207,7 @@ const heartbeat: fc.Arbitrary<HeartbeatMsg> = rec({
   committed: uint,
   held: uint,
   hears: fc.boolean(),
+  behind: fc.boolean(),
 });
 const ack: fc.Arbitrary<AckMsg> = rec({
   t: fc.constant('ack' as const),

@@ -64,8 +64,8 @@ const samples: Message[] = [
   { t: 'probe-reply', from: a, addr: 'h:1', config: [], view: { epoch: MAX, members: [{ ...a, addr: '10.0.0.1:7000' }] }, joining: false },
   { t: 'join-req', from: d, addr: 'host.example:9000' },
   { t: 'leave-req', from: a, epoch: 1 },
-  { t: 'heartbeat', from: a, epoch: 5, ordered: 1000, stable: 990, committed: 995, held: 999, hears: true },
-  { t: 'heartbeat', from: c, epoch: 0, ordered: 0, stable: 0, committed: MAX, held: MAX, hears: false },
+  { t: 'heartbeat', from: a, epoch: 5, ordered: 1000, stable: 990, committed: 995, held: 999, hears: true, behind: false },
+  { t: 'heartbeat', from: c, epoch: 0, ordered: 0, stable: 0, committed: MAX, held: MAX, hears: false, behind: true },
   { t: 'ack', from: b, epoch: 5, held: 2 ** 32 + 1 },
   {
     t: 'data',

@@ -143,6 +143,14 @@ export type CoreEvent =
  */
 export type CoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/**
+ * The application's queues of undelivered events, as the shell tells the core
+ * (`setAppQueue`): `ok`; `full`, one reached its bound and has not drained to half of
+ * it yet (acks wait); `over`, one is at or above its bound now (acks wait, and
+ * heartbeats say this member is behind).
+ */
+export type AppQueue = 'ok' | 'full' | 'over';
+
 /** Flow control's windows and whether they hold senders back (see `EndpointCore.flowState`). */
 export interface FlowState {
   /** Own entries in flight (sent, not yet stable), and the limit (`sendWindowMax`). */
@@ -505,6 +513,17 @@ export class EndpointCore {
   private cutOffFrom = new Set<string>();
   /** Since when each member's heartbeats say it hears fewer than a majority. */
   private peerIsolatedSince = new Map<string, number>();
+  /**
+   * How the application's queues of undelivered events stand (see `setAppQueue`):
+   * unless `ok`, acks claim no more than `ackCap`, so that stability, and with it the
+   * order window, waits for the application — flow control reaches the senders; `over`,
+   * heartbeats say so too.
+   */
+  private appQueue: AppQueue = 'ok';
+  /** While the application is behind: the most this member acks in this epoch. */
+  private ackCap = Infinity;
+  /** Since when each member's heartbeats say its application is behind. */
+  private peerBehindSince = new Map<string, number>();
   /** While blocked: when to look for a later view at the seed addresses next. */
   private nextSeekAt = 0;
   /** When each answer to a non-member or a lagging member (by kind and key) last went out: see `due`. */
@@ -772,6 +791,24 @@ export class EndpointCore {
     this.settle(now);
   }
 
+  /**
+   * How the application's queues of undelivered events stand, as the shell sees them:
+   * `full`, this member acks nothing beyond what it had acked (the senders wait for it,
+   * within the order window); `over`, the same, and its heartbeats say it is behind —
+   * the others remove it as a slow consumer once it has said so for `lagTimeoutMs`.
+   */
+  setAppQueue(now: number, q: AppQueue): void {
+    this.observe(now);
+    if (q === this.appQueue) return;
+    const held = this.appQueue !== 'ok';
+    this.appQueue = q;
+    if (held !== (q !== 'ok')) {
+      this.ackCap = q !== 'ok' ? Math.min(this.lastAckSent, this.ackable()) : Infinity;
+      this.log(q !== 'ok' ? 'the application is behind: acknowledgements wait for it' : 'the application caught up', 'debug');
+    }
+    this.settle(now);
+  }
+
   /** The application's checkpoint, answering a `state-request` event. */
   /**
    * The application cannot provide `group`'s state (its checkpoint failed): leave the
@@ -843,6 +880,7 @@ export class EndpointCore {
       this.suspects.clear();
       this.suspectCause.clear();
       this.peerIsolatedSince.clear();
+      this.peerBehindSince.clear();
       this.cutOffFrom.clear();
       this.isolatedSince = null;
       this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`, 'warn');
@@ -928,19 +966,24 @@ export class EndpointCore {
     }
   }
 
+  private heartbeat(): Message {
+    return {
+      t: 'heartbeat',
+      from: this.self,
+      epoch: this.view.epoch,
+      ordered: this.orderedMax,
+      stable: this.stable,
+      committed: this.committed,
+      held: this.ackable(),
+      hears: this.isolatedSince === null,
+      behind: this.appQueue === 'over',
+    };
+  }
+
   private tickMember(now: number): void {
     if (now >= this.nextHeartbeatAt) {
       this.nextHeartbeatAt = now + this.cfg.heartbeatMs;
-      const hb: Message = {
-        t: 'heartbeat',
-        from: this.self,
-        epoch: this.view.epoch,
-        ordered: this.orderedMax,
-        stable: this.stable,
-        committed: this.committed,
-        held: this.ackable(),
-        hears: this.isolatedSince === null,
-      };
+      const hb = this.heartbeat();
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
       this.ackSent();
       if (this.isCoordinator() && !this.blockedReported && this.isolatedSince === null) this.announce();
@@ -962,6 +1005,17 @@ export class EndpointCore {
         this.suspectCause.set(k, 'isolated');
         this.counters.suspicions++;
         this.log(`suspect ${k}: for ${now - isolatedSince} ms it says it hears fewer than a majority of the view`, 'warn');
+        continue;
+      }
+      // Like laggards, never so many slow consumers (with suspects) that a majority of
+      // the view would not remain: a group too slow for its senders loses its slowest
+      // members, not its quorum.
+      const behindSince = this.peerBehindSince.get(k);
+      if (behindSince !== undefined && now - behindSince > this.cfg.lagTimeoutMs && this.keptWithout(k) >= majority(this.view.members.length)) {
+        this.suspects.add(k);
+        this.suspectCause.set(k, 'slow-consumer');
+        this.counters.suspicions++;
+        this.log(`suspect ${k}: for ${now - behindSince} ms it says its application is behind (a slow consumer)`, 'warn');
       }
     }
     this.watchIsolation(now);
@@ -1038,7 +1092,7 @@ export class EndpointCore {
     // is still heard (counting it out would let members cut off from each other for a
     // while lock each other out for good once they hear each other again).
     let heard = 0;
-    for (const k of this.memberKeys) if (!this.suspects.has(k) || this.suspectCause.get(k) === 'isolated') heard++;
+    for (const k of this.memberKeys) if (!this.suspects.has(k) || this.saysSo(k)) heard++;
     const isolated = this.view.members.length > 1 && (heard < this.quorumSize() || this.cutOffFrom.size > 0);
     if (isolated && this.isolatedSince === null) {
       this.isolatedSince = now;
@@ -1210,8 +1264,9 @@ export class EndpointCore {
   private heard(now: number, k: string): void {
     this.lastHeard.set(k, now);
     this.cutOffFrom.delete(k);
-    // Heard, but it said it cannot hear us: that suspicion ends only when it says it can.
-    if (this.suspectCause.get(k) === 'isolated') return;
+    // Heard, but it said it cannot hear us (or keep up): that suspicion ends only when
+    // it says otherwise.
+    if (this.saysSo(k)) return;
     if (this.suspects.delete(k)) {
       this.suspectCause.delete(k);
       this.log(`${k} heard again`, 'debug');
@@ -1299,8 +1354,7 @@ export class EndpointCore {
       // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
       // its member tell us `not-member` if we are not in it (or resend its decision).
       if ((this.blockedReported || this.isolatedSince !== null) && epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
-        const hears = this.isolatedSince === null;
-        this.send(msg.addr, { t: 'heartbeat', from: this.self, epoch: this.view.epoch, ordered: this.orderedMax, stable: this.stable, committed: this.committed, held: this.ackable(), hears });
+        this.send(msg.addr, this.heartbeat());
       }
       return;
     }
@@ -1513,9 +1567,13 @@ export class EndpointCore {
     return this.held - this.lastAckSent >= this.cfg.orderWindowMax / 4 || this.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
   }
 
-  /** What this member may report it holds: `held`, frozen at the promise while a view change runs. */
+  /**
+   * What this member may report it holds: `held`, frozen at the promise while a view
+   * change runs, and at `ackCap` while the application is behind.
+   */
   private ackable(): number {
-    return this.vouched === null ? this.held : Math.min(this.vouched, this.held);
+    const held = this.held < this.ackCap ? this.held : this.ackCap;
+    return this.vouched === null || held < this.vouched ? held : this.vouched;
   }
 
   /** What this member holds was just told to the sequencer (an ack or a heartbeat). */
@@ -1677,6 +1735,13 @@ export class EndpointCore {
     return this.nextGseq - 1 - this.stable >= this.cfg.orderWindowMax || this.unstableBytes > this.cfg.orderWindowBytesMax;
   }
 
+  /** Members of the view that would remain if `k` were removed too (not suspected, not laggards). */
+  private keptWithout(k: string): number {
+    let kept = 0;
+    for (const xk of this.memberKeys) if (xk !== k && !this.laggards.has(xk) && !this.suspects.has(xk)) kept++;
+    return kept;
+  }
+
   /**
    * Sequencer: a member that holds the order window shut — a majority holds more than
    * it, so only it keeps entries unstable — and does not catch up to where that
@@ -1707,11 +1772,7 @@ export class EndpointCore {
         continue;
       }
       if (now - lag.since <= this.cfg.lagTimeoutMs) continue;
-      const kept = this.view.members.filter((x) => {
-        const xk = memberKey(x);
-        return xk !== k && !this.laggards.has(xk) && !this.suspects.has(xk);
-      }).length;
-      if (kept < majority(this.view.members.length)) continue;
+      if (this.keptWithout(k) < majority(this.view.members.length)) continue;
       this.laggards.add(k);
       this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${Math.round(now - lag.since)} ms ago`, 'warn');
     }
@@ -1786,7 +1847,7 @@ export class EndpointCore {
     if (committed > this.committed) this.committed = Math.min(committed, this.orderedMax);
   }
 
-  private onHeartbeat(now: number, msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number; hears: boolean }): void {
+  private onHeartbeat(now: number, msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number; hears: boolean; behind: boolean }): void {
     const k = memberKey(msg.from);
     if (!msg.hears) {
       if (!this.peerIsolatedSince.has(k)) this.peerIsolatedSince.set(k, now);
@@ -1794,6 +1855,13 @@ export class EndpointCore {
       this.suspects.delete(k);
       this.suspectCause.delete(k);
       this.log(`${k} hears a majority again`, 'info');
+    }
+    if (msg.behind) {
+      if (!this.peerBehindSince.has(k)) this.peerBehindSince.set(k, now);
+    } else if (this.peerBehindSince.delete(k) && this.suspectCause.get(k) === 'slow-consumer') {
+      this.suspects.delete(k);
+      this.suspectCause.delete(k);
+      this.log(`${k} caught up with its application's queue`, 'info');
     }
     const c = this.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
@@ -2537,7 +2605,7 @@ export class EndpointCore {
       const k = memberKey(m);
       const replaced = replacedIds.has(m.id) || replacedAddrs.has(m.addr);
       if (this.pendingLeaves.has(k)) left.push(ref(m));
-      else if (!p.promises.has(k) || replaced || this.laggards.has(k) || this.isolatedSuspect(k)) {
+      else if (!p.promises.has(k) || replaced || this.laggards.has(k) || this.saysSo(k)) {
         failed.push(ref(m));
         failures.push(this.failureOf(now, m, p.promises.has(k), replaced));
       } else members.push(m);
@@ -2550,13 +2618,22 @@ export class EndpointCore {
   private failureOf(now: number, m: MemberRef, promised: boolean, replaced: boolean): Failure {
     const k = memberKey(m);
     const silentMs = Math.max(0, Math.round(now - (this.lastHeard.get(k) ?? now)));
-    const cause: FailureCause = replaced ? 'replaced' : this.isolatedSuspect(k) ? 'isolated' : !promised ? (this.suspectCause.get(k) ?? 'unresponsive') : 'laggard';
+    const said = this.saysSo(k) ? this.suspectCause.get(k) : undefined;
+    const laggard = this.peerBehindSince.has(k) ? 'slow-consumer' : 'laggard';
+    const cause: FailureCause = replaced ? 'replaced' : (said ?? (!promised ? (this.suspectCause.get(k) ?? 'unresponsive') : laggard));
     return { member: ref(m), by: ref(this.self), cause, silentMs, verified: !promised || replaced };
   }
 
-  /** `k` is suspected because it said, long enough, that it hears fewer than a majority. */
-  private isolatedSuspect(k: string): boolean {
-    return this.suspects.has(k) && this.suspectCause.get(k) === 'isolated';
+  /**
+   * `k` is suspected on its own word: it said, long enough, that it hears fewer than a
+   * majority (`isolated`) or that its application is behind (`slow-consumer`). It is
+   * still heard, so hearing it does not end the suspicion, and it is removed although
+   * it answers the view change.
+   */
+  private saysSo(k: string): boolean {
+    if (!this.suspects.has(k)) return false;
+    const cause = this.suspectCause.get(k);
+    return cause === 'isolated' || cause === 'slow-consumer';
   }
 
   /** Entries of (from, cut] that an acceptor holding up to `from` lacks. */
@@ -2995,6 +3072,10 @@ export class EndpointCore {
     this.restarted.clear();
     this.isolatedSince = null;
     this.peerIsolatedSince.clear();
+    // A slow consumer stays one across view changes (they may come faster than the lag
+    // timeout); its key names its incarnation.
+    for (const k of [...this.peerBehindSince.keys()]) if (!this.rank.has(k)) this.peerBehindSince.delete(k);
+    this.ackCap = this.appQueue !== 'ok' ? 0 : Infinity;
     this.cutOffFrom.clear();
     this.suspects.clear();
     this.suspectCause.clear();

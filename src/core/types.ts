@@ -103,9 +103,11 @@ export interface OrderEntry {
  *   timeout;
  * - `replaced`: it came back as a new incarnation (it restarted);
  * - `isolated`: it said, for longer than the suspicion timeout, that it heard fewer
- *   than a majority of the view (a one-way or partial cut into it).
+ *   than a majority of the view (a one-way or partial cut into it);
+ * - `slow-consumer`: it said, for longer than the lag timeout, that its application
+ *   was behind (a group's queue of undelivered events stayed full).
  */
-export type FailureCause = 'silence' | 'refused' | 'unresponsive' | 'laggard' | 'replaced' | 'isolated';
+export type FailureCause = 'silence' | 'refused' | 'unresponsive' | 'laggard' | 'replaced' | 'isolated' | 'slow-consumer';
 
 /** The agreed reason a member was removed as failed: part of the proposal, so every member reports the same. */
 export interface Failure {
@@ -247,6 +249,12 @@ export interface HeartbeatMsg {
    * members that keep hearing this for the suspicion timeout suspect it.
    */
   readonly hears: boolean;
+  /**
+   * The sender's application is behind: a group's queue of undelivered events is full,
+   * so the sender holds back its acknowledgements (flow control slows the senders).
+   * Members that keep hearing this for the lag timeout remove it (`slow-consumer`).
+   */
+  readonly behind: boolean;
 }
 
 /** A member tells the sequencer how far it holds the ordered stream. */

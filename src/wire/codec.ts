@@ -40,7 +40,8 @@
  * | Proposal      | view `EndpointView`, cut `uint`, joined `MemberRef[]`,                  |
  * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`          |
  * | Failure       | member `MemberRef`, by `MemberRef`, cause `u8` (0 silence, 1 refused,  |
- * |               | 2 unresponsive, 3 laggard, 4 replaced, 5 isolated), silentMs `uint`, verified `bool`|
+ * |               | 2 unresponsive, 3 laggard, 4 replaced, 5 isolated, 6 slow-consumer),    |
+ * |               | silentMs `uint`, verified `bool`                                        |
  * | AwaitingState | member `MemberRef`, provider `MemberRef?`, pos `Position`               |
  * | GroupRecord   | name `str`, viewId `uint`, members `MemberRef[]`,                       |
  * |               | awaiting `AwaitingState[]`                                              |
@@ -49,7 +50,7 @@
  *
  * | Offset | Field   | Encoding                                     |
  * |--------|---------|----------------------------------------------|
- * | 0      | version | `u8`, always `WIRE_VERSION` (5)              |
+ * | 0      | version | `u8`, always `WIRE_VERSION` (6)              |
  * | 1      | type    | `u8`, one of `MessageType` below             |
  * | 2      | body    | the fields of that type, in the order below  |
  *
@@ -66,7 +67,7 @@
  * | 3    | `join-req`    | addr `str`                                                             |
  * | 4    | `leave-req`   | epoch `uint`                                                           |
  * | 5    | `heartbeat`   | epoch `uint`, ordered `uint`, stable `uint`, committed `uint`,         |
- * |      |               | held `uint`, hears `bool`                                              |
+ * |      |               | held `uint`, hears `bool`, behind `bool`                               |
  * | 6    | `ack`         | epoch `uint`, held `uint`                                              |
  * | 7    | `data`        | epoch `uint`, sender `MemberRef`, seq `uint`, kind `kind`,             |
  * |      |               | group `str`, safe `bool`, relay `bool`, payload `bytes`                |
@@ -128,14 +129,15 @@ import { assert, assertNever, ErrorCode, OptionError, WireError } from '../error
 import { Reader, Writer } from './buffer.js';
 
 /**
- * The format version, the first byte of every frame. Version 5 made the probe reply
+ * The format version, the first byte of every frame. Version 6 added the heartbeat's
+ * `behind` flag and the failure cause `slow-consumer`. Version 5 made the probe reply
  * carry the sender's whole view and a `joining` flag (a starting endpoint learns every
  * member of a network it hears of, and waits for that network rather than found
  * another), and added `join-refused` (a second process with a live member's id).
  * Version 4 added the heartbeat's `hears` flag and the welcome's
  * `groupViewIdFloor`.
  */
-export const WIRE_VERSION = 5;
+export const WIRE_VERSION = 6;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -371,6 +373,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       w.varint(m.committed, 'committed');
       w.varint(m.held, 'held');
       w.bool(m.hears);
+      w.bool(m.behind);
       return;
     case 'ack':
       w.u8(MessageType.ack);
@@ -603,7 +606,7 @@ function writeProposal(w: Writer, p: Proposal, l: Readonly<WireLimits>): void {
 }
 
 /** Causes by wire number; never renumber. */
-const FAILURE_CAUSES: readonly FailureCause[] = ['silence', 'refused', 'unresponsive', 'laggard', 'replaced', 'isolated'];
+const FAILURE_CAUSES: readonly FailureCause[] = ['silence', 'refused', 'unresponsive', 'laggard', 'replaced', 'isolated', 'slow-consumer'];
 
 function writeFailures(w: Writer, fs: readonly Failure[], l: Readonly<WireLimits>): void {
   w.count(fs.length, l.arrayLengthMax, 'failures');
@@ -763,6 +766,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         committed: r.varint('committed'),
         held: r.varint('held'),
         hears: r.bool('hears'),
+        behind: r.bool('behind'),
       };
     case MessageType.ack:
       return {
