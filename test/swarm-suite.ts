@@ -43,6 +43,7 @@ export const CI_FAULT_KIND_STATUS: Readonly<Record<FaultKind, true | string>> = 
   [FaultKind.stopAll]: true,
   [FaultKind.crashMajority]: true,
   [FaultKind.restart]: true,
+  [FaultKind.slowConsumer]: true,
 };
 
 /** The fault kinds the CI suite runs (see {@link CI_FAULT_KIND_STATUS}). */

@@ -246,12 +246,12 @@ test('every sample round-trips exactly and canonically', () => {
 });
 
 test('golden frames pin the format', () => {
-  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '051001610102');
+  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '061001610102');
   const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300, network: 'a#1/2' };
   assert.equal(
     hex(encodeMessage(welcome)),
     [
-      '05', // version
+      '06', // version
       '11', // welcome
       '01', '61', '01', // from: "a", inc 1
       '02', '00', // view: epoch 2, no members
@@ -276,7 +276,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(data)),
     [
-      '05', // version
+      '06', // version
       '07', // data
       '01', '61', 'ac02', // from: "a", inc 300
       'ffffffffffffff0f', // epoch 2^53 - 1: eight bytes
@@ -293,7 +293,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(probeReply)),
     [
-      '05', // version
+      '06', // version
       '02', // probe-reply
       '01', '62', '02', // from: "b", inc 2
       '01', '62', // addr "b"
@@ -363,10 +363,12 @@ test('version and type bytes are checked', () => {
   rejects(bytes(3, 16, 0, 0, 0), /unsupported wire format version 3/);
   // Version 4's probe replies named only the coordinator, not the whole view.
   rejects(bytes(4, 16, 0, 0, 0), /unsupported wire format version 4/);
+  // Version 5 had no `behind` flag in heartbeats.
+  rejects(bytes(5, 16, 0, 0, 0), /unsupported wire format version 5/);
   for (const tag of [0, 24, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
-  assert.match(wireError(() => peekMessageType(bytes(6, 7))).message, /version 6/);
+  assert.match(wireError(() => peekMessageType(bytes(7, 7))).message, /version 7/);
 });
 
 test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {

@@ -93,6 +93,8 @@ export class SwarmCluster {
   readonly stopped = new Set<string>();
   /** Addresses paused now. */
   readonly paused = new Set<string>();
+  /** Applications that take no events until the given time (slow consumers), by endpoint id. */
+  private readonly stalls = new Map<string, number>();
   /** Addresses whose graceful stop has been asked for and has not completed. */
   readonly stopping = new Set<string>();
   /** Raised by every call into an endpoint's API: the run lets promise work settle after the event. */
@@ -252,6 +254,11 @@ export class SwarmCluster {
     );
   }
 
+  /** The application of `id` takes no events for `ms` (its handler holds the queue). */
+  stall(id: string, ms: number): void {
+    this.stalls.set(id, Math.max(this.stalls.get(id) ?? 0, this.sim.now + ms));
+  }
+
   /** Pause `id` for `ms` (SIGSTOP, then SIGCONT). */
   pause(id: string, ms: number): void {
     if (this.paused.has(id) || !this.sim.isUp(id)) return;
@@ -307,7 +314,13 @@ export class SwarmCluster {
     const name = this.recordedName(g, rec);
     const app: AppState = { count: 0, digest: ZERO_DIGEST, viewId: 0, outstanding: new Set() };
     this.apps.set(`${rec.member}\0${g}`, app);
-    const onEvent = (e: GroupEvent): void => this.onGroupEvent(ep, g, name, rec, app, e);
+    const onEvent = (e: GroupEvent): Promise<void> | undefined => {
+      this.onGroupEvent(ep, g, name, rec, app, e);
+      // A stalled application holds the endpoint's queue until the stall ends.
+      const until = this.stalls.get(ep.id) ?? 0;
+      if (until <= this.sim.now) return undefined;
+      return new Promise<void>((resolve) => this.sim.scheduler.after(until - this.sim.now, resolve));
+    };
     const checkpoint = (): Uint8Array => {
       const head = textEncoder.encode(`${JSON.stringify({ count: app.count, digest: app.digest })}\n`);
       const out = new Uint8Array(head.length + this.shape.stateBytes);

@@ -38,6 +38,7 @@ export const FAULTS: Readonly<Record<ScheduledFaultKind, (c: SwarmCluster) => Fa
   [FaultKind.leaveDuringFlush]: leaveDuringFlush,
   [FaultKind.stop]: stop,
   [FaultKind.stopAll]: stopAll,
+  [FaultKind.slowConsumer]: slowConsumer,
 };
 
 /** How long a partition-like fault lasts: often shorter, often longer than the suspicion timeout. */
@@ -171,6 +172,19 @@ function pauseLong(c: SwarmCluster): FaultOutcome {
   const ms = c.shape.suspectTimeoutMs + c.rng.between(100, 3_000);
   c.pause(id, ms);
   return `pause ${id} for ${ms} ms (long)`;
+}
+
+/**
+ * An application stops taking events (its handler holds the queue), from a short while
+ * to past the lag timeout, but never beyond the safety phase.
+ */
+function slowConsumer(c: SwarmCluster): FaultOutcome {
+  const id = pauseVictim(c);
+  if (id === undefined) return null;
+  const lagMs = 5 * c.shape.suspectTimeoutMs;
+  const ms = Math.min(c.rng.between(100, 2 * lagMs), Math.max(1, c.shape.faultPhaseMs - c.sim.now));
+  c.stall(id, ms);
+  return `stall the application of ${id} for ${ms} ms (slow consumer)`;
 }
 
 // ---------------------------------------------------------------- partitions and cuts

@@ -68,6 +68,12 @@ export const FaultKind = {
    * crashes are final). A total stop and a majority crash always restart everybody.
    */
   restart: 'restart',
+  /**
+   * An endpoint's application stops taking events for a while (its handler holds the
+   * delivery queue): its queue fills, it holds its acks, the senders wait, and if it
+   * lasts it is removed as a slow consumer (and comes back as after an exclusion).
+   */
+  slowConsumer: 'slow-consumer',
   // New kinds go at the end: the order is part of every seed's shape (densities and
   // fault times are drawn kind by kind in this order), and recorded seeds must replay.
 } as const;
@@ -168,6 +174,10 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
     const d = kind === FaultKind.restart ? restartChance : drawDensity(densityRng, kind);
     densities[kind] = enabled.has(kind) ? d : 0;
   }
+  // Delivery queues from tiny to default, from the end of the densities' stream (no
+  // other draw moves): with handlers that take every event at once they never fill,
+  // so they matter only when a slow consumer stalls.
+  const deliveryQueue = { deliveryQueueMax: densityRng.pick([16, 256, 8192]), deliveryQueueBytesMax: densityRng.pick([4_096, 256 * 1024, 16 * 1024 * 1024]) };
   return {
     endpoints,
     groups,
@@ -176,7 +186,7 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
     stateBytes,
     codec,
     stagger,
-    endpoint,
+    endpoint: { ...endpoint, ...deliveryQueue },
     suspectTimeoutMs,
     sendIntervalMs: paced,
     safeShare,
@@ -279,6 +289,7 @@ export function describeShape(s: SwarmShape): string {
     `n=${s.endpoints.length} groups=${s.groups.length} state=${s.stateBytes}B codec=${s.codec} ` +
     `suspect=${s.suspectTimeoutMs}ms ackDelay=${e.ackDelayMs}ms sendWindow=${e.sendWindowMax}/${e.sendWindowBytesMax}B ` +
     `orderWindow=${e.orderWindowMax}/${e.orderWindowBytesMax}B bundle=${e.bundleBytesMax}B chunk=${e.stateChunkBytes}B ` +
+    `deliveryQueue=${e.deliveryQueueMax}/${e.deliveryQueueBytesMax}B ` +
     `send=${s.sendIntervalMs[0]}-${s.sendIntervalMs[1]}ms senders=${s.senderShare} safe=${s.safeShare} padding=${s.paddingBytesMax}B ` +
     `faults=${s.faultPhaseMs}ms restart=${s.restartChance} [${kinds}]`
   );
