@@ -126,6 +126,36 @@ for (const mode of ['handler', 'iterator'] as const) {
   });
 }
 
+test("a coordinator whose application stalls a while holds the group back, then everything flows again (its own hold lifted counts in stability)", async () => {
+  const sim = new Simulation({ seed: 45, endpoint: bounds });
+  const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
+  assert.equal(a!.view.members[0]!.id, 'a', 'a coordinates (and sequences)');
+  let stalledUntil = 0;
+  const counts = new Map<string, number>();
+  const groups: Group[] = [];
+  for (const ep of [a!, b!, c!]) {
+    counts.set(ep.id, 0);
+    const onEvent = (e: GroupEvent): Promise<void> | undefined => {
+      if (e.type === 'message') counts.set(ep.id, counts.get(ep.id)! + 1);
+      const wait = ep.id === 'a' ? stalledUntil - sim.now : 0;
+      return wait > 0 ? new Promise<void>((r) => sim.scheduler.after(wait, r)) : undefined;
+    };
+    groups.push(await sim.run(ep.join('g', { onEvent })));
+  }
+  const fb = flood(groups[1]!, 16);
+  await sim.runFor(500);
+  // Shorter than lagTimeoutMs: a is not removed, it holds the senders back and lets go.
+  stalledUntil = sim.now + 2000;
+  await sim.runFor(1500);
+  const during = fb.sent();
+  await sim.runFor(400);
+  assert.equal(fb.sent(), during, 'b waits while the sequencer is behind');
+  await sim.runUntil(() => fb.sent() > during + 500, 10_000);
+  fb.stop();
+  await sim.runUntil(() => new Set(counts.values()).size === 1, 10_000);
+  assert.equal(a!.view.members.length, 3, 'nobody was removed');
+});
+
 test('a queue that drains in time never gets its member removed, and loses nothing', async () => {
   const sim = new Simulation({ seed: 42, endpoint: bounds });
   const [a, b, c] = await sim.startAll(['a', 'b', 'c']);

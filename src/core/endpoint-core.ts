@@ -804,6 +804,8 @@ export class EndpointCore {
     this.appQueue = q;
     if (held !== (q !== 'ok')) {
       this.ackCap = q !== 'ok' ? Math.min(this.lastAckSent, this.ackable()) : Infinity;
+      // The sequencer's own hold counts in stability, which it must now compute again.
+      this.stableDirty = true;
       this.log(q !== 'ok' ? 'the application is behind: acknowledgements wait for it' : 'the application caught up', 'debug');
     }
     this.settle(now);

@@ -176,13 +176,14 @@ function pauseLong(c: SwarmCluster): FaultOutcome {
 
 /**
  * An application stops taking events (its handler holds the queue), from a short while
- * to past the lag timeout, but never beyond the safety phase.
+ * to twice the lag timeout, ending at most a lag timeout and 2 s into the liveness
+ * phase (so that, removed as a slow consumer, it can still come back in time).
  */
 function slowConsumer(c: SwarmCluster): FaultOutcome {
   const id = pauseVictim(c);
   if (id === undefined) return null;
-  const lagMs = 5 * c.shape.suspectTimeoutMs;
-  const ms = Math.min(c.rng.between(100, 2 * lagMs), Math.max(1, c.shape.faultPhaseMs - c.sim.now));
+  const lagMs = c.shape.endpoint.lagTimeoutMs ?? 5 * c.shape.suspectTimeoutMs;
+  const ms = Math.min(c.rng.between(100, 2 * lagMs), Math.max(1, c.shape.faultPhaseMs + lagMs + 2_000 - c.sim.now));
   c.stall(id, ms);
   return `stall the application of ${id} for ${ms} ms (slow consumer)`;
 }

@@ -177,7 +177,12 @@ export function drawShape(rng: SeededRng, enabled: ReadonlySet<FaultKind>): Swar
   // Delivery queues from tiny to default, from the end of the densities' stream (no
   // other draw moves): with handlers that take every event at once they never fill,
   // so they matter only when a slow consumer stalls.
-  const deliveryQueue = { deliveryQueueMax: densityRng.pick([16, 256, 8192]), deliveryQueueBytesMax: densityRng.pick([4_096, 256 * 1024, 16 * 1024 * 1024]) };
+  // The lag timeout too (a slow consumer is removed after it): the default, or shorter.
+  const deliveryQueue = {
+    deliveryQueueMax: densityRng.pick([16, 256, 8192]),
+    deliveryQueueBytesMax: densityRng.pick([4_096, 256 * 1024, 16 * 1024 * 1024]),
+    lagTimeoutMs: suspectTimeoutMs * densityRng.pick([5, 2]),
+  };
   return {
     endpoints,
     groups,
