@@ -1747,6 +1747,9 @@ export class Endpoint {
         continue;
       }
       if (g.hasView) {
+        // The handle ends after the events queued before the exclusion; from now on it
+        // sends nothing (the new incarnation is not in the group).
+        g.refusing = new ClosedError(`excluded from group ${g.name}`, ErrorCode.excluded);
         this.queueEvent(g.name, g, { type: 'excluded' }, null);
       } else {
         // Its join never completed: the join fails, and there is no stream to end.
@@ -2138,6 +2141,12 @@ export class Group implements AsyncIterable<GroupEvent> {
   served = true;
   private readonly endpoint: Endpoint;
   private closedError: Error | null = null;
+  /**
+   * @internal Set at an exclusion the handle does not survive (option `rejoin: false`):
+   * the calls refuse with it at once, while the events queued before the exclusion
+   * are still delivered (the handle closes after them).
+   */
+  refusing: Error | null = null;
   private leaving: Promise<void> | null = null;
 
   /** @internal A leave was asked for. */
@@ -2169,6 +2178,7 @@ export class Group implements AsyncIterable<GroupEvent> {
    */
   multicast(data: Uint8Array, options: MulticastOptions = noMulticastOptions): Promise<void> {
     if (this.closedError !== null) throw this.closedError;
+    if (this.refusing !== null) throw this.refusing;
     if (this.leaving !== null) throw new ClosedError(`group ${this.name} is being left`);
     if (options === null || typeof options !== 'object') throw new OptionError('multicast options must be an object');
     // for-in, not Object.keys: no array per multicast on the hot path.
@@ -2195,6 +2205,7 @@ export class Group implements AsyncIterable<GroupEvent> {
    */
   leave(options: LeaveOptions = {}): Promise<void> {
     if (this.closedError !== null) return Promise.reject(this.closedError);
+    if (this.refusing !== null) return Promise.reject(this.refusing);
     const signal = checkSignal(options?.signal);
     if (this.leaving === null) this.leaving = this.endpoint.submitLeave(this.name);
     if (signal === undefined) return this.leaving;
@@ -2210,6 +2221,7 @@ export class Group implements AsyncIterable<GroupEvent> {
    */
   ready(options: LeaveOptions = {}): Promise<void> {
     if (this.closedError !== null) return Promise.reject(this.closedError);
+    if (this.refusing !== null) return Promise.reject(this.refusing);
     const signal = checkSignal(options?.signal);
     const room = this.endpoint.room();
     if (signal === undefined) return room;

@@ -194,3 +194,26 @@ test('after an exclusion the handle goes on by default (excluded, a new view, a 
     }
   }
 });
+
+test('with rejoin: false, a handle whose exclusion is still queued behind a slow handler refuses multicasts at once (ERR_EXCLUDED)', async () => {
+  const sim = new Simulation({ seed: 20, endpoint: { suspectTimeoutMs: 1000, rejoin: false } });
+  const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
+  await sim.run(a!.join('g'));
+  await sim.run(b!.join('g'));
+  // c's handler holds its queue from the first message on, until released.
+  let release: (() => void) | null = null;
+  const seen: string[] = [];
+  const gc = await sim.run(c!.join('g', { onEvent: (e) => (seen.push(e.type), e.type === 'message' ? new Promise<void>((r) => (release = r)) : undefined) }));
+  await sim.run(a!.group('g')!.multicast(new Uint8Array(1)));
+  await sim.runUntil(() => release !== null, 5000);
+  sim.pause('c');
+  await sim.runUntil(() => a!.view.members.length === 2, 5000);
+  sim.resume('c');
+  await sim.runUntil(() => c!.incarnation !== gc.view!.refs.members.find((m) => m.id === 'c')!.inc, 10_000);
+  // Excluded, though the handle has not delivered `excluded` yet: it sends nothing more.
+  assert.ok(!seen.includes('excluded'));
+  assert.throws(() => gc.multicast(new Uint8Array(1)), (e: unknown) => e instanceof CohortError && e.code === 'ERR_EXCLUDED');
+  await assert.rejects(gc.leave(), (e: unknown) => e instanceof CohortError && e.code === 'ERR_EXCLUDED');
+  (release as (() => void) | null)?.();
+  await sim.runUntil(() => seen.includes('excluded'), 5000);
+});
