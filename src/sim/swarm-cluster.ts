@@ -389,10 +389,17 @@ export class SwarmCluster {
       case 'excluded':
         rec.events.push({ type: 'excluded', group: name, time });
         rec.end = 'excluded';
-        // Come back: the endpoint rejoins the network by itself; rejoin the group too.
-        this.later(50, () => {
-          if (this.sim.isUp(ep.id) && !this.stopped.has(ep.id) && this.wants.get(ep.id)?.has(g) === true) this.joinGroup(ep, g);
-        });
+        // Come back: the endpoint rejoins the network by itself; rejoin the group too —
+        // once the excluded handle is gone (a stalled handler holds it until it resumes).
+        {
+          const old = ep.group(g);
+          const rejoin = (): void => {
+            if (!this.sim.isUp(ep.id) || this.stopped.has(ep.id) || this.wants.get(ep.id)?.has(g) !== true) return;
+            if (old !== undefined && ep.group(g) === old) this.later(50, rejoin);
+            else this.joinGroup(ep, g);
+          };
+          this.later(50, rejoin);
+        }
         return;
       default: {
         const never: never = e;
