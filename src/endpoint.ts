@@ -791,8 +791,15 @@ interface PendingCall extends Deferred<void> {
 }
 
 function pendingCall(multicast: boolean, bytes: number): PendingCall {
-  const d = deferred<void>();
-  return { promise: d.promise, resolve: d.resolve, reject: d.reject, multicast, bytes };
+  // Not through `deferred`: one object less per multicast.
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject, multicast, bytes };
 }
 
 function deferred<T>(): Deferred<T> {
