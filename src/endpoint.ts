@@ -20,9 +20,9 @@ import type { CoreConfig } from './core/config.js';
 import { defaultCoreConfig } from './core/config.js';
 import { GroupAccess } from './core/access.js';
 import { CoreCounters } from './core/counters.js';
-import { EndpointCore } from './core/endpoint-core.js';
+import { EndpointCore, leavePayload } from './core/endpoint-core.js';
 import type { AppQueue, CoreEvent, GroupView } from './core/endpoint-core.js';
-import type { EndpointView, Failure, FailureCause, MemberRef, Message, Position, StatusReqMsg } from './core/types.js';
+import type { EndpointView, Failure, FailureCause, LeaveCause, MemberRef, Message, Position, StatusReqMsg } from './core/types.js';
 import { EntryKind, memberKey } from './core/types.js';
 import { EndpointMetrics, groupTotals, newEndpointCounters, newGroupCounters, retireGroupCounters } from './endpoint-metrics.js';
 import type { EndpointCounters, EndpointSnapshot, GroupCounters, MetricsServer, TransportSnapshot } from './endpoint-metrics.js';
@@ -72,6 +72,12 @@ export interface View {
    * view change, so every member reports the same reasons.
    */
   readonly failures: readonly MemberFailure[];
+  /**
+   * Why each member of `left` left, in the same order: `leave` (its application asked),
+   * `handler-failed` (its `onEvent` threw or rejected, so it stopped), or
+   * `checkpoint-failed` (its `checkpoint()` failed). Agreed, like `failures`.
+   */
+  readonly leaveCauses: readonly LeaveCause[];
   /**
    * The change in one line of text, the same at every member, e.g.
    * `"m3 failed: m1 heard nothing from it for 1012 ms (verified: it did not answer the view change)"`;
@@ -728,6 +734,7 @@ function toView(v: GroupView): View {
     left: ids(v.left),
     failed: ids(v.failed),
     failures: v.failures.map(toMemberFailure),
+    leaveCauses: v.leaveCauses,
     refs: { members: v.members, joined: v.joined, left: v.left, failed: v.failed },
   };
   return { ...view, reason: viewReason(view) };
@@ -767,10 +774,16 @@ export function describeFailure(f: MemberFailure): string {
  * its views mark the flushes its messages are delivered between (and a member that
  * reported `blocked` learns its quorum is back).
  */
-export function viewReason(v: Pick<View, 'joined' | 'left' | 'failed' | 'failures'>): string {
+export function viewReason(v: Pick<View, 'joined' | 'left' | 'failed' | 'failures'> & { readonly leaveCauses?: readonly LeaveCause[] }): string {
   const parts: string[] = [];
   if (v.joined.length > 0) parts.push(`${v.joined.join(', ')} joined`);
-  if (v.left.length > 0) parts.push(`${v.left.join(', ')} left`);
+  const plain = v.left.filter((_, i) => (v.leaveCauses?.[i] ?? 'leave') === 'leave');
+  if (plain.length > 0) parts.push(`${plain.join(', ')} left`);
+  v.left.forEach((m, i) => {
+    const cause = v.leaveCauses?.[i] ?? 'leave';
+    if (cause === 'handler-failed') parts.push(`${m} left: its onEvent handler failed, so it stopped delivering here`);
+    if (cause === 'checkpoint-failed') parts.push(`${m} left: its checkpoint failed, so it could not provide a joiner's state`);
+  });
   v.failed.forEach((m, i) => {
     const f = v.failures[i];
     parts.push(f === undefined ? `${m} failed` : describeFailure(f));
@@ -1397,10 +1410,10 @@ export class Endpoint {
   }
 
   /** @internal */
-  submitLeave(group: string): Promise<void> {
+  submitLeave(group: string, cause: LeaveCause = 'leave'): Promise<void> {
     let localId = 0;
     this.guard(() => {
-      localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, new Uint8Array(0), false);
+      localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, leavePayload(cause), false);
     }, true);
     const d = pendingCall(false, 0);
     this.pending.set(localId, d);
@@ -1926,7 +1939,7 @@ export class Endpoint {
         const g = this.groups.get(job.group);
         if (g === undefined || g.failed !== null) return undefined;
         const err = new CohortError(ErrorCode.checkpoint, `group ${job.group} has a state, but the last member that had it could not provide it (its checkpoint failed): this member leaves the group again`);
-        this.failGroup(g, err, null, true);
+        this.failGroup(g, err, null, 'leave');
         return undefined;
       }
       case 'event': {
@@ -1989,7 +2002,7 @@ export class Endpoint {
       `the onEvent handler of group ${g.name} ${how} on a ${job.event.type} event (${cause instanceof Error ? cause.message : String(cause)}): this member stops delivering in ${g.name} and leaves it`,
       { cause },
     );
-    this.failGroup(g, err, job.localId, true);
+    this.failGroup(g, err, job.localId, 'handler-failed');
     if (this.exitOnHandlerError) {
       process.stderr.write(`cohort: ${err.message}; exiting (option onHandlerError: 'exit')\n`);
       process.exit(1);
@@ -2006,7 +2019,7 @@ export class Endpoint {
     const g = this.groups.get(group);
     if (g === undefined || g.failed !== null) return;
     const err = new CohortError(ErrorCode.checkpoint, `the checkpoint of group ${group} ${how}: a joiner's state cannot come from this member, which leaves the group`, cause === undefined ? undefined : { cause });
-    this.failGroup(g, err, null, false);
+    this.failGroup(g, err, null, null);
     if (this.closed || g.left) return;
     this.guard(() => {
       this.core.abandonProvision(this.world.clock.now(), group);
@@ -2015,7 +2028,7 @@ export class Endpoint {
   }
 
   /** Stop delivery in `g`: calls waiting on it reject with `err`, the handle is told, and (with `leave`) the member leaves. */
-  private failGroup(g: Group, err: CohortError, localId: number | null, leave: boolean): void {
+  private failGroup(g: Group, err: CohortError, localId: number | null, leave: LeaveCause | null): void {
     g.failed = err;
     this.unserve(g);
     this.log(err.message, 'error', { group: g.name });
@@ -2028,7 +2041,7 @@ export class Endpoint {
         // Its own failure changes nothing: the group is being left already.
       }
     }
-    if (leave && !this.closed && !g.left) g.leaveAfterFailure();
+    if (leave !== null && !this.closed && !g.left) g.leaveAfterFailure(leave);
   }
 
   private rejectLocal(localId: number, err: Error): void {
@@ -2261,8 +2274,8 @@ export class Group implements AsyncIterable<GroupEvent> {
   }
 
   /** @internal Leave after a failed handler: `leave()` itself refuses once closed. */
-  leaveAfterFailure(): void {
-    if (this.leaving === null) this.leaving = this.endpoint.submitLeave(this.name);
+  leaveAfterFailure(cause: LeaveCause): void {
+    if (this.leaving === null) this.leaving = this.endpoint.submitLeave(this.name, cause);
     this.leaving.catch(() => undefined);
   }
 

@@ -18,7 +18,7 @@
  */
 export { Endpoint, Group, describeFailure, sha256hex, viewReason } from './endpoint.js';
 export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, JoinOptions, LeaveOptions, MemberFailure, MulticastOptions, StateProgress, View } from './endpoint.js';
-export type { FailureCause } from './core/types.js';
+export type { FailureCause, LeaveCause } from './core/types.js';
 export {
   AssertionFailure,
   ClosedError,

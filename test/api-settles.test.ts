@@ -121,6 +121,12 @@ test('an onEvent that throws stops delivery in that group, rejects what waits on
     assert.deepEqual(seen.get('b'), ['one', 'boom', 'after']);
     assert.deepEqual(seen.get('c'), ['one', 'boom', 'after']);
     assert.deepEqual(seen.get('a'), ['one']);
+    // The same agreed reason at both: a left because its handler failed.
+    for (const i of [1, 2]) {
+      const v = gs[i]!.view!;
+      assert.deepEqual([v.left, v.leaveCauses], [['a'], ['handler-failed']], v.reason);
+      assert.equal(v.reason, 'a left: its onEvent handler failed, so it stopped delivering here');
+    }
     await sim.runUntil(() => eps[0]!.group('g') === undefined, 10_000);
   }
 });
@@ -149,7 +155,8 @@ test('a checkpoint that throws is never a 0-byte state: another member provides 
     return state;
   };
   await sim.run(a!.join('g', { checkpoint: failing, onError: (e) => errors.push(`a ${e.code}`) }));
-  await sim.run(b!.join('g', { checkpoint: () => state, onEvent: () => undefined }));
+  const views: { left: readonly string[]; causes: readonly string[] }[] = [];
+  await sim.run(b!.join('g', { checkpoint: () => state, onEvent: (e) => void (e.type === 'view' && views.push({ left: e.view.left, causes: e.view.leaveCauses })) }));
   const got: Uint8Array[] = [];
   await sim.run(c!.join('g', { onEvent: (e) => void (e.type === 'state' ? got.push(e.data) : undefined) }));
   assert.deepEqual(errors, ['a ERR_CHECKPOINT']);
@@ -157,6 +164,8 @@ test('a checkpoint that throws is never a 0-byte state: another member provides 
   assert.equal(got.length, 1);
   assert.deepEqual(got[0], state);
   await sim.runUntil(() => a!.group('g') === undefined, 10_000);
+  await sim.runUntil(() => views.some((v) => v.left.includes('a')), 10_000);
+  assert.deepEqual(views.find((v) => v.left.includes('a')), { left: ['a'], causes: ['checkpoint-failed'] });
 
   // Now only b has the state, and its checkpoint fails too: a joiner gets no state at all.
   const sim2 = new Simulation({ seed: 18, endpoint: { suspectTimeoutMs: 1000 } });

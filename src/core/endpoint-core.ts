@@ -65,6 +65,7 @@ import type {
   ProbeReplyMsg,
   Failure,
   FailureCause,
+  LeaveCause,
   LogEntry,
   MemberInfo,
   MemberRef,
@@ -89,6 +90,8 @@ export interface GroupView {
   readonly failed: readonly MemberRef[];
   /** Why each member of `failed` was removed, in the same order (agreed: the same at every member). */
   readonly failures: readonly Failure[];
+  /** Why each member of `left` left, in the same order (agreed: its leave entry says it). */
+  readonly leaveCauses: readonly LeaveCause[];
 }
 
 /** What the core asks its caller to deliver or do, in order. */
@@ -330,6 +333,13 @@ function decodePos(bytes: Uint8Array): Position | null {
 
 /** The payload of a leave entry whose member leaves because its checkpoint failed. */
 const LEAVE_CANNOT_PROVIDE = 1;
+/** The same, after the member's `onEvent` failed (it provides no state either). */
+const LEAVE_HANDLER_FAILED = 2;
+
+/** The payload of a leave entry that says why (see `LeaveCause`). */
+export function leavePayload(cause: LeaveCause): Uint8Array {
+  return cause === 'leave' ? new Uint8Array(0) : new Uint8Array([cause === 'checkpoint-failed' ? LEAVE_CANNOT_PROVIDE : LEAVE_HANDLER_FAILED]);
+}
 
 /** The view a non-member reports: none. */
 const NO_VIEW: EndpointView = { epoch: 0, members: [] };
@@ -822,7 +832,7 @@ export class EndpointCore {
     this.observe(now);
     if (this.abandoned.has(group)) return;
     this.abandoned.add(group);
-    this.queue(now, EntryKind.leave, group, new Uint8Array([LEAVE_CANNOT_PROVIDE]), false);
+    this.queue(now, EntryKind.leave, group, leavePayload('checkpoint-failed'), false);
     this.settle(now);
   }
 
@@ -2072,14 +2082,15 @@ export class EndpointCore {
         break;
       }
       case EntryKind.leave: {
-        const cannotProvide = d.payload.length === 1 && d.payload[0] === LEAVE_CANNOT_PROVIDE;
-        const change = this.groups.leave(d.group, d.sender, { epoch: this.view.epoch, gseq }, cannotProvide);
+        const code = d.payload.length === 1 ? d.payload[0] : undefined;
+        const cause: LeaveCause = code === LEAVE_CANNOT_PROVIDE ? 'checkpoint-failed' : code === LEAVE_HANDLER_FAILED ? 'handler-failed' : 'leave';
+        const change = this.groups.leave(d.group, d.sender, { epoch: this.view.epoch, gseq }, cause === 'checkpoint-failed');
         if (own) {
           this.abandoned.delete(d.group);
           this.dropMarker(d.group);
           this.emitApp({ type: 'group-left', group: d.group, localId: localIds?.[0] ?? 0 });
         }
-        if (change !== null) this.onGroupChange(change);
+        if (change !== null) this.onGroupChange(change, cause);
         break;
       }
       case EntryKind.stateDone: {
@@ -2100,12 +2111,12 @@ export class EndpointCore {
   // ===================================================================== group events and state transfer
 
   /** Report a group view change to this endpoint's application, and start transfers. */
-  private onGroupChange(c: GroupChange): void {
+  private onGroupChange(c: GroupChange, leaveCause: LeaveCause = 'leave'): void {
     if (!c.members.some((m) => sameMember(m, this.self))) return;
     // Members leave groups as failed only when the endpoint view removes them: the
     // reasons are those of the view being installed.
     const failures = c.failed.map((f) => this.lastFailures.find((x) => sameMember(x.member, f)) ?? unknownFailure(f));
-    const view: GroupView = { network: this.network, id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed, failures };
+    const view: GroupView = { network: this.network, id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed, failures, leaveCauses: c.left.map(() => leaveCause) };
     // A transfer to us: our own join, or a provider that departed while we still
     // waited — in the order's eyes, which is until our stateDone is delivered: a state
     // that arrived before that is dropped and the new provider's awaited, so that every

@@ -109,6 +109,14 @@ export interface OrderEntry {
  */
 export type FailureCause = 'silence' | 'refused' | 'unresponsive' | 'laggard' | 'replaced' | 'isolated' | 'slow-consumer';
 
+/**
+ * Why a member left a group of its own accord: `leave`, the application asked;
+ * `handler-failed`, its `onEvent` threw or rejected (its replica may differ, so it
+ * stopped); `checkpoint-failed`, its `checkpoint()` failed, so it could not provide a
+ * joiner's state. Carried by the leave entry itself, so every member reports the same.
+ */
+export type LeaveCause = 'leave' | 'handler-failed' | 'checkpoint-failed';
+
 /** The agreed reason a member was removed as failed: part of the proposal, so every member reports the same. */
 export interface Failure {
   readonly member: MemberRef;
