@@ -47,6 +47,8 @@ export interface Recorder {
   readonly events: HistoryEvent[];
   end: MemberHistory['end'];
   crashedAt?: number;
+  /** The endpoint whose incarnation this is (it moves on to a new one when excluded). */
+  readonly endpoint: Endpoint;
 }
 
 /** The application state of one member incarnation in one group. */
@@ -294,7 +296,7 @@ export class SwarmCluster {
     const member = `${ep.id}#${ep.incarnation}`;
     let r = this.recorderByMember.get(member);
     if (r === undefined) {
-      r = { member, events: [], end: 'up' };
+      r = { member, events: [], end: 'up', endpoint: ep };
       this.recorders.push(r);
       this.recorderByMember.set(member, r);
       this.eraOf.set(r, this.era);
@@ -314,12 +316,15 @@ export class SwarmCluster {
     const name = this.recordedName(g, rec);
     const app: AppState = { count: 0, digest: ZERO_DIGEST, viewId: 0, outstanding: new Set() };
     this.apps.set(`${rec.member}\0${g}`, app);
+    // The node's own clock: a stall's end waits while the node is paused, and never
+    // comes once it crashed (nothing of a killed process runs on).
+    const clock = this.sim.network.node(ep.id)!.clock;
     const onEvent = (e: GroupEvent): Promise<void> | undefined => {
       this.onGroupEvent(ep, g, name, rec, app, e);
       // A stalled application holds the endpoint's queue until the stall ends.
       const until = this.stalls.get(ep.id) ?? 0;
       if (until <= this.sim.now) return undefined;
-      return new Promise<void>((resolve) => this.sim.scheduler.after(until - this.sim.now, resolve));
+      return new Promise<void>((resolve) => void clock.setTimer(until - this.sim.now, resolve));
     };
     const checkpoint = (): Uint8Array => {
       const head = textEncoder.encode(`${JSON.stringify({ count: app.count, digest: app.digest })}\n`);
@@ -667,13 +672,22 @@ export class SwarmCluster {
     return null;
   }
 
+  /** How a recorder's incarnation ended, as far as the run got. */
+  private endOf(r: Recorder): MemberHistory['end'] {
+    if (r.end !== 'up') return r.end;
+    // Its endpoint moved on to a new incarnation: this one was excluded, though its
+    // application (a stalled handler) has not been told yet.
+    if (`${r.endpoint.id}#${r.endpoint.incarnation}` !== r.member) return 'excluded';
+    // A stop still under way at the end counts as a stop: the member is on its way out.
+    return this.stopped.has(r.member.slice(0, r.member.indexOf('#'))) ? 'stopped' : 'up';
+  }
+
   /** One history per member incarnation, as the checker takes them. */
   histories(): MemberHistory[] {
     return this.recorders.map((r) => ({
       member: r.member,
       events: r.events,
-      // A stop still under way at the end counts as a stop: the member is on its way out.
-      end: r.end === 'up' && this.stopped.has(r.member.slice(0, r.member.indexOf('#'))) ? 'stopped' : r.end,
+      end: this.endOf(r),
       ...(r.crashedAt === undefined ? {} : { crashedAt: r.crashedAt }),
     }));
   }
