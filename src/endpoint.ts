@@ -834,6 +834,8 @@ type Job =
       readonly group: string;
       /** The handle whose delivery queue counts it (see `queueEvent`). */
       readonly handle: Group | undefined;
+      /** When the protocol delivered it (clock ms): see `deliveredAt`. */
+      readonly at: number;
       readonly event: GroupEvent;
       readonly localId: number | null;
       readonly firstView: boolean;
@@ -897,6 +899,18 @@ export class Endpoint {
   private toldQueue: AppQueue = 'ok';
   /** How many `drive` calls are running (they nest: a checkpoint given at once drives). */
   private driving = 0;
+  /** When the current step began (clock ms): the delivery time of the events it queues. */
+  private stepAt = 0;
+  private eventAt = 0;
+
+  /**
+   * @internal When the protocol delivered the event being handed to the application
+   * (clock ms) — earlier than now when a slow handler held it in the queue. The
+   * simulator's recorders time histories with it: a network's life is the protocol's.
+   */
+  get deliveredAt(): number {
+    return this.eventAt;
+  }
   private readonly jobs: Job[] = [];
   private dispatching = false;
   private flushQueued = false;
@@ -1548,6 +1562,7 @@ export class Endpoint {
   }
 
   private step(): void {
+    this.stepAt = this.world.clock.now();
     do {
       // Loop when an event replaced the core (exclusion): the new one has output too.
       for (let core = null; core !== this.core; ) {
@@ -1669,7 +1684,7 @@ export class Endpoint {
 
   /** Queue an event of group `name` for the application; `g`, its handle, counts it in its delivery queue. */
   private queueEvent(name: string, g: Group | undefined, event: GroupEvent, localId: number | null, firstView = false, rejoining = false): void {
-    this.jobs.push({ kind: 'event', group: name, handle: g, event, localId, firstView, rejoining });
+    this.jobs.push({ kind: 'event', group: name, handle: g, at: this.stepAt, event, localId, firstView, rejoining });
     if (g !== undefined) this.fill(g, eventBytes(event), true);
   }
 
@@ -1958,6 +1973,7 @@ export class Endpoint {
           return undefined;
         }
         let r: void | Promise<void>;
+        this.eventAt = job.at;
         try {
           r = g.deliver(job.event);
         } catch (err) {

@@ -348,7 +348,9 @@ export class SwarmCluster {
   }
 
   private onGroupEvent(ep: Endpoint, g: string, name: string, rec: Recorder, app: AppState, e: GroupEvent): void {
-    const time = this.sim.now;
+    // The protocol's time of delivery: a stalled application takes events late, but the
+    // network's life (G9) and the order of events are the protocol's.
+    const time = ep.deliveredAt;
     switch (e.type) {
       case 'view':
         app.viewId = e.view.id;
