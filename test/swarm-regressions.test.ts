@@ -30,6 +30,11 @@ const cases: readonly { seed: number; kinds: readonly FaultKind[]; caught: strin
   { seed: 44518, kinds: ALL_FAULT_KINDS, caught: 'every seed host restarted while the network lived on in joiners only, heard nothing of it, and founded a second network (G9); the test in founding.test.ts pins it' },
   { seed: 45114, kinds: ALL_FAULT_KINDS, caught: 'a joiner kept a gone epoch-8 contact and ignored the lower-epoch network that could take it in (G7); joining.test.ts pins it' },
   { seed: 36697, kinds: ALL_FAULT_KINDS, caught: 'every seed restarted while the network lived on in joiners only; the seeds that had heard of it founded a second one (G9)' },
+  {
+    seed: 33,
+    kinds: [FaultKind.slowConsumer, FaultKind.crash, FaultKind.pauseLong, FaultKind.pauseShort, FaultKind.partition2, FaultKind.leave, FaultKind.groupJoin, FaultKind.lossBurst, FaultKind.crashCoordinator],
+    caught: 'an application stalled past its exclusion never rejoined its group: the harness skipped the rejoin while the excluded handle was still open (G7)',
+  },
   { seed: 24, kinds: [FaultKind.slowConsumer, FaultKind.crash], caught: "the coordinator's application stalled and caught up, but its stability was never computed again: the order window stayed shut for good (G7)" },
 ];
 
