@@ -62,6 +62,18 @@ test('kv-map: concurrent writes from three members leave three equal maps, and a
   assert.deepEqual(survivors[2], survivors[0]);
 });
 
+test('kv-map: setMany loads more keys than the endpoint keeps in flight, waiting for room (ready) instead of failing', async () => {
+  const sim = new Simulation({ seed: 12, faults: lossy, endpoint: { pendingMulticastsMax: 50 } });
+  const eps = await sim.startAll(['a', 'b']);
+  const maps: ReplicatedMap[] = [];
+  for (const ep of eps) maps.push(await sim.run(ReplicatedMap.join(ep, 'kv')));
+  const pairs = Array.from({ length: 500 }, (_, i) => [`k${i}`, `v${i}`] as const);
+  await sim.run(maps[0]!.setMany(pairs), 60_000);
+  assert.equal(maps[0]!.snapshot().length, 500);
+  await sim.runUntil(() => maps[1]!.snapshot().length === 500, 10_000);
+  assert.deepEqual(maps[1]!.snapshot(), maps[0]!.snapshot());
+});
+
 test('kv-map over real TCP on 127.0.0.1: three endpoints hold the same map', { timeout: 30_000 }, async () => {
   const eps: Endpoint[] = [];
   try {

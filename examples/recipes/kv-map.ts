@@ -11,19 +11,28 @@ const decoder = new TextDecoder();
 export class ReplicatedMap {
   private entries = new Map<string, string>();
   private group: Group | undefined;
+  /** Set if applying a write failed here: this replica may differ, so it stops answering. */
+  private failure: Error | null = null;
 
-  /** Join (or create) the map called `name`; resolves once this member holds its state. */
-  static async join(endpoint: Endpoint, name: string): Promise<ReplicatedMap> {
+  /**
+   * Join (or create) the map called `name`; resolves once this member holds its state,
+   * or rejects after `timeoutMs` (ERR_TIMEOUT, saying what it waited for).
+   */
+  static async join(endpoint: Endpoint, name: string, timeoutMs = 30_000): Promise<ReplicatedMap> {
     const map = new ReplicatedMap();
     map.group = await endpoint.join(name, {
       onEvent: (event) => map.onEvent(event),
       checkpoint: () => encoder.encode(JSON.stringify([...map.entries])),
+      // onEvent threw: this member left the group (the others see why); join again to recover.
+      onError: (err) => void (map.failure = err),
+      timeoutMs,
     });
     return map;
   }
 
   /** The value as of the last write applied here. */
   get(key: string): string | undefined {
+    if (this.failure !== null) throw this.failure;
     return this.entries.get(key);
   }
 
@@ -40,6 +49,24 @@ export class ReplicatedMap {
   /** Resolves once the delete is applied here. */
   delete(key: string): Promise<void> {
     return this.write({ op: 'delete', key });
+  }
+
+  /**
+   * Set many keys without awaiting each write, as fast as the group takes them: past
+   * the endpoint's bound on writes in flight, `ready()` waits for room. Resolves once all
+   * are applied here (own writes are delivered in the order they were sent).
+   */
+  async setMany(pairs: Iterable<readonly [string, string]>): Promise<void> {
+    const group = this.requireGroup();
+    let failed: unknown = null;
+    let last: Promise<void> = Promise.resolve();
+    for (const [key, value] of pairs) {
+      await group.ready();
+      if (failed !== null) break;
+      last = this.write({ op: 'set', key, value }).catch((err: unknown) => void (failed ??= err));
+    }
+    await last;
+    if (failed !== null) throw failed;
   }
 
   /** Stop replicating the map (the others see a view without this member). */
