@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatViolations } from '../src/check/checker.js';
 import { runScenario } from '../src/sim/scenario.js';
+import { compareGolden, goldenMessage, suiteSeeds } from './golden.js';
 
 export function simulationSuite(name: string, from: number, count: number): void {
   test(`${name}: ${count} seeded fault scenarios judged on G1-G11`, { timeout: 900_000 }, async (t) => {
-    const only = process.env.COHORT_SEED;
-    const seeds = only !== undefined ? [Number(only)] : Array.from({ length: count }, (_, i) => from + i);
+    const seeds = suiteSeeds(from, count);
+    const golden: string[] = [];
     const failures: string[] = [];
     const started = performance.now();
     let events = 0;
@@ -23,6 +24,7 @@ export function simulationSuite(name: string, from: number, count: number): void
     const detect: number[] = [];
     for (const seed of seeds) {
       const r = await runScenario({ seed });
+      golden.push(r.golden);
       events += r.events;
       virtualMs += r.virtualMs;
       if (r.livenessChecked) liveness += 1;
@@ -41,5 +43,8 @@ export function simulationSuite(name: string, from: number, count: number): void
         `crash to agreed view: median ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${detect[detect.length - 1] ?? NaN} ms (virtual)`,
     );
     assert.equal(failures.length, 0, failures.join('\n\n'));
+    const suite = name.replace(/\s+/g, '-');
+    const diffs = compareGolden(suite, golden, seeds.length === count);
+    assert.equal(diffs.length, 0, goldenMessage(suite, diffs));
   });
 }

@@ -16,6 +16,7 @@ import { test } from 'node:test';
 import { formatFirstViolations, swarmReplayCommand } from '../src/cli/replay.js';
 import { runSwarm } from '../src/sim/swarm.js';
 import { ALL_FAULT_KINDS, FaultKind, parseFaultKinds } from '../src/sim/swarm-shape.js';
+import { compareGolden, goldenMessage, suiteSeeds } from './golden.js';
 
 /**
  * Which fault kinds CI runs: `true`, or why the kind is off (the protocol bug it still
@@ -57,8 +58,8 @@ function kindsFromEnv(): readonly FaultKind[] {
 export function swarmSuite(name: string, from: number, count: number): void {
   test(`${name}: ${count} swarm seeds judged on G1-G11`, { timeout: 900_000 }, async (t) => {
     const kinds = kindsFromEnv();
-    const only = process.env.COHORT_SEED;
-    const seeds = only !== undefined ? [Number(only)] : Array.from({ length: count }, (_, i) => from + i);
+    const seeds = suiteSeeds(from, count);
+    const golden: string[] = [];
     const failures: string[] = [];
     const wallMs: number[] = [];
     let events = 0;
@@ -69,6 +70,7 @@ export function swarmSuite(name: string, from: number, count: number): void {
     for (const seed of seeds) {
       const started = performance.now();
       const r = await runSwarm({ seed, kinds });
+      golden.push(r.golden);
       wallMs.push(performance.now() - started);
       events += r.events;
       virtualMs += r.virtualMs;
@@ -89,5 +91,10 @@ export function swarmSuite(name: string, from: number, count: number): void {
         `faults struck: ${[...struck].map(([k, n]) => `${k} ${n}`).join(', ')}; kinds off: ${off.length === 0 ? 'none' : off.join(', ')}`,
     );
     assert.equal(failures.length, 0, failures.join('\n\n'));
+    if (kinds === CI_FAULT_KINDS) {
+      const suite = name.replace(/\s+/g, '-');
+      const diffs = compareGolden(suite, golden, seeds.length === count);
+      assert.equal(diffs.length, 0, goldenMessage(suite, diffs));
+    }
   });
 }

@@ -161,6 +161,13 @@ export interface SimNetworkOptions extends Partial<NetworkFaults> {
    * @default 10_000
    */
   readonly heldMessagesMax?: number;
+  /**
+   * Sees every message a node's transport hands to the network, in order, before its
+   * fate is drawn (lost and crashed senders' messages too), with its encoding when
+   * there is a codec. For golden traces: a digest of everything the network carried.
+   * @default undefined
+   */
+  readonly onSend?: (from: string, to: string, msg: Message, bytes: Uint8Array | null) => void;
 }
 
 /** A snapshot of the network's counters. Every copy of a message is accounted for once: `sent + duplicated = delivered + droppedTotal + inFlight`. */
@@ -223,6 +230,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'codec',
   'onTrace',
   'heldMessagesMax',
+  'onSend',
 ]);
 const FAULT_KEYS: ReadonlySet<string> = new Set(Object.keys(DEFAULT_FAULTS));
 
@@ -337,6 +345,7 @@ export class SimNetwork {
   onTrace: ((line: string) => void) | undefined;
 
   private readonly codec: SimCodec | undefined;
+  private readonly onSend: SimNetworkOptions['onSend'];
   private readonly heldMessagesMax: number;
   private faultSettings: NetworkFaults;
   private readonly nodes = new Map<string, NodeRecord>();
@@ -368,6 +377,7 @@ export class SimNetwork {
     this.scheduler = options.scheduler;
     this.rng = options.rng;
     this.codec = options.codec;
+    this.onSend = options.onSend;
     this.onTrace = options.onTrace;
     const heldMax = options.heldMessagesMax ?? DEFAULT_HELD_MESSAGES_MAX;
     if (!Number.isSafeInteger(heldMax) || heldMax < 0) {
@@ -565,6 +575,7 @@ export class SimNetwork {
     const id = ++this.nextId;
     const label = `#${id}`;
     if (!node.isUp) {
+      this.onSend?.(node.address, to, msg, null);
       this.inFlightCount++;
       this.lose(DropReason.senderCrashed, node.address, to, label, msg.t);
       return;
@@ -572,6 +583,7 @@ export class SimNetwork {
     // Encode even messages about to be lost: the codec is exercised on every send, as
     // a real transport encodes before the network loses anything.
     const bytes = this.codec === undefined ? null : this.codec.encode(msg);
+    this.onSend?.(node.address, to, msg, bytes);
     const f = this.faultSettings;
     const rng = this.rng;
     const flight: Flight = { label, sender: node, from: node.address, to, type: msg.t, msg, bytes };

@@ -18,6 +18,7 @@ import { checkHistories } from '../check/checker.js';
 import type { HistoryEvent, MemberHistory, Violation } from '../check/history.js';
 import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
 import type { MemberRef } from '../core/types.js';
+import { goldenLine } from './golden.js';
 import { SeededRng } from './rng.js';
 import { Simulation } from './simulation.js';
 
@@ -66,6 +67,8 @@ export interface ScenarioResult {
   readonly crashToViewMs: readonly number[];
   /** False when the run ended without a live majority, so liveness was not judged. */
   readonly livenessChecked: boolean;
+  /** The run's golden line: seed, wire digest, history digest (see `sim/golden.ts`). */
+  readonly golden: string;
 }
 
 const zeroDigest = '0'.repeat(64);
@@ -106,6 +109,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     // The application model joins its groups again itself after an exclusion, recording
     // each incarnation's history apart (the checker judges incarnations one by one).
     endpoint: { suspectTimeoutMs, rejoin: false },
+    digestWire: true,
     ...(opts.trace === undefined ? {} : { trace: opts.trace }),
     codec: rng.below(4) !== 0,
   });
@@ -505,6 +509,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     maxStateBytes,
     crashToViewMs: crashDetection(histories, crashes),
     livenessChecked: error === null && recoverable,
+    golden: goldenLine(opts.seed, sim.wireDigest() ?? '', histories),
   };
 }
 

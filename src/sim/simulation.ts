@@ -18,6 +18,7 @@ import { decodeMessage, encodeMessage } from '../wire/codec.js';
 import { Endpoint } from '../endpoint.js';
 import type { EndpointOptions } from '../endpoint.js';
 import { OptionError } from '../errors.js';
+import { WireDigest } from './golden.js';
 import { SimNetwork } from './network.js';
 import type { NetworkFaults, SimNode } from './network.js';
 import { SeededRng } from './rng.js';
@@ -48,6 +49,11 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
   /** Guard against runaway runs. @default 5,000,000 */
   readonly maxEvents?: number;
+  /**
+   * Keep a digest of every message the network carries (see {@link Simulation.wireDigest}).
+   * @default false
+   */
+  readonly digestWire?: boolean;
 }
 
 /** A simulated run: a network, a clock, and the endpoints on it. */
@@ -63,6 +69,7 @@ export class Simulation {
   private readonly trace: ((line: string) => void) | undefined;
   private readonly maxEvents: number;
   private readonly nodes = new Map<string, { node: SimNode; endpoint: Endpoint }>();
+  private readonly wire: WireDigest | null;
 
   /**
    * A new simulation with no endpoints yet, at virtual time 0.
@@ -77,13 +84,20 @@ export class Simulation {
     this.maxEvents = opts.maxEvents ?? 5_000_000;
     this.trace = opts.trace;
     this.endpointOptions = opts.endpoint ?? {};
+    this.wire = opts.digestWire === true ? new WireDigest() : null;
     this.network = new SimNetwork({
       scheduler: this.scheduler,
       rng: this.rng.fork(),
       ...(opts.faults ?? {}),
       ...(opts.codec === false ? {} : { codec: { encode: encodeMessage, decode: (b: Uint8Array) => decodeMessage(b) } }),
       ...(opts.trace === undefined ? {} : { onTrace: opts.trace }),
+      ...(this.wire === null ? {} : { onSend: this.wire.add.bind(this.wire) }),
     });
+  }
+
+  /** The digest of every message carried so far (`count:hex`), or null without `digestWire`. */
+  wireDigest(): string | null {
+    return this.wire === null ? null : this.wire.digest();
   }
 
   /** Virtual time, in milliseconds since the start. */

@@ -34,6 +34,7 @@
  */
 import { checkHistories } from '../check/checker.js';
 import type { MemberHistory, Violation } from '../check/history.js';
+import { goldenLine } from './golden.js';
 import { SeededRng } from './rng.js';
 import { finalStateCheck } from './scenario.js';
 import { Simulation } from './simulation.js';
@@ -82,6 +83,8 @@ export interface SwarmResult {
   readonly livenessChecked: boolean;
   /** Virtual ms from healing until everything had converged; null if it never did. */
   readonly convergedAfterMs: number | null;
+  /** The run's golden line: seed, wire digest, history digest (see `sim/golden.ts`). */
+  readonly golden: string;
 }
 
 /** Events one 20 ms slice of virtual time may run before the run counts as a runaway. */
@@ -108,6 +111,7 @@ export async function runSwarm(opts: SwarmOptions): Promise<SwarmResult> {
     // `SwarmCluster`), recording each incarnation's history apart.
     endpoint: { ...shape.endpoint, rejoin: false },
     codec: shape.codec,
+    digestWire: true,
     ...(trace === undefined ? {} : { trace }),
   });
   const c = new SwarmCluster({ sim, rng: runRng, shape, trace });
@@ -246,5 +250,6 @@ function judge(x: JudgeInput): SwarmResult {
     maxStateBytes: c.maxStateBytes,
     livenessChecked,
     convergedAfterMs: x.convergedAfterMs,
+    golden: goldenLine(x.opts.seed, c.sim.wireDigest() ?? '', histories),
   };
 }
