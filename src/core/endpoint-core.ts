@@ -54,6 +54,8 @@ import { GroupAccess } from './access.js';
 import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
 import { KnownNetwork } from './known-network.js';
+import { Outbox } from './outbox.js';
+import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
 import { majority } from './quorum.js';
 import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
@@ -79,72 +81,7 @@ import type {
   WelcomeMsg,
 } from './types.js';
 
-/** A group view as reported to the application. */
-export interface GroupView {
-  /** The network the view belongs to (see `EndpointCore.network`). */
-  readonly network: string;
-  readonly id: number;
-  readonly members: readonly MemberRef[];
-  readonly joined: readonly MemberRef[];
-  readonly left: readonly MemberRef[];
-  readonly failed: readonly MemberRef[];
-  /** Why each member of `failed` was removed, in the same order (agreed: the same at every member). */
-  readonly failures: readonly Failure[];
-  /** Why each member of `left` left, in the same order (agreed: its leave entry says it). */
-  readonly leaveCauses: readonly LeaveCause[];
-}
-
-/** What the core asks its caller to deliver or do, in order. */
-export type CoreEvent =
-  | {
-      readonly type: 'installed';
-      readonly view: EndpointView;
-      readonly joined: readonly MemberRef[];
-      readonly left: readonly MemberRef[];
-      readonly failed: readonly MemberRef[];
-      readonly failures: readonly Failure[];
-    }
-  | { readonly type: 'view'; readonly group: string; readonly view: GroupView }
-  | { readonly type: 'state'; readonly group: string; readonly data: Uint8Array }
-  | {
-      readonly type: 'message';
-      readonly group: string;
-      readonly sender: MemberRef;
-      readonly data: Uint8Array;
-      /** Set on the sender's own messages: the id `multicast()` returned. */
-      readonly localId: number | null;
-      readonly safe: boolean;
-    }
-  /** Bytes of `group`'s state received so far (a contiguous prefix), of `total`: not ordered. */
-  | { readonly type: 'state-progress'; readonly group: string; readonly received: number; readonly total: number }
-  /** Take the checkpoint of `group` now, in order, and hand it to `provideState`. */
-  | { readonly type: 'state-request'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
-  /**
-   * Our join of `group` can get no state: the last member that had it left unable to
-   * provide it (its checkpoint failed). Delivered in order, instead of the first view.
-   */
-  | { readonly type: 'state-lost'; readonly group: string }
-  /**
-   * The network refused this endpoint for longer than two suspicion timeouts: a live
-   * member at another address holds its id. It stops; it never joins.
-   */
-  | { readonly type: 'duplicate'; readonly live: MemberRef }
-  /** Own leave of `group` is delivered: the handle is done. */
-  | { readonly type: 'group-left'; readonly group: string; readonly localId: number }
-  /** A view change cannot complete: this side has no majority (G9). */
-  | { readonly type: 'blocked' }
-  | { readonly type: 'excluded' }
-  /** This endpoint left the network gracefully. */
-  | { readonly type: 'stopped' }
-  /** Diagnostics (suspicions, proposals), for logs and traces, each with its level. */
-  | { readonly type: 'log'; readonly level: CoreLogLevel; readonly text: string };
-
-/**
- * How much a diagnostic matters: `error` the application's code failed, `warn` something
- * is wrong with a peer or with us (suspicions, exclusions, refusals), `info` the
- * protocol's milestones (views, proposals), `debug` its chatter.
- */
-export type CoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
 
 /**
  * The application's queues of undelivered events, as the shell tells the core
@@ -182,10 +119,6 @@ export interface FlowState {
   readonly blocked: boolean;
 }
 
-export interface CoreOutput {
-  readonly send: { to: string; msg: Message }[];
-  readonly events: CoreEvent[];
-}
 
 export interface CoreOptions {
   readonly self: MemberRef;
@@ -397,7 +330,7 @@ export class EndpointCore {
   /** Scratch for `updateStable`. */
   private readonly heldScratch: number[] = [];
   private groups = new GroupTable();
-  private out: CoreOutput = { send: [], events: [] };
+  private readonly out = new Outbox();
   private lastNow = 0;
   private settling = false;
   private committing = false;
@@ -741,9 +674,7 @@ export class EndpointCore {
   /** Everything to send and deliver since the last call, in order. */
   takeOutput(): CoreOutput {
     this.flushOrderBatch();
-    const o = this.out;
-    this.out = { send: [], events: [] };
-    return o;
+    return this.out.take();
   }
 
   /** When the caller must call `tick` next, at the latest (ms, same clock as `now`). */
@@ -2182,7 +2113,7 @@ export class EndpointCore {
    */
   private emitApp(e: CoreEvent): void {
     if (this.pendingApp.length > 0) this.pendingApp.push(e);
-    else this.out.events.push(e);
+    else this.out.emit(e);
   }
 
   /** Release held events up to the first marker whose state has not arrived. */
@@ -2192,10 +2123,10 @@ export class EndpointCore {
       const e = this.pendingApp[i]!;
       if (e.type === 'marker') {
         if (!e.confirmed || e.state === null) break;
-        this.out.events.push({ type: 'view', group: e.group, view: e.view });
-        this.out.events.push({ type: 'state', group: e.group, data: e.state });
+        this.out.emit({ type: 'view', group: e.group, view: e.view });
+        this.out.emit({ type: 'state', group: e.group, data: e.state });
       } else {
-        this.out.events.push(e);
+        this.out.emit(e);
       }
     }
     if (i > 0) this.pendingApp = this.pendingApp.slice(i);
@@ -3142,14 +3073,14 @@ export class EndpointCore {
   // ===================================================================== output helpers
 
   private send(to: string, msg: Message): void {
-    this.out.send.push({ to, msg });
+    this.out.send(to, msg);
   }
 
   private emit(e: CoreEvent): void {
-    this.out.events.push(e);
+    this.out.emit(e);
   }
 
   private log(text: string, level: CoreLogLevel): void {
-    this.out.events.push({ type: 'log', level, text });
+    this.out.log(text, level);
   }
 }

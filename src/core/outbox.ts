@@ -1,0 +1,108 @@
+/**
+ * The core's output of one turn, in order: messages to send and events for the
+ * endpoint (application events, logs). Every part writes here rather than returning
+ * lists, so the order of output is the order in which the protocol decided it, and
+ * nothing is allocated per message beyond the entry itself. `EndpointCore.takeOutput`
+ * drains it at the end of each turn.
+ */
+import type { EndpointView, Failure, LeaveCause, MemberRef, Message, Position } from './types.js';
+
+/** A group view as reported to the application. */
+export interface GroupView {
+  /** The network the view belongs to (see `EndpointCore.network`). */
+  readonly network: string;
+  readonly id: number;
+  readonly members: readonly MemberRef[];
+  readonly joined: readonly MemberRef[];
+  readonly left: readonly MemberRef[];
+  readonly failed: readonly MemberRef[];
+  /** Why each member of `failed` was removed, in the same order (agreed: the same at every member). */
+  readonly failures: readonly Failure[];
+  /** Why each member of `left` left, in the same order (agreed: its leave entry says it). */
+  readonly leaveCauses: readonly LeaveCause[];
+}
+
+/** What the core asks its caller to deliver or do, in order. */
+export type CoreEvent =
+  | {
+      readonly type: 'installed';
+      readonly view: EndpointView;
+      readonly joined: readonly MemberRef[];
+      readonly left: readonly MemberRef[];
+      readonly failed: readonly MemberRef[];
+      readonly failures: readonly Failure[];
+    }
+  | { readonly type: 'view'; readonly group: string; readonly view: GroupView }
+  | { readonly type: 'state'; readonly group: string; readonly data: Uint8Array }
+  | {
+      readonly type: 'message';
+      readonly group: string;
+      readonly sender: MemberRef;
+      readonly data: Uint8Array;
+      /** Set on the sender's own messages: the id `multicast()` returned. */
+      readonly localId: number | null;
+      readonly safe: boolean;
+    }
+  /** Bytes of `group`'s state received so far (a contiguous prefix), of `total`: not ordered. */
+  | { readonly type: 'state-progress'; readonly group: string; readonly received: number; readonly total: number }
+  /** Take the checkpoint of `group` now, in order, and hand it to `provideState`. */
+  | { readonly type: 'state-request'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position }
+  /**
+   * Our join of `group` can get no state: the last member that had it left unable to
+   * provide it (its checkpoint failed). Delivered in order, instead of the first view.
+   */
+  | { readonly type: 'state-lost'; readonly group: string }
+  /**
+   * The network refused this endpoint for longer than two suspicion timeouts: a live
+   * member at another address holds its id. It stops; it never joins.
+   */
+  | { readonly type: 'duplicate'; readonly live: MemberRef }
+  /** Own leave of `group` is delivered: the handle is done. */
+  | { readonly type: 'group-left'; readonly group: string; readonly localId: number }
+  /** A view change cannot complete: this side has no majority (G9). */
+  | { readonly type: 'blocked' }
+  | { readonly type: 'excluded' }
+  /** This endpoint left the network gracefully. */
+  | { readonly type: 'stopped' }
+  /** Diagnostics (suspicions, proposals), for logs and traces, each with its level. */
+  | { readonly type: 'log'; readonly level: CoreLogLevel; readonly text: string };
+
+/**
+ * How much a diagnostic matters: `error` the application's code failed, `warn` something
+ * is wrong with a peer or with us (suspicions, exclusions, refusals), `info` the
+ * protocol's milestones (views, proposals), `debug` its chatter.
+ */
+export type CoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Everything to send and deliver since the last drain, in order. */
+export interface CoreOutput {
+  readonly send: { to: string; msg: Message }[];
+  readonly events: CoreEvent[];
+}
+
+/** The ordered output of the core's turns (see the module comment). */
+export class Outbox {
+  private out: CoreOutput = { send: [], events: [] };
+
+  /** Send `msg` to the endpoint at address `to`. */
+  send(to: string, msg: Message): void {
+    this.out.send.push({ to, msg });
+  }
+
+  /** Hand an event to the endpoint, after everything output before it. */
+  emit(e: CoreEvent): void {
+    this.out.events.push(e);
+  }
+
+  /** A diagnostic line for the endpoint's log. */
+  log(text: string, level: CoreLogLevel): void {
+    this.out.events.push({ type: 'log', level, text });
+  }
+
+  /** Everything output since the last call, in order; the outbox starts empty again. */
+  take(): CoreOutput {
+    const o = this.out;
+    this.out = { send: [], events: [] };
+    return o;
+  }
+}
