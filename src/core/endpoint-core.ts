@@ -54,6 +54,7 @@ import { GroupAccess } from './access.js';
 import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
 import { KnownNetwork } from './known-network.js';
+import { AppStream } from './app-stream.js';
 import { Outbox } from './outbox.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
 import { majority } from './quorum.js';
@@ -239,21 +240,6 @@ interface IncomingTransfer {
   readonly startedAt: number;
 }
 
-/**
- * A joiner's place in its application stream where its first view of `group` and the
- * state go, once the state has arrived and the order says so (our `stateDone` is
- * delivered). Everything after it waits.
- */
-interface Marker {
-  readonly type: 'marker';
-  readonly group: string;
-  readonly pos: Position;
-  readonly view: GroupView;
-  state: Uint8Array | null;
-  /** Our `stateDone` for `pos` is delivered: every member now counts us as having the state. */
-  confirmed: boolean;
-}
-
 /** The payload of a `stateDone` entry: the position of the state it confirms. */
 function encodePos(pos: Position): Uint8Array {
   return new TextEncoder().encode(`${pos.epoch}:${pos.gseq}`);
@@ -331,6 +317,8 @@ export class EndpointCore {
   private readonly heldScratch: number[] = [];
   private groups = new GroupTable();
   private readonly out = new Outbox();
+  /** The application's ordered stream, held behind state markers. */
+  private readonly app = new AppStream(this.out);
   private lastNow = 0;
   private settling = false;
   private committing = false;
@@ -522,8 +510,6 @@ export class EndpointCore {
   /** State chunks that arrived before this member delivered its own join. */
   private earlyChunks: { from: string; msg: StateChunkMsg }[] = [];
   private earlyBytes = 0;
-  /** Application events held behind markers; empty when no state is awaited. */
-  private pendingApp: (CoreEvent | Marker)[] = [];
 
   constructor(opts: CoreOptions) {
     this.self = ref(opts.self);
@@ -1001,7 +987,7 @@ export class EndpointCore {
         this.blockedReported = true;
         this.log(`blocked: hears ${heard} of ${this.view.members.length} members`, 'warn');
         // In the application's stream, after what was delivered before it.
-        this.emitApp({ type: 'blocked' });
+        this.app.emit({ type: 'blocked' });
       }
     }
     if ((this.blockedReported || this.isolatedSince !== null) && now >= this.nextSeekAt) this.seekLaterView(now);
@@ -1975,7 +1961,7 @@ export class EndpointCore {
     }
     if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
       // The same decision at every member, at the same position: the entry is skipped.
-      this.emitApp({ type: 'log', level: 'warn', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
+      this.app.emit({ type: 'log', level: 'warn', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
       // (Never our own: the endpoint checks the same policy before it submits anything.)
       return;
     }
@@ -1985,7 +1971,7 @@ export class EndpointCore {
         assert(localIds === null || localIds.length === messages?.length, `own bundle ${d.seq} does not hold its ${localIds?.length} messages`);
         if (messages === null) {
           // Never from a correct sender; the same bytes everywhere make the same decision.
-          this.emitApp({ type: 'log', level: 'warn', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
+          this.app.emit({ type: 'log', level: 'warn', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
           break;
         }
         let allowed: string | null = null;
@@ -1997,19 +1983,19 @@ export class EndpointCore {
           if (group !== allowed) {
             if (!this.access.allowed(group, d.sender.id)) {
               // Never our own: the endpoint checks the same policy before it submits.
-              this.emitApp({ type: 'log', level: 'warn', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
+              this.app.emit({ type: 'log', level: 'warn', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
               continue;
             }
             allowed = group;
           }
-          this.emitApp({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe });
+          this.app.emit({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe });
         }
         break;
       }
       case EntryKind.join: {
         const change = this.groups.join(d.group, d.sender, { epoch: this.view.epoch, gseq });
         if (change !== null) this.onGroupChange(change);
-        else if (own) this.emitApp({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
+        else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
         break;
       }
       case EntryKind.leave: {
@@ -2019,7 +2005,7 @@ export class EndpointCore {
         if (own) {
           this.abandoned.delete(d.group);
           this.dropMarker(d.group);
-          this.emitApp({ type: 'group-left', group: d.group, localId: localIds?.[0] ?? 0 });
+          this.app.emit({ type: 'group-left', group: d.group, localId: localIds?.[0] ?? 0 });
         }
         if (change !== null) this.onGroupChange(change, cause);
         break;
@@ -2057,79 +2043,37 @@ export class EndpointCore {
     if (mine !== undefined) {
       // Our first view of the group waits for the state taken at this very position.
       this.dropMarker(c.group);
-      this.pendingApp.push({ type: 'marker', group: c.group, pos: mine.pos, view, state: null, confirmed: false });
+      this.app.hold(c.group, mine.pos, view);
       this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1, done: false, startedAt: this.lastNow });
       const early = this.earlyChunks.filter((x) => x.msg.group === c.group && comparePositions(x.msg.pos, mine.pos) === 0);
       this.earlyChunks = this.earlyChunks.filter((x) => !early.includes(x));
       this.earlyBytes = this.earlyChunks.reduce((n, x) => n + x.msg.data.length, 0);
       for (const x of early) this.onStateChunk(this.lastNow, x.from, x.msg);
-    } else if (c.fresh.some((m) => sameMember(m, this.self)) && this.markerOf(c.group) !== undefined) {
+    } else if (c.fresh.some((m) => sameMember(m, this.self)) && this.app.markerOf(c.group) !== undefined) {
       // Nobody is left who has the state: start from this view, empty.
       this.dropMarker(c.group);
-      this.emitApp({ type: 'view', group: c.group, view });
-    } else if (c.lost.some((m) => sameMember(m, this.self)) && this.markerOf(c.group) !== undefined) {
+      this.app.emit({ type: 'view', group: c.group, view });
+    } else if (c.lost.some((m) => sameMember(m, this.self)) && this.app.markerOf(c.group) !== undefined) {
       // The state exists but nobody can provide it: no first view, the join fails.
       this.dropMarker(c.group);
       this.incoming.delete(c.group);
-      this.emitApp({ type: 'state-lost', group: c.group });
+      this.app.emit({ type: 'state-lost', group: c.group });
     } else {
-      this.emitApp({ type: 'view', group: c.group, view });
+      this.app.emit({ type: 'view', group: c.group, view });
     }
     for (const t of c.transfers) {
       if (t.provider !== null && sameMember(t.provider, this.self) && !sameMember(t.member, this.self)) {
-        this.emitApp({ type: 'state-request', group: c.group, joiner: t.member, pos: t.pos });
+        this.app.emit({ type: 'state-request', group: c.group, joiner: t.member, pos: t.pos });
       }
     }
-    this.releaseApp();
+    this.app.release();
   }
 
-  private markerOf(group: string): Marker | undefined {
-    for (const e of this.pendingApp) if (e.type === 'marker' && e.group === group) return e;
-    return undefined;
-  }
-
-  /**
-   * Forget a state we no longer wait for at that position: its marker and every later
-   * held event of its group (from the application's point of view it was not yet in
-   * the group then).
-   */
+  /** Forget a state no longer awaited: its marker, held events, and the transfer. */
   private dropMarker(group: string): void {
-    const i = this.pendingApp.findIndex((e) => e.type === 'marker' && e.group === group);
-    if (i < 0) return;
+    if (!this.app.dropMarker(group)) return;
     this.incoming.delete(group);
     this.stateAckTo.delete(group);
-    const kept = this.pendingApp.slice(0, i);
-    for (const e of this.pendingApp.slice(i + 1)) {
-      if (e.type !== 'log' && e.type !== 'marker' && 'group' in e && e.group === group) continue;
-      kept.push(e);
-    }
-    this.pendingApp = kept;
-    this.releaseApp();
-  }
-
-  /**
-   * Application events go through here: while this member waits for a state, every
-   * later event of every group is held, so its stream keeps one order across groups.
-   */
-  private emitApp(e: CoreEvent): void {
-    if (this.pendingApp.length > 0) this.pendingApp.push(e);
-    else this.out.emit(e);
-  }
-
-  /** Release held events up to the first marker whose state has not arrived. */
-  private releaseApp(): void {
-    let i = 0;
-    for (; i < this.pendingApp.length; i++) {
-      const e = this.pendingApp[i]!;
-      if (e.type === 'marker') {
-        if (!e.confirmed || e.state === null) break;
-        this.out.emit({ type: 'view', group: e.group, view: e.view });
-        this.out.emit({ type: 'state', group: e.group, data: e.state });
-      } else {
-        this.out.emit(e);
-      }
-    }
-    if (i > 0) this.pendingApp = this.pendingApp.slice(i);
   }
 
   private onStateChunk(now: number, from: string, msg: StateChunkMsg): void {
@@ -2205,7 +2149,7 @@ export class EndpointCore {
     this.counters.stateBytesReceived += inc.total;
     this.counters.stateReceiveMsLast = now - inc.startedAt;
     this.stateAckTo.delete(inc.group);
-    const m = this.markerOf(inc.group);
+    const m = this.app.markerOf(inc.group);
     assert(m !== undefined, 'a state without its marker');
     m.state = inc.buffer ?? new Uint8Array(0);
     inc.buffer = null;
@@ -2224,11 +2168,11 @@ export class EndpointCore {
   /** Our stateDone for `pos` is delivered: the state is ours in everyone's eyes. */
   private confirmState(group: string, pos: Position): void {
     const inc = this.incoming.get(group);
-    const m = this.markerOf(group);
+    const m = this.app.markerOf(group);
     if (inc === undefined || !inc.done || comparePositions(inc.pos, pos) !== 0 || m === undefined) return;
     this.incoming.delete(group);
     m.confirmed = true;
-    this.releaseApp();
+    this.app.release();
   }
 
   private onStateAck(now: number, from: MemberRef, group: string, pos: Position, offset: number): void {
@@ -3048,7 +2992,7 @@ export class EndpointCore {
   private exclude(why: string): void {
     this.log(`excluded: ${why}`, 'warn');
     this.phaseValue = 'excluded';
-    this.pendingApp = [];
+    this.app.clear();
     this.emit({ type: 'excluded' });
   }
 
