@@ -55,7 +55,10 @@ import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
 import { KnownNetwork } from './known-network.js';
 import { AppStream } from './app-stream.js';
+import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
+import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
+import { StateProvider } from './transfer/provider.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
 import { majority } from './quorum.js';
 import type { GroupChange } from './group-table.js';
@@ -78,7 +81,6 @@ import type {
   PrepareMsg,
   PromiseMsg,
   Proposal,
-  StateChunkMsg,
   WelcomeMsg,
 } from './types.js';
 
@@ -211,43 +213,6 @@ interface LastInstall {
   /** Addresses of everyone the decision goes to. */
   readonly addrs: Map<string, string>;
   lastSentAt: number;
-}
-
-interface OutgoingTransfer {
-  readonly group: string;
-  readonly joiner: MemberInfo;
-  readonly pos: Position;
-  readonly data: Uint8Array;
-  acked: number;
-  sentUpTo: number;
-  lastSentAt: number;
-  /** When the checkpoint was handed over (for the duration counter). */
-  readonly startedAt: number;
-}
-
-interface IncomingTransfer {
-  readonly group: string;
-  readonly pos: Position;
-  buffer: Uint8Array | null;
-  /** Contiguous bytes received from offset 0. */
-  received: number;
-  /** Chunks received beyond `received`: offset → length. */
-  readonly ahead: Map<number, number>;
-  total: number;
-  /** Received whole; applied once our `stateDone` for `pos` is delivered, in order. */
-  done: boolean;
-  /** When this member learnt it awaits the state (for the duration counter). */
-  readonly startedAt: number;
-}
-
-/** The payload of a `stateDone` entry: the position of the state it confirms. */
-function encodePos(pos: Position): Uint8Array {
-  return new TextEncoder().encode(`${pos.epoch}:${pos.gseq}`);
-}
-
-function decodePos(bytes: Uint8Array): Position | null {
-  const m = /^(\d{1,15}):(\d{1,15})$/.exec(new TextDecoder().decode(bytes));
-  return m === null ? null : { epoch: Number(m[1]), gseq: Number(m[2]) };
 }
 
 /** The payload of a leave entry whose member leaves because its checkpoint failed. */
@@ -504,12 +469,8 @@ export class EndpointCore {
   private contactEpoch = 0;
 
   // --- state transfer ---
-  private outgoing = new Map<string, OutgoingTransfer>();
-  private incoming = new Map<string, IncomingTransfer>();
-  private stateAckTo = new Map<string, { to: string; at: number }>();
-  /** State chunks that arrived before this member delivered its own join. */
-  private earlyChunks: { from: string; msg: StateChunkMsg }[] = [];
-  private earlyBytes = 0;
+  private readonly provider: StateProvider;
+  private readonly joiner: StateJoiner;
 
   constructor(opts: CoreOptions) {
     this.self = ref(opts.self);
@@ -520,6 +481,9 @@ export class EndpointCore {
     this.rng = opts.rng;
     this.access = opts.access ?? GroupAccess.open;
     this.nextLocalId = opts.firstLocalId ?? 1;
+    const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
+    this.provider = new StateProvider(ctx);
+    this.joiner = new StateJoiner(ctx, this.app, (now, group, pos) => this.queueStateDone(now, group, pos));
     const set = new Set(opts.seeds);
     set.add(opts.addr);
     this.config = [...set].sort();
@@ -759,7 +723,7 @@ export class EndpointCore {
     const info = this.view.members.find((m) => sameMember(m, joiner));
     const aw = this.groups.awaiting(group, joiner);
     if (info === undefined || aw === undefined || comparePositions(aw.pos, pos) !== 0) return;
-    this.outgoing.set(`${group}\n${memberKey(joiner)}`, { group, joiner: info, pos, data, acked: 0, sentUpTo: 0, lastSentAt: now, startedAt: now });
+    this.provider.start(now, group, info, pos, data);
     this.pumpTransfers(now);
   }
 
@@ -975,7 +939,7 @@ export class EndpointCore {
     this.tickProposer(now, true);
     this.retransmitInstall(now);
     this.pumpTransfers(now);
-    this.retransmitStateAcks(now);
+    this.joiner.onAckTimeout(now);
     // Blocked: this side cannot hear a majority (G9), and a view change to fix it was
     // tried and went nowhere, or was not tried because this member is isolated (then
     // the others, which may hear it, have had the time to remove it).
@@ -1145,9 +1109,10 @@ export class EndpointCore {
       case 'join-refused':
         return this.onJoinRefused(now, msg);
       case 'state-chunk':
-        return this.onStateChunk(now, from, msg);
+        return this.joiner.onStateChunk(now, from, msg, this.here());
       case 'state-ack':
-        return this.onStateAck(now, msg.from, msg.group, msg.pos, msg.offset);
+        if (this.provider.onStateAck(now, msg.from, msg.group, msg.pos, msg.offset)) this.pumpTransfers(now);
+        return;
       case 'status-req':
       case 'status-reply':
         // An operator's probe: the Endpoint answers it; it never concerns the protocol.
@@ -1518,7 +1483,7 @@ export class EndpointCore {
     // One state at a time: a join waits while this member still waits for the state of
     // a group it joined, so that it is never asked to provide a checkpoint from behind
     // its own wait.
-    if (q.kind === EntryKind.join) return this.awaitingState() || this.sent.some((x) => x.kind === EntryKind.join);
+    if (q.kind === EntryKind.join) return this.joiner.awaiting() || this.sent.some((x) => x.kind === EntryKind.join);
     // A provider leaves a group only once it owes nobody there a state (the joiner's
     // stateDone is delivered, or the joiner departed): leaving earlier would leave the
     // joiner with nobody to take over, and the group's state lost.
@@ -2014,9 +1979,8 @@ export class EndpointCore {
         const done = decodePos(d.payload);
         if (done === null) break;
         this.groups.stateDone(d.group, d.sender, done);
-        if (own) this.confirmState(d.group, done);
-        const t = this.outgoing.get(`${d.group}\n${memberKey(d.sender)}`);
-        if (t !== undefined && comparePositions(t.pos, done) === 0) this.outgoing.delete(`${d.group}\n${memberKey(d.sender)}`);
+        if (own) this.joiner.confirm(d.group, done);
+        this.provider.onStateDone(d.group, d.sender, done);
         break;
       }
       default:
@@ -2039,16 +2003,12 @@ export class EndpointCore {
     // that arrived before that is dropped and the new provider's awaited, so that every
     // member decides the same (the table cannot know what arrived where).
     const ownJoin = c.joined.some((m) => sameMember(m, this.self));
-    const mine = c.transfers.find((t) => sameMember(t.member, this.self) && (ownJoin || this.incoming.has(c.group)));
+    const mine = c.transfers.find((t) => sameMember(t.member, this.self) && (ownJoin || this.joiner.waitsFor(c.group)));
     if (mine !== undefined) {
       // Our first view of the group waits for the state taken at this very position.
       this.dropMarker(c.group);
       this.app.hold(c.group, mine.pos, view);
-      this.incoming.set(c.group, { group: c.group, pos: mine.pos, buffer: null, received: 0, ahead: new Map(), total: -1, done: false, startedAt: this.lastNow });
-      const early = this.earlyChunks.filter((x) => x.msg.group === c.group && comparePositions(x.msg.pos, mine.pos) === 0);
-      this.earlyChunks = this.earlyChunks.filter((x) => !early.includes(x));
-      this.earlyBytes = this.earlyChunks.reduce((n, x) => n + x.msg.data.length, 0);
-      for (const x of early) this.onStateChunk(this.lastNow, x.from, x.msg);
+      this.joiner.begin(this.lastNow, c.group, mine.pos, this.here());
     } else if (c.fresh.some((m) => sameMember(m, this.self)) && this.app.markerOf(c.group) !== undefined) {
       // Nobody is left who has the state: start from this view, empty.
       this.dropMarker(c.group);
@@ -2056,7 +2016,7 @@ export class EndpointCore {
     } else if (c.lost.some((m) => sameMember(m, this.self)) && this.app.markerOf(c.group) !== undefined) {
       // The state exists but nobody can provide it: no first view, the join fails.
       this.dropMarker(c.group);
-      this.incoming.delete(c.group);
+      this.joiner.forget(c.group);
       this.app.emit({ type: 'state-lost', group: c.group });
     } else {
       this.app.emit({ type: 'view', group: c.group, view });
@@ -2071,168 +2031,26 @@ export class EndpointCore {
 
   /** Forget a state no longer awaited: its marker, held events, and the transfer. */
   private dropMarker(group: string): void {
-    if (!this.app.dropMarker(group)) return;
-    this.incoming.delete(group);
-    this.stateAckTo.delete(group);
+    if (this.app.dropMarker(group)) this.joiner.forget(group);
   }
 
-  private onStateChunk(now: number, from: string, msg: StateChunkMsg): void {
-    if (!sameMember(msg.joiner, this.self)) return;
-    const inc = this.incoming.get(msg.group);
-    if (inc === undefined || comparePositions(inc.pos, msg.pos) !== 0) {
-      // A provider may run ahead of us: a chunk for a position we have not delivered yet
-      // waits for its retransmission. One for a position behind us is not wanted any
-      // more: tell the provider to stop.
-      const here: Position = { epoch: this.view.epoch, gseq: this.delivered };
-      if (comparePositions(msg.pos, here) <= 0) {
-        this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: Number.MAX_SAFE_INTEGER });
-      } else if (this.earlyBytes + msg.data.length <= this.cfg.stateWindowChunks * this.cfg.stateChunkBytes * 4) {
-        // Keep a few chunks that came before we delivered our own join (bounded).
-        this.earlyBytes += msg.data.length;
-        this.earlyChunks.push({ from, msg });
-      }
-      return;
-    }
-    if (inc.done) {
-      // Ours already, waiting for our stateDone: the provider missed our last ack.
-      this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: inc.total });
-      return;
-    }
-    if (inc.total < 0) {
-      if (msg.total > this.cfg.stateBytesMax) {
-        this.log(`state of ${msg.group} is ${msg.total} bytes, over stateBytesMax ${this.cfg.stateBytesMax}`, 'error');
-        return;
-      }
-      inc.total = msg.total;
-      inc.buffer = new Uint8Array(msg.total);
-    }
-    if (msg.total !== inc.total || inc.buffer === null) return;
-    // Chunks may arrive out of order: keep those ahead, advance over the contiguous run.
-    const before = inc.received;
-    if (msg.offset >= inc.received && msg.offset + msg.data.length <= inc.total && !inc.ahead.has(msg.offset)) {
-      inc.buffer.set(msg.data, msg.offset);
-      inc.ahead.set(msg.offset, msg.data.length);
-      for (let len = inc.ahead.get(inc.received); len !== undefined; len = inc.ahead.get(inc.received)) {
-        inc.ahead.delete(inc.received);
-        inc.received += len;
-        if (len === 0) break;
-      }
-    }
-    this.send(from, { t: 'state-ack', from: this.self, group: msg.group, pos: msg.pos, offset: inc.received });
-    this.stateAckTo.set(msg.group, { to: from, at: now });
-    // Progress is for the joiner to show, outside the group's order (its first view
-    // waits for the whole state).
-    if (inc.received > before || before === 0) this.emit({ type: 'state-progress', group: msg.group, received: inc.received, total: inc.total });
-    if (inc.received === inc.total) this.completeState(now, inc);
-  }
-
-  private retransmitStateAcks(now: number): void {
-    for (const [group, a] of this.stateAckTo) {
-      const inc = this.incoming.get(group);
-      if (inc === undefined) {
-        this.stateAckTo.delete(group);
-      } else if (now - a.at >= this.cfg.retransmitMs * 2) {
-        a.at = now;
-        this.send(a.to, { t: 'state-ack', from: this.self, group, pos: inc.pos, offset: inc.received });
-      }
-    }
+  /** This member's place in the order: its epoch and the last entry it delivered. */
+  private here(): Position {
+    return { epoch: this.view.epoch, gseq: this.delivered };
   }
 
   /**
-   * The state arrived whole. It is applied only once our stateDone is delivered: until
-   * then the group table counts us as waiting, and if our provider departs first, every
-   * member moves the obligation (or declares us fresh) alike, and we follow.
+   * A state arrived whole: its `stateDone` goes first in the queue — nothing of ours
+   * waits behind it for a reason, and a join queued before it would otherwise wait for
+   * it (one state at a time).
    */
-  private completeState(now: number, inc: IncomingTransfer): void {
-    inc.done = true;
-    this.counters.statesReceived++;
-    this.counters.stateBytesReceived += inc.total;
-    this.counters.stateReceiveMsLast = now - inc.startedAt;
-    this.stateAckTo.delete(inc.group);
-    const m = this.app.markerOf(inc.group);
-    assert(m !== undefined, 'a state without its marker');
-    m.state = inc.buffer ?? new Uint8Array(0);
-    inc.buffer = null;
-    // First in the queue: nothing of ours waits behind it for a reason, and a join
-    // queued before it would otherwise wait for it (one state at a time).
-    this.sendQueue.unshift({ localIds: [this.nextLocalId++], kind: EntryKind.stateDone, group: inc.group, safe: false, payload: encodePos(inc.pos), open: null });
+  private queueStateDone(now: number, group: string, pos: Position): void {
+    this.sendQueue.unshift({ localIds: [this.nextLocalId++], kind: EntryKind.stateDone, group, safe: false, payload: encodePos(pos), open: null });
     this.settle(now);
   }
 
-  /** A state we joined for has not arrived whole yet. */
-  private awaitingState(): boolean {
-    for (const inc of this.incoming.values()) if (!inc.done) return true;
-    return false;
-  }
-
-  /** Our stateDone for `pos` is delivered: the state is ours in everyone's eyes. */
-  private confirmState(group: string, pos: Position): void {
-    const inc = this.incoming.get(group);
-    const m = this.app.markerOf(group);
-    if (inc === undefined || !inc.done || comparePositions(inc.pos, pos) !== 0 || m === undefined) return;
-    this.incoming.delete(group);
-    m.confirmed = true;
-    this.app.release();
-  }
-
-  private onStateAck(now: number, from: MemberRef, group: string, pos: Position, offset: number): void {
-    const key = `${group}\n${memberKey(from)}`;
-    const t = this.outgoing.get(key);
-    if (t === undefined || comparePositions(t.pos, pos) !== 0) return;
-    if (offset >= t.data.length) {
-      // Complete (or not wanted): nothing more to send.
-      this.outgoing.delete(key);
-      if (offset === t.data.length) {
-        this.counters.statesProvided++;
-        this.counters.stateBytesProvided += t.data.length;
-        this.counters.stateProvideMsLast = now - t.startedAt;
-      }
-      return;
-    }
-    if (offset > t.acked) t.acked = offset;
-    this.pumpTransfers(now);
-  }
-
   private pumpTransfers(now: number): void {
-    if (this.phaseValue !== 'member') return;
-    const chunk = this.cfg.stateChunkBytes;
-    const window = chunk * this.cfg.stateWindowChunks;
-    for (const [key, t] of this.outgoing) {
-      if (!this.rank.has(memberKey(t.joiner))) {
-        this.outgoing.delete(key);
-        continue;
-      }
-      const stalled = now - t.lastSentAt >= this.cfg.retransmitMs * 2;
-      if (t.data.length === 0) {
-        // An empty state is one empty chunk, repeated until acknowledged.
-        if (t.sentUpTo === 0 || stalled) this.sendChunk(t, 0, 0, now);
-        t.sentUpTo = 1;
-        continue;
-      }
-      // Go back to the last acknowledged offset when acks stall (lost chunks).
-      const resendUpTo = t.sentUpTo;
-      if (stalled && t.sentUpTo > t.acked) t.sentUpTo = t.acked;
-      while (t.sentUpTo < t.data.length && t.sentUpTo - t.acked < window) {
-        const len = Math.min(chunk, t.data.length - t.sentUpTo);
-        if (t.sentUpTo < resendUpTo) this.counters.stateChunksResent++;
-        this.sendChunk(t, t.sentUpTo, len, now);
-        t.sentUpTo += len;
-      }
-    }
-  }
-
-  private sendChunk(t: OutgoingTransfer, offset: number, len: number, now: number): void {
-    t.lastSentAt = now;
-    this.send(t.joiner.addr, {
-      t: 'state-chunk',
-      from: this.self,
-      group: t.group,
-      joiner: ref(t.joiner),
-      pos: t.pos,
-      offset,
-      total: t.data.length,
-      data: t.data.subarray(offset, offset + len),
-    });
+    if (this.phaseValue === 'member') this.provider.pump(now, this.rank);
   }
 
   // ===================================================================== view change: proposer
