@@ -60,7 +60,7 @@ import { Outbox } from './outbox.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
-import { majority } from './quorum.js';
+import { heldByAll, heldByMajority, majority, quorumSize, sortDescending } from './quorum.js';
 import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
 import type {
@@ -1795,18 +1795,9 @@ export class EndpointCore {
     const helds = this.heldScratch;
     helds.length = n;
     for (let i = 0; i < n; i++) helds[i] = keys[i] === this.selfKey ? this.ackable() : (this.ackHeld.get(keys[i]!) ?? 0);
-    if (n <= 16) {
-      for (let i = 1; i < n; i++) {
-        const h = helds[i]!;
-        let j = i;
-        for (; j > 0 && helds[j - 1]! < h; j--) helds[j] = helds[j - 1]!;
-        helds[j] = h;
-      }
-    } else {
-      helds.sort((a, b) => b - a);
-    }
-    const min = n > 0 ? helds[n - 1]! : this.held;
-    const maj = n > 0 ? helds[majority(n) - 1]! : this.held;
+    sortDescending(helds);
+    const min = heldByAll(helds, this.held);
+    const maj = heldByMajority(helds, this.held);
     let progress = false;
     if (min > this.stable) {
       this.stable = min;
@@ -2115,10 +2106,7 @@ export class EndpointCore {
    * with state) instead of blocking for good.
    */
   private quorumSize(): number {
-    const n = this.view.members.length;
-    const need = majority(n);
-    const gone = this.restarted.size;
-    return gone > 0 && gone < need ? Math.min(need, n - gone) : need;
+    return quorumSize(this.view.members.length, this.restarted.size);
   }
 
   /** This member's place among the members of the view it does not suspect (0: first). */
