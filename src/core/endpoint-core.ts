@@ -57,6 +57,7 @@ import { KnownNetwork } from './known-network.js';
 import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
+import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
@@ -2204,23 +2205,14 @@ export class EndpointCore {
     // not the promiser at its address now was never installed by anyone still here
     // (whoever installed it would be a member, not a promiser), and proposing it again
     // could never complete, since that incarnation is gone.
-    const promisers = new Set(p.promises.keys());
-    let best: PromiseMsg | null = null;
-    for (const pr of p.promises.values()) {
-      if (pr.acceptedBallot === null || pr.accepted === null) continue;
-      if (p.epoch === 0 && !pr.accepted.view.members.every((m) => promisers.has(memberKey(m)))) continue;
-      if (best === null || compareBallots(pr.acceptedBallot, best.acceptedBallot!) > 0) best = pr;
-    }
-    const cutLog = this.gatherCutLog(p);
-    const floor = this.floorOf(p);
+    const best = highestAccepted(p.promises, p.epoch);
+    const cutLog = gatherCutLog(p.promises);
+    const floor = floorOf(this.stable, p.promises);
     let proposal: Proposal;
     if (best !== null) {
       proposal = best.accepted!;
     } else if (p.epoch === 0) {
-      const members = [...p.promises.values()]
-        .map((x) => ({ id: x.from.id, inc: x.from.inc, addr: x.addr }))
-        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.inc - b.inc));
-      proposal = { view: { epoch: 1, members }, cut: 0, joined: members.map(ref), left: [], failed: [], failures: [] };
+      proposal = foundingProposal(p.promises);
     } else {
       const alone = this.heardByMajority(p);
       if (alone.length > 0) {
@@ -2230,9 +2222,18 @@ export class EndpointCore {
         this.watchIsolation(now);
         return;
       }
-      let cut = floor;
-      while (cutLog.has(cut + 1)) cut++;
-      proposal = this.newProposal(now, p, cut);
+      proposal = nextView(
+        {
+          epoch: p.epoch,
+          members: this.view.members,
+          joiners: [...this.pendingJoins.values()],
+          leaving: this.pendingLeaves,
+          promises: p.promises,
+          removed: (k) => this.laggards.has(k) || this.saysSo(k),
+          failureOf: (m, promised, replaced) => this.failureOf(now, m, promised, replaced),
+        },
+        cutOf(floor, cutLog),
+      );
     }
     for (let g = floor + 1; g <= proposal.cut; g++) {
       // An accepted cut is held by whoever accepted it, so this cannot fail.
@@ -2271,43 +2272,6 @@ export class EndpointCore {
     return out;
   }
 
-  /** Entries at or below this are held by every member of the old view. */
-  private floorOf(p: ProposerState): number {
-    let s = this.stable;
-    for (const pr of p.promises.values()) s = Math.max(s, pr.stable);
-    return s;
-  }
-
-  /** The union of what the promisers hold beyond the stable prefix, by gseq. */
-  private gatherCutLog(p: ProposerState): Map<number, LogEntry> {
-    const log = new Map<number, LogEntry>();
-    for (const pr of p.promises.values()) {
-      for (const e of pr.log) if (e.payload !== null && !log.has(e.gseq)) log.set(e.gseq, e);
-    }
-    return log;
-  }
-
-  private newProposal(now: number, p: ProposerState, cut: number): Proposal {
-    const joiners = [...this.pendingJoins.values()];
-    const replacedIds = new Set(joiners.map((j) => j.id));
-    const replacedAddrs = new Set(joiners.map((j) => j.addr));
-    const members: MemberInfo[] = [];
-    const left: MemberRef[] = [];
-    const failed: MemberRef[] = [];
-    const failures: Failure[] = [];
-    for (const m of this.view.members) {
-      const k = memberKey(m);
-      const replaced = replacedIds.has(m.id) || replacedAddrs.has(m.addr);
-      if (this.pendingLeaves.has(k)) left.push(ref(m));
-      else if (!p.promises.has(k) || replaced || this.laggards.has(k) || this.saysSo(k)) {
-        failed.push(ref(m));
-        failures.push(this.failureOf(now, m, p.promises.has(k), replaced));
-      } else members.push(m);
-    }
-    members.push(...joiners);
-    return { view: { epoch: p.epoch + 1, members }, cut, joined: joiners.map(ref), left, failed, failures };
-  }
-
   /** Why this proposer removes `m`: what every member will report for it. */
   private failureOf(now: number, m: MemberRef, promised: boolean, replaced: boolean): Failure {
     const k = memberKey(m);
@@ -2330,16 +2294,6 @@ export class EndpointCore {
     return cause === 'isolated' || cause === 'slow-consumer';
   }
 
-  /** Entries of (from, cut] that an acceptor holding up to `from` lacks. */
-  private cutEntries(cutLog: Map<number, LogEntry>, cut: number, from: number): LogEntry[] {
-    const out: LogEntry[] = [];
-    for (let g = from + 1; g <= cut; g++) {
-      const e = cutLog.get(g);
-      if (e !== undefined) out.push(e);
-    }
-    return out;
-  }
-
   /** Who must accept: the promisers, and old members of the next view that did not promise. */
   private acceptTargets(p: ProposerState): { key: string; addr: string; held: number }[] {
     const out: { key: string; addr: string; held: number }[] = [];
@@ -2347,11 +2301,11 @@ export class EndpointCore {
       for (const [k, pr] of p.promises) out.push({ key: k, addr: pr.addr, held: 0 });
       return out;
     }
-    const floor = this.floorOf(p);
+    const floor = floorOf(this.stable, p.promises);
     for (const m of this.view.members) {
       const k = memberKey(m);
       const pr = p.promises.get(k);
-      if (pr === undefined && !p.proposal!.view.members.some((x) => sameMember(x, m))) continue;
+      if (pr === undefined && !keeps(p.proposal!, m)) continue;
       out.push({ key: k, addr: m.addr, held: Math.max(pr?.held ?? 0, floor) });
     }
     return out;
@@ -2368,7 +2322,7 @@ export class EndpointCore {
         epoch: p.epoch,
         ballot: p.ballot,
         proposal,
-        log: this.cutEntries(p.cutLog, proposal.cut, t.held),
+        log: cutEntries(p.cutLog, proposal.cut, t.held),
         commit: false,
       };
       if (t.key !== this.selfKey) this.send(t.addr, msg);
@@ -2433,7 +2387,7 @@ export class EndpointCore {
         epoch: li.oldEpoch,
         ballot: li.ballot,
         proposal: li.proposal,
-        log: this.cutEntries(li.cutLog, li.proposal.cut, 0),
+        log: cutEntries(li.cutLog, li.proposal.cut, 0),
         commit: true,
       });
     }
