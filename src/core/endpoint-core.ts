@@ -58,6 +58,7 @@ import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
+import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
@@ -71,7 +72,6 @@ import type {
   EndpointView,
   ProbeReplyMsg,
   Failure,
-  FailureCause,
   LeaveCause,
   LogEntry,
   MemberInfo,
@@ -362,12 +362,8 @@ export class EndpointCore {
   private committedAnnounced = 0;
 
   // --- failure detection ---
-  private lastHeard = new Map<string, number>();
-  private suspects = new Set<string>();
   /** The reasons of the view last installed, for the group views it changes. */
   private lastFailures: readonly Failure[] = [];
-  /** Why each suspect is suspected: the cause reported if it is removed. */
-  private suspectCause = new Map<string, FailureCause>();
   /**
    * Sequencer: members lagging while the order window is full — since when, and the
    * majority-held prefix they must reach to count as caught up.
@@ -395,22 +391,6 @@ export class EndpointCore {
   /** Joining: the wait for a silent network that is not proven gone has been logged. */
   private waitLogged = false;
   /**
-   * Since when this member hears fewer than a majority of its view (itself included);
-   * null while it hears a majority. Such a member cannot serve the view: it proposes
-   * nothing (its prepares would only wedge the others) and says so in its heartbeats,
-   * which it may still get through over a one-way link (see `peerIsolatedSince`).
-   */
-  private isolatedSince: number | null = null;
-  /**
-   * Members this one cannot hear though a majority of the view can, as the promises
-   * of its last proposal showed: the fault is on this member's side (a one-way or
-   * partial cut into it), so it counts as isolated until it hears them again — rather
-   * than have a lone observer remove a member the others hear well.
-   */
-  private cutOffFrom = new Set<string>();
-  /** Since when each member's heartbeats say it hears fewer than a majority. */
-  private peerIsolatedSince = new Map<string, number>();
-  /**
    * How the application's queues of undelivered events stand (see `setAppQueue`):
    * unless `ok`, acks claim no more than `ackCap`, so that stability, and with it the
    * order window, waits for the application — flow control reaches the senders; `over`,
@@ -419,8 +399,6 @@ export class EndpointCore {
   private appQueue: AppQueue = 'ok';
   /** While the application is behind: the most this member acks in this epoch. */
   private ackCap = Infinity;
-  /** Since when each member's heartbeats say its application is behind. */
-  private peerBehindSince = new Map<string, number>();
   /** While blocked: when to look for a later view at the seed addresses next. */
   private nextSeekAt = 0;
   /** When each answer to a non-member or a lagging member (by kind and key) last went out: see `due`. */
@@ -470,6 +448,7 @@ export class EndpointCore {
   private contactEpoch = 0;
 
   // --- state transfer ---
+  private readonly detector: FailureDetector;
   private readonly provider: StateProvider;
   private readonly joiner: StateJoiner;
 
@@ -483,6 +462,7 @@ export class EndpointCore {
     this.access = opts.access ?? GroupAccess.open;
     this.nextLocalId = opts.firstLocalId ?? 1;
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
+    this.detector = new FailureDetector(ctx);
     this.provider = new StateProvider(ctx);
     this.joiner = new StateJoiner(ctx, this.app, (now, group, pos) => this.queueStateDone(now, group, pos));
     const set = new Set(opts.seeds);
@@ -530,7 +510,7 @@ export class EndpointCore {
 
   /** Members this endpoint currently suspects (keys). */
   suspected(): string[] {
-    return [...this.suspects];
+    return this.detector.suspected();
   }
 
   /** The local id the next `submit` returns. */
@@ -770,14 +750,7 @@ export class EndpointCore {
   /** Pause awareness: a long gap between our own inputs is our silence, not theirs. */
   private observe(now: number): void {
     if (now - this.lastNow > this.cfg.pauseThresholdMs && this.phaseValue === 'member') {
-      for (const k of this.lastHeard.keys()) this.lastHeard.set(k, now);
-      this.suspects.clear();
-      this.suspectCause.clear();
-      this.peerIsolatedSince.clear();
-      this.peerBehindSince.clear();
-      this.cutOffFrom.clear();
-      this.isolatedSince = null;
-      this.log(`paused for ${now - this.lastNow} ms: peers get a fresh timeout`, 'warn');
+      this.detector.onPause(now, now - this.lastNow);
     }
     if (now > this.lastNow) this.lastNow = now;
   }
@@ -869,7 +842,7 @@ export class EndpointCore {
       stable: this.stable,
       committed: this.committed,
       held: this.ackable(),
-      hears: this.isolatedSince === null,
+      hears: this.detector.isolatedSince === null,
       behind: this.appQueue === 'over',
     };
   }
@@ -880,39 +853,10 @@ export class EndpointCore {
       const hb = this.heartbeat();
       for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
       this.ackSent();
-      if (this.isCoordinator() && !this.blockedReported && this.isolatedSince === null) this.announce();
+      if (this.isCoordinator() && !this.blockedReported && this.detector.isolatedSince === null) this.announce();
     }
-    for (const m of this.view.members) {
-      const k = memberKey(m);
-      if (k === this.selfKey || this.suspects.has(k)) continue;
-      const heard = this.lastHeard.get(k) ?? now;
-      if (now - heard > this.cfg.suspectTimeoutMs) {
-        this.suspects.add(k);
-        this.suspectCause.set(k, 'silence');
-        this.counters.suspicions++;
-        this.log(`suspect ${k} after ${now - heard} ms of silence`, 'warn');
-        continue;
-      }
-      const isolatedSince = this.peerIsolatedSince.get(k);
-      if (isolatedSince !== undefined && now - isolatedSince > this.cfg.suspectTimeoutMs) {
-        this.suspects.add(k);
-        this.suspectCause.set(k, 'isolated');
-        this.counters.suspicions++;
-        this.log(`suspect ${k}: for ${now - isolatedSince} ms it says it hears fewer than a majority of the view`, 'warn');
-        continue;
-      }
-      // Like laggards, never so many slow consumers (with suspects) that a majority of
-      // the view would not remain: a group too slow for its senders loses its slowest
-      // members, not its quorum.
-      const behindSince = this.peerBehindSince.get(k);
-      if (behindSince !== undefined && now - behindSince > this.cfg.lagTimeoutMs && this.keptWithout(k) >= majority(this.view.members.length)) {
-        this.suspects.add(k);
-        this.suspectCause.set(k, 'slow-consumer');
-        this.counters.suspicions++;
-        this.log(`suspect ${k}: for ${now - behindSince} ms it says its application is behind (a slow consumer)`, 'warn');
-      }
-    }
-    this.watchIsolation(now);
+    this.detector.onSuspectTimeout(now, this.memberKeys, this.laggards);
+    this.detector.watchIsolation(now, this.memberKeys, this.quorumSize());
     this.watchLaggards(now);
     if (this.orderedMax > this.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
@@ -945,9 +889,9 @@ export class EndpointCore {
     // tried and went nowhere, or was not tried because this member is isolated (then
     // the others, which may hear it, have had the time to remove it).
     const wedgedLong = this.acceptor.wedgedAt !== null && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
-    const isolatedLong = this.isolatedSince !== null && now - this.isolatedSince > this.cfg.suspectTimeoutMs + this.cfg.flushTimeoutMs;
+    const isolatedLong = this.detector.isolatedSince !== null && now - this.detector.isolatedSince > this.cfg.suspectTimeoutMs + this.cfg.flushTimeoutMs;
     if ((wedgedLong || isolatedLong) && !this.blockedReported) {
-      const heard = this.view.members.filter((m) => !this.suspects.has(memberKey(m))).length;
+      const heard = this.view.members.filter((m) => !this.detector.isSuspected(memberKey(m))).length;
       if (heard < this.quorumSize()) {
         this.blockedReported = true;
         this.log(`blocked: hears ${heard} of ${this.view.members.length} members`, 'warn');
@@ -955,7 +899,7 @@ export class EndpointCore {
         this.app.emit({ type: 'blocked' });
       }
     }
-    if ((this.blockedReported || this.isolatedSince !== null) && now >= this.nextSeekAt) this.seekLaterView(now);
+    if ((this.blockedReported || this.detector.isolatedSince !== null) && now >= this.nextSeekAt) this.seekLaterView(now);
     // Blocked for good: a majority of the view restarted, so it may have decided
     // anything before, and none of it can ever promise again. This view is over; leave
     // it as if excluded (the endpoint starts over as a new incarnation, which joins or,
@@ -968,33 +912,6 @@ export class EndpointCore {
         return;
       }
       this.exclude(`the view of epoch ${this.view.epoch} can never change: ${this.restarted.size} of ${this.view.members.length} members restarted`);
-    }
-  }
-
-  /**
-   * Whether this member hears a majority of its view (itself included). A member cut
-   * off from most of the view — a one-way cut into it is the hard case: it is still
-   * heard, so nobody suspects it — must neither propose (its prepares, which do get
-   * out, would wedge the others and pre-empt their proposals forever) nor keep its
-   * place: it says so in its heartbeats, and the members that hear it remove it once
-   * it has said so for the suspicion timeout, as Raft's CheckQuorum makes a leader
-   * that hears no quorum step down. It only ever judges itself: one observer's
-   * suspicion of another still needs the proposer's majority to act.
-   */
-  private watchIsolation(now: number): void {
-    // Hearing is what arrives: a member suspected only because it says it is isolated
-    // is still heard (counting it out would let members cut off from each other for a
-    // while lock each other out for good once they hear each other again).
-    let heard = 0;
-    for (const k of this.memberKeys) if (!this.suspects.has(k) || this.saysSo(k)) heard++;
-    const isolated = this.view.members.length > 1 && (heard < this.quorumSize() || this.cutOffFrom.size > 0);
-    if (isolated && this.isolatedSince === null) {
-      this.isolatedSince = now;
-      const why = this.cutOffFrom.size > 0 ? `cannot hear ${[...this.cutOffFrom].join(' ')}, whom a majority hears` : `hears ${heard} of ${this.view.members.length} members`;
-      this.log(`isolated: ${why}; proposes nothing until that changes`, 'warn');
-    } else if (!isolated && this.isolatedSince !== null) {
-      this.isolatedSince = null;
-      this.log(`hears a majority again`, 'info');
     }
   }
 
@@ -1022,12 +939,7 @@ export class EndpointCore {
     const m = this.view.members.find((x) => x.addr === addr);
     if (m === undefined) return;
     const k = memberKey(m);
-    if (k === this.selfKey || this.suspects.has(k)) return;
-    this.suspects.add(k);
-    this.suspectCause.set(k, 'refused');
-    this.counters.suspicions++;
-    this.log(`suspect ${k}: ${addr} refuses connections (its process is gone)`, 'warn');
-    this.tick(now);
+    if (this.detector.onRefused(k, addr)) this.tick(now);
   }
 
   // ===================================================================== receive
@@ -1157,15 +1069,7 @@ export class EndpointCore {
   }
 
   private heard(now: number, k: string): void {
-    this.lastHeard.set(k, now);
-    this.cutOffFrom.delete(k);
-    // Heard, but it said it cannot hear us (or keep up): that suspicion ends only when
-    // it says otherwise.
-    if (this.saysSo(k)) return;
-    if (this.suspects.delete(k)) {
-      this.suspectCause.delete(k);
-      this.log(`${k} heard again`, 'debug');
-    }
+    this.detector.heard(now, k);
   }
 
   /**
@@ -1248,7 +1152,7 @@ export class EndpointCore {
       this.noteRestart(msg.from, msg.addr);
       // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
       // its member tell us `not-member` if we are not in it (or resend its decision).
-      if ((this.blockedReported || this.isolatedSince !== null) && epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
+      if ((this.blockedReported || this.detector.isolatedSince !== null) && epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
         this.send(msg.addr, this.heartbeat());
       }
       return;
@@ -1326,18 +1230,12 @@ export class EndpointCore {
     // is a second process with the same id, not its restart (a restart listens at the
     // same address, or comes after the old one fell silent). Refuse it; never evict.
     const holder = this.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
-    if (holder !== undefined && holder.addr !== msg.addr && this.alive(now, memberKey(holder))) {
+    if (holder !== undefined && holder.addr !== msg.addr && this.detector.alive(now, memberKey(holder))) {
       if (this.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
       return;
     }
     if (this.pendingJoins.size === 0) this.firstPendingJoinAt = now;
     this.pendingJoins.set(k, { id: msg.from.id, inc: msg.from.inc, addr: msg.addr });
-  }
-
-  /** Heard within the suspicion timeout and not suspected (this member itself: always). */
-  private alive(now: number, k: string): boolean {
-    if (k === this.selfKey) return true;
-    return !this.suspects.has(k) && now - (this.lastHeard.get(k) ?? -Infinity) < this.cfg.suspectTimeoutMs;
   }
 
   /**
@@ -1630,13 +1528,6 @@ export class EndpointCore {
     return this.nextGseq - 1 - this.stable >= this.cfg.orderWindowMax || this.unstableBytes > this.cfg.orderWindowBytesMax;
   }
 
-  /** Members of the view that would remain if `k` were removed too (not suspected, not laggards). */
-  private keptWithout(k: string): number {
-    let kept = 0;
-    for (const xk of this.memberKeys) if (xk !== k && !this.laggards.has(xk) && !this.suspects.has(xk)) kept++;
-    return kept;
-  }
-
   /**
    * Sequencer: a member that holds the order window shut — a majority holds more than
    * it, so only it keeps entries unstable — and does not catch up to where that
@@ -1667,7 +1558,7 @@ export class EndpointCore {
         continue;
       }
       if (now - lag.since <= this.cfg.lagTimeoutMs) continue;
-      if (this.keptWithout(k) < majority(this.view.members.length)) continue;
+      if (this.detector.keptWithout(k, this.memberKeys, this.laggards) < majority(this.view.members.length)) continue;
       this.laggards.add(k);
       this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${Math.round(now - lag.since)} ms ago`, 'warn');
     }
@@ -1744,20 +1635,7 @@ export class EndpointCore {
 
   private onHeartbeat(now: number, msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number; hears: boolean; behind: boolean }): void {
     const k = memberKey(msg.from);
-    if (!msg.hears) {
-      if (!this.peerIsolatedSince.has(k)) this.peerIsolatedSince.set(k, now);
-    } else if (this.peerIsolatedSince.delete(k) && this.suspectCause.get(k) === 'isolated') {
-      this.suspects.delete(k);
-      this.suspectCause.delete(k);
-      this.log(`${k} hears a majority again`, 'info');
-    }
-    if (msg.behind) {
-      if (!this.peerBehindSince.has(k)) this.peerBehindSince.set(k, now);
-    } else if (this.peerBehindSince.delete(k) && this.suspectCause.get(k) === 'slow-consumer') {
-      this.suspects.delete(k);
-      this.suspectCause.delete(k);
-      this.log(`${k} caught up with its application's queue`, 'info');
-    }
+    this.detector.onHeartbeat(now, k, msg.hears, msg.behind);
     const c = this.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
       if (msg.ordered > this.orderedMax) this.orderedMax = msg.ordered;
@@ -2049,7 +1927,7 @@ export class EndpointCore {
 
   /** The lowest-ranked member of the view this member does not suspect. */
   private candidate(): MemberRef | undefined {
-    return this.view.members.find((m) => !this.suspects.has(memberKey(m)));
+    return this.view.members.find((m) => !this.detector.isSuspected(memberKey(m)));
   }
 
   private tickProposer(now: number, mayStart: boolean): void {
@@ -2074,7 +1952,7 @@ export class EndpointCore {
     }
     // Cut off from most of the view: a proposal of ours cannot gather a majority, and
     // would only wedge the members that hear us (see `watchIsolation`).
-    if (this.isolatedSince !== null) return;
+    if (this.detector.isolatedSince !== null) return;
     const cand = this.candidate();
     const wedgedFor = this.acceptor.wedgedAt === null ? -1 : now - this.acceptor.wedgedAt;
     if (cand === undefined || !sameMember(cand, this.self)) {
@@ -2089,7 +1967,7 @@ export class EndpointCore {
       return;
     }
     const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
-    const suspected = this.view.members.some((m) => this.suspects.has(memberKey(m))) || this.laggards.size > 0;
+    const suspected = this.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.laggards.size > 0;
     const leaves = this.pendingLeaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
@@ -2115,7 +1993,7 @@ export class EndpointCore {
     let turn = 0;
     for (const k of this.memberKeys) {
       if (k === this.selfKey) return turn;
-      if (!this.suspects.has(k)) turn++;
+      if (!this.detector.isSuspected(k)) turn++;
     }
     return turn;
   }
@@ -2176,7 +2054,7 @@ export class EndpointCore {
     for (const m of this.view.members) {
       const k = memberKey(m);
       if (set.has(k)) have++;
-      else if (!this.suspects.has(k)) rest++;
+      else if (!this.detector.isSuspected(k)) rest++;
     }
     return { have, need: this.quorumSize(), rest };
   }
@@ -2217,9 +2095,9 @@ export class EndpointCore {
       const alone = this.heardByMajority(p);
       if (alone.length > 0) {
         // A majority hears them; only this member does not: it is the one cut off.
-        for (const k of alone) this.cutOffFrom.add(k);
+        this.detector.cutOff(alone);
         this.abandonProposal(now, `${alone.join(' ')} heard by a majority but not by this member: it is the one cut off`);
-        this.watchIsolation(now);
+        this.detector.watchIsolation(now, this.memberKeys, this.quorumSize());
         return;
       }
       proposal = nextView(
@@ -2229,8 +2107,8 @@ export class EndpointCore {
           joiners: [...this.pendingJoins.values()],
           leaving: this.pendingLeaves,
           promises: p.promises,
-          removed: (k) => this.laggards.has(k) || this.saysSo(k),
-          failureOf: (m, promised, replaced) => this.failureOf(now, m, promised, replaced),
+          removed: (k) => this.laggards.has(k) || this.detector.saysSo(k),
+          failureOf: (m, promised, replaced) => this.detector.failureOf(now, m, memberKey(m), promised, replaced),
         },
         cutOf(floor, cutLog),
       );
@@ -2261,7 +2139,7 @@ export class EndpointCore {
     const out: string[] = [];
     for (let r = 0; r < this.memberKeys.length; r++) {
       const k = this.memberKeys[r]!;
-      if (k === this.selfKey || p.promises.has(k) || this.pendingLeaves.has(k) || this.suspectCause.get(k) !== 'silence') continue;
+      if (k === this.selfKey || p.promises.has(k) || this.pendingLeaves.has(k) || this.detector.causeOf(k) !== 'silence') continue;
       let heard = 0;
       for (const pr of p.promises.values()) {
         const ago = pr.heardAgoMs[r];
@@ -2270,28 +2148,6 @@ export class EndpointCore {
       if (heard >= need) out.push(k);
     }
     return out;
-  }
-
-  /** Why this proposer removes `m`: what every member will report for it. */
-  private failureOf(now: number, m: MemberRef, promised: boolean, replaced: boolean): Failure {
-    const k = memberKey(m);
-    const silentMs = Math.max(0, Math.round(now - (this.lastHeard.get(k) ?? now)));
-    const said = this.saysSo(k) ? this.suspectCause.get(k) : undefined;
-    const laggard = this.peerBehindSince.has(k) ? 'slow-consumer' : 'laggard';
-    const cause: FailureCause = replaced ? 'replaced' : (said ?? (!promised ? (this.suspectCause.get(k) ?? 'unresponsive') : laggard));
-    return { member: ref(m), by: ref(this.self), cause, silentMs, verified: !promised || replaced };
-  }
-
-  /**
-   * `k` is suspected on its own word: it said, long enough, that it hears fewer than a
-   * majority (`isolated`) or that its application is behind (`slow-consumer`). It is
-   * still heard, so hearing it does not end the suspicion, and it is removed although
-   * it answers the view change.
-   */
-  private saysSo(k: string): boolean {
-    if (!this.suspects.has(k)) return false;
-    const cause = this.suspectCause.get(k);
-    return cause === 'isolated' || cause === 'slow-consumer';
   }
 
   /** Who must accept: the promisers, and old members of the next view that did not promise. */
@@ -2464,7 +2320,7 @@ export class EndpointCore {
       held: this.held,
       stable: this.stable,
       log: this.holdings(),
-      heardAgoMs: this.phaseValue === 'member' ? this.memberKeys.map((k) => (k === this.selfKey ? 0 : Math.max(0, Math.round(now - (this.lastHeard.get(k) ?? now))))) : [],
+      heardAgoMs: this.phaseValue === 'member' ? this.memberKeys.map((k) => (k === this.selfKey ? 0 : this.detector.heardAgoMs(now, k))) : [],
     };
     this.sendTo(now, from, reply);
   }
@@ -2718,18 +2574,10 @@ export class EndpointCore {
     this.blockedReported = false;
     this.nextSeekAt = 0;
     this.restarted.clear();
-    this.isolatedSince = null;
-    this.peerIsolatedSince.clear();
-    // A slow consumer stays one across view changes (they may come faster than the lag
-    // timeout); its key names its incarnation.
-    for (const k of [...this.peerBehindSince.keys()]) if (!this.rank.has(k)) this.peerBehindSince.delete(k);
     this.ackCap = this.appQueue !== 'ok' ? 0 : Infinity;
-    this.cutOffFrom.clear();
-    this.suspects.clear();
-    this.suspectCause.clear();
     this.lagging.clear();
     this.laggards.clear();
-    this.lastHeard = new Map(view.members.map((m) => [memberKey(m), now]));
+    this.detector.enter(now, this.memberKeys, this.rank);
     this.heardBootstrapping.clear();
     this.pendingLeaves.clear();
     if (this.isCoordinator()) {
