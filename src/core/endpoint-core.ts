@@ -58,6 +58,7 @@ import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
+import { Roster } from './membership/roster.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
@@ -274,11 +275,9 @@ export class EndpointCore {
    * checker tells a re-founding from a split (two networks live at once) by it.
    */
   private networkValue = '';
-  private view: EndpointView = { epoch: 0, members: [] };
+  /** The installed view as lookup tables (a new one per view). */
+  private roster: Roster;
   private previousMembers: readonly MemberInfo[] = [];
-  private rank = new Map<string, number>();
-  /** `memberKey` of each member of the view, in rank order. */
-  private memberKeys: string[] = [];
   /** Scratch for `updateStable`. */
   private readonly heldScratch: number[] = [];
   private groups = new GroupTable();
@@ -329,10 +328,6 @@ export class EndpointCore {
   private ackDueAt = Infinity;
   private unackedBytes = 0;
   private unackedSafe = false;
-  /** Rank by address in the view (the first fast check of who speaks). */
-  private rankByAddr = new Map<string, number>();
-  /** This member's rank in the view. */
-  private selfRank = 0;
   private nextNakAt = 0;
   // Sequencer only.
   private nextGseq = 1;
@@ -456,6 +451,7 @@ export class EndpointCore {
     this.self = ref(opts.self);
     this.selfKey = memberKey(opts.self);
     this.addr = opts.addr;
+    this.roster = Roster.empty(this.selfKey);
     this.cfg = opts.config;
     this.counters = opts.counters ?? new CoreCounters();
     this.rng = opts.rng;
@@ -495,7 +491,7 @@ export class EndpointCore {
 
   /** The installed endpoint view (epoch 0 before the first install). */
   get currentView(): EndpointView {
-    return this.view;
+    return this.roster.view;
   }
 
   /** True while a view change holds delivery. */
@@ -534,7 +530,7 @@ export class EndpointCore {
     inFlight: number;
   } {
     return {
-      epoch: this.view.epoch,
+      epoch: this.roster.view.epoch,
       delivered: this.delivered,
       held: this.held,
       stable: this.stable,
@@ -588,11 +584,11 @@ export class EndpointCore {
     assert(this.stable <= this.committed, `invariant: stable ${this.stable} > committed ${this.committed}`);
     if (this.vouched !== null) assert(this.lastAckSent <= this.vouched, `invariant: reported holding ${this.lastAckSent} after promising at ${this.vouched}`);
     if (!this.isCoordinator()) return;
-    const n = this.memberKeys.length;
+    const n = this.roster.keys.length;
     let atLeastCommitted = 0;
     let atLeastStable = 0;
     for (let i = 0; i < n; i++) {
-      const k = this.memberKeys[i]!;
+      const k = this.roster.keys[i]!;
       const h = k === this.selfKey ? this.ackable() : (this.ackHeld.get(k) ?? 0);
       if (h >= this.committed) atLeastCommitted++;
       if (h >= this.stable) atLeastStable++;
@@ -701,7 +697,7 @@ export class EndpointCore {
   provideState(now: number, group: string, joiner: MemberRef, pos: Position, data: Uint8Array): void {
     this.observe(now);
     if (this.phaseValue !== 'member') return;
-    const info = this.view.members.find((m) => sameMember(m, joiner));
+    const info = this.roster.view.members.find((m) => sameMember(m, joiner));
     const aw = this.groups.awaiting(group, joiner);
     if (info === undefined || aw === undefined || comparePositions(aw.pos, pos) !== 0) return;
     this.provider.start(now, group, info, pos, data);
@@ -711,7 +707,7 @@ export class EndpointCore {
   /** Leave the network gracefully (the caller leaves its groups first). */
   leave(now: number): void {
     this.observe(now);
-    if (this.phaseValue !== 'member' || this.view.members.length === 1) {
+    if (this.phaseValue !== 'member' || this.roster.view.members.length === 1) {
       this.stop(now);
       return;
     }
@@ -819,8 +815,8 @@ export class EndpointCore {
   private announce(): void {
     let reply: Message | null = null;
     for (const a of this.config) {
-      if (a === this.addr || this.rankByAddr.has(a)) continue;
-      reply ??= { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, view: this.view, joining: false };
+      if (a === this.addr || this.roster.rankByAddr.has(a)) continue;
+      reply ??= { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, view: this.roster.view, joining: false };
       this.send(a, reply);
     }
   }
@@ -837,7 +833,7 @@ export class EndpointCore {
     return {
       t: 'heartbeat',
       from: this.self,
-      epoch: this.view.epoch,
+      epoch: this.roster.view.epoch,
       ordered: this.orderedMax,
       stable: this.stable,
       committed: this.committed,
@@ -851,18 +847,18 @@ export class EndpointCore {
     if (now >= this.nextHeartbeatAt) {
       this.nextHeartbeatAt = now + this.cfg.heartbeatMs;
       const hb = this.heartbeat();
-      for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
+      for (const m of this.roster.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
       this.ackSent();
       if (this.isCoordinator() && !this.blockedReported && this.detector.isolatedSince === null) this.announce();
     }
-    this.detector.onSuspectTimeout(now, this.memberKeys, this.laggards);
-    this.detector.watchIsolation(now, this.memberKeys, this.quorumSize());
+    this.detector.onSuspectTimeout(now, this.roster.keys, this.laggards);
+    this.detector.watchIsolation(now, this.roster.keys, this.quorumSize());
     this.watchLaggards(now);
     if (this.orderedMax > this.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
       const first = this.held + 1;
       const last = Math.min(this.orderedMax, this.held + this.cfg.nakBatchMax);
-      this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.view.epoch, first, last });
+      this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.roster.view.epoch, first, last });
       this.counters.naksSent++;
     }
     if (!this.wedged && !this.isCoordinator()) {
@@ -891,10 +887,10 @@ export class EndpointCore {
     const wedgedLong = this.acceptor.wedgedAt !== null && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
     const isolatedLong = this.detector.isolatedSince !== null && now - this.detector.isolatedSince > this.cfg.suspectTimeoutMs + this.cfg.flushTimeoutMs;
     if ((wedgedLong || isolatedLong) && !this.blockedReported) {
-      const heard = this.view.members.filter((m) => !this.detector.isSuspected(memberKey(m))).length;
+      const heard = this.roster.view.members.filter((m) => !this.detector.isSuspected(memberKey(m))).length;
       if (heard < this.quorumSize()) {
         this.blockedReported = true;
-        this.log(`blocked: hears ${heard} of ${this.view.members.length} members`, 'warn');
+        this.log(`blocked: hears ${heard} of ${this.roster.view.members.length} members`, 'warn');
         // In the application's stream, after what was delivered before it.
         this.app.emit({ type: 'blocked' });
       }
@@ -905,13 +901,13 @@ export class EndpointCore {
     // it as if excluded (the endpoint starts over as a new incarnation, which joins or,
     // if every seed is starting too, founds a network). It never delivered anything
     // the others did not, and it can deliver nothing more, so nothing is lost (G9).
-    if (this.blockedReported && this.restarted.size >= majority(this.view.members.length)) {
+    if (this.blockedReported && this.restarted.size >= majority(this.roster.view.members.length)) {
       if (this.leaving) {
         this.log('leaving a view that can never change: stopping', 'warn');
         this.stop(now);
         return;
       }
-      this.exclude(`the view of epoch ${this.view.epoch} can never change: ${this.restarted.size} of ${this.view.members.length} members restarted`);
+      this.exclude(`the view of epoch ${this.roster.view.epoch} can never change: ${this.restarted.size} of ${this.roster.view.members.length} members restarted`);
     }
   }
 
@@ -936,7 +932,7 @@ export class EndpointCore {
     this.observe(now);
     if (this.phaseValue === 'joining' || this.phaseValue === 'bootstrapping') this.known.refused(addr);
     if (this.phaseValue !== 'member' || !this.cfg.suspectRefused) return;
-    const m = this.view.members.find((x) => x.addr === addr);
+    const m = this.roster.view.members.find((x) => x.addr === addr);
     if (m === undefined) return;
     const k = memberKey(m);
     if (this.detector.onRefused(k, addr)) this.tick(now);
@@ -982,7 +978,7 @@ export class EndpointCore {
       case 'data': {
         const r = this.fromMember(now, msg.from, msg.epoch, from);
         // Its sender's rank: the member that sent it, unless it answers a NAK.
-        if (r >= 0) this.onData(msg, sameMember(msg.sender, msg.from) ? r : (this.rank.get(memberKey(msg.sender)) ?? -1));
+        if (r >= 0) this.onData(msg, sameMember(msg.sender, msg.from) ? r : (this.roster.rank.get(memberKey(msg.sender)) ?? -1));
         return;
       }
       case 'order':
@@ -1011,7 +1007,7 @@ export class EndpointCore {
         if (this.lastInstall !== null && msg.epoch === this.lastInstall.proposal.view.epoch) {
           this.lastInstall.waiting.delete(memberKey(msg.from));
         }
-        if (this.phaseValue === 'member' && msg.epoch === this.view.epoch && this.rank.has(memberKey(msg.from))) {
+        if (this.phaseValue === 'member' && msg.epoch === this.roster.view.epoch && this.roster.rank.has(memberKey(msg.from))) {
           this.heard(now, memberKey(msg.from));
         }
         return;
@@ -1041,29 +1037,27 @@ export class EndpointCore {
    */
   private fromMember(now: number, from: MemberRef, epoch: number, addr: string): number {
     if (this.phaseValue !== 'member') return -1;
-    if (epoch === this.view.epoch) {
+    const roster = this.roster;
+    if (epoch === roster.view.epoch) {
       // The common case, without building a key: the member at the address it speaks
       // from (the transport hands over the same address string every time).
-      const r = this.rankByAddr.get(addr);
-      if (r !== undefined) {
-        const m = this.view.members[r]!;
-        if (m.id === from.id && m.inc === from.inc) {
-          this.heard(now, this.memberKeys[r]!);
-          return r;
-        }
+      const r = roster.rankAt(addr, from);
+      if (r >= 0) {
+        this.heard(now, roster.keys[r]!);
+        return r;
       }
     }
     const k = memberKey(from);
-    if (epoch < this.view.epoch) {
-      if (!this.rank.has(k)) this.notMember(now, from, addr);
-      else if (epoch + 1 === this.view.epoch) this.resendCommit(now, from, addr);
+    if (epoch < this.roster.view.epoch) {
+      if (!this.roster.rank.has(k)) this.notMember(now, from, addr);
+      else if (epoch + 1 === this.roster.view.epoch) this.resendCommit(now, from, addr);
       return -1;
     }
-    if (epoch !== this.view.epoch) return -1;
-    const r = this.rank.get(k);
+    if (epoch !== this.roster.view.epoch) return -1;
+    const r = this.roster.rank.get(k);
     // A member speaks only from its own address: the transport authenticates that
     // address (with a network secret), so nobody can speak in another member's name.
-    if (r === undefined || this.view.members[r]!.addr !== addr) return -1;
+    if (r === undefined || this.roster.view.members[r]!.addr !== addr) return -1;
     this.heard(now, k);
     return r;
   }
@@ -1086,7 +1080,7 @@ export class EndpointCore {
       this.send(addr, { t: 'accept', from: this.self, epoch: d.oldEpoch, ballot: d.ballot, proposal: d.proposal, log: d.log, commit: true });
       return;
     }
-    this.send(addr, { t: 'commit', from: this.self, epoch: this.view.epoch - 1, ballot: this.lastInstalledBallot });
+    this.send(addr, { t: 'commit', from: this.self, epoch: this.roster.view.epoch - 1, ballot: this.lastInstalledBallot });
   }
 
   /**
@@ -1102,7 +1096,7 @@ export class EndpointCore {
   }
 
   private notMember(now: number, to: MemberRef, addr: string): void {
-    if (this.due(now, memberKey(to))) this.send(addr, { t: 'not-member', from: this.self, epoch: this.view.epoch, to: ref(to) });
+    if (this.due(now, memberKey(to))) this.send(addr, { t: 'not-member', from: this.self, epoch: this.roster.view.epoch, to: ref(to) });
   }
 
   /**
@@ -1128,7 +1122,7 @@ export class EndpointCore {
    */
   private onProbe(replyTo: string): void {
     const member = this.phaseValue === 'member';
-    const view: EndpointView = member ? this.view : NO_VIEW;
+    const view: EndpointView = member ? this.roster.view : NO_VIEW;
     this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, view, joining: this.phaseValue === 'joining' });
   }
 
@@ -1140,10 +1134,8 @@ export class EndpointCore {
    */
   private noteRestart(from: MemberRef, addr: string): void {
     if (this.phaseValue !== 'member') return;
-    const r = this.rankByAddr.get(addr);
-    if (r === undefined) return;
-    const m = this.view.members[r]!;
-    if (m.id === from.id && m.inc !== from.inc) this.restarted.add(this.memberKeys[r]!);
+    const m = this.roster.memberAt(addr);
+    if (m !== undefined && m.id === from.id && m.inc !== from.inc) this.restarted.add(memberKey(m));
   }
 
   private onProbeReply(now: number, msg: ProbeReplyMsg): void {
@@ -1152,7 +1144,7 @@ export class EndpointCore {
       this.noteRestart(msg.from, msg.addr);
       // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
       // its member tell us `not-member` if we are not in it (or resend its decision).
-      if ((this.blockedReported || this.detector.isolatedSince !== null) && epoch > this.view.epoch && !sameMember(msg.from, this.self)) {
+      if ((this.blockedReported || this.detector.isolatedSince !== null) && epoch > this.roster.view.epoch && !sameMember(msg.from, this.self)) {
         this.send(msg.addr, this.heartbeat());
       }
       return;
@@ -1207,9 +1199,9 @@ export class EndpointCore {
       return;
     }
     const k = memberKey(msg.from);
-    if (this.rank.has(k)) {
+    if (this.roster.rank.has(k)) {
       // Already in: the welcome was lost. Send it again if it is still current.
-      if (this.lastInstall !== null && this.lastInstall.waiting.has(k) && this.lastInstall.proposal.view.epoch === this.view.epoch) {
+      if (this.lastInstall !== null && this.lastInstall.waiting.has(k) && this.lastInstall.proposal.view.epoch === this.roster.view.epoch) {
         this.send(msg.addr, this.lastInstall.welcome);
       }
       return;
@@ -1217,7 +1209,7 @@ export class EndpointCore {
     // Bounded: a flood of join requests cannot grow the next view (or this map) without end.
     if (!this.pendingJoins.has(k)) {
       if (this.pendingJoins.size >= this.cfg.pendingJoinsMax) return this.logLimit(now, `${this.pendingJoins.size} joins pending (pendingJoinsMax)`);
-      if (this.view.members.length + this.pendingJoins.size >= this.cfg.membersMax) return this.logLimit(now, `the view would exceed membersMax (${this.cfg.membersMax})`);
+      if (this.roster.view.members.length + this.pendingJoins.size >= this.cfg.membersMax) return this.logLimit(now, `the view would exceed membersMax (${this.cfg.membersMax})`);
     }
     // One process listens at an address, and an id names one process: a request from a
     // new incarnation (or a new process at the same address) means the earlier one's
@@ -1229,7 +1221,7 @@ export class EndpointCore {
     // Another incarnation of this id is a member, at another address, and alive: this
     // is a second process with the same id, not its restart (a restart listens at the
     // same address, or comes after the old one fell silent). Refuse it; never evict.
-    const holder = this.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
+    const holder = this.roster.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
     if (holder !== undefined && holder.addr !== msg.addr && this.detector.alive(now, memberKey(holder))) {
       if (this.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
       return;
@@ -1265,7 +1257,7 @@ export class EndpointCore {
   private onLeaveReq(now: number, from: MemberRef, addr: string): void {
     if (this.phaseValue !== 'member') return;
     const k = memberKey(from);
-    if (!this.rank.has(k)) {
+    if (!this.roster.rank.has(k)) {
       this.notMember(now, from, addr);
       return;
     }
@@ -1275,19 +1267,19 @@ export class EndpointCore {
   private requestLeave(now: number): void {
     this.nextProbeAt = now + this.cfg.retransmitMs;
     if (this.isCoordinator()) this.pendingLeaves.add(this.selfKey);
-    else this.sendToCoordinator({ t: 'leave-req', from: this.self, epoch: this.view.epoch });
+    else this.sendToCoordinator({ t: 'leave-req', from: this.self, epoch: this.roster.view.epoch });
   }
 
   // ===================================================================== ordering
 
   private isCoordinator(): boolean {
-    const c = this.view.members[0];
+    const c = this.roster.view.members[0];
     return this.phaseValue === 'member' && c !== undefined && sameMember(c, this.self);
   }
 
   /** Send to the coordinator; to ourselves, handle it at once. */
   private sendToCoordinator(msg: Message): void {
-    const c = this.view.members[0];
+    const c = this.roster.view.members[0];
     if (c === undefined) return;
     if (sameMember(c, this.self)) this.dispatch(this.lastNow, this.addr, msg);
     else this.send(c.addr, msg);
@@ -1297,7 +1289,7 @@ export class EndpointCore {
     return {
       t: 'data',
       from: this.self,
-      epoch: this.view.epoch,
+      epoch: this.roster.view.epoch,
       sender: this.self,
       seq: s.seq,
       kind: s.kind,
@@ -1331,7 +1323,7 @@ export class EndpointCore {
       if (this.phaseValue !== 'member' || this.isCoordinator()) this.ackSent();
       else if (this.ackable() > this.lastAckSent) {
         if (this.ackUrgent(now)) {
-          this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.view.epoch, held: this.ackable() });
+          this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.roster.view.epoch, held: this.ackable() });
           this.ackSent();
         } else if (this.ackDueAt === Infinity) this.ackDueAt = now + this.cfg.ackDelayMs;
       }
@@ -1356,7 +1348,7 @@ export class EndpointCore {
    */
   private ackUrgent(now: number): boolean {
     if (now >= this.ackDueAt || this.unackedSafe || this.cfg.ackDelayMs === 0) return true;
-    if (this.selfRank < majority(this.view.members.length)) return true;
+    if (this.roster.selfRank < majority(this.roster.view.members.length)) return true;
     return this.held - this.lastAckSent >= this.cfg.orderWindowMax / 4 || this.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
   }
 
@@ -1409,16 +1401,16 @@ export class EndpointCore {
       if (q.kind === EntryKind.app) this.bundleHint = q.localIds.length > 1 ? Math.min(this.cfg.bundleBytesMax, q.payload.length + (q.payload.length >> 3)) : 0;
       // A lone entry (nothing else in flight: not a flood) goes to the sequencer alone,
       // which passes it on with its order record (`DataMsg.relay`).
-      const relay = this.sent.length === 0 && this.selfRank !== 0 && this.view.members.length > 2 && q.payload.length <= RELAY_PAYLOAD_BYTES_MAX;
+      const relay = this.sent.length === 0 && this.roster.selfRank !== 0 && this.roster.view.members.length > 2 && q.payload.length <= RELAY_PAYLOAD_BYTES_MAX;
       // Built field by field: a spread copy costs more than the rest of this loop.
       const s: Sent = { localIds: q.localIds, kind: q.kind, group: q.group, safe: q.safe, payload: q.payload, open: null, seq: ++this.sendSeq, relay, lastSentAt: now };
       this.sent.push(s);
       this.sentBytes += s.payload.length;
       this.sentMessages += s.localIds.length;
       const msg = this.dataMsg(s);
-      if (relay) this.send(this.view.members[0]!.addr, msg);
-      else for (const m of this.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
-      this.onData(msg, this.selfRank);
+      if (relay) this.send(this.roster.view.members[0]!.addr, msg);
+      else for (const m of this.roster.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
+      this.onData(msg, this.roster.selfRank);
       progress = true;
     }
     return progress;
@@ -1468,7 +1460,7 @@ export class EndpointCore {
       byRank.set(msg.seq, msg);
       this.orderDirty = true;
       // Passed on by the sequencer, to every member but its sender, with the next order.
-      if (msg.relay && r !== this.selfRank && this.isCoordinator()) {
+      if (msg.relay && r !== this.roster.selfRank && this.isCoordinator()) {
         this.relayQueue.push({ ...msg, from: this.self, relay: false });
         this.relayRanks.push(r);
       }
@@ -1485,7 +1477,7 @@ export class EndpointCore {
     if (this.wedged || !this.orderDirty) return false;
     this.orderDirty = false;
     let progress = false;
-    const members = this.view.members;
+    const members = this.roster.view.members;
     const n = members.length;
     // Fair under a full window: each pass starts after the sender the last full window
     // stopped at, so that the senders of lower rank, which always have data waiting
@@ -1494,7 +1486,7 @@ export class EndpointCore {
     for (let j = 0; j < n; j++) {
       const i = (start + j) % n;
       const m = members[i]!;
-      const sk = this.memberKeys[i]!;
+      const sk = this.roster.keys[i]!;
       const first = this.nextSeqToOrder.get(sk) ?? 1;
       let next = first;
       for (;;) {
@@ -1547,7 +1539,7 @@ export class EndpointCore {
       this.lagging.clear();
       return;
     }
-    for (const m of this.view.members) {
+    for (const m of this.roster.view.members) {
       const k = memberKey(m);
       if (k === this.selfKey || this.laggards.has(k)) continue;
       const held = this.ackHeld.get(k) ?? 0;
@@ -1558,7 +1550,7 @@ export class EndpointCore {
         continue;
       }
       if (now - lag.since <= this.cfg.lagTimeoutMs) continue;
-      if (this.detector.keptWithout(k, this.memberKeys, this.laggards) < majority(this.view.members.length)) continue;
+      if (this.detector.keptWithout(k, this.roster.keys, this.laggards) < majority(this.roster.view.members.length)) continue;
       this.laggards.add(k);
       this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${Math.round(now - lag.since)} ms ago`, 'warn');
     }
@@ -1574,7 +1566,7 @@ export class EndpointCore {
    */
   private announcementDue(): boolean {
     if (this.stable > this.stableAnnounced && this.lastSafeOrdered > this.stableAnnounced) return true;
-    if (this.committed > this.committedAnnounced && majority(this.view.members.length) > 2) return true;
+    if (this.committed > this.committedAnnounced && majority(this.roster.view.members.length) > 2) return true;
     return false;
   }
 
@@ -1587,7 +1579,7 @@ export class EndpointCore {
     if (!ordered && relays.length === 0) return;
     let msg: Message | null = null;
     if (ordered) {
-      msg = { t: 'order', from: this.self, epoch: this.view.epoch, first: batch.length === 0 ? this.nextGseq : this.orderBatchFirst, entries: batch, stable: this.stable, committed: this.committed };
+      msg = { t: 'order', from: this.self, epoch: this.roster.view.epoch, first: batch.length === 0 ? this.nextGseq : this.orderBatchFirst, entries: batch, stable: this.stable, committed: this.committed };
       this.orderBatch = [];
       this.stableAnnounced = this.stable;
       this.committedAnnounced = this.committed;
@@ -1601,14 +1593,14 @@ export class EndpointCore {
     // simply come after.)
     let senders = 0;
     for (let i = 0; i < batch.length; i++) if (batch[i]!.rank < 31) senders |= 1 << batch[i]!.rank;
-    const n = this.view.members.length;
-    for (let r = 0; r < n; r++) if (r !== this.selfRank && r < 31 && (senders & (1 << r)) !== 0) this.sendOrderWithRelays(r, relays, relayRanks, msg);
-    for (let r = 0; r < n; r++) if (r !== this.selfRank && (r >= 31 || (senders & (1 << r)) === 0)) this.sendOrderWithRelays(r, relays, relayRanks, msg);
+    const n = this.roster.view.members.length;
+    for (let r = 0; r < n; r++) if (r !== this.roster.selfRank && r < 31 && (senders & (1 << r)) !== 0) this.sendOrderWithRelays(r, relays, relayRanks, msg);
+    for (let r = 0; r < n; r++) if (r !== this.roster.selfRank && (r >= 31 || (senders & (1 << r)) === 0)) this.sendOrderWithRelays(r, relays, relayRanks, msg);
   }
 
   /** To the member of rank `r`: the data passed on that it lacks, then the order (one write). */
   private sendOrderWithRelays(r: number, relays: readonly DataMsg[], relayRanks: readonly number[], order: Message | null): void {
-    const addr = this.view.members[r]!.addr;
+    const addr = this.roster.view.members[r]!.addr;
     for (let i = 0; i < relays.length; i++) if (relayRanks[i] !== r) this.send(addr, relays[i]!);
     if (order !== null) this.send(addr, order);
   }
@@ -1618,11 +1610,11 @@ export class EndpointCore {
       const e = entries[i]!;
       const gseq = first + i;
       if (gseq <= this.collectedUpTo) continue;
-      const sender = this.view.members[e.rank];
+      const sender = this.roster.view.members[e.rank];
       if (sender === undefined) continue;
       if (!this.records.has(gseq)) this.records.set(gseq, { sender: ref(sender), rank: e.rank, seq: e.seq });
       if (gseq > this.orderedMax) this.orderedMax = gseq;
-      if (e.rank === this.selfRank && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
+      if (e.rank === this.roster.selfRank && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
     }
     if (first - 1 > this.orderedMax) this.orderedMax = first - 1;
     this.learnStable(stable, committed);
@@ -1636,12 +1628,12 @@ export class EndpointCore {
   private onHeartbeat(now: number, msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number; hears: boolean; behind: boolean }): void {
     const k = memberKey(msg.from);
     this.detector.onHeartbeat(now, k, msg.hears, msg.behind);
-    const c = this.view.members[0];
+    const c = this.roster.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
       if (msg.ordered > this.orderedMax) this.orderedMax = msg.ordered;
       this.learnStable(msg.stable, msg.committed);
     }
-    const r = this.rank.get(memberKey(msg.from));
+    const r = this.roster.rank.get(memberKey(msg.from));
     if (r !== undefined) this.onAck(r, msg.held);
     // It is in this epoch: it needs the decision that began it no more.
     if (this.decision !== null && this.decision.waiting.delete(k) && this.decision.waiting.size === 0) this.decision = null;
@@ -1650,7 +1642,7 @@ export class EndpointCore {
   /** The member of rank `r` holds up to `held`. */
   private onAck(r: number, held: number): void {
     if (!this.isCoordinator()) return;
-    const k = this.memberKeys[r]!;
+    const k = this.roster.keys[r]!;
     if (held > (this.ackHeld.get(k) ?? 0)) {
       this.ackHeld.set(k, held);
       this.stableDirty = true;
@@ -1669,7 +1661,7 @@ export class EndpointCore {
     this.stableDirty = false;
     // Runs at every ack: the members' held prefixes, largest first, in a reused array
     // (a fresh array and a sort per ack were the core's largest allocation per message).
-    const keys = this.memberKeys;
+    const keys = this.roster.keys;
     const n = keys.length;
     const helds = this.heldScratch;
     helds.length = n;
@@ -1692,7 +1684,7 @@ export class EndpointCore {
 
   private onNak(from: MemberRef, first: number, last: number): void {
     if (!this.isCoordinator()) return;
-    const info = this.view.members.find((m) => sameMember(m, from));
+    const info = this.roster.view.members.find((m) => sameMember(m, from));
     if (info === undefined) return;
     const hi = Math.min(last, this.nextGseq - 1, first + this.cfg.nakBatchMax - 1);
     let start = first;
@@ -1717,7 +1709,7 @@ export class EndpointCore {
   }
 
   private sendOrder(to: string, first: number, entries: OrderEntry[]): void {
-    this.send(to, { t: 'order', from: this.self, epoch: this.view.epoch, first, entries, stable: this.stable, committed: this.committed });
+    this.send(to, { t: 'order', from: this.self, epoch: this.roster.view.epoch, first, entries, stable: this.stable, committed: this.committed });
   }
 
   /** Advance the contiguous prefix for which both the record and the data are here. */
@@ -1744,7 +1736,7 @@ export class EndpointCore {
    * majority holds it, and need not wait a round trip for the sequencer to say so.
    */
   private deliverable(): number {
-    if (!this.isCoordinator() && majority(this.view.members.length) <= 2) return Math.max(this.committed, this.held);
+    if (!this.isCoordinator() && majority(this.roster.view.members.length) <= 2) return Math.max(this.committed, this.held);
     return this.committed;
   }
 
@@ -1828,7 +1820,7 @@ export class EndpointCore {
         break;
       }
       case EntryKind.join: {
-        const change = this.groups.join(d.group, d.sender, { epoch: this.view.epoch, gseq });
+        const change = this.groups.join(d.group, d.sender, { epoch: this.roster.view.epoch, gseq });
         if (change !== null) this.onGroupChange(change);
         else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
         break;
@@ -1836,7 +1828,7 @@ export class EndpointCore {
       case EntryKind.leave: {
         const code = d.payload.length === 1 ? d.payload[0] : undefined;
         const cause: LeaveCause = code === LEAVE_CANNOT_PROVIDE ? 'checkpoint-failed' : code === LEAVE_HANDLER_FAILED ? 'handler-failed' : 'leave';
-        const change = this.groups.leave(d.group, d.sender, { epoch: this.view.epoch, gseq }, cause === 'checkpoint-failed');
+        const change = this.groups.leave(d.group, d.sender, { epoch: this.roster.view.epoch, gseq }, cause === 'checkpoint-failed');
         if (own) {
           this.abandoned.delete(d.group);
           this.dropMarker(d.group);
@@ -1906,7 +1898,7 @@ export class EndpointCore {
 
   /** This member's place in the order: its epoch and the last entry it delivered. */
   private here(): Position {
-    return { epoch: this.view.epoch, gseq: this.delivered };
+    return { epoch: this.roster.view.epoch, gseq: this.delivered };
   }
 
   /**
@@ -1920,14 +1912,14 @@ export class EndpointCore {
   }
 
   private pumpTransfers(now: number): void {
-    if (this.phaseValue === 'member') this.provider.pump(now, this.rank);
+    if (this.phaseValue === 'member') this.provider.pump(now, this.roster.rank);
   }
 
   // ===================================================================== view change: proposer
 
   /** The lowest-ranked member of the view this member does not suspect. */
   private candidate(): MemberRef | undefined {
-    return this.view.members.find((m) => !this.detector.isSuspected(memberKey(m)));
+    return this.roster.view.members.find((m) => !this.detector.isSuspected(memberKey(m)));
   }
 
   private tickProposer(now: number, mayStart: boolean): void {
@@ -1967,7 +1959,7 @@ export class EndpointCore {
       return;
     }
     const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
-    const suspected = this.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.laggards.size > 0;
+    const suspected = this.roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.laggards.size > 0;
     const leaves = this.pendingLeaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
@@ -1985,13 +1977,13 @@ export class EndpointCore {
    * with state) instead of blocking for good.
    */
   private quorumSize(): number {
-    return quorumSize(this.view.members.length, this.restarted.size);
+    return quorumSize(this.roster.view.members.length, this.restarted.size);
   }
 
   /** This member's place among the members of the view it does not suspect (0: first). */
   private turnOf(): number {
     let turn = 0;
-    for (const k of this.memberKeys) {
+    for (const k of this.roster.keys) {
       if (k === this.selfKey) return turn;
       if (!this.detector.isSuspected(k)) turn++;
     }
@@ -2003,14 +1995,14 @@ export class EndpointCore {
     this.highestRound = round;
     const p: ProposerState = {
       ballot: { round, proposer: this.selfKey },
-      epoch: this.view.epoch,
+      epoch: this.roster.view.epoch,
       phase: 'prepare',
       promises: new Map(),
       accepted: new Set(),
       deadline: now + this.cfg.flushTimeoutMs,
       proposal: null,
       cutLog: new Map(),
-      config: this.view.epoch === 0 ? this.config : [],
+      config: this.roster.view.epoch === 0 ? this.config : [],
       lastSentAt: now,
     };
     this.proposer = p;
@@ -2022,7 +2014,7 @@ export class EndpointCore {
     p.lastSentAt = now;
     const msg: PrepareMsg = { t: 'prepare', from: this.self, epoch: p.epoch, ballot: p.ballot, config: p.config };
     const promisedAddrs = new Set([...p.promises.values()].map((x) => x.addr));
-    const targets = p.epoch === 0 ? this.config : this.view.members.map((m) => m.addr);
+    const targets = p.epoch === 0 ? this.config : this.roster.view.members.map((m) => m.addr);
     for (const a of targets) {
       if (a === this.addr || (retransmit && promisedAddrs.has(a))) continue;
       this.send(a, msg);
@@ -2051,7 +2043,7 @@ export class EndpointCore {
     }
     let have = 0;
     let rest = 0;
-    for (const m of this.view.members) {
+    for (const m of this.roster.view.members) {
       const k = memberKey(m);
       if (set.has(k)) have++;
       else if (!this.detector.isSuspected(k)) rest++;
@@ -2062,7 +2054,7 @@ export class EndpointCore {
   private onPromise(now: number, msg: PromiseMsg): void {
     const p = this.proposer;
     if (p === null || p.phase !== 'prepare' || msg.epoch !== p.epoch || compareBallots(msg.ballot, p.ballot) !== 0) return;
-    if (p.epoch > 0 && !this.rank.has(memberKey(msg.from))) return;
+    if (p.epoch > 0 && !this.roster.rank.has(memberKey(msg.from))) return;
     if (p.epoch === 0 && !p.config.includes(msg.addr)) return;
     p.promises.set(memberKey(msg.from), msg);
     if (p.epoch > 0) this.heard(now, memberKey(msg.from));
@@ -2097,13 +2089,13 @@ export class EndpointCore {
         // A majority hears them; only this member does not: it is the one cut off.
         this.detector.cutOff(alone);
         this.abandonProposal(now, `${alone.join(' ')} heard by a majority but not by this member: it is the one cut off`);
-        this.detector.watchIsolation(now, this.memberKeys, this.quorumSize());
+        this.detector.watchIsolation(now, this.roster.keys, this.quorumSize());
         return;
       }
       proposal = nextView(
         {
           epoch: p.epoch,
-          members: this.view.members,
+          members: this.roster.view.members,
           joiners: [...this.pendingJoins.values()],
           leaving: this.pendingLeaves,
           promises: p.promises,
@@ -2135,10 +2127,10 @@ export class EndpointCore {
   private heardByMajority(p: ProposerState): string[] {
     if (p.epoch === 0) return [];
     const recentMs = this.cfg.suspectTimeoutMs / 2;
-    const need = majority(this.view.members.length);
+    const need = majority(this.roster.view.members.length);
     const out: string[] = [];
-    for (let r = 0; r < this.memberKeys.length; r++) {
-      const k = this.memberKeys[r]!;
+    for (let r = 0; r < this.roster.keys.length; r++) {
+      const k = this.roster.keys[r]!;
       if (k === this.selfKey || p.promises.has(k) || this.pendingLeaves.has(k) || this.detector.causeOf(k) !== 'silence') continue;
       let heard = 0;
       for (const pr of p.promises.values()) {
@@ -2158,7 +2150,7 @@ export class EndpointCore {
       return out;
     }
     const floor = floorOf(this.stable, p.promises);
-    for (const m of this.view.members) {
+    for (const m of this.roster.view.members) {
       const k = memberKey(m);
       const pr = p.promises.get(k);
       if (pr === undefined && !keeps(p.proposal!, m)) continue;
@@ -2198,7 +2190,7 @@ export class EndpointCore {
     const proposal = p.proposal!;
     this.proposer = null;
     this.log(`commit epoch ${proposal.view.epoch}: ${proposal.view.members.map(memberKey).join(' ')}`, 'info');
-    const oldMembers = this.view.members;
+    const oldMembers = this.roster.view.members;
     // While installing, a proposer that removed itself must not finish stopping before
     // it has recorded the decision it is to retransmit.
     this.committing = true;
@@ -2254,7 +2246,7 @@ export class EndpointCore {
     if (li === null) return;
     // Kept until every member of the new view said it installed (or the next view
     // change replaces it); laggards that never answer are suspected and removed.
-    if (li.waiting.size === 0 || li.proposal.view.epoch < this.view.epoch) {
+    if (li.waiting.size === 0 || li.proposal.view.epoch < this.roster.view.epoch) {
       this.lastInstall = null;
       return;
     }
@@ -2287,12 +2279,12 @@ export class EndpointCore {
     } else {
       if (this.phaseValue !== 'member') return;
       const k = memberKey(msg.from);
-      if (msg.epoch < this.view.epoch) {
-        if (!this.rank.has(k)) this.notMember(now, msg.from, from);
-        else if (msg.epoch + 1 === this.view.epoch) this.resendCommit(now, msg.from, from);
+      if (msg.epoch < this.roster.view.epoch) {
+        if (!this.roster.rank.has(k)) this.notMember(now, msg.from, from);
+        else if (msg.epoch + 1 === this.roster.view.epoch) this.resendCommit(now, msg.from, from);
         return;
       }
-      if (msg.epoch > this.view.epoch || !this.rank.has(k)) return;
+      if (msg.epoch > this.roster.view.epoch || !this.roster.rank.has(k)) return;
       this.heard(now, k);
     }
     const promised = this.acceptor.promised;
@@ -2320,7 +2312,7 @@ export class EndpointCore {
       held: this.held,
       stable: this.stable,
       log: this.holdings(),
-      heardAgoMs: this.phaseValue === 'member' ? this.memberKeys.map((k) => (k === this.selfKey ? 0 : this.detector.heardAgoMs(now, k))) : [],
+      heardAgoMs: this.phaseValue === 'member' ? this.roster.keys.map((k) => (k === this.selfKey ? 0 : this.detector.heardAgoMs(now, k))) : [],
     };
     this.sendTo(now, from, reply);
   }
@@ -2358,8 +2350,8 @@ export class EndpointCore {
       if (!msg.proposal.view.members.some((m) => sameMember(m, this.self))) return;
     } else {
       if (this.phaseValue !== 'member') return;
-      if (msg.epoch !== this.view.epoch || !this.rank.has(k)) {
-        if (msg.epoch + 1 === this.view.epoch && msg.commit) this.sayInstalled(msg.from, msg.proposal);
+      if (msg.epoch !== this.roster.view.epoch || !this.roster.rank.has(k)) {
+        if (msg.epoch + 1 === this.roster.view.epoch && msg.commit) this.sayInstalled(msg.from, msg.proposal);
         return;
       }
       this.heard(now, k);
@@ -2386,14 +2378,14 @@ export class EndpointCore {
   }
 
   private sayInstalled(to: MemberRef, proposal: Proposal | null): void {
-    this.sendToMember(to, proposal, { t: 'installed', from: this.self, epoch: this.view.epoch });
+    this.sendToMember(to, proposal, { t: 'installed', from: this.self, epoch: this.roster.view.epoch });
   }
 
   /** Send to a member known from the current or previous view, a proposal, or bootstrap. */
   private sendToMember(to: MemberRef, proposal: Proposal | null, msg: Message): void {
     if (sameMember(to, this.self)) return;
     const info =
-      this.view.members.find((m) => sameMember(m, to)) ??
+      this.roster.view.members.find((m) => sameMember(m, to)) ??
       this.previousMembers.find((m) => sameMember(m, to)) ??
       proposal?.view.members.find((m) => sameMember(m, to));
     const addr = info?.addr ?? this.heardBootstrapping.get(memberKey(to))?.addr;
@@ -2407,8 +2399,8 @@ export class EndpointCore {
 
   private onCommit(now: number, from: MemberRef, epoch: number, ballot: Ballot): void {
     if (this.phaseValue !== 'member') return;
-    if (epoch !== this.view.epoch) {
-      if (epoch + 1 === this.view.epoch) this.sayInstalled(from, null);
+    if (epoch !== this.roster.view.epoch) {
+      if (epoch + 1 === this.roster.view.epoch) this.sayInstalled(from, null);
       return;
     }
     if (this.acceptor.acceptedBallot === null || compareBallots(this.acceptor.acceptedBallot, ballot) !== 0) return;
@@ -2420,7 +2412,7 @@ export class EndpointCore {
    * welcome a proposer sends to new members.
    */
   private install(now: number, ballot: Ballot, proposal: Proposal): WelcomeMsg {
-    const oldEpoch = this.view.epoch;
+    const oldEpoch = this.roster.view.epoch;
     this.lastInstalledBallot = ballot;
     assert(proposal.view.epoch === oldEpoch + 1, `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
     // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
@@ -2431,7 +2423,7 @@ export class EndpointCore {
     this.acceptor.wedgedAt = null;
     for (const [g, e] of this.acceptedLog) {
       // Entries of this epoch: their senders are members of its view.
-      const rank = this.rank.get(memberKey(e.sender));
+      const rank = this.roster.rank.get(memberKey(e.sender));
       assert(rank !== undefined, `entry ${g} of the cut is from ${memberKey(e.sender)}, not a member of epoch ${oldEpoch}`);
       if (!this.records.has(g)) this.records.set(g, { sender: e.sender, rank, seq: e.seq });
       const byRank = this.data[rank]!;
@@ -2478,7 +2470,7 @@ export class EndpointCore {
       } else if (this.leaving) {
         this.log(`left the network at epoch ${proposal.view.epoch}`, 'info');
         // Tell the proposer we have it, so that it need not wait for us.
-        const proposer = this.view.members.find((m) => memberKey(m) === ballot.proposer);
+        const proposer = this.roster.view.members.find((m) => memberKey(m) === ballot.proposer);
         if (proposer !== undefined && !sameMember(proposer, this.self)) {
           this.send(proposer.addr, { t: 'installed', from: this.self, epoch: proposal.view.epoch });
         }
@@ -2490,7 +2482,7 @@ export class EndpointCore {
     }
     // 3. A new epoch begins.
     this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures);
-    const waiting = new Set(this.memberKeys.filter((k) => k !== this.selfKey));
+    const waiting = new Set(this.roster.keys.filter((k) => k !== this.selfKey));
     this.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };
     for (const c of changes) this.onGroupChange(c);
     if (oldEpoch > 0) {
@@ -2505,7 +2497,7 @@ export class EndpointCore {
 
   private onWelcome(now: number, msg: WelcomeMsg): void {
     if (this.phaseValue === 'member') {
-      if (msg.view.epoch === this.view.epoch) this.sayInstalled(msg.from, null);
+      if (msg.view.epoch === this.roster.view.epoch) this.sayInstalled(msg.from, null);
       return;
     }
     if (this.phaseValue !== 'joining' && this.phaseValue !== 'bootstrapping') return;
@@ -2529,13 +2521,9 @@ export class EndpointCore {
     assert(new Set(view.members.map((m) => m.id)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an id twice`);
     assert(new Set(view.members.map((m) => m.addr)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an address twice`);
     this.lastFailures = failures;
-    this.previousMembers = this.view.members;
+    this.previousMembers = this.roster.view.members;
     this.phaseValue = 'member';
-    this.view = view;
-    this.memberKeys = view.members.map(memberKey);
-    this.rank = new Map(this.memberKeys.map((k, i) => [k, i]));
-    this.rankByAddr = new Map(view.members.map((m, i) => [m.addr, i]));
-    this.selfRank = this.rank.get(this.selfKey) ?? 0;
+    this.roster = new Roster(view, this.selfKey);
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sendQueue = [...this.sent.map((s) => ({ localIds: s.localIds, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload, open: null })), ...this.sendQueue];
     this.sent = [];
@@ -2577,11 +2565,11 @@ export class EndpointCore {
     this.ackCap = this.appQueue !== 'ok' ? 0 : Infinity;
     this.lagging.clear();
     this.laggards.clear();
-    this.detector.enter(now, this.memberKeys, this.rank);
+    this.detector.enter(now, this.roster.keys, this.roster.rank);
     this.heardBootstrapping.clear();
     this.pendingLeaves.clear();
     if (this.isCoordinator()) {
-      for (const k of [...this.pendingJoins.keys()]) if (this.rank.has(k)) this.pendingJoins.delete(k);
+      for (const k of [...this.pendingJoins.keys()]) if (this.roster.rank.has(k)) this.pendingJoins.delete(k);
       if (this.pendingJoins.size > 0) this.firstPendingJoinAt = now;
     } else {
       this.pendingJoins.clear();
@@ -2592,7 +2580,7 @@ export class EndpointCore {
   }
 
   private onNotMember(now: number, epoch: number, to: MemberRef): void {
-    if (!sameMember(to, this.self) || this.phaseValue !== 'member' || epoch <= this.view.epoch) return;
+    if (!sameMember(to, this.self) || this.phaseValue !== 'member' || epoch <= this.roster.view.epoch) return;
     if (this.leaving) this.stop(now);
     else this.exclude(`a view of epoch ${epoch} exists without this member`);
   }
