@@ -53,11 +53,11 @@ import { CoreCounters } from './counters.js';
 import { GroupAccess } from './access.js';
 import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
-import { KnownNetwork } from './known-network.js';
 import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
+import { Bootstrap } from './membership/bootstrap.js';
 import { Roster } from './membership/roster.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
@@ -246,12 +246,6 @@ function ref(m: MemberRef): MemberRef {
   return { id: m.id, inc: m.inc };
 }
 
-function sameConfig(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Most progress rounds one input may cause (a bound, not a tuning knob). */
 const settleRoundsMax = 1_000_000;
 
@@ -264,8 +258,10 @@ export class EndpointCore {
   readonly counters: CoreCounters;
   private readonly rng: Rng;
   private readonly access: GroupAccess;
-  /** The founding quorum: seed addresses and our own, sorted. */
-  private readonly config: readonly string[];
+  /** Before membership: probes, the founding quorum, the contact of a network to join. */
+  private readonly bootstrap: Bootstrap;
+  /** Member: when to ask the coordinator again to let us leave. */
+  private nextLeaveRequestAt = 0;
 
   private phaseValue: Phase = 'bootstrapping';
   /**
@@ -377,14 +373,6 @@ export class EndpointCore {
    * its address): they are gone for good, and never promise or accept again.
    */
   private restarted = new Set<string>();
-  /** Joining: when a member of a network last answered a probe (it exists, so keep waiting for a welcome). */
-  private networkSeenAt = 0;
-  /** Not a member: the latest view of a running network heard of, and who of it is gone. */
-  private readonly known = new KnownNetwork();
-  /** Joining: since when the coordinator refuses us as a duplicate id (see `onJoinRefused`). */
-  private refusedSince: number | null = null;
-  /** Joining: the wait for a silent network that is not proven gone has been logged. */
-  private waitLogged = false;
   /**
    * How the application's queues of undelivered events stand (see `setAppQueue`):
    * unless `ok`, acks claim no more than `ackCap`, so that stability, and with it the
@@ -436,12 +424,6 @@ export class EndpointCore {
   private leavingSince = 0;
   private lingerUntil = 0;
 
-  // --- bootstrap and joining ---
-  private nextProbeAt = 0;
-  private heardBootstrapping = new Map<string, { member: MemberRef; addr: string; at: number }>();
-  private contact: string | null = null;
-  private contactEpoch = 0;
-
   // --- state transfer ---
   private readonly detector: FailureDetector;
   private readonly provider: StateProvider;
@@ -459,13 +441,11 @@ export class EndpointCore {
     this.nextLocalId = opts.firstLocalId ?? 1;
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
     this.detector = new FailureDetector(ctx);
+    this.bootstrap = new Bootstrap(ctx, opts.seeds);
     this.provider = new StateProvider(ctx);
     this.joiner = new StateJoiner(ctx, this.app, (now, group, pos) => this.queueStateDone(now, group, pos));
-    const set = new Set(opts.seeds);
-    set.add(opts.addr);
-    this.config = [...set].sort();
     if (opts.lastView !== undefined) {
-      this.learnNetwork(opts.lastView);
+      this.bootstrap.learnNetwork(opts.lastView);
       this.phaseValue = 'joining';
     }
   }
@@ -486,7 +466,7 @@ export class EndpointCore {
    * needs all of them), and the coordinator of a network heard of (joining), if any.
    */
   get startProgress(): { readonly bootstrapping: readonly string[]; readonly contact: string | null; readonly known: EndpointView | null } {
-    return { bootstrapping: [...this.heardBootstrapping.values()].map((h) => h.addr), contact: this.contact, known: this.known.view };
+    return this.bootstrap.progress;
   }
 
   /** The installed endpoint view (epoch 0 before the first install). */
@@ -614,8 +594,7 @@ export class EndpointCore {
   /** Begin: found a network, or find one through the seeds. */
   start(now: number): void {
     this.lastNow = now;
-    this.nextProbeAt = now;
-    this.networkSeenAt = now;
+    this.bootstrap.start(now);
     this.tick(now);
   }
 
@@ -752,58 +731,11 @@ export class EndpointCore {
   }
 
   private tickBootstrap(now: number): void {
-    if (now >= this.nextProbeAt) {
-      this.nextProbeAt = now + this.cfg.retransmitMs * 2;
-      this.probeAll();
-    }
-    for (const [k, h] of this.heardBootstrapping) {
-      if (now - h.at > this.cfg.suspectTimeoutMs) this.heardBootstrapping.delete(k);
-    }
-    // The smallest id among the bootstrapping members we hear proposes the founding
-    // view, once every address of the founding list answers as bootstrapping (see
-    // `quorum`: a founding needs all of them).
-    const addrs = new Set([this.addr, ...[...this.heardBootstrapping.values()].map((h) => h.addr)]);
-    const heardCount = this.config.filter((a) => addrs.has(a)).length;
-    const smallest = [...this.heardBootstrapping.values()].every((h) => h.member.id > this.self.id);
-    this.tickProposer(now, smallest && heardCount === this.config.length);
+    this.tickProposer(now, this.bootstrap.onBootstrapTimeout(now));
   }
 
   private tickJoining(now: number): void {
-    // No member of the network has answered for a while. If a majority of its last view
-    // we know of is proven gone (restarted, or nothing listens at their addresses), that
-    // network can decide nothing more: start over, join whatever answers now, or found
-    // a network with the other seeds. Otherwise it may live on out of our reach (paused,
-    // cut off): keep waiting for it, as a blocked member does, and never found a second.
-    if (now - this.networkSeenAt > this.cfg.suspectTimeoutMs * 3) {
-      if (this.known.dead) {
-        this.log(`no member of a network answers: bootstrapping again`, 'info');
-        this.phaseValue = 'bootstrapping';
-        this.contact = null;
-        this.contactEpoch = 0;
-        this.heardBootstrapping.clear();
-        this.nextProbeAt = now;
-        return;
-      }
-      if (!this.waitLogged) {
-        this.waitLogged = true;
-        const v = this.known.view!;
-        this.log(`no member of the network answers; waiting for it: ${v.members.length - this.known.goneCount} of the ${v.members.length} members of its view of epoch ${v.epoch} are not proven gone`, 'info');
-      }
-    }
-    if (now < this.nextProbeAt) return;
-    this.nextProbeAt = now + this.cfg.retransmitMs * 2;
-    if (this.contact !== null && this.contact !== this.addr) this.send(this.contact, { t: 'join-req', from: this.self, addr: this.addr });
-    this.probeAll();
-  }
-
-  /**
-   * A member described its network's view. Whoever held our address in it, if not this
-   * incarnation, is gone: we listen there now (a restarted process, or our excluded
-   * predecessor).
-   */
-  private learnNetwork(view: EndpointView): void {
-    this.known.learn(view);
-    this.known.answered(this.addr, this.self);
+    if (this.bootstrap.onJoiningTimeout(now)) this.phaseValue = 'bootstrapping';
   }
 
   /**
@@ -814,18 +746,10 @@ export class EndpointCore {
    */
   private announce(): void {
     let reply: Message | null = null;
-    for (const a of this.config) {
+    for (const a of this.bootstrap.foundingQuorum) {
       if (a === this.addr || this.roster.rankByAddr.has(a)) continue;
-      reply ??= { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, view: this.roster.view, joining: false };
+      reply ??= { t: 'probe-reply', from: this.self, addr: this.addr, config: this.bootstrap.foundingQuorum, view: this.roster.view, joining: false };
       this.send(a, reply);
-    }
-  }
-
-  /** Probe the founding list and every member of the network we know of. */
-  private probeAll(): void {
-    const probe: Message = { t: 'probe', from: this.self, addr: this.addr, config: this.config };
-    for (const a of new Set([...this.config, ...this.known.addresses()])) {
-      if (a !== this.addr) this.send(a, probe);
     }
   }
 
@@ -870,7 +794,7 @@ export class EndpointCore {
         }
       }
     }
-    if (this.leaving && now >= this.nextProbeAt) this.requestLeave(now);
+    if (this.leaving && now >= this.nextLeaveRequestAt) this.requestLeave(now);
     if (this.leaving && now - this.leavingSince > this.cfg.suspectTimeoutMs * 3) {
       // Nobody answers our leave (the others are gone, or cut off): stop anyway; the
       // survivors remove us as they would remove a crashed member.
@@ -920,7 +844,7 @@ export class EndpointCore {
    */
   private seekLaterView(now: number): void {
     this.nextSeekAt = now + this.cfg.suspectTimeoutMs;
-    this.probeAll();
+    this.bootstrap.probeAll();
   }
 
   /**
@@ -930,7 +854,7 @@ export class EndpointCore {
    */
   refused(now: number, addr: string): void {
     this.observe(now);
-    if (this.phaseValue === 'joining' || this.phaseValue === 'bootstrapping') this.known.refused(addr);
+    if (this.phaseValue === 'joining' || this.phaseValue === 'bootstrapping') this.bootstrap.refused(addr);
     if (this.phaseValue !== 'member' || !this.cfg.suspectRefused) return;
     const m = this.roster.view.members.find((x) => x.addr === addr);
     if (m === undefined) return;
@@ -959,7 +883,7 @@ export class EndpointCore {
       case 'probe':
         if (this.phaseValue === 'member' && this.resendWelcome(now, msg.from, msg.addr)) return;
         this.noteRestart(msg.from, msg.addr);
-        if (this.phaseValue !== 'member') this.known.answered(msg.addr, msg.from);
+        if (this.phaseValue !== 'member') this.bootstrap.answered(msg.addr, msg.from);
         return this.onProbe(msg.addr);
       case 'probe-reply':
         return this.onProbeReply(now, msg);
@@ -1123,7 +1047,7 @@ export class EndpointCore {
   private onProbe(replyTo: string): void {
     const member = this.phaseValue === 'member';
     const view: EndpointView = member ? this.roster.view : NO_VIEW;
-    this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.config, view, joining: this.phaseValue === 'joining' });
+    this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.bootstrap.foundingQuorum, view, joining: this.phaseValue === 'joining' });
   }
 
   /**
@@ -1150,42 +1074,10 @@ export class EndpointCore {
       return;
     }
     if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
-    this.known.answered(msg.addr, msg.from);
-    // Our contact says it is in no network now (it restarted, or was excluded): it names
-    // no coordinator any more, so answers of lower epochs (another network) count again.
-    if (epoch === 0 && msg.addr === this.contact) {
-      this.contact = null;
-      this.contactEpoch = 0;
+    if (this.bootstrap.onProbeReply(now, msg, this.phaseValue === 'bootstrapping')) {
+      this.phaseValue = 'joining';
+      this.proposer = null;
     }
-    const coordinator = msg.view.members[0]?.addr;
-    if (epoch > 0 && coordinator !== undefined) {
-      this.networkSeenAt = now;
-      this.waitLogged = false;
-      // A network exists: join it rather than found one.
-      if (this.phaseValue === 'bootstrapping') {
-        this.phaseValue = 'joining';
-        this.proposer = null;
-        this.log(`network found at ${coordinator}: joining`, 'info');
-      }
-      // A later epoch names the newer view and coordinator; and our contact's own
-      // answer is the truth about itself, whatever its epoch (after a re-founding,
-      // epochs start over and a stale contact from the old network may name a higher one).
-      // (Any live network's answer counts once the one we knew of is dead.)
-      if (epoch >= this.contactEpoch || msg.addr === this.contact || this.known.dead) {
-        this.learnNetwork(msg.view);
-        if (this.contact !== coordinator) {
-          this.contact = coordinator;
-          this.contactEpoch = epoch;
-          if (coordinator !== this.addr) this.send(coordinator, { t: 'join-req', from: this.self, addr: this.addr });
-        }
-      }
-      return;
-    }
-    if (this.phaseValue !== 'bootstrapping') return;
-    const k = memberKey(msg.from);
-    // A joining endpoint is in no founding, whatever it answered before.
-    if (msg.joining) this.heardBootstrapping.delete(k);
-    else if (sameConfig(msg.config, this.config)) this.heardBootstrapping.set(k, { member: ref(msg.from), addr: msg.addr, at: now });
   }
 
   private onJoinReq(now: number, msg: { from: MemberRef; addr: string }): void {
@@ -1236,13 +1128,7 @@ export class EndpointCore {
    * a refusal that lasts two timeouts means a second live process: stop.
    */
   private onJoinRefused(now: number, msg: { to: MemberRef; live: MemberRef }): void {
-    if (this.phaseValue !== 'joining' || !sameMember(msg.to, this.self)) return;
-    if (this.refusedSince === null) {
-      this.refusedSince = now;
-      this.log(`join refused: ${memberKey(msg.live)}, a live member at another address, holds id ${this.self.id}`, 'warn');
-      return;
-    }
-    if (now - this.refusedSince < this.cfg.suspectTimeoutMs * 2) return;
+    if (this.phaseValue !== 'joining' || !this.bootstrap.onJoinRefused(now, msg)) return;
     this.phaseValue = 'excluded';
     this.emit({ type: 'duplicate', live: ref(msg.live) });
   }
@@ -1265,7 +1151,7 @@ export class EndpointCore {
   }
 
   private requestLeave(now: number): void {
-    this.nextProbeAt = now + this.cfg.retransmitMs;
+    this.nextLeaveRequestAt = now + this.cfg.retransmitMs;
     if (this.isCoordinator()) this.pendingLeaves.add(this.selfKey);
     else this.sendToCoordinator({ t: 'leave-req', from: this.self, epoch: this.roster.view.epoch });
   }
@@ -2002,7 +1888,7 @@ export class EndpointCore {
       deadline: now + this.cfg.flushTimeoutMs,
       proposal: null,
       cutLog: new Map(),
-      config: this.roster.view.epoch === 0 ? this.config : [],
+      config: this.roster.view.epoch === 0 ? this.bootstrap.foundingQuorum : [],
       lastSentAt: now,
     };
     this.proposer = p;
@@ -2014,7 +1900,7 @@ export class EndpointCore {
     p.lastSentAt = now;
     const msg: PrepareMsg = { t: 'prepare', from: this.self, epoch: p.epoch, ballot: p.ballot, config: p.config };
     const promisedAddrs = new Set([...p.promises.values()].map((x) => x.addr));
-    const targets = p.epoch === 0 ? this.config : this.roster.view.members.map((m) => m.addr);
+    const targets = p.epoch === 0 ? this.bootstrap.foundingQuorum : this.roster.view.members.map((m) => m.addr);
     for (const a of targets) {
       if (a === this.addr || (retransmit && promisedAddrs.has(a))) continue;
       this.send(a, msg);
@@ -2275,7 +2161,7 @@ export class EndpointCore {
         this.onProbe(from);
         return;
       }
-      if (!sameConfig(msg.config, this.config)) return;
+      if (!this.bootstrap.sameQuorum(msg.config)) return;
     } else {
       if (this.phaseValue !== 'member') return;
       const k = memberKey(msg.from);
@@ -2388,7 +2274,7 @@ export class EndpointCore {
       this.roster.view.members.find((m) => sameMember(m, to)) ??
       this.previousMembers.find((m) => sameMember(m, to)) ??
       proposal?.view.members.find((m) => sameMember(m, to));
-    const addr = info?.addr ?? this.heardBootstrapping.get(memberKey(to))?.addr;
+    const addr = info?.addr ?? this.bootstrap.addrOf(memberKey(to));
     if (addr !== undefined) this.send(addr, msg);
   }
 
@@ -2462,11 +2348,8 @@ export class EndpointCore {
       if (oldEpoch === 0) {
         // Not among the founders after all: join the network they founded.
         this.phaseValue = 'joining';
-        this.learnNetwork(proposal.view);
+        this.bootstrap.joinFounded(now, proposal.view);
         this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
-        this.contact = proposal.view.members[0]?.addr ?? null;
-        this.contactEpoch = 1;
-        this.networkSeenAt = now;
       } else if (this.leaving) {
         this.log(`left the network at epoch ${proposal.view.epoch}`, 'info');
         // Tell the proposer we have it, so that it need not wait for us.
@@ -2566,7 +2449,7 @@ export class EndpointCore {
     this.lagging.clear();
     this.laggards.clear();
     this.detector.enter(now, this.roster.keys, this.roster.rank);
-    this.heardBootstrapping.clear();
+    this.bootstrap.onMember();
     this.pendingLeaves.clear();
     if (this.isCoordinator()) {
       for (const k of [...this.pendingJoins.keys()]) if (this.roster.rank.has(k)) this.pendingJoins.delete(k);
