@@ -51,12 +51,14 @@ import type { Rng } from '../runtime.js';
 import type { CoreConfig } from './config.js';
 import { CoreCounters } from './counters.js';
 import { GroupAccess } from './access.js';
-import { BundleBuilder, concatBundles, unbundle } from './bundle.js';
+import { unbundle } from './bundle.js';
 import { GroupTable } from './group-table.js';
 import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
+import { SendWindow } from './order/send-window.js';
+import type { Pending } from './order/send-window.js';
 import { Bootstrap } from './membership/bootstrap.js';
 import { Roster } from './membership/roster.js';
 import { FailureDetector } from './membership/failure-detector.js';
@@ -151,32 +153,6 @@ export interface CoreOptions {
 
 /** Where an endpoint is in its life. */
 export type Phase = 'bootstrapping' | 'joining' | 'member' | 'stopped' | 'excluded';
-
-interface Pending {
-  /** The ids `submit` returned, one per message: several for a bundle. */
-  readonly localIds: number[];
-  readonly kind: EntryKind;
-  readonly group: string;
-  readonly safe: boolean;
-  /** For `app`, a bundle (see `bundle.ts`). */
-  payload: Uint8Array;
-  /** The last queued `app` entry, while later multicasts may still join its bundle. */
-  open: BundleBuilder | null;
-}
-
-interface Sent extends Pending {
-  readonly seq: number;
-  /** Sent to the sequencer alone, for it to pass on (see `DataMsg.relay`). */
-  readonly relay: boolean;
-  lastSentAt: number;
-}
-
-/**
- * Largest lone entry a sender hands to the sequencer to pass on: beyond this, the
- * store-and-forward through the sequencer would delay the other members by more than
- * the write it saves.
- */
-const RELAY_PAYLOAD_BYTES_MAX = 16 * 1024;
 
 interface ProposerState {
   readonly ballot: Ballot;
@@ -286,18 +262,11 @@ export class EndpointCore {
   private stopPending = false;
 
   // --- sending ---
-  private nextLocalId = 1;
-  private sendQueue: Pending[] = [];
-  private sent: Sent[] = [];
-  /** Payload bytes of `sent`. */
-  private sentBytes = 0;
-  /** Messages in `sent` (a bundle counts each of its messages). */
-  private sentMessages = 0;
-  private sendSeq = 0;
-  /** Size of the last bundle of several messages that left, 0 after a lone one: room the next bundle is given. */
-  private bundleHint = 0;
-  /** Highest own seq seen in an order record this epoch. */
-  private ownOrderedSeq = 0;
+  /** Own entries: queued, bundled, in flight within the send window. */
+  private readonly sender: SendWindow;
+  /** Hands own data to the ordered stream (bound once: it runs per entry sent). */
+  private readonly storeOwn = (msg: DataMsg): void => this.onData(msg, this.roster.selfRank);
+  private readonly heldBackFn = (q: Pending): boolean => this.heldBack(q);
 
   // --- ordering (this epoch) ---
   /**
@@ -438,8 +407,8 @@ export class EndpointCore {
     this.counters = opts.counters ?? new CoreCounters();
     this.rng = opts.rng;
     this.access = opts.access ?? GroupAccess.open;
-    this.nextLocalId = opts.firstLocalId ?? 1;
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
+    this.sender = new SendWindow(ctx, opts.firstLocalId ?? 1);
     this.detector = new FailureDetector(ctx);
     this.bootstrap = new Bootstrap(ctx, opts.seeds);
     this.provider = new StateProvider(ctx);
@@ -491,7 +460,7 @@ export class EndpointCore {
 
   /** The local id the next `submit` returns. */
   get nextLocalIdValue(): number {
-    return this.nextLocalId;
+    return this.sender.nextLocalId;
   }
 
   /** Counters for status and tests. */
@@ -514,8 +483,8 @@ export class EndpointCore {
       delivered: this.delivered,
       held: this.held,
       stable: this.stable,
-      queued: this.sendQueue.length,
-      inFlight: this.sentMessages,
+      queued: this.sender.queued,
+      inFlight: this.sender.inFlight.messages,
     };
   }
 
@@ -525,10 +494,11 @@ export class EndpointCore {
    * once a view change found no majority (G9), until the next view.
    */
   flowState(): FlowState {
+    const flight = this.sender.inFlight;
     return {
-      sendWindow: this.sent.length,
+      sendWindow: flight.entries,
       sendWindowMax: this.cfg.sendWindowMax,
-      sendWindowBytes: this.sentBytes,
+      sendWindowBytes: flight.bytes,
       sendWindowBytesMax: this.cfg.sendWindowBytesMax,
       sequencer: this.phaseValue === 'member' && this.isCoordinator(),
       orderWindow: Math.max(0, this.nextGseq - 1 - this.stable),
@@ -616,20 +586,7 @@ export class EndpointCore {
    */
   queue(now: number, kind: EntryKind, group: string, payload: Uint8Array, safe: boolean): number {
     this.observe(now);
-    const localId = this.nextLocalId++;
-    if (kind !== EntryKind.app) {
-      this.sendQueue.push({ localIds: [localId], kind, group, safe, payload, open: null });
-      return localId;
-    }
-    const last = this.sendQueue[this.sendQueue.length - 1];
-    if (last !== undefined && last.open !== null && last.safe === safe && last.open.add(payload, group, this.cfg.bundleBytesMax)) {
-      last.localIds.push(localId);
-      last.payload = last.open.view();
-      return localId;
-    }
-    const open = new BundleBuilder(payload, group, this.bundleHint);
-    this.sendQueue.push({ localIds: [localId], kind, group, safe, payload: open.view(), open });
-    return localId;
+    return this.sender.add(kind, group, payload, safe);
   }
 
   /** Send what `queue` left waiting, as far as the windows allow. */
@@ -785,15 +742,7 @@ export class EndpointCore {
       this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.roster.view.epoch, first, last });
       this.counters.naksSent++;
     }
-    if (!this.wedged && !this.isCoordinator()) {
-      for (const s of this.sent) {
-        if (s.seq > this.ownOrderedSeq && now - s.lastSentAt >= this.cfg.retransmitMs) {
-          s.lastSentAt = now;
-          this.sendToCoordinator(this.dataMsg(s));
-          this.counters.dataResent++;
-        }
-      }
-    }
+    if (!this.wedged && !this.isCoordinator()) this.sender.onResendTimeout(now, this.roster.view.epoch, (msg) => this.sendToCoordinator(msg));
     if (this.leaving && now >= this.nextLeaveRequestAt) this.requestLeave(now);
     if (this.leaving && now - this.leavingSince > this.cfg.suspectTimeoutMs * 3) {
       // Nobody answers our leave (the others are gone, or cut off): stop anyway; the
@@ -1171,21 +1120,6 @@ export class EndpointCore {
     else this.send(c.addr, msg);
   }
 
-  private dataMsg(s: Sent): DataMsg {
-    return {
-      t: 'data',
-      from: this.self,
-      epoch: this.roster.view.epoch,
-      sender: this.self,
-      seq: s.seq,
-      kind: s.kind,
-      group: s.group,
-      safe: s.safe,
-      relay: s.relay,
-      payload: s.payload,
-    };
-  }
-
   /**
    * The progress loop, run at the end of every input: send what the window allows,
    * order (sequencer), advance the held prefix, announce stability, deliver. Looping
@@ -1260,7 +1194,7 @@ export class EndpointCore {
     // One state at a time: a join waits while this member still waits for the state of
     // a group it joined, so that it is never asked to provide a checkpoint from behind
     // its own wait.
-    if (q.kind === EntryKind.join) return this.joiner.awaiting() || this.sent.some((x) => x.kind === EntryKind.join);
+    if (q.kind === EntryKind.join) return this.joiner.awaiting() || this.sender.joinInFlight();
     // A provider leaves a group only once it owes nobody there a state (the joiner's
     // stateDone is delivered, or the joiner departed): leaving earlier would leave the
     // joiner with nobody to take over, and the group's state lost.
@@ -1271,70 +1205,7 @@ export class EndpointCore {
   /** Move queued entries into flight, within the window, when not wedged. */
   private pumpSends(now: number): boolean {
     if (this.wedged) return false;
-    let progress = false;
-    while (this.sendQueue.length > 0 && this.sent.length < this.cfg.sendWindowMax) {
-      // Bytes as well as messages: one message always goes, however large.
-      if (this.sent.length > 0 && this.sentBytes + this.sendQueue[0]!.payload.length > this.cfg.sendWindowBytesMax) break;
-      if (this.heldBack(this.sendQueue[0]!)) {
-        // A stateDone never waits behind an entry held back: confirming the state this
-        // member received is what lets it provide the states that entry may wait for
-        // (both can be in the queue in that order after a view change sends them again).
-        const i = this.sendQueue.findIndex((q) => q.kind === EntryKind.stateDone);
-        if (i < 0) break;
-        this.sendQueue.unshift(...this.sendQueue.splice(i, 1));
-      }
-      const q = this.takeQueued();
-      if (q.kind === EntryKind.app) this.bundleHint = q.localIds.length > 1 ? Math.min(this.cfg.bundleBytesMax, q.payload.length + (q.payload.length >> 3)) : 0;
-      // A lone entry (nothing else in flight: not a flood) goes to the sequencer alone,
-      // which passes it on with its order record (`DataMsg.relay`).
-      const relay = this.sent.length === 0 && this.roster.selfRank !== 0 && this.roster.view.members.length > 2 && q.payload.length <= RELAY_PAYLOAD_BYTES_MAX;
-      // Built field by field: a spread copy costs more than the rest of this loop.
-      const s: Sent = { localIds: q.localIds, kind: q.kind, group: q.group, safe: q.safe, payload: q.payload, open: null, seq: ++this.sendSeq, relay, lastSentAt: now };
-      this.sent.push(s);
-      this.sentBytes += s.payload.length;
-      this.sentMessages += s.localIds.length;
-      const msg = this.dataMsg(s);
-      if (relay) this.send(this.roster.view.members[0]!.addr, msg);
-      else for (const m of this.roster.view.members) if (!sameMember(m, this.self)) this.send(m.addr, msg);
-      this.onData(msg, this.roster.selfRank);
-      progress = true;
-    }
-    return progress;
-  }
-
-  /**
-   * The next queued entry; for `app`, bundled with the application messages queued
-   * right behind it in the same delivery mode (to any group), up to `bundleBytesMax`
-   * (one message always goes, however large).
-   */
-  private takeQueued(): Pending {
-    const first = this.sendQueue.shift()!;
-    if (first.kind !== EntryKind.app) return first;
-    if (first.open !== null) {
-      first.payload = first.open.seal();
-      first.open = null;
-    }
-    let n = 0;
-    let bytes = first.payload.length;
-    for (; n < this.sendQueue.length; n++) {
-      const q = this.sendQueue[n]!;
-      if (q.kind !== EntryKind.app || q.safe !== first.safe) break;
-      if (bytes + q.payload.length > this.cfg.bundleBytesMax) break;
-      bytes += q.payload.length;
-    }
-    if (n === 0) return first;
-    const taken = [first, ...this.sendQueue.splice(0, n)];
-    return {
-      localIds: taken.flatMap((p) => p.localIds),
-      kind: EntryKind.app,
-      group: first.group,
-      safe: first.safe,
-      payload: concatBundles(
-        taken.map((p) => p.payload),
-        bytes,
-      ),
-      open: null,
-    };
+    return this.sender.pump(now, this.roster, this.heldBackFn, this.storeOwn);
   }
 
   /** Data of the sender of rank `r` (-1: not a member). */
@@ -1392,7 +1263,7 @@ export class EndpointCore {
         if (this.orderBatch.length === 0) this.orderBatchFirst = gseq;
         this.orderBatch.push({ rank: i, seq: next });
         this.orderedMax = gseq;
-        if (sk === this.selfKey) this.ownOrderedSeq = next;
+        if (sk === this.selfKey) this.sender.ordered(next);
         next += 1;
         progress = true;
       }
@@ -1500,7 +1371,7 @@ export class EndpointCore {
       if (sender === undefined) continue;
       if (!this.records.has(gseq)) this.records.set(gseq, { sender: ref(sender), rank: e.rank, seq: e.seq });
       if (gseq > this.orderedMax) this.orderedMax = gseq;
-      if (e.rank === this.roster.selfRank && e.seq > this.ownOrderedSeq) this.ownOrderedSeq = e.seq;
+      if (e.rank === this.roster.selfRank) this.sender.ordered(e.seq);
     }
     if (first - 1 > this.orderedMax) this.orderedMax = first - 1;
     this.learnStable(stable, committed);
@@ -1664,14 +1535,7 @@ export class EndpointCore {
     assert(gseq === this.delivered + 1, 'delivery out of order');
     this.delivered = gseq;
     const own = sameMember(d.sender, this.self);
-    let localIds: readonly number[] | null = null;
-    if (own) {
-      const s = this.sent.shift();
-      assert(s !== undefined && s.seq === d.seq, `own delivery out of FIFO order at ${this.selfKey}`);
-      this.sentBytes -= s.payload.length;
-      this.sentMessages -= s.localIds.length;
-      localIds = s.localIds;
-    }
+    const localIds = own ? this.sender.onDelivered(d.seq) : null;
     if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
       // The same decision at every member, at the same position: the entry is skipped.
       this.app.emit({ type: 'log', level: 'warn', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
@@ -1793,7 +1657,7 @@ export class EndpointCore {
    * it (one state at a time).
    */
   private queueStateDone(now: number, group: string, pos: Position): void {
-    this.sendQueue.unshift({ localIds: [this.nextLocalId++], kind: EntryKind.stateDone, group, safe: false, payload: encodePos(pos), open: null });
+    this.sender.addFirst(EntryKind.stateDone, group, encodePos(pos));
     this.settle(now);
   }
 
@@ -2408,12 +2272,7 @@ export class EndpointCore {
     this.phaseValue = 'member';
     this.roster = new Roster(view, this.selfKey);
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
-    this.sendQueue = [...this.sent.map((s) => ({ localIds: s.localIds, kind: s.kind, group: s.group, safe: s.safe, payload: s.payload, open: null })), ...this.sendQueue];
-    this.sent = [];
-    this.sentBytes = 0;
-    this.sentMessages = 0;
-    this.sendSeq = 0;
-    this.ownOrderedSeq = 0;
+    this.sender.requeue();
     this.data = view.members.map(() => new Map<number, DataMsg>());
     this.records = new Map();
     this.collectedSeq = view.members.map(() => 0);
