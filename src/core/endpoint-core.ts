@@ -57,6 +57,7 @@ import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
+import { OrderedStream } from './order/stream.js';
 import { SendWindow } from './order/send-window.js';
 import type { Pending } from './order/send-window.js';
 import { Bootstrap } from './membership/bootstrap.js';
@@ -206,13 +207,6 @@ export function leavePayload(cause: LeaveCause): Uint8Array {
 /** The view a non-member reports: none. */
 const NO_VIEW: EndpointView = { epoch: 0, members: [] };
 
-/** An ordered entry: its sender, the sender's rank in the epoch's view, and its seq. */
-interface EntryRecord {
-  readonly sender: MemberRef;
-  readonly rank: number;
-  readonly seq: number;
-}
-
 /** A failure whose reason was not recorded (not expected: every proposal carries them). */
 function unknownFailure(m: MemberRef): Failure {
   return { member: m, by: m, cause: 'unresponsive', silentMs: 0, verified: false };
@@ -269,30 +263,15 @@ export class EndpointCore {
   private readonly heldBackFn = (q: Pending): boolean => this.heldBack(q);
 
   // --- ordering (this epoch) ---
-  /**
-   * Data received, per sender rank, by seq: the hot lookups of ordering and delivery
-   * use small-integer keys, not strings built per lookup.
-   */
-  private data: Map<number, DataMsg>[] = [];
-  /** Global sequence number → sender and its seq. */
-  private records = new Map<number, EntryRecord>();
-  /** Per sender rank: the highest seq already delivered and collected (late duplicates are dropped). */
-  private collectedSeq: number[] = [];
-  private orderedMax = 0;
-  private held = 0;
-  private delivered = 0;
-  private stable = 0;
-  /** Prefix held by a majority of the view: agreed messages are delivered up to here. */
-  private committed = 0;
-  private collectedUpTo = 0;
-  private lastAckSent = 0;
-  /**
-   * A deferred ack (`ackDelayMs`) must go by then; Infinity: none is owed. Held since
-   * the last ack: `unackedBytes` of payload, `unackedSafe` when a safe entry is among it.
-   */
-  private ackDueAt = Infinity;
-  private unackedBytes = 0;
-  private unackedSafe = false;
+  /** This epoch's ordered stream (a new one per view). */
+  private stream = new OrderedStream(0);
+  /** Own entries ordered: the send window stops resending them. */
+  private readonly ownOrdered = (seq: number): void => this.sender.ordered(seq);
+  /** Sequencer: an entry's data was collected, so the order window has room. */
+  private readonly freed = (bytes: number): void => {
+    this.unstableBytes -= bytes;
+    this.orderDirty = true;
+  };
   private nextNakAt = 0;
   // Sequencer only.
   private nextGseq = 1;
@@ -480,9 +459,9 @@ export class EndpointCore {
   } {
     return {
       epoch: this.roster.view.epoch,
-      delivered: this.delivered,
-      held: this.held,
-      stable: this.stable,
+      delivered: this.stream.delivered,
+      held: this.stream.held,
+      stable: this.stream.stable,
       queued: this.sender.queued,
       inFlight: this.sender.inFlight.messages,
     };
@@ -501,7 +480,7 @@ export class EndpointCore {
       sendWindowBytes: flight.bytes,
       sendWindowBytesMax: this.cfg.sendWindowBytesMax,
       sequencer: this.phaseValue === 'member' && this.isCoordinator(),
-      orderWindow: Math.max(0, this.nextGseq - 1 - this.stable),
+      orderWindow: Math.max(0, this.nextGseq - 1 - this.stream.stable),
       orderWindowMax: this.cfg.orderWindowMax,
       orderWindowBytes: this.unstableBytes,
       orderWindowBytesMax: this.cfg.orderWindowBytesMax,
@@ -528,11 +507,11 @@ export class EndpointCore {
    */
   checkInvariants(): void {
     if (this.phaseValue !== 'member') return;
-    assert(this.delivered <= this.held, `invariant: delivered ${this.delivered} > held ${this.held}`);
-    assert(this.held <= this.orderedMax, `invariant: held ${this.held} > ordered ${this.orderedMax}`);
-    assert(this.delivered <= this.deliverable(), `invariant: delivered ${this.delivered} beyond what a majority holds (${this.deliverable()})`);
-    assert(this.stable <= this.committed, `invariant: stable ${this.stable} > committed ${this.committed}`);
-    if (this.vouched !== null) assert(this.lastAckSent <= this.vouched, `invariant: reported holding ${this.lastAckSent} after promising at ${this.vouched}`);
+    assert(this.stream.delivered <= this.stream.held, `invariant: delivered ${this.stream.delivered} > held ${this.stream.held}`);
+    assert(this.stream.held <= this.stream.orderedMax, `invariant: held ${this.stream.held} > ordered ${this.stream.orderedMax}`);
+    assert(this.stream.delivered <= this.deliverable(), `invariant: delivered ${this.stream.delivered} beyond what a majority holds (${this.deliverable()})`);
+    assert(this.stream.stable <= this.stream.committed, `invariant: stable ${this.stream.stable} > committed ${this.stream.committed}`);
+    if (this.vouched !== null) assert(this.stream.lastAckSent <= this.vouched, `invariant: reported holding ${this.stream.lastAckSent} after promising at ${this.vouched}`);
     if (!this.isCoordinator()) return;
     const n = this.roster.keys.length;
     let atLeastCommitted = 0;
@@ -540,11 +519,11 @@ export class EndpointCore {
     for (let i = 0; i < n; i++) {
       const k = this.roster.keys[i]!;
       const h = k === this.selfKey ? this.ackable() : (this.ackHeld.get(k) ?? 0);
-      if (h >= this.committed) atLeastCommitted++;
-      if (h >= this.stable) atLeastStable++;
+      if (h >= this.stream.committed) atLeastCommitted++;
+      if (h >= this.stream.stable) atLeastStable++;
     }
-    assert(atLeastCommitted >= majority(n), `invariant: committed ${this.committed} held by ${atLeastCommitted} of ${n} members`);
-    assert(atLeastStable === n, `invariant: stable ${this.stable} held by ${atLeastStable} of ${n} members`);
+    assert(atLeastCommitted >= majority(n), `invariant: committed ${this.stream.committed} held by ${atLeastCommitted} of ${n} members`);
+    assert(atLeastStable === n, `invariant: stable ${this.stream.stable} held by ${atLeastStable} of ${n} members`);
     assert(!this.wedged || this.orderBatch.length === 0, 'invariant: the sequencer ordered while wedged');
   }
 
@@ -556,7 +535,7 @@ export class EndpointCore {
 
   /** When the caller must call `tick` next, at the latest (ms, same clock as `now`). */
   nextWakeAt(): number {
-    return Math.min(this.ackDueAt, this.lastNow + Math.max(1, Math.floor(Math.min(this.cfg.heartbeatMs, this.cfg.retransmitMs) / 2)));
+    return Math.min(this.stream.ackDueAt, this.lastNow + Math.max(1, Math.floor(Math.min(this.cfg.heartbeatMs, this.cfg.retransmitMs) / 2)));
   }
 
   // ===================================================================== API inputs
@@ -607,7 +586,7 @@ export class EndpointCore {
     const held = this.appQueue !== 'ok';
     this.appQueue = q;
     if (held !== (q !== 'ok')) {
-      this.ackCap = q !== 'ok' ? Math.min(this.lastAckSent, this.ackable()) : Infinity;
+      this.ackCap = q !== 'ok' ? Math.min(this.stream.lastAckSent, this.ackable()) : Infinity;
       // The sequencer's own hold counts in stability, which it must now compute again.
       this.stableDirty = true;
       this.log(q !== 'ok' ? 'the application is behind: acknowledgements wait for it' : 'the application caught up', 'debug');
@@ -715,9 +694,9 @@ export class EndpointCore {
       t: 'heartbeat',
       from: this.self,
       epoch: this.roster.view.epoch,
-      ordered: this.orderedMax,
-      stable: this.stable,
-      committed: this.committed,
+      ordered: this.stream.orderedMax,
+      stable: this.stream.stable,
+      committed: this.stream.committed,
       held: this.ackable(),
       hears: this.detector.isolatedSince === null,
       behind: this.appQueue === 'over',
@@ -735,10 +714,10 @@ export class EndpointCore {
     this.detector.onSuspectTimeout(now, this.roster.keys, this.laggards);
     this.detector.watchIsolation(now, this.roster.keys, this.quorumSize());
     this.watchLaggards(now);
-    if (this.orderedMax > this.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
+    if (this.stream.orderedMax > this.stream.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
-      const first = this.held + 1;
-      const last = Math.min(this.orderedMax, this.held + this.cfg.nakBatchMax);
+      const first = this.stream.held + 1;
+      const last = Math.min(this.stream.orderedMax, this.stream.held + this.cfg.nakBatchMax);
       this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.roster.view.epoch, first, last });
       this.counters.naksSent++;
     }
@@ -1141,11 +1120,11 @@ export class EndpointCore {
       }
       this.collect();
       if (this.phaseValue !== 'member' || this.isCoordinator()) this.ackSent();
-      else if (this.ackable() > this.lastAckSent) {
+      else if (this.ackable() > this.stream.lastAckSent) {
         if (this.ackUrgent(now)) {
           this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.roster.view.epoch, held: this.ackable() });
           this.ackSent();
-        } else if (this.ackDueAt === Infinity) this.ackDueAt = now + this.cfg.ackDelayMs;
+        } else if (this.stream.ackDueAt === Infinity) this.stream.ackDueAt = now + this.cfg.ackDelayMs;
       }
     } finally {
       this.settling = false;
@@ -1167,9 +1146,9 @@ export class EndpointCore {
    * of the next message.
    */
   private ackUrgent(now: number): boolean {
-    if (now >= this.ackDueAt || this.unackedSafe || this.cfg.ackDelayMs === 0) return true;
+    if (now >= this.stream.ackDueAt || this.stream.unackedSafe || this.cfg.ackDelayMs === 0) return true;
     if (this.roster.selfRank < majority(this.roster.view.members.length)) return true;
-    return this.held - this.lastAckSent >= this.cfg.orderWindowMax / 4 || this.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
+    return this.stream.held - this.stream.lastAckSent >= this.cfg.orderWindowMax / 4 || this.stream.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
   }
 
   /**
@@ -1177,16 +1156,16 @@ export class EndpointCore {
    * change runs, and at `ackCap` while the application is behind.
    */
   private ackable(): number {
-    const held = this.held < this.ackCap ? this.held : this.ackCap;
+    const held = this.stream.held < this.ackCap ? this.stream.held : this.ackCap;
     return this.vouched === null || held < this.vouched ? held : this.vouched;
   }
 
   /** What this member holds was just told to the sequencer (an ack or a heartbeat). */
   private ackSent(): void {
-    this.lastAckSent = this.ackable();
-    this.ackDueAt = Infinity;
-    this.unackedBytes = 0;
-    this.unackedSafe = false;
+    this.stream.lastAckSent = this.ackable();
+    this.stream.ackDueAt = Infinity;
+    this.stream.unackedBytes = 0;
+    this.stream.unackedSafe = false;
   }
 
   /** Whether a queued entry must wait (and what follows it, FIFO). */
@@ -1210,23 +1189,13 @@ export class EndpointCore {
 
   /** Data of the sender of rank `r` (-1: not a member). */
   private onData(msg: DataMsg, r: number): void {
-    if (r < 0) return;
-    if (msg.seq <= this.collectedSeq[r]!) return;
-    const byRank = this.data[r]!;
-    if (!byRank.has(msg.seq)) {
-      byRank.set(msg.seq, msg);
-      this.orderDirty = true;
-      // Passed on by the sequencer, to every member but its sender, with the next order.
-      if (msg.relay && r !== this.roster.selfRank && this.isCoordinator()) {
-        this.relayQueue.push({ ...msg, from: this.self, relay: false });
-        this.relayRanks.push(r);
-      }
+    if (r < 0 || !this.stream.store(msg, r)) return;
+    this.orderDirty = true;
+    // Passed on by the sequencer, to every member but its sender, with the next order.
+    if (msg.relay && r !== this.roster.selfRank && this.isCoordinator()) {
+      this.relayQueue.push({ ...msg, from: this.self, relay: false });
+      this.relayRanks.push(r);
     }
-  }
-
-  /** The data of an ordered entry, if it is here. */
-  private dataOf(r: EntryRecord): DataMsg | undefined {
-    return this.data[r.rank]?.get(r.seq);
   }
 
   /** Sequencer: order every sender's data in its FIFO order, within the window. */
@@ -1254,15 +1223,15 @@ export class EndpointCore {
           this.nextSeqToOrder.set(sk, next);
           return progress;
         }
-        const d = this.data[i]!.get(next);
+        const d = this.stream.data[i]!.get(next);
         if (d === undefined) break;
         const gseq = this.nextGseq++;
-        this.records.set(gseq, { sender: ref(m), rank: i, seq: next });
+        this.stream.records.set(gseq, { sender: ref(m), rank: i, seq: next });
         this.unstableBytes += d.payload.length;
         if (d.safe) this.lastSafeOrdered = gseq;
         if (this.orderBatch.length === 0) this.orderBatchFirst = gseq;
         this.orderBatch.push({ rank: i, seq: next });
-        this.orderedMax = gseq;
+        this.stream.orderedMax = gseq;
         if (sk === this.selfKey) this.sender.ordered(next);
         next += 1;
         progress = true;
@@ -1274,7 +1243,7 @@ export class EndpointCore {
 
   /** Sequencer: ordering waits for stability (every sender's multicasts wait with it). */
   private orderWindowFull(): boolean {
-    return this.nextGseq - 1 - this.stable >= this.cfg.orderWindowMax || this.unstableBytes > this.cfg.orderWindowBytesMax;
+    return this.nextGseq - 1 - this.stream.stable >= this.cfg.orderWindowMax || this.unstableBytes > this.cfg.orderWindowBytesMax;
   }
 
   /**
@@ -1302,7 +1271,7 @@ export class EndpointCore {
       const held = this.ackHeld.get(k) ?? 0;
       const lag = this.lagging.get(k);
       if (lag === undefined || held >= lag.target) {
-        if (held < this.committed) this.lagging.set(k, { since: now, target: this.committed });
+        if (held < this.stream.committed) this.lagging.set(k, { since: now, target: this.stream.committed });
         else this.lagging.delete(k);
         continue;
       }
@@ -1322,8 +1291,8 @@ export class EndpointCore {
    * message at a time this halves the sequencer's writes.
    */
   private announcementDue(): boolean {
-    if (this.stable > this.stableAnnounced && this.lastSafeOrdered > this.stableAnnounced) return true;
-    if (this.committed > this.committedAnnounced && majority(this.roster.view.members.length) > 2) return true;
+    if (this.stream.stable > this.stableAnnounced && this.lastSafeOrdered > this.stableAnnounced) return true;
+    if (this.stream.committed > this.committedAnnounced && majority(this.roster.view.members.length) > 2) return true;
     return false;
   }
 
@@ -1336,10 +1305,10 @@ export class EndpointCore {
     if (!ordered && relays.length === 0) return;
     let msg: Message | null = null;
     if (ordered) {
-      msg = { t: 'order', from: this.self, epoch: this.roster.view.epoch, first: batch.length === 0 ? this.nextGseq : this.orderBatchFirst, entries: batch, stable: this.stable, committed: this.committed };
+      msg = { t: 'order', from: this.self, epoch: this.roster.view.epoch, first: batch.length === 0 ? this.nextGseq : this.orderBatchFirst, entries: batch, stable: this.stream.stable, committed: this.stream.committed };
       this.orderBatch = [];
-      this.stableAnnounced = this.stable;
-      this.committedAnnounced = this.committed;
+      this.stableAnnounced = this.stream.stable;
+      this.committedAnnounced = this.stream.committed;
     }
     if (relays.length > 0) {
       this.relayQueue = [];
@@ -1363,23 +1332,8 @@ export class EndpointCore {
   }
 
   private onOrder(first: number, entries: readonly OrderEntry[], stable: number, committed: number): void {
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      const gseq = first + i;
-      if (gseq <= this.collectedUpTo) continue;
-      const sender = this.roster.view.members[e.rank];
-      if (sender === undefined) continue;
-      if (!this.records.has(gseq)) this.records.set(gseq, { sender: ref(sender), rank: e.rank, seq: e.seq });
-      if (gseq > this.orderedMax) this.orderedMax = gseq;
-      if (e.rank === this.roster.selfRank) this.sender.ordered(e.seq);
-    }
-    if (first - 1 > this.orderedMax) this.orderedMax = first - 1;
-    this.learnStable(stable, committed);
-  }
-
-  private learnStable(stable: number, committed: number): void {
-    if (stable > this.stable) this.stable = Math.min(stable, this.orderedMax);
-    if (committed > this.committed) this.committed = Math.min(committed, this.orderedMax);
+    this.stream.onOrder(first, entries, this.roster, this.ownOrdered);
+    this.stream.learnStable(stable, committed);
   }
 
   private onHeartbeat(now: number, msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number; hears: boolean; behind: boolean }): void {
@@ -1387,8 +1341,8 @@ export class EndpointCore {
     this.detector.onHeartbeat(now, k, msg.hears, msg.behind);
     const c = this.roster.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
-      if (msg.ordered > this.orderedMax) this.orderedMax = msg.ordered;
-      this.learnStable(msg.stable, msg.committed);
+      if (msg.ordered > this.stream.orderedMax) this.stream.orderedMax = msg.ordered;
+      this.stream.learnStable(msg.stable, msg.committed);
     }
     const r = this.roster.rank.get(memberKey(msg.from));
     if (r !== undefined) this.onAck(r, msg.held);
@@ -1424,16 +1378,16 @@ export class EndpointCore {
     helds.length = n;
     for (let i = 0; i < n; i++) helds[i] = keys[i] === this.selfKey ? this.ackable() : (this.ackHeld.get(keys[i]!) ?? 0);
     sortDescending(helds);
-    const min = heldByAll(helds, this.held);
-    const maj = heldByMajority(helds, this.held);
+    const min = heldByAll(helds, this.stream.held);
+    const maj = heldByMajority(helds, this.stream.held);
     let progress = false;
-    if (min > this.stable) {
-      this.stable = min;
+    if (min > this.stream.stable) {
+      this.stream.stable = min;
       this.orderDirty = true;
       progress = true;
     }
-    if (maj > this.committed) {
-      this.committed = maj;
+    if (maj > this.stream.committed) {
+      this.stream.committed = maj;
       progress = true;
     }
     return progress;
@@ -1447,7 +1401,7 @@ export class EndpointCore {
     let start = first;
     let entries: OrderEntry[] = [];
     for (let g = first; g <= hi; g++) {
-      const r = this.records.get(g);
+      const r = this.stream.records.get(g);
       if (r === undefined) {
         // Collected, so stable: the asker holds it already.
         if (entries.length > 0) this.sendOrder(info.addr, start, entries);
@@ -1456,7 +1410,7 @@ export class EndpointCore {
         continue;
       }
       entries.push({ rank: r.rank, seq: r.seq });
-      const d = this.dataOf(r);
+      const d = this.stream.dataOf(r);
       if (d !== undefined) {
         this.send(info.addr, { ...d, from: this.self, relay: false });
         this.counters.naksAnswered++;
@@ -1466,74 +1420,43 @@ export class EndpointCore {
   }
 
   private sendOrder(to: string, first: number, entries: OrderEntry[]): void {
-    this.send(to, { t: 'order', from: this.self, epoch: this.roster.view.epoch, first, entries, stable: this.stable, committed: this.committed });
+    this.send(to, { t: 'order', from: this.self, epoch: this.roster.view.epoch, first, entries, stable: this.stream.stable, committed: this.stream.committed });
   }
 
   /** Advance the contiguous prefix for which both the record and the data are here. */
   private advanceHeld(): boolean {
-    const before = this.held;
-    for (;;) {
-      const r = this.records.get(this.held + 1);
-      if (r === undefined) break;
-      const d = this.dataOf(r);
-      if (d === undefined) break;
-      this.held += 1;
-      this.unackedBytes += d.payload.length;
-      if (d.safe) this.unackedSafe = true;
-    }
-    if (this.held === before) return false;
+    if (!this.stream.advanceHeld()) return false;
     this.stableDirty = true;
     return true;
   }
 
-  /**
-   * The prefix this member may deliver agreed messages up to. In a view of at most
-   * three, a majority is two: this member and the sequencer, which orders only what it
-   * holds. So a member other than the sequencer that holds an ordered prefix knows a
-   * majority holds it, and need not wait a round trip for the sequencer to say so.
-   */
   private deliverable(): number {
-    if (!this.isCoordinator() && majority(this.roster.view.members.length) <= 2) return Math.max(this.committed, this.held);
-    return this.committed;
+    return this.stream.deliverable(this.isCoordinator(), this.roster.view.members.length);
   }
 
   private tryDeliver(now: number): boolean {
     if (this.wedged) return false;
-    const before = this.delivered;
+    const before = this.stream.delivered;
     const committed = this.deliverable();
-    while (this.delivered < this.held && this.phaseValue === 'member') {
-      const g = this.delivered + 1;
-      const r = this.records.get(g)!;
-      const d = this.dataOf(r)!;
-      if (g > committed || (d.safe && g > this.stable)) break;
+    while (this.stream.delivered < this.stream.held && this.phaseValue === 'member') {
+      const g = this.stream.delivered + 1;
+      const r = this.stream.records.get(g)!;
+      const d = this.stream.dataOf(r)!;
+      if (g > committed || (d.safe && g > this.stream.stable)) break;
       this.deliverEntry(now, g, d);
     }
-    return this.delivered > before;
+    return this.stream.delivered > before;
   }
 
   /** Drop what every member holds and this one delivered. */
   private collect(): void {
-    const upTo = Math.min(this.stable, this.delivered);
-    for (let g = this.collectedUpTo + 1; g <= upTo; g++) {
-      const r = this.records.get(g);
-      if (r === undefined) continue;
-      const byRank = this.data[r.rank]!;
-      const d = byRank.get(r.seq);
-      if (d !== undefined && this.isCoordinator()) {
-        this.unstableBytes -= d.payload.length;
-        this.orderDirty = true;
-      }
-      byRank.delete(r.seq);
-      this.records.delete(g);
-      if (r.seq > this.collectedSeq[r.rank]!) this.collectedSeq[r.rank] = r.seq;
-    }
-    if (upTo > this.collectedUpTo) this.collectedUpTo = upTo;
+    this.stream.collect(this.isCoordinator() ? this.freed : null);
   }
 
   /** Deliver global sequence number `gseq` of the current epoch. */
   private deliverEntry(now: number, gseq: number, d: DataMsg): void {
-    assert(gseq === this.delivered + 1, 'delivery out of order');
-    this.delivered = gseq;
+    assert(gseq === this.stream.delivered + 1, 'delivery out of order');
+    this.stream.delivered = gseq;
     const own = sameMember(d.sender, this.self);
     const localIds = own ? this.sender.onDelivered(d.seq) : null;
     if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
@@ -1648,7 +1571,7 @@ export class EndpointCore {
 
   /** This member's place in the order: its epoch and the last entry it delivered. */
   private here(): Position {
-    return { epoch: this.roster.view.epoch, gseq: this.delivered };
+    return { epoch: this.roster.view.epoch, gseq: this.stream.delivered };
   }
 
   /**
@@ -1827,7 +1750,7 @@ export class EndpointCore {
     // could never complete, since that incarnation is gone.
     const best = highestAccepted(p.promises, p.epoch);
     const cutLog = gatherCutLog(p.promises);
-    const floor = floorOf(this.stable, p.promises);
+    const floor = floorOf(this.stream.stable, p.promises);
     let proposal: Proposal;
     if (best !== null) {
       proposal = best.accepted!;
@@ -1899,7 +1822,7 @@ export class EndpointCore {
       for (const [k, pr] of p.promises) out.push({ key: k, addr: pr.addr, held: 0 });
       return out;
     }
-    const floor = floorOf(this.stable, p.promises);
+    const floor = floorOf(this.stream.stable, p.promises);
     for (const m of this.roster.view.members) {
       const k = memberKey(m);
       const pr = p.promises.get(k);
@@ -2046,7 +1969,7 @@ export class EndpointCore {
     this.acceptor.promised = msg.ballot;
     this.acceptor.votedAt = now;
     if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
-    if (this.vouched === null) this.vouched = this.held;
+    if (this.vouched === null) this.vouched = this.stream.held;
     if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
       this.abandonProposal(now, `a higher ballot from ${msg.ballot.proposer}`);
     }
@@ -2059,35 +1982,12 @@ export class EndpointCore {
       ballot: msg.ballot,
       acceptedBallot: this.acceptor.acceptedBallot,
       accepted: this.acceptor.accepted,
-      held: this.held,
-      stable: this.stable,
-      log: this.holdings(),
+      held: this.stream.held,
+      stable: this.stream.stable,
+      log: this.stream.holdings(this.acceptedLog),
       heardAgoMs: this.phaseValue === 'member' ? this.roster.keys.map((k) => (k === this.selfKey ? 0 : this.detector.heardAgoMs(now, k))) : [],
     };
     this.sendTo(now, from, reply);
-  }
-
-  /**
-   * What this member holds beyond the stable prefix, for a promise: entries whose
-   * record and data are both here, and the entries of a cut it received with an accept
-   * (also where it held the record but not the data: a later proposer that proposes
-   * that accepted cut again needs a promiser holding every entry of it).
-   */
-  private holdings(): LogEntry[] {
-    const out: LogEntry[] = [];
-    for (const [g, r] of this.records) {
-      if (g <= this.stable) continue;
-      const d = this.dataOf(r);
-      if (d !== undefined) out.push({ gseq: g, sender: r.sender, seq: r.seq, kind: d.kind, group: d.group, safe: d.safe, payload: d.payload });
-      else {
-        const e = this.acceptedLog.get(g);
-        if (e !== undefined) out.push(e);
-      }
-    }
-    for (const [g, e] of this.acceptedLog) {
-      if (g > this.stable && !this.records.has(g)) out.push(e);
-    }
-    return out.sort((a, b) => a.gseq - b.gseq);
   }
 
   private onAccept(now: number, msg: AcceptMsg): void {
@@ -2117,7 +2017,7 @@ export class EndpointCore {
     this.acceptor.accepted = msg.proposal;
     this.acceptor.votedAt = now;
     if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
-    if (this.vouched === null) this.vouched = this.held;
+    if (this.vouched === null) this.vouched = this.stream.held;
     this.highestRound = Math.max(this.highestRound, msg.ballot.round);
     if (msg.commit) {
       this.install(now, msg.ballot, msg.proposal);
@@ -2175,21 +2075,21 @@ export class EndpointCore {
       // Entries of this epoch: their senders are members of its view.
       const rank = this.roster.rank.get(memberKey(e.sender));
       assert(rank !== undefined, `entry ${g} of the cut is from ${memberKey(e.sender)}, not a member of epoch ${oldEpoch}`);
-      if (!this.records.has(g)) this.records.set(g, { sender: e.sender, rank, seq: e.seq });
-      const byRank = this.data[rank]!;
+      if (!this.stream.records.has(g)) this.stream.records.set(g, { sender: e.sender, rank, seq: e.seq });
+      const byRank = this.stream.data[rank]!;
       if (!byRank.has(e.seq) && e.payload !== null) {
         byRank.set(e.seq, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, relay: false, payload: e.payload });
       }
     }
-    while (this.delivered < proposal.cut) {
-      const g = this.delivered + 1;
-      const r = this.records.get(g);
+    while (this.stream.delivered < proposal.cut) {
+      const g = this.stream.delivered + 1;
+      const r = this.stream.records.get(g);
       assert(r !== undefined, `entry ${g} of the cut ${proposal.cut} is missing at ${this.selfKey}`);
-      const d = this.dataOf(r);
+      const d = this.stream.dataOf(r);
       assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
       this.deliverEntry(now, g, d);
     }
-    const decidedLog = oldEpoch === 0 ? [] : this.holdings().filter((e) => e.gseq <= proposal.cut);
+    const decidedLog = oldEpoch === 0 ? [] : this.stream.holdings(this.acceptedLog).filter((e) => e.gseq <= proposal.cut);
     // 2. The membership change, in every group.
     const departed = new Map<string, 'left' | 'failed'>();
     for (const m of proposal.left) departed.set(memberKey(m), 'left');
@@ -2273,18 +2173,10 @@ export class EndpointCore {
     this.roster = new Roster(view, this.selfKey);
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sender.requeue();
-    this.data = view.members.map(() => new Map<number, DataMsg>());
-    this.records = new Map();
-    this.collectedSeq = view.members.map(() => 0);
+    this.stream = new OrderedStream(view.members.length);
     this.acceptedLog = new Map();
     this.vouched = null;
-    this.orderedMax = 0;
-    this.held = 0;
-    this.delivered = 0;
-    this.stable = 0;
-    this.committed = 0;
     this.committedAnnounced = 0;
-    this.collectedUpTo = 0;
     this.ackSent();
     this.nextGseq = 1;
     this.lastSafeOrdered = 0;
