@@ -58,6 +58,8 @@ import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
 import { OrderedStream } from './order/stream.js';
+import { Progress } from './order/progress.js';
+import { Sequencer } from './order/sequencer.js';
 import { SendWindow } from './order/send-window.js';
 import type { Pending } from './order/send-window.js';
 import { Bootstrap } from './membership/bootstrap.js';
@@ -66,7 +68,7 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
-import { heldByAll, heldByMajority, majority, quorumSize, sortDescending } from './quorum.js';
+import { majority, quorumSize } from './quorum.js';
 import type { GroupChange } from './group-table.js';
 import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
 import type {
@@ -244,8 +246,6 @@ export class EndpointCore {
   /** The installed view as lookup tables (a new one per view). */
   private roster: Roster;
   private previousMembers: readonly MemberInfo[] = [];
-  /** Scratch for `updateStable`. */
-  private readonly heldScratch: number[] = [];
   private groups = new GroupTable();
   private readonly out = new Outbox();
   /** The application's ordered stream, held behind state markers. */
@@ -267,53 +267,18 @@ export class EndpointCore {
   private stream = new OrderedStream(0);
   /** Own entries ordered: the send window stops resending them. */
   private readonly ownOrdered = (seq: number): void => this.sender.ordered(seq);
-  /** Sequencer: an entry's data was collected, so the order window has room. */
-  private readonly freed = (bytes: number): void => {
-    this.unstableBytes -= bytes;
-    this.orderDirty = true;
-  };
+  /** What this member may report it holds (for the sequencer's own holding). */
+  private readonly selfHeld = (): number => this.ackable();
   private nextNakAt = 0;
-  // Sequencer only.
-  private nextGseq = 1;
-  private nextSeqToOrder = new Map<string, number>();
-  private ackHeld = new Map<string, number>();
-  /**
-   * Something may be orderable: new data arrived, or the window opened. The settle
-   * loop runs after every input, so without these two flags the sequencer would rescan
-   * every sender and re-sort every member's holding for each ack it receives.
-   */
-  private orderDirty = true;
-  /** A holding changed since `stable` and `committed` were last computed. */
-  private stableDirty = true;
-  private unstableBytes = 0;
+  /** Rank 0 of the view only: this epoch's sequencer (a new one per view). */
+  private seq: Sequencer | null = null;
+  /** The sequencer's view of laggards (outlives epochs). */
+  private readonly progress: Progress;
   /** Groups this member leaves because it cannot provide their state (see `abandonProvision`). */
   private readonly abandoned = new Set<string>();
-  /** Sequencer: the rank `orderAll` serves first (see there). */
-  private orderStart = 0;
-  private orderBatch: OrderEntry[] = [];
-  /** Sequencer: data to pass on (`DataMsg.relay`), each to every member but its sender, before the next order. */
-  private relayQueue: DataMsg[] = [];
-  private relayRanks: number[] = [];
-  private orderBatchFirst = 0;
-  /** Sequencer: the last safe entry ordered this epoch (0: none). */
-  private lastSafeOrdered = 0;
-  private stableAnnounced = 0;
-  private committedAnnounced = 0;
-
   // --- failure detection ---
   /** The reasons of the view last installed, for the group views it changes. */
   private lastFailures: readonly Failure[] = [];
-  /**
-   * Sequencer: members lagging while the order window is full — since when, and the
-   * majority-held prefix they must reach to count as caught up.
-   */
-  private lagging = new Map<string, { since: number; target: number }>();
-  /** The order window was found full since `watchLaggards` last looked. */
-  private windowFullSeen = false;
-  /** Sequencer: when the order window was last seen full. */
-  private windowFullAt = -Infinity;
-  /** Members to exclude for staying behind past `lagTimeoutMs` (they still heartbeat). */
-  private laggards = new Set<string>();
   private nextHeartbeatAt = 0;
   private blockedReported = false;
   /**
@@ -374,6 +339,8 @@ export class EndpointCore {
 
   // --- state transfer ---
   private readonly detector: FailureDetector;
+  /** What every part shares: identity, configuration, counters, the outbox. */
+  private readonly ctx: CoreContext;
   private readonly provider: StateProvider;
   private readonly joiner: StateJoiner;
 
@@ -387,8 +354,10 @@ export class EndpointCore {
     this.rng = opts.rng;
     this.access = opts.access ?? GroupAccess.open;
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
+    this.ctx = ctx;
     this.sender = new SendWindow(ctx, opts.firstLocalId ?? 1);
     this.detector = new FailureDetector(ctx);
+    this.progress = new Progress(ctx);
     this.bootstrap = new Bootstrap(ctx, opts.seeds);
     this.provider = new StateProvider(ctx);
     this.joiner = new StateJoiner(ctx, this.app, (now, group, pos) => this.queueStateDone(now, group, pos));
@@ -474,17 +443,18 @@ export class EndpointCore {
    */
   flowState(): FlowState {
     const flight = this.sender.inFlight;
+    const seq = this.seq;
     return {
       sendWindow: flight.entries,
       sendWindowMax: this.cfg.sendWindowMax,
       sendWindowBytes: flight.bytes,
       sendWindowBytesMax: this.cfg.sendWindowBytesMax,
       sequencer: this.phaseValue === 'member' && this.isCoordinator(),
-      orderWindow: Math.max(0, this.nextGseq - 1 - this.stream.stable),
+      orderWindow: seq === null ? 0 : seq.window.entries,
       orderWindowMax: this.cfg.orderWindowMax,
-      orderWindowBytes: this.unstableBytes,
+      orderWindowBytes: seq === null ? 0 : seq.window.bytes,
       orderWindowBytesMax: this.cfg.orderWindowBytesMax,
-      orderWindowFull: this.orderWindowFull(),
+      orderWindowFull: seq !== null && seq.windowFull(),
       wedged: this.wedged,
       blocked: this.blockedReported,
     };
@@ -512,24 +482,12 @@ export class EndpointCore {
     assert(this.stream.delivered <= this.deliverable(), `invariant: delivered ${this.stream.delivered} beyond what a majority holds (${this.deliverable()})`);
     assert(this.stream.stable <= this.stream.committed, `invariant: stable ${this.stream.stable} > committed ${this.stream.committed}`);
     if (this.vouched !== null) assert(this.stream.lastAckSent <= this.vouched, `invariant: reported holding ${this.stream.lastAckSent} after promising at ${this.vouched}`);
-    if (!this.isCoordinator()) return;
-    const n = this.roster.keys.length;
-    let atLeastCommitted = 0;
-    let atLeastStable = 0;
-    for (let i = 0; i < n; i++) {
-      const k = this.roster.keys[i]!;
-      const h = k === this.selfKey ? this.ackable() : (this.ackHeld.get(k) ?? 0);
-      if (h >= this.stream.committed) atLeastCommitted++;
-      if (h >= this.stream.stable) atLeastStable++;
-    }
-    assert(atLeastCommitted >= majority(n), `invariant: committed ${this.stream.committed} held by ${atLeastCommitted} of ${n} members`);
-    assert(atLeastStable === n, `invariant: stable ${this.stream.stable} held by ${atLeastStable} of ${n} members`);
-    assert(!this.wedged || this.orderBatch.length === 0, 'invariant: the sequencer ordered while wedged');
+    if (this.isCoordinator()) this.seq!.checkInvariants(this.wedged);
   }
 
   /** Everything to send and deliver since the last call, in order. */
   takeOutput(): CoreOutput {
-    this.flushOrderBatch();
+    if (this.isCoordinator()) this.seq!.flush();
     return this.out.take();
   }
 
@@ -588,7 +546,7 @@ export class EndpointCore {
     if (held !== (q !== 'ok')) {
       this.ackCap = q !== 'ok' ? Math.min(this.stream.lastAckSent, this.ackable()) : Infinity;
       // The sequencer's own hold counts in stability, which it must now compute again.
-      this.stableDirty = true;
+      if (this.seq !== null) this.seq.stableDirty = true;
       this.log(q !== 'ok' ? 'the application is behind: acknowledgements wait for it' : 'the application caught up', 'debug');
     }
     this.settle(now);
@@ -711,9 +669,18 @@ export class EndpointCore {
       this.ackSent();
       if (this.isCoordinator() && !this.blockedReported && this.detector.isolatedSince === null) this.announce();
     }
-    this.detector.onSuspectTimeout(now, this.roster.keys, this.laggards);
+    this.detector.onSuspectTimeout(now, this.roster.keys, this.progress.laggards);
     this.detector.watchIsolation(now, this.roster.keys, this.quorumSize());
-    this.watchLaggards(now);
+    const seq = this.isCoordinator() ? this.seq : null;
+    this.progress.onLagTimeout(now, {
+      windowFull: this.seq !== null && this.seq.windowFull(),
+      sequencer: seq !== null,
+      wedged: this.wedged,
+      roster: this.roster,
+      committed: this.stream.committed,
+      acked: (k) => seq!.acked(k),
+      detector: this.detector,
+    });
     if (this.stream.orderedMax > this.stream.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
       const first = this.stream.held + 1;
@@ -824,7 +791,7 @@ export class EndpointCore {
         return;
       case 'ack': {
         const r = this.fromMember(now, msg.from, msg.epoch, from);
-        if (r >= 0) this.onAck(r, msg.held);
+        if (r >= 0 && this.isCoordinator()) this.seq!.onAck(r, msg.held);
         return;
       }
       case 'data': {
@@ -837,7 +804,7 @@ export class EndpointCore {
         if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onOrder(msg.first, msg.entries, msg.stable, msg.committed);
         return;
       case 'nak':
-        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onNak(msg.from, msg.first, msg.last);
+        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0 && this.isCoordinator()) this.seq!.onNak(msg.from, msg.first, msg.last);
         return;
       case 'prepare':
         return this.onPrepare(now, from, msg);
@@ -1086,9 +1053,9 @@ export class EndpointCore {
 
   // ===================================================================== ordering
 
+  /** This member is the sequencer of the current view (rank 0, and a member still). */
   private isCoordinator(): boolean {
-    const c = this.roster.view.members[0];
-    return this.phaseValue === 'member' && c !== undefined && sameMember(c, this.self);
+    return this.phaseValue === 'member' && this.seq !== null;
   }
 
   /** Send to the coordinator; to ourselves, handle it at once. */
@@ -1112,9 +1079,10 @@ export class EndpointCore {
         assert(round < settleRoundsMax, 'settle does not converge');
         if (this.phaseValue !== 'member') break;
         let progress = this.pumpSends(now);
-        if (this.isCoordinator()) progress = this.orderAll() || progress;
+        const seq = this.isCoordinator() ? this.seq : null;
+        if (seq !== null) progress = seq.order(this.wedged) || progress;
         progress = this.advanceHeld() || progress;
-        if (this.isCoordinator()) progress = this.updateStable() || progress;
+        if (seq !== null) progress = seq.updateStable() || progress;
         progress = this.tryDeliver(now) || progress;
         if (!progress) break;
       }
@@ -1190,145 +1158,7 @@ export class EndpointCore {
   /** Data of the sender of rank `r` (-1: not a member). */
   private onData(msg: DataMsg, r: number): void {
     if (r < 0 || !this.stream.store(msg, r)) return;
-    this.orderDirty = true;
-    // Passed on by the sequencer, to every member but its sender, with the next order.
-    if (msg.relay && r !== this.roster.selfRank && this.isCoordinator()) {
-      this.relayQueue.push({ ...msg, from: this.self, relay: false });
-      this.relayRanks.push(r);
-    }
-  }
-
-  /** Sequencer: order every sender's data in its FIFO order, within the window. */
-  private orderAll(): boolean {
-    if (this.wedged || !this.orderDirty) return false;
-    this.orderDirty = false;
-    let progress = false;
-    const members = this.roster.view.members;
-    const n = members.length;
-    // Fair under a full window: each pass starts after the sender the last full window
-    // stopped at, so that the senders of lower rank, which always have data waiting
-    // under load, cannot take every slot the window frees.
-    const start = this.orderStart % n;
-    for (let j = 0; j < n; j++) {
-      const i = (start + j) % n;
-      const m = members[i]!;
-      const sk = this.roster.keys[i]!;
-      const first = this.nextSeqToOrder.get(sk) ?? 1;
-      let next = first;
-      for (;;) {
-        if (this.orderWindowFull()) {
-          // Next time, the next sender first, unless this one got nothing this time.
-          this.windowFullSeen = true;
-          this.orderStart = next > first ? i + 1 : i;
-          this.nextSeqToOrder.set(sk, next);
-          return progress;
-        }
-        const d = this.stream.data[i]!.get(next);
-        if (d === undefined) break;
-        const gseq = this.nextGseq++;
-        this.stream.records.set(gseq, { sender: ref(m), rank: i, seq: next });
-        this.unstableBytes += d.payload.length;
-        if (d.safe) this.lastSafeOrdered = gseq;
-        if (this.orderBatch.length === 0) this.orderBatchFirst = gseq;
-        this.orderBatch.push({ rank: i, seq: next });
-        this.stream.orderedMax = gseq;
-        if (sk === this.selfKey) this.sender.ordered(next);
-        next += 1;
-        progress = true;
-      }
-      this.nextSeqToOrder.set(sk, next);
-    }
-    return progress;
-  }
-
-  /** Sequencer: ordering waits for stability (every sender's multicasts wait with it). */
-  private orderWindowFull(): boolean {
-    return this.nextGseq - 1 - this.stream.stable >= this.cfg.orderWindowMax || this.unstableBytes > this.cfg.orderWindowBytesMax;
-  }
-
-  /**
-   * Sequencer: a member that holds the order window shut — a majority holds more than
-   * it, so only it keeps entries unstable — and does not catch up to where that
-   * majority was within `lagTimeoutMs` is a laggard, removed at the next view change.
-   * Its heartbeats say it is alive, not that the group can afford to wait for it:
-   * a slow link or a starved process would otherwise set everyone's pace for good.
-   * Never more laggards (with suspects) than keeps a majority of the view.
-   */
-  private watchLaggards(now: number): void {
-    // Full now or lately: each ack of the laggard opens the window for a moment, which
-    // must not restart its clock — and with deferred acks (`ackDelayMs`) it opens by
-    // many entries at once, and the senders may take a while to fill it again.
-    if (this.orderWindowFull() || this.windowFullSeen) this.windowFullAt = now;
-    this.windowFullSeen = false;
-    const full = now - this.windowFullAt <= Math.max(2 * this.cfg.heartbeatMs, 2 * this.cfg.ackDelayMs);
-    if (!this.isCoordinator() || this.wedged || !full) {
-      this.lagging.clear();
-      return;
-    }
-    for (const m of this.roster.view.members) {
-      const k = memberKey(m);
-      if (k === this.selfKey || this.laggards.has(k)) continue;
-      const held = this.ackHeld.get(k) ?? 0;
-      const lag = this.lagging.get(k);
-      if (lag === undefined || held >= lag.target) {
-        if (held < this.stream.committed) this.lagging.set(k, { since: now, target: this.stream.committed });
-        else this.lagging.delete(k);
-        continue;
-      }
-      if (now - lag.since <= this.cfg.lagTimeoutMs) continue;
-      if (this.detector.keptWithout(k, this.roster.keys, this.laggards) < majority(this.roster.view.members.length)) continue;
-      this.laggards.add(k);
-      this.log(`laggard ${k}: holds ${held}, a majority held ${lag.target} ${Math.round(now - lag.since)} ms ago`, 'warn');
-    }
-  }
-
-  /**
-   * Sequencer, nothing new to order: whether a new stable or committed prefix must go
-   * out on its own now, or may ride on the next order record or heartbeat. Now when a
-   * member waits for it: a safe entry waits for stability, or, in views of more than
-   * three, agreed delivery waits for the committed prefix. (In views of up to three a
-   * member delivers what it holds; stability then only frees memory.) Under one
-   * message at a time this halves the sequencer's writes.
-   */
-  private announcementDue(): boolean {
-    if (this.stream.stable > this.stableAnnounced && this.lastSafeOrdered > this.stableAnnounced) return true;
-    if (this.stream.committed > this.committedAnnounced && majority(this.roster.view.members.length) > 2) return true;
-    return false;
-  }
-
-  private flushOrderBatch(): void {
-    if (!this.isCoordinator()) return;
-    const batch = this.orderBatch;
-    const relays = this.relayQueue;
-    const relayRanks = this.relayRanks;
-    const ordered = batch.length > 0 || this.announcementDue();
-    if (!ordered && relays.length === 0) return;
-    let msg: Message | null = null;
-    if (ordered) {
-      msg = { t: 'order', from: this.self, epoch: this.roster.view.epoch, first: batch.length === 0 ? this.nextGseq : this.orderBatchFirst, entries: batch, stable: this.stream.stable, committed: this.stream.committed };
-      this.orderBatch = [];
-      this.stableAnnounced = this.stream.stable;
-      this.committedAnnounced = this.stream.committed;
-    }
-    if (relays.length > 0) {
-      this.relayQueue = [];
-      this.relayRanks = [];
-    }
-    // The senders of what this batch orders wait for it most (to deliver their own
-    // multicasts): they are sent it first, the others after. (A mask: ranks beyond 30
-    // simply come after.)
-    let senders = 0;
-    for (let i = 0; i < batch.length; i++) if (batch[i]!.rank < 31) senders |= 1 << batch[i]!.rank;
-    const n = this.roster.view.members.length;
-    for (let r = 0; r < n; r++) if (r !== this.roster.selfRank && r < 31 && (senders & (1 << r)) !== 0) this.sendOrderWithRelays(r, relays, relayRanks, msg);
-    for (let r = 0; r < n; r++) if (r !== this.roster.selfRank && (r >= 31 || (senders & (1 << r)) === 0)) this.sendOrderWithRelays(r, relays, relayRanks, msg);
-  }
-
-  /** To the member of rank `r`: the data passed on that it lacks, then the order (one write). */
-  private sendOrderWithRelays(r: number, relays: readonly DataMsg[], relayRanks: readonly number[], order: Message | null): void {
-    const addr = this.roster.view.members[r]!.addr;
-    for (let i = 0; i < relays.length; i++) if (relayRanks[i] !== r) this.send(addr, relays[i]!);
-    if (order !== null) this.send(addr, order);
+    if (this.isCoordinator()) this.seq!.onData(msg, r);
   }
 
   private onOrder(first: number, entries: readonly OrderEntry[], stable: number, committed: number): void {
@@ -1345,88 +1175,15 @@ export class EndpointCore {
       this.stream.learnStable(msg.stable, msg.committed);
     }
     const r = this.roster.rank.get(memberKey(msg.from));
-    if (r !== undefined) this.onAck(r, msg.held);
+    if (r !== undefined && this.isCoordinator()) this.seq!.onAck(r, msg.held);
     // It is in this epoch: it needs the decision that began it no more.
     if (this.decision !== null && this.decision.waiting.delete(k) && this.decision.waiting.size === 0) this.decision = null;
-  }
-
-  /** The member of rank `r` holds up to `held`. */
-  private onAck(r: number, held: number): void {
-    if (!this.isCoordinator()) return;
-    const k = this.roster.keys[r]!;
-    if (held > (this.ackHeld.get(k) ?? 0)) {
-      this.ackHeld.set(k, held);
-      this.stableDirty = true;
-    }
-  }
-
-  /**
-   * Sequencer: *stable* is the prefix every member holds (safe delivery, garbage
-   * collection); *committed* is the prefix a majority holds. Agreed delivery waits for
-   * committed: any later majority that changes the view intersects that majority, so
-   * its cut covers everything anyone delivered, and no member — not even one about to
-   * be cut off — ever delivers in an order the primary component does not (G2, G9).
-   */
-  private updateStable(): boolean {
-    if (!this.stableDirty) return false;
-    this.stableDirty = false;
-    // Runs at every ack: the members' held prefixes, largest first, in a reused array
-    // (a fresh array and a sort per ack were the core's largest allocation per message).
-    const keys = this.roster.keys;
-    const n = keys.length;
-    const helds = this.heldScratch;
-    helds.length = n;
-    for (let i = 0; i < n; i++) helds[i] = keys[i] === this.selfKey ? this.ackable() : (this.ackHeld.get(keys[i]!) ?? 0);
-    sortDescending(helds);
-    const min = heldByAll(helds, this.stream.held);
-    const maj = heldByMajority(helds, this.stream.held);
-    let progress = false;
-    if (min > this.stream.stable) {
-      this.stream.stable = min;
-      this.orderDirty = true;
-      progress = true;
-    }
-    if (maj > this.stream.committed) {
-      this.stream.committed = maj;
-      progress = true;
-    }
-    return progress;
-  }
-
-  private onNak(from: MemberRef, first: number, last: number): void {
-    if (!this.isCoordinator()) return;
-    const info = this.roster.view.members.find((m) => sameMember(m, from));
-    if (info === undefined) return;
-    const hi = Math.min(last, this.nextGseq - 1, first + this.cfg.nakBatchMax - 1);
-    let start = first;
-    let entries: OrderEntry[] = [];
-    for (let g = first; g <= hi; g++) {
-      const r = this.stream.records.get(g);
-      if (r === undefined) {
-        // Collected, so stable: the asker holds it already.
-        if (entries.length > 0) this.sendOrder(info.addr, start, entries);
-        entries = [];
-        start = g + 1;
-        continue;
-      }
-      entries.push({ rank: r.rank, seq: r.seq });
-      const d = this.stream.dataOf(r);
-      if (d !== undefined) {
-        this.send(info.addr, { ...d, from: this.self, relay: false });
-        this.counters.naksAnswered++;
-      }
-    }
-    if (entries.length > 0) this.sendOrder(info.addr, start, entries);
-  }
-
-  private sendOrder(to: string, first: number, entries: OrderEntry[]): void {
-    this.send(to, { t: 'order', from: this.self, epoch: this.roster.view.epoch, first, entries, stable: this.stream.stable, committed: this.stream.committed });
   }
 
   /** Advance the contiguous prefix for which both the record and the data are here. */
   private advanceHeld(): boolean {
     if (!this.stream.advanceHeld()) return false;
-    this.stableDirty = true;
+    if (this.seq !== null) this.seq.stableDirty = true;
     return true;
   }
 
@@ -1450,7 +1207,7 @@ export class EndpointCore {
 
   /** Drop what every member holds and this one delivered. */
   private collect(): void {
-    this.stream.collect(this.isCoordinator() ? this.freed : null);
+    this.stream.collect(this.isCoordinator() ? this.seq!.freed : null);
   }
 
   /** Deliver global sequence number `gseq` of the current epoch. */
@@ -1632,7 +1389,7 @@ export class EndpointCore {
       return;
     }
     const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
-    const suspected = this.roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.laggards.size > 0;
+    const suspected = this.roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.progress.laggards.size > 0;
     const leaves = this.pendingLeaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
@@ -1772,7 +1529,7 @@ export class EndpointCore {
           joiners: [...this.pendingJoins.values()],
           leaving: this.pendingLeaves,
           promises: p.promises,
-          removed: (k) => this.laggards.has(k) || this.detector.saysSo(k),
+          removed: (k) => this.progress.laggards.has(k) || this.detector.saysSo(k),
           failureOf: (m, promised, replaced) => this.detector.failureOf(now, m, memberKey(m), promised, replaced),
         },
         cutOf(floor, cutLog),
@@ -1973,7 +1730,7 @@ export class EndpointCore {
     if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
       this.abandonProposal(now, `a higher ballot from ${msg.ballot.proposer}`);
     }
-    this.flushOrderBatch();
+    if (this.isCoordinator()) this.seq!.flush();
     const reply: PromiseMsg = {
       t: 'promise',
       from: this.self,
@@ -2176,20 +1933,8 @@ export class EndpointCore {
     this.stream = new OrderedStream(view.members.length);
     this.acceptedLog = new Map();
     this.vouched = null;
-    this.committedAnnounced = 0;
     this.ackSent();
-    this.nextGseq = 1;
-    this.lastSafeOrdered = 0;
-    this.nextSeqToOrder = new Map();
-    this.ackHeld = new Map();
-    this.orderDirty = true;
-    this.stableDirty = true;
-    this.unstableBytes = 0;
-    this.orderStart = 0;
-    this.orderBatch = [];
-    this.relayQueue = [];
-    this.relayRanks = [];
-    this.stableAnnounced = 0;
+    this.seq = sameMember(view.members[0]!, this.self) ? new Sequencer(this.ctx, this.roster, this.stream, this.progress, this.selfHeld, this.ownOrdered) : null;
     this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
     this.proposer = null;
     this.proposeRetryAt = 0;
@@ -2197,8 +1942,7 @@ export class EndpointCore {
     this.nextSeekAt = 0;
     this.restarted.clear();
     this.ackCap = this.appQueue !== 'ok' ? 0 : Infinity;
-    this.lagging.clear();
-    this.laggards.clear();
+    this.progress.enter();
     this.detector.enter(now, this.roster.keys, this.roster.rank);
     this.bootstrap.onMember();
     this.pendingLeaves.clear();
