@@ -1083,7 +1083,7 @@ export class EndpointCore {
         if (seq !== null) progress = seq.order(this.wedged) || progress;
         progress = this.advanceHeld() || progress;
         if (seq !== null) progress = seq.updateStable() || progress;
-        progress = this.tryDeliver(now) || progress;
+        progress = this.tryDeliver() || progress;
         if (!progress) break;
       }
       this.collect();
@@ -1191,7 +1191,8 @@ export class EndpointCore {
     return this.stream.deliverable(this.isCoordinator(), this.roster.view.members.length);
   }
 
-  private tryDeliver(now: number): boolean {
+  /** Deliver what is held, in order, up to what a majority holds (safe entries: up to stable). */
+  private tryDeliver(): boolean {
     if (this.wedged) return false;
     const before = this.stream.delivered;
     const committed = this.deliverable();
@@ -1200,7 +1201,7 @@ export class EndpointCore {
       const r = this.stream.records.get(g)!;
       const d = this.stream.dataOf(r)!;
       if (g > committed || (d.safe && g > this.stream.stable)) break;
-      this.deliverEntry(now, g, d);
+      this.deliverEntry(g, d);
     }
     return this.stream.delivered > before;
   }
@@ -1211,7 +1212,7 @@ export class EndpointCore {
   }
 
   /** Deliver global sequence number `gseq` of the current epoch. */
-  private deliverEntry(now: number, gseq: number, d: DataMsg): void {
+  private deliverEntry(gseq: number, d: DataMsg): void {
     assert(gseq === this.stream.delivered + 1, 'delivery out of order');
     this.stream.delivered = gseq;
     const own = sameMember(d.sender, this.self);
@@ -1222,63 +1223,75 @@ export class EndpointCore {
       // (Never our own: the endpoint checks the same policy before it submits anything.)
       return;
     }
+    const pos: Position = { epoch: this.roster.view.epoch, gseq };
     switch (d.kind) {
-      case EntryKind.app: {
-        const messages = unbundle(d.payload);
-        assert(localIds === null || localIds.length === messages?.length, `own bundle ${d.seq} does not hold its ${localIds?.length} messages`);
-        if (messages === null) {
-          // Never from a correct sender; the same bytes everywhere make the same decision.
-          this.app.emit({ type: 'log', level: 'warn', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
-          break;
-        }
-        let allowed: string | null = null;
-        for (let i = 0; i < messages.length; i++) {
-          const { group, data } = messages[i]!;
-          const localId = localIds === null ? null : localIds[i]!;
-          // Own messages always: the endpoint settles their promises, in the group or not.
-          if (localId === null && !this.groups.has(group, this.self)) continue;
-          if (group !== allowed) {
-            if (!this.access.allowed(group, d.sender.id)) {
-              // Never our own: the endpoint checks the same policy before it submits.
-              this.app.emit({ type: 'log', level: 'warn', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
-              continue;
-            }
-            allowed = group;
-          }
-          this.app.emit({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe });
-        }
-        break;
-      }
-      case EntryKind.join: {
-        const change = this.groups.join(d.group, d.sender, { epoch: this.roster.view.epoch, gseq });
-        if (change !== null) this.onGroupChange(change);
-        else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
-        break;
-      }
-      case EntryKind.leave: {
-        const code = d.payload.length === 1 ? d.payload[0] : undefined;
-        const cause: LeaveCause = code === LEAVE_CANNOT_PROVIDE ? 'checkpoint-failed' : code === LEAVE_HANDLER_FAILED ? 'handler-failed' : 'leave';
-        const change = this.groups.leave(d.group, d.sender, { epoch: this.roster.view.epoch, gseq }, cause === 'checkpoint-failed');
-        if (own) {
-          this.abandoned.delete(d.group);
-          this.dropMarker(d.group);
-          this.app.emit({ type: 'group-left', group: d.group, localId: localIds?.[0] ?? 0 });
-        }
-        if (change !== null) this.onGroupChange(change, cause);
-        break;
-      }
-      case EntryKind.stateDone: {
-        const done = decodePos(d.payload);
-        if (done === null) break;
-        this.groups.stateDone(d.group, d.sender, done);
-        if (own) this.joiner.confirm(d.group, done);
-        this.provider.onStateDone(d.group, d.sender, done);
-        break;
-      }
+      case EntryKind.app:
+        return this.deliverApp(d, localIds);
+      case EntryKind.join:
+        return this.deliverJoin(d, pos, own);
+      case EntryKind.leave:
+        return this.deliverLeave(d, pos, localIds);
+      case EntryKind.stateDone:
+        return this.deliverStateDone(d, own);
       default:
         assertNever(d.kind);
     }
-    void now;
+  }
+
+  /** A bundle of application messages: each to the application, if this member is in its group (own ones always). */
+  private deliverApp(d: DataMsg, localIds: readonly number[] | null): void {
+    const messages = unbundle(d.payload);
+    assert(localIds === null || localIds.length === messages?.length, `own bundle ${d.seq} does not hold its ${localIds?.length} messages`);
+    if (messages === null) {
+      // Never from a correct sender; the same bytes everywhere make the same decision.
+      this.app.emit({ type: 'log', level: 'warn', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
+      return;
+    }
+    let allowed: string | null = null;
+    for (let i = 0; i < messages.length; i++) {
+      const { group, data } = messages[i]!;
+      const localId = localIds === null ? null : localIds[i]!;
+      // Own messages always: the endpoint settles their promises, in the group or not.
+      if (localId === null && !this.groups.has(group, this.self)) continue;
+      if (group !== allowed) {
+        if (!this.access.allowed(group, d.sender.id)) {
+          // Never our own: the endpoint checks the same policy before it submits.
+          this.app.emit({ type: 'log', level: 'warn', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
+          continue;
+        }
+        allowed = group;
+      }
+      this.app.emit({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe });
+    }
+  }
+
+  /** A group join, at `pos`: a new group view (and a state to transfer), at every member alike. */
+  private deliverJoin(d: DataMsg, pos: Position, own: boolean): void {
+    const change = this.groups.join(d.group, d.sender, pos);
+    if (change !== null) this.onGroupChange(change);
+    else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
+  }
+
+  /** A group leave, at `pos`, with its cause; our own ends the handle. */
+  private deliverLeave(d: DataMsg, pos: Position, localIds: readonly number[] | null): void {
+    const code = d.payload.length === 1 ? d.payload[0] : undefined;
+    const cause: LeaveCause = code === LEAVE_CANNOT_PROVIDE ? 'checkpoint-failed' : code === LEAVE_HANDLER_FAILED ? 'handler-failed' : 'leave';
+    const change = this.groups.leave(d.group, d.sender, pos, cause === 'checkpoint-failed');
+    if (localIds !== null) {
+      this.abandoned.delete(d.group);
+      this.dropMarker(d.group);
+      this.app.emit({ type: 'group-left', group: d.group, localId: localIds[0] ?? 0 });
+    }
+    if (change !== null) this.onGroupChange(change, cause);
+  }
+
+  /** A joiner confirms it holds the state of its join: the transfer is over, at every member alike. */
+  private deliverStateDone(d: DataMsg, own: boolean): void {
+    const done = decodePos(d.payload);
+    if (done === null) return;
+    this.groups.stateDone(d.group, d.sender, done);
+    if (own) this.joiner.confirm(d.group, done);
+    this.provider.onStateDone(d.group, d.sender, done);
   }
 
   // ===================================================================== group events and state transfer
@@ -1844,7 +1857,7 @@ export class EndpointCore {
       assert(r !== undefined, `entry ${g} of the cut ${proposal.cut} is missing at ${this.selfKey}`);
       const d = this.stream.dataOf(r);
       assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
-      this.deliverEntry(now, g, d);
+      this.deliverEntry(g, d);
     }
     const decidedLog = oldEpoch === 0 ? [] : this.stream.holdings(this.acceptedLog).filter((e) => e.gseq <= proposal.cut);
     // 2. The membership change, in every group.
