@@ -661,16 +661,37 @@ export class EndpointCore {
     };
   }
 
+  /**
+   * A member's timers, in a fixed order (the order is behaviour: each may send, and a
+   * leave that gives up stops this member, after which the rest still run as before).
+   */
   private tickMember(now: number): void {
-    if (now >= this.nextHeartbeatAt) {
-      this.nextHeartbeatAt = now + this.cfg.heartbeatMs;
-      const hb = this.heartbeat();
-      for (const m of this.roster.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
-      this.ackSent();
-      if (this.isCoordinator() && !this.blockedReported && this.detector.isolatedSince === null) this.announce();
-    }
+    this.onHeartbeatTimeout(now);
     this.detector.onSuspectTimeout(now, this.roster.keys, this.progress.laggards);
     this.detector.watchIsolation(now, this.roster.keys, this.quorumSize());
+    this.onLagTimeout(now);
+    this.onNakTimeout(now);
+    if (!this.wedged && !this.isCoordinator()) this.sender.onResendTimeout(now, this.roster.view.epoch, (msg) => this.sendToCoordinator(msg));
+    this.onLeaveTimeout(now);
+    this.tickProposer(now, true);
+    this.retransmitInstall(now);
+    this.pumpTransfers(now);
+    this.joiner.onAckTimeout(now);
+    this.onBlockedTimeout(now);
+  }
+
+  /** Heartbeats to every member (they carry this member's holding: an ack); the coordinator announces the network. */
+  private onHeartbeatTimeout(now: number): void {
+    if (now < this.nextHeartbeatAt) return;
+    this.nextHeartbeatAt = now + this.cfg.heartbeatMs;
+    const hb = this.heartbeat();
+    for (const m of this.roster.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
+    this.ackSent();
+    if (this.isCoordinator() && !this.blockedReported && this.detector.isolatedSince === null) this.announce();
+  }
+
+  /** The sequencer looks for laggards (see `Progress`). */
+  private onLagTimeout(now: number): void {
     const seq = this.isCoordinator() ? this.seq : null;
     this.progress.onLagTimeout(now, {
       windowFull: this.seq !== null && this.seq.windowFull(),
@@ -681,14 +702,22 @@ export class EndpointCore {
       acked: (k) => seq!.acked(k),
       detector: this.detector,
     });
-    if (this.stream.orderedMax > this.stream.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
+  }
+
+  /** Ask the sequencer for ordered entries this member lacks, at most `nakBatchMax` per `retransmitMs`. */
+  private onNakTimeout(now: number): void {
+    const stream = this.stream;
+    if (stream.orderedMax > stream.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
-      const first = this.stream.held + 1;
-      const last = Math.min(this.stream.orderedMax, this.stream.held + this.cfg.nakBatchMax);
+      const first = stream.held + 1;
+      const last = Math.min(stream.orderedMax, stream.held + this.cfg.nakBatchMax);
       this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.roster.view.epoch, first, last });
       this.counters.naksSent++;
     }
-    if (!this.wedged && !this.isCoordinator()) this.sender.onResendTimeout(now, this.roster.view.epoch, (msg) => this.sendToCoordinator(msg));
+  }
+
+  /** Our graceful leave: ask again; stop anyway when nobody answers. */
+  private onLeaveTimeout(now: number): void {
     if (this.leaving && now >= this.nextLeaveRequestAt) this.requestLeave(now);
     if (this.leaving && now - this.leavingSince > this.cfg.suspectTimeoutMs * 3) {
       // Nobody answers our leave (the others are gone, or cut off): stop anyway; the
@@ -696,13 +725,15 @@ export class EndpointCore {
       this.log('leave not acknowledged; stopping', 'warn');
       this.stop(now);
     }
-    this.tickProposer(now, true);
-    this.retransmitInstall(now);
-    this.pumpTransfers(now);
-    this.joiner.onAckTimeout(now);
-    // Blocked: this side cannot hear a majority (G9), and a view change to fix it was
-    // tried and went nowhere, or was not tried because this member is isolated (then
-    // the others, which may hear it, have had the time to remove it).
+  }
+
+  /**
+   * Blocked: this side cannot hear a majority (G9), and a view change to fix it was
+   * tried and went nowhere, or was not tried because this member is isolated (then the
+   * others, which may hear it, have had the time to remove it). Then look for a later
+   * view at the seeds; and leave a view that can never change.
+   */
+  private onBlockedTimeout(now: number): void {
     const wedgedLong = this.acceptor.wedgedAt !== null && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
     const isolatedLong = this.detector.isolatedSince !== null && now - this.detector.isolatedSince > this.cfg.suspectTimeoutMs + this.cfg.flushTimeoutMs;
     if ((wedgedLong || isolatedLong) && !this.blockedReported) {
