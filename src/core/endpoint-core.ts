@@ -56,6 +56,7 @@ import { GroupTable } from './group-table.js';
 import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
+import { Acceptor } from './viewchange/acceptor.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
 import { OrderedStream } from './order/stream.js';
 import { Progress } from './order/progress.js';
@@ -170,15 +171,6 @@ interface ProposerState {
   /** For epoch 0: the founding quorum. */
   readonly config: readonly string[];
   lastSentAt: number;
-}
-
-interface AcceptorState {
-  promised: Ballot | null;
-  acceptedBallot: Ballot | null;
-  accepted: Proposal | null;
-  wedgedAt: number | null;
-  /** When this member last promised or accepted a ballot (null: never this epoch). */
-  votedAt: number | null;
 }
 
 /** What a proposer keeps after installing, to retransmit commits and welcomes. */
@@ -301,17 +293,8 @@ export class EndpointCore {
   private lastAnswerAt = new Map<string, number>();
 
   // --- membership changes ---
-  private acceptor: AcceptorState = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
-  /**
-   * The held prefix this member vouched for when it first promised or accepted a ballot
-   * of this epoch; null before. Acks and heartbeats never report more until the next
-   * view: the proposer builds its cut from the promises, so an old sequencer that
-   * missed the prepare must not count on anything this member came to hold later — it
-   * would commit (and deliver, even safe entries) beyond the cut (G2, G6).
-   */
-  private vouched: number | null = null;
-  /** Entries of the cut received with an accept (what this member lacked). */
-  private acceptedLog = new Map<number, LogEntry>();
+  /** This epoch's Paxos acceptor (a new one per view). */
+  private acceptor = new Acceptor();
   private proposer: ProposerState | null = null;
   private proposeRetryAt = 0;
   private highestRound = 0;
@@ -481,7 +464,7 @@ export class EndpointCore {
     assert(this.stream.held <= this.stream.orderedMax, `invariant: held ${this.stream.held} > ordered ${this.stream.orderedMax}`);
     assert(this.stream.delivered <= this.deliverable(), `invariant: delivered ${this.stream.delivered} beyond what a majority holds (${this.deliverable()})`);
     assert(this.stream.stable <= this.stream.committed, `invariant: stable ${this.stream.stable} > committed ${this.stream.committed}`);
-    if (this.vouched !== null) assert(this.stream.lastAckSent <= this.vouched, `invariant: reported holding ${this.stream.lastAckSent} after promising at ${this.vouched}`);
+    if (this.acceptor.vouched !== null) assert(this.stream.lastAckSent <= this.acceptor.vouched, `invariant: reported holding ${this.stream.lastAckSent} after promising at ${this.acceptor.vouched}`);
     if (this.isCoordinator()) this.seq!.checkInvariants(this.wedged);
   }
 
@@ -1156,7 +1139,7 @@ export class EndpointCore {
    */
   private ackable(): number {
     const held = this.stream.held < this.ackCap ? this.stream.held : this.ackCap;
-    return this.vouched === null || held < this.vouched ? held : this.vouched;
+    return this.acceptor.vouched === null || held < this.acceptor.vouched ? held : this.acceptor.vouched;
   }
 
   /** What this member holds was just told to the sequencer (an ack or a heartbeat). */
@@ -1761,16 +1744,12 @@ export class EndpointCore {
       if (msg.epoch > this.roster.view.epoch || !this.roster.rank.has(k)) return;
       this.heard(now, k);
     }
-    const promised = this.acceptor.promised;
-    if (promised !== null && compareBallots(msg.ballot, promised) < 0) {
+    const promised = this.acceptor.onPrepare(now, msg.ballot, this.stream.held);
+    if (promised !== null) {
       this.sendTo(now, from, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
       return;
     }
     this.highestRound = Math.max(this.highestRound, msg.ballot.round);
-    this.acceptor.promised = msg.ballot;
-    this.acceptor.votedAt = now;
-    if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
-    if (this.vouched === null) this.vouched = this.stream.held;
     if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
       this.abandonProposal(now, `a higher ballot from ${msg.ballot.proposer}`);
     }
@@ -1785,7 +1764,7 @@ export class EndpointCore {
       accepted: this.acceptor.accepted,
       held: this.stream.held,
       stable: this.stream.stable,
-      log: this.stream.holdings(this.acceptedLog),
+      log: this.stream.holdings(this.acceptor.acceptedLog),
       heardAgoMs: this.phaseValue === 'member' ? this.roster.keys.map((k) => (k === this.selfKey ? 0 : this.detector.heardAgoMs(now, k))) : [],
     };
     this.sendTo(now, from, reply);
@@ -1807,18 +1786,11 @@ export class EndpointCore {
       }
       this.heard(now, k);
     }
-    const promised = this.acceptor.promised;
-    if (!msg.commit && promised !== null && compareBallots(msg.ballot, promised) < 0) {
+    const promised = this.acceptor.onAccept(now, msg, this.stream.held);
+    if (promised !== null) {
       this.sendToMember(msg.from, msg.proposal, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
       return;
     }
-    for (const e of msg.log) if (e.payload !== null) this.acceptedLog.set(e.gseq, e);
-    if (promised === null || compareBallots(msg.ballot, promised) > 0) this.acceptor.promised = msg.ballot;
-    this.acceptor.acceptedBallot = msg.ballot;
-    this.acceptor.accepted = msg.proposal;
-    this.acceptor.votedAt = now;
-    if (this.acceptor.wedgedAt === null) this.acceptor.wedgedAt = now;
-    if (this.vouched === null) this.vouched = this.stream.held;
     this.highestRound = Math.max(this.highestRound, msg.ballot.round);
     if (msg.commit) {
       this.install(now, msg.ballot, msg.proposal);
@@ -1854,8 +1826,8 @@ export class EndpointCore {
       if (epoch + 1 === this.roster.view.epoch) this.sayInstalled(from, null);
       return;
     }
-    if (this.acceptor.acceptedBallot === null || compareBallots(this.acceptor.acceptedBallot, ballot) !== 0) return;
-    this.install(now, ballot, this.acceptor.accepted!);
+    const proposal = this.acceptor.acceptedWith(ballot);
+    if (proposal !== null) this.install(now, ballot, proposal);
   }
 
   /**
@@ -1872,7 +1844,7 @@ export class EndpointCore {
       this.counters.flushMsLast = now - this.acceptor.wedgedAt;
     }
     this.acceptor.wedgedAt = null;
-    for (const [g, e] of this.acceptedLog) {
+    for (const [g, e] of this.acceptor.acceptedLog) {
       // Entries of this epoch: their senders are members of its view.
       const rank = this.roster.rank.get(memberKey(e.sender));
       assert(rank !== undefined, `entry ${g} of the cut is from ${memberKey(e.sender)}, not a member of epoch ${oldEpoch}`);
@@ -1890,7 +1862,7 @@ export class EndpointCore {
       assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
       this.deliverEntry(g, d);
     }
-    const decidedLog = oldEpoch === 0 ? [] : this.stream.holdings(this.acceptedLog).filter((e) => e.gseq <= proposal.cut);
+    const decidedLog = oldEpoch === 0 ? [] : this.stream.holdings(this.acceptor.acceptedLog).filter((e) => e.gseq <= proposal.cut);
     // 2. The membership change, in every group.
     const departed = new Map<string, 'left' | 'failed'>();
     for (const m of proposal.left) departed.set(memberKey(m), 'left');
@@ -1914,7 +1886,7 @@ export class EndpointCore {
         // Not among the founders after all: join the network they founded.
         this.phaseValue = 'joining';
         this.bootstrap.joinFounded(now, proposal.view);
-        this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
+        this.acceptor.forgetVotes();
       } else if (this.leaving) {
         this.log(`left the network at epoch ${proposal.view.epoch}`, 'info');
         // Tell the proposer we have it, so that it need not wait for us.
@@ -1975,11 +1947,9 @@ export class EndpointCore {
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sender.requeue();
     this.stream = new OrderedStream(view.members.length);
-    this.acceptedLog = new Map();
-    this.vouched = null;
+    this.acceptor = new Acceptor();
     this.ackSent();
     this.seq = sameMember(view.members[0]!, this.self) ? new Sequencer(this.ctx, this.roster, this.stream, this.progress, this.selfHeld, this.ownOrdered) : null;
-    this.acceptor = { promised: null, acceptedBallot: null, accepted: null, wedgedAt: null, votedAt: null };
     this.proposer = null;
     this.proposeRetryAt = 0;
     this.blockedReported = false;
