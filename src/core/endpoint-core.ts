@@ -56,15 +56,13 @@ import { GroupTable } from './group-table.js';
 import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
-import { Acceptor } from './viewchange/acceptor.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
-import { OrderedStream } from './order/stream.js';
 import { Progress } from './order/progress.js';
-import { Sequencer } from './order/sequencer.js';
 import { SendWindow } from './order/send-window.js';
 import type { Pending } from './order/send-window.js';
 import { Bootstrap } from './membership/bootstrap.js';
-import { Roster } from './membership/roster.js';
+import { Epoch } from './epoch.js';
+import type { EpochDeps } from './epoch.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
@@ -222,8 +220,6 @@ export class EndpointCore {
   readonly counters: CoreCounters;
   private readonly rng: Rng;
   private readonly access: GroupAccess;
-  /** Before membership: probes, the founding quorum, the contact of a network to join. */
-  private readonly bootstrap: Bootstrap;
   /** Member: when to ask the coordinator again to let us leave. */
   private nextLeaveRequestAt = 0;
 
@@ -235,9 +231,8 @@ export class EndpointCore {
    * checker tells a re-founding from a split (two networks live at once) by it.
    */
   private networkValue = '';
-  /** The installed view as lookup tables (a new one per view). */
-  private roster: Roster;
-  private previousMembers: readonly MemberInfo[] = [];
+  /** The installed view and everything that lives as long as it (a new one per view). */
+  private epoch: Epoch;
   private groups = new GroupTable();
   private readonly out = new Outbox();
   /** The application's ordered stream, held behind state markers. */
@@ -248,36 +243,20 @@ export class EndpointCore {
   private stopPending = false;
 
   // --- sending ---
-  /** Own entries: queued, bundled, in flight within the send window. */
-  private readonly sender: SendWindow;
   /** Hands own data to the ordered stream (bound once: it runs per entry sent). */
-  private readonly storeOwn = (msg: DataMsg): void => this.onData(msg, this.roster.selfRank);
+  private readonly storeOwn = (msg: DataMsg): void => this.onData(msg, this.epoch.roster.selfRank);
   private readonly heldBackFn = (q: Pending): boolean => this.heldBack(q);
 
   // --- ordering (this epoch) ---
-  /** This epoch's ordered stream (a new one per view). */
-  private stream = new OrderedStream(0);
   /** Own entries ordered: the send window stops resending them. */
   private readonly ownOrdered = (seq: number): void => this.sender.ordered(seq);
   /** What this member may report it holds (for the sequencer's own holding). */
   private readonly selfHeld = (): number => this.ackable();
   private nextNakAt = 0;
-  /** Rank 0 of the view only: this epoch's sequencer (a new one per view). */
-  private seq: Sequencer | null = null;
-  /** The sequencer's view of laggards (outlives epochs). */
-  private readonly progress: Progress;
   /** Groups this member leaves because it cannot provide their state (see `abandonProvision`). */
   private readonly abandoned = new Set<string>();
   // --- failure detection ---
-  /** The reasons of the view last installed, for the group views it changes. */
-  private lastFailures: readonly Failure[] = [];
   private nextHeartbeatAt = 0;
-  private blockedReported = false;
-  /**
-   * Members of this view whose process restarted (a new incarnation spoke to us from
-   * its address): they are gone for good, and never promise or accept again.
-   */
-  private restarted = new Set<string>();
   /**
    * How the application's queues of undelivered events stand (see `setAppQueue`):
    * unless `ok`, acks claim no more than `ackCap`, so that stability, and with it the
@@ -287,14 +266,10 @@ export class EndpointCore {
   private appQueue: AppQueue = 'ok';
   /** While the application is behind: the most this member acks in this epoch. */
   private ackCap = Infinity;
-  /** While blocked: when to look for a later view at the seed addresses next. */
-  private nextSeekAt = 0;
   /** When each answer to a non-member or a lagging member (by kind and key) last went out: see `due`. */
   private lastAnswerAt = new Map<string, number>();
 
   // --- membership changes ---
-  /** This epoch's Paxos acceptor (a new one per view). */
-  private acceptor = new Acceptor();
   private proposer: ProposerState | null = null;
   private proposeRetryAt = 0;
   private highestRound = 0;
@@ -320,10 +295,18 @@ export class EndpointCore {
   private leavingSince = 0;
   private lingerUntil = 0;
 
-  // --- state transfer ---
+  // --- the parts, bottom to top (the outbox and the application's stream are above) ---
+  /** Silence, refusal, isolation, slow consumers; pause awareness. */
   private readonly detector: FailureDetector;
-  /** What every part shares: identity, configuration, counters, the outbox. */
-  private readonly ctx: CoreContext;
+  /** Before membership: probes, the founding quorum, the contact of a network to join. */
+  private readonly bootstrap: Bootstrap;
+  /** Own entries: queued, bundled, in flight within the send window. */
+  private readonly sender: SendWindow;
+  /** The sequencer's laggards (outlives epochs). */
+  private readonly progress: Progress;
+  /** What each new epoch's sequencer needs. */
+  private readonly epochDeps: EpochDeps;
+  /** State transfer: streaming checkpoints to joiners, and receiving our own. */
   private readonly provider: StateProvider;
   private readonly joiner: StateJoiner;
 
@@ -331,17 +314,17 @@ export class EndpointCore {
     this.self = ref(opts.self);
     this.selfKey = memberKey(opts.self);
     this.addr = opts.addr;
-    this.roster = Roster.empty(this.selfKey);
+    this.epoch = Epoch.none(this.selfKey);
     this.cfg = opts.config;
     this.counters = opts.counters ?? new CoreCounters();
     this.rng = opts.rng;
     this.access = opts.access ?? GroupAccess.open;
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
-    this.ctx = ctx;
-    this.sender = new SendWindow(ctx, opts.firstLocalId ?? 1);
     this.detector = new FailureDetector(ctx);
-    this.progress = new Progress(ctx);
     this.bootstrap = new Bootstrap(ctx, opts.seeds);
+    this.sender = new SendWindow(ctx, opts.firstLocalId ?? 1);
+    this.progress = new Progress(ctx);
+    this.epochDeps = { ctx, progress: this.progress, selfHeld: this.selfHeld, ownOrdered: this.ownOrdered };
     this.provider = new StateProvider(ctx);
     this.joiner = new StateJoiner(ctx, this.app, (now, group, pos) => this.queueStateDone(now, group, pos));
     if (opts.lastView !== undefined) {
@@ -371,12 +354,12 @@ export class EndpointCore {
 
   /** The installed endpoint view (epoch 0 before the first install). */
   get currentView(): EndpointView {
-    return this.roster.view;
+    return this.epoch.roster.view;
   }
 
   /** True while a view change holds delivery. */
   get wedged(): boolean {
-    return this.acceptor.wedgedAt !== null;
+    return this.epoch.acceptor.wedgedAt !== null;
   }
 
   /** The group's current members as this endpoint's order has delivered them. */
@@ -410,10 +393,10 @@ export class EndpointCore {
     inFlight: number;
   } {
     return {
-      epoch: this.roster.view.epoch,
-      delivered: this.stream.delivered,
-      held: this.stream.held,
-      stable: this.stream.stable,
+      epoch: this.epoch.roster.view.epoch,
+      delivered: this.epoch.stream.delivered,
+      held: this.epoch.stream.held,
+      stable: this.epoch.stream.stable,
       queued: this.sender.queued,
       inFlight: this.sender.inFlight.messages,
     };
@@ -426,7 +409,7 @@ export class EndpointCore {
    */
   flowState(): FlowState {
     const flight = this.sender.inFlight;
-    const seq = this.seq;
+    const seq = this.epoch.sequencer;
     return {
       sendWindow: flight.entries,
       sendWindowMax: this.cfg.sendWindowMax,
@@ -439,7 +422,7 @@ export class EndpointCore {
       orderWindowBytesMax: this.cfg.orderWindowBytesMax,
       orderWindowFull: seq !== null && seq.windowFull(),
       wedged: this.wedged,
-      blocked: this.blockedReported,
+      blocked: this.epoch.blockedReported,
     };
   }
 
@@ -460,23 +443,23 @@ export class EndpointCore {
    */
   checkInvariants(): void {
     if (this.phaseValue !== 'member') return;
-    assert(this.stream.delivered <= this.stream.held, `invariant: delivered ${this.stream.delivered} > held ${this.stream.held}`);
-    assert(this.stream.held <= this.stream.orderedMax, `invariant: held ${this.stream.held} > ordered ${this.stream.orderedMax}`);
-    assert(this.stream.delivered <= this.deliverable(), `invariant: delivered ${this.stream.delivered} beyond what a majority holds (${this.deliverable()})`);
-    assert(this.stream.stable <= this.stream.committed, `invariant: stable ${this.stream.stable} > committed ${this.stream.committed}`);
-    if (this.acceptor.vouched !== null) assert(this.stream.lastAckSent <= this.acceptor.vouched, `invariant: reported holding ${this.stream.lastAckSent} after promising at ${this.acceptor.vouched}`);
-    if (this.isCoordinator()) this.seq!.checkInvariants(this.wedged);
+    assert(this.epoch.stream.delivered <= this.epoch.stream.held, `invariant: delivered ${this.epoch.stream.delivered} > held ${this.epoch.stream.held}`);
+    assert(this.epoch.stream.held <= this.epoch.stream.orderedMax, `invariant: held ${this.epoch.stream.held} > ordered ${this.epoch.stream.orderedMax}`);
+    assert(this.epoch.stream.delivered <= this.deliverable(), `invariant: delivered ${this.epoch.stream.delivered} beyond what a majority holds (${this.deliverable()})`);
+    assert(this.epoch.stream.stable <= this.epoch.stream.committed, `invariant: stable ${this.epoch.stream.stable} > committed ${this.epoch.stream.committed}`);
+    if (this.epoch.acceptor.vouched !== null) assert(this.epoch.stream.lastAckSent <= this.epoch.acceptor.vouched, `invariant: reported holding ${this.epoch.stream.lastAckSent} after promising at ${this.epoch.acceptor.vouched}`);
+    if (this.isCoordinator()) this.epoch.sequencer!.checkInvariants(this.wedged);
   }
 
   /** Everything to send and deliver since the last call, in order. */
   takeOutput(): CoreOutput {
-    if (this.isCoordinator()) this.seq!.flush();
+    if (this.isCoordinator()) this.epoch.sequencer!.flush();
     return this.out.take();
   }
 
   /** When the caller must call `tick` next, at the latest (ms, same clock as `now`). */
   nextWakeAt(): number {
-    return Math.min(this.stream.ackDueAt, this.lastNow + Math.max(1, Math.floor(Math.min(this.cfg.heartbeatMs, this.cfg.retransmitMs) / 2)));
+    return Math.min(this.epoch.stream.ackDueAt, this.lastNow + Math.max(1, Math.floor(Math.min(this.cfg.heartbeatMs, this.cfg.retransmitMs) / 2)));
   }
 
   // ===================================================================== API inputs
@@ -527,9 +510,9 @@ export class EndpointCore {
     const held = this.appQueue !== 'ok';
     this.appQueue = q;
     if (held !== (q !== 'ok')) {
-      this.ackCap = q !== 'ok' ? Math.min(this.stream.lastAckSent, this.ackable()) : Infinity;
+      this.ackCap = q !== 'ok' ? Math.min(this.epoch.stream.lastAckSent, this.ackable()) : Infinity;
       // The sequencer's own hold counts in stability, which it must now compute again.
-      if (this.seq !== null) this.seq.stableDirty = true;
+      if (this.epoch.sequencer !== null) this.epoch.sequencer.stableDirty = true;
       this.log(q !== 'ok' ? 'the application is behind: acknowledgements wait for it' : 'the application caught up', 'debug');
     }
     this.settle(now);
@@ -553,7 +536,7 @@ export class EndpointCore {
   provideState(now: number, group: string, joiner: MemberRef, pos: Position, data: Uint8Array): void {
     this.observe(now);
     if (this.phaseValue !== 'member') return;
-    const info = this.roster.view.members.find((m) => sameMember(m, joiner));
+    const info = this.epoch.roster.view.members.find((m) => sameMember(m, joiner));
     const aw = this.groups.awaiting(group, joiner);
     if (info === undefined || aw === undefined || comparePositions(aw.pos, pos) !== 0) return;
     this.provider.start(now, group, info, pos, data);
@@ -563,7 +546,7 @@ export class EndpointCore {
   /** Leave the network gracefully (the caller leaves its groups first). */
   leave(now: number): void {
     this.observe(now);
-    if (this.phaseValue !== 'member' || this.roster.view.members.length === 1) {
+    if (this.phaseValue !== 'member' || this.epoch.roster.view.members.length === 1) {
       this.stop(now);
       return;
     }
@@ -624,8 +607,8 @@ export class EndpointCore {
   private announce(): void {
     let reply: Message | null = null;
     for (const a of this.bootstrap.foundingQuorum) {
-      if (a === this.addr || this.roster.rankByAddr.has(a)) continue;
-      reply ??= { t: 'probe-reply', from: this.self, addr: this.addr, config: this.bootstrap.foundingQuorum, view: this.roster.view, joining: false };
+      if (a === this.addr || this.epoch.roster.rankByAddr.has(a)) continue;
+      reply ??= { t: 'probe-reply', from: this.self, addr: this.addr, config: this.bootstrap.foundingQuorum, view: this.epoch.roster.view, joining: false };
       this.send(a, reply);
     }
   }
@@ -634,10 +617,10 @@ export class EndpointCore {
     return {
       t: 'heartbeat',
       from: this.self,
-      epoch: this.roster.view.epoch,
-      ordered: this.stream.orderedMax,
-      stable: this.stream.stable,
-      committed: this.stream.committed,
+      epoch: this.epoch.roster.view.epoch,
+      ordered: this.epoch.stream.orderedMax,
+      stable: this.epoch.stream.stable,
+      committed: this.epoch.stream.committed,
       held: this.ackable(),
       hears: this.detector.isolatedSince === null,
       behind: this.appQueue === 'over',
@@ -650,11 +633,11 @@ export class EndpointCore {
    */
   private tickMember(now: number): void {
     this.onHeartbeatTimeout(now);
-    this.detector.onSuspectTimeout(now, this.roster.keys, this.progress.laggards);
-    this.detector.watchIsolation(now, this.roster.keys, this.quorumSize());
+    this.detector.onSuspectTimeout(now, this.epoch.roster.keys, this.progress.laggards);
+    this.detector.watchIsolation(now, this.epoch.roster.keys, this.quorumSize());
     this.onLagTimeout(now);
     this.onNakTimeout(now);
-    if (!this.wedged && !this.isCoordinator()) this.sender.onResendTimeout(now, this.roster.view.epoch, (msg) => this.sendToCoordinator(msg));
+    if (!this.wedged && !this.isCoordinator()) this.sender.onResendTimeout(now, this.epoch.roster.view.epoch, (msg) => this.sendToCoordinator(msg));
     this.onLeaveTimeout(now);
     this.tickProposer(now, true);
     this.retransmitInstall(now);
@@ -668,20 +651,20 @@ export class EndpointCore {
     if (now < this.nextHeartbeatAt) return;
     this.nextHeartbeatAt = now + this.cfg.heartbeatMs;
     const hb = this.heartbeat();
-    for (const m of this.roster.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
+    for (const m of this.epoch.roster.view.members) if (!sameMember(m, this.self)) this.send(m.addr, hb);
     this.ackSent();
-    if (this.isCoordinator() && !this.blockedReported && this.detector.isolatedSince === null) this.announce();
+    if (this.isCoordinator() && !this.epoch.blockedReported && this.detector.isolatedSince === null) this.announce();
   }
 
   /** The sequencer looks for laggards (see `Progress`). */
   private onLagTimeout(now: number): void {
-    const seq = this.isCoordinator() ? this.seq : null;
+    const seq = this.isCoordinator() ? this.epoch.sequencer : null;
     this.progress.onLagTimeout(now, {
-      windowFull: this.seq !== null && this.seq.windowFull(),
+      windowFull: this.epoch.sequencer !== null && this.epoch.sequencer.windowFull(),
       sequencer: seq !== null,
       wedged: this.wedged,
-      roster: this.roster,
-      committed: this.stream.committed,
+      roster: this.epoch.roster,
+      committed: this.epoch.stream.committed,
       acked: (k) => seq!.acked(k),
       detector: this.detector,
     });
@@ -689,12 +672,12 @@ export class EndpointCore {
 
   /** Ask the sequencer for ordered entries this member lacks, at most `nakBatchMax` per `retransmitMs`. */
   private onNakTimeout(now: number): void {
-    const stream = this.stream;
+    const stream = this.epoch.stream;
     if (stream.orderedMax > stream.held && now >= this.nextNakAt && !this.isCoordinator() && !this.wedged) {
       this.nextNakAt = now + this.cfg.retransmitMs;
       const first = stream.held + 1;
       const last = Math.min(stream.orderedMax, stream.held + this.cfg.nakBatchMax);
-      this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.roster.view.epoch, first, last });
+      this.sendToCoordinator({ t: 'nak', from: this.self, epoch: this.epoch.roster.view.epoch, first, last });
       this.counters.naksSent++;
     }
   }
@@ -717,30 +700,30 @@ export class EndpointCore {
    * view at the seeds; and leave a view that can never change.
    */
   private onBlockedTimeout(now: number): void {
-    const wedgedLong = this.acceptor.wedgedAt !== null && now - this.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
+    const wedgedLong = this.epoch.acceptor.wedgedAt !== null && now - this.epoch.acceptor.wedgedAt > this.cfg.flushTimeoutMs;
     const isolatedLong = this.detector.isolatedSince !== null && now - this.detector.isolatedSince > this.cfg.suspectTimeoutMs + this.cfg.flushTimeoutMs;
-    if ((wedgedLong || isolatedLong) && !this.blockedReported) {
-      const heard = this.roster.view.members.filter((m) => !this.detector.isSuspected(memberKey(m))).length;
+    if ((wedgedLong || isolatedLong) && !this.epoch.blockedReported) {
+      const heard = this.epoch.roster.view.members.filter((m) => !this.detector.isSuspected(memberKey(m))).length;
       if (heard < this.quorumSize()) {
-        this.blockedReported = true;
-        this.log(`blocked: hears ${heard} of ${this.roster.view.members.length} members`, 'warn');
+        this.epoch.blockedReported = true;
+        this.log(`blocked: hears ${heard} of ${this.epoch.roster.view.members.length} members`, 'warn');
         // In the application's stream, after what was delivered before it.
         this.app.emit({ type: 'blocked' });
       }
     }
-    if ((this.blockedReported || this.detector.isolatedSince !== null) && now >= this.nextSeekAt) this.seekLaterView(now);
+    if ((this.epoch.blockedReported || this.detector.isolatedSince !== null) && now >= this.epoch.nextSeekAt) this.seekLaterView(now);
     // Blocked for good: a majority of the view restarted, so it may have decided
     // anything before, and none of it can ever promise again. This view is over; leave
     // it as if excluded (the endpoint starts over as a new incarnation, which joins or,
     // if every seed is starting too, founds a network). It never delivered anything
     // the others did not, and it can deliver nothing more, so nothing is lost (G9).
-    if (this.blockedReported && this.restarted.size >= majority(this.roster.view.members.length)) {
+    if (this.epoch.blockedReported && this.epoch.restarted.size >= majority(this.epoch.roster.view.members.length)) {
       if (this.leaving) {
         this.log('leaving a view that can never change: stopping', 'warn');
         this.stop(now);
         return;
       }
-      this.exclude(`the view of epoch ${this.roster.view.epoch} can never change: ${this.restarted.size} of ${this.roster.view.members.length} members restarted`);
+      this.exclude(`the view of epoch ${this.epoch.roster.view.epoch} can never change: ${this.epoch.restarted.size} of ${this.epoch.roster.view.members.length} members restarted`);
     }
   }
 
@@ -752,7 +735,7 @@ export class EndpointCore {
    * whether this member is still in (see `onProbeReply`, `fromMember`).
    */
   private seekLaterView(now: number): void {
-    this.nextSeekAt = now + this.cfg.suspectTimeoutMs;
+    this.epoch.nextSeekAt = now + this.cfg.suspectTimeoutMs;
     this.bootstrap.probeAll();
   }
 
@@ -765,7 +748,7 @@ export class EndpointCore {
     this.observe(now);
     if (this.phaseValue === 'joining' || this.phaseValue === 'bootstrapping') this.bootstrap.refused(addr);
     if (this.phaseValue !== 'member' || !this.cfg.suspectRefused) return;
-    const m = this.roster.view.members.find((x) => x.addr === addr);
+    const m = this.epoch.roster.view.members.find((x) => x.addr === addr);
     if (m === undefined) return;
     const k = memberKey(m);
     if (this.detector.onRefused(k, addr)) this.tick(now);
@@ -805,20 +788,20 @@ export class EndpointCore {
         return;
       case 'ack': {
         const r = this.fromMember(now, msg.from, msg.epoch, from);
-        if (r >= 0 && this.isCoordinator()) this.seq!.onAck(r, msg.held);
+        if (r >= 0 && this.isCoordinator()) this.epoch.sequencer!.onAck(r, msg.held);
         return;
       }
       case 'data': {
         const r = this.fromMember(now, msg.from, msg.epoch, from);
         // Its sender's rank: the member that sent it, unless it answers a NAK.
-        if (r >= 0) this.onData(msg, sameMember(msg.sender, msg.from) ? r : (this.roster.rank.get(memberKey(msg.sender)) ?? -1));
+        if (r >= 0) this.onData(msg, sameMember(msg.sender, msg.from) ? r : (this.epoch.roster.rank.get(memberKey(msg.sender)) ?? -1));
         return;
       }
       case 'order':
         if (this.fromMember(now, msg.from, msg.epoch, from) >= 0) this.onOrder(msg.first, msg.entries, msg.stable, msg.committed);
         return;
       case 'nak':
-        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0 && this.isCoordinator()) this.seq!.onNak(msg.from, msg.first, msg.last);
+        if (this.fromMember(now, msg.from, msg.epoch, from) >= 0 && this.isCoordinator()) this.epoch.sequencer!.onNak(msg.from, msg.first, msg.last);
         return;
       case 'prepare':
         return this.onPrepare(now, from, msg);
@@ -840,7 +823,7 @@ export class EndpointCore {
         if (this.lastInstall !== null && msg.epoch === this.lastInstall.proposal.view.epoch) {
           this.lastInstall.waiting.delete(memberKey(msg.from));
         }
-        if (this.phaseValue === 'member' && msg.epoch === this.roster.view.epoch && this.roster.rank.has(memberKey(msg.from))) {
+        if (this.phaseValue === 'member' && msg.epoch === this.epoch.roster.view.epoch && this.epoch.roster.rank.has(memberKey(msg.from))) {
           this.heard(now, memberKey(msg.from));
         }
         return;
@@ -870,7 +853,7 @@ export class EndpointCore {
    */
   private fromMember(now: number, from: MemberRef, epoch: number, addr: string): number {
     if (this.phaseValue !== 'member') return -1;
-    const roster = this.roster;
+    const roster = this.epoch.roster;
     if (epoch === roster.view.epoch) {
       // The common case, without building a key: the member at the address it speaks
       // from (the transport hands over the same address string every time).
@@ -881,16 +864,16 @@ export class EndpointCore {
       }
     }
     const k = memberKey(from);
-    if (epoch < this.roster.view.epoch) {
-      if (!this.roster.rank.has(k)) this.notMember(now, from, addr);
-      else if (epoch + 1 === this.roster.view.epoch) this.resendCommit(now, from, addr);
+    if (epoch < this.epoch.roster.view.epoch) {
+      if (!this.epoch.roster.rank.has(k)) this.notMember(now, from, addr);
+      else if (epoch + 1 === this.epoch.roster.view.epoch) this.resendCommit(now, from, addr);
       return -1;
     }
-    if (epoch !== this.roster.view.epoch) return -1;
-    const r = this.roster.rank.get(k);
+    if (epoch !== this.epoch.roster.view.epoch) return -1;
+    const r = this.epoch.roster.rank.get(k);
     // A member speaks only from its own address: the transport authenticates that
     // address (with a network secret), so nobody can speak in another member's name.
-    if (r === undefined || this.roster.view.members[r]!.addr !== addr) return -1;
+    if (r === undefined || this.epoch.roster.view.members[r]!.addr !== addr) return -1;
     this.heard(now, k);
     return r;
   }
@@ -913,7 +896,7 @@ export class EndpointCore {
       this.send(addr, { t: 'accept', from: this.self, epoch: d.oldEpoch, ballot: d.ballot, proposal: d.proposal, log: d.log, commit: true });
       return;
     }
-    this.send(addr, { t: 'commit', from: this.self, epoch: this.roster.view.epoch - 1, ballot: this.lastInstalledBallot });
+    this.send(addr, { t: 'commit', from: this.self, epoch: this.epoch.roster.view.epoch - 1, ballot: this.lastInstalledBallot });
   }
 
   /**
@@ -929,7 +912,7 @@ export class EndpointCore {
   }
 
   private notMember(now: number, to: MemberRef, addr: string): void {
-    if (this.due(now, memberKey(to))) this.send(addr, { t: 'not-member', from: this.self, epoch: this.roster.view.epoch, to: ref(to) });
+    if (this.due(now, memberKey(to))) this.send(addr, { t: 'not-member', from: this.self, epoch: this.epoch.roster.view.epoch, to: ref(to) });
   }
 
   /**
@@ -955,7 +938,7 @@ export class EndpointCore {
    */
   private onProbe(replyTo: string): void {
     const member = this.phaseValue === 'member';
-    const view: EndpointView = member ? this.roster.view : NO_VIEW;
+    const view: EndpointView = member ? this.epoch.roster.view : NO_VIEW;
     this.send(replyTo, { t: 'probe-reply', from: this.self, addr: this.addr, config: this.bootstrap.foundingQuorum, view, joining: this.phaseValue === 'joining' });
   }
 
@@ -967,8 +950,8 @@ export class EndpointCore {
    */
   private noteRestart(from: MemberRef, addr: string): void {
     if (this.phaseValue !== 'member') return;
-    const m = this.roster.memberAt(addr);
-    if (m !== undefined && m.id === from.id && m.inc !== from.inc) this.restarted.add(memberKey(m));
+    const m = this.epoch.roster.memberAt(addr);
+    if (m !== undefined && m.id === from.id && m.inc !== from.inc) this.epoch.restarted.add(memberKey(m));
   }
 
   private onProbeReply(now: number, msg: ProbeReplyMsg): void {
@@ -977,7 +960,7 @@ export class EndpointCore {
       this.noteRestart(msg.from, msg.addr);
       // A blocked member's probe found a later view: our heartbeat, of our epoch, makes
       // its member tell us `not-member` if we are not in it (or resend its decision).
-      if ((this.blockedReported || this.detector.isolatedSince !== null) && epoch > this.roster.view.epoch && !sameMember(msg.from, this.self)) {
+      if ((this.epoch.blockedReported || this.detector.isolatedSince !== null) && epoch > this.epoch.roster.view.epoch && !sameMember(msg.from, this.self)) {
         this.send(msg.addr, this.heartbeat());
       }
       return;
@@ -1000,9 +983,9 @@ export class EndpointCore {
       return;
     }
     const k = memberKey(msg.from);
-    if (this.roster.rank.has(k)) {
+    if (this.epoch.roster.rank.has(k)) {
       // Already in: the welcome was lost. Send it again if it is still current.
-      if (this.lastInstall !== null && this.lastInstall.waiting.has(k) && this.lastInstall.proposal.view.epoch === this.roster.view.epoch) {
+      if (this.lastInstall !== null && this.lastInstall.waiting.has(k) && this.lastInstall.proposal.view.epoch === this.epoch.roster.view.epoch) {
         this.send(msg.addr, this.lastInstall.welcome);
       }
       return;
@@ -1010,7 +993,7 @@ export class EndpointCore {
     // Bounded: a flood of join requests cannot grow the next view (or this map) without end.
     if (!this.pendingJoins.has(k)) {
       if (this.pendingJoins.size >= this.cfg.pendingJoinsMax) return this.logLimit(now, `${this.pendingJoins.size} joins pending (pendingJoinsMax)`);
-      if (this.roster.view.members.length + this.pendingJoins.size >= this.cfg.membersMax) return this.logLimit(now, `the view would exceed membersMax (${this.cfg.membersMax})`);
+      if (this.epoch.roster.view.members.length + this.pendingJoins.size >= this.cfg.membersMax) return this.logLimit(now, `the view would exceed membersMax (${this.cfg.membersMax})`);
     }
     // One process listens at an address, and an id names one process: a request from a
     // new incarnation (or a new process at the same address) means the earlier one's
@@ -1022,7 +1005,7 @@ export class EndpointCore {
     // Another incarnation of this id is a member, at another address, and alive: this
     // is a second process with the same id, not its restart (a restart listens at the
     // same address, or comes after the old one fell silent). Refuse it; never evict.
-    const holder = this.roster.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
+    const holder = this.epoch.roster.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
     if (holder !== undefined && holder.addr !== msg.addr && this.detector.alive(now, memberKey(holder))) {
       if (this.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
       return;
@@ -1052,7 +1035,7 @@ export class EndpointCore {
   private onLeaveReq(now: number, from: MemberRef, addr: string): void {
     if (this.phaseValue !== 'member') return;
     const k = memberKey(from);
-    if (!this.roster.rank.has(k)) {
+    if (!this.epoch.roster.rank.has(k)) {
       this.notMember(now, from, addr);
       return;
     }
@@ -1062,19 +1045,19 @@ export class EndpointCore {
   private requestLeave(now: number): void {
     this.nextLeaveRequestAt = now + this.cfg.retransmitMs;
     if (this.isCoordinator()) this.pendingLeaves.add(this.selfKey);
-    else this.sendToCoordinator({ t: 'leave-req', from: this.self, epoch: this.roster.view.epoch });
+    else this.sendToCoordinator({ t: 'leave-req', from: this.self, epoch: this.epoch.roster.view.epoch });
   }
 
   // ===================================================================== ordering
 
   /** This member is the sequencer of the current view (rank 0, and a member still). */
   private isCoordinator(): boolean {
-    return this.phaseValue === 'member' && this.seq !== null;
+    return this.phaseValue === 'member' && this.epoch.sequencer !== null;
   }
 
   /** Send to the coordinator; to ourselves, handle it at once. */
   private sendToCoordinator(msg: Message): void {
-    const c = this.roster.view.members[0];
+    const c = this.epoch.roster.view.members[0];
     if (c === undefined) return;
     if (sameMember(c, this.self)) this.dispatch(this.lastNow, this.addr, msg);
     else this.send(c.addr, msg);
@@ -1093,7 +1076,7 @@ export class EndpointCore {
         assert(round < settleRoundsMax, 'settle does not converge');
         if (this.phaseValue !== 'member') break;
         let progress = this.pumpSends(now);
-        const seq = this.isCoordinator() ? this.seq : null;
+        const seq = this.isCoordinator() ? this.epoch.sequencer : null;
         if (seq !== null) progress = seq.order(this.wedged) || progress;
         progress = this.advanceHeld() || progress;
         if (seq !== null) progress = seq.updateStable() || progress;
@@ -1102,11 +1085,11 @@ export class EndpointCore {
       }
       this.collect();
       if (this.phaseValue !== 'member' || this.isCoordinator()) this.ackSent();
-      else if (this.ackable() > this.stream.lastAckSent) {
+      else if (this.ackable() > this.epoch.stream.lastAckSent) {
         if (this.ackUrgent(now)) {
-          this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.roster.view.epoch, held: this.ackable() });
+          this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.epoch.roster.view.epoch, held: this.ackable() });
           this.ackSent();
-        } else if (this.stream.ackDueAt === Infinity) this.stream.ackDueAt = now + this.cfg.ackDelayMs;
+        } else if (this.epoch.stream.ackDueAt === Infinity) this.epoch.stream.ackDueAt = now + this.cfg.ackDelayMs;
       }
     } finally {
       this.settling = false;
@@ -1128,9 +1111,9 @@ export class EndpointCore {
    * of the next message.
    */
   private ackUrgent(now: number): boolean {
-    if (now >= this.stream.ackDueAt || this.stream.unackedSafe || this.cfg.ackDelayMs === 0) return true;
-    if (this.roster.selfRank < majority(this.roster.view.members.length)) return true;
-    return this.stream.held - this.stream.lastAckSent >= this.cfg.orderWindowMax / 4 || this.stream.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
+    if (now >= this.epoch.stream.ackDueAt || this.epoch.stream.unackedSafe || this.cfg.ackDelayMs === 0) return true;
+    if (this.epoch.roster.selfRank < majority(this.epoch.roster.view.members.length)) return true;
+    return this.epoch.stream.held - this.epoch.stream.lastAckSent >= this.cfg.orderWindowMax / 4 || this.epoch.stream.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
   }
 
   /**
@@ -1138,16 +1121,16 @@ export class EndpointCore {
    * change runs, and at `ackCap` while the application is behind.
    */
   private ackable(): number {
-    const held = this.stream.held < this.ackCap ? this.stream.held : this.ackCap;
-    return this.acceptor.vouched === null || held < this.acceptor.vouched ? held : this.acceptor.vouched;
+    const held = this.epoch.stream.held < this.ackCap ? this.epoch.stream.held : this.ackCap;
+    return this.epoch.acceptor.vouched === null || held < this.epoch.acceptor.vouched ? held : this.epoch.acceptor.vouched;
   }
 
   /** What this member holds was just told to the sequencer (an ack or a heartbeat). */
   private ackSent(): void {
-    this.stream.lastAckSent = this.ackable();
-    this.stream.ackDueAt = Infinity;
-    this.stream.unackedBytes = 0;
-    this.stream.unackedSafe = false;
+    this.epoch.stream.lastAckSent = this.ackable();
+    this.epoch.stream.ackDueAt = Infinity;
+    this.epoch.stream.unackedBytes = 0;
+    this.epoch.stream.unackedSafe = false;
   }
 
   /** Whether a queued entry must wait (and what follows it, FIFO). */
@@ -1166,69 +1149,69 @@ export class EndpointCore {
   /** Move queued entries into flight, within the window, when not wedged. */
   private pumpSends(now: number): boolean {
     if (this.wedged) return false;
-    return this.sender.pump(now, this.roster, this.heldBackFn, this.storeOwn);
+    return this.sender.pump(now, this.epoch.roster, this.heldBackFn, this.storeOwn);
   }
 
   /** Data of the sender of rank `r` (-1: not a member). */
   private onData(msg: DataMsg, r: number): void {
-    if (r < 0 || !this.stream.store(msg, r)) return;
-    if (this.isCoordinator()) this.seq!.onData(msg, r);
+    if (r < 0 || !this.epoch.stream.store(msg, r)) return;
+    if (this.isCoordinator()) this.epoch.sequencer!.onData(msg, r);
   }
 
   private onOrder(first: number, entries: readonly OrderEntry[], stable: number, committed: number): void {
-    this.stream.onOrder(first, entries, this.roster, this.ownOrdered);
-    this.stream.learnStable(stable, committed);
+    this.epoch.stream.onOrder(first, entries, this.epoch.roster, this.ownOrdered);
+    this.epoch.stream.learnStable(stable, committed);
   }
 
   private onHeartbeat(now: number, msg: { from: MemberRef; ordered: number; stable: number; committed: number; held: number; hears: boolean; behind: boolean }): void {
     const k = memberKey(msg.from);
     this.detector.onHeartbeat(now, k, msg.hears, msg.behind);
-    const c = this.roster.view.members[0];
+    const c = this.epoch.roster.view.members[0];
     if (c !== undefined && sameMember(c, msg.from)) {
-      if (msg.ordered > this.stream.orderedMax) this.stream.orderedMax = msg.ordered;
-      this.stream.learnStable(msg.stable, msg.committed);
+      if (msg.ordered > this.epoch.stream.orderedMax) this.epoch.stream.orderedMax = msg.ordered;
+      this.epoch.stream.learnStable(msg.stable, msg.committed);
     }
-    const r = this.roster.rank.get(memberKey(msg.from));
-    if (r !== undefined && this.isCoordinator()) this.seq!.onAck(r, msg.held);
+    const r = this.epoch.roster.rank.get(memberKey(msg.from));
+    if (r !== undefined && this.isCoordinator()) this.epoch.sequencer!.onAck(r, msg.held);
     // It is in this epoch: it needs the decision that began it no more.
     if (this.decision !== null && this.decision.waiting.delete(k) && this.decision.waiting.size === 0) this.decision = null;
   }
 
   /** Advance the contiguous prefix for which both the record and the data are here. */
   private advanceHeld(): boolean {
-    if (!this.stream.advanceHeld()) return false;
-    if (this.seq !== null) this.seq.stableDirty = true;
+    if (!this.epoch.stream.advanceHeld()) return false;
+    if (this.epoch.sequencer !== null) this.epoch.sequencer.stableDirty = true;
     return true;
   }
 
   private deliverable(): number {
-    return this.stream.deliverable(this.isCoordinator(), this.roster.view.members.length);
+    return this.epoch.stream.deliverable(this.isCoordinator(), this.epoch.roster.view.members.length);
   }
 
   /** Deliver what is held, in order, up to what a majority holds (safe entries: up to stable). */
   private tryDeliver(): boolean {
     if (this.wedged) return false;
-    const before = this.stream.delivered;
+    const before = this.epoch.stream.delivered;
     const committed = this.deliverable();
-    while (this.stream.delivered < this.stream.held && this.phaseValue === 'member') {
-      const g = this.stream.delivered + 1;
-      const r = this.stream.records.get(g)!;
-      const d = this.stream.dataOf(r)!;
-      if (g > committed || (d.safe && g > this.stream.stable)) break;
+    while (this.epoch.stream.delivered < this.epoch.stream.held && this.phaseValue === 'member') {
+      const g = this.epoch.stream.delivered + 1;
+      const r = this.epoch.stream.records.get(g)!;
+      const d = this.epoch.stream.dataOf(r)!;
+      if (g > committed || (d.safe && g > this.epoch.stream.stable)) break;
       this.deliverEntry(g, d);
     }
-    return this.stream.delivered > before;
+    return this.epoch.stream.delivered > before;
   }
 
   /** Drop what every member holds and this one delivered. */
   private collect(): void {
-    this.stream.collect(this.isCoordinator() ? this.seq!.freed : null);
+    this.epoch.stream.collect(this.isCoordinator() ? this.epoch.sequencer!.freed : null);
   }
 
   /** Deliver global sequence number `gseq` of the current epoch. */
   private deliverEntry(gseq: number, d: DataMsg): void {
-    assert(gseq === this.stream.delivered + 1, 'delivery out of order');
-    this.stream.delivered = gseq;
+    assert(gseq === this.epoch.stream.delivered + 1, 'delivery out of order');
+    this.epoch.stream.delivered = gseq;
     const own = sameMember(d.sender, this.self);
     const localIds = own ? this.sender.onDelivered(d.seq) : null;
     if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
@@ -1237,7 +1220,7 @@ export class EndpointCore {
       // (Never our own: the endpoint checks the same policy before it submits anything.)
       return;
     }
-    const pos: Position = { epoch: this.roster.view.epoch, gseq };
+    const pos: Position = { epoch: this.epoch.roster.view.epoch, gseq };
     switch (d.kind) {
       case EntryKind.app:
         return this.deliverApp(d, localIds);
@@ -1315,7 +1298,7 @@ export class EndpointCore {
     if (!c.members.some((m) => sameMember(m, this.self))) return;
     // Members leave groups as failed only when the endpoint view removes them: the
     // reasons are those of the view being installed.
-    const failures = c.failed.map((f) => this.lastFailures.find((x) => sameMember(x.member, f)) ?? unknownFailure(f));
+    const failures = c.failed.map((f) => this.epoch.failures.find((x) => sameMember(x.member, f)) ?? unknownFailure(f));
     const view: GroupView = { network: this.network, id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed, failures, leaveCauses: c.left.map(() => leaveCause) };
     // A transfer to us: our own join, or a provider that departed while we still
     // waited — in the order's eyes, which is until our stateDone is delivered: a state
@@ -1355,7 +1338,7 @@ export class EndpointCore {
 
   /** This member's place in the order: its epoch and the last entry it delivered. */
   private here(): Position {
-    return { epoch: this.roster.view.epoch, gseq: this.stream.delivered };
+    return { epoch: this.epoch.roster.view.epoch, gseq: this.epoch.stream.delivered };
   }
 
   /**
@@ -1369,14 +1352,14 @@ export class EndpointCore {
   }
 
   private pumpTransfers(now: number): void {
-    if (this.phaseValue === 'member') this.provider.pump(now, this.roster.rank);
+    if (this.phaseValue === 'member') this.provider.pump(now, this.epoch.roster.rank);
   }
 
   // ===================================================================== view change: proposer
 
   /** The lowest-ranked member of the view this member does not suspect. */
   private candidate(): MemberRef | undefined {
-    return this.roster.view.members.find((m) => !this.detector.isSuspected(memberKey(m)));
+    return this.epoch.roster.view.members.find((m) => !this.detector.isSuspected(memberKey(m)));
   }
 
   private tickProposer(now: number, mayStart: boolean): void {
@@ -1403,7 +1386,7 @@ export class EndpointCore {
     // would only wedge the members that hear us (see `watchIsolation`).
     if (this.detector.isolatedSince !== null) return;
     const cand = this.candidate();
-    const wedgedFor = this.acceptor.wedgedAt === null ? -1 : now - this.acceptor.wedgedAt;
+    const wedgedFor = this.epoch.acceptor.wedgedAt === null ? -1 : now - this.epoch.acceptor.wedgedAt;
     if (cand === undefined || !sameMember(cand, this.self)) {
       // Not the one to propose, but wedged by a ballot that went nowhere (its proposer
       // gave up, or lost track): propose anyway, later than the candidate would, so that
@@ -1411,12 +1394,12 @@ export class EndpointCore {
       // that all time out together pre-empt each other's ballots. So they take turns,
       // by rank among the members not suspected, each counting from the last ballot it
       // voted for — a proposer still making progress sends accepts and holds them off.
-      const quietFor = this.acceptor.votedAt === null ? -1 : now - this.acceptor.votedAt;
+      const quietFor = this.epoch.acceptor.votedAt === null ? -1 : now - this.epoch.acceptor.votedAt;
       if (wedgedFor > this.cfg.flushTimeoutMs * 3 && quietFor > this.cfg.flushTimeoutMs * (3 + this.turnOf())) this.startProposal(now);
       return;
     }
     const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
-    const suspected = this.roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.progress.laggards.size > 0;
+    const suspected = this.epoch.roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.progress.laggards.size > 0;
     const leaves = this.pendingLeaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
@@ -1434,13 +1417,13 @@ export class EndpointCore {
    * with state) instead of blocking for good.
    */
   private quorumSize(): number {
-    return quorumSize(this.roster.view.members.length, this.restarted.size);
+    return quorumSize(this.epoch.roster.view.members.length, this.epoch.restarted.size);
   }
 
   /** This member's place among the members of the view it does not suspect (0: first). */
   private turnOf(): number {
     let turn = 0;
-    for (const k of this.roster.keys) {
+    for (const k of this.epoch.roster.keys) {
       if (k === this.selfKey) return turn;
       if (!this.detector.isSuspected(k)) turn++;
     }
@@ -1448,18 +1431,18 @@ export class EndpointCore {
   }
 
   private startProposal(now: number): void {
-    const round = Math.max(this.highestRound, this.acceptor.promised?.round ?? 0) + 1;
+    const round = Math.max(this.highestRound, this.epoch.acceptor.promised?.round ?? 0) + 1;
     this.highestRound = round;
     const p: ProposerState = {
       ballot: { round, proposer: this.selfKey },
-      epoch: this.roster.view.epoch,
+      epoch: this.epoch.roster.view.epoch,
       phase: 'prepare',
       promises: new Map(),
       accepted: new Set(),
       deadline: now + this.cfg.flushTimeoutMs,
       proposal: null,
       cutLog: new Map(),
-      config: this.roster.view.epoch === 0 ? this.bootstrap.foundingQuorum : [],
+      config: this.epoch.roster.view.epoch === 0 ? this.bootstrap.foundingQuorum : [],
       lastSentAt: now,
     };
     this.proposer = p;
@@ -1471,7 +1454,7 @@ export class EndpointCore {
     p.lastSentAt = now;
     const msg: PrepareMsg = { t: 'prepare', from: this.self, epoch: p.epoch, ballot: p.ballot, config: p.config };
     const promisedAddrs = new Set([...p.promises.values()].map((x) => x.addr));
-    const targets = p.epoch === 0 ? this.bootstrap.foundingQuorum : this.roster.view.members.map((m) => m.addr);
+    const targets = p.epoch === 0 ? this.bootstrap.foundingQuorum : this.epoch.roster.view.members.map((m) => m.addr);
     for (const a of targets) {
       if (a === this.addr || (retransmit && promisedAddrs.has(a))) continue;
       this.send(a, msg);
@@ -1500,7 +1483,7 @@ export class EndpointCore {
     }
     let have = 0;
     let rest = 0;
-    for (const m of this.roster.view.members) {
+    for (const m of this.epoch.roster.view.members) {
       const k = memberKey(m);
       if (set.has(k)) have++;
       else if (!this.detector.isSuspected(k)) rest++;
@@ -1511,7 +1494,7 @@ export class EndpointCore {
   private onPromise(now: number, msg: PromiseMsg): void {
     const p = this.proposer;
     if (p === null || p.phase !== 'prepare' || msg.epoch !== p.epoch || compareBallots(msg.ballot, p.ballot) !== 0) return;
-    if (p.epoch > 0 && !this.roster.rank.has(memberKey(msg.from))) return;
+    if (p.epoch > 0 && !this.epoch.roster.rank.has(memberKey(msg.from))) return;
     if (p.epoch === 0 && !p.config.includes(msg.addr)) return;
     p.promises.set(memberKey(msg.from), msg);
     if (p.epoch > 0) this.heard(now, memberKey(msg.from));
@@ -1534,7 +1517,7 @@ export class EndpointCore {
     // could never complete, since that incarnation is gone.
     const best = highestAccepted(p.promises, p.epoch);
     const cutLog = gatherCutLog(p.promises);
-    const floor = floorOf(this.stream.stable, p.promises);
+    const floor = floorOf(this.epoch.stream.stable, p.promises);
     let proposal: Proposal;
     if (best !== null) {
       proposal = best.accepted!;
@@ -1546,13 +1529,13 @@ export class EndpointCore {
         // A majority hears them; only this member does not: it is the one cut off.
         this.detector.cutOff(alone);
         this.abandonProposal(now, `${alone.join(' ')} heard by a majority but not by this member: it is the one cut off`);
-        this.detector.watchIsolation(now, this.roster.keys, this.quorumSize());
+        this.detector.watchIsolation(now, this.epoch.roster.keys, this.quorumSize());
         return;
       }
       proposal = nextView(
         {
           epoch: p.epoch,
-          members: this.roster.view.members,
+          members: this.epoch.roster.view.members,
           joiners: [...this.pendingJoins.values()],
           leaving: this.pendingLeaves,
           promises: p.promises,
@@ -1584,10 +1567,10 @@ export class EndpointCore {
   private heardByMajority(p: ProposerState): string[] {
     if (p.epoch === 0) return [];
     const recentMs = this.cfg.suspectTimeoutMs / 2;
-    const need = majority(this.roster.view.members.length);
+    const need = majority(this.epoch.roster.view.members.length);
     const out: string[] = [];
-    for (let r = 0; r < this.roster.keys.length; r++) {
-      const k = this.roster.keys[r]!;
+    for (let r = 0; r < this.epoch.roster.keys.length; r++) {
+      const k = this.epoch.roster.keys[r]!;
       if (k === this.selfKey || p.promises.has(k) || this.pendingLeaves.has(k) || this.detector.causeOf(k) !== 'silence') continue;
       let heard = 0;
       for (const pr of p.promises.values()) {
@@ -1606,8 +1589,8 @@ export class EndpointCore {
       for (const [k, pr] of p.promises) out.push({ key: k, addr: pr.addr, held: 0 });
       return out;
     }
-    const floor = floorOf(this.stream.stable, p.promises);
-    for (const m of this.roster.view.members) {
+    const floor = floorOf(this.epoch.stream.stable, p.promises);
+    for (const m of this.epoch.roster.view.members) {
       const k = memberKey(m);
       const pr = p.promises.get(k);
       if (pr === undefined && !keeps(p.proposal!, m)) continue;
@@ -1647,7 +1630,7 @@ export class EndpointCore {
     const proposal = p.proposal!;
     this.proposer = null;
     this.log(`commit epoch ${proposal.view.epoch}: ${proposal.view.members.map(memberKey).join(' ')}`, 'info');
-    const oldMembers = this.roster.view.members;
+    const oldMembers = this.epoch.roster.view.members;
     // While installing, a proposer that removed itself must not finish stopping before
     // it has recorded the decision it is to retransmit.
     this.committing = true;
@@ -1703,7 +1686,7 @@ export class EndpointCore {
     if (li === null) return;
     // Kept until every member of the new view said it installed (or the next view
     // change replaces it); laggards that never answer are suspected and removed.
-    if (li.waiting.size === 0 || li.proposal.view.epoch < this.roster.view.epoch) {
+    if (li.waiting.size === 0 || li.proposal.view.epoch < this.epoch.roster.view.epoch) {
       this.lastInstall = null;
       return;
     }
@@ -1736,15 +1719,15 @@ export class EndpointCore {
     } else {
       if (this.phaseValue !== 'member') return;
       const k = memberKey(msg.from);
-      if (msg.epoch < this.roster.view.epoch) {
-        if (!this.roster.rank.has(k)) this.notMember(now, msg.from, from);
-        else if (msg.epoch + 1 === this.roster.view.epoch) this.resendCommit(now, msg.from, from);
+      if (msg.epoch < this.epoch.roster.view.epoch) {
+        if (!this.epoch.roster.rank.has(k)) this.notMember(now, msg.from, from);
+        else if (msg.epoch + 1 === this.epoch.roster.view.epoch) this.resendCommit(now, msg.from, from);
         return;
       }
-      if (msg.epoch > this.roster.view.epoch || !this.roster.rank.has(k)) return;
+      if (msg.epoch > this.epoch.roster.view.epoch || !this.epoch.roster.rank.has(k)) return;
       this.heard(now, k);
     }
-    const promised = this.acceptor.onPrepare(now, msg.ballot, this.stream.held);
+    const promised = this.epoch.acceptor.onPrepare(now, msg.ballot, this.epoch.stream.held);
     if (promised !== null) {
       this.sendTo(now, from, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
       return;
@@ -1753,19 +1736,19 @@ export class EndpointCore {
     if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
       this.abandonProposal(now, `a higher ballot from ${msg.ballot.proposer}`);
     }
-    if (this.isCoordinator()) this.seq!.flush();
+    if (this.isCoordinator()) this.epoch.sequencer!.flush();
     const reply: PromiseMsg = {
       t: 'promise',
       from: this.self,
       addr: this.addr,
       epoch: msg.epoch,
       ballot: msg.ballot,
-      acceptedBallot: this.acceptor.acceptedBallot,
-      accepted: this.acceptor.accepted,
-      held: this.stream.held,
-      stable: this.stream.stable,
-      log: this.stream.holdings(this.acceptor.acceptedLog),
-      heardAgoMs: this.phaseValue === 'member' ? this.roster.keys.map((k) => (k === this.selfKey ? 0 : this.detector.heardAgoMs(now, k))) : [],
+      acceptedBallot: this.epoch.acceptor.acceptedBallot,
+      accepted: this.epoch.acceptor.accepted,
+      held: this.epoch.stream.held,
+      stable: this.epoch.stream.stable,
+      log: this.epoch.stream.holdings(this.epoch.acceptor.acceptedLog),
+      heardAgoMs: this.phaseValue === 'member' ? this.epoch.roster.keys.map((k) => (k === this.selfKey ? 0 : this.detector.heardAgoMs(now, k))) : [],
     };
     this.sendTo(now, from, reply);
   }
@@ -1780,13 +1763,13 @@ export class EndpointCore {
       if (!msg.proposal.view.members.some((m) => sameMember(m, this.self))) return;
     } else {
       if (this.phaseValue !== 'member') return;
-      if (msg.epoch !== this.roster.view.epoch || !this.roster.rank.has(k)) {
-        if (msg.epoch + 1 === this.roster.view.epoch && msg.commit) this.sayInstalled(msg.from, msg.proposal);
+      if (msg.epoch !== this.epoch.roster.view.epoch || !this.epoch.roster.rank.has(k)) {
+        if (msg.epoch + 1 === this.epoch.roster.view.epoch && msg.commit) this.sayInstalled(msg.from, msg.proposal);
         return;
       }
       this.heard(now, k);
     }
-    const promised = this.acceptor.onAccept(now, msg, this.stream.held);
+    const promised = this.epoch.acceptor.onAccept(now, msg, this.epoch.stream.held);
     if (promised !== null) {
       this.sendToMember(msg.from, msg.proposal, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
       return;
@@ -1801,15 +1784,15 @@ export class EndpointCore {
   }
 
   private sayInstalled(to: MemberRef, proposal: Proposal | null): void {
-    this.sendToMember(to, proposal, { t: 'installed', from: this.self, epoch: this.roster.view.epoch });
+    this.sendToMember(to, proposal, { t: 'installed', from: this.self, epoch: this.epoch.roster.view.epoch });
   }
 
   /** Send to a member known from the current or previous view, a proposal, or bootstrap. */
   private sendToMember(to: MemberRef, proposal: Proposal | null, msg: Message): void {
     if (sameMember(to, this.self)) return;
     const info =
-      this.roster.view.members.find((m) => sameMember(m, to)) ??
-      this.previousMembers.find((m) => sameMember(m, to)) ??
+      this.epoch.roster.view.members.find((m) => sameMember(m, to)) ??
+      this.epoch.previousMembers.find((m) => sameMember(m, to)) ??
       proposal?.view.members.find((m) => sameMember(m, to));
     const addr = info?.addr ?? this.bootstrap.addrOf(memberKey(to));
     if (addr !== undefined) this.send(addr, msg);
@@ -1822,11 +1805,11 @@ export class EndpointCore {
 
   private onCommit(now: number, from: MemberRef, epoch: number, ballot: Ballot): void {
     if (this.phaseValue !== 'member') return;
-    if (epoch !== this.roster.view.epoch) {
-      if (epoch + 1 === this.roster.view.epoch) this.sayInstalled(from, null);
+    if (epoch !== this.epoch.roster.view.epoch) {
+      if (epoch + 1 === this.epoch.roster.view.epoch) this.sayInstalled(from, null);
       return;
     }
-    const proposal = this.acceptor.acceptedWith(ballot);
+    const proposal = this.epoch.acceptor.acceptedWith(ballot);
     if (proposal !== null) this.install(now, ballot, proposal);
   }
 
@@ -1835,34 +1818,34 @@ export class EndpointCore {
    * welcome a proposer sends to new members.
    */
   private install(now: number, ballot: Ballot, proposal: Proposal): WelcomeMsg {
-    const oldEpoch = this.roster.view.epoch;
+    const oldEpoch = this.epoch.roster.view.epoch;
     this.lastInstalledBallot = ballot;
     assert(proposal.view.epoch === oldEpoch + 1, `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
     // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
-    if (this.acceptor.wedgedAt !== null) {
+    if (this.epoch.acceptor.wedgedAt !== null) {
       this.counters.flushes++;
-      this.counters.flushMsLast = now - this.acceptor.wedgedAt;
+      this.counters.flushMsLast = now - this.epoch.acceptor.wedgedAt;
     }
-    this.acceptor.wedgedAt = null;
-    for (const [g, e] of this.acceptor.acceptedLog) {
+    this.epoch.acceptor.wedgedAt = null;
+    for (const [g, e] of this.epoch.acceptor.acceptedLog) {
       // Entries of this epoch: their senders are members of its view.
-      const rank = this.roster.rank.get(memberKey(e.sender));
+      const rank = this.epoch.roster.rank.get(memberKey(e.sender));
       assert(rank !== undefined, `entry ${g} of the cut is from ${memberKey(e.sender)}, not a member of epoch ${oldEpoch}`);
-      if (!this.stream.records.has(g)) this.stream.records.set(g, { sender: e.sender, rank, seq: e.seq });
-      const byRank = this.stream.data[rank]!;
+      if (!this.epoch.stream.records.has(g)) this.epoch.stream.records.set(g, { sender: e.sender, rank, seq: e.seq });
+      const byRank = this.epoch.stream.data[rank]!;
       if (!byRank.has(e.seq) && e.payload !== null) {
         byRank.set(e.seq, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, relay: false, payload: e.payload });
       }
     }
-    while (this.stream.delivered < proposal.cut) {
-      const g = this.stream.delivered + 1;
-      const r = this.stream.records.get(g);
+    while (this.epoch.stream.delivered < proposal.cut) {
+      const g = this.epoch.stream.delivered + 1;
+      const r = this.epoch.stream.records.get(g);
       assert(r !== undefined, `entry ${g} of the cut ${proposal.cut} is missing at ${this.selfKey}`);
-      const d = this.stream.dataOf(r);
+      const d = this.epoch.stream.dataOf(r);
       assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
       this.deliverEntry(g, d);
     }
-    const decidedLog = oldEpoch === 0 ? [] : this.stream.holdings(this.acceptor.acceptedLog).filter((e) => e.gseq <= proposal.cut);
+    const decidedLog = oldEpoch === 0 ? [] : this.epoch.stream.holdings(this.epoch.acceptor.acceptedLog).filter((e) => e.gseq <= proposal.cut);
     // 2. The membership change, in every group.
     const departed = new Map<string, 'left' | 'failed'>();
     for (const m of proposal.left) departed.set(memberKey(m), 'left');
@@ -1886,11 +1869,11 @@ export class EndpointCore {
         // Not among the founders after all: join the network they founded.
         this.phaseValue = 'joining';
         this.bootstrap.joinFounded(now, proposal.view);
-        this.acceptor.forgetVotes();
+        this.epoch.acceptor.forgetVotes();
       } else if (this.leaving) {
         this.log(`left the network at epoch ${proposal.view.epoch}`, 'info');
         // Tell the proposer we have it, so that it need not wait for us.
-        const proposer = this.roster.view.members.find((m) => memberKey(m) === ballot.proposer);
+        const proposer = this.epoch.roster.view.members.find((m) => memberKey(m) === ballot.proposer);
         if (proposer !== undefined && !sameMember(proposer, this.self)) {
           this.send(proposer.addr, { t: 'installed', from: this.self, epoch: proposal.view.epoch });
         }
@@ -1902,11 +1885,11 @@ export class EndpointCore {
     }
     // 3. A new epoch begins.
     this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures);
-    const waiting = new Set(this.roster.keys.filter((k) => k !== this.selfKey));
+    const waiting = new Set(this.epoch.roster.keys.filter((k) => k !== this.selfKey));
     this.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };
     for (const c of changes) this.onGroupChange(c);
     if (oldEpoch > 0) {
-      const proposer = [...proposal.view.members, ...this.previousMembers].find((m) => memberKey(m) === ballot.proposer);
+      const proposer = [...proposal.view.members, ...this.epoch.previousMembers].find((m) => memberKey(m) === ballot.proposer);
       const c0 = proposal.view.members[0]!;
       for (const to of new Set([c0.addr, proposer?.addr])) {
         if (to !== undefined && to !== this.addr) this.send(to, { t: 'installed', from: this.self, epoch: proposal.view.epoch });
@@ -1917,7 +1900,7 @@ export class EndpointCore {
 
   private onWelcome(now: number, msg: WelcomeMsg): void {
     if (this.phaseValue === 'member') {
-      if (msg.view.epoch === this.roster.view.epoch) this.sayInstalled(msg.from, null);
+      if (msg.view.epoch === this.epoch.roster.view.epoch) this.sayInstalled(msg.from, null);
       return;
     }
     if (this.phaseValue !== 'joining' && this.phaseValue !== 'bootstrapping') return;
@@ -1940,28 +1923,20 @@ export class EndpointCore {
   ): void {
     assert(new Set(view.members.map((m) => m.id)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an id twice`);
     assert(new Set(view.members.map((m) => m.addr)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an address twice`);
-    this.lastFailures = failures;
-    this.previousMembers = this.roster.view.members;
     this.phaseValue = 'member';
-    this.roster = new Roster(view, this.selfKey);
+    this.epoch = new Epoch(view, this.selfKey, this.epoch.roster.view.members, failures, this.epochDeps);
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sender.requeue();
-    this.stream = new OrderedStream(view.members.length);
-    this.acceptor = new Acceptor();
     this.ackSent();
-    this.seq = sameMember(view.members[0]!, this.self) ? new Sequencer(this.ctx, this.roster, this.stream, this.progress, this.selfHeld, this.ownOrdered) : null;
     this.proposer = null;
     this.proposeRetryAt = 0;
-    this.blockedReported = false;
-    this.nextSeekAt = 0;
-    this.restarted.clear();
     this.ackCap = this.appQueue !== 'ok' ? 0 : Infinity;
     this.progress.enter();
-    this.detector.enter(now, this.roster.keys, this.roster.rank);
+    this.detector.enter(now, this.epoch.roster.keys, this.epoch.roster.rank);
     this.bootstrap.onMember();
     this.pendingLeaves.clear();
     if (this.isCoordinator()) {
-      for (const k of [...this.pendingJoins.keys()]) if (this.roster.rank.has(k)) this.pendingJoins.delete(k);
+      for (const k of [...this.pendingJoins.keys()]) if (this.epoch.roster.rank.has(k)) this.pendingJoins.delete(k);
       if (this.pendingJoins.size > 0) this.firstPendingJoinAt = now;
     } else {
       this.pendingJoins.clear();
@@ -1972,7 +1947,7 @@ export class EndpointCore {
   }
 
   private onNotMember(now: number, epoch: number, to: MemberRef): void {
-    if (!sameMember(to, this.self) || this.phaseValue !== 'member' || epoch <= this.roster.view.epoch) return;
+    if (!sameMember(to, this.self) || this.phaseValue !== 'member' || epoch <= this.epoch.roster.view.epoch) return;
     if (this.leaving) this.stop(now);
     else this.exclude(`a view of epoch ${epoch} exists without this member`);
   }

@@ -1,0 +1,73 @@
+/**
+ * Everything that lives exactly as long as one installed view: its roster, its ordered
+ * stream, its Paxos acceptor, its sequencer (rank 0 only), and what this member has
+ * learnt about the view since (members restarted, blocked).
+ *
+ * Intuition: a view change ends an epoch and begins the next with nothing carried over
+ * but what the protocol carries on purpose (own undelivered entries, sent again; the
+ * group table, changed at the cut; timers and suspicions that outlive views, kept by
+ * their own parts). Making a new `Epoch` per view turns "reset every per-epoch field"
+ * from a list someone must keep complete into a single assignment.
+ */
+import type { CoreContext } from './context.js';
+import { Roster } from './membership/roster.js';
+import type { Progress } from './order/progress.js';
+import { Sequencer } from './order/sequencer.js';
+import { OrderedStream } from './order/stream.js';
+import { sameMember } from './types.js';
+import type { EndpointView, Failure, MemberInfo } from './types.js';
+import { Acceptor } from './viewchange/acceptor.js';
+
+/** What a new epoch's sequencer needs from the composition (see `Sequencer`). */
+export interface EpochDeps {
+  readonly ctx: CoreContext;
+  readonly progress: Progress;
+  /** What this member may report it holds. */
+  readonly selfHeld: () => number;
+  /** Called with each own seq as it is ordered. */
+  readonly ownOrdered: (seq: number) => void;
+}
+
+/** One installed view and the state that lives as long as it (see the module comment). */
+export class Epoch {
+  readonly roster: Roster;
+  readonly stream: OrderedStream;
+  readonly acceptor = new Acceptor();
+  /** This epoch's sequencer: rank 0 only. */
+  readonly sequencer: Sequencer | null;
+  /**
+   * Members of this view whose process restarted (a new incarnation spoke to us from
+   * its address): they are gone for good, and never promise or accept again.
+   */
+  readonly restarted = new Set<string>();
+  /** A view change found no majority: this side delivers nothing (G9), reported once. */
+  blockedReported = false;
+  /** While blocked: when to look for a later view at the seed addresses next. */
+  nextSeekAt = 0;
+
+  /** The empty epoch 0 of an endpoint that is in no network yet. */
+  static none(selfKey: string): Epoch {
+    return new Epoch({ epoch: 0, members: [] }, selfKey, [], [], null);
+  }
+
+  /**
+   * @param previousMembers the members of the view before (for replies to them).
+   * @param failures why the members removed by this view were removed (for group views).
+   * @param deps for the sequencer, when this member is rank 0.
+   */
+  constructor(
+    view: EndpointView,
+    selfKey: string,
+    readonly previousMembers: readonly MemberInfo[],
+    readonly failures: readonly Failure[],
+    deps: EpochDeps | null,
+  ) {
+    this.roster = new Roster(view, selfKey);
+    this.stream = new OrderedStream(view.members.length);
+    const first = view.members[0];
+    this.sequencer =
+      deps !== null && first !== undefined && sameMember(first, deps.ctx.self)
+        ? new Sequencer(deps.ctx, this.roster, this.stream, deps.progress, deps.selfHeld, deps.ownOrdered)
+        : null;
+  }
+}
