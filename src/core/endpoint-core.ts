@@ -60,6 +60,7 @@ import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAcce
 import { Progress } from './order/progress.js';
 import { SendWindow } from './order/send-window.js';
 import type { Pending } from './order/send-window.js';
+import { Admission } from './membership/admission.js';
 import { Bootstrap } from './membership/bootstrap.js';
 import { Epoch } from './epoch.js';
 import type { EpochDeps } from './epoch.js';
@@ -79,7 +80,6 @@ import type {
   Failure,
   LeaveCause,
   LogEntry,
-  MemberInfo,
   MemberRef,
   Message,
   OrderEntry,
@@ -273,10 +273,6 @@ export class EndpointCore {
   private proposer: ProposerState | null = null;
   private proposeRetryAt = 0;
   private highestRound = 0;
-  private pendingJoins = new Map<string, MemberInfo>();
-  private firstPendingJoinAt = 0;
-  private pendingLeaves = new Set<string>();
-  private lastLimitLogAt = -Infinity;
   private lastInstall: LastInstall | null = null;
   /** The ballot whose proposal made the current view (null for a welcomed joiner). */
   private lastInstalledBallot: Ballot | null = null;
@@ -300,6 +296,8 @@ export class EndpointCore {
   private readonly detector: FailureDetector;
   /** Before membership: probes, the founding quorum, the contact of a network to join. */
   private readonly bootstrap: Bootstrap;
+  /** The coordinator's pending joins and leaves. */
+  private readonly admission: Admission;
   /** Own entries: queued, bundled, in flight within the send window. */
   private readonly sender: SendWindow;
   /** The sequencer's laggards (outlives epochs). */
@@ -322,6 +320,7 @@ export class EndpointCore {
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
     this.detector = new FailureDetector(ctx);
     this.bootstrap = new Bootstrap(ctx, opts.seeds);
+    this.admission = new Admission(ctx);
     this.sender = new SendWindow(ctx, opts.firstLocalId ?? 1);
     this.progress = new Progress(ctx);
     this.epochDeps = { ctx, progress: this.progress, selfHeld: this.selfHeld, ownOrdered: this.ownOrdered };
@@ -990,18 +989,11 @@ export class EndpointCore {
       }
       return;
     }
-    // Bounded: a flood of join requests cannot grow the next view (or this map) without end.
-    if (!this.pendingJoins.has(k)) {
-      if (this.pendingJoins.size >= this.cfg.pendingJoinsMax) return this.logLimit(now, `${this.pendingJoins.size} joins pending (pendingJoinsMax)`);
-      if (this.epoch.roster.view.members.length + this.pendingJoins.size >= this.cfg.membersMax) return this.logLimit(now, `the view would exceed membersMax (${this.cfg.membersMax})`);
-    }
-    // One process listens at an address, and an id names one process: a request from a
-    // new incarnation (or a new process at the same address) means the earlier one's
-    // process is gone, so its request goes. A view never holds two of them, which
-    // would also hide a restart from those counting them by address (`noteRestart`).
-    for (const [pk, pj] of this.pendingJoins) {
-      if (pk !== k && (pj.id === msg.from.id || pj.addr === msg.addr)) this.pendingJoins.delete(pk);
-    }
+    // Bounded: a flood of join requests cannot grow the next view without end.
+    if (!this.admission.mayJoin(now, msg.from, this.epoch.roster.view.members.length)) return;
+    // One process listens at an address, and an id names one process: the earlier
+    // one's process is gone, so its request goes (see `noteRestart` for why it matters).
+    this.admission.replaceEarlier(msg.from, msg.addr);
     // Another incarnation of this id is a member, at another address, and alive: this
     // is a second process with the same id, not its restart (a restart listens at the
     // same address, or comes after the old one fell silent). Refuse it; never evict.
@@ -1010,8 +1002,7 @@ export class EndpointCore {
       if (this.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
       return;
     }
-    if (this.pendingJoins.size === 0) this.firstPendingJoinAt = now;
-    this.pendingJoins.set(k, { id: msg.from.id, inc: msg.from.inc, addr: msg.addr });
+    this.admission.addJoin(now, msg.from, msg.addr);
   }
 
   /**
@@ -1025,13 +1016,6 @@ export class EndpointCore {
     this.emit({ type: 'duplicate', live: ref(msg.live) });
   }
 
-  /** A refused join request, logged at most once per retransmission interval. */
-  private logLimit(now: number, why: string): void {
-    if (now - this.lastLimitLogAt < this.cfg.retransmitMs) return;
-    this.lastLimitLogAt = now;
-    this.log(`join request ignored: ${why}`, 'warn');
-  }
-
   private onLeaveReq(now: number, from: MemberRef, addr: string): void {
     if (this.phaseValue !== 'member') return;
     const k = memberKey(from);
@@ -1039,12 +1023,12 @@ export class EndpointCore {
       this.notMember(now, from, addr);
       return;
     }
-    this.pendingLeaves.add(k);
+    this.admission.addLeave(k);
   }
 
   private requestLeave(now: number): void {
     this.nextLeaveRequestAt = now + this.cfg.retransmitMs;
-    if (this.isCoordinator()) this.pendingLeaves.add(this.selfKey);
+    if (this.isCoordinator()) this.admission.addLeave(this.selfKey);
     else this.sendToCoordinator({ t: 'leave-req', from: this.self, epoch: this.epoch.roster.view.epoch });
   }
 
@@ -1398,9 +1382,9 @@ export class EndpointCore {
       if (wedgedFor > this.cfg.flushTimeoutMs * 3 && quietFor > this.cfg.flushTimeoutMs * (3 + this.turnOf())) this.startProposal(now);
       return;
     }
-    const joinsDue = this.pendingJoins.size > 0 && now - this.firstPendingJoinAt >= this.cfg.joinBatchMs;
+    const joinsDue = this.admission.joinsDue(now);
     const suspected = this.epoch.roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.progress.laggards.size > 0;
-    const leaves = this.pendingLeaves.size > 0;
+    const leaves = this.admission.leaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
     if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
   }
@@ -1536,8 +1520,8 @@ export class EndpointCore {
         {
           epoch: p.epoch,
           members: this.epoch.roster.view.members,
-          joiners: [...this.pendingJoins.values()],
-          leaving: this.pendingLeaves,
+          joiners: this.admission.joiners(),
+          leaving: this.admission.leaves,
           promises: p.promises,
           removed: (k) => this.progress.laggards.has(k) || this.detector.saysSo(k),
           failureOf: (m, promised, replaced) => this.detector.failureOf(now, m, memberKey(m), promised, replaced),
@@ -1571,7 +1555,7 @@ export class EndpointCore {
     const out: string[] = [];
     for (let r = 0; r < this.epoch.roster.keys.length; r++) {
       const k = this.epoch.roster.keys[r]!;
-      if (k === this.selfKey || p.promises.has(k) || this.pendingLeaves.has(k) || this.detector.causeOf(k) !== 'silence') continue;
+      if (k === this.selfKey || p.promises.has(k) || this.admission.leaves.has(k) || this.detector.causeOf(k) !== 'silence') continue;
       let heard = 0;
       for (const pr of p.promises.values()) {
         const ago = pr.heardAgoMs[r];
@@ -1934,13 +1918,7 @@ export class EndpointCore {
     this.progress.enter();
     this.detector.enter(now, this.epoch.roster.keys, this.epoch.roster.rank);
     this.bootstrap.onMember();
-    this.pendingLeaves.clear();
-    if (this.isCoordinator()) {
-      for (const k of [...this.pendingJoins.keys()]) if (this.epoch.roster.rank.has(k)) this.pendingJoins.delete(k);
-      if (this.pendingJoins.size > 0) this.firstPendingJoinAt = now;
-    } else {
-      this.pendingJoins.clear();
-    }
+    this.admission.enter(now, this.epoch.roster, this.isCoordinator());
     this.nextHeartbeatAt = now;
     this.emit({ type: 'installed', view, joined, left, failed, failures });
     if (this.leaving) this.requestLeave(now);
