@@ -56,7 +56,7 @@ import { GroupTable } from './group-table.js';
 import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
-import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './viewchange/choose.js';
+import { Proposer } from './viewchange/proposer.js';
 import { Progress } from './order/progress.js';
 import { SendWindow } from './order/send-window.js';
 import type { Pending } from './order/send-window.js';
@@ -68,9 +68,9 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
-import { majority, quorumSize } from './quorum.js';
+import { majority } from './quorum.js';
 import type { GroupChange } from './group-table.js';
-import { EntryKind, compareBallots, comparePositions, memberKey, sameMember } from './types.js';
+import { EntryKind, comparePositions, memberKey, sameMember } from './types.js';
 import type {
   AcceptMsg,
   Ballot,
@@ -156,36 +156,6 @@ export interface CoreOptions {
 /** Where an endpoint is in its life. */
 export type Phase = 'bootstrapping' | 'joining' | 'member' | 'stopped' | 'excluded';
 
-interface ProposerState {
-  readonly ballot: Ballot;
-  readonly epoch: number;
-  phase: 'prepare' | 'accept';
-  readonly promises: Map<string, PromiseMsg>;
-  readonly accepted: Set<string>;
-  deadline: number;
-  proposal: Proposal | null;
-  /** The old epoch's entries up to the cut, gathered from the promises. */
-  cutLog: Map<number, LogEntry>;
-  /** For epoch 0: the founding quorum. */
-  readonly config: readonly string[];
-  lastSentAt: number;
-}
-
-/** What a proposer keeps after installing, to retransmit commits and welcomes. */
-interface LastInstall {
-  readonly oldEpoch: number;
-  readonly ballot: Ballot;
-  readonly proposal: Proposal;
-  readonly cutLog: Map<number, LogEntry>;
-  readonly welcome: WelcomeMsg;
-  readonly acceptedBy: Set<string>;
-  /** Members still to acknowledge: of the new view, and graceful leavers (who stop on it). */
-  readonly waiting: Set<string>;
-  /** Addresses of everyone the decision goes to. */
-  readonly addrs: Map<string, string>;
-  lastSentAt: number;
-}
-
 /** The payload of a leave entry whose member leaves because its checkpoint failed. */
 const LEAVE_CANNOT_PROVIDE = 1;
 /** The same, after the member's `onEvent` failed (it provides no state either). */
@@ -218,7 +188,6 @@ export class EndpointCore {
   private readonly cfg: CoreConfig;
   /** Counted for metrics; the protocol never reads them. */
   readonly counters: CoreCounters;
-  private readonly rng: Rng;
   private readonly access: GroupAccess;
   /** Member: when to ask the coordinator again to let us leave. */
   private nextLeaveRequestAt = 0;
@@ -270,10 +239,8 @@ export class EndpointCore {
   private lastAnswerAt = new Map<string, number>();
 
   // --- membership changes ---
-  private proposer: ProposerState | null = null;
-  private proposeRetryAt = 0;
-  private highestRound = 0;
-  private lastInstall: LastInstall | null = null;
+  /** The view change's proposer (its ballot, its last decision to resend). */
+  private readonly proposer: Proposer;
   /** The ballot whose proposal made the current view (null for a welcomed joiner). */
   private lastInstalledBallot: Ballot | null = null;
   /**
@@ -315,7 +282,6 @@ export class EndpointCore {
     this.epoch = Epoch.none(this.selfKey);
     this.cfg = opts.config;
     this.counters = opts.counters ?? new CoreCounters();
-    this.rng = opts.rng;
     this.access = opts.access ?? GroupAccess.open;
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
     this.detector = new FailureDetector(ctx);
@@ -325,6 +291,22 @@ export class EndpointCore {
     this.progress = new Progress(ctx);
     this.epochDeps = { ctx, progress: this.progress, selfHeld: this.selfHeld, ownOrdered: this.ownOrdered };
     this.provider = new StateProvider(ctx);
+    this.proposer = new Proposer(ctx, { detector: this.detector, admission: this.admission, progress: this.progress, bootstrap: this.bootstrap }, opts.rng, {
+      epoch: () => this.epoch,
+      bootstrapping: () => this.phaseValue === 'bootstrapping',
+      prepareSelf: (now, msg) => this.onPrepare(now, this.addr, msg),
+      acceptSelf: (now, msg) => this.onAccept(now, msg),
+      install: (now, ballot, proposal) => {
+        // While installing, a proposer that removed itself must not finish stopping
+        // before it has recorded the decision it is to retransmit.
+        this.committing = true;
+        const welcome = this.install(now, ballot, proposal);
+        this.committing = false;
+        return welcome;
+      },
+      finishStop: (now) => this.finishStop(now),
+      watchIsolation: (now) => this.detector.watchIsolation(now, this.epoch.roster.keys, this.quorumSize()),
+    });
     this.joiner = new StateJoiner(ctx, this.app, (now, group, pos) => this.queueStateDone(now, group, pos));
     if (opts.lastView !== undefined) {
       this.bootstrap.learnNetwork(opts.lastView);
@@ -570,7 +552,7 @@ export class EndpointCore {
         this.tickMember(now);
         break;
       case 'stopped':
-        this.retransmitInstall(now);
+        this.proposer.retransmitDecision(now);
         this.finishStop(now);
         break;
       case 'excluded':
@@ -590,7 +572,7 @@ export class EndpointCore {
   }
 
   private tickBootstrap(now: number): void {
-    this.tickProposer(now, this.bootstrap.onBootstrapTimeout(now));
+    this.proposer.tick(now, this.bootstrap.onBootstrapTimeout(now));
   }
 
   private tickJoining(now: number): void {
@@ -638,8 +620,8 @@ export class EndpointCore {
     this.onNakTimeout(now);
     if (!this.wedged && !this.isCoordinator()) this.sender.onResendTimeout(now, this.epoch.roster.view.epoch, (msg) => this.sendToCoordinator(msg));
     this.onLeaveTimeout(now);
-    this.tickProposer(now, true);
-    this.retransmitInstall(now);
+    this.proposer.tick(now, true);
+    this.proposer.retransmitDecision(now);
     this.pumpTransfers(now);
     this.joiner.onAckTimeout(now);
     this.onBlockedTimeout(now);
@@ -764,8 +746,8 @@ export class EndpointCore {
   private dispatch(now: number, from: string, msg: Message): void {
     if (this.phaseValue === 'excluded') return;
     if (this.phaseValue === 'stopped') {
-      if (msg.t === 'installed' && this.lastInstall !== null && msg.epoch === this.lastInstall.proposal.view.epoch) {
-        this.lastInstall.waiting.delete(memberKey(msg.from));
+      if (msg.t === 'installed' && this.proposer.lastInstall !== null && msg.epoch === this.proposer.lastInstall.proposal.view.epoch) {
+        this.proposer.lastInstall.waiting.delete(memberKey(msg.from));
         this.finishStop(now);
       }
       return;
@@ -805,22 +787,18 @@ export class EndpointCore {
       case 'prepare':
         return this.onPrepare(now, from, msg);
       case 'promise':
-        return this.onPromise(now, msg);
+        return this.proposer.onPromise(now, msg);
       case 'reject':
-        this.highestRound = Math.max(this.highestRound, msg.promised.round);
-        if (this.proposer !== null && compareBallots(msg.ballot, this.proposer.ballot) === 0) {
-          this.abandonProposal(now, `rejected by ${memberKey(msg.from)}`);
-        }
-        return;
+        return this.proposer.onReject(now, msg);
       case 'accept':
         return this.onAccept(now, msg);
       case 'accepted':
-        return this.onAccepted(now, msg.from, msg.epoch, msg.ballot);
+        return this.proposer.onAccepted(now, msg.from, msg.epoch, msg.ballot);
       case 'commit':
         return this.onCommit(now, msg.from, msg.epoch, msg.ballot);
       case 'installed':
-        if (this.lastInstall !== null && msg.epoch === this.lastInstall.proposal.view.epoch) {
-          this.lastInstall.waiting.delete(memberKey(msg.from));
+        if (this.proposer.lastInstall !== null && msg.epoch === this.proposer.lastInstall.proposal.view.epoch) {
+          this.proposer.lastInstall.waiting.delete(memberKey(msg.from));
         }
         if (this.phaseValue === 'member' && msg.epoch === this.epoch.roster.view.epoch && this.epoch.roster.rank.has(memberKey(msg.from))) {
           this.heard(now, memberKey(msg.from));
@@ -967,7 +945,7 @@ export class EndpointCore {
     if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
     if (this.bootstrap.onProbeReply(now, msg, this.phaseValue === 'bootstrapping')) {
       this.phaseValue = 'joining';
-      this.proposer = null;
+      this.proposer.drop();
     }
   }
 
@@ -984,8 +962,8 @@ export class EndpointCore {
     const k = memberKey(msg.from);
     if (this.epoch.roster.rank.has(k)) {
       // Already in: the welcome was lost. Send it again if it is still current.
-      if (this.lastInstall !== null && this.lastInstall.waiting.has(k) && this.lastInstall.proposal.view.epoch === this.epoch.roster.view.epoch) {
-        this.send(msg.addr, this.lastInstall.welcome);
+      if (this.proposer.lastInstall !== null && this.proposer.lastInstall.waiting.has(k) && this.proposer.lastInstall.proposal.view.epoch === this.epoch.roster.view.epoch) {
+        this.send(msg.addr, this.proposer.lastInstall.welcome);
       }
       return;
     }
@@ -1341,54 +1319,6 @@ export class EndpointCore {
 
   // ===================================================================== view change: proposer
 
-  /** The lowest-ranked member of the view this member does not suspect. */
-  private candidate(): MemberRef | undefined {
-    return this.epoch.roster.view.members.find((m) => !this.detector.isSuspected(memberKey(m)));
-  }
-
-  private tickProposer(now: number, mayStart: boolean): void {
-    const p = this.proposer;
-    if (p !== null) {
-      if (p.phase === 'prepare') {
-        const q = this.quorum(p, p.promises.keys());
-        // Decide at the deadline, or as soon as every member not suspected has promised.
-        if (now >= p.deadline || (q.rest === 0 && q.have >= q.need)) this.decidePrepare(now);
-        else if (now - p.lastSentAt >= this.cfg.retransmitMs) this.sendPrepare(now, p, true);
-      } else if (now >= p.deadline) {
-        this.abandonProposal(now, 'acceptance timed out');
-      } else if (now - p.lastSentAt >= this.cfg.retransmitMs) {
-        this.sendAccepts(now, p, true);
-      }
-      return;
-    }
-    if (!mayStart || now < this.proposeRetryAt) return;
-    if (this.phaseValue === 'bootstrapping') {
-      this.startProposal(now);
-      return;
-    }
-    // Cut off from most of the view: a proposal of ours cannot gather a majority, and
-    // would only wedge the members that hear us (see `watchIsolation`).
-    if (this.detector.isolatedSince !== null) return;
-    const cand = this.candidate();
-    const wedgedFor = this.epoch.acceptor.wedgedAt === null ? -1 : now - this.epoch.acceptor.wedgedAt;
-    if (cand === undefined || !sameMember(cand, this.self)) {
-      // Not the one to propose, but wedged by a ballot that went nowhere (its proposer
-      // gave up, or lost track): propose anyway, later than the candidate would, so that
-      // the view moves on. Paxos keeps competing proposals safe, but not live: members
-      // that all time out together pre-empt each other's ballots. So they take turns,
-      // by rank among the members not suspected, each counting from the last ballot it
-      // voted for — a proposer still making progress sends accepts and holds them off.
-      const quietFor = this.epoch.acceptor.votedAt === null ? -1 : now - this.epoch.acceptor.votedAt;
-      if (wedgedFor > this.cfg.flushTimeoutMs * 3 && quietFor > this.cfg.flushTimeoutMs * (3 + this.turnOf())) this.startProposal(now);
-      return;
-    }
-    const joinsDue = this.admission.joinsDue(now);
-    const suspected = this.epoch.roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.progress.laggards.size > 0;
-    const leaves = this.admission.leaves.size > 0;
-    const stuck = wedgedFor > this.cfg.flushTimeoutMs;
-    if (joinsDue || suspected || leaves || stuck) this.startProposal(now);
-  }
-
   /**
    * How many members of the view must promise (and accept) to change it: a majority —
    * or, when some members are known to be gone for good (restarted, see `restarted`)
@@ -1401,294 +1331,7 @@ export class EndpointCore {
    * with state) instead of blocking for good.
    */
   private quorumSize(): number {
-    return quorumSize(this.epoch.roster.view.members.length, this.epoch.restarted.size);
-  }
-
-  /** This member's place among the members of the view it does not suspect (0: first). */
-  private turnOf(): number {
-    let turn = 0;
-    for (const k of this.epoch.roster.keys) {
-      if (k === this.selfKey) return turn;
-      if (!this.detector.isSuspected(k)) turn++;
-    }
-    return turn;
-  }
-
-  private startProposal(now: number): void {
-    const round = Math.max(this.highestRound, this.epoch.acceptor.promised?.round ?? 0) + 1;
-    this.highestRound = round;
-    const p: ProposerState = {
-      ballot: { round, proposer: this.selfKey },
-      epoch: this.epoch.roster.view.epoch,
-      phase: 'prepare',
-      promises: new Map(),
-      accepted: new Set(),
-      deadline: now + this.cfg.flushTimeoutMs,
-      proposal: null,
-      cutLog: new Map(),
-      config: this.epoch.roster.view.epoch === 0 ? this.bootstrap.foundingQuorum : [],
-      lastSentAt: now,
-    };
-    this.proposer = p;
-    this.log(`propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
-    this.sendPrepare(now, p, false);
-  }
-
-  private sendPrepare(now: number, p: ProposerState, retransmit: boolean): void {
-    p.lastSentAt = now;
-    const msg: PrepareMsg = { t: 'prepare', from: this.self, epoch: p.epoch, ballot: p.ballot, config: p.config };
-    const promisedAddrs = new Set([...p.promises.values()].map((x) => x.addr));
-    const targets = p.epoch === 0 ? this.bootstrap.foundingQuorum : this.epoch.roster.view.members.map((m) => m.addr);
-    for (const a of targets) {
-      if (a === this.addr || (retransmit && promisedAddrs.has(a))) continue;
-      this.send(a, msg);
-    }
-    if (!retransmit) this.onPrepare(now, this.addr, msg);
-  }
-
-  /** Promises (or acceptances) that count toward the quorum of the epoch being changed. */
-  private quorum(p: ProposerState, keys: Iterable<string>): { have: number; need: number; rest: number } {
-    const set = new Set(keys);
-    if (p.epoch === 0) {
-      const addrs = new Set<string>();
-      for (const k of set) {
-        const pr = p.promises.get(k);
-        if (pr !== undefined) addrs.add(pr.addr);
-      }
-      // Founding needs every address of the founding list, not a majority: a process
-      // restarted without persistence cannot know it was a member, and views shrink
-      // legitimately (5 -> 3 -> 2), so a majority of the seed list may be restarted
-      // processes while the network lives on at the other seed addresses (paused, or
-      // briefly unreachable). Every address must be bootstrapping, so none is in a
-      // running network, whose members never promise epoch 0 (Corosync's
-      // wait_for_all). See docs/founding.md.
-      const have = p.config.filter((a) => addrs.has(a)).length;
-      return { have, need: p.config.length, rest: p.config.length - have };
-    }
-    let have = 0;
-    let rest = 0;
-    for (const m of this.epoch.roster.view.members) {
-      const k = memberKey(m);
-      if (set.has(k)) have++;
-      else if (!this.detector.isSuspected(k)) rest++;
-    }
-    return { have, need: this.quorumSize(), rest };
-  }
-
-  private onPromise(now: number, msg: PromiseMsg): void {
-    const p = this.proposer;
-    if (p === null || p.phase !== 'prepare' || msg.epoch !== p.epoch || compareBallots(msg.ballot, p.ballot) !== 0) return;
-    if (p.epoch > 0 && !this.epoch.roster.rank.has(memberKey(msg.from))) return;
-    if (p.epoch === 0 && !p.config.includes(msg.addr)) return;
-    p.promises.set(memberKey(msg.from), msg);
-    if (p.epoch > 0) this.heard(now, memberKey(msg.from));
-    const q = this.quorum(p, p.promises.keys());
-    // Everyone we do not suspect has answered: no need to wait for the deadline.
-    if (q.rest === 0 && q.have >= q.need) this.decidePrepare(now);
-  }
-
-  private decidePrepare(now: number): void {
-    const p = this.proposer!;
-    const q = this.quorum(p, p.promises.keys());
-    if (q.have < q.need) {
-      this.abandonProposal(now, `only ${q.have} of ${q.need} promises`);
-      return;
-    }
-    // Paxos: a proposal that some acceptor accepted must be proposed again. A founding
-    // names its founders, who are its whole quorum: one naming an incarnation that is
-    // not the promiser at its address now was never installed by anyone still here
-    // (whoever installed it would be a member, not a promiser), and proposing it again
-    // could never complete, since that incarnation is gone.
-    const best = highestAccepted(p.promises, p.epoch);
-    const cutLog = gatherCutLog(p.promises);
-    const floor = floorOf(this.epoch.stream.stable, p.promises);
-    let proposal: Proposal;
-    if (best !== null) {
-      proposal = best.accepted!;
-    } else if (p.epoch === 0) {
-      proposal = foundingProposal(p.promises);
-    } else {
-      const alone = this.heardByMajority(p);
-      if (alone.length > 0) {
-        // A majority hears them; only this member does not: it is the one cut off.
-        this.detector.cutOff(alone);
-        this.abandonProposal(now, `${alone.join(' ')} heard by a majority but not by this member: it is the one cut off`);
-        this.detector.watchIsolation(now, this.epoch.roster.keys, this.quorumSize());
-        return;
-      }
-      proposal = nextView(
-        {
-          epoch: p.epoch,
-          members: this.epoch.roster.view.members,
-          joiners: this.admission.joiners(),
-          leaving: this.admission.leaves,
-          promises: p.promises,
-          removed: (k) => this.progress.laggards.has(k) || this.detector.saysSo(k),
-          failureOf: (m, promised, replaced) => this.detector.failureOf(now, m, memberKey(m), promised, replaced),
-        },
-        cutOf(floor, cutLog),
-      );
-    }
-    for (let g = floor + 1; g <= proposal.cut; g++) {
-      // An accepted cut is held by whoever accepted it, so this cannot fail.
-      assert(cutLog.has(g), `entry ${g} of the cut ${proposal.cut} is held by no promiser`);
-    }
-    p.proposal = proposal;
-    p.cutLog = cutLog;
-    p.phase = 'accept';
-    p.deadline = now + this.cfg.flushTimeoutMs;
-    this.sendAccepts(now, p, false);
-  }
-
-  /**
-   * Members this proposal would remove for silence that a majority of the view heard
-   * from lately (within half the suspicion timeout), as the promises say: a lone
-   * observer must not decide alone. A member that crashed or was cut off from the
-   * majority is silent to all of them; one that only this proposer cannot hear is
-   * not. (A refusal proves a process gone, and the other causes were observed by the
-   * members themselves, so only silence is put to the vote.)
-   */
-  private heardByMajority(p: ProposerState): string[] {
-    if (p.epoch === 0) return [];
-    const recentMs = this.cfg.suspectTimeoutMs / 2;
-    const need = majority(this.epoch.roster.view.members.length);
-    const out: string[] = [];
-    for (let r = 0; r < this.epoch.roster.keys.length; r++) {
-      const k = this.epoch.roster.keys[r]!;
-      if (k === this.selfKey || p.promises.has(k) || this.admission.leaves.has(k) || this.detector.causeOf(k) !== 'silence') continue;
-      let heard = 0;
-      for (const pr of p.promises.values()) {
-        const ago = pr.heardAgoMs[r];
-        if (ago !== undefined && ago <= recentMs && !sameMember(pr.from, this.self)) heard++;
-      }
-      if (heard >= need) out.push(k);
-    }
-    return out;
-  }
-
-  /** Who must accept: the promisers, and old members of the next view that did not promise. */
-  private acceptTargets(p: ProposerState): { key: string; addr: string; held: number }[] {
-    const out: { key: string; addr: string; held: number }[] = [];
-    if (p.epoch === 0) {
-      for (const [k, pr] of p.promises) out.push({ key: k, addr: pr.addr, held: 0 });
-      return out;
-    }
-    const floor = floorOf(this.epoch.stream.stable, p.promises);
-    for (const m of this.epoch.roster.view.members) {
-      const k = memberKey(m);
-      const pr = p.promises.get(k);
-      if (pr === undefined && !keeps(p.proposal!, m)) continue;
-      out.push({ key: k, addr: m.addr, held: Math.max(pr?.held ?? 0, floor) });
-    }
-    return out;
-  }
-
-  private sendAccepts(now: number, p: ProposerState, retransmit: boolean): void {
-    p.lastSentAt = now;
-    const proposal = p.proposal!;
-    for (const t of this.acceptTargets(p)) {
-      if (retransmit && p.accepted.has(t.key)) continue;
-      const msg: AcceptMsg = {
-        t: 'accept',
-        from: this.self,
-        epoch: p.epoch,
-        ballot: p.ballot,
-        proposal,
-        log: cutEntries(p.cutLog, proposal.cut, t.held),
-        commit: false,
-      };
-      if (t.key !== this.selfKey) this.send(t.addr, msg);
-      else if (!retransmit) this.onAccept(now, msg);
-    }
-  }
-
-  private onAccepted(now: number, from: MemberRef, epoch: number, ballot: Ballot): void {
-    const p = this.proposer;
-    if (p === null || p.phase !== 'accept' || epoch !== p.epoch || compareBallots(ballot, p.ballot) !== 0) return;
-    p.accepted.add(memberKey(from));
-    const q = this.quorum(p, p.accepted);
-    if (q.have >= q.need) this.commitProposal(now, p);
-  }
-
-  private commitProposal(now: number, p: ProposerState): void {
-    const proposal = p.proposal!;
-    this.proposer = null;
-    this.log(`commit epoch ${proposal.view.epoch}: ${proposal.view.members.map(memberKey).join(' ')}`, 'info');
-    const oldMembers = this.epoch.roster.view.members;
-    // While installing, a proposer that removed itself must not finish stopping before
-    // it has recorded the decision it is to retransmit.
-    this.committing = true;
-    const welcome = this.install(now, p.ballot, proposal);
-    this.committing = false;
-    const waiting = new Set<string>();
-    const addrs = new Map<string, string>();
-    for (const m of [...proposal.view.members, ...oldMembers]) addrs.set(memberKey(m), m.addr);
-    for (const m of [...proposal.view.members, ...proposal.left]) if (memberKey(m) !== this.selfKey) waiting.add(memberKey(m));
-    this.lastInstall = {
-      oldEpoch: p.epoch,
-      ballot: p.ballot,
-      proposal,
-      cutLog: p.cutLog,
-      welcome,
-      acceptedBy: new Set(p.accepted),
-      waiting,
-      addrs,
-      lastSentAt: now,
-    };
-    // Old members learn the decision (those removed too: they stop and find out why).
-    for (const m of oldMembers) if (!sameMember(m, this.self)) this.sendDecision(memberKey(m), m.addr);
-    for (const m of proposal.view.members) {
-      const k = memberKey(m);
-      if (k !== this.selfKey && !oldMembers.some((o) => sameMember(o, m))) this.sendDecision(k, m.addr);
-    }
-    this.finishStop(now);
-  }
-
-  /** The decision for one member: a commit, the full accept, or a welcome (new members). */
-  private sendDecision(key: string, addr: string): void {
-    const li = this.lastInstall!;
-    const isNew = li.oldEpoch === 0 || li.proposal.joined.some((j) => memberKey(j) === key);
-    if (isNew) {
-      this.send(addr, li.welcome);
-    } else if (li.acceptedBy.has(key)) {
-      this.send(addr, { t: 'commit', from: this.self, epoch: li.oldEpoch, ballot: li.ballot });
-    } else {
-      this.send(addr, {
-        t: 'accept',
-        from: this.self,
-        epoch: li.oldEpoch,
-        ballot: li.ballot,
-        proposal: li.proposal,
-        log: cutEntries(li.cutLog, li.proposal.cut, 0),
-        commit: true,
-      });
-    }
-  }
-
-  private retransmitInstall(now: number): void {
-    const li = this.lastInstall;
-    if (li === null) return;
-    // Kept until every member of the new view said it installed (or the next view
-    // change replaces it); laggards that never answer are suspected and removed.
-    if (li.waiting.size === 0 || li.proposal.view.epoch < this.epoch.roster.view.epoch) {
-      this.lastInstall = null;
-      return;
-    }
-    if (now - li.lastSentAt < this.cfg.retransmitMs) return;
-    li.lastSentAt = now;
-    for (const k of li.waiting) {
-      const addr = li.addrs.get(k);
-      if (addr !== undefined) this.sendDecision(k, addr);
-    }
-  }
-
-  private abandonProposal(now: number, why: string): void {
-    const p = this.proposer;
-    if (p === null) return;
-    this.log(`proposal ${p.ballot.round}/${p.ballot.proposer} abandoned: ${why}`, 'debug');
-    this.proposer = null;
-    // Randomised back-off, so that duelling proposers do not collide forever.
-    this.proposeRetryAt = now + this.cfg.flushTimeoutMs / 2 + this.rng.below(Math.max(1, this.cfg.flushTimeoutMs));
+    return this.epoch.quorumSize();
   }
 
   // ===================================================================== view change: acceptor
@@ -1716,10 +1359,8 @@ export class EndpointCore {
       this.sendTo(now, from, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
       return;
     }
-    this.highestRound = Math.max(this.highestRound, msg.ballot.round);
-    if (this.proposer !== null && compareBallots(this.proposer.ballot, msg.ballot) < 0) {
-      this.abandonProposal(now, `a higher ballot from ${msg.ballot.proposer}`);
-    }
+    this.proposer.seen(msg.ballot.round);
+    this.proposer.onHigherBallot(now, msg.ballot);
     if (this.isCoordinator()) this.epoch.sequencer!.flush();
     const reply: PromiseMsg = {
       t: 'promise',
@@ -1758,12 +1399,12 @@ export class EndpointCore {
       this.sendToMember(msg.from, msg.proposal, { t: 'reject', from: this.self, epoch: msg.epoch, ballot: msg.ballot, promised });
       return;
     }
-    this.highestRound = Math.max(this.highestRound, msg.ballot.round);
+    this.proposer.seen(msg.ballot.round);
     if (msg.commit) {
       this.install(now, msg.ballot, msg.proposal);
       return;
     }
-    if (sameMember(msg.from, this.self)) this.onAccepted(now, this.self, msg.epoch, msg.ballot);
+    if (sameMember(msg.from, this.self)) this.proposer.onAccepted(now, this.self, msg.epoch, msg.ballot);
     else this.sendToMember(msg.from, msg.proposal, { t: 'accepted', from: this.self, epoch: msg.epoch, ballot: msg.ballot });
   }
 
@@ -1912,8 +1553,7 @@ export class EndpointCore {
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sender.requeue();
     this.ackSent();
-    this.proposer = null;
-    this.proposeRetryAt = 0;
+    this.proposer.reset();
     this.ackCap = this.appQueue !== 'ok' ? 0 : Infinity;
     this.progress.enter();
     this.detector.enter(now, this.epoch.roster.keys, this.epoch.roster.rank);
@@ -1948,10 +1588,10 @@ export class EndpointCore {
 
   private finishStop(now: number): void {
     if (!this.stopPending || this.committing) return;
-    const waiting = this.lastInstall !== null && this.lastInstall.waiting.size > 0;
+    const waiting = this.proposer.lastInstall !== null && this.proposer.lastInstall.waiting.size > 0;
     if (waiting && now < this.lingerUntil) return;
     this.stopPending = false;
-    this.lastInstall = null;
+    this.proposer.forgetDecision();
     this.emit({ type: 'stopped' });
   }
 

@@ -13,6 +13,7 @@ import type { CoreContext } from './context.js';
 import { Roster } from './membership/roster.js';
 import type { Progress } from './order/progress.js';
 import { Sequencer } from './order/sequencer.js';
+import { quorumSize } from './quorum.js';
 import { OrderedStream } from './order/stream.js';
 import { sameMember } from './types.js';
 import type { EndpointView, Failure, MemberInfo } from './types.js';
@@ -44,6 +45,17 @@ export class Epoch {
   blockedReported = false;
   /** While blocked: when to look for a later view at the seed addresses next. */
   nextSeekAt = 0;
+
+  /**
+   * How many members of the view must promise (and accept) to change it: a majority —
+   * or, when some members are known to be gone for good (restarted, see `restarted`)
+   * and they are fewer than a majority, every member that is not (see `quorumSize` in
+   * quorum.ts). So a view of two whose other member restarted can still change (it
+   * removes the old incarnation, and the new one joins with state) instead of blocking.
+   */
+  quorumSize(): number {
+    return quorumSize(this.roster.view.members.length, this.restarted.size);
+  }
 
   /** The empty epoch 0 of an endpoint that is in no network yet. */
   static none(selfKey: string): Epoch {
