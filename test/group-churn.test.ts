@@ -8,14 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { GroupTable } from '../src/core/group-table.js';
+import type { GroupTable } from '../src/core/groups/group-table.js';
 import type { Message, WelcomeMsg } from '../src/core/types.js';
 import type { Endpoint, GroupEvent } from '../src/endpoint.js';
 import { Simulation } from '../src/sim/simulation.js';
 import { encodeMessage } from '../src/wire/codec.js';
 
 /** The endpoint's replicated group table (internal: reached through the core). */
-const tableOf = (ep: Endpoint): GroupTable => (ep as unknown as { core: { groups: GroupTable } }).core.groups;
+const tableOf = (ep: Endpoint): GroupTable => (ep as unknown as { core: { groupTable: GroupTable } }).core.groupTable;
 
 /** Record every welcome `ep` receives from now on (until its core is replaced). */
 function watchWelcomes(ep: Endpoint): WelcomeMsg[] {

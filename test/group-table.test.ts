@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GroupTable } from '../src/core/group-table.js';
+import { GroupTable } from '../src/core/groups/group-table.js';
 import type { MemberRef } from '../src/core/types.js';
 
 const m = (id: string): MemberRef => ({ id, inc: 1 });

@@ -51,8 +51,8 @@ import type { Rng } from '../runtime.js';
 import type { CoreConfig } from './config.js';
 import { CoreCounters } from './counters.js';
 import { GroupAccess } from './access.js';
-import { unbundle } from './bundle.js';
-import { GroupTable } from './group-table.js';
+import { EntryDelivery, leavePayload } from './groups/entry-delivery.js';
+import { GroupTable } from './groups/group-table.js';
 import { AppStream } from './app-stream.js';
 import type { CoreContext } from './context.js';
 import { Outbox } from './outbox.js';
@@ -65,11 +65,10 @@ import { Bootstrap } from './membership/bootstrap.js';
 import { Epoch } from './epoch.js';
 import type { EpochDeps } from './epoch.js';
 import { FailureDetector } from './membership/failure-detector.js';
-import { StateJoiner, decodePos, encodePos } from './transfer/joiner.js';
+import { StateJoiner, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
-import type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
+import type { CoreEvent, CoreLogLevel, CoreOutput } from './outbox.js';
 import { majority } from './quorum.js';
-import type { GroupChange } from './group-table.js';
 import { EntryKind, comparePositions, memberKey, sameMember } from './types.js';
 import type {
   AcceptMsg,
@@ -78,7 +77,6 @@ import type {
   EndpointView,
   ProbeReplyMsg,
   Failure,
-  LeaveCause,
   LogEntry,
   MemberRef,
   Message,
@@ -91,6 +89,7 @@ import type {
 } from './types.js';
 
 export type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
+export { leavePayload } from './groups/entry-delivery.js';
 
 /**
  * The application's queues of undelivered events, as the shell tells the core
@@ -156,23 +155,8 @@ export interface CoreOptions {
 /** Where an endpoint is in its life. */
 export type Phase = 'bootstrapping' | 'joining' | 'member' | 'stopped' | 'excluded';
 
-/** The payload of a leave entry whose member leaves because its checkpoint failed. */
-const LEAVE_CANNOT_PROVIDE = 1;
-/** The same, after the member's `onEvent` failed (it provides no state either). */
-const LEAVE_HANDLER_FAILED = 2;
-
-/** The payload of a leave entry that says why (see `LeaveCause`). */
-export function leavePayload(cause: LeaveCause): Uint8Array {
-  return cause === 'leave' ? new Uint8Array(0) : new Uint8Array([cause === 'checkpoint-failed' ? LEAVE_CANNOT_PROVIDE : LEAVE_HANDLER_FAILED]);
-}
-
 /** The view a non-member reports: none. */
 const NO_VIEW: EndpointView = { epoch: 0, members: [] };
-
-/** A failure whose reason was not recorded (not expected: every proposal carries them). */
-function unknownFailure(m: MemberRef): Failure {
-  return { member: m, by: m, cause: 'unresponsive', silentMs: 0, verified: false };
-}
 
 function ref(m: MemberRef): MemberRef {
   return { id: m.id, inc: m.inc };
@@ -202,7 +186,6 @@ export class EndpointCore {
   private networkValue = '';
   /** The installed view and everything that lives as long as it (a new one per view). */
   private epoch: Epoch;
-  private groups = new GroupTable();
   private readonly out = new Outbox();
   /** The application's ordered stream, held behind state markers. */
   private readonly app = new AppStream(this.out);
@@ -222,8 +205,6 @@ export class EndpointCore {
   /** What this member may report it holds (for the sequencer's own holding). */
   private readonly selfHeld = (): number => this.ackable();
   private nextNakAt = 0;
-  /** Groups this member leaves because it cannot provide their state (see `abandonProvision`). */
-  private readonly abandoned = new Set<string>();
   // --- failure detection ---
   private nextHeartbeatAt = 0;
   /**
@@ -271,6 +252,8 @@ export class EndpointCore {
   private readonly progress: Progress;
   /** What each new epoch's sequencer needs. */
   private readonly epochDeps: EpochDeps;
+  /** The group table, and delivering each ordered entry into it and to the application. */
+  private readonly delivery: EntryDelivery;
   /** State transfer: streaming checkpoints to joiners, and receiving our own. */
   private readonly provider: StateProvider;
   private readonly joiner: StateJoiner;
@@ -308,6 +291,11 @@ export class EndpointCore {
       watchIsolation: (now) => this.detector.watchIsolation(now, this.epoch.roster.keys, this.quorumSize()),
     });
     this.joiner = new StateJoiner(ctx, this.app, (now, group, pos) => this.queueStateDone(now, group, pos));
+    this.delivery = new EntryDelivery(ctx, { app: this.app, access: this.access, joiner: this.joiner, provider: this.provider }, {
+      epoch: () => this.epoch,
+      network: () => this.networkValue,
+      now: () => this.lastNow,
+    });
     if (opts.lastView !== undefined) {
       this.bootstrap.learnNetwork(opts.lastView);
       this.phaseValue = 'joining';
@@ -343,9 +331,14 @@ export class EndpointCore {
     return this.epoch.acceptor.wedgedAt !== null;
   }
 
+  /** The replicated group table, as this endpoint's order has delivered it (read-only: for tests and diagnostics). */
+  get groupTable(): GroupTable {
+    return this.delivery.table;
+  }
+
   /** The group's current members as this endpoint's order has delivered them. */
   groupMembers(group: string): readonly MemberRef[] {
-    return this.groups.members(group);
+    return this.delivery.table.members(group);
   }
 
   /** Members this endpoint currently suspects (keys). */
@@ -508,8 +501,7 @@ export class EndpointCore {
    */
   abandonProvision(now: number, group: string): void {
     this.observe(now);
-    if (this.abandoned.has(group)) return;
-    this.abandoned.add(group);
+    if (!this.delivery.abandon(group)) return;
     this.queue(now, EntryKind.leave, group, leavePayload('checkpoint-failed'), false);
     this.settle(now);
   }
@@ -518,7 +510,7 @@ export class EndpointCore {
     this.observe(now);
     if (this.phaseValue !== 'member') return;
     const info = this.epoch.roster.view.members.find((m) => sameMember(m, joiner));
-    const aw = this.groups.awaiting(group, joiner);
+    const aw = this.delivery.table.awaiting(group, joiner);
     if (info === undefined || aw === undefined || comparePositions(aw.pos, pos) !== 0) return;
     this.provider.start(now, group, info, pos, data);
     this.pumpTransfers(now);
@@ -1104,7 +1096,7 @@ export class EndpointCore {
     // A provider leaves a group only once it owes nobody there a state (the joiner's
     // stateDone is delivered, or the joiner departed): leaving earlier would leave the
     // joiner with nobody to take over, and the group's state lost.
-    if (q.kind === EntryKind.leave) return this.groups.owes(q.group, this.self) && !this.abandoned.has(q.group);
+    if (q.kind === EntryKind.leave) return this.delivery.table.owes(q.group, this.self) && !this.delivery.abandons(q.group);
     return false;
   }
 
@@ -1174,128 +1166,8 @@ export class EndpointCore {
   private deliverEntry(gseq: number, d: DataMsg): void {
     assert(gseq === this.epoch.stream.delivered + 1, 'delivery out of order');
     this.epoch.stream.delivered = gseq;
-    const own = sameMember(d.sender, this.self);
-    const localIds = own ? this.sender.onDelivered(d.seq) : null;
-    if (d.kind === EntryKind.join && !this.access.allowed(d.group, d.sender.id)) {
-      // The same decision at every member, at the same position: the entry is skipped.
-      this.app.emit({ type: 'log', level: 'warn', text: `skipped a join of ${memberKey(d.sender)} to ${d.group}: not allowed in it` });
-      // (Never our own: the endpoint checks the same policy before it submits anything.)
-      return;
-    }
-    const pos: Position = { epoch: this.epoch.roster.view.epoch, gseq };
-    switch (d.kind) {
-      case EntryKind.app:
-        return this.deliverApp(d, localIds);
-      case EntryKind.join:
-        return this.deliverJoin(d, pos, own);
-      case EntryKind.leave:
-        return this.deliverLeave(d, pos, localIds);
-      case EntryKind.stateDone:
-        return this.deliverStateDone(d, own);
-      default:
-        assertNever(d.kind);
-    }
-  }
-
-  /** A bundle of application messages: each to the application, if this member is in its group (own ones always). */
-  private deliverApp(d: DataMsg, localIds: readonly number[] | null): void {
-    const messages = unbundle(d.payload);
-    assert(localIds === null || localIds.length === messages?.length, `own bundle ${d.seq} does not hold its ${localIds?.length} messages`);
-    if (messages === null) {
-      // Never from a correct sender; the same bytes everywhere make the same decision.
-      this.app.emit({ type: 'log', level: 'warn', text: `skipped a malformed bundle of ${memberKey(d.sender)}` });
-      return;
-    }
-    let allowed: string | null = null;
-    for (let i = 0; i < messages.length; i++) {
-      const { group, data } = messages[i]!;
-      const localId = localIds === null ? null : localIds[i]!;
-      // Own messages always: the endpoint settles their promises, in the group or not.
-      if (localId === null && !this.groups.has(group, this.self)) continue;
-      if (group !== allowed) {
-        if (!this.access.allowed(group, d.sender.id)) {
-          // Never our own: the endpoint checks the same policy before it submits.
-          this.app.emit({ type: 'log', level: 'warn', text: `skipped a message of ${memberKey(d.sender)} to ${group}: not allowed in it` });
-          continue;
-        }
-        allowed = group;
-      }
-      this.app.emit({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe });
-    }
-  }
-
-  /** A group join, at `pos`: a new group view (and a state to transfer), at every member alike. */
-  private deliverJoin(d: DataMsg, pos: Position, own: boolean): void {
-    const change = this.groups.join(d.group, d.sender, pos);
-    if (change !== null) this.onGroupChange(change);
-    else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
-  }
-
-  /** A group leave, at `pos`, with its cause; our own ends the handle. */
-  private deliverLeave(d: DataMsg, pos: Position, localIds: readonly number[] | null): void {
-    const code = d.payload.length === 1 ? d.payload[0] : undefined;
-    const cause: LeaveCause = code === LEAVE_CANNOT_PROVIDE ? 'checkpoint-failed' : code === LEAVE_HANDLER_FAILED ? 'handler-failed' : 'leave';
-    const change = this.groups.leave(d.group, d.sender, pos, cause === 'checkpoint-failed');
-    if (localIds !== null) {
-      this.abandoned.delete(d.group);
-      this.dropMarker(d.group);
-      this.app.emit({ type: 'group-left', group: d.group, localId: localIds[0] ?? 0 });
-    }
-    if (change !== null) this.onGroupChange(change, cause);
-  }
-
-  /** A joiner confirms it holds the state of its join: the transfer is over, at every member alike. */
-  private deliverStateDone(d: DataMsg, own: boolean): void {
-    const done = decodePos(d.payload);
-    if (done === null) return;
-    this.groups.stateDone(d.group, d.sender, done);
-    if (own) this.joiner.confirm(d.group, done);
-    this.provider.onStateDone(d.group, d.sender, done);
-  }
-
-  // ===================================================================== group events and state transfer
-
-  /** Report a group view change to this endpoint's application, and start transfers. */
-  private onGroupChange(c: GroupChange, leaveCause: LeaveCause = 'leave'): void {
-    if (!c.members.some((m) => sameMember(m, this.self))) return;
-    // Members leave groups as failed only when the endpoint view removes them: the
-    // reasons are those of the view being installed.
-    const failures = c.failed.map((f) => this.epoch.failures.find((x) => sameMember(x.member, f)) ?? unknownFailure(f));
-    const view: GroupView = { network: this.network, id: c.viewId, members: c.members, joined: c.joined, left: c.left, failed: c.failed, failures, leaveCauses: c.left.map(() => leaveCause) };
-    // A transfer to us: our own join, or a provider that departed while we still
-    // waited — in the order's eyes, which is until our stateDone is delivered: a state
-    // that arrived before that is dropped and the new provider's awaited, so that every
-    // member decides the same (the table cannot know what arrived where).
-    const ownJoin = c.joined.some((m) => sameMember(m, this.self));
-    const mine = c.transfers.find((t) => sameMember(t.member, this.self) && (ownJoin || this.joiner.waitsFor(c.group)));
-    if (mine !== undefined) {
-      // Our first view of the group waits for the state taken at this very position.
-      this.dropMarker(c.group);
-      this.app.hold(c.group, mine.pos, view);
-      this.joiner.begin(this.lastNow, c.group, mine.pos, this.here());
-    } else if (c.fresh.some((m) => sameMember(m, this.self)) && this.app.markerOf(c.group) !== undefined) {
-      // Nobody is left who has the state: start from this view, empty.
-      this.dropMarker(c.group);
-      this.app.emit({ type: 'view', group: c.group, view });
-    } else if (c.lost.some((m) => sameMember(m, this.self)) && this.app.markerOf(c.group) !== undefined) {
-      // The state exists but nobody can provide it: no first view, the join fails.
-      this.dropMarker(c.group);
-      this.joiner.forget(c.group);
-      this.app.emit({ type: 'state-lost', group: c.group });
-    } else {
-      this.app.emit({ type: 'view', group: c.group, view });
-    }
-    for (const t of c.transfers) {
-      if (t.provider !== null && sameMember(t.provider, this.self) && !sameMember(t.member, this.self)) {
-        this.app.emit({ type: 'state-request', group: c.group, joiner: t.member, pos: t.pos });
-      }
-    }
-    this.app.release();
-  }
-
-  /** Forget a state no longer awaited: its marker, held events, and the transfer. */
-  private dropMarker(group: string): void {
-    if (this.app.dropMarker(group)) this.joiner.forget(group);
+    const localIds = sameMember(d.sender, this.self) ? this.sender.onDelivered(d.seq) : null;
+    this.delivery.deliver(d, { epoch: this.epoch.roster.view.epoch, gseq }, localIds);
   }
 
   /** This member's place in the order: its epoch and the last entry it delivered. */
@@ -1475,7 +1347,7 @@ export class EndpointCore {
     const departed = new Map<string, 'left' | 'failed'>();
     for (const m of proposal.left) departed.set(memberKey(m), 'left');
     for (const m of proposal.failed) departed.set(memberKey(m), 'failed');
-    const changes = this.groups.removeEndpoints(departed, { epoch: proposal.view.epoch, gseq: 0 });
+    const changes = this.delivery.table.removeEndpoints(departed, { epoch: proposal.view.epoch, gseq: 0 });
     if (oldEpoch === 0) this.networkValue = `${ballot.proposer}/${ballot.round}`;
     const welcome: WelcomeMsg = {
       t: 'welcome',
@@ -1485,8 +1357,8 @@ export class EndpointCore {
       left: proposal.left,
       failed: proposal.failed,
       failures: proposal.failures,
-      groups: this.groups.snapshot(),
-      groupViewIdFloor: this.groups.viewIdFloor,
+      groups: this.delivery.table.snapshot(),
+      groupViewIdFloor: this.delivery.table.viewIdFloor,
       network: this.networkValue,
     };
     if (!proposal.view.members.some((m) => sameMember(m, this.self))) {
@@ -1512,7 +1384,7 @@ export class EndpointCore {
     this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures);
     const waiting = new Set(this.epoch.roster.keys.filter((k) => k !== this.selfKey));
     this.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };
-    for (const c of changes) this.onGroupChange(c);
+    for (const c of changes) this.delivery.onGroupChange(c);
     if (oldEpoch > 0) {
       const proposer = [...proposal.view.members, ...this.epoch.previousMembers].find((m) => memberKey(m) === ballot.proposer);
       const c0 = proposal.view.members[0]!;
@@ -1530,7 +1402,7 @@ export class EndpointCore {
     }
     if (this.phaseValue !== 'joining' && this.phaseValue !== 'bootstrapping') return;
     if (!msg.view.members.some((m) => sameMember(m, this.self))) return;
-    this.groups = GroupTable.from(msg.groups, msg.groupViewIdFloor);
+    this.delivery.adopt(GroupTable.from(msg.groups, msg.groupViewIdFloor));
     this.networkValue = msg.network;
     this.lastInstalledBallot = null;
     this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures);

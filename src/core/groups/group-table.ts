@@ -18,9 +18,9 @@
  * new groups start above it. So the table (and the welcome that ships it) is as large
  * as the groups that have members, not as every name ever joined.
  */
-import { assert } from '../errors.js';
-import type { AwaitingState, GroupRecord, MemberRef, Position } from './types.js';
-import { comparePositions, memberKey, sameMember } from './types.js';
+import { assert } from '../../errors.js';
+import type { AwaitingState, GroupRecord, MemberRef, Position } from '../types.js';
+import { comparePositions, memberKey, sameMember } from '../types.js';
 
 /** A change of one group's view, to be reported to that group's members. */
 export interface GroupChange {
