@@ -71,12 +71,12 @@ import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
 import { CohortError, ErrorCode, assertNever } from '../errors.js';
-import { Writer } from '../wire/buffer.js';
-import { decodeMessage, resolveWireLimits, writeMessage, writeMessageHead, type WireLimits } from '../wire/codec.js';
+import { decodeMessage, resolveWireLimits, type WireLimits } from '../wire/codec.js';
 import { formatHostPort, isDialable, parseHostPort, socketLabel } from './address.js';
-import { FRAME_LENGTH_MAX, FrameParser, LENGTH_PREFIX_BYTES } from './frame-parser.js';
+import { FrameParser, LENGTH_PREFIX_BYTES } from './frame-parser.js';
 import { HANDSHAKE_FRAME_BYTES_MAX, HandshakeMachine, HandshakeRole, type HandshakeStep } from './handshake.js';
 import { Opener, RECORD_PLAIN_BYTES, Sealer, TAG_BYTES } from './secure.js';
+import { Outbox, clearQueue, newPeerRecord, peerBuffered, type OutboxHost, type Peer, type PeerLink } from './tcp-peer.js';
 import { errorText, resolveOptions, type ResolvedOptions, type TcpTransportOptions, type TransportLogLevel } from './tcp-options.js';
 import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './transport.js';
 
@@ -109,13 +109,6 @@ export interface TcpTransportStats {
   readonly refused: number;
 }
 
-/** Payloads from this size on are encoded into a frame buffer of their own (no copy out). */
-const FRESH_FRAME_PAYLOAD_BYTES = 4096;
-/** Room for a message's fields around its payload; the writer grows if it needs more. */
-const FRESH_FRAME_SLACK_BYTES = 1024;
-/** Frames averaging this size or more go to the socket as they are (writev), not concatenated. */
-const WRITEV_FRAME_BYTES = 4096;
-
 // ---------------------------------------------------------------------------------
 // Connections and peers
 // ---------------------------------------------------------------------------------
@@ -135,12 +128,12 @@ const ConnState = {
 } as const;
 type ConnState = (typeof ConnState)[keyof typeof ConnState];
 
-class Conn {
+class Conn implements PeerLink {
   state: ConnState;
   /** The peer's advertised address, from its handshake; `from` of its messages. */
   remote: string | null = null;
   /** The peer record this connection serves (set once open). */
-  peer: Peer | null = null;
+  peer: Peer<Conn> | null = null;
   /** Connect, handshake or lingering timer. */
   timer: NodeJS.Timeout | null = null;
   /** True after we refused the handshake: further input is ignored. */
@@ -180,29 +173,6 @@ class Conn {
   }
 }
 
-interface Peer {
-  /** The address we send to (a dialed address, or the advertised address in a hello). */
-  readonly key: string;
-  /** The open connection frames go out on. */
-  conn: Conn | null;
-  /** Our dial in progress, not yet open. */
-  dialing: Conn | null;
-  /** Encoded, length-prefixed frames not yet written (a large data frame as its head, then its payload). */
-  queue: Buffer[];
-  queuedBytes: number;
-  /** Frames in `queue` (a frame is one buffer, or a head and its payload). */
-  queuedFrames: number;
-  /** Consecutive failed dials (reset once the peer sends us a message). */
-  failures: number;
-  /** Why the last dial failed (cleared once the peer sends us a message). */
-  problem: PeerProblem | null;
-  /** `performance.now()` before which we do not dial. */
-  retryAt: number;
-  retryTimer: NodeJS.Timeout | null;
-  /** True while dropping for a full queue, to log once per episode. */
-  dropping: boolean;
-}
-
 /** Keep-alive probes start after this much idle time: finds peers that vanished without a FIN. */
 const KEEPALIVE_MS = 10_000;
 
@@ -236,22 +206,14 @@ export class TcpTransport implements Transport {
   private readonly o: ResolvedOptions;
   private readonly server: net.Server;
   private readonly recvLimits: Readonly<WireLimits>;
-  private readonly sendLimits: Readonly<WireLimits>;
-  private readonly writer = new Writer(1024);
+  private readonly outbox: Outbox<Conn>;
   private handler: MessageHandler | null = null;
   private refusedHandler: RefusedHandler | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
-  private readonly peers = new Map<string, Peer>();
+  private readonly peers = new Map<string, Peer<Conn>>();
   private readonly conns = new Set<Conn>();
-  private dirty = new Set<Peer>();
-  private spareDirty = new Set<Peer>();
   private selfQueue: Message[] = [];
-  /** The last message encoded this turn and its frame (null: too large), shared by its peers. */
-  private lastMsg: Message | null = null;
-  /** Its frame: one buffer, or a head and the payload it is followed by (see `encodeFrame`). */
-  private lastFrame: Buffer[] | null = null;
-  private flushQueued = false;
   private selfImmediate: NodeJS.Immediate | null = null;
   /** Accepted connections open per remote IP address. */
   private readonly acceptedFrom = new Map<string, number>();
@@ -273,9 +235,13 @@ export class TcpTransport implements Transport {
     this.o = o;
     this.address = address;
     this.recvLimits = resolveWireLimits({ frameBytesMax: o.frameBytesMax });
-    // The encoder's own frame limit is the prefix's range; `frameBytesMax` is checked
-    // after encoding, so an oversized message is dropped and counted, not thrown.
-    this.sendLimits = resolveWireLimits({ frameBytesMax: FRAME_LENGTH_MAX });
+    const host: OutboxHost<Conn> = {
+      counters: this.counters,
+      isClosed: () => this.closed,
+      flushPeer: (peer) => this.flushPeer(peer),
+      log: (line, level) => this.log(line, level),
+    };
+    this.outbox = new Outbox(host, { frameBytesMax: o.frameBytesMax, peerQueueBytesMax: o.peerQueueBytesMax, sealed: o.key !== null });
     if (o.tls === null) {
       server.on('connection', (socket) => this.onAccept(socket));
     } else {
@@ -368,36 +334,7 @@ export class TcpTransport implements Transport {
       }
       peer = this.newPeer(to);
     }
-    const buffered = this.peerBuffered(peer);
-    if (buffered >= this.o.peerQueueBytesMax) {
-      this.dropFull(peer, msg);
-      return;
-    }
-    // The core sends one message object to every member in a loop: encode it once.
-    // The cache lives for this turn only, so it never outlives the caller's object.
-    let frame: Buffer[] | null;
-    if (msg === this.lastMsg) {
-      frame = this.lastFrame;
-    } else {
-      frame = this.encodeFrame(msg);
-      this.lastMsg = msg;
-      this.lastFrame = frame;
-    }
-    if (frame === null) {
-      this.counters.framesDropped++;
-      return;
-    }
-    const size = frame.length === 1 ? frame[0]!.length : frame[0]!.length + frame[1]!.length;
-    if (buffered + size > this.o.peerQueueBytesMax) {
-      this.dropFull(peer, msg);
-      return;
-    }
-    peer.dropping = false;
-    for (const piece of frame) peer.queue.push(piece);
-    peer.queuedBytes += size;
-    peer.queuedFrames += 1;
-    this.dirty.add(peer);
-    this.schedule();
+    this.outbox.enqueue(peer, msg);
   }
 
   /** Installs the single handler for arriving messages, replacing any previous one. */
@@ -424,15 +361,11 @@ export class TcpTransport implements Transport {
     if (this.selfImmediate !== null) clearImmediate(this.selfImmediate);
     this.selfImmediate = null;
     this.selfQueue = [];
-    this.lastMsg = null;
-    this.lastFrame = null;
-    this.dirty.clear();
+    this.outbox.clear();
     for (const peer of this.peers.values()) {
       if (peer.retryTimer !== null) clearTimeout(peer.retryTimer);
       peer.retryTimer = null;
-      peer.queue = [];
-      peer.queuedBytes = 0;
-      peer.queuedFrames = 0;
+      clearQueue(peer);
     }
     this.peers.clear();
     for (const conn of this.conns) {
@@ -473,31 +406,14 @@ export class TcpTransport implements Transport {
    */
   bufferedBytes(to: string): number {
     const peer = this.peers.get(to);
-    return peer === undefined ? 0 : this.peerBuffered(peer);
+    return peer === undefined ? 0 : peerBuffered(peer);
   }
 
   // -- sending ------------------------------------------------------------------
 
-  private peerBuffered(peer: Peer): number {
-    const conn = peer.conn;
-    return peer.queuedBytes + (conn === null ? 0 : conn.socket.writableLength);
-  }
-
-  private newPeer(key: string): Peer {
+  private newPeer(key: string): Peer<Conn> {
     this.sweepIdlePeers();
-    const peer: Peer = {
-      key,
-      conn: null,
-      dialing: null,
-      queue: [],
-      queuedBytes: 0,
-      queuedFrames: 0,
-      failures: 0,
-      problem: null,
-      retryAt: 0,
-      retryTimer: null,
-      dropping: false,
-    };
+    const peer = newPeerRecord<Conn>(key);
     this.peers.set(key, peer);
     return peer;
   }
@@ -521,97 +437,6 @@ export class TcpTransport implements Transport {
     }
   }
 
-  private dropFull(peer: Peer, msg: Message): void {
-    this.counters.framesDropped++;
-    if (!peer.dropping) {
-      peer.dropping = true;
-      this.log(`dropping frames to ${peer.key} (first: ${msg.t}): ${this.peerBuffered(peer)} bytes unsent, peerQueueBytesMax is ${this.o.peerQueueBytesMax}`, 'warn');
-    }
-  }
-
-  /**
-   * Encodes `msg` once, straight after a 4-byte length slot, and returns a copy of the
-   * whole length-prefixed frame; null (dropped, counted) if it exceeds `frameBytesMax`.
-   */
-  private encodeFrame(msg: Message): Buffer[] | null {
-    const w = this.writer;
-    // Without record encryption (which seals whole frames), a large data payload is not
-    // copied at all: the frame is its head, then the payload itself.
-    if (msg.t === 'data' && msg.payload.length >= FRESH_FRAME_PAYLOAD_BYTES && this.o.key === null) {
-      w.reset();
-      w.ensure(LENGTH_PREFIX_BYTES);
-      w.pos = LENGTH_PREFIX_BYTES;
-      try {
-        writeMessageHead(w, msg, this.sendLimits, true);
-        const size = w.pos - LENGTH_PREFIX_BYTES + msg.payload.length;
-        if (size > this.o.frameBytesMax) {
-          this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`, 'warn');
-          return null;
-        }
-        const head = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
-        head.writeUInt32BE(size, 0);
-        return [head, Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.length)];
-      } finally {
-        w.release();
-      }
-    }
-    // A large payload is encoded into a buffer of its own, which becomes the frame; a
-    // small message into the reused buffer, then copied out.
-    const payload = msg.t === 'data' ? msg.payload.length : msg.t === 'state-chunk' ? msg.data.length : 0;
-    const fresh = payload >= FRESH_FRAME_PAYLOAD_BYTES;
-    // Not zero-filled: the frame is the bytes written, [0, pos).
-    if (fresh) w.resetOnto(Buffer.allocUnsafeSlow(LENGTH_PREFIX_BYTES + payload + FRESH_FRAME_SLACK_BYTES));
-    else w.reset();
-    w.ensure(LENGTH_PREFIX_BYTES);
-    w.pos = LENGTH_PREFIX_BYTES;
-    try {
-      writeMessage(w, msg, this.sendLimits);
-      const size = w.pos - LENGTH_PREFIX_BYTES;
-      if (size > this.o.frameBytesMax) {
-        this.log(`dropping a ${msg.t} frame of ${size} bytes: frameBytesMax is ${this.o.frameBytesMax}`, 'warn');
-        return null;
-      }
-      let frame: Buffer;
-      if (fresh) {
-        const bytes = w.detach();
-        frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-      } else {
-        frame = Buffer.from(w.buf.subarray(0, w.pos)); // a copy: the writer is reused
-      }
-      frame.writeUInt32BE(size, 0);
-      return [frame];
-    } finally {
-      w.release();
-    }
-  }
-
-  private schedule(): void {
-    if (!this.flushQueued && !this.closed) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushNow);
-    }
-  }
-
-  private readonly flushNow = (): void => this.flush();
-
-  /**
-   * Once the code that sent has run to its end (a microtask): write every dirty peer's
-   * queue. Everything one input caused leaves in one write per peer, without waiting
-   * for the rest of the event-loop turn.
-   */
-  private flush(): void {
-    this.flushQueued = false;
-    this.lastMsg = null;
-    this.lastFrame = null;
-    if (this.closed) return;
-    // Swapped, not copied: a peer made dirty while flushing waits for the next flush.
-    const dirty = this.dirty;
-    this.dirty = this.spareDirty;
-    for (const peer of dirty) this.flushPeer(peer);
-    dirty.clear();
-    this.spareDirty = dirty;
-  }
-
   /** Self-sends, from a later turn: a chain of them never starves I/O and timers. */
   private readonly deliverSelf = (): void => {
     this.selfImmediate = null;
@@ -624,7 +449,7 @@ export class TcpTransport implements Transport {
     }
   };
 
-  private flushPeer(peer: Peer): void {
+  private flushPeer(peer: Peer<Conn>): void {
     if (this.closed || peer.queue.length === 0) return;
     let conn = peer.conn;
     if (conn !== null && (conn.socket.destroyed || !conn.socket.writable)) {
@@ -636,44 +461,12 @@ export class TcpTransport implements Transport {
       this.ensureDial(peer);
       return;
     }
-    const frames = peer.queue;
-    const bytes = peer.queuedBytes;
-    const count = peer.queuedFrames;
-    peer.queue = [];
-    peer.queuedBytes = 0;
-    peer.queuedFrames = 0;
-    if (conn.sealer !== null) {
-      // Encrypted: whole frames packed into records of up to RECORD_PLAIN_BYTES.
-      let sent = 0;
-      for (let i = 0; i < frames.length; ) {
-        let j = i;
-        let size = 0;
-        while (j < frames.length && (j === i || size + frames[j]!.length <= RECORD_PLAIN_BYTES)) size += frames[j++]!.length;
-        const record = conn.sealer.seal(j - i === 1 ? frames[i]! : Buffer.concat(frames.slice(i, j), size));
-        conn.socket.write(record);
-        sent += record.length;
-        i = j;
-      }
-      this.counters.framesSent += count;
-      this.counters.bytesSent += sent;
-      return;
-    }
-    // One write per turn: a single frame as is; several small ones concatenated (one
-    // buffer for the kernel); large ones handed over together, uncopied (one writev).
-    if (frames.length === 1) conn.socket.write(frames[0]!);
-    else if (bytes < frames.length * WRITEV_FRAME_BYTES) conn.socket.write(Buffer.concat(frames, bytes));
-    else {
-      conn.socket.cork();
-      for (const f of frames) conn.socket.write(f);
-      conn.socket.uncork();
-    }
-    this.counters.framesSent += count;
-    this.counters.bytesSent += bytes;
+    this.outbox.write(peer, conn);
   }
 
   // -- dialing ------------------------------------------------------------------
 
-  private ensureDial(peer: Peer): void {
+  private ensureDial(peer: Peer<Conn>): void {
     if (peer.dialing !== null || peer.retryTimer !== null || peer.conn !== null) return;
     const wait = peer.retryAt - performance.now();
     if (wait > 0) {
@@ -686,7 +479,7 @@ export class TcpTransport implements Transport {
     this.dial(peer);
   }
 
-  private dial(peer: Peer): void {
+  private dial(peer: Peer<Conn>): void {
     const { host, port } = parseHostPort(peer.key); // validated when the peer was created
     let socket: net.Socket;
     try {
@@ -697,10 +490,7 @@ export class TcpTransport implements Transport {
     } catch (e) {
       // Node rejects some inputs synchronously; treat it like any failed dial.
       const delay = this.dialFailed(peer);
-      this.counters.framesDropped += peer.queuedFrames;
-      peer.queue = [];
-      peer.queuedBytes = 0;
-      peer.queuedFrames = 0;
+      this.counters.framesDropped += clearQueue(peer);
       this.log(`dial ${peer.key} failed: ${errorText(e)}; next attempt in ${delay} ms or later`, 'debug');
       return;
     }
@@ -726,7 +516,7 @@ export class TcpTransport implements Transport {
    * Records a failed dial (or a dialed connection closed before the peer said
    * anything) and sets the backoff; returns the delay.
    */
-  private dialFailed(peer: Peer): number {
+  private dialFailed(peer: Peer<Conn>): number {
     peer.failures++;
     const base = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** Math.min(peer.failures - 1, 30));
     // Jitter in the upper half, so endpoints that lost a peer together do not redial in lockstep.
@@ -982,10 +772,7 @@ export class TcpTransport implements Transport {
       this.log(`two connections with ${key}: keeping the one dialed by ${this.dialer(keep)}, closing the one dialed by ${this.dialer(lose)}`, 'debug');
       this.retire(lose);
     }
-    if (peer.queue.length > 0) {
-      this.dirty.add(peer);
-      this.schedule();
-    }
+    if (peer.queue.length > 0) this.outbox.markDirty(peer);
   }
 
   /** The advertised address of the endpoint that dialed `conn` (known on both sides). */
@@ -1027,10 +814,7 @@ export class TcpTransport implements Transport {
     const peer = conn.peer;
     if (peer === null || peer.conn !== conn) return;
     peer.conn = null;
-    if (peer.queue.length > 0 && !this.closed) {
-      this.dirty.add(peer);
-      this.schedule();
-    }
+    if (peer.queue.length > 0 && !this.closed) this.outbox.markDirty(peer);
   }
 
   /** The peer sent FIN: no more writes on this connection (Node ends our side too). */
@@ -1057,10 +841,7 @@ export class TcpTransport implements Transport {
         let dropped = '';
         if (peer.conn === null && peer.queue.length > 0) {
           this.counters.framesDropped += peer.queuedFrames;
-          dropped = `; dropped ${peer.queuedFrames} queued frames`;
-          peer.queue = [];
-          peer.queuedBytes = 0;
-          peer.queuedFrames = 0;
+          dropped = `; dropped ${clearQueue(peer)} queued frames`;
         }
         peer.problem = { kind: conn.handshakeRefused ? 'refused' : 'unreachable', reason };
         // A refused handshake (another secret, certificate or network) is a configuration error to see.
@@ -1081,7 +862,7 @@ export class TcpTransport implements Transport {
   }
 
   /** Drops a peer record that holds nothing worth keeping, so accepted peers do not accumulate. */
-  private forgetIfIdle(peer: Peer): void {
+  private forgetIfIdle(peer: Peer<Conn>): void {
     if (
       peer.conn === null &&
       peer.dialing === null &&
