@@ -70,14 +70,15 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
-import { CohortError, ErrorCode, assertNever } from '../errors.js';
-import { decodeMessage, resolveWireLimits, type WireLimits } from '../wire/codec.js';
-import { formatHostPort, isDialable, parseHostPort, socketLabel } from './address.js';
-import { FrameParser, LENGTH_PREFIX_BYTES } from './frame-parser.js';
+import { assertNever } from '../errors.js';
+import { isDialable, parseHostPort, socketLabel } from './address.js';
+import { LENGTH_PREFIX_BYTES } from './frame-parser.js';
 import { HANDSHAKE_FRAME_BYTES_MAX, HandshakeMachine, HandshakeRole, type HandshakeStep } from './handshake.js';
 import { Opener, RECORD_PLAIN_BYTES, Sealer, TAG_BYTES } from './secure.js';
-import { Outbox, clearQueue, newPeerRecord, peerBuffered, type OutboxHost, type Peer, type PeerLink } from './tcp-peer.js';
+import { Conn, ConnState, Inbound } from './tcp-conn.js';
 import { errorText, resolveOptions, type ResolvedOptions, type TcpTransportOptions, type TransportLogLevel } from './tcp-options.js';
+import { Outbox, clearQueue, newPeerRecord, peerBuffered, type OutboxHost, type Peer } from './tcp-peer.js';
+import { advertisedAddress, bindServer, createServer, serveConnections } from './tcp-server.js';
 import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './transport.js';
 
 // The names this module exported before its parts moved to files of their own.
@@ -113,66 +114,6 @@ export interface TcpTransportStats {
 // Connections and peers
 // ---------------------------------------------------------------------------------
 
-/** Lifecycle of a connection. */
-const ConnState = {
-  /** Dialed, TCP connect in progress. */
-  connecting: 'connecting',
-  /** Connected, handshake not complete. */
-  handshake: 'handshake',
-  /** Handshake done; the peer's current connection, or a duplicate about to be retired. */
-  open: 'open',
-  /** Half-closed by us or by the peer (duplicate, refusal, FIN): no more writes. */
-  closing: 'closing',
-  /** The socket closed. */
-  closed: 'closed',
-} as const;
-type ConnState = (typeof ConnState)[keyof typeof ConnState];
-
-class Conn implements PeerLink {
-  state: ConnState;
-  /** The peer's advertised address, from its handshake; `from` of its messages. */
-  remote: string | null = null;
-  /** The peer record this connection serves (set once open). */
-  peer: Peer<Conn> | null = null;
-  /** Connect, handshake or lingering timer. */
-  timer: NodeJS.Timeout | null = null;
-  /** True after we refused the handshake: further input is ignored. */
-  discard = false;
-  /** The last socket error, for the log line when it closes. */
-  error: string | null = null;
-  /** The dial was refused (ECONNREFUSED): the host is up, nothing listens at the address. */
-  refused = false;
-  /** The handshake was refused, by the peer or by us (secret, certificate, network name). */
-  handshakeRefused = false;
-  /** With `tls.idFrom`: the only sender id this connection's peer may use; null: any. */
-  certId: string | null = null;
-  /** A message with another id was dropped and logged (once per connection). */
-  idMismatchLogged = false;
-  /** Message frames received on this connection. */
-  messages = 0;
-  readonly parser = new FrameParser();
-  /** The parser's callbacks for this connection, made once (not per chunk read). */
-  frameLimit: () => number = () => 0;
-  frameHandler: (frame: Buffer) => boolean = () => false;
-  /** With a secret, once the handshake completed: record protection each way. */
-  sealer: Sealer | null = null;
-  opener: Opener | null = null;
-
-  constructor(
-    readonly socket: net.Socket,
-    /** True if we dialed it. */
-    readonly dialed: boolean,
-    /** For a dialed connection, the address we dialed (the peer's key). */
-    readonly dialKey: string | null,
-    /** The socket's remote address, for logs. */
-    readonly label: string,
-    /** Decides whether the connection opens, from the handshake frames the peer sends. */
-    readonly handshake: HandshakeMachine,
-  ) {
-    this.state = dialed ? ConnState.connecting : ConnState.handshake;
-  }
-}
-
 /** Keep-alive probes start after this much idle time: finds peers that vanished without a FIN. */
 const KEEPALIVE_MS = 10_000;
 
@@ -205,7 +146,7 @@ export class TcpTransport implements Transport {
 
   private readonly o: ResolvedOptions;
   private readonly server: net.Server;
-  private readonly recvLimits: Readonly<WireLimits>;
+  private readonly inbound: Inbound;
   private readonly outbox: Outbox<Conn>;
   private handler: MessageHandler | null = null;
   private refusedHandler: RefusedHandler | null = null;
@@ -234,7 +175,6 @@ export class TcpTransport implements Transport {
     this.server = server;
     this.o = o;
     this.address = address;
-    this.recvLimits = resolveWireLimits({ frameBytesMax: o.frameBytesMax });
     const host: OutboxHost<Conn> = {
       counters: this.counters,
       isClosed: () => this.closed,
@@ -242,29 +182,25 @@ export class TcpTransport implements Transport {
       log: (line, level) => this.log(line, level),
     };
     this.outbox = new Outbox(host, { frameBytesMax: o.frameBytesMax, peerQueueBytesMax: o.peerQueueBytesMax, sealed: o.key !== null });
-    if (o.tls === null) {
-      server.on('connection', (socket) => this.onAccept(socket));
-    } else {
-      // The peer's address, noted when TCP connects: by the time TLS fails the socket may be gone.
-      const labels = new WeakMap<net.Socket, string>();
-      server.on('connection', (raw: net.Socket) => labels.set(raw, socketLabel(raw)));
-      server.on('secureConnection', (socket: tls.TLSSocket) => {
-        if (!socket.authorized) {
-          this.counters.refused++;
-          const why = socket.authorizationError === undefined ? 'no certificate' : String(socket.authorizationError);
-          this.log(`refusing a TLS connection from ${socketLabel(socket)}: its certificate is not accepted (${why})`, 'warn');
-          socket.destroy();
-          return;
-        }
-        this.onAccept(socket);
-      });
-      server.on('tlsClientError', (e, socket) => {
+    this.inbound = new Inbound(
+      {
+        counters: this.counters,
+        isClosed: () => this.closed,
+        handler: () => this.handler,
+        onHandshake: (conn, frame) => this.onHandshake(conn, frame),
+        bad: (conn, why) => this.bad(conn, why),
+        log: (line, level) => this.log(line, level),
+      },
+      o.frameBytesMax,
+    );
+    serveConnections(server, o, {
+      accept: (socket) => this.onAccept(socket),
+      refuse: (line) => {
         this.counters.refused++;
-        const raw = (socket as unknown as { _parent?: net.Socket })._parent;
-        this.log(`refusing a TLS connection from ${(raw === undefined ? undefined : labels.get(raw)) ?? socketLabel(socket)}: ${errorText(e)}`, 'warn');
-      });
-    }
-    server.on('error', (e) => this.log(`server error: ${errorText(e)}`, 'error'));
+        this.log(line, 'warn');
+      },
+      log: (line, level) => this.log(line, level),
+    });
   }
 
   /**
@@ -276,31 +212,9 @@ export class TcpTransport implements Transport {
    */
   static async listen(options: TcpTransportOptions): Promise<TcpTransport> {
     const o = resolveOptions(options);
-    const server =
-      o.tls === null
-        ? net.createServer({ allowHalfOpen: false })
-        : // Client certificates are checked in 'secureConnection' (below), before a byte is
-          // read, so that the refusal can say why (expired, untrusted, missing).
-          tls.createServer({ ...o.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', handshakeTimeout: o.handshakeTimeoutMs, allowHalfOpen: false });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (e: NodeJS.ErrnoException): void => {
-        const where = formatHostPort(o.listen.host, o.listen.port);
-        if (e.code === 'EADDRINUSE') reject(new CohortError(ErrorCode.addressInUse, `cannot listen at ${where}: another process listens there (EADDRINUSE)`, { cause: e }));
-        else if (e.code === 'EADDRNOTAVAIL') reject(new CohortError(ErrorCode.badOption, `cannot listen at ${where}: no interface of this host has that address (EADDRNOTAVAIL)`, { cause: e }));
-        else if (e.code === 'EACCES') reject(new CohortError(ErrorCode.addressInUse, `cannot listen at ${where}: permission denied (EACCES; ports below 1024 need privileges)`, { cause: e }));
-        else reject(e);
-      };
-      server.once('error', onError);
-      server.listen({ host: o.listen.host, port: o.listen.port }, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    const bound = server.address() as net.AddressInfo;
-    const address =
-      o.advertise === null
-        ? formatHostPort(bound.address, bound.port)
-        : formatHostPort(o.advertise.host, o.advertise.port === 0 ? bound.port : o.advertise.port);
+    const server = createServer(o);
+    const bound = await bindServer(server, o);
+    const address = advertisedAddress(o, bound);
     return new TcpTransport(server, o, address);
   }
 
@@ -569,8 +483,8 @@ export class TcpTransport implements Transport {
         : conn.opener !== null
           ? Math.max(this.o.frameBytesMax + LENGTH_PREFIX_BYTES, RECORD_PLAIN_BYTES) + TAG_BYTES
           : this.o.frameBytesMax;
-    conn.frameHandler = (frame: Buffer): boolean => this.onFrame(conn, frame);
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    conn.frameHandler = (frame: Buffer): boolean => this.inbound.onFrame(conn, frame);
+    socket.on('data', (chunk: Buffer) => this.inbound.onData(conn, chunk));
     socket.on('error', (e) => {
       conn.error = errorText(e);
       const code = (e as NodeJS.ErrnoException).code ?? '';
@@ -599,88 +513,6 @@ export class TcpTransport implements Transport {
   private writeRaw(conn: Conn, bytes: Buffer): void {
     conn.socket.write(bytes);
     this.counters.bytesSent += bytes.length;
-  }
-
-  private onData(conn: Conn, chunk: Buffer): void {
-    if (!this.readable(conn)) return;
-    this.counters.bytesReceived += chunk.length;
-    const error = conn.parser.push(chunk, conn.frameLimit, conn.frameHandler);
-    if (error !== null) this.bad(conn, error);
-  }
-
-  /** One complete frame; returns false when the connection must not be read further. */
-  private onFrame(conn: Conn, frame: Buffer): boolean {
-    if (!this.readable(conn)) return false;
-    if (conn.state === ConnState.handshake) return this.onHandshake(conn, frame);
-    if (conn.opener !== null) return this.onRecord(conn, frame);
-    return this.onMessageFrame(conn, frame);
-  }
-
-  /** An encrypted record: authenticate, then every whole frame inside it, in order. */
-  private onRecord(conn: Conn, record: Buffer): boolean {
-    let plain: Buffer;
-    try {
-      plain = conn.opener!.open(record);
-    } catch {
-      return this.bad(conn, 'a record failed authentication (forged, replayed, reordered or corrupted)');
-    }
-    let at = 0;
-    while (at < plain.length) {
-      if (plain.length - at < LENGTH_PREFIX_BYTES) return this.bad(conn, 'a record ends inside a length prefix');
-      const len = plain.readUInt32BE(at);
-      at += LENGTH_PREFIX_BYTES;
-      if (len > this.o.frameBytesMax) return this.bad(conn, `a frame of ${len} bytes exceeds the limit of ${this.o.frameBytesMax}`);
-      if (plain.length - at < len) return this.bad(conn, 'a record ends inside a frame');
-      // The plaintext buffer is ours alone and never reused: views into it stay valid.
-      if (!this.onMessageFrame(conn, plain.subarray(at, at + len))) return false;
-      at += len;
-    }
-    return true;
-  }
-
-  /** One message frame (plain, or out of a record). */
-  private onMessageFrame(conn: Conn, frame: Buffer): boolean {
-    let msg: Message;
-    try {
-      msg = decodeMessage(frame, this.recvLimits);
-    } catch (e) {
-      this.bad(conn, `undecodable frame: ${errorText(e)}`);
-      return false;
-    }
-    this.counters.framesReceived++;
-    conn.messages++;
-    const peer = conn.peer;
-    if (peer !== null && (peer.failures > 0 || peer.problem !== null) && peer.conn === conn) {
-      peer.failures = 0;
-      peer.problem = null;
-    }
-    // TLS with ids bound to certificates: a peer speaks only as the member its
-    // certificate names (an operator's status probe changes nothing and is answered).
-    if (conn.certId !== null && msg.from.id !== conn.certId && msg.t !== 'status-req' && msg.t !== 'status-reply') {
-      this.counters.framesDropped++;
-      if (!conn.idMismatchLogged) {
-        conn.idMismatchLogged = true;
-        this.log(`dropping messages from ${conn.remote ?? conn.label}: they claim id ${JSON.stringify(msg.from.id)}, its certificate names ${JSON.stringify(conn.certId)} (tls.idFrom)`, 'warn');
-      }
-      return true;
-    }
-    const h = this.handler;
-    if (h !== null) {
-      try {
-        h(conn.remote!, msg);
-      } catch (e) {
-        // Our place in the stream is lost with the rest of this chunk: drop the connection.
-        conn.error = `the message handler threw: ${errorText(e)}`;
-        conn.socket.destroy();
-        throw e;
-      }
-    }
-    return this.readable(conn);
-  }
-
-  /** True while input on `conn` is still wanted (the handler may close things mid-chunk). */
-  private readable(conn: Conn): boolean {
-    return !this.closed && !conn.discard && conn.state !== ConnState.closed;
   }
 
   /**
