@@ -14,12 +14,13 @@
  * `HandshakeMachine` and manages the connection's life.
  */
 import type * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { Message } from '../core/types.js';
 import { decodeMessage, resolveWireLimits, type WireLimits } from '../wire/codec.js';
 import { FrameParser, LENGTH_PREFIX_BYTES } from './frame-parser.js';
 import type { HandshakeMachine } from './handshake.js';
 import type { Opener, Sealer } from './secure.js';
-import { errorText, type TransportLogLevel } from './tcp-options.js';
+import { errorText, type ResolvedOptions, type TransportLogLevel } from './tcp-options.js';
 import type { Peer, PeerLink } from './tcp-peer.js';
 import type { MessageHandler } from './transport.js';
 
@@ -87,6 +88,18 @@ export class Conn implements PeerLink {
   ) {
     this.state = dialed ? ConnState.connecting : ConnState.handshake;
   }
+}
+
+/**
+ * With `tls.idFrom: 'cn'`: the subject CN of the peer's certificate on `socket`, the
+ * only sender id it may use (empty when the certificate has no CN: it names nobody);
+ * else null (any id).
+ */
+export function certificateId(o: Pick<ResolvedOptions, 'tls' | 'tlsIdFrom'>, socket: net.Socket): string | null {
+  if (o.tls === null || o.tlsIdFrom !== 'cn' || !(socket instanceof tls.TLSSocket)) return null;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  // A certificate without one CN names nobody: it may send as no id.
+  return typeof cn === 'string' ? cn : '';
 }
 
 /** The counters {@link Inbound} updates (the transport's, shared). */

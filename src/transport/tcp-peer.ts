@@ -24,6 +24,7 @@
  * the transport's business (`tcp.ts`): the outbox asks it through `OutboxHost`.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
 import { Writer } from '../wire/buffer.js';
 import { resolveWireLimits, writeMessage, writeMessageHead, type WireLimits } from '../wire/codec.js';
@@ -101,6 +102,76 @@ export function clearQueue(peer: Peer): number {
   peer.queuedBytes = 0;
   peer.queuedFrames = 0;
   return count;
+}
+
+/**
+ * The peer records of one transport, by address. A record appears with the first send
+ * to an address or the first connection opened from it, and goes once it holds
+ * nothing worth keeping, so addresses that came and went do not accumulate.
+ */
+export class PeerTable<C extends PeerLink> {
+  private readonly peers = new Map<string, Peer<C>>();
+  /** `performance.now()` of the last sweep of idle records (`sweepIdle`). */
+  private lastSweepAt = 0;
+
+  /** @param reconnectMaxMs - The largest backoff: a record idle longer than this after its backoff may be swept. */
+  constructor(private readonly reconnectMaxMs: number) {}
+
+  /** The record of `key`, if any. */
+  get(key: string): Peer<C> | undefined {
+    return this.peers.get(key);
+  }
+
+  /** Every record, in the order they appeared. */
+  values(): IterableIterator<Peer<C>> {
+    return this.peers.values();
+  }
+
+  /** Forgets every record (the transport closes). */
+  clear(): void {
+    this.peers.clear();
+  }
+
+  /** A new record for `key` (after a sweep of idle ones, at most once a second). */
+  add(key: string): Peer<C> {
+    this.sweepIdle();
+    const peer = newPeerRecord<C>(key);
+    this.peers.set(key, peer);
+    return peer;
+  }
+
+  /** Drops `peer`'s record if it holds nothing worth keeping, so accepted peers do not accumulate. */
+  forgetIfIdle(peer: Peer<C>): void {
+    if (
+      peer.conn === null &&
+      peer.dialing === null &&
+      peer.queue.length === 0 &&
+      peer.retryTimer === null &&
+      peer.failures === 0 &&
+      this.peers.get(peer.key) === peer
+    ) {
+      this.peers.delete(peer.key);
+    }
+  }
+
+  /**
+   * Forgets the records of peers nobody uses any more: no connection, no dial, nothing
+   * queued, and a backoff that ended more than `reconnectMaxMs` ago (so a dial would go
+   * at once anyway; only the failure count is lost). Without this, every address that
+   * connected once and left after a failed dial-back (a status probe, a departed
+   * member) would keep its record for good. Runs when a new peer appears, at most once
+   * a second, so it costs at most one pass over the records a second.
+   */
+  private sweepIdle(): void {
+    const now = performance.now();
+    if (now - this.lastSweepAt < 1000) return;
+    this.lastSweepAt = now;
+    for (const peer of this.peers.values()) {
+      if (peer.conn === null && peer.dialing === null && peer.queue.length === 0 && peer.retryTimer === null && now - peer.retryAt > this.reconnectMaxMs) {
+        this.peers.delete(peer.key);
+      }
+    }
+  }
 }
 
 /** The counters the outbox updates (the transport's, shared). */

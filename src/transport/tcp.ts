@@ -8,19 +8,20 @@
  * cannot do for it: surviving hostile or broken input without throwing, and keeping
  * memory bounded whatever the peers do.
  *
+ * ## Parts
+ *
+ * This file keeps the socket machine: dialing with backoff, accepting, the handshake's
+ * effects, and the one-connection rule. The rest lives beside it, each part with its
+ * own reasons: `frame-parser.ts` (stream framing, bounded before buffering),
+ * `handshake.ts` (the handshake codec and its sans-I/O `HandshakeMachine`),
+ * `tcp-conn.ts` (a connection, and reading frames and records into messages),
+ * `tcp-peer.ts` (per-peer queues, batching, backpressure), `tcp-server.ts` (the
+ * listening socket and TLS admission), `tcp-options.ts` and `address.ts`.
+ *
  * ## Design, and why
  *
- * - **Framing.** Every frame is a 4-byte big-endian unsigned length, then that many
- *   bytes. The length is checked against a limit *before* anything is buffered for
- *   it (a tiny limit until the handshake completes, `frameBytesMax` after), and a
- *   frame body grows its buffer geometrically as bytes actually arrive, so four bytes
- *   of header cannot make us allocate 64 MiB. An oversized or undecodable frame closes
- *   that one connection (logged, counted in `badFrames`); nothing is thrown.
- * - **Received bytes are copied** into a buffer owned by one frame before decoding:
- *   `decodeMessage` returns payload views into its input, and Node may reuse the
- *   buffers it hands to `'data'` listeners. Each frame's buffer is never reused.
  * - **Handshake.** The first frame in each direction is a small binary hello (format
- *   below). It names the network, so two clusters on one host cannot talk by mistake,
+ *   in `handshake.ts`). It names the network, so two clusters on one host cannot talk by mistake,
  *   and it carries the sender's *advertised* address, which becomes `from` of every
  *   message on that connection — the address the handler can answer to, even when the
  *   socket's remote port is ephemeral or the peer sits behind NAT.
@@ -37,17 +38,10 @@
  *   spoke first: the path between two endpoints is predictable (a proxy in front of an
  *   endpoint carries its links to every lower address); a dial-back that fails (a
  *   one-way NAT) leaves the accepted connection in service.
- * - **Batching.** `send` encodes the message once (straight into its length-prefixed
- *   frame; a message object sent to several peers in one turn, as a multicast is, is
- *   encoded once for all of them) and queues it on its peer; a microtask writes each
- *   peer's queue with a single `socket.write` once the code that sent has finished
- *   (everything one input caused leaves together, and at once). Sockets have
- *   `noDelay` set: the batching is ours, Nagle's delay would only add latency. Large
- *   frames are encoded into buffers of their own and read as views of the socket's
- *   chunk, so a 10 KiB multicast is not copied on its way through the transport.
- * - **Backpressure.** A peer's frames waiting in our queue plus its socket's
- *   `writableLength` may not exceed `peerQueueBytesMax`; past it, new frames to that
- *   peer are dropped and counted (`framesDropped`). `bufferedBytes(to)` exposes the sum.
+ * - **Batching and backpressure** (`tcp-peer.ts`): what one input caused leaves in one
+ *   write per peer, at the end of the sending code; a peer's unsent bytes are bounded
+ *   by `peerQueueBytesMax`, past which its frames are dropped and counted. Sockets
+ *   have `noDelay` set: the batching is ours, Nagle's delay would only add latency.
  * - **Reconnection.** A send to a peer without a connection dials it. A failed dial
  *   drops that peer's queued frames (so a dead peer cannot pin memory, and no stale
  *   burst follows a long outage) and sets an exponential backoff with jitter before the
@@ -75,9 +69,9 @@ import { isDialable, parseHostPort, socketLabel } from './address.js';
 import { LENGTH_PREFIX_BYTES } from './frame-parser.js';
 import { HANDSHAKE_FRAME_BYTES_MAX, HandshakeMachine, HandshakeRole, type HandshakeStep } from './handshake.js';
 import { Opener, RECORD_PLAIN_BYTES, Sealer, TAG_BYTES } from './secure.js';
-import { Conn, ConnState, Inbound } from './tcp-conn.js';
+import { Conn, ConnState, Inbound, certificateId } from './tcp-conn.js';
 import { errorText, resolveOptions, type ResolvedOptions, type TcpTransportOptions, type TransportLogLevel } from './tcp-options.js';
-import { Outbox, clearQueue, newPeerRecord, peerBuffered, type OutboxHost, type Peer } from './tcp-peer.js';
+import { Outbox, PeerTable, clearQueue, peerBuffered, type OutboxHost, type Peer } from './tcp-peer.js';
 import { advertisedAddress, bindServer, createServer, serveConnections } from './tcp-server.js';
 import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './transport.js';
 
@@ -109,10 +103,6 @@ export interface TcpTransportStats {
   /** Handshakes that ended in a refusal, refused by us or by the peer. */
   readonly refused: number;
 }
-
-// ---------------------------------------------------------------------------------
-// Connections and peers
-// ---------------------------------------------------------------------------------
 
 /** Keep-alive probes start after this much idle time: finds peers that vanished without a FIN. */
 const KEEPALIVE_MS = 10_000;
@@ -152,15 +142,13 @@ export class TcpTransport implements Transport {
   private refusedHandler: RefusedHandler | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
-  private readonly peers = new Map<string, Peer<Conn>>();
+  private readonly peers: PeerTable<Conn>;
   private readonly conns = new Set<Conn>();
   private selfQueue: Message[] = [];
   private selfImmediate: NodeJS.Immediate | null = null;
   /** Accepted connections open per remote IP address. */
   private readonly acceptedFrom = new Map<string, number>();
   private lastLimitLogAt = -Infinity;
-  /** `performance.now()` of the last sweep of idle peer records (`sweepIdlePeers`). */
-  private lastSweepAt = 0;
   private readonly counters = {
     framesSent: 0,
     framesReceived: 0,
@@ -175,6 +163,7 @@ export class TcpTransport implements Transport {
     this.server = server;
     this.o = o;
     this.address = address;
+    this.peers = new PeerTable(o.reconnectMaxMs);
     const host: OutboxHost<Conn> = {
       counters: this.counters,
       isClosed: () => this.closed,
@@ -246,7 +235,7 @@ export class TcpTransport implements Transport {
         this.log(`dropping a ${msg.t} message: ${why}`, 'warn');
         return;
       }
-      peer = this.newPeer(to);
+      peer = this.peers.add(to);
     }
     this.outbox.enqueue(peer, msg);
   }
@@ -293,20 +282,12 @@ export class TcpTransport implements Transport {
     return this.closing;
   }
 
-  /** A snapshot of the counters. */
-  /** With `tls.idFrom: 'cn'`: the subject CN of the peer's certificate (the only id it may send as); else null. */
-  private certIdOf(socket: net.Socket): string | null {
-    if (this.o.tls === null || this.o.tlsIdFrom !== 'cn' || !(socket instanceof tls.TLSSocket)) return null;
-    const cn = socket.getPeerCertificate().subject?.CN;
-    // A certificate without one CN names nobody: it may send as no id.
-    return typeof cn === 'string' ? cn : '';
-  }
-
   /** Why the last dial to `to` failed, or null once it sent us a message (see `Transport`). */
   peerProblem(to: string): PeerProblem | null {
     return this.peers.get(to)?.problem ?? null;
   }
 
+  /** A snapshot of the counters. */
   stats(): TcpTransportStats {
     let connections = 0;
     for (const peer of this.peers.values()) if (peer.conn !== null) connections++;
@@ -324,32 +305,6 @@ export class TcpTransport implements Transport {
   }
 
   // -- sending ------------------------------------------------------------------
-
-  private newPeer(key: string): Peer<Conn> {
-    this.sweepIdlePeers();
-    const peer = newPeerRecord<Conn>(key);
-    this.peers.set(key, peer);
-    return peer;
-  }
-
-  /**
-   * Forgets the records of peers nobody uses any more: no connection, no dial, nothing
-   * queued, and a backoff that ended more than `reconnectMaxMs` ago (so a dial would go
-   * at once anyway; only the failure count is lost). Without this, every address that
-   * connected once and left after a failed dial-back (a status probe, a departed
-   * member) would keep its record for good. Runs when a new peer appears, at most once
-   * a second, so it costs at most one pass over the records a second.
-   */
-  private sweepIdlePeers(): void {
-    const now = performance.now();
-    if (now - this.lastSweepAt < 1000) return;
-    this.lastSweepAt = now;
-    for (const peer of this.peers.values()) {
-      if (peer.conn === null && peer.dialing === null && peer.queue.length === 0 && peer.retryTimer === null && now - peer.retryAt > this.o.reconnectMaxMs) {
-        this.peers.delete(peer.key);
-      }
-    }
-  }
 
   /** Self-sends, from a later turn: a chain of them never starves I/O and timers. */
   private readonly deliverSelf = (): void => {
@@ -418,7 +373,7 @@ export class TcpTransport implements Transport {
     }, this.o.connectTimeoutMs);
     socket.once(this.o.tls === null ? 'connect' : 'secureConnect', () => {
       if (conn.state !== ConnState.connecting) return;
-      conn.certId = this.certIdOf(socket);
+      conn.certId = certificateId(this.o, socket);
       conn.state = ConnState.handshake;
       this.armHandshakeTimer(conn);
       this.writeRaw(conn, conn.handshake.start());
@@ -466,7 +421,7 @@ export class TcpTransport implements Transport {
     });
     const label = socketLabel(socket);
     const conn = new Conn(socket, false, null, label, this.handshakeMachine(HandshakeRole.acceptor, label));
-    conn.certId = this.certIdOf(socket);
+    conn.certId = certificateId(this.o, socket);
     this.conns.add(conn);
     this.armHandshakeTimer(conn);
     this.wire(conn);
@@ -583,7 +538,7 @@ export class TcpTransport implements Transport {
     conn.remote = remote;
     if (conn.timer !== null) clearTimeout(conn.timer);
     conn.timer = null;
-    const peer = this.peers.get(key) ?? this.newPeer(key);
+    const peer = this.peers.get(key) ?? this.peers.add(key);
     conn.peer = peer;
     if (peer.dialing === conn) peer.dialing = null;
     if (peer.retryTimer !== null) clearTimeout(peer.retryTimer);
@@ -690,21 +645,7 @@ export class TcpTransport implements Transport {
       }
     }
     this.log(`connection with ${conn.remote ?? conn.label} closed: ${reason}`, 'debug');
-    if (conn.peer !== null) this.forgetIfIdle(conn.peer);
-  }
-
-  /** Drops a peer record that holds nothing worth keeping, so accepted peers do not accumulate. */
-  private forgetIfIdle(peer: Peer<Conn>): void {
-    if (
-      peer.conn === null &&
-      peer.dialing === null &&
-      peer.queue.length === 0 &&
-      peer.retryTimer === null &&
-      peer.failures === 0 &&
-      this.peers.get(peer.key) === peer
-    ) {
-      this.peers.delete(peer.key);
-    }
+    if (conn.peer !== null) this.peers.forgetIfIdle(conn.peer);
   }
 
   private log(line: string, level: TransportLogLevel): void {
