@@ -18,8 +18,8 @@ import * as tls from 'node:tls';
 import type { Message } from '../core/types.js';
 import { decodeMessage, resolveWireLimits, type WireLimits } from '../wire/codec.js';
 import { FrameParser, LENGTH_PREFIX_BYTES } from './frame-parser.js';
-import type { HandshakeMachine } from './handshake.js';
-import type { Opener, Sealer } from './secure.js';
+import { HANDSHAKE_FRAME_BYTES_MAX, type HandshakeMachine } from './handshake.js';
+import { RECORD_PLAIN_BYTES, TAG_BYTES, type Opener, type Sealer } from './secure.js';
 import { errorText, type ResolvedOptions, type TransportLogLevel } from './tcp-options.js';
 import type { Peer, PeerLink } from './tcp-peer.js';
 import type { MessageHandler } from './transport.js';
@@ -144,8 +144,24 @@ export class Inbound {
     this.recvLimits = resolveWireLimits({ frameBytesMax });
   }
 
+  /**
+   * Starts reading `conn`: its frame limit (a handshake frame's until the handshake
+   * completes, then a message frame's, or a record's with a session), its frame
+   * handler, and its socket's `'data'` listener.
+   */
+  attach(conn: Conn): void {
+    conn.frameLimit = (): number =>
+      conn.state === ConnState.handshake
+        ? HANDSHAKE_FRAME_BYTES_MAX
+        : conn.opener !== null
+          ? Math.max(this.frameBytesMax + LENGTH_PREFIX_BYTES, RECORD_PLAIN_BYTES) + TAG_BYTES
+          : this.frameBytesMax;
+    conn.frameHandler = (frame: Buffer): boolean => this.onFrame(conn, frame);
+    conn.socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+  }
+
   /** Bytes read from `conn`: cut into frames, each handed to {@link onFrame}. */
-  onData(conn: Conn, chunk: Buffer): void {
+  private onData(conn: Conn, chunk: Buffer): void {
     if (!this.readable(conn)) return;
     this.host.counters.bytesReceived += chunk.length;
     const error = conn.parser.push(chunk, conn.frameLimit, conn.frameHandler);
@@ -153,7 +169,7 @@ export class Inbound {
   }
 
   /** One complete frame; returns false when the connection must not be read further. */
-  onFrame(conn: Conn, frame: Buffer): boolean {
+  private onFrame(conn: Conn, frame: Buffer): boolean {
     if (!this.readable(conn)) return false;
     if (conn.state === ConnState.handshake) return this.host.onHandshake(conn, frame);
     if (conn.opener !== null) return this.onRecord(conn, frame);

@@ -87,3 +87,27 @@ export function serveConnections(server: net.Server, o: ResolvedOptions, hooks: 
   }
   server.on('error', (e) => hooks.log(`server error: ${errorText(e)}`, 'error'));
 }
+
+/**
+ * Accepted connections open now per remote IP address, so that one host cannot hold
+ * more than `connectionsPerAddressMax` of ours (e.g. by connecting and never
+ * completing the handshake).
+ */
+export class OpenPerAddress {
+  private readonly open = new Map<string, number>();
+
+  /** Connections from `ip` open now. */
+  count(ip: string): number {
+    return this.open.get(ip) ?? 0;
+  }
+
+  /** Counts `socket` against `ip` until it closes. */
+  hold(ip: string, socket: net.Socket): void {
+    this.open.set(ip, this.count(ip) + 1);
+    socket.once('close', () => {
+      const left = (this.open.get(ip) ?? 1) - 1;
+      if (left <= 0) this.open.delete(ip);
+      else this.open.set(ip, left);
+    });
+  }
+}

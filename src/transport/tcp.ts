@@ -66,13 +66,12 @@ import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
 import { assertNever } from '../errors.js';
 import { isDialable, parseHostPort, socketLabel } from './address.js';
-import { LENGTH_PREFIX_BYTES } from './frame-parser.js';
-import { HANDSHAKE_FRAME_BYTES_MAX, HandshakeMachine, HandshakeRole, type HandshakeStep } from './handshake.js';
-import { Opener, RECORD_PLAIN_BYTES, Sealer, TAG_BYTES } from './secure.js';
+import { HandshakeMachine, HandshakeRole, type HandshakeStep } from './handshake.js';
+import { Opener, Sealer } from './secure.js';
 import { Conn, ConnState, Inbound, certificateId } from './tcp-conn.js';
 import { errorText, resolveOptions, type ResolvedOptions, type TcpTransportOptions, type TransportLogLevel } from './tcp-options.js';
 import { Outbox, PeerTable, clearQueue, peerBuffered, type OutboxHost, type Peer } from './tcp-peer.js';
-import { advertisedAddress, bindServer, createServer, serveConnections } from './tcp-server.js';
+import { OpenPerAddress, advertisedAddress, bindServer, createServer, serveConnections } from './tcp-server.js';
 import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './transport.js';
 
 // The names this module exported before its parts moved to files of their own.
@@ -147,7 +146,7 @@ export class TcpTransport implements Transport {
   private selfQueue: Message[] = [];
   private selfImmediate: NodeJS.Immediate | null = null;
   /** Accepted connections open per remote IP address. */
-  private readonly acceptedFrom = new Map<string, number>();
+  private readonly acceptedFrom = new OpenPerAddress();
   private lastLimitLogAt = -Infinity;
   private readonly counters = {
     framesSent: 0,
@@ -402,7 +401,7 @@ export class TcpTransport implements Transport {
       return;
     }
     const ip = socket.remoteAddress ?? '?';
-    const n = this.acceptedFrom.get(ip) ?? 0;
+    const n = this.acceptedFrom.count(ip);
     if (n >= this.o.connectionsPerAddressMax) {
       this.counters.refused++;
       const now = performance.now();
@@ -413,12 +412,7 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
-    this.acceptedFrom.set(ip, n + 1);
-    socket.once('close', () => {
-      const left = (this.acceptedFrom.get(ip) ?? 1) - 1;
-      if (left <= 0) this.acceptedFrom.delete(ip);
-      else this.acceptedFrom.set(ip, left);
-    });
+    this.acceptedFrom.hold(ip, socket);
     const label = socketLabel(socket);
     const conn = new Conn(socket, false, null, label, this.handshakeMachine(HandshakeRole.acceptor, label));
     conn.certId = certificateId(this.o, socket);
@@ -432,14 +426,7 @@ export class TcpTransport implements Transport {
     const socket = conn.socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_MS);
-    conn.frameLimit = (): number =>
-      conn.state === ConnState.handshake
-        ? HANDSHAKE_FRAME_BYTES_MAX
-        : conn.opener !== null
-          ? Math.max(this.o.frameBytesMax + LENGTH_PREFIX_BYTES, RECORD_PLAIN_BYTES) + TAG_BYTES
-          : this.o.frameBytesMax;
-    conn.frameHandler = (frame: Buffer): boolean => this.inbound.onFrame(conn, frame);
-    socket.on('data', (chunk: Buffer) => this.inbound.onData(conn, chunk));
+    this.inbound.attach(conn);
     socket.on('error', (e) => {
       conn.error = errorText(e);
       const code = (e as NodeJS.ErrnoException).code ?? '';
