@@ -122,6 +122,11 @@ export class PeerTable<C extends PeerLink> {
     return this.peers.get(key);
   }
 
+  /** True when `key` has a record (tests watch records being forgotten). */
+  has(key: string): boolean {
+    return this.peers.has(key);
+  }
+
   /** Every record, in the order they appeared. */
   values(): IterableIterator<Peer<C>> {
     return this.peers.values();
