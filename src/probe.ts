@@ -19,7 +19,8 @@ import type { MemberRef, Message } from './core/types.js';
 import { ErrorCode, OptionError, ProbeError } from './errors.js';
 import { decodeStatus } from './status.js';
 import type { StatusDocument } from './status.js';
-import { TcpTransport, isLoopback, parseHostPort } from './transport/tcp.js';
+import { isLoopback, parseHostPort } from './transport/address.js';
+import { TcpTransport } from './transport/tcp.js';
 
 /** Options of {@link StatusProber.open} and {@link probeStatus}. */
 export interface StatusProbeOptions {
