@@ -21,6 +21,10 @@ import {
 // ---------------------------------------------------------------------------------
 // G7 Liveness and self-delivery; safe delivery.
 
+/**
+ * G7: a resolved multicast was delivered by its sender; a resolved safe multicast by
+ * every survivor of its view; and, when `facts.quiescent`, the quiescent checks.
+ */
 export function checkLiveness(run: Run, out: Collector): void {
   // Always: a multicast whose promise resolved was delivered by its sender (SPEC:
   // `multicast` "resolves once delivered locally").
@@ -75,8 +79,15 @@ function checkSafe(run: Run, out: Collector): void {
   }
 }
 
+/** G7 when the run ended quiescent: one last view, self-delivery, nothing lost. */
 function checkQuiescent(run: Run, out: Collector): void {
-  // (a) Members that ended up in a group agree on its last view.
+  checkLastViewsAgree(run, out);
+  checkQuiescentSelfDelivery(run, out);
+  checkNothingLost(run, out);
+}
+
+/** G7 (a), quiescent: the members that ended up in a group agree on its last view. */
+function checkLastViewsAgree(run: Run, out: Collector): void {
   const lastViews = new Map<string, Map<number, Member[]>>();
   for (const m of run.members) {
     if (m.h.end !== 'up') continue;
@@ -100,8 +111,10 @@ function checkQuiescent(run: Run, out: Collector): void {
       { group, members: [...byId.values()].flat().map((x) => x.name) },
     );
   }
+}
 
-  // (b) Self-delivery of every multicast by a member that stayed up and in the group.
+/** G7 (b), quiescent: self-delivery of every multicast by a member that stayed up and in the group. */
+function checkQuiescentSelfDelivery(run: Run, out: Collector): void {
   for (const m of run.members) {
     if (m.h.end !== 'up') continue;
     for (const s of m.sends) {
@@ -117,9 +130,13 @@ function checkQuiescent(run: Run, out: Collector): void {
       }
     }
   }
+}
 
-  // (c) Nothing lost: a final delivery in view V is made by every member that ended up
-  // and was in the group from V on.
+/**
+ * G7 (c), quiescent: nothing lost. A final delivery in view V is made by every member
+ * that ended up and was in the group from V on.
+ */
+function checkNothingLost(run: Run, out: Collector): void {
   const inView = new Map<string, Map<number, Map<string, Member>>>();
   for (const m of run.members) {
     for (const d of m.order) {

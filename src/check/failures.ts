@@ -26,7 +26,21 @@ import {
 // ---------------------------------------------------------------------------------
 // G8 Failure detection.
 
+/**
+ * G8: nothing of a group is received after exclusion from it; a crash is agreed within
+ * `suspectTimeoutMs + detectBoundMs` (when the facts give both); when quiescent, nobody
+ * up still holds a crashed member; nothing from a failed incarnation is delivered
+ * after the view that failed it.
+ */
 export function checkFailureDetection(run: Run, out: Collector): void {
+  checkNothingAfterExclusion(run, out);
+  checkDetectionDeadline(run, out);
+  if (run.facts.quiescent === true) checkNoCrashedInFinalView(run, out);
+  checkNothingFromFailed(run, out);
+}
+
+/** G8 (a): what the application received of a group ends with its exclusion. */
+function checkNothingAfterExclusion(run: Run, out: Collector): void {
   // (a) Nothing of a group after being excluded from it. (A `send` is an API call the
   // library rejects after exclusion; only what the application received counts.)
   for (const m of run.members) {
@@ -49,50 +63,56 @@ export function checkFailureDetection(run: Run, out: Collector): void {
       }
     }
   }
+}
 
+/** G8 (b): every member past the deadline has a view without the crashed member. */
+function checkDetectionDeadline(run: Run, out: Collector): void {
   // (b) A crash is agreed within suspectTimeoutMs + detectBoundMs.
   const { suspectTimeoutMs, detectBoundMs } = run.facts;
-  if (suspectTimeoutMs !== undefined && detectBoundMs !== undefined) {
-    for (const x of run.members) {
-      if (x.h.end !== 'crashed' || x.h.crashedAt === undefined) continue;
-      // Another history with the same name (a restarted process) makes views ambiguous.
-      if ((run.byName.get(x.name)?.length ?? 0) > 1) continue;
-      const deadline = x.h.crashedAt + suspectTimeoutMs + detectBoundMs;
-      for (const [group, xlog] of x.groups) {
-        if (xlog.lastView < 0 || xlog.lastExit > xlog.lastView) continue;
-        for (const m of run.members) {
-          // A member that was itself cut off (excluded in the end) may lag behind the
-          // others by as long as it was cut off; its lateness is not the detector's.
-          if (m === x || m.h.end === 'excluded') continue;
-          const log = m.groups.get(group);
-          if (log === undefined || log.excluded >= 0) continue;
-          lateDetection(out, x, m, group, log, deadline);
-        }
+  if (suspectTimeoutMs === undefined || detectBoundMs === undefined) return;
+  for (const x of run.members) {
+    if (x.h.end !== 'crashed' || x.h.crashedAt === undefined) continue;
+    // Another history with the same name (a restarted process) makes views ambiguous.
+    if ((run.byName.get(x.name)?.length ?? 0) > 1) continue;
+    const deadline = x.h.crashedAt + suspectTimeoutMs + detectBoundMs;
+    for (const [group, xlog] of x.groups) {
+      if (xlog.lastView < 0 || xlog.lastExit > xlog.lastView) continue;
+      for (const m of run.members) {
+        // A member that was itself cut off (excluded in the end) may lag behind the
+        // others by as long as it was cut off; its lateness is not the detector's.
+        if (m === x || m.h.end === 'excluded') continue;
+        const log = m.groups.get(group);
+        if (log === undefined || log.excluded >= 0) continue;
+        lateDetection(out, x, m, group, log, deadline);
       }
     }
   }
+}
 
+/** G8, quiescent: no member that ended up has a crashed member in its final view. */
+function checkNoCrashedInFinalView(run: Run, out: Collector): void {
   // Quiescent: nobody up still holds a crashed member in its final view.
-  if (run.facts.quiescent === true) {
-    for (const m of run.members) {
-      if (m.h.end !== 'up') continue;
-      for (const [group, log] of m.groups) {
-        if (log.lastView < 0 || log.lastExit > log.lastView) continue;
-        const v = event(m, log.lastView) as ViewEvent;
-        for (const name of v.members) {
-          const hs = run.byName.get(name);
-          if (hs === undefined || !hs.every((x) => x.h.end === 'crashed')) continue;
-          out.add(
-            Guarantee.G8,
-            `the run ended quiescent but ${m.label}'s final view ${v.viewId} of group ${q(group)} ` +
-              `still contains ${q(name)}, which crashed`,
-            { group, viewId: v.viewId, members: [name, m.name] },
-          );
-        }
+  for (const m of run.members) {
+    if (m.h.end !== 'up') continue;
+    for (const [group, log] of m.groups) {
+      if (log.lastView < 0 || log.lastExit > log.lastView) continue;
+      const v = event(m, log.lastView) as ViewEvent;
+      for (const name of v.members) {
+        const hs = run.byName.get(name);
+        if (hs === undefined || !hs.every((x) => x.h.end === 'crashed')) continue;
+        out.add(
+          Guarantee.G8,
+          `the run ended quiescent but ${m.label}'s final view ${v.viewId} of group ${q(group)} ` +
+            `still contains ${q(name)}, which crashed`,
+          { group, viewId: v.viewId, members: [name, m.name] },
+        );
       }
     }
   }
+}
 
+/** G8 (c): nothing from a failed incarnation after the view that reported it failed. */
+function checkNothingFromFailed(run: Run, out: Collector): void {
   // (c) Nothing from a failed incarnation is delivered after the view that failed it.
   for (const m of run.members) {
     const failed = new Map<string, Set<string>>();
@@ -181,12 +201,30 @@ function lateDetection(
 // ---------------------------------------------------------------------------------
 // G9 Primary component.
 
+/**
+ * G9: no fork (a member skipping a view that another member installed with it) and no
+ * view disjoint from its predecessor while a member of that predecessor carried on.
+ */
 export function checkPrimaryComponent(run: Run, out: Collector): void {
   // (a) Same view id, disjoint installers: reported with G4 above.
 
-  // (b) Forks: a member that moved from view p to view n without installing a view w
-  // (p < w < n) that lists it as a member. Someone else went p → … → w, so the two
-  // members' histories split after p.
+  checkForks(run, out);
+  checkDisjointViews(run, out);
+
+  // A blocked member delivers nothing of its own making: it cannot, because a
+  // delivery needs a majority to hold the message (committed). What it may still
+  // deliver after `blocked` is the agreed end of its view when a view change decided
+  // by a majority reaches it (the flush cut); those deliveries are judged like any
+  // other by G2, G5 and G6. The application's histories do not show the cut, so there
+  // is no separate check of the blocked stretch here.
+}
+
+/**
+ * G9 (b), forks: a member that moved from view p to view n without installing a view w
+ * (p < w < n) that lists it as a member. Someone else went p → … → w, so the two
+ * members' histories split after p.
+ */
+function checkForks(run: Run, out: Collector): void {
   for (const m of run.members) {
     for (const [group, log] of m.groups) {
       const ids = run.viewIds.get(group) ?? [];
@@ -219,9 +257,13 @@ export function checkPrimaryComponent(run: Run, out: Collector): void {
       }
     }
   }
+}
 
-  // (c) A view that shares no member with the view before it, while a member of that
-  // earlier view carried on in the group: two primary components.
+/**
+ * G9 (c): a view that shares no member with the view before it, while a member of that
+ * earlier view carried on in the group: two primary components.
+ */
+function checkDisjointViews(run: Run, out: Collector): void {
   for (const [group, ids] of run.viewIds) {
     const byId = run.views.get(group);
     if (byId === undefined) continue;
@@ -241,13 +283,6 @@ export function checkPrimaryComponent(run: Run, out: Collector): void {
       );
     }
   }
-
-  // A blocked member delivers nothing of its own making: it cannot, because a
-  // delivery needs a majority to hold the message (committed). What it may still
-  // deliver after `blocked` is the agreed end of its view when a view change decided
-  // by a majority reaches it (the flush cut); those deliveries are judged like any
-  // other by G2, G5 and G6. The application's histories do not show the cut, so there
-  // is no separate check of the blocked stretch here.
 }
 
 /**

@@ -14,12 +14,17 @@ import {
   type Collector,
   type GroupLog,
   type Member,
+  type ViewRecord,
   type Run,
 } from './run-index.js';
 
 // ---------------------------------------------------------------------------------
 // G11 Leave.
 
+/**
+ * G11: after a graceful leave, the member receives nothing of the group until it
+ * rejoins, and the others' views up to its rejoin never name it as failed or as a member.
+ */
 export function checkLeave(run: Run, out: Collector): void {
   for (const m of run.members) {
     for (const [group, log] of m.groups) {
@@ -52,43 +57,68 @@ export function checkLeave(run: Run, out: Collector): void {
         if (e.type !== 'left') continue;
         leftAfter = i;
         if (lastViewId === undefined || byId === undefined) continue;
-        // The member's own next view of the group is its rejoin: from there on it is
-        // in the group again, whether or not that view lists it as joined (it does not
-        // when the state's provider departed first).
-        const rejoinViewId = nextOwnViewId(m, log, i);
-        // The later views of the group, as the others installed them, until the name
-        // shows up in one of them.
-        for (let k = upperBound(ids, lastViewId); k < ids.length; k++) {
-          const rec = byId.get(ids[k] as number);
-          if (rec === undefined) continue;
-          const v = rec.ev;
-          if (v.viewId >= rejoinViewId) break;
-          if (v.joined.includes(m.name) || v.left.includes(m.name)) break;
-          if (rec.member === m) continue;
-          // A view nobody recorded (the rejoiner was alone, or crashed before its first
-          // view reached its application) may hide a rejoin: past a gap in the view ids,
-          // a listing of the name is no evidence against the leave.
-          if (v.viewId !== (ids[k - 1] ?? lastViewId) + 1 && (v.members.includes(m.name) || v.failed.includes(m.name))) break;
-          if (v.failed.includes(m.name)) {
-            out.add(
-              Guarantee.G11,
-              `member ${m.label} left group ${q(group)} gracefully after view ${lastViewId}, but view ` +
-                `${v.viewId} (installed by ${rec.member.label}) reports it as failed, not as left`,
-              { group, viewId: v.viewId, members: [m.name, rec.member.name] },
-            );
-            break;
-          }
-          if (v.members.includes(m.name)) {
-            out.add(
-              Guarantee.G11,
-              `member ${m.label} left group ${q(group)} after view ${lastViewId}, but view ${v.viewId} ` +
-                `(installed by ${rec.member.label}) still lists it as a member`,
-              { group, viewId: v.viewId, members: [m.name, rec.member.name] },
-            );
-            break;
-          }
-        }
+        checkViewsAfterLeave(out, { m, group, log, ids, byId, leftAt: i, lastViewId });
       }
+    }
+  }
+}
+
+/** Where a graceful leave happened, for {@link checkViewsAfterLeave}. */
+interface LeaveAt {
+  readonly m: Member;
+  readonly group: string;
+  readonly log: GroupLog;
+  /** Every view id of the group anyone installed, ascending. */
+  readonly ids: readonly number[];
+  /** The group's views as first recorded. */
+  readonly byId: ReadonlyMap<number, ViewRecord>;
+  /** Index of the `left` event in the member's history. */
+  readonly leftAt: number;
+  /** The member's last view of the group before it left. */
+  readonly lastViewId: number;
+}
+
+/**
+ * G11 after one leave: the later views of the group, as the others installed them,
+ * until the name shows up in one as joined or left (or the member's own rejoin view),
+ * must not report it as failed or list it as a member.
+ */
+function checkViewsAfterLeave(out: Collector, at: LeaveAt): void {
+  const { m, group, log, ids, byId, leftAt, lastViewId } = at;
+  // The member's own next view of the group is its rejoin: from there on it is
+  // in the group again, whether or not that view lists it as joined (it does not
+  // when the state's provider departed first).
+  const rejoinViewId = nextOwnViewId(m, log, leftAt);
+  // The later views of the group, as the others installed them, until the name
+  // shows up in one of them.
+  for (let k = upperBound(ids, lastViewId); k < ids.length; k++) {
+    const rec = byId.get(ids[k] as number);
+    if (rec === undefined) continue;
+    const v = rec.ev;
+    if (v.viewId >= rejoinViewId) break;
+    if (v.joined.includes(m.name) || v.left.includes(m.name)) break;
+    if (rec.member === m) continue;
+    // A view nobody recorded (the rejoiner was alone, or crashed before its first
+    // view reached its application) may hide a rejoin: past a gap in the view ids,
+    // a listing of the name is no evidence against the leave.
+    if (v.viewId !== (ids[k - 1] ?? lastViewId) + 1 && (v.members.includes(m.name) || v.failed.includes(m.name))) break;
+    if (v.failed.includes(m.name)) {
+      out.add(
+        Guarantee.G11,
+        `member ${m.label} left group ${q(group)} gracefully after view ${lastViewId}, but view ` +
+          `${v.viewId} (installed by ${rec.member.label}) reports it as failed, not as left`,
+        { group, viewId: v.viewId, members: [m.name, rec.member.name] },
+      );
+      break;
+    }
+    if (v.members.includes(m.name)) {
+      out.add(
+        Guarantee.G11,
+        `member ${m.label} left group ${q(group)} after view ${lastViewId}, but view ${v.viewId} ` +
+          `(installed by ${rec.member.label}) still lists it as a member`,
+        { group, viewId: v.viewId, members: [m.name, rec.member.name] },
+      );
+      break;
     }
   }
 }

@@ -22,6 +22,10 @@ import {
 // ---------------------------------------------------------------------------------
 // G1 Integrity: only messages that were multicast, each at most once.
 
+/**
+ * G1: each delivered message was multicast by its sender to that group (judged when
+ * the sender's history records its sends), and no member delivers it twice.
+ */
 export function checkIntegrity(run: Run, out: Collector): void {
   const reportedUnsent = new Set<string>();
   // msgId → the (sender, group) already found among the sends: every member delivers
@@ -68,6 +72,10 @@ export function checkIntegrity(run: Run, out: Collector): void {
 // ---------------------------------------------------------------------------------
 // G2 Total order, across overlapping groups too.
 
+/**
+ * G2: every pair of members delivered the messages they share in the same relative
+ * order, across groups too; names one disagreeing pair per inversion.
+ */
 export function checkTotalOrder(run: Run, out: Collector): void {
   // Fast path, linear in the deliveries: if one order of all messages contains every
   // member's sequence, every pair agrees. Only when none exists are pairs compared, to
@@ -164,6 +172,10 @@ function shareGroup(a: Member, b: Member): boolean {
 // ---------------------------------------------------------------------------------
 // G3 FIFO: per sender, increasing sender seq; no gap within one view.
 
+/**
+ * G3: per member, group and sender, sender seqs increase, and no seq sent between two
+ * deliveries of the same view is missing.
+ */
 export function checkFifo(run: Run, out: Collector): void {
   for (const m of run.members) {
     const last = new Map<string, { seq: number; viewId: number; msgId: string }>();

@@ -104,6 +104,10 @@ export interface Where {
   readonly members?: readonly string[];
 }
 
+/**
+ * Collects violations up to a budget, at most 40% of it (rounded up) per guarantee;
+ * throws {@link Enough} once the budget is spent.
+ */
 export class Collector {
   readonly violations: Violation[] = [];
   private readonly perGuarantee = new Map<Guarantee, number>();
@@ -125,15 +129,24 @@ export class Collector {
 // ---------------------------------------------------------------------------------
 // Indexing.
 
+/** The indexes across members that {@link prepare} fills while it walks the histories. */
+interface RunIndexes {
+  readonly sendsById: Map<string, SendRef[]>;
+  readonly views: Map<string, Map<number, ViewRecord>>;
+  readonly sentSeqs: Map<string, number[]>;
+}
+
+/**
+ * Builds the index of one run: walks every history once (see the module comment).
+ * Histories sharing a `member` name get labels that say their position.
+ */
 export function prepare(histories: readonly MemberHistory[], facts: RunFacts): Run {
   const nameCount = new Map<string, number>();
   for (const h of histories) nameCount.set(h.member, (nameCount.get(h.member) ?? 0) + 1);
 
   const members: Member[] = [];
   const byName = new Map<string, Member[]>();
-  const sendsById = new Map<string, SendRef[]>();
-  const views = new Map<string, Map<number, ViewRecord>>();
-  const sentSeqs = new Map<string, number[]>();
+  const index: RunIndexes = { sendsById: new Map(), views: new Map(), sentSeqs: new Map() };
 
   histories.forEach((h, position) => {
     const label =
@@ -151,67 +164,77 @@ export function prepare(histories: readonly MemberHistory[], facts: RunFacts): R
     let same = byName.get(h.member);
     if (same === undefined) byName.set(h.member, (same = []));
     same.push(m);
-
-    const events = h.events;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as HistoryEvent;
-      const log = groupLog(m, e.group);
-      if (e.type !== 'send') log.received.push(i);
-      switch (e.type) {
-        case 'view': {
-          log.views.push(i);
-          if (!log.viewAt.has(e.viewId)) log.viewAt.set(e.viewId, i);
-          log.lastView = i;
-          let byId = views.get(e.group);
-          if (byId === undefined) views.set(e.group, (byId = new Map()));
-          if (!byId.has(e.viewId)) byId.set(e.viewId, { member: m, ev: e });
-          break;
-        }
-        case 'message':
-          if (!m.rank.has(e.msgId)) {
-            m.rank.set(e.msgId, m.order.length);
-            m.order.push({ ev: e, idx: i });
-          }
-          break;
-        case 'send': {
-          const ref: SendRef = { member: m, ev: e, idx: i };
-          m.sends.push(ref);
-          let refs = sendsById.get(e.msgId);
-          if (refs === undefined) sendsById.set(e.msgId, (refs = []));
-          refs.push(ref);
-          if (e.senderSeq !== undefined) {
-            const key = senderKey(h.member, e.group);
-            let seqs = sentSeqs.get(key);
-            if (seqs === undefined) sentSeqs.set(key, (seqs = []));
-            seqs.push(e.senderSeq);
-          }
-          break;
-        }
-        case 'blocked':
-          log.lastBad = i;
-          break;
-        case 'excluded':
-          log.lastBad = i;
-          log.lastExit = i;
-          log.excluded = i;
-          break;
-        case 'left':
-          log.lastExit = i;
-          break;
-        case 'state':
-          break;
-        default:
-          assertNever(e);
-      }
-    }
+    indexHistory(m, index);
   });
 
+  const { sendsById, views, sentSeqs } = index;
   for (const seqs of sentSeqs.values()) seqs.sort((a, b) => a - b);
   const viewIds = new Map<string, number[]>();
   for (const [group, byId] of views) viewIds.set(group, [...byId.keys()].sort((a, b) => a - b));
   return { members, facts, byName, sendsById, views, viewIds, sentSeqs };
 }
 
+/** Indexes one member's events: its own ranks and group logs, and the run's sends and views. */
+function indexHistory(m: Member, index: RunIndexes): void {
+  const { sendsById, views, sentSeqs } = index;
+  const h = m.h;
+  const events = h.events;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as HistoryEvent;
+    const log = groupLog(m, e.group);
+    if (e.type !== 'send') log.received.push(i);
+    switch (e.type) {
+      case 'view': {
+        log.views.push(i);
+        if (!log.viewAt.has(e.viewId)) log.viewAt.set(e.viewId, i);
+        log.lastView = i;
+        let byId = views.get(e.group);
+        if (byId === undefined) views.set(e.group, (byId = new Map()));
+        if (!byId.has(e.viewId)) byId.set(e.viewId, { member: m, ev: e });
+        break;
+      }
+      case 'message':
+        if (!m.rank.has(e.msgId)) {
+          m.rank.set(e.msgId, m.order.length);
+          m.order.push({ ev: e, idx: i });
+        }
+        break;
+      case 'send': {
+        const ref: SendRef = { member: m, ev: e, idx: i };
+        m.sends.push(ref);
+        let refs = sendsById.get(e.msgId);
+        if (refs === undefined) sendsById.set(e.msgId, (refs = []));
+        refs.push(ref);
+        if (e.senderSeq !== undefined) {
+          const key = senderKey(h.member, e.group);
+          let seqs = sentSeqs.get(key);
+          if (seqs === undefined) sentSeqs.set(key, (seqs = []));
+          seqs.push(e.senderSeq);
+        }
+        break;
+      }
+      case 'blocked':
+        log.lastBad = i;
+        break;
+      case 'excluded':
+        log.lastBad = i;
+        log.lastExit = i;
+        log.excluded = i;
+        break;
+      case 'left':
+        log.lastExit = i;
+        break;
+      case 'state':
+        break;
+      default:
+        assertNever(e);
+    }
+  }
+}
+
+/**
+ * The member's log of `group`, created empty on first use (while indexing).
+ */
 export function groupLog(m: Member, group: string): GroupLog {
   let log = m.groups.get(group);
   if (log === undefined) {
@@ -237,6 +260,9 @@ export function isFinal(m: Member, group: string, idx: number): boolean {
   return (m.h.end === 'up' || m.h.end === 'stopped') && log.lastBad < idx;
 }
 
+/**
+ * The member's event at `idx`, which the caller knows exists.
+ */
 export function event(m: Member, idx: number): HistoryEvent {
   return m.h.events[idx] as HistoryEvent;
 }
@@ -258,6 +284,9 @@ export function isFirstViewOfStay(m: Member, log: GroupLog, vi: number): boolean
 // ---------------------------------------------------------------------------------
 // Small helpers.
 
+/**
+ * The key of a sender's stream in one group (`sender \0 group`).
+ */
 export function senderKey(sender: string, group: string): string {
   return `${sender}\0${group}`;
 }
@@ -274,18 +303,30 @@ export function upperBound(a: readonly number[], x: number): number {
   return lo;
 }
 
+/**
+ * A name quoted for a report (JSON string syntax).
+ */
 export function q(s: string): string {
   return JSON.stringify(s);
 }
 
+/**
+ * Member names as a bracketed list for a report.
+ */
 export function list(names: readonly string[]): string {
   return `[${names.join(', ')}]`;
 }
 
+/**
+ * A message as reports name it: its id and sender.
+ */
 export function describe(e: MessageEvent): string {
   return `message ${q(e.msgId)} from ${q(e.sender)}`;
 }
 
+/**
+ * The first 12 characters of a digest, for reports.
+ */
 export function short(digest: string): string {
   return digest.length > 12 ? `${digest.slice(0, 12)}…` : digest;
 }

@@ -18,6 +18,7 @@ import {
   q,
   short,
   type Collector,
+  type GroupLog,
   type Member,
   type Run,
 } from './run-index.js';
@@ -31,52 +32,73 @@ interface DigestState {
   count: number | undefined;
 }
 
+/**
+ * G10: every joiner's transferred state equals the old members' state at its join
+ * view, and comes before any message of that view; final deliveries of one message
+ * leave the same digest everywhere.
+ */
 export function checkStateTransfer(run: Run, out: Collector): void {
   const initial = run.facts.initialDigest ?? INITIAL_DIGEST;
+  const atView = statesAtViews(run, initial);
+  checkJoinStates(run, out, atView);
+  checkEqualDigests(run, out);
+}
 
-  // Each member's state at each view it installed (its last known digest there).
+/** member → group → viewId → the member's state when it installed that view. */
+type StatesAtViews = ReadonlyMap<Member, ReadonlyMap<string, ReadonlyMap<number, DigestState>>>;
+
+/** Each member's state at each view it installed (its last known digest there). */
+function statesAtViews(run: Run, initial: string): StatesAtViews {
   const atView = new Map<Member, Map<string, Map<number, DigestState>>>();
   for (const m of run.members) {
     const perGroup = new Map<string, Map<number, DigestState>>();
     atView.set(m, perGroup);
-    for (const [group, log] of m.groups) {
-      const byId = new Map<number, DigestState>();
-      perGroup.set(group, byId);
-      const st: DigestState = { digest: initial, count: 0 };
-      for (const i of log.received) {
-        const e = event(m, i);
-        switch (e.type) {
-          case 'message':
-            st.digest = e.digest;
-            st.count = e.count ?? (st.count === undefined ? undefined : st.count + 1);
-            break;
-          case 'state':
-            st.digest = e.digest;
-            st.count = e.count;
-            break;
-          case 'view':
-            if (e.digest !== undefined) st.digest = e.digest;
-            if (!byId.has(e.viewId)) byId.set(e.viewId, { digest: st.digest, count: st.count });
-            break;
-          case 'excluded':
-          case 'left':
-            // Out of the group: if it joins again, it starts from a new state (the one
-            // transferred to it, or the empty one when nobody was left to provide it).
-            st.digest = initial;
-            st.count = 0;
-            break;
-          case 'blocked':
-          case 'send':
-            break;
-          default:
-            assertNever(e);
-        }
-      }
+    for (const [group, log] of m.groups) perGroup.set(group, groupStatesAtViews(m, log, initial));
+  }
+  return atView;
+}
+
+/** One member's state at each view of one group, by following its events of the group. */
+function groupStatesAtViews(m: Member, log: GroupLog, initial: string): Map<number, DigestState> {
+  const byId = new Map<number, DigestState>();
+  const st: DigestState = { digest: initial, count: 0 };
+  for (const i of log.received) {
+    const e = event(m, i);
+    switch (e.type) {
+      case 'message':
+        st.digest = e.digest;
+        st.count = e.count ?? (st.count === undefined ? undefined : st.count + 1);
+        break;
+      case 'state':
+        st.digest = e.digest;
+        st.count = e.count;
+        break;
+      case 'view':
+        if (e.digest !== undefined) st.digest = e.digest;
+        if (!byId.has(e.viewId)) byId.set(e.viewId, { digest: st.digest, count: st.count });
+        break;
+      case 'excluded':
+      case 'left':
+        // Out of the group: if it joins again, it starts from a new state (the one
+        // transferred to it, or the empty one when nobody was left to provide it).
+        st.digest = initial;
+        st.count = 0;
+        break;
+      case 'blocked':
+      case 'send':
+        break;
+      default:
+        assertNever(e);
     }
   }
+  return byId;
+}
 
-  // The joiner's state equals every old member's state at the join view, and comes
-  // before any message of that view.
+/**
+ * The joiner's state equals every old member's state at the join view, and comes
+ * before any message of that view.
+ */
+function checkJoinStates(run: Run, out: Collector, atView: StatesAtViews): void {
   for (const j of run.members) {
     for (const [group, log] of j.groups) {
       let firstView: ViewEvent | undefined;
@@ -118,9 +140,14 @@ export function checkStateTransfer(run: Run, out: Collector): void {
     }
   }
 
-  // Equal digests at equal positions: every final delivery of a message leaves every
-  // member with the same state (catches a wrong state that no old member's view digest
-  // could reveal, once the joiner delivers a message).
+}
+
+/**
+ * Equal digests at equal positions: every final delivery of a message leaves every
+ * member with the same state (catches a wrong state that no old member's view digest
+ * could reveal, once the joiner delivers a message).
+ */
+function checkEqualDigests(run: Run, out: Collector): void {
   const after = new Map<string, { member: Member; digest: string }>();
   for (const m of run.members) {
     const reported = new Set<string>();
@@ -146,7 +173,7 @@ export function checkStateTransfer(run: Run, out: Collector): void {
 function compareJoinState(
   run: Run,
   out: Collector,
-  atView: ReadonlyMap<Member, ReadonlyMap<string, ReadonlyMap<number, DigestState>>>,
+  atView: StatesAtViews,
   j: Member,
   group: string,
   join: ViewEvent,

@@ -23,6 +23,11 @@ import {
 // ---------------------------------------------------------------------------------
 // G4 View agreement (and G9's "two histories" when the same view id differs).
 
+/**
+ * G4: one member list and one set of changes per `(group, viewId)`, strictly
+ * increasing view ids per member, each member in its own views; a conflict whose
+ * installers exclude each other is also G9 (two primary components).
+ */
 export function checkViewAgreement(run: Run, out: Collector): void {
   const reported = new Set<string>();
   for (const m of run.members) {
@@ -111,6 +116,10 @@ function changesText(v: ViewEvent): string {
 // ---------------------------------------------------------------------------------
 // G5 Virtual synchrony: same V then same V' ⇒ same messages in V.
 
+/**
+ * G5: members that installed V and then V' consecutively delivered the same messages
+ * between the two.
+ */
 export function checkVirtualSynchrony(run: Run, out: Collector): void {
   const firstPair = new Map<string, { member: Member; delivered: Set<string> }>();
   for (const m of run.members) {
@@ -191,6 +200,10 @@ function difference(a: ReadonlySet<string>, b: ReadonlySet<string>, limit: numbe
 // ---------------------------------------------------------------------------------
 // G6 Same-view delivery.
 
+/**
+ * G6: a message is delivered in the member's current view, and in the same view by
+ * every member that delivers it.
+ */
 export function checkSameView(run: Run, out: Collector): void {
   const first = new Map<string, { member: Member; viewId: number; reported: boolean }>();
   for (const m of run.members) {
