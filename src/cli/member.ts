@@ -169,6 +169,7 @@ interface MemberArgs {
   readonly format: 'json' | 'text' | undefined;
 }
 
+/** `parseArgs` over {@link memberFlags}. */
 function parseMemberFlags(argv: readonly string[]) {
   return parseArgs({ args: [...argv], options: memberFlags, strict: true, allowPositionals: false });
 }
