@@ -23,6 +23,7 @@ import type { LogLevel } from '../log.js';
 import { MemberSession } from './member-session.js';
 import { UsageError } from './usage.js';
 
+/** The help text of `cohort member`. */
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
                      [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N]
                      [--secret-file PATH] [--tls-cert PATH --tls-key PATH --tls-ca PATH [--tls-id-from cn|none]]

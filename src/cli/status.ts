@@ -16,6 +16,7 @@ import type { StatusDocument, StatusFailure, StatusViewChange } from '../status.
 import { securityFlags, securityOptions } from './member.js';
 import { UsageError } from './usage.js';
 
+/** The help text of `cohort status`. */
 export const statusUsage = `usage: cohort status HOST:PORT [--json] [--watch [SECONDS]] [--timeout-ms N]
                      [--secret-file PATH | --insecure] [--tls-cert PATH --tls-key PATH --tls-ca PATH]
                      [--network NAME] [--listen HOST:PORT]
