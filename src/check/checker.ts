@@ -99,6 +99,12 @@
  *
  * The checker stops after {@link MAX_VIOLATIONS} violations (and keeps at most 40% of
  * that budget per guarantee, so one flood does not hide the other guarantees).
+ *
+ * Layout. This file is the public entry; `run-index.ts` builds the index (`prepare`)
+ * and holds the collector; each family of guarantees has its file: `order.ts` G1–G3,
+ * `views.ts` G4–G6, `delivery.ts` G7, `failures.ts` G8–G9, `state.ts` G10,
+ * `leave.ts` G11. The guarantees' names are in `guarantees.ts`, so that the families
+ * import no entry point (no import circle).
  */
 import { separateNetworks } from './networks.js';
 import { Guarantee, GUARANTEE_TITLES, MAX_VIOLATIONS } from './guarantees.js';
