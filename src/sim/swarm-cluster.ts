@@ -24,7 +24,7 @@ import { memberKey } from '../core/types.js';
 import type { Endpoint, Group } from '../endpoint.js';
 import type { SeededRng } from './rng.js';
 import type { Simulation } from './simulation.js';
-import { SwarmApps, type Recorder, type SwarmAppHost } from './swarm-app.js';
+import { SwarmApps, type Recorder } from './swarm-app.js';
 import type { SwarmShape } from './swarm-shape.js';
 
 export type { Recorder } from './swarm-app.js';
@@ -45,7 +45,7 @@ export interface SwarmClusterOptions {
 }
 
 /** The endpoints of one swarm run and everything known about them. */
-export class SwarmCluster implements SwarmAppHost {
+export class SwarmCluster {
   /** The simulation the endpoints run in. */
   readonly sim: Simulation;
   /** Where the faults and the workload draw from (the run's own stream). */
@@ -86,7 +86,7 @@ export class SwarmCluster implements SwarmAppHost {
   lossGeneration = 0;
 
   private readonly trace: ((line: string) => void) | undefined;
-  /** The applications the members run, and their recorders. */
+  /** The applications the members run, and their recorders; the cluster is their `SwarmAppHost` (structurally, which keeps that interface off the public reference). */
   private readonly app: SwarmApps = new SwarmApps(this);
   /** Per address: one more at each start, so that stale restarts and rejoins do nothing. */
   private readonly life = new Map<string, number>();
