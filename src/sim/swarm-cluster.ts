@@ -2,11 +2,9 @@
  * The swarm's cluster: the endpoints of one run, the application each member runs,
  * and the bookkeeping the faults and the judge need.
  *
- * Every member runs the `cohort member` application: its replicated state is a running
- * SHA-256 digest of the delivered stream (`digest = sha256(digest + "\n" + sender +
- * "\n" + data)`, `count` one more per message), its checkpoint carries that state plus
- * the run's padding, and its history records every event exactly as `runScenario`
- * does, so that `checkHistories` judges both the same way.
+ * Every member runs the `cohort member` digest application (`swarm-app.ts`), whose
+ * histories are recorded exactly as `runScenario` records them, so that
+ * `checkHistories` judges both the same way.
  *
  * Rules the cluster keeps so that liveness can be judged (the protocol's founding
  * rules): an endpoint always (re)starts with the seed list it was first given (the
