@@ -42,10 +42,10 @@ export function parseMemberLog(text: string, name: string, opts: { crashed?: boo
   const histories: MemberHistory[] = [];
   let events: HistoryEvent[] = [];
   let self: string | undefined;
-  const views: string[][] = [];
+  const views: (readonly string[])[] = [];
   const finish = (end: MemberHistory['end']): void => {
     if (events.length === 0) return;
-    const member = self ?? views.reduce<string[] | undefined>((acc, v) => (acc === undefined ? v : acc.filter((x) => v.includes(x))), undefined)?.[0] ?? name;
+    const member = self ?? views.reduce<readonly string[] | undefined>((acc, v) => (acc === undefined ? v : acc.filter((x) => v.includes(x))), undefined)?.[0] ?? name;
     histories.push({ member, events, end });
     events = [];
     views.length = 0;
@@ -54,67 +54,74 @@ export function parseMemberLog(text: string, name: string, opts: { crashed?: boo
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.trim();
     if (raw === '') continue;
-    let l: Line;
-    try {
-      l = JSON.parse(raw) as Line;
-    } catch {
-      throw new MemberLogError(`${name}:${i + 1}: not a JSON line: ${raw.slice(0, 80)}`);
+    const where = `${name}:${i + 1}`;
+    const l = parseLine(raw, where);
+    const e = lineEvent(l, where);
+    if (e.type === 'view') {
+      if (typeof l.self === 'string') self = l.self;
+      views.push(e.members);
     }
-    const group = typeof l.group === 'string' ? l.group : undefined;
-    if (group === undefined) throw new MemberLogError(`${name}:${i + 1}: no group`);
-    switch (l.event) {
-      case 'view': {
-        if (typeof l.view !== 'number') throw new MemberLogError(`${name}:${i + 1}: view without a view id`);
-        if (typeof l.self === 'string') self = l.self;
-        const members = strings(l.members);
-        views.push(members);
-        events.push({
-          type: 'view',
-          group,
-          viewId: l.view,
-          members,
-          joined: strings(l.joined),
-          left: strings(l.left),
-          failed: strings(l.failed),
-          ...(typeof l.reason === 'string' ? { reason: l.reason } : {}),
-          ...(typeof l.network === 'string' ? { network: l.network } : {}),
-        });
-        break;
-      }
-      case 'state':
-        events.push({
-          type: 'state',
-          group,
-          digest: String(l.digest),
-          ...(typeof l.count === 'number' ? { count: l.count } : {}),
-        });
-        break;
-      case 'message': {
-        if (typeof l.sender !== 'string' || typeof l.data !== 'string' || typeof l.view !== 'number') {
-          throw new MemberLogError(`${name}:${i + 1}: message without sender, data or view`);
-        }
-        events.push({
-          type: 'message',
-          group,
-          viewId: l.view,
-          sender: l.sender,
-          msgId: `${l.sender}\u0000${l.data}`,
-          ...(typeof l.digest === 'string' ? { digest: l.digest } : {}),
-          ...(typeof l.count === 'number' ? { count: l.count } : {}),
-        });
-        break;
-      }
-      case 'blocked':
-        events.push({ type: 'blocked', group });
-        break;
-      case 'excluded':
-        events.push({ type: 'excluded', group });
-        finish('excluded');
-        break;
-      default:
-        throw new MemberLogError(`${name}:${i + 1}: unknown event ${JSON.stringify(l.event)}`);
-    }
+    events.push(e);
+    if (e.type === 'excluded') finish('excluded');
   }
   finish(opts.crashed === true ? 'crashed' : 'up');
   return histories;
+}
+
+/** One line as a JSON object; `where` (file:line) names it in the error. */
+function parseLine(raw: string, where: string): Line {
+  try {
+    return JSON.parse(raw) as Line;
+  } catch {
+    throw new MemberLogError(`${where}: not a JSON line: ${raw.slice(0, 80)}`);
+  }
+}
+
+/** The history event one `cohort member` line stands for; `where` (file:line) names it in errors. */
+function lineEvent(l: Line, where: string): HistoryEvent {
+  const group = typeof l.group === 'string' ? l.group : undefined;
+  if (group === undefined) throw new MemberLogError(`${where}: no group`);
+  switch (l.event) {
+    case 'view': {
+      if (typeof l.view !== 'number') throw new MemberLogError(`${where}: view without a view id`);
+      return {
+        type: 'view',
+        group,
+        viewId: l.view,
+        members: strings(l.members),
+        joined: strings(l.joined),
+        left: strings(l.left),
+        failed: strings(l.failed),
+        ...(typeof l.reason === 'string' ? { reason: l.reason } : {}),
+        ...(typeof l.network === 'string' ? { network: l.network } : {}),
+      };
+    }
+    case 'state':
+      return {
+        type: 'state',
+        group,
+        digest: String(l.digest),
+        ...(typeof l.count === 'number' ? { count: l.count } : {}),
+      };
+    case 'message': {
+      if (typeof l.sender !== 'string' || typeof l.data !== 'string' || typeof l.view !== 'number') {
+        throw new MemberLogError(`${where}: message without sender, data or view`);
+      }
+      return {
+        type: 'message',
+        group,
+        viewId: l.view,
+        sender: l.sender,
+        msgId: `${l.sender}\u0000${l.data}`,
+        ...(typeof l.digest === 'string' ? { digest: l.digest } : {}),
+        ...(typeof l.count === 'number' ? { count: l.count } : {}),
+      };
+    }
+    case 'blocked':
+      return { type: 'blocked', group };
+    case 'excluded':
+      return { type: 'excluded', group };
+    default:
+      throw new MemberLogError(`${where}: unknown event ${JSON.stringify(l.event)}`);
+  }
 }

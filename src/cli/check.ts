@@ -10,6 +10,7 @@ import type { MemberHistory } from '../check/history.js';
 import { MemberLogError, parseMemberLog } from '../check/member-log.js';
 import { UsageError } from './usage.js';
 
+/** The help text of `cohort check`. */
 export const checkUsage = `usage: cohort check [--quiescent] [--crashed FILE]... FILE...
 
   Judges cohort member outputs (one file of JSON lines per member process) on the
@@ -18,6 +19,7 @@ export const checkUsage = `usage: cohort check [--quiescent] [--crashed FILE]...
   --quiescent     the run ended with every fault healed: also demand convergence (G7)
   --crashed FILE  this member's process was killed (may be given several times)`;
 
+/** Run `cohort check`: judge `cohort member` outputs; resolves with the exit code. */
 export async function check(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],

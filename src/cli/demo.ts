@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts } from '../tools/ports.js';
 
+/** The help text of `cohort demo`. */
 export const demoUsage = `usage: cohort demo [--simulated [--seed N]]
 
   The air traffic control sector, replicated on three local controller processes:
@@ -103,6 +104,9 @@ class Controller {
   }
 }
 
+/** Prints one line of the story: seconds since the start, who, what. */
+type Say = (who: string, what: string) => void;
+
 /** Run the demo; resolves with the exit code. */
 export async function demo(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
@@ -120,7 +124,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   }
   const started = performance.now();
-  const say = (who: string, what: string): void => {
+  const say: Say = (who, what) => {
     process.stdout.write(`${((performance.now() - started) / 1000).toFixed(2).padStart(6)}s  ${who.padEnd(6)} ${what}\n`);
   };
   const controllers: Controller[] = [];
@@ -131,62 +135,92 @@ export async function demo(argv: readonly string[]): Promise<number> {
   }, 60_000);
   try {
     console.log('Sector XYZ over Paris, replicated on three controller processes (cohort member, loopback TCP).\n');
-    const ports = await freePorts(3);
-    const ids = ['ctl-1', 'ctl-2', 'ctl-3'];
-    for (const [i, id] of ids.entries()) controllers.push(new Controller(id, ports[i]!, ports.filter((_, j) => j !== i), say));
-    await Promise.all(controllers.map((c) => c.waitFor((l) => l.event === 'view' && l.members!.length === 3, 20_000, 'a view of three')));
-    say('all', 'three controllers share one view of the sector');
-
-    const routes = ['LFPG-EGLL', 'LFPO-LIRF', 'LFPG-KJFK', 'LFPB-EDDF', 'LFPG-LEMD', 'LFPO-EHAM'];
-    let n = 0;
-    for (let i = 0; i < 12; i++) {
-      const c = controllers[i % 3]!;
-      c.send(`plan AFR${100 + i} ${routes[i % routes.length]} FL${300 + 10 * (i % 8)} by ${c.id}`);
-      n += 1;
-    }
-    await Promise.all(controllers.map((c) => c.waitFor((l) => l.count === n, 10_000, `${n} updates`)));
-    say('all', `12 flight plans filed concurrently by three controllers; all applied them in one order`);
-    for (const c of controllers) say(c.id, `${c.last()!.count} updates, digest ${c.last()!.digest!.slice(0, 16)}`);
-
+    await startThree(controllers, say);
+    let n = await fileConcurrently(controllers, say);
     console.log('');
-    const victim = controllers[1]!;
-    say(victim.id, 'process killed (SIGKILL)');
-    const killedAt = performance.now();
-    victim.kill();
-    const live = [controllers[0]!, controllers[2]!];
-    await Promise.all(live.map((c) => c.waitFor((l) => l.event === 'view' && (l.failed ?? []).includes(victim.id), 10_000, 'the view without the victim')));
-    say('all', `one agreed view change, ${((performance.now() - killedAt) / 1000).toFixed(2)} s after the crash (suspicion timeout 1 s)`);
-    for (let i = 0; i < 4; i++) {
-      live[i % 2]!.send(`takeover AFR${101 + 3 * i} by ${live[i % 2]!.id}`);
-      n += 1;
-    }
-
+    const live = await crashOne(controllers, say);
+    n = sendTakeovers(live, n);
     console.log('');
-    say('ctl-4', 'a new controller starts and joins the sector');
-    const p4 = (await freePorts(1))[0]!;
-    const joiner = new Controller('ctl-4', p4, [controllers[0]!.port, controllers[2]!.port], say);
-    controllers.push(joiner);
-    await joiner.waitFor((l) => l.event === 'state', 20_000, 'its state');
-    const everyone = [...live, joiner];
-    for (let i = 0; i < 6; i++) {
-      everyone[i % 3]!.send(`level AFR${100 + i} FL${350 + i * 10} by ${everyone[i % 3]!.id}`);
-      n += 1;
-    }
-    await Promise.all(everyone.map((c) => c.waitFor((l) => l.count === n, 10_000, `${n} updates`)));
-
+    const everyone = await joinFourth(controllers, live, say, n);
     console.log('');
-    const digests = new Set<string>();
-    for (const c of everyone) {
-      const l = c.last()!;
-      digests.add(l.digest!);
-      say(c.id, `${l.count} updates, digest ${l.digest!.slice(0, 16)}`);
-    }
-    for (const c of everyone) c.proc.stdin!.end();
-    await Promise.all(everyone.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
-    console.log(digests.size === 1 ? '\nEvery live controller holds the same sector.' : '\nDIVERGENCE: the controllers disagree!');
-    return digests.size === 1 ? 0 : 1;
+    return await compareDigests(everyone, say);
   } finally {
     clearTimeout(deadline);
     for (const c of controllers) c.kill();
   }
+}
+
+/** Act 1: three controllers start and share one view. */
+async function startThree(controllers: Controller[], say: Say): Promise<void> {
+  const ports = await freePorts(3);
+  const ids = ['ctl-1', 'ctl-2', 'ctl-3'];
+  for (const [i, id] of ids.entries()) controllers.push(new Controller(id, ports[i]!, ports.filter((_, j) => j !== i), say));
+  await Promise.all(controllers.map((c) => c.waitFor((l) => l.event === 'view' && l.members!.length === 3, 20_000, 'a view of three')));
+  say('all', 'three controllers share one view of the sector');
+}
+
+/** Act 2: twelve flight plans filed concurrently, applied in one order; returns the updates so far. */
+async function fileConcurrently(controllers: readonly Controller[], say: Say): Promise<number> {
+  const routes = ['LFPG-EGLL', 'LFPO-LIRF', 'LFPG-KJFK', 'LFPB-EDDF', 'LFPG-LEMD', 'LFPO-EHAM'];
+  let n = 0;
+  for (let i = 0; i < 12; i++) {
+    const c = controllers[i % 3]!;
+    c.send(`plan AFR${100 + i} ${routes[i % routes.length]} FL${300 + 10 * (i % 8)} by ${c.id}`);
+    n += 1;
+  }
+  await Promise.all(controllers.map((c) => c.waitFor((l) => l.count === n, 10_000, `${n} updates`)));
+  say('all', `12 flight plans filed concurrently by three controllers; all applied them in one order`);
+  for (const c of controllers) say(c.id, `${c.last()!.count} updates, digest ${c.last()!.digest!.slice(0, 16)}`);
+  return n;
+}
+
+/** Act 3: one controller is killed; the others agree on one view without it. Returns them. */
+async function crashOne(controllers: readonly Controller[], say: Say): Promise<Controller[]> {
+  const victim = controllers[1]!;
+  say(victim.id, 'process killed (SIGKILL)');
+  const killedAt = performance.now();
+  victim.kill();
+  const live = [controllers[0]!, controllers[2]!];
+  await Promise.all(live.map((c) => c.waitFor((l) => l.event === 'view' && (l.failed ?? []).includes(victim.id), 10_000, 'the view without the victim')));
+  say('all', `one agreed view change, ${((performance.now() - killedAt) / 1000).toFixed(2)} s after the crash (suspicion timeout 1 s)`);
+  return live;
+}
+
+/** The survivors take over four flights; returns the updates so far. */
+function sendTakeovers(live: readonly Controller[], n: number): number {
+  for (let i = 0; i < 4; i++) {
+    live[i % 2]!.send(`takeover AFR${101 + 3 * i} by ${live[i % 2]!.id}`);
+    n += 1;
+  }
+  return n;
+}
+
+/** Act 4: a fourth controller joins by state transfer, and everyone files level changes. Returns everyone live. */
+async function joinFourth(controllers: Controller[], live: readonly Controller[], say: Say, n: number): Promise<Controller[]> {
+  say('ctl-4', 'a new controller starts and joins the sector');
+  const p4 = (await freePorts(1))[0]!;
+  const joiner = new Controller('ctl-4', p4, [controllers[0]!.port, controllers[2]!.port], say);
+  controllers.push(joiner);
+  await joiner.waitFor((l) => l.event === 'state', 20_000, 'its state');
+  const everyone = [...live, joiner];
+  for (let i = 0; i < 6; i++) {
+    everyone[i % 3]!.send(`level AFR${100 + i} FL${350 + i * 10} by ${everyone[i % 3]!.id}`);
+    n += 1;
+  }
+  await Promise.all(everyone.map((c) => c.waitFor((l) => l.count === n, 10_000, `${n} updates`)));
+  return everyone;
+}
+
+/** The end: every live controller's digest, then their end of input; 0 when all are equal. */
+async function compareDigests(everyone: readonly Controller[], say: Say): Promise<number> {
+  const digests = new Set<string>();
+  for (const c of everyone) {
+    const l = c.last()!;
+    digests.add(l.digest!);
+    say(c.id, `${l.count} updates, digest ${l.digest!.slice(0, 16)}`);
+  }
+  for (const c of everyone) c.proc.stdin!.end();
+  await Promise.all(everyone.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
+  console.log(digests.size === 1 ? '\nEvery live controller holds the same sector.' : '\nDIVERGENCE: the controllers disagree!');
+  return digests.size === 1 ? 0 : 1;
 }

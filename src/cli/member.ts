@@ -5,7 +5,7 @@
  * JSON line on standard output; diagnostics go to standard error, never to standard
  * output.
  *
- * The replicated state is a running digest of the delivered stream: `count` starts at
+ * The replicated state is a running digest of the delivered stream (`check/digest.ts`): `count` starts at
  * 0 and `digest` at 64 zeros; each delivered message sets
  * `digest = sha256hex(digest + "\n" + sender + "\n" + data)` and adds one to `count`.
  * The checkpoint carries that state, so a joiner's `state` line equals the other
@@ -13,16 +13,17 @@
  * by itself as a new incarnation and prints a new `state` line.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { Endpoint, Group, GroupEvent, StateProgress } from '../endpoint.js';
-import { Endpoint as EndpointClass, sha256hex } from '../endpoint.js';
+import type { Endpoint, StateProgress } from '../endpoint.js';
+import { Endpoint as EndpointClass } from '../endpoint.js';
 import { defaultCoreConfig } from '../core/config.js';
-import { ClosedError, CohortError, ErrorCode, InputError, OptionError } from '../errors.js';
+import { CohortError, ErrorCode, OptionError } from '../errors.js';
 import { Logger, isLogLevel, logLevels } from '../log.js';
 import type { LogLevel } from '../log.js';
+import { MemberSession } from './member-session.js';
 import { UsageError } from './usage.js';
 
+/** The help text of `cohort member`. */
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
                      [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N]
                      [--secret-file PATH] [--tls-cert PATH --tls-key PATH --tls-ca PATH [--tls-id-from cn|none]]
@@ -57,8 +58,6 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
   --log-format FORMAT   json (one object per line) or text (readable); default text
                         when standard error is a terminal, json otherwise
   --quiet               no diagnostics on standard error`;
-
-const zeroDigest = '0'.repeat(64);
 
 /**
  * The largest line, in UTF-8 bytes, that one multicast carries. The member sets it on
@@ -139,33 +138,47 @@ function positive(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** Run `cohort member`; resolves with the exit code. */
-export async function member(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      id: { type: 'string' },
-      listen: { type: 'string' },
-      seeds: { type: 'string' },
-      group: { type: 'string' },
-      advertise: { type: 'string' },
-      'suspect-ms': { type: 'string' },
-      'heartbeat-ms': { type: 'string' },
-      ...securityFlags,
-      network: { type: 'string' },
-      metrics: { type: 'string' },
-      'log-level': { type: 'string' },
-      'log-format': { type: 'string' },
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help === true) {
-    process.stdout.write(`${memberUsage}\n`);
-    return 0;
-  }
+/** The options of `cohort member`, as `parseArgs` returns them. */
+const memberFlags = {
+  id: { type: 'string' },
+  listen: { type: 'string' },
+  seeds: { type: 'string' },
+  group: { type: 'string' },
+  advertise: { type: 'string' },
+  'suspect-ms': { type: 'string' },
+  'heartbeat-ms': { type: 'string' },
+  ...securityFlags,
+  network: { type: 'string' },
+  metrics: { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The arguments of `cohort member`, checked. */
+interface MemberArgs {
+  readonly values: ReturnType<typeof parseMemberFlags>['values'];
+  readonly id: string;
+  readonly listen: string;
+  readonly group: string;
+  readonly seeds: string[];
+  readonly suspectTimeoutMs: number | undefined;
+  readonly heartbeatMs: number | undefined;
+  readonly quiet: boolean;
+  readonly level: LogLevel;
+  readonly format: 'json' | 'text' | undefined;
+}
+
+/** `parseArgs` over {@link memberFlags}. */
+function parseMemberFlags(argv: readonly string[]) {
+  return parseArgs({ args: [...argv], options: memberFlags, strict: true, allowPositionals: false });
+}
+
+/** Checks the arguments, in the order the errors have always come; `help` when asked for. */
+function memberArgs(argv: readonly string[]): MemberArgs | 'help' {
+  const { values } = parseMemberFlags(argv);
+  if (values.help === true) return 'help';
   if (values.id === undefined) throw new UsageError('--id is required');
   if (values.listen === undefined) throw new UsageError('--listen is required');
   if (values.group === undefined) throw new UsageError('--group is required');
@@ -173,27 +186,46 @@ export async function member(argv: readonly string[]): Promise<number> {
   const suspectTimeoutMs = positive('suspect-ms', values['suspect-ms']);
   const heartbeatMs = positive('heartbeat-ms', values['heartbeat-ms']);
   const quiet = values.quiet === true;
-  const group = values.group;
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got "${level}"`);
   const format = values['log-format'];
   if (format !== undefined && format !== 'json' && format !== 'text') throw new UsageError(`--log-format must be json or text, got "${format}"`);
+  return { values, id: values.id, listen: values.listen, group: values.group, seeds, suspectTimeoutMs, heartbeatMs, quiet, level, format };
+}
+
+/** Run `cohort member`; resolves with the exit code. */
+export async function member(argv: readonly string[]): Promise<number> {
+  const args = memberArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(`${memberUsage}\n`);
+    return 0;
+  }
+  const { format } = args;
   // Diagnostics go to standard error only: standard output carries the events alone.
-  const logger = quiet ? undefined : new Logger({ level, member: values.id, ...(format === undefined ? {} : { format }) });
+  const logger = args.quiet ? undefined : new Logger({ level: args.level, member: args.id, ...(format === undefined ? {} : { format }) });
   const log = (line: string, level: LogLevel, fields?: Record<string, unknown>): void => {
     logger?.log(level, line, fields);
   };
-  const out = (obj: Record<string, unknown>): void => {
-    process.stdout.write(`${JSON.stringify(obj)}\n`);
-  };
+  const ep = await startMemberEndpoint(args, logger, log);
+  log(`listening at ${ep.address}`, 'info', { address: ep.address });
+  const session = new MemberSession(ep, { group: args.group, messageBytesMax, logger, log, onProgress: stateProgressLine(process.stderr) });
+  await session.run();
+  return 0;
+}
 
+/** Starts the member's endpoint; a bad setting (an address, a secret) is a usage error. */
+async function startMemberEndpoint(
+  args: MemberArgs,
+  logger: Logger | undefined,
+  log: (line: string, level: LogLevel) => void,
+): Promise<Endpoint> {
+  const { values, suspectTimeoutMs, heartbeatMs } = args;
   const { secret, tls: tlsOpts, insecure } = securityOptions(values, log);
-  let ep: Endpoint;
   try {
-    ep = await EndpointClass.start({
-      id: values.id,
-      listen: values.listen,
-      seeds,
+    return await EndpointClass.start({
+      id: args.id,
+      listen: args.listen,
+      seeds: args.seeds,
       ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
       ...(values.network === undefined ? {} : { network: values.network }),
       ...(suspectTimeoutMs === undefined ? {} : { suspectTimeoutMs }),
@@ -222,210 +254,6 @@ export async function member(argv: readonly string[]): Promise<number> {
     if (err instanceof OptionError || (err instanceof CohortError && err.code === ErrorCode.badName)) throw new UsageError(err.message);
     throw err;
   }
-  log(`listening at ${ep.address}`, 'info', { address: ep.address });
-
-  let state = { count: 0, digest: zeroDigest };
-  let handle: Group | null = null;
-  let joining: Promise<void> | null = null;
-  let ended = false;
-  /** Lines read and not yet multicast, each with its line number on standard input. */
-  const queue: { n: number; line: string }[] = [];
-  /** Lines whose multicast failed with the exclusion, to go again in order after rejoining. */
-  const rejected: { n: number; line: string }[] = [];
-  let linesRead = 0;
-  let inFlight = 0;
-  const inFlightMax = 256;
-
-  let viewId = 0;
-  const onEvent = (e: GroupEvent): void => {
-    switch (e.type) {
-      case 'view':
-        viewId = e.view.id;
-        out({
-          event: 'view',
-          group,
-          view: e.view.id,
-          members: e.view.members,
-          joined: e.view.joined,
-          left: e.view.left,
-          failed: e.view.failed,
-          failures: e.view.failures,
-          reason: e.view.reason,
-          network: e.view.network,
-          self: ep.id,
-          incarnation: ep.incarnation,
-        });
-        break;
-      case 'state': {
-        const s = JSON.parse(new TextDecoder().decode(e.data)) as { count: number; digest: string };
-        state = { count: s.count, digest: s.digest };
-        out({ event: 'state', group, count: state.count, digest: state.digest });
-        break;
-      }
-      case 'message': {
-        const data = new TextDecoder().decode(e.data);
-        state = { count: state.count + 1, digest: sha256hex(`${state.digest}\n${e.sender}\n${data}`) };
-        out({ event: 'message', group, view: viewId, sender: e.sender, data, count: state.count, digest: state.digest });
-        break;
-      }
-      case 'blocked':
-        out({ event: 'blocked', group });
-        break;
-      case 'excluded':
-        out({ event: 'excluded', group });
-        handle = null;
-        // Come back as a new incarnation: the endpoint rejoins the network by itself;
-        // the group is joined again once the excluded event is handled.
-        setImmediate(() => void join());
-        break;
-      default:
-        break;
-    }
-  };
-
-  const checkpoint = (): Uint8Array => new TextEncoder().encode(JSON.stringify(state));
-  const onProgress = stateProgressLine(process.stderr);
-
-  const join = async (): Promise<void> => {
-    if (joining !== null || ended) return joining ?? undefined;
-    state = { count: 0, digest: zeroDigest };
-    joining = (async () => {
-      for (;;) {
-        try {
-          handle = await ep.join(group, { onEvent, checkpoint, onProgress });
-          return;
-        } catch (err) {
-          if (ended) return;
-          log(`join of ${group} failed (${(err as Error).message}); retrying`, 'warn');
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })();
-    await joining;
-    joining = null;
-    rejected.sort((a, b) => a.n - b.n);
-    queue.unshift(...rejected.splice(0));
-    pump();
-  };
-
-  const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  const encoder = new TextEncoder();
-  const pump = (): void => {
-    while (handle !== null && queue.length > 0 && inFlight < inFlightMax && !ended) {
-      const entry = queue.shift()!;
-      const data = encoder.encode(entry.line);
-      let p: Promise<void>;
-      try {
-        p = handle.multicast(data);
-      } catch (err) {
-        if (err instanceof InputError) {
-          // This line's content breaks a rule of multicast (today only its size): no
-          // retry can succeed, so it is reported and skipped, and the lines after it go
-          // on. Putting it back would stop every later line and the end of input.
-          reportBadLine(entry.n, data.length, err);
-          continue;
-        }
-        if (err instanceof ClosedError) {
-          // The handle closed under us (excluded, or the endpoint is stopping): the
-          // line waits at the head of the queue for the rejoin, which pumps again.
-          queue.unshift(entry);
-          return;
-        }
-        // Anything else is no fault of this line, and the next would meet it too.
-        fail(new Error(`line ${entry.n} could not be multicast: ${(err as Error).message}`, { cause: err }));
-        return;
-      }
-      inFlight += 1;
-      p.then(
-        () => {
-          inFlight -= 1;
-          if (inFlight < inFlightMax / 2) input.resume();
-          pump();
-          maybeFinish();
-        },
-        (err: unknown) => {
-          inFlight -= 1;
-          if (err instanceof CohortError && err.code === ErrorCode.excluded) {
-            // Excluded before delivery: send it again after rejoining, in the order typed.
-            rejected.push(entry);
-          } else if (!ended) {
-            // Nothing but an exclusion fails a multicast while we still run: the
-            // endpoint is gone, and no later line could be sent either.
-            fail(new Error(`line ${entry.n} was not delivered: ${(err as Error).message}`, { cause: err }));
-          }
-        },
-      );
-    }
-    if (queue.length > inFlightMax * 4) input.pause();
-  };
-
-  /** One line could not be sent for what it holds: say which and why, then go on. */
-  const reportBadLine = (n: number, bytes: number, err: InputError): void => {
-    if (err.code === ErrorCode.messageTooLarge) {
-      logger?.error(`line ${n} is ${bytes} bytes, over messageBytesMax (${messageBytesMax} bytes): not sent`, { line: n, bytes, messageBytesMax, code: err.code });
-    } else {
-      logger?.error(`line ${n} not sent: ${err.message}`, { line: n, bytes, code: err.code });
-    }
-  };
-
-  let resolveDone!: () => void;
-  let rejectDone!: (err: Error) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    resolveDone = resolve;
-    rejectDone = reject;
-  });
-  // A fatal error may come before `member` awaits `done`: it is handled there, not lost.
-  done.catch(() => undefined);
-  let inputEnded = false;
-  const maybeFinish = (): void => {
-    if (!inputEnded || queue.length > 0 || rejected.length > 0 || inFlight > 0 || ended) return;
-    ended = true;
-    void (async () => {
-      await ep.stop();
-      resolveDone();
-    })();
-  };
-
-  /**
-   * A failure no later line can get past: stop reading, leave gracefully (the endpoint
-   * bounds the leave), and let `member` throw it, which exits non-zero with its message.
-   */
-  const fail = (err: Error): void => {
-    if (ended) return;
-    ended = true;
-    input.close();
-    void ep.stop().then(
-      () => rejectDone(err),
-      () => rejectDone(err),
-    );
-  };
-
-  input.on('line', (line) => {
-    // Lines are numbered as read, so that an error names the line the user wrote;
-    // after a signal or a fatal error nothing more is sent.
-    const n = ++linesRead;
-    if (ended || inputEnded) return;
-    queue.push({ n, line });
-    pump();
-  });
-  input.on('close', () => {
-    logger?.debug('end of input: leaving the group, then the network');
-    inputEnded = true;
-    maybeFinish();
-  });
-  const stopOnSignal = (): void => {
-    inputEnded = true;
-    queue.length = 0;
-    rejected.length = 0;
-    maybeFinish();
-  };
-  process.once('SIGTERM', stopOnSignal);
-  process.once('SIGINT', stopOnSignal);
-
-  await join();
-  maybeFinish();
-  await done;
-  return 0;
 }
 
 /** States from this size on get a progress line on standard error while they arrive. */

@@ -36,10 +36,30 @@ interface Values {
   help?: boolean;
 }
 
+/** Runs the command; resolves with the exit code (2 for a usage error). */
 async function main(): Promise<number> {
-  let values: Values;
+  const values = simArgs();
+  if (values === null) return 2;
+  if (values.help === true) {
+    console.log(usage);
+    return 0;
+  }
   try {
-    ({ values } = parseArgs({
+    return values.swarm === true ? await swarmCommand(values) : await scenarioCommand(values);
+  } catch (err) {
+    if (err instanceof UsageProblem) {
+      console.error(`sim: ${err.message} (try --help)`);
+      return 2;
+    }
+    console.error(`sim: ${(err as Error).message.split('\n')[0]}`);
+    return 2;
+  }
+}
+
+/** The command line's flags; null (said on standard error) when they do not parse. */
+function simArgs(): Values | null {
+  try {
+    return parseArgs({
       options: {
         seeds: { type: 'string' },
         from: { type: 'string' },
@@ -51,38 +71,31 @@ async function main(): Promise<number> {
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
-    }));
+    }).values;
   } catch (err) {
     console.error(`sim: ${(err as Error).message.split('\n')[0]} (try --help)`);
-    return 2;
+    return null;
   }
-  if (values.help === true) {
-    console.log(usage);
-    return 0;
+}
+
+/** `--swarm`: replays one seed (`--seed`) or sweeps a range. */
+async function swarmCommand(values: Values): Promise<number> {
+  if (values.profile !== undefined) throw new UsageProblem('--profile is for scenarios, not --swarm');
+  const kinds = values.kinds === undefined ? undefined : parseFaultKinds(values.kinds);
+  return values.seed !== undefined ? await replaySwarm(int('seed', values.seed, 0), kinds, values.quiet === true) : await sweepSwarm(values, kinds);
+}
+
+/** Scenarios: replays one seed (`--seed`) or sweeps a range, with an optional profile. */
+async function scenarioCommand(values: Values): Promise<number> {
+  if (values.kinds !== undefined) throw new UsageProblem('--kinds needs --swarm');
+  let profile: Profile | undefined;
+  if (values.profile !== undefined) {
+    if (values.profile !== ScenarioProfile.mixed && values.profile !== ScenarioProfile.crashes) {
+      throw new UsageProblem('--profile must be mixed or crashes');
+    }
+    profile = values.profile;
   }
-  try {
-    if (values.swarm === true) {
-      if (values.profile !== undefined) throw new UsageProblem('--profile is for scenarios, not --swarm');
-      const kinds = values.kinds === undefined ? undefined : parseFaultKinds(values.kinds);
-      return values.seed !== undefined ? await replaySwarm(int('seed', values.seed, 0), kinds, values.quiet === true) : await sweepSwarm(values, kinds);
-    }
-    if (values.kinds !== undefined) throw new UsageProblem('--kinds needs --swarm');
-    let profile: Profile | undefined;
-    if (values.profile !== undefined) {
-      if (values.profile !== ScenarioProfile.mixed && values.profile !== ScenarioProfile.crashes) {
-        throw new UsageProblem('--profile must be mixed or crashes');
-      }
-      profile = values.profile;
-    }
-    return values.seed !== undefined ? await replayScenario(int('seed', values.seed, 0), profile, values.quiet === true) : await sweepScenarios(values, profile);
-  } catch (err) {
-    if (err instanceof UsageProblem) {
-      console.error(`sim: ${err.message} (try --help)`);
-      return 2;
-    }
-    console.error(`sim: ${(err as Error).message.split('\n')[0]}`);
-    return 2;
-  }
+  return values.seed !== undefined ? await replayScenario(int('seed', values.seed, 0), profile, values.quiet === true) : await sweepScenarios(values, profile);
 }
 
 class UsageProblem extends Error {}

@@ -16,6 +16,7 @@ import type { StatusDocument, StatusFailure, StatusViewChange } from '../status.
 import { securityFlags, securityOptions } from './member.js';
 import { UsageError } from './usage.js';
 
+/** The help text of `cohort status`. */
 export const statusUsage = `usage: cohort status HOST:PORT [--json] [--watch [SECONDS]] [--timeout-ms N]
                      [--secret-file PATH | --insecure] [--tls-cert PATH --tls-key PATH --tls-ca PATH]
                      [--network NAME] [--listen HOST:PORT]
@@ -66,26 +67,35 @@ function takeWatch(argv: readonly string[]): { rest: string[]; watchS: number | 
   return { rest, watchS };
 }
 
-/** Run `cohort status`; resolves with the exit code. */
-export async function status(argv: readonly string[]): Promise<number> {
+/** The flags of `cohort status` besides `--watch`. */
+const statusFlags = {
+  json: { type: 'boolean' },
+  'timeout-ms': { type: 'string' },
+  ...securityFlags,
+  network: { type: 'string' },
+  listen: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `parseArgs` over {@link statusFlags}. */
+function parseStatusFlags(args: string[]) {
+  return parseArgs({ args, options: statusFlags, strict: true, allowPositionals: true });
+}
+
+/** The arguments of `cohort status`, checked. */
+interface StatusArgs {
+  readonly values: ReturnType<typeof parseStatusFlags>['values'];
+  readonly target: string;
+  readonly timeoutMs: number;
+  /** Seconds between two requests with `--watch`; null without. */
+  readonly watchS: number | null;
+}
+
+/** Checks the arguments, in the order the errors have always come; `help` when asked for. */
+function statusArgs(argv: readonly string[]): StatusArgs | 'help' {
   const { rest, watchS } = takeWatch(argv);
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
-      json: { type: 'boolean' },
-      'timeout-ms': { type: 'string' },
-      ...securityFlags,
-      network: { type: 'string' },
-      listen: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help === true) {
-    process.stdout.write(`${statusUsage}\n`);
-    return 0;
-  }
+  const { values, positionals } = parseStatusFlags(rest);
+  if (values.help === true) return 'help';
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'HOST:PORT of the endpoint to probe is required' : `one HOST:PORT only, got ${positionals.join(' ')}`);
   const target = positionals[0]!;
   let timeoutMs = 3000;
@@ -93,12 +103,36 @@ export async function status(argv: readonly string[]): Promise<number> {
     timeoutMs = Number(values['timeout-ms']);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout-ms must be a positive integer, got "${values['timeout-ms']}"`);
   }
+  return { values, target, timeoutMs, watchS };
+}
+
+/** Run `cohort status`; resolves with the exit code. */
+export async function status(argv: readonly string[]): Promise<number> {
+  const args = statusArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(`${statusUsage}\n`);
+    return 0;
+  }
+  const { values, timeoutMs, watchS } = args;
+  const prober = await openProber(args);
+  const show = (doc: StatusDocument): void => {
+    process.stdout.write(values.json === true ? `${JSON.stringify(doc)}\n` : `${formatStatus(doc)}\n`);
+  };
+  try {
+    if (watchS === null) return await askOnce(prober, timeoutMs, show);
+    return await watch(prober, timeoutMs, watchS, show);
+  } finally {
+    await prober.close();
+  }
+}
+
+/** Opens the probe with the security flags; a bad target, listen address or secret is a usage error. */
+async function openProber(args: StatusArgs): Promise<StatusProber> {
+  const { values, target } = args;
   const warn = (line: string): void => void process.stderr.write(`${line}\n`);
   const { secret, tls, insecure } = securityOptions(values, warn);
-
-  let prober: StatusProber;
   try {
-    prober = await StatusProber.open(target, {
+    return await StatusProber.open(target, {
       ...(values.listen === undefined ? {} : { listen: values.listen }),
       ...(values.network === undefined ? {} : { network: values.network }),
       ...(secret === undefined ? {} : { secret }),
@@ -110,53 +144,56 @@ export async function status(argv: readonly string[]): Promise<number> {
     if (err instanceof OptionError || (err instanceof CohortError && err.code === ErrorCode.badName)) throw new UsageError(err.message);
     throw err;
   }
+}
 
-  const show = (doc: StatusDocument): void => {
-    process.stdout.write(values.json === true ? `${JSON.stringify(doc)}\n` : `${formatStatus(doc)}\n`);
-  };
-  const explain = (err: unknown): string => (err instanceof ProbeError ? `${err.message} (${err.code})` : String(err));
+/** A probe failure as one line: its message and code. */
+function explain(err: unknown): string {
+  return err instanceof ProbeError ? `${err.message} (${err.code})` : String(err);
+}
+
+/** One request: 0 when answered, 1 (the reason on standard error) when not. */
+async function askOnce(prober: StatusProber, timeoutMs: number, show: (doc: StatusDocument) => void): Promise<number> {
   try {
-    if (watchS === null) {
+    show(await prober.request(timeoutMs));
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ProbeError)) throw err;
+    process.stderr.write(`cohort status: ${explain(err)}\n`);
+    return 1;
+  }
+}
+
+/**
+ * Watch: until interrupted; an unreachable or silent endpoint is reported and asked
+ * again (it may be restarting), a refusal ends it (the flags are wrong).
+ */
+async function watch(prober: StatusProber, timeoutMs: number, watchS: number, show: (doc: StatusDocument) => void): Promise<number> {
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (!interrupted) {
       try {
         show(await prober.request(timeoutMs));
-        return 0;
       } catch (err) {
         if (!(err instanceof ProbeError)) throw err;
-        process.stderr.write(`cohort status: ${explain(err)}\n`);
-        return 1;
+        process.stderr.write(`cohort status: ${new Date().toISOString()} ${explain(err)}\n`);
+        if (err.code === ErrorCode.refused) return 1;
       }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([stopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, watchS * 1000)))]);
+      clearTimeout(timer);
     }
-    // Watch: until interrupted; an unreachable or silent endpoint is reported and asked
-    // again (it may be restarting), a refusal ends it (the flags are wrong).
-    let stop: () => void = () => undefined;
-    const stopped = new Promise<void>((resolve) => (stop = resolve));
-    let interrupted = false;
-    const onSignal = (): void => {
-      interrupted = true;
-      stop();
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      while (!interrupted) {
-        try {
-          show(await prober.request(timeoutMs));
-        } catch (err) {
-          if (!(err instanceof ProbeError)) throw err;
-          process.stderr.write(`cohort status: ${new Date().toISOString()} ${explain(err)}\n`);
-          if (err.code === ErrorCode.refused) return 1;
-        }
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([stopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, watchS * 1000)))]);
-        clearTimeout(timer);
-      }
-      return 0;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    return 0;
   } finally {
-    await prober.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

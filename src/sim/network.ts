@@ -42,171 +42,33 @@
  * pair gives a non-transitive cut. Cuts stay across `partition()` calls and are
  * removed one by one with `restoreLink` or all at once by `heal()`. They draw no
  * randomness, so adding one leaves the rest of a run's stream unchanged.
+ *
+ * This file is the message path; the options and fault settings (with their
+ * validation) are in `network-options.ts`, the node records in `network-node.ts`.
  */
 import type { Message } from '../core/types.js';
 import { OptionError } from '../errors.js';
-import { MemoryTransport } from '../transport/memory.js';
 import type { SeededRng } from './rng.js';
-import { GateOutcome, NodeClock, type Scheduler } from './scheduler.js';
+import { GateOutcome, type Scheduler } from './scheduler.js';
+import {
+  checkFaults,
+  DEFAULT_FAULTS,
+  DEFAULT_HELD_MESSAGES_MAX,
+  DROP_REASONS,
+  DropReason,
+  FAULT_KEYS,
+  OPTION_KEYS,
+  pickFaults,
+  type NetworkFaults,
+  type NetworkStats,
+  type SimCodec,
+  type SimNetworkOptions,
+} from './network-options.js';
+import { NodeRecord, type NetworkHooks, type SimNode } from './network-node.js';
 
-/** Why the network lost a message copy. Each has its own counter in {@link NetworkStats}. */
-export const DropReason = {
-  /** Lost at random, by `dropProbability`. */
-  random: 'random',
-  /** Sender and destination were on different sides of a partition (at send or arrival). */
-  partition: 'partition',
-  /** The directed link from sender to destination was cut (`cutLink`), at send or arrival. */
-  cut: 'cut',
-  /** The destination was crashed when the message arrived, or crashed while it was held. */
-  crashed: 'crashed',
-  /** No node was ever added at the destination address. */
-  noNode: 'no-node',
-  /** The destination's transport was closed. */
-  closed: 'closed',
-  /** The destination's transport had no handler installed (`onMessage` never called). */
-  noHandler: 'no-handler',
-  /** The destination was paused and already held `heldMessagesMax` messages. */
-  bufferFull: 'buffer-full',
-  /** The codec could not decode the bytes (only with a `codec`). */
-  decode: 'decode',
-  /** The sender had crashed: a crashed node sends nothing (only stale async code tries). */
-  senderCrashed: 'sender-crashed',
-  /** A test's filter (`dropWhen`) chose to lose it: one message at the worst moment. */
-  filtered: 'filtered',
-} as const;
-/** One of the {@link DropReason} values. */
-export type DropReason = (typeof DropReason)[keyof typeof DropReason];
-
-const DROP_REASONS = Object.values(DropReason);
-
-/** Encodes messages at send and decodes them at delivery, to exercise the real wire codec. */
-export interface SimCodec {
-  /** May throw for a message that cannot be encoded: that is a bug of the sender and propagates out of `send`. */
-  encode(m: Message): Uint8Array;
-  /** May throw for bad bytes: the network counts a `decode` drop and goes on. */
-  decode(b: Uint8Array): Message;
-}
-
-/** The fault settings; all can be changed at any time with {@link SimNetwork.configure}. */
-export interface NetworkFaults {
-  /**
-   * Probability (0..1) that a message between two different nodes is lost.
-   * @default 0
-   */
-  readonly dropProbability: number;
-  /**
-   * Probability (0..1) that a message that was not lost is delivered twice; the copy
-   * gets its own, independently drawn delay.
-   * @default 0
-   */
-  readonly duplicateProbability: number;
-  /**
-   * Smallest one-way delay (ms, integer >= 0). Every message, including one to the
-   * sender itself, takes a delay drawn uniformly from [delayMinMs, delayMaxMs].
-   * @default 1
-   */
-  readonly delayMinMs: number;
-  /**
-   * Largest one-way delay (ms, integer >= delayMinMs), before any reorder delay.
-   * @default 10
-   */
-  readonly delayMaxMs: number;
-  /**
-   * Probability (0..1) that a message between two different nodes gets an extra delay
-   * drawn uniformly from [1, reorderDelayMaxMs], so that later messages overtake it.
-   * @default 0
-   */
-  readonly reorderProbability: number;
-  /**
-   * Largest extra delay (ms, integer >= 1) of a reordered message.
-   * @default 50
-   */
-  readonly reorderDelayMaxMs: number;
-}
-
-/** The fault settings of a new network: a perfect network with 1–10 ms delays. */
-export const DEFAULT_FAULTS: NetworkFaults = Object.freeze({
-  dropProbability: 0,
-  duplicateProbability: 0,
-  delayMinMs: 1,
-  delayMaxMs: 10,
-  reorderProbability: 0,
-  reorderDelayMaxMs: 50,
-});
-
-/** Default bound on the messages a paused node holds (its "socket buffer"). */
-export const DEFAULT_HELD_MESSAGES_MAX = 10_000;
-
-/** Options of {@link SimNetwork}. Fault settings may be given here too. */
-export interface SimNetworkOptions extends Partial<NetworkFaults> {
-  /** The virtual time the network runs on; shared with the nodes' clocks. */
-  readonly scheduler: Scheduler;
-  /** Where every fault decision is drawn from. Give the network its own stream (`rng.fork()`). */
-  readonly rng: SeededRng;
-  /**
-   * When given, every message is encoded at send and decoded at delivery.
-   * @default undefined (messages are passed by reference; receivers must not mutate them)
-   */
-  readonly codec?: SimCodec;
-  /**
-   * Receives one readable line per network happening (send, duplicate, hold, deliver,
-   * drop, and node and partition changes), prefixed with the virtual time, for
-   * replaying a failing seed readably. Can be set later through `network.onTrace`.
-   * @default undefined (no tracing, and no cost)
-   */
-  readonly onTrace?: (line: string) => void;
-  /**
-   * Bound on the messages held for one paused node; further arrivals are dropped with
-   * reason `buffer-full`, as a full kernel socket buffer drops datagrams.
-   * @default 10_000
-   */
-  readonly heldMessagesMax?: number;
-  /**
-   * Sees every message a node's transport hands to the network, in order, before its
-   * fate is drawn (lost and crashed senders' messages too), with its encoding when
-   * there is a codec. For golden traces: a digest of everything the network carried.
-   * @default undefined
-   */
-  readonly onSend?: (from: string, to: string, msg: Message, bytes: Uint8Array | null) => void;
-}
-
-/** A snapshot of the network's counters. Every copy of a message is accounted for once: `sent + duplicated = delivered + droppedTotal + inFlight`. */
-export interface NetworkStats {
-  /** `send` calls that reached the network (a closed transport's sends do not). */
-  readonly sent: number;
-  /** Handler calls (a duplicated message counts twice). */
-  readonly delivered: number;
-  /** Extra copies created by `duplicateProbability`. */
-  readonly duplicated: number;
-  /** Copies lost, by reason. */
-  readonly dropped: Readonly<Record<DropReason, number>>;
-  /** Sum of `dropped`. */
-  readonly droppedTotal: number;
-  /** Copies not yet delivered or dropped: travelling, or held for a paused node. */
-  readonly inFlight: number;
-}
-
-/** A simulated node: its transport and clock, and the controls of its life. */
-export interface SimNode {
-  /** The node's address on the network, e.g. `n1`. */
-  readonly address: string;
-  /** 1 for the first node at this address, one more for each restart at it. */
-  readonly generation: number;
-  /** The node's transport: hand it to the endpoint under test. */
-  readonly transport: MemoryTransport;
-  /** The node's clock: hand it to the endpoint under test. */
-  readonly clock: NodeClock;
-  /** False once crashed. A paused node is up. */
-  readonly isUp: boolean;
-  /** True while paused (SIGSTOP-like). */
-  readonly isPaused: boolean;
-  /** SIGKILL: timers and held messages are dropped, nothing of the node runs or sends again. Final. */
-  crash(): void;
-  /** SIGSTOP: timers and arriving messages wait until `resume()`. No effect if crashed or paused. */
-  pause(): void;
-  /** SIGCONT: what waited is released now, in the order it came due. No effect unless paused. */
-  resume(): void;
-}
+export { DEFAULT_FAULTS, DEFAULT_HELD_MESSAGES_MAX, DropReason } from './network-options.js';
+export type { NetworkFaults, NetworkStats, SimCodec, SimNetworkOptions } from './network-options.js';
+export type { SimNode } from './network-node.js';
 
 /** One copy of a message on its way. */
 interface Flight {
@@ -223,102 +85,8 @@ interface Flight {
   readonly bytes: Uint8Array | null;
 }
 
-const OPTION_KEYS: ReadonlySet<string> = new Set([
-  ...Object.keys(DEFAULT_FAULTS),
-  'scheduler',
-  'rng',
-  'codec',
-  'onTrace',
-  'heldMessagesMax',
-  'onSend',
-]);
-const FAULT_KEYS: ReadonlySet<string> = new Set(Object.keys(DEFAULT_FAULTS));
-
-function checkFaults(f: NetworkFaults): void {
-  for (const key of ['dropProbability', 'duplicateProbability', 'reorderProbability'] as const) {
-    const p = f[key];
-    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
-      throw new OptionError(`${key} must be a probability in [0, 1], got ${String(p)}`);
-    }
-  }
-  if (!Number.isSafeInteger(f.delayMinMs) || f.delayMinMs < 0) {
-    throw new OptionError(`delayMinMs must be an integer >= 0, got ${String(f.delayMinMs)}`);
-  }
-  if (!Number.isSafeInteger(f.delayMaxMs) || f.delayMaxMs < f.delayMinMs) {
-    throw new OptionError(
-      `delayMaxMs must be an integer >= delayMinMs (${f.delayMinMs}), got ${String(f.delayMaxMs)}`,
-    );
-  }
-  if (!Number.isSafeInteger(f.reorderDelayMaxMs) || f.reorderDelayMaxMs < 1) {
-    throw new OptionError(`reorderDelayMaxMs must be an integer >= 1, got ${String(f.reorderDelayMaxMs)}`);
-  }
-}
-
-function pickFaults(from: Partial<NetworkFaults>, base: NetworkFaults): NetworkFaults {
-  return {
-    dropProbability: from.dropProbability ?? base.dropProbability,
-    duplicateProbability: from.duplicateProbability ?? base.duplicateProbability,
-    delayMinMs: from.delayMinMs ?? base.delayMinMs,
-    delayMaxMs: from.delayMaxMs ?? base.delayMaxMs,
-    reorderProbability: from.reorderProbability ?? base.reorderProbability,
-    reorderDelayMaxMs: from.reorderDelayMaxMs ?? base.reorderDelayMaxMs,
-  };
-}
-
 function errorText(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
-
-/** What a node record needs of its network (kept off the network's public surface). */
-interface NetworkHooks {
-  send(node: NodeRecord, to: string, msg: Message): void;
-  traceNode(node: NodeRecord, what: string): void;
-}
-
-/** The network's record of one node incarnation. */
-class NodeRecord implements SimNode {
-  readonly transport: MemoryTransport;
-  readonly clock: NodeClock;
-  /** Messages currently held for this node while paused or catching up. */
-  heldMessages = 0;
-
-  constructor(
-    private readonly net: NetworkHooks,
-    readonly address: string,
-    readonly generation: number,
-    scheduler: Scheduler,
-  ) {
-    this.clock = new NodeClock(scheduler);
-    // The send function is bound to this record, not to the address, so a stale
-    // transport of a crashed incarnation keeps being refused after a restart.
-    this.transport = new MemoryTransport(address, (to, msg) => net.send(this, to, msg));
-  }
-
-  get isUp(): boolean {
-    return !this.clock.isCrashed;
-  }
-
-  get isPaused(): boolean {
-    return this.clock.isPaused;
-  }
-
-  crash(): void {
-    if (this.clock.isCrashed) return;
-    this.net.traceNode(this, 'crash');
-    this.clock.crash();
-  }
-
-  pause(): void {
-    if (this.clock.isCrashed || this.clock.isPaused) return;
-    this.net.traceNode(this, 'pause');
-    this.clock.pause();
-  }
-
-  resume(): void {
-    if (!this.clock.isPaused) return;
-    this.net.traceNode(this, `resume (${this.clock.heldCount} held)`);
-    this.clock.resume();
-  }
 }
 
 /**

@@ -2,11 +2,9 @@
  * The swarm's cluster: the endpoints of one run, the application each member runs,
  * and the bookkeeping the faults and the judge need.
  *
- * Every member runs the `cohort member` application: its replicated state is a running
- * SHA-256 digest of the delivered stream (`digest = sha256(digest + "\n" + sender +
- * "\n" + data)`, `count` one more per message), its checkpoint carries that state plus
- * the run's padding, and its history records every event exactly as `runScenario`
- * does, so that `checkHistories` judges both the same way.
+ * Every member runs the `cohort member` digest application (`swarm-app.ts`), whose
+ * histories are recorded exactly as `runScenario` records them, so that
+ * `checkHistories` judges both the same way.
  *
  * Rules the cluster keeps so that liveness can be judged (the protocol's founding
  * rules): an endpoint always (re)starts with the seed list it was first given (the
@@ -18,50 +16,19 @@
  * whose groups start afresh, so histories of each such *era* name their groups
  * `g@era` and are judged as separate groups.
  */
-import { createHash } from 'node:crypto';
-import type { HistoryEvent, MemberHistory } from '../check/history.js';
-import type { MemberRef } from '../core/types.js';
-import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
+import { INITIAL_DIGEST } from '../check/digest.js';
+import type { MemberHistory } from '../check/history.js';
+import { memberKey } from '../core/types.js';
+import type { Endpoint, Group } from '../endpoint.js';
 import type { SeededRng } from './rng.js';
 import type { Simulation } from './simulation.js';
+import { SwarmApps, type Recorder } from './swarm-app.js';
 import type { SwarmShape } from './swarm-shape.js';
 
-/** The digest of a new group's empty state. */
-export const ZERO_DIGEST = '0'.repeat(64);
+export type { Recorder } from './swarm-app.js';
 
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
-
-function digestStep(digest: string, sender: string, data: string): string {
-  return createHash('sha256').update(`${digest}\n${sender}\n${data}`).digest('hex');
-}
-
-function refKey(m: MemberRef): string {
-  return `${m.id}#${m.inc}`;
-}
-
-/** One member incarnation's history under construction. */
-export interface Recorder {
-  /** `id#incarnation`. */
-  readonly member: string;
-  readonly events: HistoryEvent[];
-  end: MemberHistory['end'];
-  crashedAt?: number;
-  /** The endpoint whose incarnation this is (it moves on to a new one when excluded). */
-  readonly endpoint: Endpoint;
-}
-
-/** The application state of one member incarnation in one group. */
-interface AppState {
-  count: number;
-  digest: string;
-  viewId: number;
-  /** Own multicasts not yet delivered back (liveness: all must come back). */
-  readonly outstanding: Set<string>;
-}
-
-/** A send as recorded, completed when its promise resolves. */
-type SendRecord = { type: 'send'; group: string; msgId: string; senderSeq: number; safe: boolean; time: number; resolvedAt?: number };
+/** The digest of a new group's empty state (the `cohort member` convention, `check/digest.ts`). */
+export const ZERO_DIGEST = INITIAL_DIGEST;
 
 /** Options of {@link SwarmCluster}. */
 export interface SwarmClusterOptions {
@@ -107,10 +74,6 @@ export class SwarmCluster {
   era = 0;
   /** Set while everyone is stopping, until all start again: no other restart may start anyone. */
   totalRestartUnderway = false;
-  /** Messages delivered, summed over all members. */
-  delivered = 0;
-  /** Largest state received by a joiner, bytes. */
-  maxStateBytes = 0;
   /** Membership actions scheduled for later (restarts, rejoins) that have not run yet. */
   pendingActions = 0;
   /** Set when the liveness phase starts: delayed parts of faults (a crash, a leave) no longer strike. */
@@ -121,13 +84,10 @@ export class SwarmCluster {
   lossGeneration = 0;
 
   private readonly trace: ((line: string) => void) | undefined;
-  private readonly recorders: Recorder[] = [];
-  private readonly recorderByMember = new Map<string, Recorder>();
-  private readonly apps = new Map<string, AppState>();
+  /** The applications the members run, and their recorders; the cluster is their `SwarmAppHost` (structurally, which keeps that interface off the public reference). */
+  private readonly app: SwarmApps = new SwarmApps(this);
   /** Per address: one more at each start, so that stale restarts and rejoins do nothing. */
   private readonly life = new Map<string, number>();
-  private readonly sentCount = new Map<string, number>();
-  private readonly senderGeneration = new Map<string, number>();
   /** Group leaves asked for and not completed: a live member's leave must complete after healing. */
   private readonly pendingLeaves = new Map<Group, { ep: Endpoint; rec: Recorder }>();
   private joinerCount = 0;
@@ -143,6 +103,26 @@ export class SwarmCluster {
       this.seedsOf.set(id, this.allIds.filter((x) => x !== id));
       this.wants.set(id, new Set(opts.shape.wants.get(id) ?? []));
     }
+  }
+
+  /** Messages delivered, summed over all members. */
+  get delivered(): number {
+    return this.app.delivered;
+  }
+
+  /** Largest state received by a joiner, bytes. */
+  get maxStateBytes(): number {
+    return this.app.maxStateBytes;
+  }
+
+  /** Whether the run is traced. */
+  get tracing(): boolean {
+    return this.trace !== undefined;
+  }
+
+  /** Virtual time until which the application of `id` takes no events; 0 when it does not stall. */
+  stalledUntil(id: string): number {
+    return this.stalls.get(id) ?? 0;
   }
 
   /** A readable line in the trace, at the current virtual time. */
@@ -226,7 +206,7 @@ export class SwarmCluster {
     if (!this.sim.isUp(id)) return;
     const ep = this.sim.endpoint(id);
     const member = `${id}#${ep.incarnation}`;
-    const rec = this.recorderByMember.get(member);
+    const rec = this.app.recorderByMember.get(member);
     if (rec !== undefined && rec.end === 'up') {
       rec.end = 'crashed';
       rec.crashedAt = this.sim.now;
@@ -240,14 +220,14 @@ export class SwarmCluster {
     const ep = this.sim.endpoint(id);
     this.stopped.add(id);
     this.stopping.add(id);
-    const rec = this.recorderByMember.get(`${id}#${ep.incarnation}`);
+    const rec = this.app.recorderByMember.get(`${id}#${ep.incarnation}`);
     const inGroups = [...(this.wants.get(id) ?? [])].filter((g) => (ep.group(g)?.view ?? null) !== null);
     this.dirty = true;
     ep.stop().then(
       () => {
         if (this.sim.endpoint(id) === ep) this.stopping.delete(id);
         if (rec !== undefined && rec.end === 'up') {
-          for (const g of inGroups) rec.events.push({ type: 'left', group: this.recordedName(g, rec), time: this.sim.now });
+          for (const g of inGroups) rec.events.push({ type: 'left', group: this.app.recordedName(g, rec), time: this.sim.now });
           rec.end = 'stopped';
         }
         onStopped?.();
@@ -284,185 +264,9 @@ export class SwarmCluster {
 
   // ---------------------------------------------------------------- groups and the application
 
-  /** The name a recorder's histories give group `g` (groups of a new network are new groups). */
-  private recordedName(g: string, rec: Recorder): string {
-    const era = this.eraOf.get(rec) ?? 0;
-    return era === 0 ? g : `${g}@${era}`;
-  }
-
-  private readonly eraOf = new Map<Recorder, number>();
-
-  private recorderFor(ep: Endpoint): Recorder {
-    const member = `${ep.id}#${ep.incarnation}`;
-    let r = this.recorderByMember.get(member);
-    if (r === undefined) {
-      r = { member, events: [], end: 'up', endpoint: ep };
-      this.recorders.push(r);
-      this.recorderByMember.set(member, r);
-      this.eraOf.set(r, this.era);
-    }
-    return r;
-  }
-
-  /** `ep` joins group `g` (if not in it), runs the digest application in it, and sends. */
+    /** `ep` joins group `g` (if not in it), runs the digest application in it, and sends. */
   joinGroup(ep: Endpoint, g: string): void {
-    if (ep.group(g) !== undefined || !this.sim.isUp(ep.id) || this.stopped.has(ep.id) || this.sim.endpoint(ep.id) !== ep) return;
-    const rec = this.recorderFor(ep);
-    if (rec.end !== 'up') {
-      // The endpoint has not taken its new incarnation yet: try again shortly.
-      this.later(50, () => this.joinGroup(ep, g));
-      return;
-    }
-    const name = this.recordedName(g, rec);
-    const app: AppState = { count: 0, digest: ZERO_DIGEST, viewId: 0, outstanding: new Set() };
-    this.apps.set(`${rec.member}\0${g}`, app);
-    // The node's own clock: a stall's end waits while the node is paused, and never
-    // comes once it crashed (nothing of a killed process runs on).
-    const clock = this.sim.network.node(ep.id)!.clock;
-    const onEvent = (e: GroupEvent): Promise<void> | undefined => {
-      this.onGroupEvent(ep, g, name, rec, app, e);
-      // A stalled application holds the endpoint's queue until the stall ends.
-      const until = this.stalls.get(ep.id) ?? 0;
-      if (until <= this.sim.now) return undefined;
-      return new Promise<void>((resolve) => void clock.setTimer(until - this.sim.now, resolve));
-    };
-    const checkpoint = (): Uint8Array => {
-      const head = textEncoder.encode(`${JSON.stringify({ count: app.count, digest: app.digest })}\n`);
-      const out = new Uint8Array(head.length + this.shape.stateBytes);
-      out.set(head, 0);
-      return out;
-    };
-    this.dirty = true;
-    ep.join(g, { onEvent, checkpoint }).catch(() => {
-      // Excluded from the network while joining (no view, so no `excluded` event):
-      // this incarnation is gone; an application joins again once its endpoint is
-      // back, as after an exclusion.
-      if (rec.end === 'up' && this.sim.isUp(ep.id) && `${ep.id}#${ep.incarnation}` !== rec.member) rec.end = 'excluded';
-      this.later(50, () => {
-        if (this.sim.isUp(ep.id) && !this.stopped.has(ep.id) && this.wants.get(ep.id)?.has(g) === true) this.joinGroup(ep, g);
-      });
-    });
-    // The handle of this join: a later join of the same group (a new incarnation) has its own sender.
-    const handle = ep.group(g);
-    if (handle !== undefined && this.rng.chance(this.shape.senderShare)) this.startSender(ep, handle, name, rec, app);
-  }
-
-  private onGroupEvent(ep: Endpoint, g: string, name: string, rec: Recorder, app: AppState, e: GroupEvent): void {
-    // The protocol's time of delivery: a stalled application takes events late, but the
-    // network's life (G9) and the order of events are the protocol's.
-    const time = ep.deliveredAt;
-    switch (e.type) {
-      case 'view':
-        app.viewId = e.view.id;
-        rec.events.push({
-          type: 'view',
-          group: name,
-          viewId: e.view.id,
-          network: e.view.network,
-          members: e.view.refs.members.map(refKey),
-          joined: e.view.refs.joined.map(refKey),
-          left: e.view.refs.left.map(refKey),
-          failed: e.view.refs.failed.map(refKey),
-          reason: e.view.reason,
-          time,
-        });
-        return;
-      case 'state': {
-        this.maxStateBytes = Math.max(this.maxStateBytes, e.data.length);
-        const text = textDecoder.decode(e.data.subarray(0, Math.min(e.data.length, 200)));
-        const nl = text.indexOf('\n');
-        const head = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as { count: number; digest: string };
-        app.count = head.count;
-        app.digest = head.digest;
-        rec.events.push({ type: 'state', group: name, digest: app.digest, count: app.count, time });
-        return;
-      }
-      case 'message': {
-        const data = textDecoder.decode(e.data);
-        const space = data.indexOf(' ');
-        const msgId = space < 0 ? data : data.slice(0, space);
-        const sender = `${e.sender}#${e.senderInc}`;
-        app.digest = digestStep(app.digest, e.sender, data);
-        app.count += 1;
-        this.delivered += 1;
-        if (sender === rec.member) app.outstanding.delete(msgId);
-        const seq = Number(msgId.slice(msgId.lastIndexOf(':') + 1));
-        rec.events.push({ type: 'message', group: name, viewId: app.viewId, sender, msgId, senderSeq: seq, safe: e.safe, time, digest: app.digest, count: app.count });
-        return;
-      }
-      case 'blocked':
-        rec.events.push({ type: 'blocked', group: name, time });
-        return;
-      case 'excluded':
-        rec.events.push({ type: 'excluded', group: name, time });
-        rec.end = 'excluded';
-        // Come back: the endpoint rejoins the network by itself; rejoin the group too —
-        // once the excluded handle is gone (a stalled handler holds it until it resumes).
-        {
-          const old = ep.group(g);
-          const rejoin = (): void => {
-            if (!this.sim.isUp(ep.id) || this.stopped.has(ep.id) || this.wants.get(ep.id)?.has(g) !== true) return;
-            if (old !== undefined && ep.group(g) === old) this.later(50, rejoin);
-            else this.joinGroup(ep, g);
-          };
-          this.later(50, rejoin);
-        }
-        return;
-      default: {
-        const never: never = e;
-        void never;
-      }
-    }
-  }
-
-  /** Multicast to the group at the run's rate, on the endpoint's own clock (a paused node sends nothing). */
-  private startSender(ep: Endpoint, handle: Group, name: string, rec: Recorder, app: AppState): void {
-    const g = handle.name;
-    const genKey = `${ep.id}:${g}`;
-    const generation = (this.senderGeneration.get(genKey) ?? 0) + 1;
-    this.senderGeneration.set(genKey, generation);
-    const clock = this.sim.network.node(ep.id)?.clock;
-    if (clock === undefined) return;
-    const [lo, hi] = this.shape.sendIntervalMs;
-    const countKey = `${rec.member}:${g}`;
-    const tick = (): void => {
-      if (this.stopWorkload || rec.end !== 'up' || this.senderGeneration.get(genKey) !== generation) return;
-      if (ep.group(g) !== handle) return; // left, excluded, or joined again since
-      // Every fourth tick sends three in one go, so that they leave as one bundle; the
-      // last one in the other delivery mode when safe multicasts are on.
-      const burst = (this.sentCount.get(countKey) ?? 0) % 4 === 3 ? 3 : 1;
-      const safeShare = this.shape.safeShare;
-      const firstSafe = safeShare > 0 && this.rng.chance(safeShare);
-      for (let i = 0; i < burst && handle.view !== null; i++) {
-        this.send(handle, name, rec, app, countKey, i === 2 && safeShare > 0 && safeShare < 1 ? !firstSafe : firstSafe);
-      }
-      clock.setTimer(this.rng.between(lo, hi), tick);
-    };
-    clock.setTimer(this.rng.between(1, hi), tick);
-  }
-
-  private send(handle: Group, name: string, rec: Recorder, app: AppState, countKey: string, safe: boolean): void {
-    const n = (this.sentCount.get(countKey) ?? 0) + 1;
-    this.sentCount.set(countKey, n);
-    const msgId = `${rec.member}:${name}:${n}`;
-    const padding = this.shape.paddingBytesMax > 0 ? this.rng.below(this.shape.paddingBytesMax + 1) : 0;
-    const data = padding === 0 ? msgId : `${msgId} ${'x'.repeat(padding)}`;
-    const sendEvent: SendRecord = { type: 'send', group: name, msgId, senderSeq: n, safe, time: this.sim.now };
-    rec.events.push(sendEvent);
-    if (this.trace !== undefined) this.note(`multicast ${msgId}${safe ? ' (safe)' : ''}`);
-    try {
-      this.dirty = true;
-      handle.multicast(textEncoder.encode(data), { safe }).then(
-        () => {
-          sendEvent.resolvedAt = this.sim.now;
-        },
-        () => undefined,
-      );
-      app.outstanding.add(msgId);
-    } catch {
-      rec.events.pop();
-      this.sentCount.set(countKey, n - 1);
-    }
+    this.app.joinGroup(ep, g);
   }
 
   /**
@@ -484,15 +288,15 @@ export class SwarmCluster {
     if (want === undefined || handle === undefined || handle.view === null) return false;
     want.delete(g);
     const decision = this.decide(id, g);
-    const rec = this.recorderFor(ep);
-    const app = this.apps.get(`${rec.member}\0${g}`);
+    const rec = this.app.recorderFor(ep);
+    const app = this.app.apps.get(`${rec.member}\0${g}`);
     this.dirty = true;
     this.pendingLeaves.set(handle, { ep, rec });
     handle.leave().then(
       () => {
         this.pendingLeaves.delete(handle);
         if (rec.end !== 'up') return;
-        rec.events.push({ type: 'left', group: this.recordedName(g, rec), time: this.sim.now });
+        rec.events.push({ type: 'left', group: this.app.recordedName(g, rec), time: this.sim.now });
         app?.outstanding.clear(); // what was still in flight may never come back after a leave
         if (rejoinAfterMs === null) return;
         const life = this.life.get(id);
@@ -527,7 +331,7 @@ export class SwarmCluster {
     for (const id of this.allIds) {
       if (!this.sim.isUp(id) || this.stopped.has(id)) continue;
       const v = this.sim.endpoint(id).view;
-      if (v.epoch > best.epoch) best = { epoch: v.epoch, keys: v.members.map(refKey) };
+      if (v.epoch > best.epoch) best = { epoch: v.epoch, keys: v.members.map(memberKey) };
     }
     this.latestEpoch = best.epoch;
     return best.keys;
@@ -637,10 +441,10 @@ export class SwarmCluster {
     const liveKeys = eps.map((ep) => `${ep.id}#${ep.incarnation}`).sort().join(',');
     const first = eps[0]!.view;
     const same = eps.every((ep) => ep.view.epoch === first.epoch);
-    if (!same || first.epoch === 0 || first.members.map(refKey).sort().join(',') !== liveKeys) {
+    if (!same || first.epoch === 0 || first.members.map(memberKey).sort().join(',') !== liveKeys) {
       const views = new Map<string, string[]>();
       for (const ep of eps) {
-        const v = `epoch ${ep.view.epoch} [${ep.view.members.map(refKey).join(',')}]`;
+        const v = `epoch ${ep.view.epoch} [${ep.view.members.map(memberKey).join(',')}]`;
         views.set(v, [...(views.get(v) ?? []), ep.id]);
       }
       return `endpoint views differ from the live set {${liveKeys}}: ${[...views].map(([v, ids]) => `${ids.join(',')} at ${v}`).join('; ')}`;
@@ -661,7 +465,7 @@ export class SwarmCluster {
       const ep = this.sim.endpoint(id);
       const v = ep.group(g)?.view ?? null;
       if (v === null) return `${id} wants group ${g} but is in no view of it`;
-      const app = this.apps.get(`${id}#${ep.incarnation}\0${g}`);
+      const app = this.app.apps.get(`${id}#${ep.incarnation}\0${g}`);
       if (app === undefined) return `${id} has no application state in group ${g}`;
       if (app.outstanding.size > 0) return `${id} still waits for ${app.outstanding.size} of its own multicasts to ${g} (first ${[...app.outstanding][0]})`;
       const members = [...v.members].sort().join(',');
@@ -686,7 +490,7 @@ export class SwarmCluster {
 
   /** One history per member incarnation, as the checker takes them. */
   histories(): MemberHistory[] {
-    return this.recorders.map((r) => ({
+    return this.app.recorders.map((r) => ({
       member: r.member,
       events: r.events,
       end: this.endOf(r),
