@@ -77,7 +77,6 @@ import type {
   EndpointView,
   ProbeReplyMsg,
   Failure,
-  LogEntry,
   MemberRef,
   Message,
   OrderEntry,
@@ -222,19 +221,6 @@ export class EndpointCore {
   // --- membership changes ---
   /** The view change's proposer (its ballot, its last decision to resend). */
   private readonly proposer: Proposer;
-  /** The ballot whose proposal made the current view (null for a welcomed joiner). */
-  private lastInstalledBallot: Ballot | null = null;
-  /**
-   * The decision that began this epoch, kept by every member that installed it until
-   * each other member of the view is heard in the epoch. One that missed it (while the
-   * proposer, who alone sent it, is gone, or removed itself) gets it from any of them:
-   * an old member the accept — the proposal, and the entries up to the cut beyond the
-   * stable prefix, which it may lack — and a new member the welcome (still current:
-   * nothing of this epoch is stable before every member holds it). Without it, that
-   * member never enters the epoch while the others need its promise for the next view
-   * change, and a joiner that is the new coordinator waits on itself.
-   */
-  private decision: { oldEpoch: number; ballot: Ballot; proposal: Proposal; log: LogEntry[]; welcome: WelcomeMsg; waiting: Set<string> } | null = null;
   private leaving = false;
   private leavingSince = 0;
   private lingerUntil = 0;
@@ -857,15 +843,15 @@ export class EndpointCore {
    * the whole of it); if neither works it is suspected and removed like a silent one.
    */
   private resendCommit(now: number, to: MemberRef, addr: string): void {
-    if (this.lastInstalledBallot === null) return;
+    if (this.epoch.ballot === null) return;
     if (!this.due(now, `commit:${memberKey(to)}`)) return;
-    const d = this.decision;
+    const d = this.epoch.decision;
     if (d !== null && d.oldEpoch > 0 && d.waiting.has(memberKey(to))) {
       // It may never have accepted: the whole decision, which it installs at once.
       this.send(addr, { t: 'accept', from: this.self, epoch: d.oldEpoch, ballot: d.ballot, proposal: d.proposal, log: d.log, commit: true });
       return;
     }
-    this.send(addr, { t: 'commit', from: this.self, epoch: this.epoch.roster.view.epoch - 1, ballot: this.lastInstalledBallot });
+    this.send(addr, { t: 'commit', from: this.self, epoch: this.epoch.roster.view.epoch - 1, ballot: this.epoch.ballot });
   }
 
   /**
@@ -873,7 +859,7 @@ export class EndpointCore {
    * its welcome. Send it again (see `decision`); true if `from` is such a member.
    */
   private resendWelcome(now: number, from: MemberRef, addr: string): boolean {
-    const d = this.decision;
+    const d = this.epoch.decision;
     const k = memberKey(from);
     if (d === null || !d.waiting.has(k) || !(d.oldEpoch === 0 || d.proposal.joined.some((j) => sameMember(j, from)))) return false;
     if (this.due(now, `welcome:${k}`)) this.send(addr, d.welcome);
@@ -1128,7 +1114,7 @@ export class EndpointCore {
     const r = this.epoch.roster.rank.get(memberKey(msg.from));
     if (r !== undefined && this.isCoordinator()) this.epoch.sequencer!.onAck(r, msg.held);
     // It is in this epoch: it needs the decision that began it no more.
-    if (this.decision !== null && this.decision.waiting.delete(k) && this.decision.waiting.size === 0) this.decision = null;
+    if (this.epoch.decision !== null && this.epoch.decision.waiting.delete(k) && this.epoch.decision.waiting.size === 0) this.epoch.decision = null;
   }
 
   /** Advance the contiguous prefix for which both the record and the data are here. */
@@ -1311,37 +1297,16 @@ export class EndpointCore {
   }
 
   /**
-   * Deliver the old epoch up to the cut, then install the new view. Returns the
-   * welcome a proposer sends to new members.
+   * Install a decided view: deliver the old epoch up to the cut, change every group,
+   * then enter the new epoch — or, not in the view, join the network founded without
+   * us, stop (a graceful leave), or learn we are excluded. Returns the welcome a
+   * proposer sends to new members.
    */
   private install(now: number, ballot: Ballot, proposal: Proposal): WelcomeMsg {
     const oldEpoch = this.epoch.roster.view.epoch;
-    this.lastInstalledBallot = ballot;
     assert(proposal.view.epoch === oldEpoch + 1, `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
     // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
-    if (this.epoch.acceptor.wedgedAt !== null) {
-      this.counters.flushes++;
-      this.counters.flushMsLast = now - this.epoch.acceptor.wedgedAt;
-    }
-    this.epoch.acceptor.wedgedAt = null;
-    for (const [g, e] of this.epoch.acceptor.acceptedLog) {
-      // Entries of this epoch: their senders are members of its view.
-      const rank = this.epoch.roster.rank.get(memberKey(e.sender));
-      assert(rank !== undefined, `entry ${g} of the cut is from ${memberKey(e.sender)}, not a member of epoch ${oldEpoch}`);
-      if (!this.epoch.stream.records.has(g)) this.epoch.stream.records.set(g, { sender: e.sender, rank, seq: e.seq });
-      const byRank = this.epoch.stream.data[rank]!;
-      if (!byRank.has(e.seq) && e.payload !== null) {
-        byRank.set(e.seq, { t: 'data', from: e.sender, epoch: oldEpoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, relay: false, payload: e.payload });
-      }
-    }
-    while (this.epoch.stream.delivered < proposal.cut) {
-      const g = this.epoch.stream.delivered + 1;
-      const r = this.epoch.stream.records.get(g);
-      assert(r !== undefined, `entry ${g} of the cut ${proposal.cut} is missing at ${this.selfKey}`);
-      const d = this.epoch.stream.dataOf(r);
-      assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
-      this.deliverEntry(g, d);
-    }
+    this.deliverToCut(now, proposal.cut);
     const decidedLog = oldEpoch === 0 ? [] : this.epoch.stream.holdings(this.epoch.acceptor.acceptedLog).filter((e) => e.gseq <= proposal.cut);
     // 2. The membership change, in every group.
     const departed = new Map<string, 'left' | 'failed'>();
@@ -1349,41 +1314,15 @@ export class EndpointCore {
     for (const m of proposal.failed) departed.set(memberKey(m), 'failed');
     const changes = this.delivery.table.removeEndpoints(departed, { epoch: proposal.view.epoch, gseq: 0 });
     if (oldEpoch === 0) this.networkValue = `${ballot.proposer}/${ballot.round}`;
-    const welcome: WelcomeMsg = {
-      t: 'welcome',
-      from: this.self,
-      view: proposal.view,
-      joined: proposal.joined,
-      left: proposal.left,
-      failed: proposal.failed,
-      failures: proposal.failures,
-      groups: this.delivery.table.snapshot(),
-      groupViewIdFloor: this.delivery.table.viewIdFloor,
-      network: this.networkValue,
-    };
+    const welcome = this.welcomeOf(proposal);
     if (!proposal.view.members.some((m) => sameMember(m, this.self))) {
-      if (oldEpoch === 0) {
-        // Not among the founders after all: join the network they founded.
-        this.phaseValue = 'joining';
-        this.bootstrap.joinFounded(now, proposal.view);
-        this.epoch.acceptor.forgetVotes();
-      } else if (this.leaving) {
-        this.log(`left the network at epoch ${proposal.view.epoch}`, 'info');
-        // Tell the proposer we have it, so that it need not wait for us.
-        const proposer = this.epoch.roster.view.members.find((m) => memberKey(m) === ballot.proposer);
-        if (proposer !== undefined && !sameMember(proposer, this.self)) {
-          this.send(proposer.addr, { t: 'installed', from: this.self, epoch: proposal.view.epoch });
-        }
-        this.stop(now);
-      } else {
-        this.exclude(`not in the view of epoch ${proposal.view.epoch}`);
-      }
+      this.leaveDecided(now, ballot, proposal, oldEpoch);
       return welcome;
     }
     // 3. A new epoch begins.
-    this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures);
+    this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures, ballot);
     const waiting = new Set(this.epoch.roster.keys.filter((k) => k !== this.selfKey));
-    this.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };
+    this.epoch.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };
     for (const c of changes) this.delivery.onGroupChange(c);
     if (oldEpoch > 0) {
       const proposer = [...proposal.view.members, ...this.epoch.previousMembers].find((m) => memberKey(m) === ballot.proposer);
@@ -1395,6 +1334,62 @@ export class EndpointCore {
     return welcome;
   }
 
+  /** The end of the old epoch: take the cut's entries that came with the accept, and deliver up to the cut. */
+  private deliverToCut(now: number, cut: number): void {
+    const acceptor = this.epoch.acceptor;
+    if (acceptor.wedgedAt !== null) {
+      this.counters.flushes++;
+      this.counters.flushMsLast = now - acceptor.wedgedAt;
+    }
+    acceptor.wedgedAt = null;
+    const stream = this.epoch.stream;
+    stream.adopt(acceptor.acceptedLog, this.epoch.roster);
+    while (stream.delivered < cut) {
+      const g = stream.delivered + 1;
+      const r = stream.records.get(g);
+      assert(r !== undefined, `entry ${g} of the cut ${cut} is missing at ${this.selfKey}`);
+      const d = stream.dataOf(r);
+      assert(d !== undefined, `data of entry ${g} is missing at ${this.selfKey}`);
+      this.deliverEntry(g, d);
+    }
+  }
+
+  /** What a new member of `proposal`'s view is told: the view, the group table, the network. */
+  private welcomeOf(proposal: Proposal): WelcomeMsg {
+    return {
+      t: 'welcome',
+      from: this.self,
+      view: proposal.view,
+      joined: proposal.joined,
+      left: proposal.left,
+      failed: proposal.failed,
+      failures: proposal.failures,
+      groups: this.delivery.table.snapshot(),
+      groupViewIdFloor: this.delivery.table.viewIdFloor,
+      network: this.networkValue,
+    };
+  }
+
+  /** Not in the decided view: join the network founded without us, stop after our leave, or learn we are excluded. */
+  private leaveDecided(now: number, ballot: Ballot, proposal: Proposal, oldEpoch: number): void {
+    if (oldEpoch === 0) {
+      // Not among the founders after all: join the network they founded.
+      this.phaseValue = 'joining';
+      this.bootstrap.joinFounded(now, proposal.view);
+      this.epoch.acceptor.forgetVotes();
+    } else if (this.leaving) {
+      this.log(`left the network at epoch ${proposal.view.epoch}`, 'info');
+      // Tell the proposer we have it, so that it need not wait for us.
+      const proposer = this.epoch.roster.view.members.find((m) => memberKey(m) === ballot.proposer);
+      if (proposer !== undefined && !sameMember(proposer, this.self)) {
+        this.send(proposer.addr, { t: 'installed', from: this.self, epoch: proposal.view.epoch });
+      }
+      this.stop(now);
+    } else {
+      this.exclude(`not in the view of epoch ${proposal.view.epoch}`);
+    }
+  }
+
   private onWelcome(now: number, msg: WelcomeMsg): void {
     if (this.phaseValue === 'member') {
       if (msg.view.epoch === this.epoch.roster.view.epoch) this.sayInstalled(msg.from, null);
@@ -1404,8 +1399,7 @@ export class EndpointCore {
     if (!msg.view.members.some((m) => sameMember(m, this.self))) return;
     this.delivery.adopt(GroupTable.from(msg.groups, msg.groupViewIdFloor));
     this.networkValue = msg.network;
-    this.lastInstalledBallot = null;
-    this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures);
+    this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures, null);
     this.sayInstalled(msg.from, null);
   }
 
@@ -1417,11 +1411,12 @@ export class EndpointCore {
     left: readonly MemberRef[],
     failed: readonly MemberRef[],
     failures: readonly Failure[],
+    ballot: Ballot | null,
   ): void {
     assert(new Set(view.members.map((m) => m.id)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an id twice`);
     assert(new Set(view.members.map((m) => m.addr)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an address twice`);
     this.phaseValue = 'member';
-    this.epoch = new Epoch(view, this.selfKey, this.epoch.roster.view.members, failures, this.epochDeps);
+    this.epoch = new Epoch(view, this.selfKey, { previousMembers: this.epoch.roster.view.members, failures, ballot }, this.epochDeps);
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sender.requeue();
     this.ackSent();

@@ -16,7 +16,19 @@ import { Sequencer } from './order/sequencer.js';
 import { quorumSize } from './quorum.js';
 import { OrderedStream } from './order/stream.js';
 import { sameMember } from './types.js';
-import type { EndpointView, Failure, MemberInfo } from './types.js';
+import type { Ballot, EndpointView, Failure, LogEntry, MemberInfo, Proposal, WelcomeMsg } from './types.js';
+
+/** The decision that began an epoch, kept to hand to members that missed it (see `Epoch.decision`). */
+export interface Decision {
+  readonly oldEpoch: number;
+  readonly ballot: Ballot;
+  readonly proposal: Proposal;
+  /** The entries of the old epoch up to the cut beyond its stable prefix. */
+  readonly log: LogEntry[];
+  readonly welcome: WelcomeMsg;
+  /** Members not yet heard in this epoch. */
+  readonly waiting: Set<string>;
+}
 import { Acceptor } from './viewchange/acceptor.js';
 
 /** What a new epoch's sequencer needs from the composition (see `Sequencer`). */
@@ -45,6 +57,23 @@ export class Epoch {
   blockedReported = false;
   /** While blocked: when to look for a later view at the seed addresses next. */
   nextSeekAt = 0;
+  /**
+   * The decision that began this epoch, kept by every member that installed it until
+   * each other member of the view is heard in the epoch. One that missed it (while the
+   * proposer, who alone sent it, is gone, or removed itself) gets it from any of them:
+   * an old member the accept — the proposal, and the entries up to the cut beyond the
+   * stable prefix, which it may lack — and a new member the welcome (still current:
+   * nothing of this epoch is stable before every member holds it). Without it, that
+   * member never enters the epoch while the others need its promise for the next view
+   * change, and a joiner that is the new coordinator waits on itself.
+   */
+  decision: Decision | null = null;
+  /** The members of the view before (for replies to them). */
+  readonly previousMembers: readonly MemberInfo[];
+  /** Why the members removed by this view were removed (for group views). */
+  readonly failures: readonly Failure[];
+  /** The ballot whose proposal made this view (null for a welcomed joiner, and epoch 0). */
+  readonly ballot: Ballot | null;
 
   /**
    * How many members of the view must promise (and accept) to change it: a majority —
@@ -59,21 +88,22 @@ export class Epoch {
 
   /** The empty epoch 0 of an endpoint that is in no network yet. */
   static none(selfKey: string): Epoch {
-    return new Epoch({ epoch: 0, members: [] }, selfKey, [], [], null);
+    return new Epoch({ epoch: 0, members: [] }, selfKey, { previousMembers: [], failures: [], ballot: null }, null);
   }
 
   /**
-   * @param previousMembers the members of the view before (for replies to them).
-   * @param failures why the members removed by this view were removed (for group views).
+   * @param how what came before and made this view (see the fields).
    * @param deps for the sequencer, when this member is rank 0.
    */
   constructor(
     view: EndpointView,
     selfKey: string,
-    readonly previousMembers: readonly MemberInfo[],
-    readonly failures: readonly Failure[],
+    how: { readonly previousMembers: readonly MemberInfo[]; readonly failures: readonly Failure[]; readonly ballot: Ballot | null },
     deps: EpochDeps | null,
   ) {
+    this.previousMembers = how.previousMembers;
+    this.failures = how.failures;
+    this.ballot = how.ballot;
     this.roster = new Roster(view, selfKey);
     this.stream = new OrderedStream(view.members.length);
     const first = view.members[0];

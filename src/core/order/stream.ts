@@ -14,8 +14,10 @@
  * acks) and by the sequencer: they are plain fields, since the hot path reads them for
  * every message.
  */
+import { assert } from '../../errors.js';
 import type { Roster } from '../membership/roster.js';
 import { majority } from '../quorum.js';
+import { memberKey } from '../types.js';
 import type { DataMsg, LogEntry, MemberRef, OrderEntry } from '../types.js';
 
 /** An ordered entry: its sender, the sender's rank in the epoch's view, and its seq. */
@@ -60,6 +62,23 @@ export class OrderedStream {
   constructor(size: number) {
     this.data = Array.from({ length: size }, () => new Map<number, DataMsg>());
     this.collectedSeq = Array.from({ length: size }, () => 0);
+  }
+
+  /**
+   * Take the entries of the cut that came with an accept (`acceptedLog`): their records
+   * and data, where this member lacked them. Their senders are members of `roster`.
+   */
+  adopt(acceptedLog: ReadonlyMap<number, LogEntry>, roster: Roster): void {
+    const epoch = roster.view.epoch;
+    for (const [g, e] of acceptedLog) {
+      const rank = roster.rank.get(memberKey(e.sender));
+      assert(rank !== undefined, `entry ${g} of the cut is from ${memberKey(e.sender)}, not a member of epoch ${epoch}`);
+      if (!this.records.has(g)) this.records.set(g, { sender: e.sender, rank, seq: e.seq });
+      const byRank = this.data[rank]!;
+      if (!byRank.has(e.seq) && e.payload !== null) {
+        byRank.set(e.seq, { t: 'data', from: e.sender, epoch, sender: e.sender, seq: e.seq, kind: e.kind, group: e.group, safe: e.safe, relay: false, payload: e.payload });
+      }
+    }
   }
 
   /** Keep data of the sender of rank `r`. Returns whether it is new here. */
