@@ -31,17 +31,19 @@ import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNev
 import { Fill } from './fill.js';
 import { Logger } from './log.js';
 import type { LoggerLike, LogLevel } from './log.js';
-import type { Clock, TimerHandle } from './runtime.js';
+import type { Clock } from './runtime.js';
 import { DeliveryQueue } from './api/delivery-queue.js';
 import type { DeliveryHost } from './api/delivery-queue.js';
 import { joinDiagnosis, startDiagnosis } from './api/diagnosis.js';
 import { Group } from './api/group.js';
 import type { LeaveOptions } from './api/group.js';
-import { accessFrom, checkJoinOptions, checkOpenOptions, checkSignal } from './api/option-checks.js';
+import { accessFrom, checkCanJoin, checkJoinOptions, checkOpenOptions, checkSignal } from './api/option-checks.js';
 import type { QueueBounds } from './api/option-checks.js';
 import type { EndpointOptions, EndpointWorld, JoinOptions } from './api/options.js';
 import { deferred, settleWithin } from './api/promises.js';
-import { prepareStart } from './api/start.js';
+import { prepareStart, waitStarted } from './api/start.js';
+import { Ticker } from './api/ticker.js';
+import type { TickerHost } from './api/ticker.js';
 import { describeFailure, eventBytes, toMemberFailure } from './api/view.js';
 import type { GroupEvent } from './api/view.js';
 import { EndpointMetrics, newEndpointCounters, newGroupCounters, serveMetrics } from './ops/endpoint-metrics.js';
@@ -63,8 +65,6 @@ export type { GroupEvent, GroupHandlers, MemberFailure, StateProgress, View } fr
 
 /** Addresses remembered while starting (for `start`'s diagnosis): a bound, not a need. */
 const HEARD_FROM_MAX = 4096;
-/** While starting, what it waits for is logged this often. */
-const START_LOG_EVERY_MS = 5_000;
 
 /**
  * A process's membership in the network, and the factory of its group handles.
@@ -116,9 +116,8 @@ export class Endpoint {
       this.drive();
     });
   };
-  private timer: unknown = null;
-  /** When `timer` fires (clock ms). */
-  private timerDue = Infinity;
+  /** The timer that ticks the core. */
+  private readonly ticker: Ticker;
   private started = deferred<void>();
   /** Until the first view: the addresses any message came from (what `start` waits on). */
   private heardFrom: Set<string> | null = new Set();
@@ -143,6 +142,7 @@ export class Endpoint {
     this.world = world;
     this.cfg = cfg;
     this.bounds = bounds;
+    this.ticker = new Ticker(world.clock, this.tickerHost());
     this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit'), bounds.pendingMulticasts, bounds.pendingBytes);
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
@@ -157,6 +157,25 @@ export class Endpoint {
         ? null
         : new EndpointMetrics({ member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => endpointSnapshot(this.reportInput(), this.address) });
     this.report = new StatusReport(this.counters, world.clock.now());
+  }
+
+  /** What the ticker does: tick the core; then, at level debug, log retransmissions. */
+  private tickerHost(): TickerHost {
+    return {
+      nextWakeAt: () => this.core.nextWakeAt(),
+      isClosed: () => this.closed,
+      tick: () =>
+        this.guard(() => {
+          this.core.tick(this.world.clock.now());
+          this.drive();
+        }),
+      afterTick: () => {
+        // Only with a logger that will write it (pino's isLevelEnabled, or a Logger's enabled).
+        if (this.logger === undefined || !debugEnabled(this.logger)) return;
+        const r = this.retransmits.report(this.world.clock.now(), this.coreCounters);
+        if (r !== null) this.log(r.line, 'debug', r.fields);
+      },
+    };
   }
 
   /** What the delivery queue may do to this endpoint. */
@@ -224,37 +243,9 @@ export class Endpoint {
       }
       ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, 'info', { metrics: ep.metricsServer.address });
     }
-    await ep.waitStarted(plan.timeoutMs, plan.signal);
+    const wait = { clock: ep.world.clock, started: ep.started.promise, isClosed: () => ep.closed, diagnose: () => ep.startDiagnosis(), log: (line: string, level: LogLevel) => ep.log(line, level), close: (err: CohortError) => ep.close(err) };
+    await waitStarted(wait, plan.timeoutMs, plan.signal);
     return ep;
-  }
-
-  /**
-   * Wait to be in a view; say what is awaited every `START_LOG_EVERY_MS`. On timeout or
-   * abort, close everything and reject with the reason (see `start`).
-   */
-  private async waitStarted(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
-    const clock = this.world.clock;
-    let logTimer: TimerHandle | null = null;
-    const logLater = (): void => {
-      logTimer = clock.setTimer(START_LOG_EVERY_MS, () => {
-        if (this.closed) return;
-        this.log(`still starting: ${this.startDiagnosis().text}`, 'info');
-        logLater();
-      });
-    };
-    logLater();
-    try {
-      await settleWithin(clock, this.started.promise, timeoutMs, signal, (aborted) => {
-        const d = this.startDiagnosis();
-        const code = aborted ? ErrorCode.aborted : (d.code ?? ErrorCode.timeout);
-        const err = new CohortError(code, `${aborted ? 'start aborted' : `not in a view after ${timeoutMs} ms (option startTimeoutMs)`}: ${d.text}`, aborted ? { cause: signal?.reason } : undefined);
-        this.log(err.message, 'warn');
-        this.close(err);
-        return err;
-      });
-    } finally {
-      if (logTimer !== null) clock.clearTimer(logTimer);
-    }
   }
 
   /** What a starting endpoint waits for (see `startDiagnosis`). */
@@ -273,7 +264,7 @@ export class Endpoint {
     world.transport.onRefused((addr) => ep.onRefused(addr));
     ep.core.start(world.clock.now());
     ep.drive();
-    ep.scheduleTick();
+    ep.ticker.schedule();
     return ep;
   }
 
@@ -353,7 +344,7 @@ export class Endpoint {
   /** The state the operators' reports read. */
   private reportInput(): ReportInput {
     const d = this.delivery;
-    return { now: this.world.clock.now(), core: this.core, groups: this.groups, pending: d.pending.size, events: d.jobs.length, transport: this.world.transport };
+    return { now: this.world.clock.now(), core: this.core, groups: this.groups, pending: d.calls.size, events: d.jobs.length, transport: this.world.transport };
   }
 
   /**
@@ -373,13 +364,7 @@ export class Endpoint {
   async join(name: string, handlers: JoinOptions = {}): Promise<Group> {
     this.checkOpen();
     const { timeoutMs, signal } = checkJoinOptions(name, handlers, this.cfg.nameBytesMax);
-    if (this.groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
-    if (this.groups.size >= this.cfg.groupsPerEndpointMax) {
-      throw new CohortError(ErrorCode.limit, `already in ${this.groups.size} groups; the limit is ${this.cfg.groupsPerEndpointMax} (option groupsPerEndpointMax)`);
-    }
-    if (!this.access.allowed(name, this.id)) {
-      throw new CohortError(ErrorCode.accessDenied, `member ${this.id} is not allowed in group ${name} (option groupAccess)`);
-    }
+    checkCanJoin({ name, id: this.id, groups: this.groups, groupsMax: this.cfg.groupsPerEndpointMax, access: this.access });
     let counters = this.counters.groups.get(name);
     if (counters === undefined) {
       counters = newGroupCounters();
@@ -444,20 +429,14 @@ export class Endpoint {
     // The core copies the payload: the caller may reuse its buffer once this returns.
     // Multicasts of one synchronous run leave together, as bundles, when it ends.
     // Not through `guard`: a closure per multicast on the hot path.
-    const unsettled = this.delivery.unsettled;
-    if (unsettled.full) {
-      throw new CohortError(
-        ErrorCode.backpressure,
-        `multicast to group ${group} refused (not sent): ${unsettled.events} multicasts (${unsettled.bytes} bytes) of this endpoint are not delivered yet, the most it keeps (options pendingMulticastsMax ${unsettled.eventsMax}, pendingMulticastBytesMax ${unsettled.bytesMax}); await group.ready() before sending more`,
-      );
-    }
+    this.delivery.calls.refuseIfFull(group);
     let localId: number;
     try {
       localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
     } catch (err) {
       throw this.fail(err);
     }
-    const promise = this.delivery.addMulticast(localId, data.length);
+    const promise = this.delivery.calls.addMulticast(localId, data.length);
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushSends);
@@ -471,7 +450,7 @@ export class Endpoint {
     this.guard(() => {
       localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, leavePayload(cause), false);
     }, true);
-    const promise = this.delivery.addLeave(localId);
+    const promise = this.delivery.calls.addLeave(localId);
     this.guard(() => this.drive(), true);
     return promise;
   }
@@ -488,7 +467,7 @@ export class Endpoint {
   room(): Promise<void> {
     if (this.fatalError !== null) return Promise.reject(this.fatalError);
     if (this.closed || this.stopping) return Promise.reject(new ClosedError(`endpoint ${this.id} is stopped`));
-    return this.delivery.room();
+    return this.delivery.calls.room();
   }
 
   private checkOpen(): void {
@@ -554,29 +533,6 @@ export class Endpoint {
     });
   }
 
-  private scheduleTick(): void {
-    if (this.closed) return;
-    const now = this.world.clock.now();
-    const delay = Math.max(1, this.core.nextWakeAt() - now);
-    this.timerDue = now + delay;
-    this.timer = this.world.clock.setTimer(delay, () => {
-      this.timer = null;
-      this.timerDue = Infinity;
-      if (this.closed) return;
-      this.guard(() => {
-        this.core.tick(this.world.clock.now());
-        this.drive();
-      });
-      if (this.closed) return;
-      // Only with a logger that will write it (pino's isLevelEnabled, or a Logger's enabled).
-      if (this.logger !== undefined && debugEnabled(this.logger)) {
-        const r = this.retransmits.report(this.world.clock.now(), this.coreCounters);
-        if (r !== null) this.log(r.line, 'debug', r.fields);
-      }
-      this.scheduleTick();
-    });
-  }
-
   /** Move the core's output out: messages to the transport, events to the queue. */
   private drive(): void {
     this.driving++;
@@ -601,13 +557,7 @@ export class Endpoint {
       this.delivery.pump();
       // The application fell behind or caught up: the core's acks change (its output too).
     } while (this.delivery.syncBehind());
-    // The core wants a tick sooner than the timer (a deferred ack): move the timer.
-    const wake = this.core.nextWakeAt();
-    if (this.timer !== null && wake < this.timerDue && Math.max(wake, this.world.clock.now() + 1) < this.timerDue) {
-      this.world.clock.clearTimer(this.timer);
-      this.timer = null;
-      this.scheduleTick();
-    }
+    this.ticker.wakeBy(this.core.nextWakeAt());
   }
 
   /** Route one event of the core: group events to the delivery queue, the endpoint's own here. */
@@ -625,7 +575,7 @@ export class Endpoint {
       case 'message':
         return delivery.onMessage(e.group, e.sender, e.data, e.safe, e.localId);
       case 'state-progress':
-        return this.onStateProgress(e.group, e.received, e.total);
+        return delivery.onStateProgress(e.group, e.received, e.total);
       case 'state-request':
         return delivery.push({ kind: 'checkpoint', group: e.group, joiner: e.joiner, pos: e.pos });
       case 'state-lost':
@@ -659,16 +609,6 @@ export class Endpoint {
     this.report.onInstalled(e.view.epoch, { ...e, members: e.view.members });
     this.started.resolve();
     this.heardFrom = null;
-  }
-
-  /** A joiner's state arrives: tell the group's `onProgress`, outside the order. */
-  private onStateProgress(group: string, received: number, total: number): void {
-    const onProgress = this.groups.get(group)?.handlers.onProgress;
-    try {
-      onProgress?.({ group, received, total });
-    } catch (err) {
-      this.log(`onProgress of ${group} threw: ${String(err)}`, 'error');
-    }
   }
 
   /** Another live member holds this endpoint's id: it stops, and never joins. */
@@ -741,14 +681,14 @@ export class Endpoint {
     if (this.closed) return;
     this.closed = true;
     this.report.close();
-    if (this.timer !== null) this.world.clock.clearTimer(this.timer);
+    this.ticker.stop();
     void this.world.transport.close();
     this.metrics?.close();
     if (this.metricsServer !== null) this.metricsServerClosed = this.metricsServer.close();
     const err = reason ?? new ClosedError(`endpoint ${this.id} is stopped`);
     // Never in a view: `ready` (and `start`) must not wait for ever.
     this.started.reject(err);
-    this.delivery.rejectAll(err);
+    this.delivery.calls.rejectAll(err);
     this.stoppedD.resolve();
   }
 

@@ -19,33 +19,13 @@
 import type { AppQueue, GroupView } from '../core/endpoint-core.js';
 import type { LeaveCause, MemberRef, Position } from '../core/types.js';
 import { ClosedError, CohortError, ErrorCode, assertNever } from '../errors.js';
-import { Fill } from '../fill.js';
 import type { LogLevel } from '../log.js';
 import { retireGroupCounters } from '../ops/endpoint-metrics.js';
 import type { EndpointCounters } from '../ops/endpoint-metrics.js';
 import type { Group } from './group.js';
-import { deferred } from './promises.js';
-import type { Deferred } from './promises.js';
+import { PendingCalls } from './pending-calls.js';
 import { eventBytes, toView } from './view.js';
 import type { GroupEvent } from './view.js';
-
-/** A call waiting for its entry's delivery: a multicast (with its payload's bytes) or a leave. */
-interface PendingCall extends Deferred<void> {
-  readonly multicast: boolean;
-  readonly bytes: number;
-}
-
-function pendingCall(multicast: boolean, bytes: number): PendingCall {
-  // Not through `deferred`: one object less per multicast.
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject, multicast, bytes };
-}
 
 /** An application event of a group, queued for its handler or iterator. */
 type EventJob = {
@@ -103,10 +83,8 @@ export interface DeliveryHost {
 export class DeliveryQueue {
   /** The queued jobs, oldest first. */
   readonly jobs: Job[] = [];
-  /** Calls waiting for their entry's delivery, by local id. */
-  readonly pending = new Map<number, PendingCall>();
-  /** The multicasts in `pending`, against `pendingMulticastsMax` (backpressure). */
-  readonly unsettled: Fill;
+  /** Calls waiting for their entry's delivery. */
+  readonly calls: PendingCalls;
   /** When the current step began (clock ms): the delivery time of the events it queues. */
   stepAt = 0;
   /** When the protocol delivered the event being handed to the application (clock ms). */
@@ -114,8 +92,6 @@ export class DeliveryQueue {
   /** What the core was last told of the application's queues (`setAppQueue`). */
   toldQueue: AppQueue = 'ok';
   private dispatching = false;
-  /** Calls of `Group.ready` waiting for `unsettled` to drain. */
-  private roomWaiters: Deferred<void>[] = [];
   /** Groups served by the current core whose delivery queue is full (see `Fill`). */
   private fullGroups = 0;
   /** Of those, the groups whose queue is at or above its bound now. */
@@ -123,11 +99,11 @@ export class DeliveryQueue {
   private readonly host: DeliveryHost;
   private readonly groups: Map<string, Group>;
 
-  /** A queue for `host`, with `unsettled` bounded by `pendingMulticasts` and `pendingBytes`. */
+  /** A queue for `host`, its multicasts bounded by `pendingMulticasts` and `pendingBytes`. */
   constructor(host: DeliveryHost, pendingMulticasts: number, pendingBytes: number) {
     this.host = host;
     this.groups = host.groups;
-    this.unsettled = new Fill(pendingMulticasts, pendingBytes);
+    this.calls = new PendingCalls(pendingMulticasts, pendingBytes);
   }
 
   // ---------------------------------------------------------------- queueing
@@ -175,6 +151,16 @@ export class DeliveryQueue {
     this.jobs.push({ kind: 'left', group, localId });
   }
 
+  /** A joiner's state arrives: tell the group's `onProgress`, outside the order. */
+  onStateProgress(group: string, received: number, total: number): void {
+    const onProgress = this.groups.get(group)?.handlers.onProgress;
+    try {
+      onProgress?.({ group, received, total });
+    } catch (err) {
+      this.host.log(`onProgress of ${group} threw: ${String(err)}`, 'error');
+    }
+  }
+
   /** This member is in a minority: every group with a view and not left hears it. */
   onBlocked(): void {
     for (const g of this.groups.values()) {
@@ -190,7 +176,7 @@ export class DeliveryQueue {
   onExcluded(err: ClosedError, rejoin: boolean): Group[] {
     // Multicasts still pending fail, but only after the deliveries already queued
     // (some of them are these multicasts' own): a caller must not resend what it saw.
-    this.jobs.push({ kind: 'fail-pending', error: err, localIds: [...this.pending.keys()] });
+    this.jobs.push({ kind: 'fail-pending', error: err, localIds: this.calls.localIds() });
     const rejoining: Group[] = [];
     for (const g of [...this.groups.values()]) {
       if (g.left) continue;
@@ -337,10 +323,10 @@ export class DeliveryQueue {
   private runJob(job: Job): Promise<void> | undefined {
     switch (job.kind) {
       case 'resolve':
-        this.resolvePending(job.localId);
+        this.calls.resolve(job.localId);
         return undefined;
       case 'fail-pending':
-        for (const id of job.localIds) this.takePending(id)?.reject(job.error);
+        for (const id of job.localIds) this.calls.reject(id, job.error);
         return undefined;
       case 'left':
         this.runLeft(job.group, job.localId);
@@ -365,7 +351,7 @@ export class DeliveryQueue {
       this.dropGroup(group);
       g.finish();
     }
-    this.resolvePending(localId);
+    this.calls.resolve(localId);
   }
 
   /** Take the group's checkpoint for a joiner and give it to the core (awaited when it is a promise). */
@@ -408,14 +394,14 @@ export class DeliveryQueue {
     const g = job.handle;
     if (g === undefined || this.groups.get(job.group) !== g) {
       if (g !== undefined) this.host.took(g, job.event);
-      if (job.localId !== null) this.resolvePending(job.localId);
+      if (job.localId !== null) this.calls.resolve(job.localId);
       return undefined;
     }
     if (g.failed !== null) {
       // Its handler failed: this member delivers nothing more in the group (what it
       // would deliver, its state may no longer reflect) while it leaves.
       this.host.took(g, job.event);
-      if (job.localId !== null) this.rejectLocal(job.localId, g.failed);
+      if (job.localId !== null) this.calls.reject(job.localId, g.failed);
       if (job.event.type === 'excluded') this.dropGroup(g.name);
       return undefined;
     }
@@ -428,7 +414,7 @@ export class DeliveryQueue {
       return undefined;
     }
     const after = (): void => {
-      if (job.localId !== null) this.resolvePending(job.localId);
+      if (job.localId !== null) this.calls.resolve(job.localId);
       if (job.firstView) g.joined.resolve(g);
       if (job.event.type === 'excluded' && job.rejoining !== true) {
         g.close(new ClosedError(`excluded from group ${g.name}`, ErrorCode.excluded));
@@ -482,7 +468,7 @@ export class DeliveryQueue {
     g.failed = err;
     this.unserve(g);
     this.host.log(err.message, 'error', { group: g.name });
-    if (localId !== null) this.rejectLocal(localId, err);
+    if (localId !== null) this.calls.reject(localId, err);
     g.close(err);
     if (g.handlers.onError !== undefined) {
       try {
@@ -492,65 +478,5 @@ export class DeliveryQueue {
       }
     }
     if (leave !== null && !this.host.isClosed() && !g.left) g.leaveAfterFailure(leave);
-  }
-
-  // ---------------------------------------------------------------- pending calls
-
-  /** A multicast of `bytes` waits for the delivery of entry `localId`; its promise. */
-  addMulticast(localId: number, bytes: number): Promise<void> {
-    const d = pendingCall(true, bytes);
-    this.pending.set(localId, d);
-    this.unsettled.add(bytes);
-    return d.promise;
-  }
-
-  /** A leave waits for the delivery of entry `localId`; its promise. */
-  addLeave(localId: number): Promise<void> {
-    const d = pendingCall(false, 0);
-    this.pending.set(localId, d);
-    return d.promise;
-  }
-
-  private rejectLocal(localId: number, err: Error): void {
-    this.takePending(localId)?.reject(err);
-  }
-
-  /** The call waiting for `localId` is done: it resolves. */
-  private resolvePending(localId: number): void {
-    this.takePending(localId)?.resolve();
-  }
-
-  /** The call waiting for `localId`, no longer pending (its multicast makes room). */
-  private takePending(localId: number): PendingCall | undefined {
-    const d = this.pending.get(localId);
-    if (d === undefined) return undefined;
-    this.pending.delete(localId);
-    if (d.multicast) {
-      const full = this.unsettled.full;
-      this.unsettled.take(d.bytes);
-      if (full && !this.unsettled.full) {
-        const waiters = this.roomWaiters;
-        this.roomWaiters = [];
-        for (const w of waiters) w.resolve();
-      }
-    }
-    return d;
-  }
-
-  /** Resolves when `multicast` takes messages again (see `Group.ready`). */
-  room(): Promise<void> {
-    if (!this.unsettled.full) return Promise.resolve();
-    const d = deferred<void>();
-    this.roomWaiters.push(d);
-    return d.promise;
-  }
-
-  /** The endpoint closed: every pending call and waiter rejects with `err`. */
-  rejectAll(err: Error): void {
-    for (const d of this.pending.values()) d.reject(err);
-    this.pending.clear();
-    this.unsettled.clear();
-    for (const w of this.roomWaiters) w.reject(err);
-    this.roomWaiters = [];
   }
 }

@@ -252,3 +252,15 @@ export function checkJoinOptions(name: string, handlers: JoinOptions, nameBytesM
   if (signal?.aborted === true) throw new CohortError(ErrorCode.aborted, `join of group ${name} aborted before it began`, { cause: signal.reason });
   return { timeoutMs, signal };
 }
+
+/** Whether this endpoint may join group `name` now: not in it yet, below `groupsMax`, allowed by `access`. */
+export function checkCanJoin(j: { name: string; id: string; groups: ReadonlyMap<string, unknown>; groupsMax: number; access: GroupAccess }): void {
+  const { name, groups } = j;
+  if (groups.has(name)) throw new CohortError(ErrorCode.alreadyJoined, `already a member of group ${name}`);
+  if (groups.size >= j.groupsMax) {
+    throw new CohortError(ErrorCode.limit, `already in ${groups.size} groups; the limit is ${j.groupsMax} (option groupsPerEndpointMax)`);
+  }
+  if (!j.access.allowed(name, j.id)) {
+    throw new CohortError(ErrorCode.accessDenied, `member ${j.id} is not allowed in group ${name} (option groupAccess)`);
+  }
+}

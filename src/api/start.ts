@@ -9,8 +9,11 @@
  * so that a simulated endpoint never loads the TCP transport.
  */
 import { CohortError, ErrorCode, OptionError } from '../errors.js';
+import type { LogLevel } from '../log.js';
+import type { Clock, TimerHandle } from '../runtime.js';
 import { checkKnownOptions, checkLogOptions, checkOwnCertificate, checkSignal, checkTimeout, accessFrom, networkIdentity, transportLogOf } from './option-checks.js';
 import { DEFAULT_START_TIMEOUT_MS } from './options.js';
+import { settleWithin } from './promises.js';
 import type { EndpointOptions } from './options.js';
 
 /** What `Endpoint.start` opens its endpoint with. */
@@ -58,4 +61,52 @@ export async function prepareStart(opts: EndpointOptions): Promise<StartPlan> {
   });
   const options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
   return { options, ownsTransport: true, timeoutMs, signal, metricsAt };
+}
+
+/** While starting, what it waits for is logged this often. */
+const START_LOG_EVERY_MS = 5_000;
+
+/** What waiting for a starting endpoint's first view needs of it. */
+export interface StartWait {
+  /** The endpoint's clock. */
+  readonly clock: Clock;
+  /** Settles once it is in a view (or rejects once it is closed). */
+  readonly started: Promise<void>;
+  /** Whether it is closed. */
+  isClosed(): boolean;
+  /** What it waits for, in words, and the error code naming it (see `startDiagnosis`). */
+  diagnose(): { text: string; code: ErrorCode | null };
+  /** Write a diagnostic line. */
+  log(line: string, level: LogLevel): void;
+  /** Close it, failing everything with `err`. */
+  close(err: CohortError): void;
+}
+
+/**
+ * Wait to be in a view; say what is awaited every `START_LOG_EVERY_MS`. On timeout or
+ * abort, close everything and reject with the reason (see `Endpoint.start`).
+ */
+export async function waitStarted(w: StartWait, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  const clock = w.clock;
+  let logTimer: TimerHandle | null = null;
+  const logLater = (): void => {
+    logTimer = clock.setTimer(START_LOG_EVERY_MS, () => {
+      if (w.isClosed()) return;
+      w.log(`still starting: ${w.diagnose().text}`, 'info');
+      logLater();
+    });
+  };
+  logLater();
+  try {
+    await settleWithin(clock, w.started, timeoutMs, signal, (aborted) => {
+      const d = w.diagnose();
+      const code = aborted ? ErrorCode.aborted : (d.code ?? ErrorCode.timeout);
+      const err = new CohortError(code, `${aborted ? 'start aborted' : `not in a view after ${timeoutMs} ms (option startTimeoutMs)`}: ${d.text}`, aborted ? { cause: signal?.reason } : undefined);
+      w.log(err.message, 'warn');
+      w.close(err);
+      return err;
+    });
+  } finally {
+    if (logTimer !== null) clock.clearTimer(logTimer);
+  }
 }
