@@ -482,12 +482,19 @@ export class Endpoint {
     return this.world.rng.nextU32() * 2048 + this.world.rng.below(2048);
   }
 
-  private newCore(inc: number): EndpointCore {
-    const seeds = [...this.seeds];
+  /**
+   * A core for incarnation `inc`, with this endpoint's seeds, configuration, access
+   * policy and counters: the one place a core is built, so that a rejoin cannot forget
+   * any of them. After an exclusion, `rejoin` gives the view it was excluded from and
+   * the first local id (local ids stay unique across incarnations: old ones may still
+   * be pending).
+   */
+  private newCore(inc: number, rejoin?: { readonly lastView: EndpointView; readonly firstLocalId: number }): EndpointCore {
     return new EndpointCore({
       self: { id: this.id, inc },
       addr: this.world.transport.address,
-      seeds,
+      seeds: [...this.seeds],
+      ...(rejoin === undefined ? {} : { lastView: rejoin.lastView, firstLocalId: rejoin.firstLocalId }),
       config: this.cfg,
       rng: this.world.rng,
       access: this.access,
@@ -626,17 +633,7 @@ export class Endpoint {
     const lastView = this.core.currentView;
     this.incarnations += 1;
     const inc = this.drawIncarnation();
-    this.core = new EndpointCore({
-      self: { id: this.id, inc },
-      addr: this.world.transport.address,
-      seeds: this.seeds,
-      lastView,
-      config: this.cfg,
-      rng: this.world.rng,
-      // Local ids stay unique across incarnations: old ones may still be pending.
-      firstLocalId: this.core.nextLocalIdValue,
-      counters: this.coreCounters,
-    });
+    this.core = this.newCore(inc, { lastView, firstLocalId: this.core.nextLocalIdValue });
     this.core.start(this.world.clock.now());
     // Its first entries: the joins of the groups it was in, ahead of any new multicast.
     for (const g of rejoin) this.core.submit(this.world.clock.now(), EntryKind.join, g.name, new Uint8Array(0), false);
