@@ -16,9 +16,10 @@
  * This file holds the endpoint's lifecycle and its loop; the parts it composes live
  * beside it: `api/view.ts` (what the application sees), `api/options.ts` and
  * `api/option-checks.ts` (what it is started with), `api/group.ts` (the handles),
- * `api/delivery-queue.ts` (the order of delivery and the calls waiting on it),
- * `api/start.ts` (a real process's world) and `ops/status-report.ts` (what it
- * reports to operators).
+ * `api/delivery-queue.ts` and `api/pending-calls.ts` (the order of delivery and the
+ * calls waiting on it), `api/ticker.ts` (the core's timer), `api/start.ts` and
+ * `api/diagnosis.ts` (a real process's world, and what a start or join waits for),
+ * and `ops/` (what it reports to operators: status, metrics, logs of retransmissions).
  */
 import type { CoreConfig } from './core/config.js';
 import type { GroupAccess } from './core/access.js';

@@ -1,7 +1,8 @@
 /**
  * The delivery queue: what the protocol delivered, handed to the application one job at
- * a time, in the endpoint's single delivery order across all its groups; and the calls
- * (multicasts, leaves) that wait for their own entry's turn in that order.
+ * a time, in the endpoint's single delivery order across all its groups; it settles
+ * the calls (multicasts, leaves, see `pending-calls.ts`) that wait for their own
+ * entry's turn in that order.
  *
  * Intuition: the core delivers in bursts, within a step; the application takes events
  * at its own pace, and a handler that returns a promise holds the next job (of any
