@@ -16,8 +16,13 @@
  * await sector.multicast(new TextEncoder().encode('plan AFR100 LFPG-EGLL 340'));
  * ```
  */
-export { Endpoint, Group, describeFailure, sha256hex, viewReason } from './endpoint.js';
-export type { EndpointOptions, EndpointWorld, GroupEvent, GroupHandlers, JoinOptions, LeaveOptions, MemberFailure, MulticastOptions, StateProgress, View } from './endpoint.js';
+export { Endpoint } from './endpoint.js';
+export { Group } from './api/group.js';
+export { describeFailure, viewReason } from './api/view.js';
+export { sha256hex } from './api/digest.js';
+export type { EndpointOptions, EndpointWorld, JoinOptions } from './api/options.js';
+export type { LeaveOptions, MulticastOptions } from './api/group.js';
+export type { GroupEvent, GroupHandlers, MemberFailure, StateProgress, View } from './api/view.js';
 export type { FailureCause, LeaveCause } from './core/types.js';
 export {
   AssertionFailure,
@@ -31,7 +36,7 @@ export {
 } from './errors.js';
 export { StatusProber, probeStatus, STATUS_TIMEOUT_MS_DEFAULT } from './probe.js';
 export type { StatusProbeOptions } from './probe.js';
-export { STATUS_HISTORY_MAX, STATUS_VERSION } from './status.js';
+export { STATUS_HISTORY_MAX, STATUS_VERSION } from './ops/status.js';
 export type {
   StatusCounters,
   StatusDocument,
@@ -42,7 +47,7 @@ export type {
   StatusRates,
   StatusTransport,
   StatusViewChange,
-} from './status.js';
+} from './ops/status.js';
 export type { FlowState } from './core/endpoint-core.js';
 export type { TcpTransportStats } from './transport/tcp.js';
 export type { Clock, Rng, TimerHandle } from './runtime.js';
@@ -54,5 +59,5 @@ export { encodeMessage, decodeMessage, defaultWireLimits } from './wire/codec.js
 export type { WireLimits } from './wire/codec.js';
 export { Logger, isLoggerLike, logLevels } from './log.js';
 export type { LogFields, LogFormat, LogLevel, LoggerLike, LoggerOptions } from './log.js';
-export { Counter, Gauge, Histogram, MetricsRegistry, escapeHelp, escapeLabelValue, formatValue, metricsContentType } from './metrics.js';
-export type { FamilyOptions, HistogramOptions, Labels, MetricType } from './metrics.js';
+export { Counter, Gauge, Histogram, MetricsRegistry, escapeHelp, escapeLabelValue, formatValue, metricsContentType } from './ops/metrics.js';
+export type { FamilyOptions, HistogramOptions, Labels, MetricType } from './ops/metrics.js';

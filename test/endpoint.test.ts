@@ -392,6 +392,36 @@ test('per-group access: a member not allowed cannot join, and one that bypasses 
   assert.deepEqual(ga.view!.members, ['a', 'b']);
 });
 
+test('per-group access holds after an exclusion: the rejoined incarnation still skips a disallowed join and message', async () => {
+  // The new core built at an exclusion once forgot the policy (it enforced an open one),
+  // so the rejoined member let in what every other member skipped: their group
+  // tables diverged. Method: exclude a (paused past the timeout), let it rejoin, then
+  // let c go around its own check, and compare a's stream with b's.
+  const groupAccess = { 'atc/*': ['a', 'b'] };
+  const { sim, eps } = await cluster(12, ['a', 'b', 'c'], { groupAccess, rejoin: true });
+  const [a, b, c] = eps as [Endpoint, Endpoint, Endpoint];
+  const recA = recorder();
+  await sim.run(a.join('atc/sector-xyz', { onEvent: recA.onEvent }));
+  const gb = await sim.run(b.join('atc/sector-xyz'));
+  const incBefore = a.incarnation;
+  sim.pause('a');
+  await sim.runUntil(() => b.view.members.length === 2, 3000);
+  sim.resume('a');
+  await sim.runUntil(() => a.incarnation !== incBefore && a.group('atc/sector-xyz')?.view?.members.includes('a') === true && recA.log.includes('excluded'), 10_000);
+  await sim.runUntil(() => recA.log.slice(recA.log.indexOf('excluded')).some((l) => l.startsWith('v')), 10_000);
+  const core = (c as unknown as { core: { submit(now: number, kind: number, group: string, payload: Uint8Array, safe: boolean): number } }).core;
+  core.submit(sim.now, 1 /* join */, 'atc/sector-xyz', new Uint8Array(0), false);
+  core.submit(sim.now, 0 /* app */, 'atc/sector-xyz', enc.encode('intrusion'), false);
+  (c as unknown as { drive(): void }).drive();
+  await sim.run(gb.multicast(enc.encode('after')));
+  await sim.runFor(500);
+  const since = recA.log.slice(recA.log.indexOf('excluded'));
+  assert.ok(since.includes('m:b:after'), since.join(' '));
+  assert.ok(!since.some((l) => l.includes('intrusion')), `the rejoined a delivered the intruder's message: ${since.join(' ')}`);
+  assert.ok(since.filter((l) => l.startsWith('v')).every((l) => !l.includes('c')), `c appears in a view of the rejoined a: ${since.join(' ')}`);
+  assert.deepEqual(a.group('atc/sector-xyz')!.view!.members, gb.view!.members);
+});
+
 test('per-group access: a malformed policy is an OptionError', () => {
   const sim = new Simulation({ seed: 1 });
   assert.throws(() => sim.open('x', [], { groupAccess: { 'a*b': ['x'] } }), (e: unknown) => e instanceof OptionError && /only at its end/.test(e.message));

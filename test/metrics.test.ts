@@ -15,7 +15,7 @@ import { after, test } from 'node:test';
 import { Endpoint } from '../src/endpoint.js';
 import type { Group, GroupEvent } from '../src/endpoint.js';
 import { OptionError } from '../src/errors.js';
-import { MetricsRegistry, escapeLabelValue } from '../src/metrics.js';
+import { MetricsRegistry, escapeLabelValue } from '../src/ops/metrics.js';
 import { Simulation } from '../src/sim/simulation.js';
 import { until } from './procs.js';
 

@@ -17,8 +17,8 @@ import { after, test } from 'node:test';
 import { Endpoint } from '../src/endpoint.js';
 import { StatusProber, probeStatus } from '../src/probe.js';
 import { Simulation } from '../src/sim/simulation.js';
-import { encodeStatus } from '../src/status.js';
-import type { StatusDocument, StatusFailure, StatusViewChange } from '../src/status.js';
+import { encodeStatus } from '../src/ops/status.js';
+import type { StatusDocument, StatusFailure, StatusViewChange } from '../src/ops/status.js';
 import { MemberProc, cohortBin, freePorts, killAll, tempDir, withTimeout } from './procs.js';
 
 const procs: MemberProc[] = [];

@@ -19,7 +19,7 @@
  * ```
  * Label values escape `\`, `"` and newline; HELP text escapes `\` and newline.
  */
-import { OptionError } from './errors.js';
+import { OptionError } from '../errors.js';
 
 /** Label names to values of one series. */
 export type Labels = Readonly<Record<string, string>>;

@@ -15,7 +15,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
-import type { CoreCounters } from './core/counters.js';
+import type { CoreCounters } from '../core/counters.js';
 import { MetricsRegistry, metricsContentType } from './metrics.js';
 import type { Counter, Gauge, Histogram } from './metrics.js';
 
