@@ -47,7 +47,7 @@
  *   state is complete, then says so in order (`stateDone`).
  */
 import { assert, assertNever } from '../errors.js';
-import type { Rng } from '../runtime.js';
+import type { AppQueue, CoreOptions, FlowState, Phase } from './core-api.js';
 import type { CoreConfig } from './config.js';
 import { CoreCounters } from './counters.js';
 import { GroupAccess } from './access.js';
@@ -60,6 +60,7 @@ import { Proposer } from './viewchange/proposer.js';
 import { Progress } from './order/progress.js';
 import { SendWindow } from './order/send-window.js';
 import type { Pending } from './order/send-window.js';
+import { Replies } from './membership/replies.js';
 import { Admission } from './membership/admission.js';
 import { Bootstrap } from './membership/bootstrap.js';
 import { Epoch } from './epoch.js';
@@ -90,69 +91,7 @@ import type {
 export type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
 export { leavePayload } from './groups/entry-delivery.js';
 
-/**
- * The application's queues of undelivered events, as the shell tells the core
- * (`setAppQueue`): `ok`; `full`, one reached its bound and has not drained to half of
- * it yet (acks wait); `over`, one is at or above its bound now (acks wait, and
- * heartbeats say this member is behind).
- */
-export type AppQueue = 'ok' | 'full' | 'over';
-
-/** Flow control's windows and whether they hold senders back (see `EndpointCore.flowState`). */
-export interface FlowState {
-  /** Own entries in flight (sent, not yet stable), and the limit (`sendWindowMax`). */
-  readonly sendWindow: number;
-  /** The limit of `sendWindow`, entries (option `sendWindowMax`). */
-  readonly sendWindowMax: number;
-  /** Payload bytes of those entries, and the limit (`sendWindowBytesMax`). */
-  readonly sendWindowBytes: number;
-  /** The limit of `sendWindowBytes`, bytes (option `sendWindowBytesMax`). */
-  readonly sendWindowBytesMax: number;
-  /** This endpoint is the sequencer: the order window below is its own. */
-  readonly sequencer: boolean;
-  /** Ordered entries not yet stable (sequencer only; 0 elsewhere), and the limit. */
-  readonly orderWindow: number;
-  /** The limit of `orderWindow`, entries (option `orderWindowMax`). */
-  readonly orderWindowMax: number;
-  /** Payload bytes of those entries, and the limit. */
-  readonly orderWindowBytes: number;
-  /** The limit of `orderWindowBytes`, bytes (option `orderWindowBytesMax`). */
-  readonly orderWindowBytesMax: number;
-  /** The sequencer orders nothing more until members catch up. */
-  readonly orderWindowFull: boolean;
-  /** A view change holds delivery and sending. */
-  readonly wedged: boolean;
-  /** The view change found no majority: this side delivers nothing (G9). */
-  readonly blocked: boolean;
-}
-
-
-export interface CoreOptions {
-  readonly self: MemberRef;
-  /** This endpoint's address as others reach it. */
-  readonly addr: string;
-  /** Contact points, and with this endpoint's address the founding list; empty: found a new network. */
-  readonly seeds: readonly string[];
-  /**
-   * The last view of an excluded endpoint's previous incarnation. The network it was
-   * excluded from lives on (a later view exists without it), so the new incarnation
-   * starts out joining: it probes that view's members as well as the seeds, and helps
-   * found a network only once a majority of that view is proven gone (see
-   * `KnownNetwork`). A founding still needs exactly the seeds. @default none
-   */
-  readonly lastView?: EndpointView;
-  readonly config: CoreConfig;
-  readonly rng: Rng;
-  /** The first local id `submit` returns (a new incarnation continues its predecessor's). @default 1 */
-  readonly firstLocalId?: number;
-  /** Who may be in which group; every member must hold the same policy. @default open */
-  readonly access?: GroupAccess;
-  /** Where to count (for metrics); pass the same object to a new incarnation's core. @default a fresh one */
-  readonly counters?: CoreCounters;
-}
-
-/** Where an endpoint is in its life. */
-export type Phase = 'bootstrapping' | 'joining' | 'member' | 'stopped' | 'excluded';
+export type { AppQueue, CoreOptions, FlowState, Phase } from './core-api.js';
 
 /** The view a non-member reports: none. */
 const NO_VIEW: EndpointView = { epoch: 0, members: [] };
@@ -215,8 +154,6 @@ export class EndpointCore {
   private appQueue: AppQueue = 'ok';
   /** While the application is behind: the most this member acks in this epoch. */
   private ackCap = Infinity;
-  /** When each answer to a non-member or a lagging member (by kind and key) last went out: see `due`. */
-  private lastAnswerAt = new Map<string, number>();
 
   // --- membership changes ---
   /** The view change's proposer (its ballot, its last decision to resend). */
@@ -230,6 +167,8 @@ export class EndpointCore {
   private readonly detector: FailureDetector;
   /** Before membership: probes, the founding quorum, the contact of a network to join. */
   private readonly bootstrap: Bootstrap;
+  /** Rate-limited answers to members that are behind (excluded, or missing a decision). */
+  private readonly replies: Replies;
   /** The coordinator's pending joins and leaves. */
   private readonly admission: Admission;
   /** Own entries: queued, bundled, in flight within the send window. */
@@ -255,6 +194,7 @@ export class EndpointCore {
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
     this.detector = new FailureDetector(ctx);
     this.bootstrap = new Bootstrap(ctx, opts.seeds);
+    this.replies = new Replies(ctx);
     this.admission = new Admission(ctx);
     this.sender = new SendWindow(ctx, opts.firstLocalId ?? 1);
     this.progress = new Progress(ctx);
@@ -732,7 +672,7 @@ export class EndpointCore {
     }
     switch (msg.t) {
       case 'probe':
-        if (this.phaseValue === 'member' && this.resendWelcome(now, msg.from, msg.addr)) return;
+        if (this.phaseValue === 'member' && this.replies.resendWelcome(now, this.epoch, msg.from, msg.addr)) return;
         this.noteRestart(msg.from, msg.addr);
         if (this.phaseValue !== 'member') this.bootstrap.answered(msg.addr, msg.from);
         return this.onProbe(msg.addr);
@@ -820,8 +760,8 @@ export class EndpointCore {
     }
     const k = memberKey(from);
     if (epoch < this.epoch.roster.view.epoch) {
-      if (!this.epoch.roster.rank.has(k)) this.notMember(now, from, addr);
-      else if (epoch + 1 === this.epoch.roster.view.epoch) this.resendCommit(now, from, addr);
+      if (!this.epoch.roster.rank.has(k)) this.replies.notMember(now, this.epoch, from, addr);
+      else if (epoch + 1 === this.epoch.roster.view.epoch) this.replies.resendCommit(now, this.epoch, from, addr);
       return -1;
     }
     if (epoch !== this.epoch.roster.view.epoch) return -1;
@@ -835,52 +775,6 @@ export class EndpointCore {
 
   private heard(now: number, k: string): void {
     this.detector.heard(now, k);
-  }
-
-  /**
-   * A member of our view still speaks from the previous epoch: it missed the decision.
-   * Tell it again which ballot was chosen (it accepted it, or the proposer will send
-   * the whole of it); if neither works it is suspected and removed like a silent one.
-   */
-  private resendCommit(now: number, to: MemberRef, addr: string): void {
-    if (this.epoch.ballot === null) return;
-    if (!this.due(now, `commit:${memberKey(to)}`)) return;
-    const d = this.epoch.decision;
-    if (d !== null && d.oldEpoch > 0 && d.waiting.has(memberKey(to))) {
-      // It may never have accepted: the whole decision, which it installs at once.
-      this.send(addr, { t: 'accept', from: this.self, epoch: d.oldEpoch, ballot: d.ballot, proposal: d.proposal, log: d.log, commit: true });
-      return;
-    }
-    this.send(addr, { t: 'commit', from: this.self, epoch: this.epoch.roster.view.epoch - 1, ballot: this.epoch.ballot });
-  }
-
-  /**
-   * A member that joined with this view (or founded it) asks for a network: it missed
-   * its welcome. Send it again (see `decision`); true if `from` is such a member.
-   */
-  private resendWelcome(now: number, from: MemberRef, addr: string): boolean {
-    const d = this.epoch.decision;
-    const k = memberKey(from);
-    if (d === null || !d.waiting.has(k) || !(d.oldEpoch === 0 || d.proposal.joined.some((j) => sameMember(j, from)))) return false;
-    if (this.due(now, `welcome:${k}`)) this.send(addr, d.welcome);
-    return true;
-  }
-
-  private notMember(now: number, to: MemberRef, addr: string): void {
-    if (this.due(now, memberKey(to))) this.send(addr, { t: 'not-member', from: this.self, epoch: this.epoch.roster.view.epoch, to: ref(to) });
-  }
-
-  /**
-   * Whether the answer `key` may go out now: at most once per retransmission interval,
-   * whoever asks how often (a flood of requests costs one answer per interval). The
-   * record is bounded: past 1024 keys it starts over.
-   */
-  private due(now: number, key: string): boolean {
-    const last = this.lastAnswerAt.get(key);
-    if (last !== undefined && now - last < this.cfg.retransmitMs) return false;
-    if (this.lastAnswerAt.size >= 1024) this.lastAnswerAt.clear();
-    this.lastAnswerAt.set(key, now);
-    return true;
   }
 
   // ===================================================================== bootstrap and join
@@ -932,7 +826,7 @@ export class EndpointCore {
       if (this.phaseValue === 'joining') this.onProbe(msg.addr);
       return;
     }
-    if (this.resendWelcome(now, msg.from, msg.addr)) return;
+    if (this.replies.resendWelcome(now, this.epoch, msg.from, msg.addr)) return;
     if (!this.isCoordinator()) {
       this.onProbe(msg.addr);
       return;
@@ -955,7 +849,7 @@ export class EndpointCore {
     // same address, or comes after the old one fell silent). Refuse it; never evict.
     const holder = this.epoch.roster.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
     if (holder !== undefined && holder.addr !== msg.addr && this.detector.alive(now, memberKey(holder))) {
-      if (this.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
+      if (this.replies.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
       return;
     }
     this.admission.addJoin(now, msg.from, msg.addr);
@@ -976,7 +870,7 @@ export class EndpointCore {
     if (this.phaseValue !== 'member') return;
     const k = memberKey(from);
     if (!this.epoch.roster.rank.has(k)) {
-      this.notMember(now, from, addr);
+      this.replies.notMember(now, this.epoch, from, addr);
       return;
     }
     this.admission.addLeave(k);
@@ -1205,8 +1099,8 @@ export class EndpointCore {
       if (this.phaseValue !== 'member') return;
       const k = memberKey(msg.from);
       if (msg.epoch < this.epoch.roster.view.epoch) {
-        if (!this.epoch.roster.rank.has(k)) this.notMember(now, msg.from, from);
-        else if (msg.epoch + 1 === this.epoch.roster.view.epoch) this.resendCommit(now, msg.from, from);
+        if (!this.epoch.roster.rank.has(k)) this.replies.notMember(now, this.epoch, msg.from, from);
+        else if (msg.epoch + 1 === this.epoch.roster.view.epoch) this.replies.resendCommit(now, this.epoch, msg.from, from);
         return;
       }
       if (msg.epoch > this.epoch.roster.view.epoch || !this.epoch.roster.rank.has(k)) return;
