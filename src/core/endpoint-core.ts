@@ -1,50 +1,56 @@
 /**
- * The protocol core of one endpoint: a deterministic state machine with no I/O.
+ * The protocol core of one endpoint: a deterministic state machine with no I/O, and
+ * the composition of the core's parts.
  *
- * Inputs are `receive(now, from, msg)`, `tick(now)` and the API calls (`multicast`,
- * `joinGroup`, `leaveGroup`, `provideState`, `leave`). Outputs are drained with
- * `takeOutput()`: messages to send and events to deliver, in order. Time comes only
- * from the `now` arguments and randomness only from the injected `Rng`, so a
- * simulator can replay any run from its seed.
+ * Inputs are `receive(now, from, msg)`, `tick(now)` and the API calls (`submit`,
+ * `queue`/`flush`, `provideState`, `abandonProvision`, `setAppQueue`, `leave`,
+ * `refused`). Outputs are drained with `takeOutput()`: messages to send and events to
+ * deliver, in order. Time comes only from the `now` arguments and randomness only from
+ * the injected `Rng`, so a simulator can replay any run from its seed.
  *
- * How it works, in one page:
+ * This class routes each input to the part that owns it, runs the settle loop after
+ * every input, ticks the timers in a fixed order, and changes the phase. The parts,
+ * bottom to top, each opening with its intuition:
  *
- * - **Views.** Endpoints form one heavyweight membership: a view is an epoch and its
- *   members in rank order; `members[0]` is the coordinator and the sequencer.
- * - **Order.** A sender sends each multicast (`data`) to every member. The sequencer
- *   assigns global sequence numbers in arrival order, keeping each sender's FIFO, and
- *   broadcasts small batched `order` records. A member delivers in global order once
- *   it holds both the record and the data, asks the sequencer for what it lacks
- *   (`nak`), and acknowledges how far it holds the stream; the minimum over the view
- *   is *stable*, which bounds what everyone keeps and releases *safe* messages.
- *   Group joins and leaves are entries of this same order, so every endpoint sees them
- *   at the same position, and order is consistent across overlapping groups (G2).
- * - **View change = single-decree Paxos per epoch.** A proposer (the coordinator, or
- *   the lowest-ranked member it does not suspect) sends `prepare` with a ballot;
- *   acceptors stop delivering (they are *wedged*) and answer with what they hold
- *   beyond the stable prefix and any proposal they accepted. With promises from a
- *   majority of the current view (G9) the proposer picks the next view and the cut
- *   (the longest prefix of the old epoch that the promisers hold between them; it
- *   covers everything any of them delivered) — or, if an acceptor already accepted a
- *   proposal, the one with the highest ballot, as Paxos requires, so a proposer that
- *   fails half-way cannot make two different next views. Acceptors accept, the
- *   proposer commits, every member delivers up to the cut and then installs the view
- *   (G5, G6). Multicasts of survivors beyond the cut are sent again in the new view.
- * - **Founding.** Epoch 0 is the configured seed list. The first view is chosen by
- *   the same Paxos round with *every* one of those addresses as the quorum: members
- *   started together never found two networks, and members restarted while the
- *   network lives on at some seed address wait for it and join it instead of
- *   founding a second one (see docs/founding.md).
- * - **Failure detection.** Silence longer than `suspectTimeoutMs` is a suspicion. A
- *   gap between this endpoint's own inputs longer than `pauseThresholdMs` means it was
- *   paused itself: it then restarts every peer's timer instead of blaming them.
- * - **Exclusion.** A member of a later view that hears from a member not in it says
- *   `not-member`; the excluded one reports `excluded` and must come back as a new
- *   incarnation (G8).
- * - **State transfer.** See `group-table.ts` for who owes whom; the provider's
- *   checkpoint is asked for at exactly the join position (`state-request` event), and
- *   streamed in chunks with a window; the joiner holds its later events until the
+ * - `outbox.ts`, `app-stream.ts`: the ordered output of a turn; the application's one
+ *   stream, where a joiner's first view and state wait for the state to arrive.
+ * - **Views** (`membership/roster.ts`, `epoch.ts`): a view is an epoch and its members
+ *   in rank order; `members[0]` is the coordinator and the sequencer. Everything that
+ *   lives as long as one view is an `Epoch`, made new at every install.
+ * - **Failure detection** (`membership/failure-detector.ts`): silence longer than
+ *   `suspectTimeoutMs`, a refused connection, or a member's own word (isolated, a slow
+ *   consumer) is a suspicion; a long gap between this endpoint's own inputs means it
+ *   was paused itself, and every peer gets a fresh timeout.
+ * - **Founding and joining** (`membership/bootstrap.ts`, `membership/admission.ts`):
+ *   epoch 0 is the seed list; the first view is chosen by the same Paxos round with
+ *   *every* seed address as the quorum, so members started together never found two
+ *   networks, and members restarted while the network lives on join it (see
+ *   docs/founding.md). The coordinator batches joins and leaves for the next view.
+ * - **Order** (`order/send-window.ts`, `order/stream.ts`, `order/sequencer.ts`,
+ *   `order/progress.ts`): a sender sends each multicast (`data`) to every member; the
+ *   sequencer assigns global sequence numbers in arrival order, keeping each sender's
+ *   FIFO, and broadcasts small batched `order` records. A member delivers in global
+ *   order once it holds both, asks for what it lacks (`nak`), and acknowledges how far
+ *   it holds; what every member holds is *stable*, what a majority holds *committed*
+ *   (`quorum.ts`). Windows bound what is in flight; laggards are removed.
+ * - **Groups** (`groups/group-table.ts`, `groups/entry-delivery.ts`): joins and leaves
+ *   are entries of the same order, so every endpoint sees them at the same position,
+ *   and order is consistent across overlapping groups (G2).
+ * - **State transfer** (`transfer/provider.ts`, `transfer/joiner.ts`): the provider's
+ *   checkpoint is taken at exactly the join position (`state-request` event) and
+ *   streamed in chunks within a window; the joiner holds its later events until the
  *   state is complete, then says so in order (`stateDone`).
+ * - **View change = single-decree Paxos per epoch** (`viewchange/proposer.ts`,
+ *   `viewchange/acceptor.ts`, `viewchange/choose.ts`): a proposer sends `prepare`;
+ *   acceptors stop delivering (*wedged*) and answer with what they hold beyond the
+ *   stable prefix and any proposal they accepted. With promises from a majority (G9)
+ *   the proposer picks the next view and the cut — or the highest accepted proposal,
+ *   as Paxos requires — acceptors accept, the proposer commits, and every member
+ *   delivers up to the cut and installs the view (`install` below; G5, G6). Multicasts
+ *   of survivors beyond the cut are sent again in the new view.
+ * - **Exclusion** (`membership/replies.ts`): a member of a later view that hears from
+ *   a member not in it says `not-member`; the excluded one reports `excluded` and
+ *   comes back as a new incarnation (G8).
  */
 import { assert, assertNever } from '../errors.js';
 import type { AppQueue, CoreOptions, FlowState, Phase } from './core-api.js';
