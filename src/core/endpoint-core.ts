@@ -424,7 +424,6 @@ export class EndpointCore {
     this.settle(now);
   }
 
-  /** The application's checkpoint, answering a `state-request` event. */
   /**
    * The application cannot provide `group`'s state (its checkpoint failed): leave the
    * group now, although this member owes joiners their state, saying why. Their
@@ -438,6 +437,7 @@ export class EndpointCore {
     this.settle(now);
   }
 
+  /** The application's checkpoint, answering a `state-request` event. */
   provideState(now: number, group: string, joiner: MemberRef, pos: Position, data: Uint8Array): void {
     this.observe(now);
     if (this.phaseValue !== 'member') return;
@@ -926,7 +926,8 @@ export class EndpointCore {
       this.collect();
       if (this.phaseValue !== 'member' || this.isCoordinator()) this.ackSent();
       else if (this.ackable() > this.epoch.stream.lastAckSent) {
-        if (this.ackUrgent(now)) {
+        const roster = this.epoch.roster;
+        if (this.epoch.stream.ackUrgent(now, this.cfg, roster.selfRank, roster.view.members.length)) {
           this.sendToCoordinator({ t: 'ack', from: this.self, epoch: this.epoch.roster.view.epoch, held: this.ackable() });
           this.ackSent();
         } else if (this.epoch.stream.ackDueAt === Infinity) this.epoch.stream.ackDueAt = now + this.cfg.ackDelayMs;
@@ -934,26 +935,6 @@ export class EndpointCore {
     } finally {
       this.settling = false;
     }
-  }
-
-  /**
-   * Whether this member's ack must go now rather than within `ackDelayMs` (like TCP's
-   * delayed ack, it then rides on the next ack or heartbeat). Acks serve stability,
-   * which only frees memory, except where somebody waits for them:
-   * - the sequencer delivers agreed messages at the committed prefix (a majority holds
-   *   it), and beyond three members so does everyone: the first `majority − 1` ranks
-   *   after the sequencer ack at once, which makes that majority without the others;
-   * - a safe entry waits for every member;
-   * - the order window waits for stability: a quarter of it in entries, an eighth in
-   *   bytes, is never held back.
-   * One message at a time in three members, the sender's and a third member's ack per
-   * message were a write, a wake-up and a core step at the sequencer each, on the path
-   * of the next message.
-   */
-  private ackUrgent(now: number): boolean {
-    if (now >= this.epoch.stream.ackDueAt || this.epoch.stream.unackedSafe || this.cfg.ackDelayMs === 0) return true;
-    if (this.epoch.roster.selfRank < majority(this.epoch.roster.view.members.length)) return true;
-    return this.epoch.stream.held - this.epoch.stream.lastAckSent >= this.cfg.orderWindowMax / 4 || this.epoch.stream.unackedBytes >= this.cfg.orderWindowBytesMax / 8;
   }
 
   /**
@@ -967,10 +948,7 @@ export class EndpointCore {
 
   /** What this member holds was just told to the sequencer (an ack or a heartbeat). */
   private ackSent(): void {
-    this.epoch.stream.lastAckSent = this.ackable();
-    this.epoch.stream.ackDueAt = Infinity;
-    this.epoch.stream.unackedBytes = 0;
-    this.epoch.stream.unackedSafe = false;
+    this.epoch.stream.ackSent(this.ackable());
   }
 
   /** Whether a queued entry must wait (and what follows it, FIFO). */

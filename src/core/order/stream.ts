@@ -15,6 +15,7 @@
  * every message.
  */
 import { assert } from '../../errors.js';
+import type { CoreConfig } from '../config.js';
 import type { Roster } from '../membership/roster.js';
 import { majority } from '../quorum.js';
 import { memberKey } from '../types.js';
@@ -62,6 +63,34 @@ export class OrderedStream {
   constructor(size: number) {
     this.data = Array.from({ length: size }, () => new Map<number, DataMsg>());
     this.collectedSeq = Array.from({ length: size }, () => 0);
+  }
+
+  /**
+   * Whether this member's ack must go now rather than within `ackDelayMs` (like TCP's
+   * delayed ack, it then rides on the next ack or heartbeat). Acks serve stability,
+   * which only frees memory, except where somebody waits for them:
+   * - the sequencer delivers agreed messages at the committed prefix (a majority holds
+   *   it), and beyond three members so does everyone: the first `majority − 1` ranks
+   *   after the sequencer ack at once, which makes that majority without the others;
+   * - a safe entry waits for every member;
+   * - the order window waits for stability: a quarter of it in entries, an eighth in
+   *   bytes, is never held back.
+   * One message at a time in three members, the sender's and a third member's ack per
+   * message were a write, a wake-up and a core step at the sequencer each, on the path
+   * of the next message. `selfRank` is this member's rank in a view of `size`.
+   */
+  ackUrgent(now: number, cfg: CoreConfig, selfRank: number, size: number): boolean {
+    if (now >= this.ackDueAt || this.unackedSafe || cfg.ackDelayMs === 0) return true;
+    if (selfRank < majority(size)) return true;
+    return this.held - this.lastAckSent >= cfg.orderWindowMax / 4 || this.unackedBytes >= cfg.orderWindowBytesMax / 8;
+  }
+
+  /** This member just told the sequencer it holds `held` (an ack or a heartbeat). */
+  ackSent(held: number): void {
+    this.lastAckSent = held;
+    this.ackDueAt = Infinity;
+    this.unackedBytes = 0;
+    this.unackedSafe = false;
   }
 
   /**
