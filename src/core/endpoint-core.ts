@@ -106,6 +106,19 @@ function ref(m: MemberRef): MemberRef {
   return { id: m.id, inc: m.inc };
 }
 
+/**
+ * The phases an endpoint may move to from each phase: found or join, become a member
+ * (again at every view), and end excluded or stopped. A joiner whose network is proven
+ * gone bootstraps again; an excluded endpoint may still be stopped; a stopped one is done.
+ */
+const LEGAL_PHASE_CHANGES: Readonly<Record<Phase, readonly Phase[]>> = {
+  bootstrapping: ['joining', 'member', 'stopped'],
+  joining: ['bootstrapping', 'member', 'excluded', 'stopped'],
+  member: ['member', 'excluded', 'stopped'],
+  excluded: ['stopped'],
+  stopped: [],
+};
+
 /** Most progress rounds one input may cause (a bound, not a tuning knob). */
 const settleRoundsMax = 1_000_000;
 
@@ -230,7 +243,7 @@ export class EndpointCore {
     });
     if (opts.lastView !== undefined) {
       this.bootstrap.learnNetwork(opts.lastView);
-      this.phaseValue = 'joining';
+      this.become('joining');
     }
   }
 
@@ -500,7 +513,7 @@ export class EndpointCore {
   }
 
   private tickJoining(now: number): void {
-    if (this.bootstrap.onJoiningTimeout(now)) this.phaseValue = 'bootstrapping';
+    if (this.bootstrap.onJoiningTimeout(now)) this.become('bootstrapping');
   }
 
   /**
@@ -822,7 +835,7 @@ export class EndpointCore {
     }
     if (this.phaseValue !== 'bootstrapping' && this.phaseValue !== 'joining') return;
     if (this.bootstrap.onProbeReply(now, msg, this.phaseValue === 'bootstrapping')) {
-      this.phaseValue = 'joining';
+      this.become('joining');
       this.proposer.drop();
     }
   }
@@ -868,7 +881,7 @@ export class EndpointCore {
    */
   private onJoinRefused(now: number, msg: { to: MemberRef; live: MemberRef }): void {
     if (this.phaseValue !== 'joining' || !this.bootstrap.onJoinRefused(now, msg)) return;
-    this.phaseValue = 'excluded';
+    this.become('excluded');
     this.emit({ type: 'duplicate', live: ref(msg.live) });
   }
 
@@ -1252,7 +1265,7 @@ export class EndpointCore {
   private leaveDecided(now: number, ballot: Ballot, proposal: Proposal, oldEpoch: number): void {
     if (oldEpoch === 0) {
       // Not among the founders after all: join the network they founded.
-      this.phaseValue = 'joining';
+      this.become('joining');
       this.bootstrap.joinFounded(now, proposal.view);
       this.epoch.acceptor.forgetVotes();
     } else if (this.leaving) {
@@ -1293,7 +1306,7 @@ export class EndpointCore {
   ): void {
     assert(new Set(view.members.map((m) => m.id)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an id twice`);
     assert(new Set(view.members.map((m) => m.addr)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an address twice`);
-    this.phaseValue = 'member';
+    this.become('member');
     this.epoch = new Epoch(view, this.selfKey, { previousMembers: this.epoch.roster.view.members, failures, ballot }, this.epochDeps);
     // Own entries not delivered in the old epoch are sent again, in order, first (FIFO).
     this.sender.requeue();
@@ -1317,7 +1330,7 @@ export class EndpointCore {
 
   private exclude(why: string): void {
     this.log(`excluded: ${why}`, 'warn');
-    this.phaseValue = 'excluded';
+    this.become('excluded');
     this.app.clear();
     this.emit({ type: 'excluded' });
   }
@@ -1325,7 +1338,7 @@ export class EndpointCore {
   /** Stop; a proposer that removed itself first lingers to retransmit its decision. */
   private stop(now: number): void {
     if (this.phaseValue === 'stopped') return;
-    this.phaseValue = 'stopped';
+    this.become('stopped');
     this.stopPending = true;
     this.lingerUntil = now + this.cfg.flushTimeoutMs;
     this.finishStop(now);
@@ -1341,6 +1354,12 @@ export class EndpointCore {
   }
 
   // ===================================================================== output helpers
+
+  /** Move to phase `to`; only the transitions in `LEGAL_PHASE_CHANGES` exist. */
+  private become(to: Phase): void {
+    assert(LEGAL_PHASE_CHANGES[this.phaseValue].includes(to), `phase change ${this.phaseValue} -> ${to} at ${this.selfKey}`);
+    this.phaseValue = to;
+  }
 
   private send(to: string, msg: Message): void {
     this.out.send(to, msg);
