@@ -7,7 +7,7 @@
  * Intuition: equal positions in the total order must show equal digests, so the digest
  * is a cheap witness of virtual synchrony and of state transfer (G10). One definition
  * serves the `cohort member` process (`cli/member.ts`), the simulator's applications
- * (`sim/scenario-app.ts`, `sim/swarm-cluster.ts`) and the checker, which must agree
+ * (`sim/scenario-app.ts`, `sim/swarm-app.ts`, with `sim/digest-app.ts`) and the checker, which must agree
  * byte for byte. (`examples/atc/sector.ts` keeps its own copy: the examples stand alone.)
  */
 import { createHash } from 'node:crypto';

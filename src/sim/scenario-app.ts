@@ -17,8 +17,8 @@
  */
 import { digestStep, INITIAL_DIGEST } from '../check/digest.js';
 import type { HistoryEvent, MemberHistory } from '../check/history.js';
-import { memberKey } from '../core/types.js';
 import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
+import { digestCheckpoint, readDigestCheckpoint, viewRecord } from './digest-app.js';
 import type { SeededRng } from './rng.js';
 import type { ScenarioShape } from './scenario-shape.js';
 import type { Simulation } from './simulation.js';
@@ -97,14 +97,8 @@ export class ScenarioApp {
     if (ep.group(group) !== undefined) return;
     const rec = this.recorderFor(ep);
     const app: AppState = { count: 0, digest: INITIAL_DIGEST, viewId: 0 };
-    const padding = new Uint8Array(this.shape.stateBytes);
     const onEvent = (e: GroupEvent): void => this.onEvent(ep, group, rec, app, e);
-    const checkpoint = (): Uint8Array => {
-      const head = textEncoder.encode(`${JSON.stringify({ count: app.count, digest: app.digest })}\n`);
-      const out = new Uint8Array(head.length + padding.length);
-      out.set(head, 0);
-      return out;
-    };
+    const checkpoint = (): Uint8Array => digestCheckpoint(app, this.shape.stateBytes);
     ep.join(group, { onEvent, checkpoint }).catch(() => undefined);
     this.startSender(ep, group, rec);
   }
@@ -116,24 +110,11 @@ export class ScenarioApp {
     switch (e.type) {
       case 'view':
         app.viewId = e.view.id;
-        rec.events.push({
-          type: 'view',
-          group,
-          viewId: e.view.id,
-          network: e.view.network,
-          members: e.view.refs.members.map(memberKey),
-          joined: e.view.refs.joined.map(memberKey),
-          left: e.view.refs.left.map(memberKey),
-          failed: e.view.refs.failed.map(memberKey),
-          reason: e.view.reason,
-          time,
-        });
+        rec.events.push(viewRecord(group, e.view, time));
         break;
       case 'state': {
         this.maxStateBytes = Math.max(this.maxStateBytes, e.data.length);
-        const text = textDecoder.decode(e.data.subarray(0, Math.min(e.data.length, 200)));
-        const nl = text.indexOf('\n');
-        const head = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as { count: number; digest: string };
+        const head = readDigestCheckpoint(e.data);
         app.count = head.count;
         app.digest = head.digest;
         rec.events.push({ type: 'state', group, digest: app.digest, count: app.count, time });

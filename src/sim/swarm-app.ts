@@ -16,8 +16,8 @@
  */
 import { digestStep, INITIAL_DIGEST } from '../check/digest.js';
 import type { HistoryEvent, MemberHistory } from '../check/history.js';
-import { memberKey } from '../core/types.js';
 import type { Endpoint, Group, GroupEvent } from '../endpoint.js';
+import { digestCheckpoint, readDigestCheckpoint, viewRecord } from './digest-app.js';
 import type { SeededRng } from './rng.js';
 import type { Simulation } from './simulation.js';
 import type { SwarmShape } from './swarm-shape.js';
@@ -136,12 +136,7 @@ export class SwarmApps {
       if (until <= this.host.sim.now) return undefined;
       return new Promise<void>((resolve) => void clock.setTimer(until - this.host.sim.now, resolve));
     };
-    const checkpoint = (): Uint8Array => {
-      const head = textEncoder.encode(`${JSON.stringify({ count: app.count, digest: app.digest })}\n`);
-      const out = new Uint8Array(head.length + this.host.shape.stateBytes);
-      out.set(head, 0);
-      return out;
-    };
+    const checkpoint = (): Uint8Array => digestCheckpoint(app, this.host.shape.stateBytes);
     this.host.dirty = true;
     ep.join(g, { onEvent, checkpoint }).catch(() => {
       // Excluded from the network while joining (no view, so no `excluded` event):
@@ -165,24 +160,11 @@ export class SwarmApps {
     switch (e.type) {
       case 'view':
         app.viewId = e.view.id;
-        rec.events.push({
-          type: 'view',
-          group: name,
-          viewId: e.view.id,
-          network: e.view.network,
-          members: e.view.refs.members.map(memberKey),
-          joined: e.view.refs.joined.map(memberKey),
-          left: e.view.refs.left.map(memberKey),
-          failed: e.view.refs.failed.map(memberKey),
-          reason: e.view.reason,
-          time,
-        });
+        rec.events.push(viewRecord(name, e.view, time));
         return;
       case 'state': {
         this.maxStateBytes = Math.max(this.maxStateBytes, e.data.length);
-        const text = textDecoder.decode(e.data.subarray(0, Math.min(e.data.length, 200)));
-        const nl = text.indexOf('\n');
-        const head = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as { count: number; digest: string };
+        const head = readDigestCheckpoint(e.data);
         app.count = head.count;
         app.digest = head.digest;
         rec.events.push({ type: 'state', group: name, digest: app.digest, count: app.count, time });
