@@ -76,7 +76,7 @@ import { StateJoiner, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
 import type { CoreEvent, CoreLogLevel, CoreOutput } from './outbox.js';
 import { majority } from './quorum.js';
-import { EntryKind, comparePositions, memberKey, sameMember } from './types.js';
+import { EntryKind, comparePositions, memberKey, memberRef, sameMember } from './types.js';
 import type {
   AcceptMsg,
   Ballot,
@@ -101,10 +101,6 @@ export type { AppQueue, CoreOptions, FlowState, Phase } from './core-api.js';
 
 /** The view a non-member reports: none. */
 const NO_VIEW: EndpointView = { epoch: 0, members: [] };
-
-function ref(m: MemberRef): MemberRef {
-  return { id: m.id, inc: m.inc };
-}
 
 /**
  * The phases an endpoint may move to from each phase: found or join, become a member
@@ -203,7 +199,7 @@ export class EndpointCore {
   private readonly joiner: StateJoiner;
 
   constructor(opts: CoreOptions) {
-    this.self = ref(opts.self);
+    this.self = memberRef(opts.self);
     this.selfKey = memberKey(opts.self);
     this.addr = opts.addr;
     this.epoch = Epoch.none(this.selfKey);
@@ -868,7 +864,7 @@ export class EndpointCore {
     // same address, or comes after the old one fell silent). Refuse it; never evict.
     const holder = this.epoch.roster.view.members.find((m) => m.id === msg.from.id && m.inc !== msg.from.inc);
     if (holder !== undefined && holder.addr !== msg.addr && this.detector.alive(now, memberKey(holder))) {
-      if (this.replies.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: ref(msg.from), live: ref(holder) });
+      if (this.replies.due(now, `refused:${k}`)) this.send(msg.addr, { t: 'join-refused', from: this.self, to: memberRef(msg.from), live: memberRef(holder) });
       return;
     }
     this.admission.addJoin(now, msg.from, msg.addr);
@@ -882,7 +878,7 @@ export class EndpointCore {
   private onJoinRefused(now: number, msg: { to: MemberRef; live: MemberRef }): void {
     if (this.phaseValue !== 'joining' || !this.bootstrap.onJoinRefused(now, msg)) return;
     this.become('excluded');
-    this.emit({ type: 'duplicate', live: ref(msg.live) });
+    this.emit({ type: 'duplicate', live: memberRef(msg.live) });
   }
 
   private onLeaveReq(now: number, from: MemberRef, addr: string): void {

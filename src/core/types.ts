@@ -462,6 +462,11 @@ export function memberKey(m: MemberRef): string {
   return `${m.id}#${m.inc}`;
 }
 
+/** Just the member's identity (`id`, `inc`) of a `MemberInfo` or any other `MemberRef`: what goes on the wire. */
+export function memberRef(m: MemberRef): MemberRef {
+  return { id: m.id, inc: m.inc };
+}
+
 export function sameMember(a: MemberRef, b: MemberRef): boolean {
   return a.id === b.id && a.inc === b.inc;
 }

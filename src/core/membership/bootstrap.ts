@@ -14,7 +14,7 @@
  */
 import type { CoreContext } from '../context.js';
 import { KnownNetwork } from '../known-network.js';
-import { memberKey, sameMember } from '../types.js';
+import { memberKey, memberRef, sameMember } from '../types.js';
 import type { EndpointView, MemberRef, Message, ProbeReplyMsg } from '../types.js';
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -195,7 +195,7 @@ export class Bootstrap {
     const k = memberKey(msg.from);
     // A joining endpoint is in no founding, whatever it answered before.
     if (msg.joining) this.heardBootstrapping.delete(k);
-    else if (this.sameQuorum(msg.config)) this.heardBootstrapping.set(k, { member: { id: msg.from.id, inc: msg.from.inc }, addr: msg.addr, at: now });
+    else if (this.sameQuorum(msg.config)) this.heardBootstrapping.set(k, { member: memberRef(msg.from), addr: msg.addr, at: now });
     return false;
   }
 

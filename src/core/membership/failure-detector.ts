@@ -17,6 +17,7 @@
  */
 import type { CoreContext } from '../context.js';
 import { majority } from '../quorum.js';
+import { memberRef } from '../types.js';
 import type { Failure, FailureCause, MemberRef } from '../types.js';
 
 /** The suspicions of one member (see the module comment). */
@@ -226,6 +227,6 @@ export class FailureDetector {
     const said = this.saysSo(k) ? this.suspectCause.get(k) : undefined;
     const laggard = this.peerBehindSince.has(k) ? 'slow-consumer' : 'laggard';
     const cause: FailureCause = replaced ? 'replaced' : (said ?? (!promised ? (this.suspectCause.get(k) ?? 'unresponsive') : laggard));
-    return { member: { id: m.id, inc: m.inc }, by: { id: this.ctx.self.id, inc: this.ctx.self.inc }, cause, silentMs, verified: !promised || replaced };
+    return { member: memberRef(m), by: memberRef(this.ctx.self), cause, silentMs, verified: !promised || replaced };
   }
 }

@@ -11,7 +11,7 @@
  */
 import type { CoreContext } from '../context.js';
 import type { Epoch } from '../epoch.js';
-import { memberKey, sameMember } from '../types.js';
+import { memberKey, memberRef, sameMember } from '../types.js';
 import type { MemberRef } from '../types.js';
 
 /** Keys remembered before the record starts over (each costs one answer per interval at most). */
@@ -35,7 +35,7 @@ export class Replies {
 
   /** `to`, at `addr`, is not in `epoch`'s view: it is excluded. */
   notMember(now: number, epoch: Epoch, to: MemberRef, addr: string): void {
-    if (this.due(now, memberKey(to))) this.ctx.out.send(addr, { t: 'not-member', from: this.ctx.self, epoch: epoch.roster.view.epoch, to: { id: to.id, inc: to.inc } });
+    if (this.due(now, memberKey(to))) this.ctx.out.send(addr, { t: 'not-member', from: this.ctx.self, epoch: epoch.roster.view.epoch, to: memberRef(to) });
   }
 
   /**

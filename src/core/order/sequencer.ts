@@ -20,7 +20,7 @@ import { assert } from '../../errors.js';
 import type { CoreContext } from '../context.js';
 import type { Roster } from '../membership/roster.js';
 import { heldByAll, heldByMajority, majority, sortDescending } from '../quorum.js';
-import { sameMember } from '../types.js';
+import { memberRef, sameMember } from '../types.js';
 import type { DataMsg, MemberRef, Message, OrderEntry } from '../types.js';
 import type { Progress } from './progress.js';
 import type { OrderedStream } from './stream.js';
@@ -125,7 +125,7 @@ export class Sequencer {
         const d = stream.data[i]!.get(next);
         if (d === undefined) break;
         const gseq = this.nextGseq++;
-        stream.records.set(gseq, { sender: { id: m.id, inc: m.inc }, rank: i, seq: next });
+        stream.records.set(gseq, { sender: memberRef(m), rank: i, seq: next });
         this.unstableBytes += d.payload.length;
         if (d.safe) this.lastSafeOrdered = gseq;
         if (this.orderBatch.length === 0) this.orderBatchFirst = gseq;

@@ -18,7 +18,7 @@ import { assert } from '../../errors.js';
 import type { CoreConfig } from '../config.js';
 import type { Roster } from '../membership/roster.js';
 import { majority } from '../quorum.js';
-import { memberKey } from '../types.js';
+import { memberKey, memberRef } from '../types.js';
 import type { DataMsg, LogEntry, MemberRef, OrderEntry } from '../types.js';
 
 /** An ordered entry: its sender, the sender's rank in the epoch's view, and its seq. */
@@ -136,7 +136,7 @@ export class OrderedStream {
       if (gseq <= this.collectedUpTo) continue;
       const sender = members[e.rank];
       if (sender === undefined) continue;
-      if (!this.records.has(gseq)) this.records.set(gseq, { sender: { id: sender.id, inc: sender.inc }, rank: e.rank, seq: e.seq });
+      if (!this.records.has(gseq)) this.records.set(gseq, { sender: memberRef(sender), rank: e.rank, seq: e.seq });
       if (gseq > this.orderedMax) this.orderedMax = gseq;
       if (e.rank === roster.selfRank) own(e.seq);
     }

@@ -10,7 +10,7 @@
  * when its `stateDone` entry is delivered, or when it leaves the view.
  */
 import type { CoreContext } from '../context.js';
-import { comparePositions, memberKey } from '../types.js';
+import { comparePositions, memberKey, memberRef } from '../types.js';
 import type { MemberInfo, MemberRef, Position } from '../types.js';
 
 interface OutgoingTransfer {
@@ -104,7 +104,7 @@ export class StateProvider {
       t: 'state-chunk',
       from: this.ctx.self,
       group: t.group,
-      joiner: { id: t.joiner.id, inc: t.joiner.inc },
+      joiner: memberRef(t.joiner),
       pos: t.pos,
       offset,
       total: t.data.length,

@@ -9,12 +9,8 @@
  * promisers hold between them. It covers everything any of them delivered, because
  * each delivered only what a majority held, and any majority meets the promisers.
  */
-import { compareBallots, memberKey, sameMember } from '../types.js';
+import { compareBallots, memberKey, memberRef, sameMember } from '../types.js';
 import type { Failure, LogEntry, MemberInfo, MemberRef, PromiseMsg, Proposal } from '../types.js';
-
-function ref(m: MemberRef): MemberRef {
-  return { id: m.id, inc: m.inc };
-}
 
 /**
  * The accepted proposal with the highest ballot among the promises, if any. A founding
@@ -70,7 +66,7 @@ export function foundingProposal(promises: ReadonlyMap<string, PromiseMsg>): Pro
   const members = [...promises.values()]
     .map((x) => ({ id: x.from.id, inc: x.from.inc, addr: x.addr }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.inc - b.inc));
-  return { view: { epoch: 1, members }, cut: 0, joined: members.map(ref), left: [], failed: [], failures: [] };
+  return { view: { epoch: 1, members }, cut: 0, joined: members.map(memberRef), left: [], failed: [], failures: [] };
 }
 
 /** What the next view is made of, as the proposer sees it. */
@@ -104,14 +100,14 @@ export function nextView(x: NextViewInput, cut: number): Proposal {
   for (const m of x.members) {
     const k = memberKey(m);
     const replaced = replacedIds.has(m.id) || replacedAddrs.has(m.addr);
-    if (x.leaving.has(k)) left.push(ref(m));
+    if (x.leaving.has(k)) left.push(memberRef(m));
     else if (!x.promises.has(k) || replaced || x.removed(k)) {
-      failed.push(ref(m));
+      failed.push(memberRef(m));
       failures.push(x.failureOf(m, x.promises.has(k), replaced));
     } else members.push(m);
   }
   members.push(...x.joiners);
-  return { view: { epoch: x.epoch + 1, members }, cut, joined: x.joiners.map(ref), left, failed, failures };
+  return { view: { epoch: x.epoch + 1, members }, cut, joined: x.joiners.map(memberRef), left, failed, failures };
 }
 
 /** Whether `proposal`'s next view holds `m`. */
