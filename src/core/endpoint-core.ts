@@ -744,7 +744,7 @@ export class EndpointCore {
       case 'join-refused':
         return this.onJoinRefused(now, msg);
       case 'state-chunk':
-        return this.joiner.onStateChunk(now, from, msg, this.here());
+        return this.joiner.onStateChunk(now, from, msg, this.epoch.position());
       case 'state-ack':
         if (this.provider.onStateAck(now, msg.from, msg.group, msg.pos, msg.offset)) this.pumpTransfers(now);
         return;
@@ -1041,11 +1041,6 @@ export class EndpointCore {
     this.epoch.stream.delivered = gseq;
     const localIds = sameMember(d.sender, this.self) ? this.sender.onDelivered(d.seq) : null;
     this.delivery.deliver(d, { epoch: this.epoch.roster.view.epoch, gseq }, localIds);
-  }
-
-  /** This member's place in the order: its epoch and the last entry it delivered. */
-  private here(): Position {
-    return { epoch: this.epoch.roster.view.epoch, gseq: this.epoch.stream.delivered };
   }
 
   /**

@@ -16,7 +16,7 @@ import { Sequencer } from './order/sequencer.js';
 import { quorumSize } from './quorum.js';
 import { OrderedStream } from './order/stream.js';
 import { sameMember } from './types.js';
-import type { Ballot, EndpointView, Failure, LogEntry, MemberInfo, Proposal, WelcomeMsg } from './types.js';
+import type { Ballot, EndpointView, Failure, LogEntry, MemberInfo, Position, Proposal, WelcomeMsg } from './types.js';
 
 /** The decision that began an epoch, kept to hand to members that missed it (see `Epoch.decision`). */
 export interface Decision {
@@ -84,6 +84,11 @@ export class Epoch {
    */
   quorumSize(): number {
     return quorumSize(this.roster.view.members.length, this.restarted.size);
+  }
+
+  /** This member's place in the order: the epoch and the last entry it delivered. */
+  position(): Position {
+    return { epoch: this.roster.view.epoch, gseq: this.stream.delivered };
   }
 
   /** The empty epoch 0 of an endpoint that is in no network yet. */

@@ -203,7 +203,7 @@ export class EntryDelivery {
       // Our first view of the group waits for the state taken at this very position.
       this.dropMarker(c.group);
       this.app.hold(c.group, mine.pos, view);
-      this.joiner.begin(this.host.now(), c.group, mine.pos, { epoch: epoch.roster.view.epoch, gseq: epoch.stream.delivered });
+      this.joiner.begin(this.host.now(), c.group, mine.pos, epoch.position());
     } else if (c.fresh.some((m) => sameMember(m, self)) && this.app.markerOf(c.group) !== undefined) {
       // Nobody is left who has the state: start from this view, empty.
       this.dropMarker(c.group);

@@ -17,7 +17,7 @@
  */
 import type { CoreContext } from '../context.js';
 import { majority } from '../quorum.js';
-import { memberRef } from '../types.js';
+import { memberKey, memberRef } from '../types.js';
 import type { Failure, FailureCause, MemberRef } from '../types.js';
 
 /** The suspicions of one member (see the module comment). */
@@ -221,8 +221,9 @@ export class FailureDetector {
     return kept;
   }
 
-  /** Why a proposer removes `m` (key `k`): what every member will report for it. */
-  failureOf(now: number, m: MemberRef, k: string, promised: boolean, replaced: boolean): Failure {
+  /** Why a proposer removes `m`: what every member will report for it. */
+  failureOf(now: number, m: MemberRef, promised: boolean, replaced: boolean): Failure {
+    const k = memberKey(m);
     const silentMs = this.heardAgoMs(now, k);
     const said = this.saysSo(k) ? this.suspectCause.get(k) : undefined;
     const laggard = this.peerBehindSince.has(k) ? 'slow-consumer' : 'laggard';

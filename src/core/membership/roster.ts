@@ -22,11 +22,6 @@ export class Roster {
   /** This member's rank in the view (0 when it is not in it). */
   readonly selfRank: number;
 
-  /** The empty view of an endpoint that is in no network yet. */
-  static empty(selfKey: string): Roster {
-    return new Roster({ epoch: 0, members: [] }, selfKey);
-  }
-
   constructor(
     readonly view: EndpointView,
     selfKey: string,

@@ -335,7 +335,7 @@ export class Proposer {
           leaving: this.admission.leaves,
           promises: p.promises,
           removed: (k) => this.progress.laggards.has(k) || this.detector.saysSo(k),
-          failureOf: (m, promised, replaced) => this.detector.failureOf(now, m, memberKey(m), promised, replaced),
+          failureOf: (m, promised, replaced) => this.detector.failureOf(now, m, promised, replaced),
         },
         cutOf(floor, cutLog),
       );
