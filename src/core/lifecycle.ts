@@ -1,0 +1,73 @@
+/**
+ * Where this endpoint stands: its phase, the epoch it is in, and the network's identity.
+ *
+ * Intuition: an endpoint founds or joins a network, is a member of one view after
+ * another, and ends excluded or stopped. Every part asks the same three questions —
+ * which phase, which epoch, is this member the sequencer — so the answers live here,
+ * once, below the parts that ask them. A phase changes only along `LEGAL_PHASE_CHANGES`;
+ * an epoch is entered only by installing a view (`enter`).
+ */
+import { assert } from '../errors.js';
+import type { Phase } from './core-api.js';
+import { Epoch } from './epoch.js';
+
+/**
+ * The phases an endpoint may move to from each phase: found or join, become a member
+ * (again at every view), and end excluded or stopped. A joiner whose network is proven
+ * gone bootstraps again; an excluded endpoint may still be stopped; a stopped one is done.
+ */
+const LEGAL_PHASE_CHANGES: Readonly<Record<Phase, readonly Phase[]>> = {
+  bootstrapping: ['joining', 'member', 'stopped'],
+  joining: ['bootstrapping', 'member', 'excluded', 'stopped'],
+  member: ['member', 'excluded', 'stopped'],
+  excluded: ['stopped'],
+  stopped: [],
+};
+
+/** This endpoint's phase, current epoch and network (see the module comment). */
+export class Lifecycle {
+  private phaseValue: Phase = 'bootstrapping';
+  private epochValue: Epoch;
+  /**
+   * The network's identity: its founder and founding ballot (`id#inc/round`), fixed
+   * when epoch 1 is installed and passed to every joiner in its welcome. A network
+   * founded anew after a total failure has a new one, and its groups start over, so a
+   * checker tells a re-founding from a split (two networks live at once) by it.
+   */
+  network = '';
+
+  constructor(private readonly selfKey: string) {
+    this.epochValue = Epoch.none(selfKey);
+  }
+
+  get phase(): Phase {
+    return this.phaseValue;
+  }
+
+  /** The installed view and everything that lives as long as it (a new one per view). */
+  get epoch(): Epoch {
+    return this.epochValue;
+  }
+
+  /** This member is the sequencer of the current view (rank 0, and a member still). */
+  isCoordinator(): boolean {
+    return this.phaseValue === 'member' && this.epochValue.sequencer !== null;
+  }
+
+  /** True while a view change holds delivery. */
+  get wedged(): boolean {
+    return this.epochValue.acceptor.wedgedAt !== null;
+  }
+
+  /** Move to phase `to`; only the transitions in `LEGAL_PHASE_CHANGES` exist. */
+  become(to: Phase): void {
+    assert(LEGAL_PHASE_CHANGES[this.phaseValue].includes(to), `phase change ${this.phaseValue} -> ${to} at ${this.selfKey}`);
+    this.phaseValue = to;
+  }
+
+  /** Become a member of `epoch`'s view (the install of a decided view, or a welcome). */
+  enter(epoch: Epoch): void {
+    this.become('member');
+    this.epochValue = epoch;
+  }
+}
