@@ -8,31 +8,39 @@
  * deliver, in order. Time comes only from the `now` arguments and randomness only from
  * the injected `Rng`, so a simulator can replay any run from its seed.
  *
- * This class routes each input to the part that owns it, runs the settle loop after
- * every input, ticks the timers in a fixed order, and changes the phase. The parts,
- * bottom to top, each opening with its intuition:
+ * This class builds the parts, routes each input to the part that owns it (one
+ * handler per message type), runs the settle loop after every input and ticks the
+ * timers in a fixed order. The parts, bottom to top, each opening with its intuition:
  *
- * - `outbox.ts`, `app-stream.ts`: the ordered output of a turn; the application's one
- *   stream, where a joiner's first view and state wait for the state to arrive.
- * - **Views** (`membership/roster.ts`, `epoch.ts`): a view is an epoch and its members
- *   in rank order; `members[0]` is the coordinator and the sequencer. Everything that
- *   lives as long as one view is an `Epoch`, made new at every install.
+ * - `outbox.ts`, `app-stream.ts`, `context.ts`, `core-api.ts`: the ordered output of a
+ *   turn; the application's one stream, where a joiner's first view and state wait for
+ *   the state to arrive; what every part shares; the types at the shell's boundary.
+ *   `types.ts`, `config.ts`, `counters.ts`, `access.ts`: the messages, the settings,
+ *   what is counted for metrics, who may be in which group.
+ * - **Views** (`membership/roster.ts`, `epoch.ts`, `lifecycle.ts`): a view is an epoch
+ *   and its members in rank order; `members[0]` is the coordinator and the sequencer.
+ *   Everything that lives as long as one view is an `Epoch`, made new at every install;
+ *   the `Lifecycle` holds the phase, the current epoch, and how the endpoint's life ends.
  * - **Failure detection** (`membership/failure-detector.ts`): silence longer than
  *   `suspectTimeoutMs`, a refused connection, or a member's own word (isolated, a slow
  *   consumer) is a suspicion; a long gap between this endpoint's own inputs means it
  *   was paused itself, and every peer gets a fresh timeout.
- * - **Founding and joining** (`membership/bootstrap.ts`, `membership/admission.ts`):
- *   epoch 0 is the seed list; the first view is chosen by the same Paxos round with
+ * - **Founding, joining, leaving** (`membership/bootstrap.ts`, `known-network.ts`,
+ *   `membership/admission.ts`, `membership/membership.ts`): epoch 0 is the seed list; the first view is chosen by the same Paxos round with
  *   *every* seed address as the quorum, so members started together never found two
  *   networks, and members restarted while the network lives on join it (see
  *   docs/founding.md). The coordinator batches joins and leaves for the next view.
+ *   `Membership` accepts messages only from members of this view and epoch, answers
+ *   probes and join and leave requests, sends heartbeats, and watches for a blocked view.
  * - **Order** (`order/send-window.ts`, `order/stream.ts`, `order/sequencer.ts`,
- *   `order/progress.ts`): a sender sends each multicast (`data`) to every member; the
- *   sequencer assigns global sequence numbers in arrival order, keeping each sender's
- *   FIFO, and broadcasts small batched `order` records. A member delivers in global
- *   order once it holds both, asks for what it lacks (`nak`), and acknowledges how far
- *   it holds; what every member holds is *stable*, what a majority holds *committed*
- *   (`quorum.ts`). Windows bound what is in flight; laggards are removed.
+ *   `order/progress.ts`; `order/member-order.ts`, this member's side, runs the settle
+ *   loop; `bundle.ts`): a sender sends each multicast (`data`; under load, a bundle)
+ *   to every member; the sequencer assigns global sequence numbers in arrival order,
+ *   keeping each sender's FIFO, and broadcasts small batched `order` records. A member
+ *   delivers in global order once it holds both, asks for what it lacks (`nak`), and
+ *   acknowledges how far it holds; what every member holds is *stable*, what a
+ *   majority holds *committed* (`quorum.ts`). Windows bound what is in flight;
+ *   laggards are removed.
  * - **Groups** (`groups/group-table.ts`, `groups/entry-delivery.ts`): joins and leaves
  *   are entries of the same order, so every endpoint sees them at the same position,
  *   and order is consistent across overlapping groups (G2).
@@ -41,13 +49,13 @@
  *   streamed in chunks within a window; the joiner holds its later events until the
  *   state is complete, then says so in order (`stateDone`).
  * - **View change = single-decree Paxos per epoch** (`viewchange/proposer.ts`,
- *   `viewchange/acceptor.ts`, `viewchange/choose.ts`): a proposer sends `prepare`;
- *   acceptors stop delivering (*wedged*) and answer with what they hold beyond the
- *   stable prefix and any proposal they accepted. With promises from a majority (G9)
- *   the proposer picks the next view and the cut — or the highest accepted proposal,
- *   as Paxos requires — acceptors accept, the proposer commits, and every member
- *   delivers up to the cut and installs the view (`install` below; G5, G6). Multicasts
- *   of survivors beyond the cut are sent again in the new view.
+ *   `viewchange/acceptor.ts`, `viewchange/choose.ts`, `viewchange/installer.ts`): a
+ *   proposer sends `prepare`; acceptors stop delivering (*wedged*) and answer with
+ *   what they hold beyond the stable prefix and any proposal they accepted. With
+ *   promises from a majority (G9) the proposer picks the next view and the cut — or
+ *   the highest accepted proposal, as Paxos requires — acceptors accept, the proposer
+ *   commits, and every member delivers up to the cut and installs the view
+ *   (`Installer`; G5, G6). Multicasts of survivors beyond the cut are sent again.
  * - **Exclusion** (`membership/replies.ts`): a member of a later view that hears from
  *   a member not in it says `not-member`; the excluded one reports `excluded` and
  *   comes back as a new incarnation (G8).
@@ -76,13 +84,12 @@ import { Membership } from './membership/membership.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
-import type { CoreEvent, CoreLogLevel, CoreOutput } from './outbox.js';
+import type { CoreOutput } from './outbox.js';
 import { EntryKind, comparePositions, memberKey, memberRef, sameMember } from './types.js';
 import type { EndpointView, MemberRef, Message, Position } from './types.js';
 
 export type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
 export { leavePayload } from './groups/entry-delivery.js';
-
 export type { AppQueue, CoreOptions, FlowState, Phase } from './core-api.js';
 
 export class EndpointCore {
@@ -90,13 +97,8 @@ export class EndpointCore {
   readonly selfKey: string;
   readonly addr: string;
   private readonly cfg: CoreConfig;
-  /** Counted for metrics; the protocol never reads them. */
-  readonly counters: CoreCounters;
+  readonly counters: CoreCounters; // counted for metrics; the protocol never reads them
   private lastNow = 0;
-  /** A stop waits while a decision is being installed (see the proposer's `install`). */
-  private committing = false;
-  private stopPending = false;
-  private lingerUntil = 0;
 
   // --- the parts, bottom to top ---
   private readonly out = new Outbox();
@@ -132,9 +134,11 @@ export class EndpointCore {
     this.addr = opts.addr;
     this.cfg = opts.config;
     this.counters = opts.counters ?? new CoreCounters();
-    this.life = new Lifecycle(this.selfKey);
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out };
-    const life = this.life;
+    const life = (this.life = new Lifecycle(ctx, this.app, {
+      unacknowledged: () => this.proposer.lastInstall !== null && this.proposer.lastInstall.waiting.size > 0,
+      forget: () => this.proposer.forgetDecision(),
+    }));
     const detector = (this.detector = new FailureDetector(ctx));
     const bootstrap = (this.bootstrap = new Bootstrap(ctx, opts.seeds));
     const replies = new Replies(ctx);
@@ -148,33 +152,23 @@ export class EndpointCore {
       network: () => life.network,
       now: () => this.lastNow,
     }));
-    const order = (this.order = new MemberOrder(ctx, { life, sender, delivery, joiner }, (msg) => this.sendToCoordinator(msg)));
+    const order = (this.order = new MemberOrder(ctx, { life, sender, delivery, joiner, progress, detector }, (msg) => this.sendToCoordinator(msg)));
     const proposer = (this.proposer = new Proposer(ctx, { detector, admission, progress, bootstrap }, opts.rng, {
       epoch: () => life.epoch,
       bootstrapping: () => life.phase === 'bootstrapping',
       prepareSelf: (now, msg) => this.installer.onPrepare(now, this.addr, msg),
       acceptSelf: (now, msg) => this.installer.onAccept(now, msg),
-      install: (now, ballot, proposal) => {
-        // While installing, a proposer that removed itself must not finish stopping
-        // before it has recorded the decision it is to retransmit.
-        this.committing = true;
-        const welcome = this.installer.install(now, ballot, proposal);
-        this.committing = false;
-        return welcome;
-      },
-      finishStop: (now) => this.finishStop(now),
+      install: (now, ballot, proposal) => life.installing(() => this.installer.install(now, ballot, proposal)),
+      finishStop: (now) => life.finishStop(now),
       watchIsolation: (now) => detector.watchIsolation(now, life.epoch.roster.keys, life.epoch.quorumSize()),
     }));
-    const ends = { stop: (now: number) => this.stop(now), exclude: (why: string) => this.exclude(why) };
     const membership = (this.membership = new Membership(ctx, { life, app: this.app, detector, bootstrap, replies, admission, order }, {
-      ...ends,
       lastInstall: () => proposer.lastInstall,
       dropProposal: () => proposer.drop(),
       sendToCoordinator: (msg) => this.sendToCoordinator(msg),
     }));
     const epochDeps = { ctx, progress, selfHeld: order.selfHeld, ownOrdered: order.ownOrdered };
-    const parts = { life, order, membership, sender, proposer, progress, detector, bootstrap, admission, delivery, replies, epochDeps };
-    this.installer = new Installer(ctx, parts, { ...ends, sendTo: (now, addr, msg) => this.sendTo(now, addr, msg) });
+    this.installer = new Installer(ctx, { life, order, membership, sender, proposer, progress, detector, bootstrap, admission, delivery, replies, epochDeps }, { sendTo: (now, addr, msg) => this.sendTo(now, addr, msg) });
     if (opts.lastView !== undefined) {
       this.bootstrap.learnNetwork(opts.lastView);
       this.life.become('joining');
@@ -196,7 +190,7 @@ export class EndpointCore {
    * Not yet a member: the seed addresses heard starting alongside this one (a founding
    * needs all of them), and the coordinator of a network heard of (joining), if any.
    */
-  get startProgress(): { readonly bootstrapping: readonly string[]; readonly contact: string | null; readonly known: EndpointView | null } {
+  get startProgress(): Bootstrap['progress'] {
     return this.bootstrap.progress;
   }
 
@@ -245,19 +239,9 @@ export class EndpointCore {
   }
 
   /**
-   * Check the safety invariants of this endpoint's state; throws `AssertionFailure`
-   * naming the first one broken. The simulator calls it after every step; it is
-   * O(members) and allocates nothing, cheap enough for production too (the Endpoint
-   * runs it when its world asks, see `EndpointWorld.checkInvariants`).
-   *
-   * - delivered ≤ held ≤ ordered: nothing is delivered that is not held, in order;
-   * - delivered ≤ what a majority holds (committed), except in views of at most three,
-   *   where this member and the sequencer are that majority (see `deliverable`);
-   * - stable ≤ committed: what every member holds a majority holds;
-   * - a promise freezes what this member vouches for: no ack or heartbeat since
-   *   reported more than it held when it first promised or accepted in this epoch;
-   * - at the sequencer, committed and stable are at most what a majority (all) of
-   *   the members reported holding, and it orders nothing while wedged.
+   * Check the safety invariants of this endpoint's state (see `MemberOrder.checkInvariants`);
+   * throws `AssertionFailure` naming the first one broken. The simulator calls it after
+   * every step; cheap enough for production too (see `EndpointWorld.checkInvariants`).
    */
   checkInvariants(): void {
     this.order.checkInvariants();
@@ -349,26 +333,17 @@ export class EndpointCore {
   leave(now: number): void {
     this.observe(now);
     if (this.life.phase !== 'member' || this.life.epoch.roster.view.members.length === 1) {
-      this.stop(now);
+      this.life.stop(now);
       return;
     }
     this.membership.leave(now);
     this.order.settle(now);
   }
 
-  /**
-   * The transport says `addr` refused a connection: nothing listens there, so the
-   * member of our view at that address is gone. Suspected now, not after the timeout
-   * (option `suspectRefused`); the view change that follows still needs a majority.
-   */
+  /** The transport says `addr` refused a connection (see `Membership.onRefused`). */
   refused(now: number, addr: string): void {
     this.observe(now);
-    const phase = this.life.phase;
-    if (phase === 'joining' || phase === 'bootstrapping') this.bootstrap.refused(addr);
-    if (phase !== 'member' || !this.cfg.suspectRefused) return;
-    const m = this.life.epoch.roster.view.members.find((x) => x.addr === addr);
-    if (m === undefined) return;
-    if (this.detector.onRefused(memberKey(m), addr)) this.tick(now);
+    if (this.membership.onRefused(addr)) this.tick(now);
   }
 
   // ===================================================================== time
@@ -388,7 +363,7 @@ export class EndpointCore {
         break;
       case 'stopped':
         this.proposer.retransmitDecision(now);
-        this.finishStop(now);
+        this.life.finishStop(now);
         break;
       case 'excluded':
         break;
@@ -415,7 +390,7 @@ export class EndpointCore {
     this.membership.onHeartbeatTimeout(now);
     this.detector.onSuspectTimeout(now, roster.keys, this.progress.laggards);
     this.detector.watchIsolation(now, roster.keys, this.life.epoch.quorumSize());
-    this.onLagTimeout(now);
+    this.order.onLagTimeout(now);
     this.order.onNakTimeout(now);
     if (!this.life.wedged && !this.life.isCoordinator()) this.sender.onResendTimeout(now, roster.view.epoch, (msg) => this.sendToCoordinator(msg));
     this.membership.onLeaveTimeout(now);
@@ -424,21 +399,6 @@ export class EndpointCore {
     this.pumpTransfers(now);
     this.joiner.onAckTimeout(now);
     this.membership.onBlockedTimeout(now);
-  }
-
-  /** The sequencer looks for laggards (see `Progress`). */
-  private onLagTimeout(now: number): void {
-    const epoch = this.life.epoch;
-    const seq = this.life.isCoordinator() ? epoch.sequencer : null;
-    this.progress.onLagTimeout(now, {
-      windowFull: epoch.sequencer !== null && epoch.sequencer.windowFull(),
-      sequencer: seq !== null,
-      wedged: this.life.wedged,
-      roster: epoch.roster,
-      committed: epoch.stream.committed,
-      acked: (k) => seq!.acked(k),
-      detector: this.detector,
-    });
   }
 
   // ===================================================================== receive
@@ -457,7 +417,7 @@ export class EndpointCore {
       const last = this.proposer.lastInstall;
       if (msg.t === 'installed' && last !== null && msg.epoch === last.proposal.view.epoch) {
         last.waiting.delete(memberKey(msg.from));
-        this.finishStop(now);
+        this.life.finishStop(now);
       }
       return;
     }
@@ -556,40 +516,5 @@ export class EndpointCore {
 
   private pumpTransfers(now: number): void {
     if (this.life.phase === 'member') this.provider.pump(now, this.life.epoch.roster.rank);
-  }
-
-  // ===================================================================== the end
-
-  private exclude(why: string): void {
-    this.log(`excluded: ${why}`, 'warn');
-    this.life.become('excluded');
-    this.app.clear();
-    this.emit({ type: 'excluded' });
-  }
-
-  /** Stop; a proposer that removed itself first lingers to retransmit its decision. */
-  private stop(now: number): void {
-    if (this.life.phase === 'stopped') return;
-    this.life.become('stopped');
-    this.stopPending = true;
-    this.lingerUntil = now + this.cfg.flushTimeoutMs;
-    this.finishStop(now);
-  }
-
-  private finishStop(now: number): void {
-    if (!this.stopPending || this.committing) return;
-    const waiting = this.proposer.lastInstall !== null && this.proposer.lastInstall.waiting.size > 0;
-    if (waiting && now < this.lingerUntil) return;
-    this.stopPending = false;
-    this.proposer.forgetDecision();
-    this.emit({ type: 'stopped' });
-  }
-
-  private emit(e: CoreEvent): void {
-    this.out.emit(e);
-  }
-
-  private log(text: string, level: CoreLogLevel): void {
-    this.out.log(text, level);
   }
 }

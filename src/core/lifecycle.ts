@@ -5,11 +5,24 @@
  * another, and ends excluded or stopped. Every part asks the same three questions —
  * which phase, which epoch, is this member the sequencer — so the answers live here,
  * once, below the parts that ask them. A phase changes only along `LEGAL_PHASE_CHANGES`;
- * an epoch is entered only by installing a view (`enter`).
+ * an epoch is entered only by installing a view (`enter`). The end is here too: an
+ * excluded endpoint drops what it held for the application; a stopping one that
+ * proposed the view without itself lingers (up to `flushTimeoutMs`) until every member
+ * has its decision, and only then says `stopped`.
  */
 import { assert } from '../errors.js';
+import type { AppStream } from './app-stream.js';
 import type { Phase } from './core-api.js';
+import type { CoreContext } from './context.js';
 import { Epoch } from './epoch.js';
+
+/** The proposer's last decision, as a stop waits for it (see `Proposer.lastInstall`). */
+export interface LastDecision {
+  /** Some member has not yet said it installed the last decision. */
+  unacknowledged(): boolean;
+  /** It need not be sent again any more. */
+  forget(): void;
+}
 
 /**
  * The phases an endpoint may move to from each phase: found or join, become a member
@@ -35,9 +48,17 @@ export class Lifecycle {
    * checker tells a re-founding from a split (two networks live at once) by it.
    */
   network = '';
+  /** A stop waits while a decision is being installed (see `installing`). */
+  private committing = false;
+  private stopPending = false;
+  private lingerUntil = 0;
 
-  constructor(private readonly selfKey: string) {
-    this.epochValue = Epoch.none(selfKey);
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly app: AppStream,
+    private readonly decision: LastDecision,
+  ) {
+    this.epochValue = Epoch.none(ctx.selfKey);
   }
 
   get phase(): Phase {
@@ -61,7 +82,7 @@ export class Lifecycle {
 
   /** Move to phase `to`; only the transitions in `LEGAL_PHASE_CHANGES` exist. */
   become(to: Phase): void {
-    assert(LEGAL_PHASE_CHANGES[this.phaseValue].includes(to), `phase change ${this.phaseValue} -> ${to} at ${this.selfKey}`);
+    assert(LEGAL_PHASE_CHANGES[this.phaseValue].includes(to), `phase change ${this.phaseValue} -> ${to} at ${this.ctx.selfKey}`);
     this.phaseValue = to;
   }
 
@@ -69,5 +90,42 @@ export class Lifecycle {
   enter(epoch: Epoch): void {
     this.become('member');
     this.epochValue = epoch;
+  }
+
+  /** Leave the view as excluded, saying why: what the application's stream held back is dropped. */
+  exclude(why: string): void {
+    this.ctx.out.log(`excluded: ${why}`, 'warn');
+    this.become('excluded');
+    this.app.clear();
+    this.ctx.out.emit({ type: 'excluded' });
+  }
+
+  /** Stop; a proposer that removed itself first lingers to retransmit its decision. */
+  stop(now: number): void {
+    if (this.phaseValue === 'stopped') return;
+    this.become('stopped');
+    this.stopPending = true;
+    this.lingerUntil = now + this.ctx.cfg.flushTimeoutMs;
+    this.finishStop(now);
+  }
+
+  /** A stop that waited for its decision to be acknowledged (or for its time) ends: `stopped`. */
+  finishStop(now: number): void {
+    if (!this.stopPending || this.committing) return;
+    if (this.decision.unacknowledged() && now < this.lingerUntil) return;
+    this.stopPending = false;
+    this.decision.forget();
+    this.ctx.out.emit({ type: 'stopped' });
+  }
+
+  /**
+   * Run `install`: while installing, a proposer that removed itself must not finish
+   * stopping before it has recorded the decision it is to retransmit.
+   */
+  installing<T>(install: () => T): T {
+    this.committing = true;
+    const result = install();
+    this.committing = false;
+    return result;
   }
 }

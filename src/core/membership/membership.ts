@@ -49,10 +49,6 @@ export interface MembershipHost {
   dropProposal(): void;
   /** Send to the sequencer of the current view (handled at once when that is this member). */
   sendToCoordinator(msg: Message): void;
-  /** Stop (a graceful leave is done, or gave up). */
-  stop(now: number): void;
-  /** Leave the view as excluded, saying why. */
-  exclude(why: string): void;
 }
 
 /** The membership protocol of this endpoint (see the module comment). */
@@ -134,6 +130,20 @@ export class Membership {
     if (r === undefined || roster.view.members[r]!.addr !== addr) return -1;
     this.detector.heard(now, k);
     return r;
+  }
+
+  /**
+   * The transport says `addr` refused a connection: nothing listens there, so the
+   * member of our view at that address is gone. Suspected now, not after the timeout
+   * (option `suspectRefused`); the view change that follows still needs a majority.
+   * Whether the timers must run at once.
+   */
+  onRefused(addr: string): boolean {
+    const phase = this.life.phase;
+    if (phase === 'joining' || phase === 'bootstrapping') this.bootstrap.refused(addr);
+    if (phase !== 'member' || !this.ctx.cfg.suspectRefused) return false;
+    const m = this.epoch.roster.memberAt(addr);
+    return m !== undefined && this.detector.onRefused(memberKey(m), addr);
   }
 
   // ----------------------------------------------------------------- probes
@@ -256,8 +266,8 @@ export class Membership {
   /** A member of a later view says this member is not in it. */
   onNotMember(now: number, epoch: number, to: MemberRef): void {
     if (!sameMember(to, this.ctx.self) || this.life.phase !== 'member' || epoch <= this.epoch.roster.view.epoch) return;
-    if (this.leavingValue) this.host.stop(now);
-    else this.host.exclude(`a view of epoch ${epoch} exists without this member`);
+    if (this.leavingValue) this.life.stop(now);
+    else this.life.exclude(`a view of epoch ${epoch} exists without this member`);
   }
 
   // ----------------------------------------------------------------- timers
@@ -310,7 +320,7 @@ export class Membership {
       // Nobody answers our leave (the others are gone, or cut off): stop anyway; the
       // survivors remove us as they would remove a crashed member.
       this.ctx.out.log('leave not acknowledged; stopping', 'warn');
-      this.host.stop(now);
+      this.life.stop(now);
     }
   }
 
@@ -344,10 +354,10 @@ export class Membership {
     if (epoch.blockedReported && epoch.restarted.size >= majority(members.length)) {
       if (this.leavingValue) {
         this.ctx.out.log('leaving a view that can never change: stopping', 'warn');
-        this.host.stop(now);
+        this.life.stop(now);
         return;
       }
-      this.host.exclude(`the view of epoch ${epoch.roster.view.epoch} can never change: ${epoch.restarted.size} of ${members.length} members restarted`);
+      this.life.exclude(`the view of epoch ${epoch.roster.view.epoch} can never change: ${epoch.restarted.size} of ${members.length} members restarted`);
     }
   }
 

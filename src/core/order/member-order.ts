@@ -16,9 +16,11 @@ import type { AppQueue, FlowState } from '../core-api.js';
 import type { CoreContext } from '../context.js';
 import type { EntryDelivery } from '../groups/entry-delivery.js';
 import type { Lifecycle } from '../lifecycle.js';
+import type { FailureDetector } from '../membership/failure-detector.js';
 import type { StateJoiner } from '../transfer/joiner.js';
 import { EntryKind, memberKey, sameMember } from '../types.js';
 import type { DataMsg, MemberRef, Message, OrderEntry } from '../types.js';
+import type { Progress } from './progress.js';
 import type { Pending, SendWindow } from './send-window.js';
 
 /** Most progress rounds one input may cause (a bound, not a tuning knob). */
@@ -55,6 +57,8 @@ export interface MemberOrderParts {
   readonly sender: SendWindow;
   readonly delivery: EntryDelivery;
   readonly joiner: StateJoiner;
+  readonly progress: Progress;
+  readonly detector: FailureDetector;
 }
 
 /** This member's order (see the module comment). */
@@ -74,6 +78,8 @@ export class MemberOrder {
   private readonly sender: SendWindow;
   private readonly delivery: EntryDelivery;
   private readonly joiner: StateJoiner;
+  private readonly progress: Progress;
+  private readonly detector: FailureDetector;
   /** Hands own data to the ordered stream (bound once: it runs per entry sent). */
   private readonly storeOwn = (msg: DataMsg): void => this.onData(msg, this.life.epoch.roster.selfRank);
   private readonly heldBackFn = (q: Pending): boolean => this.heldBack(q);
@@ -92,6 +98,8 @@ export class MemberOrder {
     this.sender = parts.sender;
     this.delivery = parts.delivery;
     this.joiner = parts.joiner;
+    this.progress = parts.progress;
+    this.detector = parts.detector;
   }
 
   /** The application is so far behind that its heartbeats say so. */
@@ -316,6 +324,21 @@ export class MemberOrder {
     }
   }
 
+  /** The sequencer looks for laggards (see `Progress`). */
+  onLagTimeout(now: number): void {
+    const epoch = this.life.epoch;
+    const seq = this.life.isCoordinator() ? epoch.sequencer : null;
+    this.progress.onLagTimeout(now, {
+      windowFull: epoch.sequencer !== null && epoch.sequencer.windowFull(),
+      sequencer: seq !== null,
+      wedged: this.life.wedged,
+      roster: epoch.roster,
+      committed: epoch.stream.committed,
+      acked: (k) => seq!.acked(k),
+      detector: this.detector,
+    });
+  }
+
   /** Counters for status and tests (see `EndpointCore.stats`). */
   stats(): OrderStats {
     const epoch = this.life.epoch;
@@ -350,7 +373,19 @@ export class MemberOrder {
     };
   }
 
-  /** The order's safety invariants (see `EndpointCore.checkInvariants`). */
+  /**
+   * The order's safety invariants; throws `AssertionFailure` naming the first one
+   * broken. O(members), allocates nothing.
+   *
+   * - delivered ≤ held ≤ ordered: nothing is delivered that is not held, in order;
+   * - delivered ≤ what a majority holds (committed), except in views of at most three,
+   *   where this member and the sequencer are that majority (see `deliverable`);
+   * - stable ≤ committed: what every member holds a majority holds;
+   * - a promise freezes what this member vouches for: no ack or heartbeat since
+   *   reported more than it held when it first promised or accepted in this epoch;
+   * - at the sequencer, committed and stable are at most what a majority (all) of
+   *   the members reported holding, and it orders nothing while wedged.
+   */
   checkInvariants(): void {
     if (this.life.phase !== 'member') return;
     const epoch = this.life.epoch;

@@ -53,10 +53,6 @@ export interface InstallerParts {
 export interface InstallerHost {
   /** Send to `addr`; to this endpoint's own address, handle it at once. */
   sendTo(now: number, addr: string, msg: Message): void;
-  /** Stop (a graceful leave is decided). */
-  stop(now: number): void;
-  /** Leave the view as excluded, saying why. */
-  exclude(why: string): void;
 }
 
 /** This member's acceptor and learner (see the module comment). */
@@ -275,9 +271,9 @@ export class Installer {
       if (proposer !== undefined && !sameMember(proposer, this.ctx.self)) {
         this.ctx.out.send(proposer.addr, { t: 'installed', from: this.ctx.self, epoch: proposal.view.epoch });
       }
-      this.host.stop(now);
+      this.life.stop(now);
     } else {
-      this.host.exclude(`not in the view of epoch ${proposal.view.epoch}`);
+      this.life.exclude(`not in the view of epoch ${proposal.view.epoch}`);
     }
   }
 
