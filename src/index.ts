@@ -48,7 +48,7 @@ export type {
   StatusTransport,
   StatusViewChange,
 } from './ops/status.js';
-export type { FlowState } from './core/endpoint-core.js';
+export type { CoreStats, FlowState } from './core/endpoint-core.js';
 export type { TcpTransportStats } from './transport/tcp.js';
 export type { Clock, Rng, TimerHandle } from './runtime.js';
 export type { Transport, MessageHandler, PeerProblem, RefusedHandler } from './transport/transport.js';

@@ -46,6 +46,21 @@ export interface FlowState {
   readonly blocked: boolean;
 }
 
+/** The protocol's counters, for status displays and tests (see `Endpoint.stats`). */
+export interface CoreStats {
+  /** Epoch of the endpoint's current network view. */
+  epoch: number;
+  /** Global sequence number of the last entry delivered here. */
+  delivered: number;
+  /** Highest global sequence number held here without a gap. */
+  held: number;
+  /** Highest global sequence number every member holds (stable). */
+  stable: number;
+  /** Own entries (messages or bundles of them) waiting for room in the send window. */
+  queued: number;
+  /** Own messages sent and not yet delivered here (a bundle counts each of its messages). */
+  inFlight: number;
+}
 
 export interface CoreOptions {
   readonly self: MemberRef;

@@ -61,7 +61,7 @@
  *   comes back as a new incarnation (G8).
  */
 import { assertNever } from '../errors.js';
-import type { AppQueue, CoreOptions, FlowState, Phase } from './core-api.js';
+import type { AppQueue, CoreOptions, CoreStats, FlowState, Phase } from './core-api.js';
 import type { CoreConfig } from './config.js';
 import { CoreCounters } from './counters.js';
 import { GroupAccess } from './access.js';
@@ -74,7 +74,6 @@ import { Outbox } from './outbox.js';
 import { Installer } from './viewchange/installer.js';
 import { Proposer } from './viewchange/proposer.js';
 import { MemberOrder } from './order/member-order.js';
-import type { OrderStats } from './order/member-order.js';
 import { Progress } from './order/progress.js';
 import { SendWindow } from './order/send-window.js';
 import { Replies } from './membership/replies.js';
@@ -90,7 +89,7 @@ import type { EndpointView, MemberRef, Message, Position } from './types.js';
 
 export type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
 export { leavePayload } from './groups/entry-delivery.js';
-export type { AppQueue, CoreOptions, FlowState, Phase } from './core-api.js';
+export type { AppQueue, CoreOptions, CoreStats, FlowState, Phase } from './core-api.js';
 
 export class EndpointCore {
   readonly self: MemberRef;
@@ -225,7 +224,7 @@ export class EndpointCore {
   }
 
   /** Counters for status and tests. */
-  stats(): OrderStats {
+  stats(): CoreStats {
     return this.order.stats();
   }
 

@@ -12,7 +12,7 @@
  * application (flow control). Acks are batched (`ackDelayMs`) unless one is urgent.
  */
 import { assert } from '../../errors.js';
-import type { AppQueue, FlowState } from '../core-api.js';
+import type { AppQueue, CoreStats, FlowState } from '../core-api.js';
 import type { CoreContext } from '../context.js';
 import type { EntryDelivery } from '../groups/entry-delivery.js';
 import type { Lifecycle } from '../lifecycle.js';
@@ -33,22 +33,6 @@ export interface HeartbeatOrder {
   readonly stable: number;
   readonly committed: number;
   readonly held: number;
-}
-
-/** The counters `EndpointCore.stats` reports. */
-export interface OrderStats {
-  /** Epoch of the endpoint's current network view. */
-  epoch: number;
-  /** Global sequence number of the last entry delivered here. */
-  delivered: number;
-  /** Highest global sequence number held here without a gap. */
-  held: number;
-  /** Highest global sequence number every member holds (stable). */
-  stable: number;
-  /** Own entries (messages or bundles of them) waiting for room in the send window. */
-  queued: number;
-  /** Own messages sent and not yet delivered here (a bundle counts each of its messages). */
-  inFlight: number;
 }
 
 /** The parts this member's order drives. */
@@ -340,7 +324,7 @@ export class MemberOrder {
   }
 
   /** Counters for status and tests (see `EndpointCore.stats`). */
-  stats(): OrderStats {
+  stats(): CoreStats {
     const epoch = this.life.epoch;
     return {
       epoch: epoch.roster.view.epoch,
