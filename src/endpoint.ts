@@ -13,46 +13,55 @@
  * overlapping groups (G2) observable by the application, and it is the backpressure:
  * a slow handler slows delivery, never the protocol (other members go on).
  *
- * This file holds the endpoint's lifecycle and its loop; the parts it composes live
- * beside it: `api/view.ts` (what the application sees), `api/options.ts` and
- * `api/option-checks.ts` (what it is started with), `api/group.ts` (the handles),
- * `api/delivery-queue.ts` and `api/pending-calls.ts` (the order of delivery and the
- * calls waiting on it), `api/ticker.ts` (the core's timer), `api/start.ts` and
+ * This file holds the public class and wires its parts, which live beside it:
+ * `api/view.ts` (what the application sees), `api/options.ts` and
+ * `api/option-checks.ts` (what it is started with), `api/group.ts` and
+ * `api/group-port.ts` (the handles, and the endpoint's side of them),
+ * `api/network-input.ts` and `api/core-output.ts` (what goes into the core, and the
+ * drain of its output), `api/delivery-queue.ts` and `api/pending-calls.ts` (the order
+ * of delivery and the calls waiting on it), `api/lifecycle.ts` (stop, close, and a
+ * broken invariant), `api/incarnations.ts` (the cores, and the rejoin after an
+ * exclusion), `api/ticker.ts` (the core's timer), `api/start.ts` and
  * `api/diagnosis.ts` (a real process's world, and what a start or join waits for),
- * and `ops/` (what it reports to operators: status, metrics, logs of retransmissions).
+ * and `ops/` (what it reports to operators: status, metrics and their server, logs of
+ * retransmissions).
  */
 import type { CoreConfig } from './core/config.js';
 import type { GroupAccess } from './core/access.js';
 import { CoreCounters } from './core/counters.js';
-import { EndpointCore, leavePayload } from './core/endpoint-core.js';
-import type { CoreEvent } from './core/endpoint-core.js';
-import type { EndpointView, LeaveCause, MemberRef, Message, StatusReqMsg } from './core/types.js';
-import { EntryKind, memberKey } from './core/types.js';
-import { ClosedError, CohortError, ErrorCode, InputError, OptionError, assertNever } from './errors.js';
+import type { EndpointCore } from './core/endpoint-core.js';
+import type { EndpointView } from './core/types.js';
+import { EntryKind } from './core/types.js';
+import { CohortError, ErrorCode, OptionError } from './errors.js';
 import { Fill } from './fill.js';
 import { Logger } from './log.js';
 import type { LoggerLike, LogLevel } from './log.js';
 import type { Clock } from './runtime.js';
+import { CoreOutput } from './api/core-output.js';
+import type { CoreOutputHost } from './api/core-output.js';
 import { DeliveryQueue } from './api/delivery-queue.js';
 import type { DeliveryHost } from './api/delivery-queue.js';
 import { joinDiagnosis, startDiagnosis } from './api/diagnosis.js';
 import { Group } from './api/group.js';
 import type { LeaveOptions } from './api/group.js';
+import { EndpointPort } from './api/group-port.js';
+import { Incarnations } from './api/incarnations.js';
+import { Lifecycle } from './api/lifecycle.js';
+import type { LifecycleHost } from './api/lifecycle.js';
+import { NetworkInput } from './api/network-input.js';
 import { accessFrom, checkCanJoin, checkJoinOptions, checkOpenOptions, checkSignal } from './api/option-checks.js';
 import type { QueueBounds } from './api/option-checks.js';
 import type { EndpointOptions, EndpointWorld, JoinOptions } from './api/options.js';
-import { deferred, settleWithin } from './api/promises.js';
+import { settleWithin } from './api/promises.js';
 import { prepareStart, waitStarted } from './api/start.js';
 import { Ticker } from './api/ticker.js';
 import type { TickerHost } from './api/ticker.js';
-import { describeFailure, eventBytes, toMemberFailure } from './api/view.js';
-import type { GroupEvent } from './api/view.js';
-import { EndpointMetrics, newEndpointCounters, newGroupCounters, serveMetrics } from './ops/endpoint-metrics.js';
-import type { EndpointCounters, MetricsServer } from './ops/endpoint-metrics.js';
+import { newEndpointCounters, newGroupCounters } from './ops/endpoint-metrics.js';
+import type { EndpointCounters } from './ops/endpoint-metrics.js';
+import { MetricsWiring } from './ops/metrics-wiring.js';
 import { RetransmitLog, debugEnabled } from './ops/retransmissions.js';
 import { StatusReport, endpointSnapshot } from './ops/status-report.js';
 import type { ReportInput } from './ops/status-report.js';
-import { encodeStatus } from './ops/status.js';
 import type { StatusDocument } from './ops/status.js';
 
 // The old import paths of what moved out of this file (the simulator, the tools and
@@ -63,9 +72,6 @@ export type { LeaveOptions, MulticastOptions } from './api/group.js';
 export type { EndpointOptions, EndpointWorld, JoinOptions } from './api/options.js';
 export { describeFailure, viewReason } from './api/view.js';
 export type { GroupEvent, GroupHandlers, MemberFailure, StateProgress, View } from './api/view.js';
-
-/** Addresses remembered while starting (for `start`'s diagnosis): a bound, not a need. */
-const HEARD_FROM_MAX = 4096;
 
 /**
  * A process's membership in the network, and the factory of its group handles.
@@ -85,47 +91,32 @@ export class Endpoint {
   private readonly cfg: CoreConfig;
   private readonly access: GroupAccess;
   private readonly seeds: readonly string[];
-  /** Join every group again after an exclusion (option `rejoin`). */
-  private readonly rejoin: boolean;
   private readonly onLog: ((line: string, level: LogLevel) => void) | undefined;
-  private readonly onFatal: ((err: CohortError) => void) | undefined;
-  /** Set once an internal invariant broke: the endpoint is closed for good. */
-  private fatalError: CohortError | null = null;
   private readonly logger: LoggerLike | undefined;
   /** The core's counters, kept across incarnations. */
   private readonly coreCounters = new CoreCounters();
   /** @internal The endpoint's own counters (per group, view changes). */
   readonly counters: EndpointCounters = newEndpointCounters();
-  private readonly metrics: EndpointMetrics | null;
-  private metricsServer: MetricsServer | null = null;
-  private metricsServerClosed: Promise<void> = Promise.resolve();
+  private readonly metrics: MetricsWiring;
   private readonly retransmits = new RetransmitLog();
+  /** The cores of this endpoint's incarnations: the first, and one per rejoin. */
+  private readonly incarnations: Incarnations;
   private core: EndpointCore;
   private readonly groups = new Map<string, Group>();
   /** Bounds of the groups' delivery queues and of pending multicasts. */
   private readonly bounds: QueueBounds;
   /** The delivery order, and the calls waiting on it. */
   private readonly delivery: DeliveryQueue;
-  /** How many `drive` calls are running (they nest: a checkpoint given at once drives). */
-  private driving = 0;
-  private flushQueued = false;
-  private readonly flushSends = (): void => {
-    this.flushQueued = false;
-    if (this.closed) return;
-    this.guard(() => {
-      this.core.flush(this.world.clock.now());
-      this.drive();
-    });
-  };
+  /** The drain of the core's output. */
+  private readonly output: CoreOutput;
+  /** What the group handles call. */
+  private readonly port: EndpointPort;
+  /** Open, stopping, closed or failed; and the ways out. */
+  private readonly life: Lifecycle;
   /** The timer that ticks the core. */
   private readonly ticker: Ticker;
-  private started = deferred<void>();
-  /** Until the first view: the addresses any message came from (what `start` waits on). */
-  private heardFrom: Set<string> | null = new Set();
-  private stoppedD = deferred<void>();
-  private stopping = false;
-  private closed = false;
-  private incarnations = 0;
+  /** What comes from the network: messages, refusals, status probes. */
+  private readonly input: NetworkInput;
   /** The status document's histories, samples and event-loop monitor. */
   private readonly report: StatusReport;
 
@@ -143,30 +134,31 @@ export class Endpoint {
     this.world = world;
     this.cfg = cfg;
     this.bounds = bounds;
+    this.life = new Lifecycle(this.lifecycleHost(opts.onFatal));
     this.ticker = new Ticker(world.clock, this.tickerHost());
     this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit'), bounds.pendingMulticasts, bounds.pendingBytes);
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
-    this.rejoin = opts.rejoin ?? true;
     this.onLog = opts.onLog;
-    this.onFatal = opts.onFatal;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
-    const inc = opts.incarnation ?? this.drawIncarnation();
-    this.core = this.newCore(inc);
-    this.metrics =
-      opts.metrics === undefined || opts.metrics === false
-        ? null
-        : new EndpointMetrics({ member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => endpointSnapshot(this.reportInput(), this.address) });
+    const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true };
+    this.incarnations = new Incarnations(spec);
+    this.core = this.incarnations.build(opts.incarnation ?? this.incarnations.draw());
+    const metricsOn = opts.metrics !== undefined && opts.metrics !== false;
+    this.metrics = new MetricsWiring(metricsOn, { member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => endpointSnapshot(this.reportInput(), this.address) });
     this.report = new StatusReport(this.counters, world.clock.now());
+    this.output = new CoreOutput(this.outputHost());
+    this.input = new NetworkInput({ clock: world.clock, transport: world.transport, life: this.life, report: this.report, core: () => this.core, drive: () => this.drive(), status: () => this.status() });
+    this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0 });
   }
 
   /** What the ticker does: tick the core; then, at level debug, log retransmissions. */
   private tickerHost(): TickerHost {
     return {
       nextWakeAt: () => this.core.nextWakeAt(),
-      isClosed: () => this.closed,
+      isClosed: () => this.life.closed,
       tick: () =>
-        this.guard(() => {
+        this.life.guard(() => {
           this.core.tick(this.world.clock.now());
           this.drive();
         }),
@@ -186,22 +178,76 @@ export class Endpoint {
       groups: this.groups,
       counters: this.counters,
       exitOnHandlerError,
-      isClosed: () => this.closed,
+      isClosed: () => this.life.closed,
       drive: () => this.drive(),
-      took: (g, event) => this.took(g, event),
-      canTellAppQueue: () => !this.closed && this.core.phase === 'member',
+      took: (g, event) => this.port.took(g, event),
+      canTellAppQueue: () => !this.life.closed && this.core.phase === 'member',
       tellAppQueue: (q) => this.core.setAppQueue(now(), q),
       provideState: (group, joiner, pos, data) =>
-        this.guard(() => {
+        this.life.guard(() => {
           this.core.provideState(now(), group, joiner, pos, data);
           this.drive();
         }),
       abandonProvision: (group) =>
-        this.guard(() => {
+        this.life.guard(() => {
           this.core.abandonProvision(now(), group);
           this.drive();
         }),
       log: (line, level, fields) => this.log(line, level, fields),
+    };
+  }
+
+  /** What the endpoint's life acts on: what closing releases, and how stopping leaves. */
+  private lifecycleHost(onFatal: ((err: CohortError) => void) | undefined): LifecycleHost {
+    return {
+      id: this.id,
+      checkInvariants: this.world.checkInvariants === true,
+      onFatal,
+      core: () => this.core,
+      release: () => {
+        this.report.close();
+        this.ticker.stop();
+        void this.world.transport.close();
+        this.metrics.close();
+      },
+      rejectCalls: (err) => this.delivery.calls.rejectAll(err),
+      closeGroups: (err) => {
+        for (const g of this.groups.values()) g.close(err);
+      },
+      leaveGroups: () => Promise.all([...this.groups.values()].map((g) => g.leave().catch(() => undefined))),
+      leaveNetwork: () => {
+        this.core.leave(this.world.clock.now());
+        this.drive();
+      },
+      released: () => this.metrics.closed(),
+      log: (line, level, fields) => this.log(line, level, fields),
+    };
+  }
+
+  /** Where the core's output goes: the transport, the delivery queue, and the endpoint's events. */
+  private outputHost(): CoreOutputHost {
+    return {
+      id: this.id,
+      clock: this.world.clock,
+      transport: this.world.transport,
+      delivery: this.delivery,
+      ticker: this.ticker,
+      groups: this.groups,
+      counters: this.counters,
+      report: this.report,
+      groupsMax: this.cfg.groupsPerEndpointMax,
+      core: () => this.core,
+      afterStep: () => this.metrics.afterStep(),
+      inView: () => {
+        this.life.started.resolve();
+        this.input.inView();
+      },
+      excluded: () => {
+        this.core = this.incarnations.afterExclusion(this.core, this.delivery, (line, level) => this.log(line, level));
+        // The new core's first output is sent by the drive() that called us.
+      },
+      close: (reason) => this.close(reason),
+      log: (line, level) => this.log(line, level),
     };
   }
 
@@ -236,22 +282,23 @@ export class Endpoint {
     if (plan.ownsTransport) ep.monitorEventLoop();
     if (metricsAt !== null) {
       // Serving starts before the endpoint is in a view, so a joiner that waits can be watched.
+      let at: string;
       try {
-        ep.metricsServer = await serveMetrics(metricsAt.host, metricsAt.port, () => ep.metricsText());
+        at = await ep.metrics.serve(metricsAt.host, metricsAt.port);
       } catch (err) {
         ep.close();
         throw new OptionError(`option metrics ${opts.metrics as string}: cannot listen (${(err as Error).message})`);
       }
-      ep.log(`metrics at http://${ep.metricsServer.address}/metrics`, 'info', { metrics: ep.metricsServer.address });
+      ep.log(`metrics at http://${at}/metrics`, 'info', { metrics: at });
     }
-    const wait = { clock: ep.world.clock, started: ep.started.promise, isClosed: () => ep.closed, diagnose: () => ep.startDiagnosis(), log: (line: string, level: LogLevel) => ep.log(line, level), close: (err: CohortError) => ep.close(err) };
+    const wait = { clock: ep.world.clock, started: ep.life.started.promise, isClosed: () => ep.life.closed, diagnose: () => ep.startDiagnosis(), log: (line: string, level: LogLevel) => ep.log(line, level), close: (err: CohortError) => ep.close(err) };
     await waitStarted(wait, plan.timeoutMs, plan.signal);
     return ep;
   }
 
   /** What a starting endpoint waits for (see `startDiagnosis`). */
   private startDiagnosis(): { text: string; code: ErrorCode | null } {
-    return startDiagnosis({ seeds: this.seeds, core: this.core, transport: this.world.transport, heardFrom: this.heardFrom, address: this.address });
+    return startDiagnosis({ seeds: this.seeds, core: this.core, transport: this.world.transport, heardFrom: this.input.heardFrom, address: this.address });
   }
 
   /**
@@ -261,8 +308,8 @@ export class Endpoint {
   static open(opts: EndpointOptions): Endpoint {
     const { cfg, bounds, world } = checkOpenOptions(opts);
     const ep = new Endpoint(opts, world, cfg, bounds);
-    world.transport.onMessage((from, msg) => ep.onMessage(from, msg));
-    world.transport.onRefused((addr) => ep.onRefused(addr));
+    world.transport.onMessage((from, msg) => ep.input.onMessage(from, msg));
+    world.transport.onRefused((addr) => ep.input.onRefused(addr));
     ep.core.start(world.clock.now());
     ep.drive();
     ep.ticker.schedule();
@@ -271,7 +318,7 @@ export class Endpoint {
 
   /** Resolves once this endpoint is in a view of the network. */
   get ready(): Promise<void> {
-    return this.started.promise;
+    return this.life.started.promise;
   }
 
   /** @internal The clock this endpoint runs on (for the group handles' timers). */
@@ -304,7 +351,7 @@ export class Endpoint {
    * `null` without option `metrics: 'HOST:PORT'`.
    */
   get metricsAddress(): string | null {
-    return this.metricsServer?.address ?? null;
+    return this.metrics.address;
   }
 
   /**
@@ -313,8 +360,7 @@ export class Endpoint {
    * @throws OptionError when the endpoint was started without option `metrics`.
    */
   metricsText(): string {
-    if (this.metrics === null) throw new OptionError('metrics are off: start the endpoint with option metrics');
-    return this.metrics.expose();
+    return this.metrics.text();
   }
 
   /**
@@ -338,7 +384,7 @@ export class Endpoint {
    * reset by each call, so two probes polling one endpoint share those windows.
    */
   status(): StatusDocument {
-    const self = { id: this.id, incarnation: this.incarnation, address: this.address, phase: this.core.phase, rejoins: this.incarnations };
+    const self = { id: this.id, incarnation: this.incarnation, address: this.address, phase: this.core.phase, rejoins: this.incarnations.rejoins };
     return this.report.document(self, this.reportInput());
   }
 
@@ -363,7 +409,7 @@ export class Endpoint {
    *   when the endpoint is excluded while joining).
    */
   async join(name: string, handlers: JoinOptions = {}): Promise<Group> {
-    this.checkOpen();
+    this.life.checkOpen();
     const { timeoutMs, signal } = checkJoinOptions(name, handlers, this.cfg.nameBytesMax);
     checkCanJoin({ name, id: this.id, groups: this.groups, groupsMax: this.cfg.groupsPerEndpointMax, access: this.access });
     let counters = this.counters.groups.get(name);
@@ -371,17 +417,17 @@ export class Endpoint {
       counters = newGroupCounters();
       this.counters.groups.set(name, counters);
     }
-    const g = new Group(this, name, handlers, counters, new Fill(this.bounds.deliveryEvents, this.bounds.deliveryBytes));
+    const g = new Group(this.port, name, handlers, counters, new Fill(this.bounds.deliveryEvents, this.bounds.deliveryBytes));
     this.groups.set(name, g);
-    this.guard(() => {
+    this.life.guard(() => {
       this.core.submit(this.world.clock.now(), EntryKind.join, name, new Uint8Array(0), false);
       this.drive();
     }, true);
     if (timeoutMs === 0 && signal === undefined) return g.joined.promise;
     return settleWithin(this.world.clock, g.joined.promise, timeoutMs, signal, (aborted) => {
-      const why = joinDiagnosis(this.core, g.name, this.closed);
+      const why = joinDiagnosis(this.core, g.name, this.life.closed);
       // Whatever happens to the join now, this member does not stay in the group.
-      if (!this.closed) g.leave().catch(() => undefined);
+      if (!this.life.closed) g.leave().catch(() => undefined);
       return aborted
         ? new CohortError(ErrorCode.aborted, `join of group ${name} aborted: ${why}; leaving the group again`, { cause: signal?.reason })
         : new CohortError(ErrorCode.timeout, `join of group ${name} not complete after ${timeoutMs} ms (option timeoutMs): ${why}; leaving the group again`);
@@ -394,300 +440,30 @@ export class Endpoint {
    */
   async stop(options: LeaveOptions = {}): Promise<void> {
     const signal = checkSignal(options?.signal);
-    if (signal === undefined) return this.stopGracefully();
-    return settleWithin(this.world.clock, this.stopGracefully(), 0, signal, () => {
+    if (signal === undefined) return this.life.stopGracefully();
+    return settleWithin(this.world.clock, this.life.stopGracefully(), 0, signal, () => {
       const err = new CohortError(ErrorCode.aborted, `stop of endpoint ${this.id} aborted: closed at once`, { cause: signal.reason });
       this.close(err);
       return err;
     });
   }
 
-  private async stopGracefully(): Promise<void> {
-    if (this.closed) return;
-    if (!this.stopping) {
-      this.stopping = true;
-      await Promise.all([...this.groups.values()].map((g) => g.leave().catch(() => undefined)));
-      if (!this.closed) {
-        this.guard(() => {
-          this.core.leave(this.world.clock.now());
-          this.drive();
-        }, true);
-      }
-    }
-    await this.stoppedD.promise;
-    await this.metricsServerClosed;
-  }
-
-  // ---------------------------------------------------------------- internals used by Group
-
-  /** @internal */
-  submitMessage(group: string, data: Uint8Array, safe: boolean): Promise<void> {
-    this.checkOpen();
-    if (!(data instanceof Uint8Array)) throw new InputError(ErrorCode.badOption, 'multicast data must be a Uint8Array');
-    if (data.length > this.cfg.messageBytesMax) {
-      throw new InputError(ErrorCode.messageTooLarge, `message is ${data.length} bytes; the limit is ${this.cfg.messageBytesMax} (option messageBytesMax)`);
-    }
-    // The core copies the payload: the caller may reuse its buffer once this returns.
-    // Multicasts of one synchronous run leave together, as bundles, when it ends.
-    // Not through `guard`: a closure per multicast on the hot path.
-    this.delivery.calls.refuseIfFull(group);
-    let localId: number;
-    try {
-      localId = this.core.queue(this.world.clock.now(), EntryKind.app, group, data, safe);
-    } catch (err) {
-      throw this.fail(err);
-    }
-    const promise = this.delivery.calls.addMulticast(localId, data.length);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushSends);
-    }
-    return promise;
-  }
-
-  /** @internal */
-  submitLeave(group: string, cause: LeaveCause = 'leave'): Promise<void> {
-    let localId = 0;
-    this.guard(() => {
-      localId = this.core.submit(this.world.clock.now(), EntryKind.leave, group, leavePayload(cause), false);
-    }, true);
-    const promise = this.delivery.calls.addLeave(localId);
-    this.guard(() => this.drive(), true);
-    return promise;
-  }
-
-  /** @internal The application took `event` of `g` (its handler got it, or its iterator), or it was dropped. */
-  took(g: Group, event: GroupEvent): void {
-    this.delivery.fill(g, eventBytes(event), false);
-    // Caught up outside a step (an iterator took it): tell the core now. (Within a
-    // step, its end tells it.)
-    if (this.driving === 0 && this.delivery.appQueue() !== this.delivery.toldQueue && !this.closed) this.guard(() => this.drive());
-  }
-
-  /** @internal Resolves when `multicast` takes messages again (see `Group.ready`). */
-  room(): Promise<void> {
-    if (this.fatalError !== null) return Promise.reject(this.fatalError);
-    if (this.closed || this.stopping) return Promise.reject(new ClosedError(`endpoint ${this.id} is stopped`));
-    return this.delivery.calls.room();
-  }
-
-  private checkOpen(): void {
-    if (this.fatalError !== null) throw this.fatalError;
-    if (this.closed || this.stopping) throw new ClosedError(`endpoint ${this.id} is stopped`);
-  }
-
-  // ---------------------------------------------------------------- the loop
-
-  /** A fresh incarnation number, drawn from the world's rng (seeded in the simulator, so that runs replay). */
-  private drawIncarnation(): number {
-    return this.world.rng.nextU32() * 2048 + this.world.rng.below(2048);
-  }
-
-  /**
-   * A core for incarnation `inc`, with this endpoint's seeds, configuration, access
-   * policy and counters: the one place a core is built, so that a rejoin cannot forget
-   * any of them. After an exclusion, `rejoin` gives the view it was excluded from and
-   * the first local id (local ids stay unique across incarnations: old ones may still
-   * be pending).
-   */
-  private newCore(inc: number, rejoin?: { readonly lastView: EndpointView; readonly firstLocalId: number }): EndpointCore {
-    return new EndpointCore({
-      self: { id: this.id, inc },
-      addr: this.world.transport.address,
-      seeds: [...this.seeds],
-      ...(rejoin === undefined ? {} : { lastView: rejoin.lastView, firstLocalId: rejoin.firstLocalId }),
-      config: this.cfg,
-      rng: this.world.rng,
-      access: this.access,
-      counters: this.coreCounters,
-    });
-  }
-
-  private onMessage(from: string, msg: Message): void {
-    if (this.closed) return;
-    // An operator's probe is answered here and never reaches the core: a prober is not
-    // a member, so it can neither join, be suspected, nor change a view.
-    if (msg.t === 'status-req') return this.answerStatus(from, msg);
-    if (msg.t === 'status-reply') return;
-    if (this.heardFrom !== null && this.heardFrom.size < HEARD_FROM_MAX) this.heardFrom.add(from);
-    // `guard`, written out: a closure per received message would sit on the hot path.
-    try {
-      this.core.receive(this.world.clock.now(), from, msg);
-      this.drive();
-      if (this.world.checkInvariants === true) this.core.checkInvariants();
-    } catch (err) {
-      const fatal = this.fail(err);
-      if (this.onFatal === undefined) throw fatal;
-    }
-  }
-
-  /** Answer a `status-req` to the address it came from, within the status reports' rate limit. */
-  private answerStatus(from: string, msg: StatusReqMsg): void {
-    if (!this.report.mayReply(this.world.clock.now())) return;
-    this.world.transport.send(from, { t: 'status-reply', from: this.core.self, id: msg.id, doc: encodeStatus(this.status()) });
-  }
+  // ---------------------------------------------------------------- internals
 
   /** Measure event-loop delay for the status document (real processes; stopped at close). */
   private monitorEventLoop(): void {
-    if (this.closed) return;
+    if (this.life.closed) return;
     this.report.monitorEventLoop(this.world.clock.now());
   }
 
-  private onRefused(addr: string): void {
-    if (this.closed) return;
-    this.guard(() => {
-      this.core.refused(this.world.clock.now(), addr);
-      this.drive();
-    });
-  }
-
-  /** Move the core's output out: messages to the transport, events to the queue. */
+  /** Move the core's output out (see `CoreOutput`). */
   private drive(): void {
-    this.driving++;
-    try {
-      this.step();
-    } finally {
-      this.driving--;
-    }
+    this.output.drive();
   }
 
-  private step(): void {
-    this.delivery.stepAt = this.world.clock.now();
-    do {
-      // Loop when an event replaced the core (exclusion): the new one has output too.
-      for (let core = null; core !== this.core; ) {
-        core = this.core;
-        const out = core.takeOutput();
-        for (const s of out.send) this.world.transport.send(s.to, s.msg);
-        for (const e of out.events) this.onCoreEvent(e);
-      }
-      this.metrics?.afterStep();
-      this.delivery.pump();
-      // The application fell behind or caught up: the core's acks change (its output too).
-    } while (this.delivery.syncBehind());
-    this.ticker.wakeBy(this.core.nextWakeAt());
-  }
-
-  /** Route one event of the core: group events to the delivery queue, the endpoint's own here. */
-  private onCoreEvent(e: CoreEvent): void {
-    const delivery = this.delivery;
-    switch (e.type) {
-      case 'installed':
-        return this.onInstalled(e);
-      case 'view':
-        if (!this.groups.has(e.group)) return;
-        this.report.onGroupView(e.group, e.view, this.groups, this.cfg.groupsPerEndpointMax);
-        return delivery.onView(e.group, e.view);
-      case 'state':
-        return delivery.queueEvent(e.group, this.groups.get(e.group), { type: 'state', data: e.data }, null);
-      case 'message':
-        return delivery.onMessage(e.group, e.sender, e.data, e.safe, e.localId);
-      case 'state-progress':
-        return delivery.onStateProgress(e.group, e.received, e.total);
-      case 'state-request':
-        return delivery.push({ kind: 'checkpoint', group: e.group, joiner: e.joiner, pos: e.pos });
-      case 'state-lost':
-        return delivery.push({ kind: 'state-lost', group: e.group });
-      case 'duplicate':
-        return this.onDuplicate(e.live);
-      case 'group-left':
-        return delivery.onGroupLeft(e.group, e.localId);
-      case 'blocked':
-        return delivery.onBlocked();
-      case 'excluded':
-        return this.onExcluded();
-      case 'stopped':
-        return this.close();
-      case 'log':
-        return this.log(e.text, e.level);
-      default:
-        assertNever(e);
-    }
-  }
-
-  /** A network view was installed: count and log it, and `start` is done. */
-  private onInstalled(e: Extract<CoreEvent, { type: 'installed' }>): void {
-    const c = this.counters;
-    c.viewsInstalled++;
-    if (e.joined.length > 0) c.viewChangesJoin++;
-    if (e.left.length > 0) c.viewChangesLeave++;
-    if (e.failed.length > 0) c.viewChangesFailure++;
-    this.log(`view ${e.view.epoch}: ${e.view.members.map(memberKey).join(' ')}`, 'info');
-    for (const f of e.failures) this.log(`view ${e.view.epoch}: ${describeFailure(toMemberFailure(f))}`, 'info');
-    this.report.onInstalled(e.view.epoch, { ...e, members: e.view.members });
-    this.started.resolve();
-    this.heardFrom = null;
-  }
-
-  /** Another live member holds this endpoint's id: it stops, and never joins. */
-  private onDuplicate(live: MemberRef): void {
-    const err = new CohortError(ErrorCode.duplicateId, `id ${this.id} is taken: ${live.id}#${live.inc}, a live member of the network at another address, holds it (ids are unique; a restart listens at the same address, or waits for the old one to be gone)`);
-    this.log(err.message, 'error');
-    this.close(err);
-  }
-
-  /** Excluded: tell every group, fail what is pending, and come back as a new incarnation. */
-  private onExcluded(): void {
-    this.log(`excluded from the network; rejoining as a new incarnation`, 'warn');
-    const err = new ClosedError(`endpoint ${this.id} was excluded from the view`, ErrorCode.excluded);
-    const rejoin = this.delivery.onExcluded(err, this.rejoin);
-    const lastView = this.core.currentView;
-    this.incarnations += 1;
-    const inc = this.drawIncarnation();
-    this.core = this.newCore(inc, { lastView, firstLocalId: this.core.nextLocalIdValue });
-    this.core.start(this.world.clock.now());
-    // Its first entries: the joins of the groups it was in, ahead of any new multicast.
-    for (const g of rejoin) this.core.submit(this.world.clock.now(), EntryKind.join, g.name, new Uint8Array(0), false);
-    if (rejoin.length > 0) this.log(`rejoining ${rejoin.length === 1 ? 'group' : 'groups'} ${rejoin.map((g) => g.name).join(', ')} as the new incarnation`, 'info');
-    // The new core's first output is sent by the drive() that called us.
-  }
-
-  /**
-   * Run a step of the core. A throw from it is a broken invariant (a bug): the endpoint
-   * stops at once rather than go on half-alive with a core in an unknown state — its
-   * connections close, so the others remove it as crashed — and the error is reported:
-   * logged, passed to `onFatal`, and thrown (always from an API call, which must not
-   * appear to succeed; from an event of the network or a timer only without `onFatal`).
-   */
-  private guard(step: () => void, fromApi = false): void {
-    if (this.fatalError !== null) throw this.fatalError;
-    try {
-      step();
-      if (this.world.checkInvariants === true) this.core.checkInvariants();
-    } catch (err) {
-      const fatal = this.fail(err);
-      if (fromApi || this.onFatal === undefined) throw fatal;
-    }
-  }
-
-  /** Stop for good after a broken invariant; returns the error every later call gets. */
-  private fail(err: unknown): CohortError {
-    if (this.fatalError !== null) return this.fatalError;
-    const what = err instanceof Error ? err.message : String(err);
-    const fatal = new CohortError(ErrorCode.internal, `endpoint ${this.id}: internal error, endpoint stopped: ${what}`, { cause: err });
-    this.fatalError = fatal;
-    const stack = err instanceof Error && err.stack !== undefined ? { stack: err.stack } : undefined;
-    this.log(`fatal: ${fatal.message}`, 'error', stack);
-    this.close(fatal);
-    for (const g of this.groups.values()) g.close(fatal);
-    this.started.reject(fatal);
-    this.onFatal?.(fatal);
-    return fatal;
-  }
-
+  /** Close at once (see `Lifecycle.close`). */
   private close(reason?: CohortError): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.report.close();
-    this.ticker.stop();
-    void this.world.transport.close();
-    this.metrics?.close();
-    if (this.metricsServer !== null) this.metricsServerClosed = this.metricsServer.close();
-    const err = reason ?? new ClosedError(`endpoint ${this.id} is stopped`);
-    // Never in a view: `ready` (and `start`) must not wait for ever.
-    this.started.reject(err);
-    this.delivery.calls.rejectAll(err);
-    this.stoppedD.resolve();
+    this.life.close(reason);
   }
 
   private log(line: string, level: LogLevel, fields?: Readonly<Record<string, unknown>>): void {

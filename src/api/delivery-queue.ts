@@ -66,7 +66,7 @@ export interface DeliveryHost {
   isClosed(): boolean;
   /** Run the endpoint's loop (which pumps this queue again). */
   drive(): void;
-  /** The application took `event` of `g` (see `Endpoint.took`). */
+  /** The application took `event` of `g` (see `EndpointPort.took`). */
   took(g: Group, event: GroupEvent): void;
   /** Whether the core can be told how the application's queues stand now (in a view, open). */
   canTellAppQueue(): boolean;

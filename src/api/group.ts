@@ -19,7 +19,7 @@ import { deferred, settleWithin } from './promises.js';
 import type { Deferred } from './promises.js';
 import type { GroupEvent, GroupHandlers, View } from './view.js';
 
-/** What a group handle needs of its endpoint (the endpoint is one). */
+/** What a group handle needs of its endpoint (`EndpointPort` in `group-port.ts` is one). */
 export interface GroupPort {
   /** The endpoint's clock, for the handle's timeouts. */
   readonly clock: Clock;
