@@ -72,36 +72,15 @@ import { Conn, ConnState, Inbound, certificateId } from './tcp-conn.js';
 import { errorText, resolveOptions, type ResolvedOptions, type TcpTransportOptions, type TransportLogLevel } from './tcp-options.js';
 import { Outbox, PeerTable, clearQueue, peerBuffered, type OutboxHost, type Peer } from './tcp-peer.js';
 import { OpenPerAddress, advertisedAddress, bindServer, createServer, serveConnections } from './tcp-server.js';
-import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './transport.js';
+import type { MessageHandler, PeerProblem, RefusedHandler, Transport, TransportStats } from './transport.js';
 
 // The names this module exported before its parts moved to files of their own.
 export { formatHostPort, isLoopback, parseHostPort } from './address.js';
 export { HANDSHAKE_VERSION, HandshakeKind } from './handshake.js';
 export type { TcpTransportOptions, TransportLogLevel } from './tcp-options.js';
 
-/** Counters of the TCP transport, since it started. */
-export interface TcpTransportStats {
-  /** Message frames written to sockets (handshakes and self-sends excluded). */
-  readonly framesSent: number;
-  /** Message frames received and decoded (handshakes excluded). */
-  readonly framesReceived: number;
-  /** Bytes written to sockets: every length prefix, handshake and frame. */
-  readonly bytesSent: number;
-  /** Bytes read from sockets, everything included. */
-  readonly bytesReceived: number;
-  /**
-   * Frames dropped before reaching a socket: over `peerQueueBytesMax`, over
-   * `frameBytesMax`, to an invalid address, or queued for a peer that could not be
-   * dialed.
-   */
-  readonly framesDropped: number;
-  /** Open connections in use now: at most one per peer. */
-  readonly connections: number;
-  /** Connections closed for a bad frame: oversized, undecodable, or a bad handshake. */
-  readonly badFrames: number;
-  /** Handshakes that ended in a refusal, refused by us or by the peer. */
-  readonly refused: number;
-}
+/** Counters of the TCP transport, since it started (the name it had before every transport could keep them). */
+export type TcpTransportStats = TransportStats;
 
 /** Keep-alive probes start after this much idle time: finds peers that vanished without a FIN. */
 const KEEPALIVE_MS = 10_000;
