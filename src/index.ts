@@ -51,7 +51,7 @@ export type {
 export type { CoreStats, FlowState } from './core/endpoint-core.js';
 export type { TcpTransportStats } from './transport/tcp.js';
 export type { Clock, Rng, TimerHandle } from './runtime.js';
-export type { Transport, MessageHandler, PeerProblem, RefusedHandler } from './transport/transport.js';
+export type { Transport, TransportStats, MessageHandler, PeerProblem, RefusedHandler } from './transport/transport.js';
 export type { MemberRef, MemberInfo, EndpointView } from './core/types.js';
 export { defaultCoreConfig } from './core/config.js';
 export type { CoreConfig } from './core/config.js';

@@ -27,7 +27,6 @@ const FUNCTION_LINES_MAX = 70;
 /** Files allowed over the limit: the most lines each may have, and why. */
 const FILE_CEILINGS: Readonly<Record<string, { readonly lines: number; readonly why: string }>> = {
   'src/wire/codec.ts': { lines: 1060, why: 'the wire format: a spec table and two flat switches, one case per message' },
-  'src/transport/tcp.ts': { lines: 647, why: 'ratchet: dial, backoff, accept and the one-connection rule' },
 };
 
 /** Functions allowed over the limit (`file:name`): the most lines each may have, and why. */

@@ -97,9 +97,8 @@ function remember(history: StatusViewChange[], change: StatusViewChange): void {
 
 /** The status document's transport section: the TCP transport's counters, or `null`. */
 function transportSection(transport: Transport): StatusTransport | null {
-  const t = transport as Transport & { stats?: () => StatusTransport };
-  if (typeof t.stats !== 'function') return null;
-  const x = t.stats();
+  if (typeof transport.stats !== 'function') return null;
+  const x = transport.stats();
   return {
     framesSent: x.framesSent,
     framesReceived: x.framesReceived,
@@ -116,7 +115,7 @@ function transportSection(transport: Transport): StatusTransport | null {
 export function endpointSnapshot(input: ReportInput, address: string): EndpointSnapshot {
   const { core } = input;
   const st = core.stats();
-  const t = input.transport as Partial<{ stats(): Omit<TransportSnapshot, 'bufferedBytes'>; bufferedBytes(to: string): number }>;
+  const t = input.transport;
   let transport: TransportSnapshot | null = null;
   if (typeof t.stats === 'function' && typeof t.bufferedBytes === 'function') {
     let bufferedBytes = 0;

@@ -15,7 +15,7 @@
  * groups, and says so in `truncated` / `groupsOmitted`.
  */
 import type { MemberFailure } from '../api/view.js';
-import type { TcpTransportStats } from '../transport/tcp.js';
+import type { TransportStats } from '../transport/transport.js';
 import type { FlowState } from '../core/endpoint-core.js';
 import { STATUS_DOC_BYTES_MAX } from '../wire/codec.js';
 
@@ -111,8 +111,8 @@ export interface StatusEventLoop {
   readonly windowMs: number;
 }
 
-/** The transport's own counters, when it keeps them (TCP does): its {@link TcpTransportStats}. */
-export type StatusTransport = TcpTransportStats;
+/** The transport's own counters, when it keeps them (TCP does): its {@link TransportStats}. */
+export type StatusTransport = TransportStats;
 
 /**
  * Everything an endpoint says about itself to a probe. JSON-safe; field names are

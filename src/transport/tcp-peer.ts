@@ -21,7 +21,8 @@
  *   records of up to `RECORD_PLAIN_BYTES` at write time.
  *
  * Which connection a peer's queue is written to, and dialing when there is none, is
- * the transport's business (`tcp.ts`): the outbox asks it through `OutboxHost`.
+ * the transport's business (`tcp.ts`, with `tcp-pairing.ts` and `tcp-dial.ts`): the
+ * outbox asks it through `OutboxHost`.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';

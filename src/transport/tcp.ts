@@ -10,13 +10,14 @@
  *
  * ## Parts
  *
- * This file keeps the socket machine: dialing with backoff, accepting, the handshake's
- * effects, and the one-connection rule. The rest lives beside it, each part with its
- * own reasons: `frame-parser.ts` (stream framing, bounded before buffering),
- * `handshake.ts` (the handshake codec and its sans-I/O `HandshakeMachine`),
- * `tcp-conn.ts` (a connection, and reading frames and records into messages),
- * `tcp-peer.ts` (per-peer queues, batching, backpressure), `tcp-server.ts` (the
- * listening socket and TLS admission), `tcp-options.ts` and `address.ts`.
+ * This file keeps the socket machine: sending, accepting, wiring sockets, and carrying
+ * out the handshake's steps. The rest lives beside it, each part with its own reasons:
+ * `tcp-dial.ts` (dialing with backoff), `tcp-pairing.ts` (the one-connection rule),
+ * `frame-parser.ts` (stream framing, bounded before buffering), `handshake.ts` (the
+ * handshake codec and its sans-I/O `HandshakeMachine`), `tcp-conn.ts` (a connection,
+ * and reading frames and records into messages), `tcp-peer.ts` (per-peer queues,
+ * batching, backpressure), `tcp-server.ts` (the listening socket and TLS admission),
+ * `tcp-options.ts` and `address.ts`.
  *
  * ## Design, and why
  *
@@ -25,29 +26,19 @@
  *   and it carries the sender's *advertised* address, which becomes `from` of every
  *   message on that connection — the address the handler can answer to, even when the
  *   socket's remote port is ephemeral or the peer sits behind NAT.
- * - **One connection per pair, used both ways.** When both endpoints dial each other at
- *   once, each side ends up with two open connections; both apply the same rule and
- *   keep the one dialed by the endpoint whose advertised address sorts lower (by UTF-16
- *   code units, `<`); if both were dialed by the same endpoint (it restarted), the newer
- *   one. The rule uses only addresses both sides learned in the handshakes, so both
- *   pick the same connection. The loser is half-closed (`end()`), not destroyed: its
- *   peer reads until our FIN and we read until theirs, so frames already written to it
- *   still arrive. Frames not yet written are queued per *peer*, not per connection,
- *   so they simply go out on the kept one. An endpoint that accepts a connection from
- *   a higher address dials back, so a pair always ends on the lower one's dial, whoever
- *   spoke first: the path between two endpoints is predictable (a proxy in front of an
- *   endpoint carries its links to every lower address); a dial-back that fails (a
- *   one-way NAT) leaves the accepted connection in service.
+ * - **One connection per pair, used both ways** (`tcp-pairing.ts`). When both
+ *   endpoints dial each other at once, both keep the connection dialed by the one whose
+ *   advertised address sorts lower (by UTF-16 code units, `<`), or the newer if one
+ *   endpoint dialed both (it restarted); the other is half-closed, so nothing written
+ *   to it is lost. An endpoint that accepts a connection from a higher address dials
+ *   back, so a pair always ends on the lower one's dial, whoever spoke first.
  * - **Batching and backpressure** (`tcp-peer.ts`): what one input caused leaves in one
  *   write per peer, at the end of the sending code; a peer's unsent bytes are bounded
  *   by `peerQueueBytesMax`, past which its frames are dropped and counted. Sockets
  *   have `noDelay` set: the batching is ours, Nagle's delay would only add latency.
- * - **Reconnection.** A send to a peer without a connection dials it. A failed dial
- *   drops that peer's queued frames (so a dead peer cannot pin memory, and no stale
- *   burst follows a long outage) and sets an exponential backoff with jitter before the
- *   next attempt; sends during the backoff queue (bounded) and a timer dials when it
- *   ends. The backoff is reset only once a *data* frame arrives from the peer, so a
- *   peer that accepts and then immediately closes us still backs off.
+ * - **Reconnection** (`tcp-dial.ts`). A send to a peer without a connection dials it.
+ *   A failed dial drops that peer's queued frames and backs off exponentially, with
+ *   jitter; the backoff is reset only once a *data* frame arrives from the peer.
  * - **Self-sends** are queued and delivered from a `setImmediate`, by
  *   reference (no encoding), like the in-memory transport: the handler never runs
  *   inside `send`.
@@ -61,47 +52,27 @@
  *   `handshakeTimeoutMs`.
  */
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Message } from '../core/types.js';
 import { assertNever } from '../errors.js';
-import { isDialable, parseHostPort, socketLabel } from './address.js';
+import { parseHostPort, socketLabel } from './address.js';
 import { HandshakeMachine, HandshakeRole, type HandshakeStep } from './handshake.js';
 import { Opener, Sealer } from './secure.js';
 import { Conn, ConnState, Inbound, certificateId } from './tcp-conn.js';
+import { Dialer } from './tcp-dial.js';
 import { errorText, resolveOptions, type ResolvedOptions, type TcpTransportOptions, type TransportLogLevel } from './tcp-options.js';
-import { Outbox, PeerTable, clearQueue, peerBuffered, type OutboxHost, type Peer } from './tcp-peer.js';
+import { Pairing } from './tcp-pairing.js';
+import { Outbox, PeerTable, clearQueue, peerBuffered, type Peer } from './tcp-peer.js';
 import { OpenPerAddress, advertisedAddress, bindServer, createServer, serveConnections } from './tcp-server.js';
-import type { MessageHandler, PeerProblem, RefusedHandler, Transport } from './transport.js';
+import type { MessageHandler, PeerProblem, RefusedHandler, Transport, TransportStats } from './transport.js';
 
 // The names this module exported before its parts moved to files of their own.
 export { formatHostPort, isLoopback, parseHostPort } from './address.js';
 export { HANDSHAKE_VERSION, HandshakeKind } from './handshake.js';
 export type { TcpTransportOptions, TransportLogLevel } from './tcp-options.js';
 
-/** Counters of the TCP transport, since it started. */
-export interface TcpTransportStats {
-  /** Message frames written to sockets (handshakes and self-sends excluded). */
-  readonly framesSent: number;
-  /** Message frames received and decoded (handshakes excluded). */
-  readonly framesReceived: number;
-  /** Bytes written to sockets: every length prefix, handshake and frame. */
-  readonly bytesSent: number;
-  /** Bytes read from sockets, everything included. */
-  readonly bytesReceived: number;
-  /**
-   * Frames dropped before reaching a socket: over `peerQueueBytesMax`, over
-   * `frameBytesMax`, to an invalid address, or queued for a peer that could not be
-   * dialed.
-   */
-  readonly framesDropped: number;
-  /** Open connections in use now: at most one per peer. */
-  readonly connections: number;
-  /** Connections closed for a bad frame: oversized, undecodable, or a bad handshake. */
-  readonly badFrames: number;
-  /** Handshakes that ended in a refusal, refused by us or by the peer. */
-  readonly refused: number;
-}
+/** Counters of the TCP transport, since it started (the name it had before every transport could keep them). */
+export type TcpTransportStats = TransportStats;
 
 /** Keep-alive probes start after this much idle time: finds peers that vanished without a FIN. */
 const KEEPALIVE_MS = 10_000;
@@ -137,6 +108,8 @@ export class TcpTransport implements Transport {
   private readonly server: net.Server;
   private readonly inbound: Inbound;
   private readonly outbox: Outbox<Conn>;
+  private readonly dialer: Dialer;
+  private readonly pairing: Pairing;
   private handler: MessageHandler | null = null;
   private refusedHandler: RefusedHandler | null = null;
   private closed = false;
@@ -163,31 +136,43 @@ export class TcpTransport implements Transport {
     this.o = o;
     this.address = address;
     this.peers = new PeerTable(o.reconnectMaxMs);
-    const host: OutboxHost<Conn> = {
-      counters: this.counters,
-      isClosed: () => this.closed,
-      flushPeer: (peer) => this.flushPeer(peer),
-      log: (line, level) => this.log(line, level),
-    };
-    this.outbox = new Outbox(host, { frameBytesMax: o.frameBytesMax, peerQueueBytesMax: o.peerQueueBytesMax, sealed: o.key !== null });
-    this.inbound = new Inbound(
+    // The parts, each given what it needs of the transport (none of them sees the class).
+    const counters = this.counters;
+    const isClosed = (): boolean => this.closed;
+    const log = (line: string, level: TransportLogLevel): void => this.log(line, level);
+    const flushPeer = (peer: Peer<Conn>): void => this.flushPeer(peer);
+    this.outbox = new Outbox({ counters, isClosed, flushPeer, log }, { frameBytesMax: o.frameBytesMax, peerQueueBytesMax: o.peerQueueBytesMax, sealed: o.key !== null });
+    this.dialer = new Dialer(
       {
-        counters: this.counters,
-        isClosed: () => this.closed,
-        handler: () => this.handler,
-        onHandshake: (conn, frame) => this.onHandshake(conn, frame),
-        bad: (conn, why) => this.bad(conn, why),
-        log: (line, level) => this.log(line, level),
+        counters,
+        isClosed,
+        flushPeer,
+        log,
+        handshakeMachine: (role, peer) => this.handshakeMachine(role, peer),
+        adopt: (conn) => {
+          this.conns.add(conn);
+          this.wire(conn);
+        },
+        greet: (conn) => {
+          this.armHandshakeTimer(conn);
+          this.writeRaw(conn, conn.handshake.start());
+        },
+        refused: (addr) => this.refusedHandler?.(addr),
       },
-      o.frameBytesMax,
+      this.peers,
+      o,
     );
+    const markDirty = (peer: Peer<Conn>): void => this.outbox.markDirty(peer);
+    this.pairing = new Pairing({ address, isClosed, markDirty, dial: (peer) => this.dialer.dial(peer), log }, this.peers, o.handshakeTimeoutMs);
+    const onHandshake = (conn: Conn, frame: Buffer): boolean => this.onHandshake(conn, frame);
+    this.inbound = new Inbound({ counters, isClosed, log, onHandshake, handler: () => this.handler, bad: (conn, why) => this.bad(conn, why) }, o.frameBytesMax);
     serveConnections(server, o, {
       accept: (socket) => this.onAccept(socket),
       refuse: (line) => {
         this.counters.refused++;
         this.log(line, 'warn');
       },
-      log: (line, level) => this.log(line, level),
+      log,
     });
   }
 
@@ -322,75 +307,14 @@ export class TcpTransport implements Transport {
     let conn = peer.conn;
     if (conn !== null && (conn.socket.destroyed || !conn.socket.writable)) {
       // Broken, its 'close' not yet emitted: writing would only lose the frames.
-      this.detach(conn);
+      this.pairing.detach(conn);
       conn = null;
     }
     if (conn === null) {
-      this.ensureDial(peer);
+      this.dialer.ensure(peer);
       return;
     }
     this.outbox.write(peer, conn);
-  }
-
-  // -- dialing ------------------------------------------------------------------
-
-  private ensureDial(peer: Peer<Conn>): void {
-    if (peer.dialing !== null || peer.retryTimer !== null || peer.conn !== null) return;
-    const wait = peer.retryAt - performance.now();
-    if (wait > 0) {
-      peer.retryTimer = setTimeout(() => {
-        peer.retryTimer = null;
-        if (!this.closed && this.peers.get(peer.key) === peer) this.flushPeer(peer);
-      }, Math.ceil(wait));
-      return;
-    }
-    this.dial(peer);
-  }
-
-  private dial(peer: Peer<Conn>): void {
-    const { host, port } = parseHostPort(peer.key); // validated when the peer was created
-    let socket: net.Socket;
-    try {
-      socket =
-        this.o.tls === null
-          ? net.connect({ host, port, allowHalfOpen: false })
-          : tls.connect({ host, port, ...this.o.tls, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
-    } catch (e) {
-      // Node rejects some inputs synchronously; treat it like any failed dial.
-      const delay = this.dialFailed(peer);
-      this.counters.framesDropped += clearQueue(peer);
-      this.log(`dial ${peer.key} failed: ${errorText(e)}; next attempt in ${delay} ms or later`, 'debug');
-      return;
-    }
-    const conn = new Conn(socket, true, peer.key, peer.key, this.handshakeMachine(HandshakeRole.dialer, peer.key));
-    peer.dialing = conn;
-    this.conns.add(conn);
-    conn.timer = setTimeout(() => {
-      conn.timer = null;
-      conn.error = `connect timed out after ${this.o.connectTimeoutMs} ms`;
-      socket.destroy();
-    }, this.o.connectTimeoutMs);
-    socket.once(this.o.tls === null ? 'connect' : 'secureConnect', () => {
-      if (conn.state !== ConnState.connecting) return;
-      conn.certId = certificateId(this.o, socket);
-      conn.state = ConnState.handshake;
-      this.armHandshakeTimer(conn);
-      this.writeRaw(conn, conn.handshake.start());
-    });
-    this.wire(conn);
-  }
-
-  /**
-   * Records a failed dial (or a dialed connection closed before the peer said
-   * anything) and sets the backoff; returns the delay.
-   */
-  private dialFailed(peer: Peer<Conn>): number {
-    peer.failures++;
-    const base = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** Math.min(peer.failures - 1, 30));
-    // Jitter in the upper half, so endpoints that lost a peer together do not redial in lockstep.
-    const delay = Math.round(base / 2 + (Math.random() * base) / 2);
-    peer.retryAt = performance.now() + delay;
-    return delay;
   }
 
   // -- connections --------------------------------------------------------------
@@ -475,7 +399,7 @@ export class TcpTransport implements Transport {
           conn.sealer = new Sealer(step.session.sendKey);
           conn.opener = new Opener(step.session.receiveKey);
         }
-        this.opened(conn, step.remote, conn.dialKey ?? step.remote);
+        this.pairing.opened(conn, step.remote, conn.dialKey ?? step.remote);
         return true;
       case 'bad':
         return this.bad(conn, step.reason);
@@ -502,7 +426,7 @@ export class TcpTransport implements Transport {
           return false;
         }
         this.writeRaw(conn, step.frame);
-        this.retire(conn);
+        this.pairing.retire(conn);
         conn.discard = true;
         return false;
       default:
@@ -519,83 +443,11 @@ export class TcpTransport implements Transport {
     return false;
   }
 
-  /** The handshake completed on `conn`: make it the peer's connection, or resolve a duplicate. */
-  private opened(conn: Conn, remote: string, key: string): void {
-    conn.state = ConnState.open;
-    conn.remote = remote;
-    if (conn.timer !== null) clearTimeout(conn.timer);
-    conn.timer = null;
-    const peer = this.peers.get(key) ?? this.peers.add(key);
-    conn.peer = peer;
-    if (peer.dialing === conn) peer.dialing = null;
-    if (peer.retryTimer !== null) clearTimeout(peer.retryTimer);
-    peer.retryTimer = null;
-    const current = peer.conn;
-    if (current === null) {
-      peer.conn = conn;
-      // The rule keeps our dial when our address sorts lower: dial back now, so the pair
-      // settles on the same connection whoever spoke first, and traffic between two
-      // endpoints always takes the same path (through a proxy or NAT in front of the
-      // higher one). Until it opens, and for good if it cannot (a one-way NAT), the
-      // accepted connection carries everything.
-      if (!conn.dialed && this.address < remote && peer.dialing === null && isDialable(key)) this.dial(peer);
-    } else {
-      const keep = this.preferred(current, conn);
-      const lose = keep === current ? conn : current;
-      peer.conn = keep;
-      this.log(`two connections with ${key}: keeping the one dialed by ${this.dialer(keep)}, closing the one dialed by ${this.dialer(lose)}`, 'debug');
-      this.retire(lose);
-    }
-    if (peer.queue.length > 0) this.outbox.markDirty(peer);
-  }
-
-  /** The advertised address of the endpoint that dialed `conn` (known on both sides). */
-  private dialer(conn: Conn): string {
-    return conn.dialed ? this.address : conn.remote!;
-  }
-
-  /**
-   * The one-connection rule: of two open connections with one peer, keep the one
-   * dialed by the endpoint whose advertised address sorts lower; if one endpoint
-   * dialed both, the newer (`b`), since the older likely belongs to its previous run.
-   * Both sides see the same two dialer addresses, so both keep the same connection.
-   */
-  private preferred(a: Conn, b: Conn): Conn {
-    const da = this.dialer(a);
-    const db = this.dialer(b);
-    if (da === db) return b;
-    return da < db ? a : b;
-  }
-
-  /**
-   * Stops writing on `conn` and half-closes it: the peer still reads what we wrote,
-   * and we still read until its FIN; it is destroyed if that takes too long.
-   */
-  private retire(conn: Conn): void {
-    this.detach(conn);
-    if (conn.state === ConnState.closed) return;
-    conn.state = ConnState.closing;
-    conn.socket.end();
-    if (conn.timer !== null) clearTimeout(conn.timer);
-    conn.timer = setTimeout(() => {
-      conn.timer = null;
-      conn.socket.destroy();
-    }, this.o.handshakeTimeoutMs);
-  }
-
-  /** Takes `conn` out of its peer's service; queued frames wait for (or dial) another. */
-  private detach(conn: Conn): void {
-    const peer = conn.peer;
-    if (peer === null || peer.conn !== conn) return;
-    peer.conn = null;
-    if (peer.queue.length > 0 && !this.closed) this.outbox.markDirty(peer);
-  }
-
   /** The peer sent FIN: no more writes on this connection (Node ends our side too). */
   private onEnd(conn: Conn): void {
     if (this.closed || conn.state === ConnState.closed) return;
     if (conn.state === ConnState.open) conn.state = ConnState.closing;
-    this.detach(conn);
+    this.pairing.detach(conn);
   }
 
   private onClose(conn: Conn): void {
@@ -603,34 +455,9 @@ export class TcpTransport implements Transport {
     conn.timer = null;
     conn.state = ConnState.closed;
     if (this.closed || !this.conns.delete(conn)) return;
-    this.detach(conn);
+    this.pairing.detach(conn);
     const reason = conn.error ?? 'closed by the peer';
-    if (conn.dialed) {
-      const peer = this.peers.get(conn.dialKey!);
-      if (peer !== undefined && peer.dialing === conn) {
-        // The dial never completed: back off, and drop what waited for it unless
-        // another connection (the peer's own dial) can carry it.
-        peer.dialing = null;
-        const delay = this.dialFailed(peer);
-        let dropped = '';
-        if (peer.conn === null && peer.queue.length > 0) {
-          this.counters.framesDropped += peer.queuedFrames;
-          dropped = `; dropped ${clearQueue(peer)} queued frames`;
-        }
-        peer.problem = { kind: conn.handshakeRefused ? 'refused' : 'unreachable', reason };
-        // A refused handshake (another secret, certificate or network) is a configuration error to see.
-        this.log(`dial ${peer.key} failed: ${reason}${dropped}; next attempt in ${delay} ms or later`, conn.handshakeRefused ? 'warn' : 'debug');
-        if (conn.refused) this.refusedHandler?.(peer.key);
-        return;
-      }
-      // A dialed connection that closes before the peer sent a single message counts
-      // as a failed dial (a message resets the count), so a peer that accepts and
-      // drops us at once is redialed with backoff, not in a loop.
-      if (peer !== undefined && conn.peer === peer && conn.messages === 0) {
-        this.dialFailed(peer);
-        peer.problem = { kind: conn.handshakeRefused ? 'refused' : 'unreachable', reason };
-      }
-    }
+    if (conn.dialed && this.dialer.closed(conn, reason)) return;
     this.log(`connection with ${conn.remote ?? conn.label} closed: ${reason}`, 'debug');
     if (conn.peer !== null) this.peers.forgetIfIdle(conn.peer);
   }

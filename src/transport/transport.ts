@@ -25,6 +25,33 @@ export interface PeerProblem {
 }
 
 /**
+ * A transport's counters since it started, for the status document and the metrics
+ * (see `Transport.stats`). The TCP transport keeps them, as `TcpTransportStats`.
+ */
+export interface TransportStats {
+  /** Message frames written to sockets (handshakes and self-sends excluded). */
+  readonly framesSent: number;
+  /** Message frames received and decoded (handshakes excluded). */
+  readonly framesReceived: number;
+  /** Bytes written to sockets: every length prefix, handshake and frame. */
+  readonly bytesSent: number;
+  /** Bytes read from sockets, everything included. */
+  readonly bytesReceived: number;
+  /**
+   * Frames dropped before reaching a socket: over `peerQueueBytesMax`, over
+   * `frameBytesMax`, to an invalid address, or queued for a peer that could not be
+   * dialed.
+   */
+  readonly framesDropped: number;
+  /** Open connections in use now: at most one per peer. */
+  readonly connections: number;
+  /** Connections closed for a bad frame: oversized, undecodable, or a bad handshake. */
+  readonly badFrames: number;
+  /** Handshakes that ended in a refusal, refused by us or by the peer. */
+  readonly refused: number;
+}
+
+/**
  * How an endpoint reaches others: best-effort datagrams between addresses. Give your
  * own in `EndpointOptions.world` to run Cohort over something other than TCP.
  */
@@ -50,6 +77,13 @@ export interface Transport {
    * (or was never tried). An endpoint that cannot start says with it what it waited for.
    */
   peerProblem?(to: string): PeerProblem | null;
+  /**
+   * Optional: the transport's counters since it started. With it (and
+   * `bufferedBytes`), the status document and the metrics show the transport's side.
+   */
+  stats?(): TransportStats;
+  /** Optional: bytes queued for `to` and not yet sent (0 for an unknown peer). */
+  bufferedBytes?(to: string): number;
   /** Stop sending and receiving; pending messages may be dropped. */
   close(): Promise<void>;
 }
