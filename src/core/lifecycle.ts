@@ -39,8 +39,10 @@ const LEGAL_PHASE_CHANGES: Readonly<Record<Phase, readonly Phase[]>> = {
 
 /** This endpoint's phase, current epoch and network (see the module comment). */
 export class Lifecycle {
-  private phaseValue: Phase = 'bootstrapping';
-  private epochValue: Epoch;
+  /** Where the endpoint is in its life (changed only by `become`; a plain field: read per message). */
+  readonly phase: Phase = 'bootstrapping';
+  /** The installed view and everything that lives as long as it (a new one per view; set only by `enter`). */
+  readonly epoch: Epoch;
   /**
    * The network's identity: its founder and founding ballot (`id#inc/round`), fixed
    * when epoch 1 is installed and passed to every joiner in its welcome. A network
@@ -58,38 +60,29 @@ export class Lifecycle {
     private readonly app: AppStream,
     private readonly decision: LastDecision,
   ) {
-    this.epochValue = Epoch.none(ctx.selfKey);
-  }
-
-  get phase(): Phase {
-    return this.phaseValue;
-  }
-
-  /** The installed view and everything that lives as long as it (a new one per view). */
-  get epoch(): Epoch {
-    return this.epochValue;
+    this.epoch = Epoch.none(ctx.selfKey);
   }
 
   /** This member is the sequencer of the current view (rank 0, and a member still). */
   isCoordinator(): boolean {
-    return this.phaseValue === 'member' && this.epochValue.sequencer !== null;
+    return this.phase === 'member' && this.epoch.sequencer !== null;
   }
 
   /** True while a view change holds delivery. */
   get wedged(): boolean {
-    return this.epochValue.acceptor.wedgedAt !== null;
+    return this.epoch.acceptor.wedgedAt !== null;
   }
 
   /** Move to phase `to`; only the transitions in `LEGAL_PHASE_CHANGES` exist. */
   become(to: Phase): void {
-    assert(LEGAL_PHASE_CHANGES[this.phaseValue].includes(to), `phase change ${this.phaseValue} -> ${to} at ${this.ctx.selfKey}`);
-    this.phaseValue = to;
+    assert(LEGAL_PHASE_CHANGES[this.phase].includes(to), `phase change ${this.phase} -> ${to} at ${this.ctx.selfKey}`);
+    (this as { phase: Phase }).phase = to;
   }
 
   /** Become a member of `epoch`'s view (the install of a decided view, or a welcome). */
   enter(epoch: Epoch): void {
     this.become('member');
-    this.epochValue = epoch;
+    (this as { epoch: Epoch }).epoch = epoch;
   }
 
   /** Leave the view as excluded, saying why: what the application's stream held back is dropped. */
@@ -102,7 +95,7 @@ export class Lifecycle {
 
   /** Stop; a proposer that removed itself first lingers to retransmit its decision. */
   stop(now: number): void {
-    if (this.phaseValue === 'stopped') return;
+    if (this.phase === 'stopped') return;
     this.become('stopped');
     this.stopPending = true;
     this.lingerUntil = now + this.ctx.cfg.flushTimeoutMs;
