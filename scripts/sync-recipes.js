@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Copies every examples/recipes/ file into README.md, into the code block that follows
 // its `<!-- recipe: PATH -->` marker, with imports as a user writes them (`cohort`,
-// `cohort/sim`, `cohort/check`). test/docs.test.ts fails when the two differ; run
+// `cohort-vsync/sim`, `cohort-vsync/check`). test/docs.test.ts fails when the two differ; run
 // this after changing a recipe: `node scripts/sync-recipes.js`.
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const packageImports = [
-  ["'../../src/index.js'", "'cohort'"],
-  ["'../../src/sim/index.js'", "'cohort/sim'"],
-  ["'../../src/check/index.js'", "'cohort/check'"],
+  ["'../../src/index.js'", "'cohort-vsync'"],
+  ["'../../src/sim/index.js'", "'cohort-vsync/sim'"],
+  ["'../../src/check/index.js'", "'cohort-vsync/check'"],
 ];
 const asUserCode = (source) => packageImports.reduce((code, [repo, pkg]) => code.split(`from ${repo}`).join(`from ${pkg}`), source);
 

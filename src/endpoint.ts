@@ -29,6 +29,7 @@
 import type { CoreConfig } from './core/config.js';
 import type { GroupAccess } from './core/access.js';
 import { CoreCounters } from './core/counters.js';
+import type { CoreStats } from './core/core-api.js';
 import type { EndpointCore } from './core/endpoint-core.js';
 import type { EndpointView } from './core/types.js';
 import { EntryKind } from './core/types.js';
@@ -72,6 +73,14 @@ export type { LeaveOptions, MulticastOptions } from './api/group.js';
 export type { EndpointOptions, EndpointWorld, JoinOptions } from './api/options.js';
 export { describeFailure, viewReason } from './api/view.js';
 export type { GroupEvent, GroupHandlers, MemberFailure, StateProgress, View } from './api/view.js';
+
+/** What `Endpoint.stats()` returns: the protocol's counters, the phase and the suspects. */
+export interface EndpointStats extends CoreStats {
+  /** `'bootstrapping'`, `'joining'`, `'member'` (in a view), `'stopped'` or `'excluded'`. */
+  readonly phase: string;
+  /** Member ids this endpoint suspects of having failed right now. */
+  readonly suspects: string[];
+}
 
 /**
  * A process's membership in the network, and the factory of its group handles.
@@ -367,12 +376,7 @@ export class Endpoint {
    * Protocol counters, for status displays and tests. A snapshot; the numbers and
    * their meaning may change between versions.
    */
-  stats(): ReturnType<EndpointCore['stats']> & {
-    /** `'bootstrapping'`, `'joining'`, `'member'` (in a view), `'stopped'` or `'excluded'`. */
-    phase: string;
-    /** Member ids this endpoint suspects of having failed right now. */
-    suspects: string[];
-  } {
+  stats(): EndpointStats {
     return { ...this.core.stats(), phase: this.core.phase, suspects: this.core.suspected() };
   }
 

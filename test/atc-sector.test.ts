@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { sha256hex } from '../src/index.js';
+import { sha256hex } from '../src/api/digest.js';
 import { Sector, UpdateError, checkUpdate, fixes, routes } from '../examples/atc/sector.js';
 import type { Update } from '../examples/atc/sector.js';
 

@@ -2,7 +2,7 @@
  * The guide cannot drift from tested code. Goal: every code block of README.md that
  * follows a marker `<!-- recipe: PATH -->` is exactly the file PATH (which
  * test/recipes.test.ts runs), the only difference being that the README imports from
- * the package (`cohort`, `cohort/sim`) where the file, inside this repository, imports
+ * the package (`cohort`, `cohort-vsync/sim`) where the file, inside this repository, imports
  * from the sources. Method: read both and compare them, line for line; and check that
  * every recipe file appears in the README. Last, the API reference: typedoc (as
  * `npm run docs` runs it, without writing files) must build without a warning, so an
@@ -20,9 +20,9 @@ const read = (path: string): string => readFileSync(root + path, 'utf8');
 
 /** The import specifiers a recipe uses in the repository, and what a user writes instead. */
 const packageImports: ReadonlyArray<readonly [string, string]> = [
-  ["'../../src/index.js'", "'cohort'"],
-  ["'../../src/sim/index.js'", "'cohort/sim'"],
-  ["'../../src/check/index.js'", "'cohort/check'"],
+  ["'../../src/index.js'", "'cohort-vsync'"],
+  ["'../../src/sim/index.js'", "'cohort-vsync/sim'"],
+  ["'../../src/check/index.js'", "'cohort-vsync/check'"],
 ];
 
 /** A recipe file as the README shows it. */
@@ -74,7 +74,7 @@ test('every file in examples/recipes/ is in the README, and imports only the pac
 });
 
 test('the transformation only touches import specifiers', () => {
-  assert.equal(asUserCode("import { Simulation } from '../../src/sim/index.js';"), "import { Simulation } from 'cohort/sim';");
+  assert.equal(asUserCode("import { Simulation } from '../../src/sim/index.js';"), "import { Simulation } from 'cohort-vsync/sim';");
   assert.equal(asUserCode("const s = '../../src/index.js';"), "const s = '../../src/index.js';");
   assert.deepEqual(recipeBlocks('<!-- recipe: a.ts -->\n```ts\nx\n```\n'), [{ path: 'a.ts', code: 'x\n' }]);
 });

@@ -17,8 +17,8 @@ const dir = join(tmpdir(), `cohort-packed-${process.pid}`);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const app = `
-import { CohortError, Endpoint } from 'cohort';
-import type { Group, GroupEvent } from 'cohort';
+import { CohortError, Endpoint } from 'cohort-vsync';
+import type { Group, GroupEvent } from 'cohort-vsync';
 
 type Map_ = Map<string, string>;
 const enc = new TextEncoder();

@@ -145,7 +145,7 @@ export interface CheckOptions {
  *
  * @example
  * ```ts
- * import { checkHistories, formatViolations } from 'cohort/check';
+ * import { checkHistories, formatViolations } from 'cohort-vsync/check';
  * const violations = checkHistories(run.histories, { quiescent: true });
  * if (violations.length > 0) throw new Error(formatViolations(violations));
  * ```

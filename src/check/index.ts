@@ -1,13 +1,13 @@
 /**
- * `cohort/check`: the guarantee checker. It judges the per-member histories of one run
+ * `cohort-vsync/check`: the guarantee checker. It judges the per-member histories of one run
  * (recorded by the simulator, or rebuilt from `cohort member` output lines) against the
  * guarantees G1–G11 of SPEC.md and says, in words, which member broke which guarantee
  * where.
  *
- * @module cohort/check
+ * @module cohort-vsync/check
  * @example
  * ```ts
- * import { checkHistories, formatViolations, type MemberHistory } from 'cohort/check';
+ * import { checkHistories, formatViolations, type MemberHistory } from 'cohort-vsync/check';
  * const histories: MemberHistory[] = recordRun();
  * const violations = checkHistories(histories, { quiescent: true });
  * if (violations.length > 0) console.error(formatViolations(violations));

@@ -120,7 +120,7 @@ export type StatusTransport = TransportStats;
  *
  * @example
  * ```ts
- * import { probeStatus } from 'cohort';
+ * import { probeStatus } from 'cohort-vsync/ops';
  * const s = await probeStatus('127.0.0.1:7001', { secret });
  * console.log(s.view.coordinator?.id, s.groups.map((g) => `${g.name}: ${g.members.join(' ')}`));
  * ```

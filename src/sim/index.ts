@@ -1,15 +1,15 @@
 /**
- * `cohort/sim`: the deterministic simulator, as a product. Run your own `onEvent` and
+ * `cohort-vsync/sim`: the deterministic simulator, as a product. Run your own `onEvent` and
  * `checkpoint` code on simulated endpoints under a seeded fault schedule (crashes,
  * pauses, partitions, loss, duplication, reordering) on a virtual clock, and assert on
  * your replicas. `runScenario` is the attack the project's own suite runs thousands
  * of times, and `runSwarm` the VOPR-style swarm that draws the whole run (cluster
- * shape, windows, fault densities) from one seed; their histories go to `cohort/check`.
+ * shape, windows, fault densities) from one seed; their histories go to `cohort-vsync/check`.
  *
- * @module cohort/sim
+ * @module cohort-vsync/sim
  * @example
  * ```ts
- * import { Simulation } from 'cohort/sim';
+ * import { Simulation } from 'cohort-vsync/sim';
  * const sim = new Simulation({ seed: 1 });
  * const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
  * const g = await sim.run(a.join('g', { onEvent: (e) => console.log(e.type) }));

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { Simulation } from 'cohort/sim';
+ * import { Simulation } from 'cohort-vsync/sim';
  * const sim = new Simulation({ seed: 7 });
  * const [a, b, c] = await sim.startAll(['a', 'b', 'c']);
  * const ga = await sim.run(a.join('g', { onEvent: (e) => log.push(e) }));

@@ -27,7 +27,7 @@
  *
  * @example
  * ```ts
- * import { runSwarm } from 'cohort/sim';
+ * import { runSwarm } from 'cohort-vsync/sim';
  * const r = await runSwarm({ seed: 42 });
  * if (r.violations.length > 0) console.log(r.description, r.violations);
  * ```
