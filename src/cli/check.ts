@@ -8,13 +8,15 @@ import { parseArgs } from 'node:util';
 import { checkHistories, formatViolations } from '../check/checker.js';
 import type { MemberHistory } from '../check/history.js';
 import { MemberLogError, parseMemberLog } from '../check/member-log.js';
+import { ExitCode } from './exit.js';
 import { UsageError } from './usage.js';
 
 /** The help text of `cohort check`. */
 export const checkUsage = `usage: cohort check [--quiescent] [--crashed FILE]... FILE...
 
   Judges cohort member outputs (one file of JSON lines per member process) on the
-  guarantees G1-G11 and prints each violation; exit 1 if there is any.
+  guarantees G1-G11 and prints each violation. Exit code 0 when there is none, 1 when
+  there is any, 2 for bad flags or a file that cannot be read or is not member output.
 
   --quiescent     the run ended with every fault healed: also demand convergence (G7)
   --crashed FILE  this member's process was killed (may be given several times)`;
@@ -33,7 +35,7 @@ export async function check(argv: readonly string[]): Promise<number> {
   });
   if (values.help === true) {
     process.stdout.write(`${checkUsage}\n`);
-    return 0;
+    return ExitCode.ok;
   }
   if (positionals.length === 0) throw new UsageError('no files to check');
   const crashed = new Set(values.crashed ?? []);
@@ -55,8 +57,8 @@ export async function check(argv: readonly string[]): Promise<number> {
   const violations = checkHistories(histories, { quiescent: values.quiescent === true });
   if (violations.length > 0) {
     process.stdout.write(`${formatViolations(violations)}\n`);
-    return 1;
+    return ExitCode.failure;
   }
   process.stdout.write(`ok: ${histories.length} histories from ${positionals.length} files, no violation of G1-G11\n`);
-  return 0;
+  return ExitCode.ok;
 }

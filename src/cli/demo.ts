@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts } from '../tools/ports.js';
+import { ExitCode } from './exit.js';
+import { UsageError } from './usage.js';
 
 /** The help text of `cohort demo`. */
 export const demoUsage = `usage: cohort demo [--simulated [--seed N]]
@@ -116,12 +118,14 @@ export async function demo(argv: readonly string[]): Promise<number> {
   });
   if (values.help === true) {
     process.stdout.write(`${demoUsage}\n`);
-    return 0;
+    return ExitCode.ok;
   }
+  if (values.seed !== undefined && values.simulated !== true) throw new UsageError('--seed goes with --simulated');
+  if (values.seed !== undefined && !/^\d+$/.test(values.seed)) throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
   if (values.simulated === true) {
     process.argv = [process.argv[0]!, 'demo', ...(values.seed === undefined ? [] : ['--seed', values.seed])];
     await import('../../examples/atc-sector.js');
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   }
   const started = performance.now();
   const say: Say = (who, what) => {
@@ -131,7 +135,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
   const deadline = setTimeout(() => {
     process.stderr.write('demo: did not finish within 60 s\n');
     for (const c of controllers) c.kill();
-    process.exit(1);
+    process.exit(ExitCode.failure);
   }, 60_000);
   try {
     console.log('Sector XYZ over Paris, replicated on three controller processes (cohort member, loopback TCP).\n');
@@ -222,5 +226,5 @@ async function compareDigests(everyone: readonly Controller[], say: Say): Promis
   for (const c of everyone) c.proc.stdin!.end();
   await Promise.all(everyone.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
   console.log(digests.size === 1 ? '\nEvery live controller holds the same sector.' : '\nDIVERGENCE: the controllers disagree!');
-  return digests.size === 1 ? 0 : 1;
+  return digests.size === 1 ? ExitCode.ok : ExitCode.failure;
 }

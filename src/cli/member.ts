@@ -20,6 +20,7 @@ import { defaultCoreConfig } from '../core/config.js';
 import { CohortError, ErrorCode, OptionError } from '../errors.js';
 import { Logger, isLogLevel, logLevels } from '../log.js';
 import type { LogLevel } from '../log.js';
+import { ExitCode } from './exit.js';
 import { MemberSession } from './member-session.js';
 import { UsageError } from './usage.js';
 
@@ -198,7 +199,7 @@ export async function member(argv: readonly string[]): Promise<number> {
   const args = memberArgs(argv);
   if (args === 'help') {
     process.stdout.write(`${memberUsage}\n`);
-    return 0;
+    return ExitCode.ok;
   }
   const { format } = args;
   // Diagnostics go to standard error only: standard output carries the events alone.
@@ -210,7 +211,7 @@ export async function member(argv: readonly string[]): Promise<number> {
   log(`listening at ${ep.address}`, 'info', { address: ep.address });
   const session = new MemberSession(ep, { group: args.group, messageBytesMax, logger, log, onProgress: stateProgressLine(process.stderr) });
   await session.run();
-  return 0;
+  return ExitCode.ok;
 }
 
 /** Starts the member's endpoint; a bad setting (an address, a secret) is a usage error. */
@@ -246,7 +247,7 @@ async function startMemberEndpoint(
       // and exit at once with EX_SOFTWARE, never leaving a process that looks alive.
       onFatal: (err) => {
         process.stderr.write(`cohort member: fatal: ${err.message}\n`);
-        process.exit(70);
+        process.exit(ExitCode.software);
       },
     });
   } catch (err) {

@@ -20,6 +20,7 @@ import { runSwarm } from '../sim/swarm.js';
 import { parseFaultKinds } from '../sim/swarm-shape.js';
 import type { FaultKind } from '../sim/swarm-shape.js';
 import { formatFirstViolations, scenarioReplayCommand, swarmReplayCommand } from './replay.js';
+import { ExitCode } from './exit.js';
 
 const usage = `usage: npm run sim:soak -- --seeds N [--from S] [--jobs J] [--kind swarm|scenario] [--kinds K1,K2,...|all] [--timeout-s T]
 
@@ -253,7 +254,7 @@ function summarize(opts: Options, outcomes: SeedOutcome[]): number {
       console.log(`  ${String(ss.length).padStart(5)}  ${k}  e.g. ${ss.slice(0, 3).join(', ')}`);
     }
   }
-  return failures.length === 0 ? 0 : 1;
+  return failures.length === 0 ? ExitCode.ok : ExitCode.failure;
 }
 
 async function main(): Promise<number> {
@@ -261,12 +262,12 @@ async function main(): Promise<number> {
   try {
     opts = parseOptions(process.argv.slice(2));
   } catch (err) {
-    console.error(`sim:soak: ${(err as Error).message.split('\n')[0]} (try --help)`);
-    return 2;
+    console.error(`sim:soak: ${(err as Error).message.split('\n')[0]} (try npm run sim:soak -- --help)`);
+    return ExitCode.usage;
   }
   if (opts === 'help') {
     console.log(usage);
-    return 0;
+    return ExitCode.ok;
   }
   return soak(opts);
 }

@@ -6,13 +6,16 @@
  * refreshes. The probe authenticates like a member (`--secret-file`, TLS files,
  * `--network`), and never becomes one (see `src/probe.ts`).
  *
- * Exit codes: 0 answered, 1 unreachable / refused / no answer (the reason on standard
- * error), 2 a usage mistake.
+ * Exit codes ({@link ExitCode}): 0 answered, 1 unreachable / refused / no answer (the
+ * reason on standard error), 2 a usage mistake. With `--json`, every error is also one
+ * JSON line on standard output (`{"error":{"code","message"}}`, see `exit.ts`), so that
+ * standard output holds nothing but JSON.
  */
 import { parseArgs } from 'node:util';
 import { CohortError, ErrorCode, OptionError, ProbeError } from '../errors.js';
 import { StatusProber } from '../probe.js';
 import type { StatusDocument, StatusFailure, StatusViewChange } from '../status.js';
+import { ExitCode, jsonError } from './exit.js';
 import { securityFlags, securityOptions } from './member.js';
 import { UsageError } from './usage.js';
 
@@ -25,7 +28,8 @@ export const statusUsage = `usage: cohort status HOST:PORT [--json] [--watch [SE
   groups and their members, message and byte rates, queues, flow control, event-loop
   delay, and the last view changes with their reasons. The probe never joins.
 
-  --json                one JSON document (one line) per answer, for scripts
+  --json                one JSON document (one line) per answer, for scripts; an
+                        error is a JSON line {"error":{"code":...,"message":...}} too
   --watch [SECONDS]     ask again every SECONDS (default 2) until interrupted
   --timeout-ms N        how long to wait for an answer (default 3000)
   --secret-file PATH    the network secret, as the members have it
@@ -111,16 +115,17 @@ export async function status(argv: readonly string[]): Promise<number> {
   const args = statusArgs(argv);
   if (args === 'help') {
     process.stdout.write(`${statusUsage}\n`);
-    return 0;
+    return ExitCode.ok;
   }
   const { values, timeoutMs, watchS } = args;
+  const json = values.json === true;
   const prober = await openProber(args);
   const show = (doc: StatusDocument): void => {
     process.stdout.write(values.json === true ? `${JSON.stringify(doc)}\n` : `${formatStatus(doc)}\n`);
   };
   try {
-    if (watchS === null) return await askOnce(prober, timeoutMs, show);
-    return await watch(prober, timeoutMs, watchS, show);
+    if (watchS === null) return await askOnce(prober, timeoutMs, show, json);
+    return await watch(prober, timeoutMs, watchS, show, json);
   } finally {
     await prober.close();
   }
@@ -146,20 +151,24 @@ async function openProber(args: StatusArgs): Promise<StatusProber> {
   }
 }
 
-/** A probe failure as one line: its message and code. */
-function explain(err: unknown): string {
-  return err instanceof ProbeError ? `${err.message} (${err.code})` : String(err);
+/**
+ * A probe failure, reported: its message and code on standard error (the code in
+ * brackets after the message), and with `--json` as a JSON line on standard output.
+ */
+function reportProbeError(err: ProbeError, json: boolean, prefix = ''): void {
+  process.stderr.write(`cohort status: ${prefix}${err.message} (${err.code})\n`);
+  if (json) process.stdout.write(`${JSON.stringify(jsonError(err))}\n`);
 }
 
 /** One request: 0 when answered, 1 (the reason on standard error) when not. */
-async function askOnce(prober: StatusProber, timeoutMs: number, show: (doc: StatusDocument) => void): Promise<number> {
+async function askOnce(prober: StatusProber, timeoutMs: number, show: (doc: StatusDocument) => void, json: boolean): Promise<number> {
   try {
     show(await prober.request(timeoutMs));
-    return 0;
+    return ExitCode.ok;
   } catch (err) {
     if (!(err instanceof ProbeError)) throw err;
-    process.stderr.write(`cohort status: ${explain(err)}\n`);
-    return 1;
+    reportProbeError(err, json);
+    return ExitCode.failure;
   }
 }
 
@@ -167,7 +176,7 @@ async function askOnce(prober: StatusProber, timeoutMs: number, show: (doc: Stat
  * Watch: until interrupted; an unreachable or silent endpoint is reported and asked
  * again (it may be restarting), a refusal ends it (the flags are wrong).
  */
-async function watch(prober: StatusProber, timeoutMs: number, watchS: number, show: (doc: StatusDocument) => void): Promise<number> {
+async function watch(prober: StatusProber, timeoutMs: number, watchS: number, show: (doc: StatusDocument) => void, json: boolean): Promise<number> {
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   let interrupted = false;
@@ -183,14 +192,14 @@ async function watch(prober: StatusProber, timeoutMs: number, watchS: number, sh
         show(await prober.request(timeoutMs));
       } catch (err) {
         if (!(err instanceof ProbeError)) throw err;
-        process.stderr.write(`cohort status: ${new Date().toISOString()} ${explain(err)}\n`);
-        if (err.code === ErrorCode.refused) return 1;
+        reportProbeError(err, json, `${new Date().toISOString()} `);
+        if (err.code === ErrorCode.refused) return ExitCode.failure;
       }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([stopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, watchS * 1000)))]);
       clearTimeout(timer);
     }
-    return 0;
+    return ExitCode.ok;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
