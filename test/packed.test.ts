@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
@@ -87,4 +87,8 @@ test('npm pack, installed into a fresh strict TypeScript app, runs a replicated 
   assert.equal(maps!['a'], maps!['d'], 'the late joiner got the state and every message after it');
   assert.equal(maps!['keys'], 9);
   assert.deepEqual(bad, { code: 'ERR_BAD_OPTION' });
+  // The command, as installed: npx finds it, and it reads its version from its own package.json.
+  const version = spawnSync('npx', ['--no', 'cohort', '--version'], { cwd: appDir, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(version.status, 0, version.stderr);
+  assert.equal(version.stdout, `${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`);
 });

@@ -221,7 +221,9 @@ test('with a network secret: the right one gets an answer, a wrong one or none i
 
   const bad = await cohort(['status', target, '--json', '--secret-file', wrong]);
   assert.equal(bad.status, 1);
-  assert.equal(bad.stdout, '');
+  // --json: the error is a JSON line on standard output too, and nothing else is.
+  assert.equal(bad.stdout.trim().split('\n').length, 1, bad.stdout);
+  assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'ERR_REFUSED');
   assert.match(bad.stderr, /^cohort status: probe of 127\.0\.0\.1:\d+ refused: authentication failed: .*secret.*\(ERR_REFUSED\)$/m);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
 

@@ -1,0 +1,118 @@
+/**
+ * The `cohort` command behaves like the tools users know. Goal: `--version` prints the
+ * package's version; every help text names the command as the user runs it and goes to
+ * standard output with exit 0; every usage mistake is one line on standard error with
+ * exit 2; with `cohort status --json`, every error — a usage mistake, an unreachable
+ * endpoint — is one JSON object on standard output with a non-zero exit; and the exit
+ * codes docs/cli.md documents are the ones src/cli/exit.ts defines. Method: run
+ * bin/cohort.js (and the npm script's file, dist/src/cli/sim.js) as processes, each
+ * bounded by a timeout; the unreachable target is a loopback port just found free.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ExitCode } from '../src/cli/exit.js';
+import { cohortBin, freePorts } from './procs.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const run = (args: readonly string[], file = cohortBin) => spawnSync(process.execPath, [file, ...args], { encoding: 'utf8', timeout: 30_000 });
+const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+test('cohort --version, -V and version print the version in package.json, and exit 0', () => {
+  assert.match(version, /^\d+\.\d+\.\d+/);
+  for (const flag of ['--version', '-V', 'version']) {
+    const r = run([flag]);
+    assert.equal(r.status, ExitCode.ok, `${flag}: ${r.stderr}`);
+    assert.equal(r.stdout, `${version}\n`, flag);
+    assert.equal(r.stderr, '', flag);
+  }
+});
+
+test('every --help names the command as the user runs it, on standard output, exit 0', () => {
+  for (const cmd of ['member', 'status', 'check', 'demo', 'sim']) {
+    const r = run([cmd, '--help']);
+    assert.equal(r.status, ExitCode.ok, `${cmd} --help: ${r.stderr}`);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, new RegExp(`^usage: cohort ${cmd}\\b`), `${cmd} --help: ${r.stdout}`);
+    // Every usage line names the command, never the npm script or a file.
+    for (const line of r.stdout.split('\n\n')[0]!.split('\n')) assert.match(line, new RegExp(`^(usage: | {7})cohort ${cmd}\\b|^ {20,}`), `${cmd}: ${line}`);
+  }
+  const sim = run(['sim', '--help']);
+  assert.doesNotMatch(sim.stdout, /usage: npm/);
+  // The npm script runs the same file: its help names the script.
+  const script = run(['--help'], join(root, 'dist', 'src', 'cli', 'sim.js'));
+  assert.equal(script.status, ExitCode.ok, script.stderr);
+  assert.match(script.stdout, /^usage: npm run sim -- --seeds N/);
+  const top = run(['--help']);
+  assert.equal(top.status, ExitCode.ok);
+  assert.match(top.stdout, /^usage: cohort <command>/);
+  assert.match(top.stdout, /--version/);
+});
+
+test('a usage mistake is one line on standard error naming the command, nothing on standard output, exit 2', () => {
+  const cases: [string[], RegExp][] = [
+    [['frob'], /^cohort: unknown command "frob" \(try cohort --help\)$/],
+    [['member', '--bogus'], /^cohort member: Unknown option '--bogus' \(try cohort member --help\)$/],
+    [['status'], /^cohort status: HOST:PORT .* \(try cohort status --help\)$/],
+    [['check'], /^cohort check: no files to check \(try cohort check --help\)$/],
+    [['demo', '--seed', 'x', '--simulated'], /^cohort demo: --seed must be .* \(try cohort demo --help\)$/],
+    [['sim', '--from', 'x'], /^cohort sim: --from must be .* \(try cohort sim --help\)$/],
+    [['sim', '--swarm', '--kinds', 'nope', '--seed', '1'], /^cohort sim: --kinds: unknown fault kind "nope".* \(try cohort sim --help\)$/],
+  ];
+  for (const [args, message] of cases) {
+    const r = run(args);
+    assert.equal(r.status, ExitCode.usage, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+    assert.equal(r.stdout, '', args.join(' '));
+    assert.match(r.stderr.trimEnd(), message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+  }
+  const bare = run([]);
+  assert.equal(bare.status, ExitCode.usage);
+  assert.equal(bare.stdout, '');
+  assert.match(bare.stderr, /^usage: cohort <command>/);
+  const script = run(['--bogus'], join(root, 'dist', 'src', 'cli', 'sim.js'));
+  assert.equal(script.status, ExitCode.usage);
+  assert.match(script.stderr, /^sim: Unknown option '--bogus' \(try npm run sim -- --help\)\n$/);
+});
+
+/** The one JSON line of standard output, parsed as an error. */
+function jsonError(stdout: string): { code: string; message: string } {
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `one line on standard output: ${stdout}`);
+  const doc = JSON.parse(lines[0]!) as { error?: { code?: unknown; message?: unknown } };
+  assert.deepEqual(Object.keys(doc), ['error']);
+  assert.equal(typeof doc.error?.code, 'string');
+  assert.equal(typeof doc.error?.message, 'string');
+  return doc.error as { code: string; message: string };
+}
+
+test('cohort status --json: an unreachable endpoint and a usage mistake are JSON on standard output, with exit 1 and 2', async () => {
+  const [port] = await freePorts(1);
+  const gone = run(['status', `127.0.0.1:${port}`, '--json', '--timeout-ms', '2000']);
+  assert.equal(gone.status, ExitCode.failure, gone.stderr);
+  const e = jsonError(gone.stdout);
+  assert.equal(e.code, 'ERR_UNREACHABLE');
+  assert.match(e.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  // People still read the reason on standard error.
+  assert.match(gone.stderr, /^cohort status: .*\(ERR_UNREACHABLE\)\n$/);
+  for (const args of [['status', '--json'], ['status', '--json', '127.0.0.1:1', '--bogus'], ['status', '127.0.0.1:1', '--json', '--timeout-ms', 'x'], ['status', '--json', '10.1.2.3:7000']]) {
+    const r = run(args);
+    assert.equal(r.status, ExitCode.usage, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(jsonError(r.stdout).code, 'ERR_USAGE', args.join(' '));
+  }
+  // Without --json, standard output stays empty.
+  const plain = run(['status', `127.0.0.1:${port}`]);
+  assert.equal(plain.status, ExitCode.failure);
+  assert.equal(plain.stdout, '');
+});
+
+test('docs/cli.md documents exactly the exit codes src/cli/exit.ts defines', () => {
+  const doc = readFileSync(join(root, 'docs', 'cli.md'), 'utf8');
+  const section = doc.split(/^## /m).find((s) => s.startsWith('Exit codes'));
+  assert.ok(section !== undefined, 'docs/cli.md has no "## Exit codes" section');
+  const documented = [...section.matchAll(/^\| `(\d+)` \|/gm)].map((m) => Number(m[1]));
+  assert.deepEqual(documented.sort((a, b) => a - b), Object.values(ExitCode).sort((a, b) => a - b));
+});
