@@ -7,15 +7,17 @@
  * codes docs/cli.md documents are the ones src/cli/exit.ts defines. Method: run
  * bin/cohort.js (and the npm script's file, dist/src/cli/sim.js) as processes, each
  * bounded by a timeout; the unreachable target is a loopback port just found free.
+ * And a `cohort member` told SIGTERM while its standard input stays open leaves and
+ * exits 0 (standard input must not keep it alive).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ExitCode } from '../src/cli/exit.js';
-import { cohortBin, freePorts } from './procs.js';
+import { MemberProc, cohortBin, freePorts, killAll, tempDir } from './procs.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const run = (args: readonly string[], file = cohortBin) => spawnSync(process.execPath, [file, ...args], { encoding: 'utf8', timeout: 30_000 });
@@ -115,4 +117,18 @@ test('docs/cli.md documents exactly the exit codes src/cli/exit.ts defines', () 
   assert.ok(section !== undefined, 'docs/cli.md has no "## Exit codes" section');
   const documented = [...section.matchAll(/^\| `(\d+)` \|/gm)].map((m) => Number(m[1]));
   assert.deepEqual(documented.sort((a, b) => a - b), Object.values(ExitCode).sort((a, b) => a - b));
+});
+
+test('cohort member: SIGTERM with standard input still open leaves the group and exits 0', { timeout: 30_000 }, async () => {
+  const dir = tempDir('cohort-member-sigterm-');
+  let m: MemberProc | undefined;
+  try {
+    m = new MemberProc('t1', 0, [], dir);
+    await m.waitFor((l) => l.event === 'view', 15_000, 'its first view');
+    m.signal('SIGTERM');
+    assert.equal(await m.wait(10_000), ExitCode.ok, m.stderr.join(''));
+  } finally {
+    if (m !== undefined) killAll([m]);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -107,6 +107,9 @@ export class MemberSession {
       this.inputEnded = true;
       this.queue.length = 0;
       this.rejected.length = 0;
+      // Stop reading too: an open standard input would keep the process alive after
+      // the session ended (a supervisor's SIGTERM while its pipe stays open).
+      this.input.close();
       this.maybeFinish();
     };
     process.once('SIGTERM', stopOnSignal);
