@@ -88,7 +88,7 @@ test('npm pack, installed into a fresh strict TypeScript app, runs a replicated 
   assert.equal(maps!['keys'], 9);
   assert.deepEqual(bad, { code: 'ERR_BAD_OPTION' });
   // The command, as installed: npx finds it, and it reads its version from its own package.json.
-  const version = spawnSync('npx', ['--no', 'cohort', '--version'], { cwd: appDir, encoding: 'utf8', timeout: 30_000 });
+  const version = spawnSync('npx', ['--offline', 'cohort', '--version'], { cwd: appDir, encoding: 'utf8', timeout: 30_000 });
   assert.equal(version.status, 0, version.stderr);
   assert.equal(version.stdout, `${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`);
 });
