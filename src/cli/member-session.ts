@@ -4,7 +4,7 @@
  * standard input it multicasts, until the end of input (or a signal) leaves the group
  * and stops the endpoint.
  *
- * The protocol (SPEC.md; other programs depend on it, so it does not change): each
+ * The protocol (docs/cli.md, "The JSON-lines protocol"; other programs depend on it, so it does not change): each
  * event is one JSON line: `view` (with `self` and `incarnation`), `state`, `message`
  * (with the running `count` and `digest`), `blocked`, `excluded`. The state is the
  * digest of `check/digest.ts`; the checkpoint is `{"count":…,"digest":…}`. After

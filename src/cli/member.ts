@@ -1,6 +1,6 @@
 /**
  * `cohort member`: one group member as a process, for operators, scripts and other
- * languages (SPEC.md). Each line on standard input is one multicast of that line's
+ * languages (the protocol: docs/cli.md). Each line on standard input is one multicast of that line's
  * text; end of input leaves the group gracefully, stops and exits 0. Each event is one
  * JSON line on standard output; diagnostics go to standard error, never to standard
  * output.
