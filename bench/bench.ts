@@ -1,10 +1,10 @@
 /**
  * `npm run bench`: Cohort's throughput and latency between real processes on loopback,
- * measured the way `../shared/peers/` measures Corosync, JGroups and raw TCP.
+ * measured the way `npm run bench:peers` measures Corosync and JGroups (bench/peers/).
  *
  * The driver forks one process per member (`member.ts`) and controls them over the
  * IPC channel only; its own standard output carries exactly one JSON line, the
- * contract of SPEC.md. Method:
+ * contract of docs/benchmarks.md. Method:
  *
  * 1. Free loopback ports are pre-allocated here (bind port 0, release) because every
  *    member must be seeded with every other's address before any of them listens;

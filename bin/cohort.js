@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `cohort` command. The TypeScript is compiled by `npm install` (the prepare script).
+// The `cohort` command. The package ships compiled JavaScript (built by `npm pack`, the prepack
+// script); in a clone of the repository, `npm run build` (or `npm test`, `npm start`) compiles it.
 import { main } from '../dist/src/cli/main.js';
 
 process.exitCode = await main(process.argv.slice(2));

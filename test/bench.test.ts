@@ -1,5 +1,5 @@
 /**
- * The benchmark's contract (SPEC.md, "The benchmark"): `node dist/bench/bench.js`
+ * The benchmark's contract (docs/benchmarks.md): `node dist/bench/bench.js`
  * runs real member processes and prints exactly one JSON line with the agreed keys, in
  * order, as numbers (or null). Goal: the harness works end to end — processes start,
  * traffic flows, every member's stream is checked, nothing is left behind — in each

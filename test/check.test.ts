@@ -4,7 +4,7 @@
  *
  * Method: a small script builder plays a run the way a correct implementation would
  * (views appended to every member of the view, messages delivered to every member of
- * the current view with the running sha256 digest of SPEC.md, state copied from the
+ * the current view with the running sha256 digest of docs/cli.md, state copied from the
  * oldest member). The good run uses two overlapping groups, joins with state transfer,
  * a crash and a leave, and must yield zero violations. Each bad case copies the good
  * histories and breaks exactly one thing, then asserts that a violation of the expected

@@ -1,6 +1,6 @@
 /**
- * The README's guide, run. Goal: every recipe in examples/recipes/ does what the guide
- * says, asserted on properties that a broken recipe (or a broken Cohort) would fail.
+ * The guide's recipes (docs/guide.md), run. Goal: every recipe in examples/recipes/
+ * does what the guide says, asserted on properties that a broken recipe (or a broken Cohort) would fail.
  * Method: the deterministic simulator for most (virtual time, seeded faults, crashes,
  * joiners), and one run of the key–value map over real TCP on 127.0.0.1. Nothing
  * sleeps on real time; every wait is bounded, in virtual or real milliseconds.

@@ -9,7 +9,7 @@
  * the plan itself.
  *
  * Two digests say whether replicas agree. The *stream digest* is the one of
- * `cohort member` (SPEC.md): it starts at 64 zeros and each applied update sets
+ * `cohort member` (docs/cli.md): it starts at 64 zeros and each applied update sets
  * `digest = sha256hex(digest + "\n" + sender + "\n" + text)`; equal `count`s must show
  * equal digests. The *sector digest* hashes the canonical sector itself (plans, tracks,
  * owners), so it also covers what views change: when a view says controllers failed

@@ -1,6 +1,6 @@
 /**
  * The guarantee checker: judges the per-member histories of one run (simulated, or
- * rebuilt from `cohort member` outputs) against G1–G11 of SPEC.md.
+ * rebuilt from `cohort member` outputs) against G1–G11 (docs/guarantees.md).
  *
  * Method. A history is what one member incarnation's application saw, so every
  * guarantee is a relation between histories, and each is checked by indexing the
@@ -130,7 +130,7 @@ export interface CheckOptions {
 }
 
 /**
- * Judges the histories of one run against G1–G11 (see the module comment and SPEC.md
+ * Judges the histories of one run against G1–G11 (see the module comment and docs/guarantees.md
  * for the exact definitions) and returns what is broken; an empty array means every
  * guarantee held.
  *

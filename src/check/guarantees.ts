@@ -1,11 +1,11 @@
 /**
- * The names of the guarantees G1–G11 of SPEC.md, shared by the checks that judge them
+ * The names of the guarantees G1–G11 (docs/guarantees.md), shared by the checks that judge them
  * and by the reports that print them. A file of its own so that every family of checks
  * can name its guarantee without importing the public entry (`checker.ts`), which
  * imports the families: no import circle.
  */
 
-/** The guarantees of SPEC.md, as they appear in {@link Violation.guarantee}. */
+/** The guarantees of docs/guarantees.md, as they appear in {@link Violation.guarantee}. */
 export const Guarantee = {
   /** Integrity: only multicast messages are delivered, each at most once. */
   G1: 'G1',

@@ -1,7 +1,7 @@
 /**
  * `cohort-vsync/check`: the guarantee checker. It judges the per-member histories of one run
  * (recorded by the simulator, or rebuilt from `cohort member` output lines) against the
- * guarantees G1–G11 of SPEC.md and says, in words, which member broke which guarantee
+ * guarantees G1–G11 (docs/guarantees.md) and says, in words, which member broke which guarantee
  * where.
  *
  * @module cohort-vsync/check

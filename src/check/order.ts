@@ -80,7 +80,7 @@ export function checkTotalOrder(run: Run, out: Collector): void {
   // Fast path, linear in the deliveries: if one order of all messages contains every
   // member's sequence, every pair agrees. Only when none exists are pairs compared, to
   // name the two members that disagree (a cycle spread over three or more members
-  // with no disagreeing pair is not a G2 violation as SPEC.md words it).
+  // with no disagreeing pair is not a G2 violation as docs/guarantees.md words it).
   if (commonOrderExists(run.members)) return;
   const ms = run.members;
   for (let i = 0; i < ms.length; i++) {

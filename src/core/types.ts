@@ -3,7 +3,7 @@
  * protocol message. Everything here is plain data, so that the wire codec
  * (`src/wire/`), the simulator and the TCP transport all speak the same language.
  *
- * Nouns follow SPEC.md: a *member* is one incarnation of an endpoint (`id` plus
+ * Nouns follow docs/guarantees.md: a *member* is one incarnation of an endpoint (`id` plus
  * `inc`); a *view* is an epoch and its members in rank order (oldest first, the first
  * one is the coordinator and sequencer); the *cut* is the last global sequence number
  * of a view that every member of the next view delivers.
