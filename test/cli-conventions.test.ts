@@ -8,7 +8,8 @@
  * bin/cohort.js (and the npm script's file, dist/src/cli/sim.js) as processes, each
  * bounded by a timeout; the unreachable target is a loopback port just found free.
  * And a `cohort member` told SIGTERM while its standard input stays open leaves and
- * exits 0 (standard input must not keep it alive).
+ * exits 0 (standard input must not keep it alive); the protocol's tables in docs/cli.md
+ * name exactly the fields a member prints, and its examples follow the digest rule.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ExitCode } from '../src/cli/exit.js';
+import { INITIAL_DIGEST, digestStep } from '../src/check/digest.js';
 import { MemberProc, cohortBin, freePorts, killAll, tempDir } from './procs.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -131,4 +133,39 @@ test('cohort member: SIGTERM with standard input still open leaves the group and
     if (m !== undefined) killAll([m]);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** The field names of the table that follows `**\`EVENT\`**` in docs/cli.md's protocol. */
+function documentedFields(doc: string, heading: string): string[] {
+  const at = doc.indexOf(heading);
+  assert.ok(at >= 0, `docs/cli.md has no ${heading}`);
+  const table = doc.slice(at).split('\n\n').find((p) => p.startsWith('| field |'));
+  assert.ok(table !== undefined, `no table after ${heading}`);
+  return [...table.matchAll(/^\| `([a-zA-Z]+)` \|/gm)].map((m) => m[1]!);
+}
+
+test('docs/cli.md: the protocol tables list exactly the fields cohort member prints, and the examples follow the digest convention', { timeout: 30_000 }, () => {
+  const doc = readFileSync(join(root, 'docs', 'cli.md'), 'utf8');
+  // A member alone, fed two lines: its view and message lines as they are printed.
+  const r = spawnSync(process.execPath, [cohortBin, 'member', '--id', 'd1', '--listen', '127.0.0.1:0', '--group', 'g', '--quiet'], { input: 'a\n\n', encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, ExitCode.ok, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const view = lines.find((l) => l.event === 'view')!;
+  const message = lines.find((l) => l.event === 'message')!;
+  assert.deepEqual(documentedFields(doc, '**`view`**').sort(), Object.keys(view).sort());
+  assert.deepEqual(documentedFields(doc, '**`message`**').sort(), Object.keys(message).sort());
+  assert.deepEqual(documentedFields(doc, '**`state`**').sort(), ['count', 'digest', 'event', 'group']);
+  assert.deepEqual(documentedFields(doc, 'An entry of `failures`').sort(), ['cause', 'incarnation', 'member', 'silentMs', 'suspectedBy', 'verified']);
+  // The worked examples: every message line's digest follows from the one before it.
+  const examples = [...doc.matchAll(/```jsonl\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
+  let state = { count: 0, digest: INITIAL_DIGEST };
+  let checked = 0;
+  for (const e of examples) {
+    if (e.event === 'state') assert.deepEqual({ count: e.count, digest: e.digest }, state, 'a state line equals the state at its join point');
+    if (e.event !== 'message') continue;
+    state = { count: state.count + 1, digest: digestStep(state.digest, String(e.sender), String(e.data)) };
+    assert.deepEqual({ count: e.count, digest: e.digest }, state);
+    checked += 1;
+  }
+  assert.ok(checked >= 3, `${checked} example messages`);
 });
