@@ -21,7 +21,8 @@ export const demoUsage = `usage: cohort demo [--simulated [--seed N]]
 
   The air traffic control sector, replicated on three local controller processes:
   concurrent flight plans, a crash (SIGKILL), a joining controller that receives the
-  sector by state transfer, and equal digests at the end. Ends by itself.
+  sector by state transfer, and equal digests at the end. Ends by itself: exit code 0
+  when the digests are equal, 1 when not (or after 60 s), 2 for bad flags.
 
   --simulated   run on the deterministic simulator instead of real processes
   --seed N      the simulation seed (with --simulated)`;

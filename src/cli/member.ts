@@ -58,7 +58,11 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
                         (default info)
   --log-format FORMAT   json (one object per line) or text (readable); default text
                         when standard error is a terminal, json otherwise
-  --quiet               no diagnostics on standard error`;
+  --quiet               no diagnostics on standard error
+
+  Exit code 0 at the end of input (or on SIGTERM/SIGINT), 1 when it could not start or
+  go on, 2 for bad flags, 70 when an invariant of Cohort broke (a bug). The JSON-lines
+  protocol is described in docs/cli.md.`;
 
 /**
  * The largest line, in UTF-8 bytes, that one multicast carries. The member sets it on
