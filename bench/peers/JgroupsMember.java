@@ -1,0 +1,216 @@
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.jgroups.Address;
+import org.jgroups.JChannel;
+import org.jgroups.Message;
+import org.jgroups.ReceiverAdapter;
+import org.jgroups.View;
+
+/**
+ * One member of a 3-JVM JGroups group, for `npm run bench:peers`; it measures what
+ * `npm run bench` measures for Cohort, against the JGroups 2.12 API (JChannel +
+ * ReceiverAdapter) with a total-order stack (SEQUENCER, written by the driver).
+ *
+ *   java -cp CLASSES:jgroups.jar JgroupsMember STACK_XML ID MEMBERS MODE SENDERS SIZE WARMUP_MS WINDOW_MS
+ *
+ * MODE tput: the SENDERS youngest members of the view (rank >= MEMBERS - SENDERS; the
+ *            coordinator, which is also the sequencer, is the oldest) multicast as fast
+ *            as JChannel.send() lets them (credit flow control blocks the caller) for
+ *            WARMUP_MS + WINDOW_MS; every member counts the messages delivered to it,
+ *            its own included, inside the window.
+ * MODE lat:  the youngest member multicasts one message, waits until it is delivered
+ *            back to itself, then sends the next; round trips that started inside the
+ *            window give p50/p99 (nearest rank, as the project's bench).
+ *
+ * Start: once the view holds MEMBERS members, every member multicasts READY (again
+ * every 500 ms) and starts when READY from all of them has been delivered. Output:
+ * one "MEMBER key=value ..." line on standard output. Bounds: the barrier must pass
+ * within BARRIER_MS, one latency round trip within ROUND_TRIP_MS, and the JVM halts
+ * itself at WARMUP_MS + WINDOW_MS + HARD_MARGIN_MS after the start whatever happens
+ * (JGroups' SEQUENCER can block senders for good under saturation); the driver kills
+ * it at its own deadline as well.
+ */
+public final class JgroupsMember {
+    static final byte KIND_READY = 1, KIND_DATA = 2;
+    static final int HEADER_BYTES = 6; // kind (1), member id (1), sequence number (4, big-endian)
+    static final long BARRIER_MS = 60_000, ROUND_TRIP_MS = 10_000, LINGER_MS = 1_000, HARD_MARGIN_MS = 20_000;
+
+    static volatile View view;
+    static final boolean[] readyFrom = new boolean[64];
+    static int readyCount; // guarded by readyFrom
+    static volatile long windowFrom = Long.MAX_VALUE, windowTo = Long.MIN_VALUE;
+    static final AtomicLong deliveredInWindow = new AtomicLong();
+    static final Object roundTrip = new Object();
+    static int awaited = -1; // guarded by roundTrip; -1: nothing awaited
+    static long awaitedAt;   // guarded by roundTrip
+    static int myId;
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 8) {
+            System.err.println("usage: JgroupsMember STACK_XML ID MEMBERS tput|lat SENDERS SIZE WARMUP_MS WINDOW_MS");
+            System.exit(2);
+        }
+        String stack = args[0];
+        myId = Integer.parseInt(args[1]);
+        int members = Integer.parseInt(args[2]);
+        boolean latency = args[3].equals("lat");
+        int senders = Integer.parseInt(args[4]);
+        int size = Integer.parseInt(args[5]);
+        long warmupMs = Long.parseLong(args[6]);
+        long windowMs = Long.parseLong(args[7]);
+        if (size < HEADER_BYTES || members > readyFrom.length || (!latency && !args[3].equals("tput"))) {
+            System.err.println("JgroupsMember: bad arguments");
+            System.exit(2);
+        }
+        long bornNs = System.nanoTime();
+        haltAt(BARRIER_MS + warmupMs + windowMs + LINGER_MS + HARD_MARGIN_MS, "hard deadline");
+
+        JChannel ch = new JChannel(stack);
+        ch.setReceiver(new ReceiverAdapter() {
+            @Override
+            public void receive(Message msg) {
+                long t = System.nanoTime();
+                byte[] b = msg.getRawBuffer();
+                int o = msg.getOffset();
+                if (msg.getLength() < HEADER_BYTES) return;
+                int from = b[o + 1] & 0xff;
+                if (b[o] == KIND_READY) {
+                    synchronized (readyFrom) {
+                        if (from < readyFrom.length && !readyFrom[from]) {
+                            readyFrom[from] = true;
+                            readyCount++;
+                        }
+                    }
+                    return;
+                }
+                if (t >= windowFrom && t < windowTo) deliveredInWindow.incrementAndGet();
+                if (from == myId) {
+                    int seq = (b[o + 2] & 0xff) << 24 | (b[o + 3] & 0xff) << 16 | (b[o + 4] & 0xff) << 8 | (b[o + 5] & 0xff);
+                    synchronized (roundTrip) {
+                        if (seq == awaited) {
+                            awaited = -1;
+                            awaitedAt = t;
+                            roundTrip.notifyAll();
+                        }
+                    }
+                }
+            }
+
+            @Override
+            public void viewAccepted(View v) {
+                view = v;
+            }
+        });
+        ch.connect("bench");
+        System.err.println("JOINED id=" + myId + " address=" + ch.getAddress());
+
+        // Barrier through the group itself.
+        byte[] ready = new byte[HEADER_BYTES];
+        ready[0] = KIND_READY;
+        ready[1] = (byte) myId;
+        long nextReady = 0;
+        while (true) {
+            synchronized (readyFrom) {
+                if (readyCount >= members) break;
+            }
+            if (System.nanoTime() - bornNs > BARRIER_MS * 1_000_000L) {
+                System.err.println("barrier: timed out, view " + view);
+                Runtime.getRuntime().halt(4);
+            }
+            View v = view;
+            if (v != null && v.getMembers().size() >= members && System.nanoTime() >= nextReady) {
+                ch.send(new Message(null, null, ready.clone()));
+                nextReady = System.nanoTime() + 500_000_000L;
+            }
+            Thread.sleep(5);
+        }
+        List<Address> ranks = view.getMembers();
+        int rank = ranks.indexOf(ch.getAddress());
+        long start = System.nanoTime();
+        long end = start + (warmupMs + windowMs) * 1_000_000L;
+        windowFrom = start + warmupMs * 1_000_000L;
+        windowTo = end;
+        boolean iSend = latency ? rank == members - 1 : rank >= members - senders;
+
+        long sent = 0;
+        long[] samples = new long[latency && iSend ? 4_000_000 : 0];
+        int nSamples = 0;
+        while (iSend && System.nanoTime() < end) {
+            // a fresh buffer per message: JGroups may still hold the previous one
+            byte[] buf = new byte[size];
+            buf[0] = KIND_DATA;
+            buf[1] = (byte) myId;
+            int seq = (int) sent;
+            buf[2] = (byte) (seq >>> 24);
+            buf[3] = (byte) (seq >>> 16);
+            buf[4] = (byte) (seq >>> 8);
+            buf[5] = (byte) seq;
+            if (!latency) {
+                ch.send(new Message(null, null, buf)); // blocks while flow control has no credits
+                sent++;
+                continue;
+            }
+            long t0 = System.nanoTime();
+            synchronized (roundTrip) {
+                awaited = seq;
+            }
+            // sent outside the lock: the delivery thread must never wait for a blocked send
+            ch.send(new Message(null, null, buf));
+            sent++;
+            synchronized (roundTrip) {
+                while (awaited != -1) {
+                    long left = ROUND_TRIP_MS - (System.nanoTime() - t0) / 1_000_000L;
+                    if (left <= 0) {
+                        System.err.println("latency: message " + seq + " not delivered back within " + ROUND_TRIP_MS + " ms");
+                        Runtime.getRuntime().halt(4);
+                    }
+                    roundTrip.wait(left);
+                }
+                if (t0 >= windowFrom && nSamples < samples.length) samples[nSamples++] = awaitedAt - t0;
+            }
+        }
+        long now;
+        while ((now = System.nanoTime()) < end) Thread.sleep(Math.max(1, Math.min(50, (end - now) / 1_000_000L)));
+        Thread.sleep(LINGER_MS); // stay in the group while the others finish their window
+
+        double windowS = windowMs / 1e3;
+        if (latency && iSend) {
+            Arrays.sort(samples, 0, nSamples);
+            System.out.printf("MEMBER id=%d rank=%d mode=lat sent=%d samples=%d p50_us=%.1f p99_us=%.1f%n", myId, rank, sent,
+                    nSamples, percentileUs(samples, nSamples, 0.5), percentileUs(samples, nSamples, 0.99));
+        } else {
+            long d = deliveredInWindow.get();
+            System.out.printf("MEMBER id=%d rank=%d mode=%s sent=%d delivered_win=%d window_s=%.3f msgs_per_s=%.1f%n", myId, rank,
+                    latency ? "lat" : "tput", sent, d, windowS, d / windowS);
+        }
+        System.out.flush();
+        haltAt(5_000, "close"); // leaving the group can take long; do not wait for it
+        ch.close();
+        Runtime.getRuntime().halt(0);
+    }
+
+    /** Nearest-rank percentile of the ascending samples (ns), in µs; -1 without samples. */
+    static double percentileUs(long[] sorted, int n, double q) {
+        if (n == 0) return -1;
+        int rank = (int) Math.min(n, Math.max(1, Math.ceil(q * n)));
+        return sorted[rank - 1] / 1e3;
+    }
+
+    /** Halt the JVM after ms whatever it is doing (a daemon thread). */
+    static void haltAt(long ms, String why) {
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(ms);
+            } catch (InterruptedException e) {
+                return;
+            }
+            System.err.println("halting: " + why);
+            System.out.flush();
+            Runtime.getRuntime().halt(5);
+        });
+        t.setDaemon(true);
+        t.start();
+    }
+}
