@@ -27,7 +27,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEMBERS } from './options.js';
 import type { PeersOptions } from './options.js';
-import { alive, endPid, log, must, onCleanup, run, sleep, start, waitAll } from './procs.js';
+import { alive, endPid, log, must, onCleanup, run, sleep, start, stopAll, waitAll } from './procs.js';
 import type { Tracked } from './procs.js';
 import { latResult, memberLines, tputResult } from './results.js';
 
@@ -210,7 +210,7 @@ export async function runCorosync(o: PeersOptions, work: string, client: string)
     }
   }
   // The daemons and namespaces go now (the clean-up steps run again at exit, as no-ops).
-  for (const d of daemons) if (!d.done) endPid(d.pid, 5_000);
+  await stopAll(daemons, 10_000);
   for (const n of [...ns.n, ns.br]) deleteNamespace(n);
   return results;
 }

@@ -6,7 +6,7 @@
  * also runs from the process's 'exit' hook.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 
 /** Log a progress line on standard error (standard output carries RESULT lines only). */
 export function log(msg: string): void {
@@ -38,10 +38,20 @@ export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * Whether `pid` still runs. A child that ended but was not reaped yet (a zombie: its
+ * exit is reaped by the event loop, which synchronous clean-up does not give a turn)
+ * counts as ended.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -125,6 +135,19 @@ export async function waitAll(ps: readonly Tracked[], timeoutMs: number): Promis
   // 'exit' events arrive once the kills took effect; bounded all the same
   await Promise.race([Promise.all(ps.map((p) => p.exited)), new Promise((r2) => setTimeout(r2, 5_000).unref())]);
   return false;
+}
+
+/** SIGTERM each process still running, wait (on the event loop) up to `graceMs` for all, then SIGKILL the rest; by PID. */
+export async function stopAll(ps: readonly Tracked[], graceMs: number): Promise<void> {
+  for (const p of ps) {
+    if (p.done) continue;
+    try {
+      process.kill(p.pid, 'SIGTERM');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  await waitAll(ps, graceMs);
 }
 
 /** End every tracked process still running, by PID. */
