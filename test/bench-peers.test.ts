@@ -84,20 +84,21 @@ test('end to end as an unprivileged process: exit status 2, the message, nothing
   assert.doesNotMatch(r.stderr, /installing|work folder/);
 });
 
-const member = (id: number, rate: number): string => `MEMBER id=${id} mode=tput sent=10 delivered_win=${rate * 2} window_s=2.000 msgs_per_s=${rate.toFixed(1)}`;
+const member = (id: number, rate: number, blocked = 0): string => `MEMBER id=${id} mode=tput sent=10 delivered_win=${rate * 2} window_s=2.000 msgs_per_s=${rate.toFixed(1)} blocked=${blocked}`;
 
 test('RESULT lines from MEMBER lines: mean over members, median over repetitions, a short repetition is NaN', () => {
   const output = `banner line\n${member(0, 100)}\nnoise\n${member(1, 200)}\n`;
   const rep1 = memberLines(output).concat(memberLines(member(2, 300)));
   assert.equal(rep1.length, 3);
-  const rep2 = memberLines([member(0, 400), member(1, 400), member(2, 400)].join('\n'));
+  // a sender stuck in its send call (blocked=1) still reports what it delivered: the repetition counts, flagged
+  const rep2 = memberLines([member(0, 400), member(1, 400), member(2, 400, 1)].join('\n'));
   const rep3 = memberLines([member(0, 1000), member(1, 1000)].join('\n')); // member 2 hung: no line
   const line = tputResult({ system: 'corosync', config: 'knet', senders: 3, size: 1024 }, [rep1, rep2, rep3], 3);
   // reps 200 and 400 count, the third is NaN: median 300, MB/s = 300 * 1024 / 1e6
-  assert.equal(line, 'RESULT system=corosync config=knet mode=tput senders=3 size=1024 msgs_per_s=300.0 mb_per_s=0.31 p50_us=- p99_us=- slowest_member_msgs_per_s=250.0 reps=200.0,400.0,NaN');
+  assert.equal(line, 'RESULT system=corosync config=knet mode=tput senders=3 size=1024 msgs_per_s=300.0 mb_per_s=0.31 p50_us=- p99_us=- slowest_member_msgs_per_s=250.0 reps=200.0,400.0,NaN blocked_reps=1');
   // the same member twice is not three members
   const dup = memberLines([member(0, 1), member(0, 1), member(1, 1)].join('\n'));
-  assert.match(tputResult({ system: 's', config: 'c', senders: 1, size: 100 }, [dup], 3), /msgs_per_s=NaN .*reps=NaN$/);
+  assert.match(tputResult({ system: 's', config: 'c', senders: 1, size: 100 }, [dup], 3), /msgs_per_s=NaN .*reps=NaN blocked_reps=0$/);
 
   const lat = (p50: number, p99: number): Map<string, string>[] =>
     memberLines(`MEMBER id=0 mode=tput sent=0 delivered_win=9 window_s=2.000 msgs_per_s=4.5\nMEMBER id=2 mode=lat sent=9 samples=9 p50_us=${p50} p99_us=${p99}`);

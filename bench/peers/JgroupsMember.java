@@ -26,11 +26,13 @@ import org.jgroups.View;
  *
  * Start: once the view holds MEMBERS members, every member multicasts READY (again
  * every 500 ms) and starts when READY from all of them has been delivered. Output:
- * one "MEMBER key=value ..." line on standard output. Bounds: the barrier must pass
- * within BARRIER_MS, one latency round trip within ROUND_TRIP_MS, and the JVM halts
- * itself at WARMUP_MS + WINDOW_MS + HARD_MARGIN_MS after the start whatever happens
- * (JGroups' SEQUENCER can block senders for good under saturation); the driver kills
- * it at its own deadline as well.
+ * one "MEMBER key=value ..." line on standard output; blocked=1 on a throughput line
+ * says this member's sender was still stuck inside send() after the window and the
+ * linger (JGroups 2.12's SEQUENCER with credit flow control can block senders for
+ * good under saturation); what it delivered is reported all the same. Bounds: joining
+ * and the barrier within BARRIER_MS (+ margin), one latency round trip within
+ * ROUND_TRIP_MS, and the JVM halts itself at a hard deadline after the start whatever
+ * happens; the driver kills it at its own deadline as well.
  */
 public final class JgroupsMember {
     static final byte KIND_READY = 1, KIND_DATA = 2;
@@ -65,7 +67,7 @@ public final class JgroupsMember {
             System.exit(2);
         }
         long bornNs = System.nanoTime();
-        haltAt(BARRIER_MS + warmupMs + windowMs + LINGER_MS + HARD_MARGIN_MS, "hard deadline");
+        Thread joinBound = haltAt(BARRIER_MS + HARD_MARGIN_MS, "joining and the barrier took too long");
 
         JChannel ch = new JChannel(stack);
         ch.setReceiver(new ReceiverAdapter() {
@@ -134,24 +136,33 @@ public final class JgroupsMember {
         windowTo = end;
         boolean iSend = latency ? rank == members - 1 : rank >= members - senders;
 
+        joinBound.interrupt();
+        haltAt(warmupMs + windowMs + LINGER_MS + ROUND_TRIP_MS + HARD_MARGIN_MS, "hard deadline");
+
+        // Throughput: the flood runs in a thread of its own, so that a sender blocked for
+        // good inside send() (SEQUENCER with credit flow control can deadlock on 2.12)
+        // still reports what it delivered, with blocked=1.
+        final AtomicLong floodSent = new AtomicLong();
+        final long floodEnd = end;
+        Thread flood = new Thread(() -> {
+            try {
+                while (System.nanoTime() < floodEnd) {
+                    ch.send(new Message(null, null, data(size, (int) floodSent.get()))); // blocks without credits
+                    floodSent.incrementAndGet();
+                }
+            } catch (Exception e) {
+                System.err.println("send failed: " + e);
+            }
+        }, "flood");
+        flood.setDaemon(true);
+        if (!latency && iSend) flood.start();
+
         long sent = 0;
         long[] samples = new long[latency && iSend ? 4_000_000 : 0];
         int nSamples = 0;
-        while (iSend && System.nanoTime() < end) {
-            // a fresh buffer per message: JGroups may still hold the previous one
-            byte[] buf = new byte[size];
-            buf[0] = KIND_DATA;
-            buf[1] = (byte) myId;
+        while (latency && iSend && System.nanoTime() < end) {
             int seq = (int) sent;
-            buf[2] = (byte) (seq >>> 24);
-            buf[3] = (byte) (seq >>> 16);
-            buf[4] = (byte) (seq >>> 8);
-            buf[5] = (byte) seq;
-            if (!latency) {
-                ch.send(new Message(null, null, buf)); // blocks while flow control has no credits
-                sent++;
-                continue;
-            }
+            byte[] buf = data(size, seq);
             long t0 = System.nanoTime();
             synchronized (roundTrip) {
                 awaited = seq;
@@ -175,6 +186,8 @@ public final class JgroupsMember {
         while ((now = System.nanoTime()) < end) Thread.sleep(Math.max(1, Math.min(50, (end - now) / 1_000_000L)));
         Thread.sleep(LINGER_MS); // stay in the group while the others finish their window
 
+        boolean blocked = flood.isAlive();
+        if (!latency) sent = floodSent.get();
         double windowS = windowMs / 1e3;
         if (latency && iSend) {
             Arrays.sort(samples, 0, nSamples);
@@ -182,13 +195,25 @@ public final class JgroupsMember {
                     nSamples, percentileUs(samples, nSamples, 0.5), percentileUs(samples, nSamples, 0.99));
         } else {
             long d = deliveredInWindow.get();
-            System.out.printf("MEMBER id=%d rank=%d mode=%s sent=%d delivered_win=%d window_s=%.3f msgs_per_s=%.1f%n", myId, rank,
-                    latency ? "lat" : "tput", sent, d, windowS, d / windowS);
+            System.out.printf("MEMBER id=%d rank=%d mode=%s sent=%d delivered_win=%d window_s=%.3f msgs_per_s=%.1f blocked=%d%n", myId,
+                    rank, latency ? "lat" : "tput", sent, d, windowS, d / windowS, blocked ? 1 : 0);
         }
         System.out.flush();
         haltAt(5_000, "close"); // leaving the group can take long; do not wait for it
         ch.close();
         Runtime.getRuntime().halt(0);
+    }
+
+    /** A data message: header (kind, member, sequence number), then zeros up to size; fresh each time (JGroups may still hold the last). */
+    static byte[] data(int size, int seq) {
+        byte[] buf = new byte[size];
+        buf[0] = KIND_DATA;
+        buf[1] = (byte) myId;
+        buf[2] = (byte) (seq >>> 24);
+        buf[3] = (byte) (seq >>> 16);
+        buf[4] = (byte) (seq >>> 8);
+        buf[5] = (byte) seq;
+        return buf;
     }
 
     /** Nearest-rank percentile of the ascending samples (ns), in µs; -1 without samples. */
@@ -198,8 +223,8 @@ public final class JgroupsMember {
         return sorted[rank - 1] / 1e3;
     }
 
-    /** Halt the JVM after ms whatever it is doing (a daemon thread). */
-    static void haltAt(long ms, String why) {
+    /** Halt the JVM after ms whatever it is doing (a daemon thread; interrupt it to cancel). */
+    static Thread haltAt(long ms, String why) {
         Thread t = new Thread(() -> {
             try {
                 Thread.sleep(ms);
@@ -212,5 +237,6 @@ public final class JgroupsMember {
         });
         t.setDaemon(true);
         t.start();
+        return t;
     }
 }

@@ -19,11 +19,12 @@
  *
  * A fresh group (3 new JVMs) runs every repetition of every point: under saturation
  * SEQUENCER's ordered backlog takes minutes to drain and would spill into the next
- * point. Members start one after the other (member 0 first: it is the coordinator and
- * the sequencer), so that a single sender, the youngest, is never the sequencer (as
- * Cohort's bench, whose single sender is the youngest too). 2.12's SEQUENCER with
- * credit flow control can block every sender for good when 3 members flood; such a
- * run ends at its deadline with missing MEMBER lines and counts as NaN.
+ * point. Member 0 starts first, alone, and so is the coordinator and the sequencer;
+ * senders are chosen by view rank, youngest first, so that a single sender is never
+ * the sequencer (as in Cohort's bench, whose single sender is the youngest too).
+ * 2.12's SEQUENCER with credit flow control can block senders for good when 3
+ * members flood; the members still report what they delivered, the blocked sender
+ * with blocked=1, and the RESULT line counts such repetitions (blocked_reps).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,9 +100,10 @@ export async function runJgroups(o: PeersOptions, work: string, classes: string)
       const args = [...JVM_OPTS, `-Djgroups.tcpping.initial_hosts=${hosts}`, '-cp', `${classes}:${jgroupsJar}`, 'JgroupsMember', xml, String(i), String(MEMBERS), mode, String(senders), String(size), String(warmMs), String(windowS * 1000)];
       const p = start(`jgroups member ${i}`, 'java', args, `${base}.out`, `${base}.err`);
       members.push(p);
-      // one after the other: the view's order is the start order (member 0 coordinates)
-      if (!(await waitForText(`${base}.err`, 'JOINED', p, 60_000))) {
-        log(`jgroups member ${i} did not join within 60 s (see ${base}.err)`);
+      // member 0 first, alone: it becomes the coordinator (and sequencer); the others
+      // join it together (who sends is decided by view rank, not by index)
+      if (i === 0 && !(await waitForText(`${base}.err`, 'JOINED', p, 60_000))) {
+        log(`jgroups member 0 did not join within 60 s (see ${base}.err)`);
         break;
       }
     }

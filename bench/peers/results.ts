@@ -7,7 +7,9 @@
  * over the members of the messages each delivered per second inside its window, own
  * messages included; a repetition counts only if every member reported (a member that
  * died or hung makes it NaN, never a smaller number); the point's figure is the median
- * of the repetitions that counted. Latency: the median over repetitions of the
+ * of the repetitions that counted. A repetition in which a sender stayed blocked for
+ * good (JGroups' `blocked=1`) counts with what was delivered, and `blocked_reps` says
+ * how many there were. Latency: the median over repetitions of the
  * sender's p50 and of its p99. MB = 10^6 payload bytes.
  */
 import { cpus, release, totalmem } from 'node:os';
@@ -75,6 +77,8 @@ export function tputResult(p: PointId, reps: readonly (readonly Map<string, stri
     'p99_us=-',
     `slowest_member_msgs_per_s=${out(slow)}`,
     `reps=${r.map((x) => out(x.mean)).join(',')}`,
+    // repetitions in which a sender was still stuck in its send call after the window
+    `blocked_reps=${reps.filter((m) => m.some((l) => l.get('blocked') === '1')).length}`,
   ].join(' ');
 }
 
