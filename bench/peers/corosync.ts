@@ -124,93 +124,97 @@ export async function runCorosync(o: PeersOptions, work: string, client: string)
     for (const d of daemons) if (!d.done) endPid(d.pid, 5_000);
   });
 
-  // The lab's network.
-  ipCmd(['netns', 'add', ns.br]);
-  ipCmd(['-n', ns.br, 'link', 'set', 'lo', 'up']);
-  ipCmd(['-n', ns.br, 'link', 'add', 'br0', 'type', 'bridge']);
-  ipCmd(['-n', ns.br, 'link', 'set', 'br0', 'up']);
-  for (let i = 1; i <= 3; i++) {
-    const n = ns.n[i - 1]!;
-    ipCmd(['netns', 'add', n]);
-    ipCmd(['-n', n, 'link', 'set', 'lo', 'up']);
-    ipCmd(['-n', n, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `v${i}`, 'netns', ns.br]);
-    ipCmd(['-n', ns.br, 'link', 'set', `v${i}`, 'master', 'br0', 'up']);
-    ipCmd(['-n', n, 'addr', 'add', `${NET}.${i}/24`, 'dev', 'eth0']);
-    ipCmd(['-n', n, 'link', 'set', 'eth0', 'up']);
-  }
-
-  // The daemons.
-  for (let i = 1; i <= 3; i++) {
-    const nd = join(dir, `n${i}`);
-    mkdirSync(nd, { recursive: true });
-    const conf = join(nd, 'corosync.conf');
-    writeFileSync(conf, corosyncConf());
-    const script = `mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/corosync && mount -t tmpfs tmpfs /var/log/corosync && exec corosync -f -c '${conf}'`;
-    daemons.push(start(`corosync n${i}`, 'ip', ['netns', 'exec', ns.n[i - 1]!, 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script], join(nd, 'corosync.log'), join(nd, 'corosync.log')));
-  }
-  // Membership: 3 joined members seen from every node, within 60 s.
-  const formedBy = Date.now() + 60_000;
-  for (;;) {
-    const dead = daemons.find((d) => d.done);
-    if (dead !== undefined) throw new Error(`${dead.name} exited; see ${join(dir, 'n*', 'corosync.log')}:\n${readFileSync(join(dir, `n${daemons.indexOf(dead) + 1}`, 'corosync.log'), 'utf8').slice(-1500)}`);
-    const joined = daemons.map((d) => (run('nsenter', ['-t', String(d.pid), '-m', '-n', 'corosync-cmapctl', '-b', 'runtime.members'], 10_000).stdout.match(/status \(str\) = joined/g) ?? []).length);
-    if (joined.every((j) => j === MEMBERS)) break;
-    if (Date.now() > formedBy) throw new Error(`the Corosync membership did not form within 60 s (joined: ${joined.join(', ')}); see ${dir}/n*/corosync.log`);
-    await sleep(500);
-  }
-  log(`corosync: 3 daemons up in namespaces ${lab}-n1..3 (pids ${daemons.map((d) => d.pid).join(', ')})`);
-
-  /** One run of the 3 clients; their MEMBER lines (fewer than 3 if one failed). */
-  let runNo = 0;
-  const once = async (mode: 'tput' | 'lat', senders: number, size: number, windowS: number): Promise<Map<string, string>[]> => {
-    runNo++;
-    const warmMs = o.warmupSeconds * 1000;
-    const clients = daemons.map((d, i) =>
-      start(`cpg-member ${i}`, 'nsenter', ['-t', String(d.pid), '-m', '-n', client, mode, String(i), String(MEMBERS), String(senders), String(size), String(warmMs), String(windowS * 1000)], join(dir, `run${runNo}.${i}.out`), join(dir, `run${runNo}.${i}.err`)),
-    );
-    // bound: the clients' own barrier bound (60 s) + warm-up + window + linger + margin
-    const ok = await waitAll(clients, 60_000 + warmMs + windowS * 1000 + 15_000);
-    const lines = clients.flatMap((_, i) => memberLines(readFileSync(join(dir, `run${runNo}.${i}.out`), 'utf8')));
-    if (!ok || lines.length < MEMBERS) {
-      const errs = clients.map((_, i) => readFileSync(join(dir, `run${runNo}.${i}.err`), 'utf8').trim()).filter((e) => e !== '');
-      log(`corosync ${mode} senders=${senders} size=${size}: ${lines.length} of ${MEMBERS} members reported${errs.length > 0 ? `: ${errs.join(' | ').slice(0, 500)}` : ''}`);
+  // From here on the daemons and the namespaces go whatever happens (the exit hook's
+  // clean-up steps stay as a last resort for signals).
+  try {
+    // The lab's network.
+    ipCmd(['netns', 'add', ns.br]);
+    ipCmd(['-n', ns.br, 'link', 'set', 'lo', 'up']);
+    ipCmd(['-n', ns.br, 'link', 'add', 'br0', 'type', 'bridge']);
+    ipCmd(['-n', ns.br, 'link', 'set', 'br0', 'up']);
+    for (let i = 1; i <= 3; i++) {
+      const n = ns.n[i - 1]!;
+      ipCmd(['netns', 'add', n]);
+      ipCmd(['-n', n, 'link', 'set', 'lo', 'up']);
+      ipCmd(['-n', n, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `v${i}`, 'netns', ns.br]);
+      ipCmd(['-n', ns.br, 'link', 'set', `v${i}`, 'master', 'br0', 'up']);
+      ipCmd(['-n', n, 'addr', 'add', `${NET}.${i}/24`, 'dev', 'eth0']);
+      ipCmd(['-n', n, 'link', 'set', 'eth0', 'up']);
     }
-    return lines;
-  };
 
-  const results: string[] = [];
-  const id = { system: 'corosync', config: corosyncConfig };
-  if (o.tput) {
-    for (const senders of o.senders) {
+    // The daemons.
+    for (let i = 1; i <= 3; i++) {
+      const nd = join(dir, `n${i}`);
+      mkdirSync(nd, { recursive: true });
+      const conf = join(nd, 'corosync.conf');
+      writeFileSync(conf, corosyncConf());
+      const script = `mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/corosync && mount -t tmpfs tmpfs /var/log/corosync && exec corosync -f -c '${conf}'`;
+      daemons.push(start(`corosync n${i}`, 'ip', ['netns', 'exec', ns.n[i - 1]!, 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script], join(nd, 'corosync.log'), join(nd, 'corosync.log')));
+    }
+    // Membership: 3 joined members seen from every node, within 60 s.
+    const formedBy = Date.now() + 60_000;
+    for (;;) {
+      const dead = daemons.find((d) => d.done);
+      if (dead !== undefined) throw new Error(`${dead.name} exited; see ${join(dir, 'n*', 'corosync.log')}:\n${readFileSync(join(dir, `n${daemons.indexOf(dead) + 1}`, 'corosync.log'), 'utf8').slice(-1500)}`);
+      const joined = daemons.map((d) => (run('nsenter', ['-t', String(d.pid), '-m', '-n', 'corosync-cmapctl', '-b', 'runtime.members'], 10_000).stdout.match(/status \(str\) = joined/g) ?? []).length);
+      if (joined.every((j) => j === MEMBERS)) break;
+      if (Date.now() > formedBy) throw new Error(`the Corosync membership did not form within 60 s (joined: ${joined.join(', ')}); see ${dir}/n*/corosync.log`);
+      await sleep(500);
+    }
+    log(`corosync: 3 daemons up in namespaces ${lab}-n1..3 (pids ${daemons.map((d) => d.pid).join(', ')})`);
+
+    /** One run of the 3 clients; their MEMBER lines (fewer than 3 if one failed). */
+    let runNo = 0;
+    const once = async (mode: 'tput' | 'lat', senders: number, size: number, windowS: number): Promise<Map<string, string>[]> => {
+      runNo++;
+      const warmMs = o.warmupSeconds * 1000;
+      const clients = daemons.map((d, i) =>
+        start(`cpg-member ${i}`, 'nsenter', ['-t', String(d.pid), '-m', '-n', client, mode, String(i), String(MEMBERS), String(senders), String(size), String(warmMs), String(windowS * 1000)], join(dir, `run${runNo}.${i}.out`), join(dir, `run${runNo}.${i}.err`)),
+      );
+      // bound: the clients' own barrier bound (60 s) + warm-up + window + linger + margin
+      const ok = await waitAll(clients, 60_000 + warmMs + windowS * 1000 + 15_000);
+      const lines = clients.flatMap((_, i) => memberLines(readFileSync(join(dir, `run${runNo}.${i}.out`), 'utf8')));
+      if (!ok || lines.length < MEMBERS) {
+        const errs = clients.map((_, i) => readFileSync(join(dir, `run${runNo}.${i}.err`), 'utf8').trim()).filter((e) => e !== '');
+        log(`corosync ${mode} senders=${senders} size=${size}: ${lines.length} of ${MEMBERS} members reported${errs.length > 0 ? `: ${errs.join(' | ').slice(0, 500)}` : ''}`);
+      }
+      return lines;
+    };
+
+    const results: string[] = [];
+    const id = { system: 'corosync', config: corosyncConfig };
+    if (o.tput) {
+      for (const senders of o.senders) {
+        for (const size of o.sizes) {
+          const reps: Map<string, string>[][] = [];
+          for (let r = 0; r < o.reps; r++) {
+            const lines = await once('tput', senders, size, o.seconds);
+            log(`corosync tput senders=${senders} size=${size} rep ${r + 1}: ${lines.map((l) => l.get('msgs_per_s')).join(', ')} msgs/s per member`);
+            reps.push(lines);
+          }
+          const line = tputResult({ ...id, senders, size }, reps, MEMBERS);
+          process.stdout.write(`${line}\n`);
+          results.push(line);
+        }
+      }
+    }
+    if (o.lat) {
       for (const size of o.sizes) {
         const reps: Map<string, string>[][] = [];
         for (let r = 0; r < o.reps; r++) {
-          const lines = await once('tput', senders, size, o.seconds);
-          log(`corosync tput senders=${senders} size=${size} rep ${r + 1}: ${lines.map((l) => l.get('msgs_per_s')).join(', ')} msgs/s per member`);
+          const lines = await once('lat', 1, size, o.latSeconds);
+          const s = lines.find((l) => l.has('p50_us'));
+          log(`corosync lat size=${size} rep ${r + 1}: p50 ${s?.get('p50_us') ?? '?'} µs, p99 ${s?.get('p99_us') ?? '?'} µs`);
           reps.push(lines);
         }
-        const line = tputResult({ ...id, senders, size }, reps, MEMBERS);
+        const line = latResult({ ...id, senders: 1, size }, reps);
         process.stdout.write(`${line}\n`);
         results.push(line);
       }
     }
+    return results;
+  } finally {
+    await stopAll(daemons, 10_000);
+    for (const n of [...ns.n, ns.br]) if (namespaces().includes(n)) deleteNamespace(n);
   }
-  if (o.lat) {
-    for (const size of o.sizes) {
-      const reps: Map<string, string>[][] = [];
-      for (let r = 0; r < o.reps; r++) {
-        const lines = await once('lat', 1, size, o.latSeconds);
-        const s = lines.find((l) => l.has('p50_us'));
-        log(`corosync lat size=${size} rep ${r + 1}: p50 ${s?.get('p50_us') ?? '?'} µs, p99 ${s?.get('p99_us') ?? '?'} µs`);
-        reps.push(lines);
-      }
-      const line = latResult({ ...id, senders: 1, size }, reps);
-      process.stdout.write(`${line}\n`);
-      results.push(line);
-    }
-  }
-  // The daemons and namespaces go now (the clean-up steps run again at exit, as no-ops).
-  await stopAll(daemons, 10_000);
-  for (const n of [...ns.n, ns.br]) deleteNamespace(n);
-  return results;
 }

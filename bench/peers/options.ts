@@ -158,8 +158,9 @@ export function rootRefusal(uid: number, argv: readonly string[]): string | null
 
 /** A rough duration of a run with these options, in seconds (for the log and the docs). */
 export function estimateSeconds(o: PeersOptions): number {
-  // per run: the clients' start and barrier + warm-up + window + linger (1 s)
-  const perSystem = { corosync: { setup: 15, start: 1 }, jgroups: { setup: 5, start: 5 } };
+  // per run: start (and for JGroups 3 JVMs joining, then leaving) + warm-up + window +
+  // linger (1 s); measured with --quick on a loaded 2-core machine
+  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 } };
   let total = 0;
   for (const s of o.systems) {
     const c = perSystem[s];

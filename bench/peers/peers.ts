@@ -104,6 +104,7 @@ async function main(argv: readonly string[]): Promise<number> {
       failed = true;
       continue;
     }
+    log(`${system}: ${lines.length} points in ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s`);
     if (lines.some((l) => /=NaN\b/.test(l))) failed = true;
     fresh.push(machineLine(system, startedAt, software), ...lines);
     ran.push(system);
