@@ -100,6 +100,9 @@ test('RESULT lines from MEMBER lines: mean over members, median over repetitions
   const line = tputResult({ system: 'corosync', config: 'knet', senders: 3, size: 1024 }, [rep1, rep2, rep3], 3);
   // reps 200 and 400 count, the third is NaN: median 300, MB/s = 300 * 1024 / 1e6
   assert.equal(line, 'RESULT system=corosync config=knet mode=tput senders=3 size=1024 msgs_per_s=300.0 mb_per_s=0.31 p50_us=- p99_us=- slowest_member_msgs_per_s=250.0 reps=200.0,400.0,NaN blocked_reps=1');
+  // a membership change during the run discards the repetition, as npm run bench fails such a run
+  const changed = memberLines([member(0, 500), member(1, 500), `${member(2, 500)} view_changes=1`].join('\n'));
+  assert.match(tputResult({ system: 's', config: 'c', senders: 3, size: 100 }, [changed, rep2], 3), / msgs_per_s=400\.0 .*reps=NaN,400\.0 /);
   // the same member twice is not three members
   const dup = memberLines([member(0, 1), member(0, 1), member(1, 1)].join('\n'));
   assert.match(tputResult({ system: 's', config: 'c', senders: 1, size: 100 }, [dup], 3), /msgs_per_s=NaN .*reps=NaN blocked_reps=0$/);
@@ -108,6 +111,8 @@ test('RESULT lines from MEMBER lines: mean over members, median over repetitions
     memberLines(`MEMBER id=0 mode=tput sent=0 delivered_win=9 window_s=2.000 msgs_per_s=4.5\nMEMBER id=2 mode=lat sent=9 samples=9 p50_us=${p50} p99_us=${p99}`);
   const l = latResult({ system: 'jgroups', config: 'nb', senders: 1, size: 100 }, [lat(300, 900), lat(100, 700), memberLines('')]);
   assert.equal(l, 'RESULT system=jgroups config=nb mode=lat senders=1 size=100 msgs_per_s=- mb_per_s=- p50_us=200.0 p99_us=800.0 samples=9,9,0 reps=300.0,100.0,NaN');
+  const latChanged = memberLines('MEMBER id=0 mode=lat sent=0 view_changes=2\nMEMBER id=2 mode=lat sent=9 samples=9 p50_us=50 p99_us=60 view_changes=0');
+  assert.match(latResult({ system: 'jgroups', config: 'nb', senders: 1, size: 100 }, [latChanged, lat(100, 700)]), / p50_us=100\.0 p99_us=700\.0 samples=0,9 reps=NaN,100\.0$/);
 });
 
 test('the results file: a run of one system keeps the other system\'s lines', () => {

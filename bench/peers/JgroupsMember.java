@@ -29,7 +29,9 @@ import org.jgroups.View;
  * one "MEMBER key=value ..." line on standard output; blocked=1 on a throughput line
  * says this member's sender was still stuck inside send() after the window and the
  * linger (JGroups 2.12's SEQUENCER with credit flow control can block senders for
- * good under saturation); what it delivered is reported all the same. Bounds: joining
+ * good under saturation); what it delivered is reported all the same. view_changes:
+ * views installed between the start and the window's end (the driver discards such a
+ * repetition, as `npm run bench` fails a run whose view changed). Bounds: joining
  * and the barrier within BARRIER_MS (+ margin), one latency round trip within
  * ROUND_TRIP_MS, and the JVM halts itself at a hard deadline after the start whatever
  * happens; the driver kills it at its own deadline as well.
@@ -48,6 +50,7 @@ public final class JgroupsMember {
     static int awaited = -1; // guarded by roundTrip; -1: nothing awaited
     static long awaitedAt;   // guarded by roundTrip
     static int myId;
+    static final AtomicLong viewChanges = new AtomicLong(); // between the start and the window's end
 
     public static void main(String[] args) throws Exception {
         if (args.length != 8) {
@@ -102,6 +105,7 @@ public final class JgroupsMember {
 
             @Override
             public void viewAccepted(View v) {
+                if (System.nanoTime() < windowTo) viewChanges.incrementAndGet(); // windowTo is set at the start
                 view = v;
             }
         });
@@ -191,12 +195,12 @@ public final class JgroupsMember {
         double windowS = windowMs / 1e3;
         if (latency && iSend) {
             Arrays.sort(samples, 0, nSamples);
-            System.out.printf("MEMBER id=%d rank=%d mode=lat sent=%d samples=%d p50_us=%.1f p99_us=%.1f%n", myId, rank, sent,
-                    nSamples, percentileUs(samples, nSamples, 0.5), percentileUs(samples, nSamples, 0.99));
+            System.out.printf("MEMBER id=%d rank=%d mode=lat sent=%d samples=%d p50_us=%.1f p99_us=%.1f view_changes=%d%n", myId, rank,
+                    sent, nSamples, percentileUs(samples, nSamples, 0.5), percentileUs(samples, nSamples, 0.99), viewChanges.get());
         } else {
             long d = deliveredInWindow.get();
-            System.out.printf("MEMBER id=%d rank=%d mode=%s sent=%d delivered_win=%d window_s=%.3f msgs_per_s=%.1f blocked=%d%n", myId,
-                    rank, latency ? "lat" : "tput", sent, d, windowS, d / windowS, blocked ? 1 : 0);
+            System.out.printf("MEMBER id=%d rank=%d mode=%s sent=%d delivered_win=%d window_s=%.3f msgs_per_s=%.1f blocked=%d view_changes=%d%n",
+                    myId, rank, latency ? "lat" : "tput", sent, d, windowS, d / windowS, blocked ? 1 : 0, viewChanges.get());
         }
         System.out.flush();
         haltAt(5_000, "close"); // leaving the group can take long; do not wait for it

@@ -6,7 +6,9 @@
  * The accounting is `npm run bench`'s: a throughput repetition's figure is the mean
  * over the members of the messages each delivered per second inside its window, own
  * messages included; a repetition counts only if every member reported (a member that
- * died or hung makes it NaN, never a smaller number); the point's figure is the median
+ * died or hung makes it NaN, never a smaller number), and only if no member saw the
+ * membership change between the start and the end of the window (as `npm run bench`
+ * fails such a run); the point's figure is the median
  * of the repetitions that counted. A repetition in which a sender stayed blocked for
  * good (JGroups' `blocked=1`) counts with what was delivered, and `blocked_reps` says
  * how many there were. Latency: the median over repetitions of the
@@ -44,11 +46,16 @@ function out(x: number, digits = 1): string {
   return Number.isFinite(x) ? x.toFixed(digits) : 'NaN';
 }
 
+/** Whether a member saw the membership change during the run (`npm run bench` fails such a run). */
+export function viewChanged(members: readonly Map<string, string>[]): boolean {
+  return members.some((m) => (m.get('view_changes') ?? '0') !== '0');
+}
+
 /** One throughput repetition: the mean of the members' msgs/s and the slowest, or NaN unless all `members` reported. */
 export function tputRep(members: readonly Map<string, string>[], expected: number): { mean: number; slowest: number } {
   const rates = members.map((m) => num(m.get('msgs_per_s')));
   const ids = new Set(members.map((m) => m.get('id')));
-  if (members.length !== expected || ids.size !== expected || rates.some((r) => !Number.isFinite(r))) return { mean: NaN, slowest: NaN };
+  if (members.length !== expected || ids.size !== expected || rates.some((r) => !Number.isFinite(r)) || viewChanged(members)) return { mean: NaN, slowest: NaN };
   return { mean: rates.reduce((a, b) => a + b, 0) / rates.length, slowest: Math.min(...rates) };
 }
 
@@ -84,7 +91,7 @@ export function tputResult(p: PointId, reps: readonly (readonly Map<string, stri
 
 /** The RESULT line of a latency point from its repetitions (each: the members' MEMBER lines; the sender's has p50_us). */
 export function latResult(p: PointId, reps: readonly (readonly Map<string, string>[])[]): string {
-  const sender = reps.map((m) => m.find((l) => l.has('p50_us') && num(l.get('samples')) > 0));
+  const sender = reps.map((m) => (viewChanged(m) ? undefined : m.find((l) => l.has('p50_us') && num(l.get('samples')) > 0)));
   const p50 = sender.map((s) => num(s?.get('p50_us')));
   const p99 = sender.map((s) => num(s?.get('p99_us')));
   return [
