@@ -203,7 +203,7 @@ public final class JgroupsMember {
                     myId, rank, latency ? "lat" : "tput", sent, d, windowS, d / windowS, blocked ? 1 : 0, viewChanges.get());
         }
         System.out.flush();
-        haltAt(5_000, "close"); // leaving the group can take long; do not wait for it
+        haltAt(1_000, "close"); // leaving the group can take seconds; the figures are out, do not wait
         ch.close();
         Runtime.getRuntime().halt(0);
     }
