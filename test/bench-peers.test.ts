@@ -3,7 +3,7 @@
  * peer run: the command line, the refusal without root (as a function, and end to
  * end as an unprivileged process), the RESULT lines made from the clients' MEMBER
  * lines, the results file's merge, and the table with its ratios and footer on a
- * fixture. The real runs are manual (see the report of `npm run bench:peers --help`).
+ * fixture. The real runs are manual: `npm run bench:peers -- --quick`, as root.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
