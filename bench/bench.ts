@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: Cohort's throughput and latency between real processes on loopback,
- * measured the way `npm run bench:peers` measures Corosync and JGroups (bench/peers/).
+ * measured the way `npm run bench:peers` (bench/peers/) measures Corosync and JGroups.
  *
  * The driver forks one process per member (`member.ts`) and controls them over the
  * IPC channel only; its own standard output carries exactly one JSON line, the

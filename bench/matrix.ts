@@ -4,9 +4,10 @@
  * Runs `bench.js` once per repetition of every point — throughput with all members
  * sending and with one, at each size, then latency at each size — each in fresh
  * processes, and prints the median of the repetitions as a markdown table. With
- * `--peers FILE...` it reads the `RESULT` lines the peer scripts print (Corosync,
- * JGroups, raw TCP; see the README) and adds each system's figure and Cohort's ratio
- * to it, so that a comparison made in one session is one command plus the peers' own.
+ * `--peers` it reads the `RESULT` lines that `npm run bench:peers` wrote (Corosync,
+ * JGroups; by default bench/peers/results/latest.txt, or the files named after
+ * `--peers`) and adds each system's figure and Cohort's ratio to it, so that a
+ * comparison is two commands. Under the table: the date and machine of each side.
  *
  * With `--safe` it adds Cohort's safe delivery beside agreed, and with `--raw` the raw
  * TCP fan-out of the same harness (`bench --raw`) and Cohort's share of it.
@@ -15,9 +16,11 @@
  * are theirs / ours (above 1: Cohort is faster). Each repetition's JSON line goes to
  * standard error as it arrives; a failed run counts as missing (NaN), never as zero.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { median, runOnce } from './runs.js';
+import { formatFooter, formatTable, pointKey, readPeers, splitPeersArgs } from './peers/report.js';
+import type { Figures, Peers, Point } from './peers/report.js';
 
 const usage = `usage: npm run bench:matrix -- [options]
 
@@ -30,7 +33,9 @@ options:
   --seconds S       measured window per throughput run (default 10)
   --lat-seconds S   measured window per latency run (default 5)
   --reps N          repetitions per point, median reported (default 3)
-  --peers FILE...   RESULT lines of ../shared/peers runs to compare with (repeatable)
+  --peers [FILE...] compare with the RESULT lines of \`npm run bench:peers\`: the
+                    files named, or without a name its default results file
+                    bench/peers/results/latest.txt
   --secret          run Cohort with a network secret (authenticated, encrypted)
   --tls             run Cohort over TLS 1.3 with mutual certificates
   --safe            also run every point in safe delivery (a column beside agreed)
@@ -38,50 +43,13 @@ options:
                     fan-out limit in this harness, and Cohort's share of it
   -h, --help        print this text`;
 
-interface Point {
-  readonly mode: 'tput' | 'lat';
-  readonly senders: number;
-  readonly size: number;
-}
-
-interface Figures {
-  msgsPerS: number;
-  mbPerS: number;
-  p50Us: number;
-  p99Us: number;
-}
-
-/** `RESULT key=value ...` lines → figures per system/config and point. */
-function readPeers(files: readonly string[]): Map<string, Map<string, Figures>> {
-  const systems = new Map<string, Map<string, Figures>>();
-  const num = (v: string | undefined): number => (v === undefined || v === '-' ? NaN : Number(v));
-  for (const f of files) {
-    for (const line of readFileSync(f, 'utf8').split('\n')) {
-      if (!line.startsWith('RESULT ')) continue;
-      const kv = new Map(line.slice(7).trim().split(/\s+/).map((p) => p.split('=', 2) as [string, string]));
-      const name = `${kv.get('system')} ${kv.get('config')}`;
-      const key = `${kv.get('mode')}/${kv.get('senders')}/${kv.get('size')}`;
-      if (!systems.has(name)) systems.set(name, new Map());
-      systems.get(name)!.set(key, { msgsPerS: num(kv.get('msgs_per_s')), mbPerS: num(kv.get('mb_per_s')), p50Us: num(kv.get('p50_us')), p99Us: num(kv.get('p99_us')) });
-    }
-  }
-  return systems;
-}
-
-function fmt(x: number, digits = 0): string {
-  if (!Number.isFinite(x)) return '—';
-  return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
-
-function ratio(a: number, b: number): string {
-  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '—';
-}
-
 async function main(argv: readonly string[]): Promise<number> {
+  // `--peers` may stand alone (the default file) or take several files: split it off first.
+  const split = splitPeersArgs(argv);
   let values;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      args: split.rest,
       options: {
         members: { type: 'string' },
         sizes: { type: 'string' },
@@ -89,7 +57,6 @@ async function main(argv: readonly string[]): Promise<number> {
         seconds: { type: 'string' },
         'lat-seconds': { type: 'string' },
         reps: { type: 'string' },
-        peers: { type: 'string', multiple: true },
         secret: { type: 'boolean' },
         tls: { type: 'boolean' },
         safe: { type: 'boolean' },
@@ -112,7 +79,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
     return n;
   };
-  let members: number, sizes: number[], senders: number[], seconds: number, latSeconds: number, reps: number, peers: Map<string, Map<string, Figures>>;
+  let members: number, sizes: number[], senders: number[], seconds: number, latSeconds: number, reps: number, peers: Peers;
   try {
     members = posInt('members', values.members, 3);
     sizes = (values.sizes ?? '100,1024,10240').split(',').map((s) => posInt('sizes', s, 0));
@@ -120,11 +87,15 @@ async function main(argv: readonly string[]): Promise<number> {
     seconds = posInt('seconds', values.seconds, 10);
     latSeconds = posInt('lat-seconds', values['lat-seconds'], 5);
     reps = posInt('reps', values.reps, 3);
-    peers = readPeers(values.peers ?? []);
+    for (const f of split.files) {
+      if (!existsSync(f)) throw new Error(`--peers: no file ${f}${f.endsWith('latest.txt') ? ' (run `npm run bench:peers` first, as root)' : ''}`);
+    }
+    peers = readPeers(split.files.map((f) => readFileSync(f, 'utf8')));
   } catch (e) {
     process.stderr.write(`bench:matrix: ${(e as Error).message}\n`);
     return 2;
   }
+  const startedAt = new Date();
   const points: Point[] = [];
   for (const s of senders) for (const size of sizes) points.push({ mode: 'tput', senders: s, size });
   for (const size of sizes) points.push({ mode: 'lat', senders: 1, size });
@@ -155,7 +126,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     for (const v of variants) {
       const rs = runs.get(v.name)!;
-      ours.get(v.name)!.set(`${p.mode}/${p.senders}/${p.size}`, {
+      ours.get(v.name)!.set(pointKey(p), {
         msgsPerS: median(rs.map((x) => x.msgsPerS)),
         mbPerS: median(rs.map((x) => x.mbPerS)),
         p50Us: median(rs.map((x) => x.p50Us)),
@@ -164,44 +135,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
 
-  const names = [...peers.keys()];
-  const safe = ours.get('safe');
-  const raw = ours.get('raw');
-  const head = [
-    'point',
-    'Cohort',
-    ...(safe === undefined ? [] : ['Cohort safe']),
-    ...(raw === undefined ? [] : ['raw TCP', 'Cohort ÷ raw']),
-    ...names.flatMap((n) => [n, `Cohort vs ${n}`]),
-  ];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
-  for (const p of points) {
-    const key = `${p.mode}/${p.senders}/${p.size}`;
-    const o = ours.get('agreed')!.get(key)!;
-    const s = safe?.get(key);
-    const w = raw?.get(key);
-    if (p.mode === 'tput') {
-      const cells = [`${p.senders} sender${p.senders > 1 ? 's' : ''}, ${p.size} B (msgs/s, MB/s)`, `${fmt(o.msgsPerS)} (${fmt(o.mbPerS, 1)})`];
-      if (s !== undefined) cells.push(`${fmt(s.msgsPerS)} (${fmt(s.mbPerS, 1)})`);
-      if (w !== undefined) cells.push(`${fmt(w.msgsPerS)} (${fmt(w.mbPerS, 1)})`, ratio(o.msgsPerS, w.msgsPerS));
-      for (const n of names) {
-        const t = peers.get(n)!.get(key);
-        cells.push(t === undefined ? '—' : `${fmt(t.msgsPerS)} (${fmt(t.mbPerS, 1)})`, t === undefined ? '—' : ratio(o.msgsPerS, t.msgsPerS));
-      }
-      lines.push(`| ${cells.join(' | ')} |`);
-    } else {
-      const cells = [`latency, ${p.size} B (p50 / p99 µs)`, `${fmt(o.p50Us)} / ${fmt(o.p99Us)}`];
-      if (s !== undefined) cells.push(`${fmt(s.p50Us)} / ${fmt(s.p99Us)}`);
-      // Latency: raw ÷ Cohort, so that a share of the raw limit reads like throughput's.
-      if (w !== undefined) cells.push(`${fmt(w.p50Us)} / ${fmt(w.p99Us)}`, `${ratio(w.p50Us, o.p50Us)} / ${ratio(w.p99Us, o.p99Us)}`);
-      for (const n of names) {
-        const t = peers.get(n)!.get(key);
-        cells.push(t === undefined ? '—' : `${fmt(t.p50Us)} / ${fmt(t.p99Us)}`, t === undefined ? '—' : `${ratio(t.p50Us, o.p50Us)} / ${ratio(t.p99Us, o.p99Us)}`);
-      }
-      lines.push(`| ${cells.join(' | ')} |`);
-    }
-  }
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(`${formatTable(points, ours, peers)}\n\n${formatFooter(startedAt, peers)}\n`);
   return 0;
 }
 

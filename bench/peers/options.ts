@@ -1,0 +1,172 @@
+/**
+ * The command line of `npm run bench:peers`, and the refusal to run without root.
+ * Pure functions (no process state), so that the tests run them without root.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+/** The project's root: this file is `dist/bench/peers/options.js` once compiled. */
+export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** Where the peers' RESULT lines go unless `--out` says otherwise (git-ignored). */
+export const defaultResultsFile = join(projectRoot, 'bench', 'peers', 'results', 'latest.txt');
+/** The clients' sources (not compiled by tsc: gcc and javac build them in the work folder). */
+export const sourcesDir = join(projectRoot, 'bench', 'peers');
+
+export const peerSystems = ['corosync', 'jgroups'] as const;
+export type PeerSystem = (typeof peerSystems)[number];
+
+export const usage = `usage: npm run bench:peers -- [options]        (as root)
+
+Runs Corosync (CPG, agreed order) and JGroups (SEQUENCER total order) on the workload
+of \`npm run bench\` and \`npm run bench:matrix\`: 3 members; throughput with 3 senders
+and with 1 sender at each size; latency (one message at a time, multicast -> own
+delivery) at each size; 1 s warm-up; msgs/s = messages delivered per member per
+second, own included, averaged over the members; median of --reps repetitions.
+
+It installs the Debian packages it lacks (corosync, libcpg-dev, gcc, a headless JDK,
+libjgroups-java, unzip), builds its C and Java clients in a work folder under the
+temporary folder, runs 3 Corosync daemons in network namespaces it creates (and
+always deletes) and 3 JGroups JVMs on 127.0.0.1, and writes one RESULT line per
+point to standard output and to the results file. Then
+\`npm run bench:matrix -- --peers\` runs Cohort's side and prints the comparison.
+
+options:
+  --only SYSTEM     corosync or jgroups (default: both); the results file keeps the
+                    other system's lines from an earlier run
+  --sizes LIST      payload sizes in bytes, comma-separated (default 100,1024,10240)
+  --senders LIST    sender counts for throughput (default 3,1)
+  --modes LIST      tput, lat or both (default tput,lat)
+  --seconds S       measured window per throughput run (default 10)
+  --lat-seconds S   measured window per latency run (default 5)
+  --reps N          repetitions per point, median reported (default 3)
+  --quick           a smoke test: --seconds 2 --lat-seconds 2 --reps 1 (explicit
+                    options win)
+  --out FILE        results file (default bench/peers/results/latest.txt)
+  --keep            keep the work folder (builds, stack files, raw outputs)
+  -h, --help        print this text
+
+exit status: 0 every point measured; 1 a point or a setup step failed (its RESULT
+line says NaN); 2 bad usage or not root.`;
+
+/** The parsed command line. */
+export interface PeersOptions {
+  readonly systems: readonly PeerSystem[];
+  readonly sizes: readonly number[];
+  readonly senders: readonly number[];
+  readonly tput: boolean;
+  readonly lat: boolean;
+  readonly seconds: number;
+  readonly latSeconds: number;
+  readonly warmupSeconds: number;
+  readonly reps: number;
+  readonly out: string;
+  readonly keep: boolean;
+  readonly help: boolean;
+}
+
+/** The group size of the workload (as `npm run bench:matrix`'s default). */
+export const MEMBERS = 3;
+
+export class UsageError extends Error {}
+
+function list(name: string, v: string, min: number, max: number): number[] {
+  const xs = v.split(',').map((s) => {
+    const n = /^\d+$/.test(s) ? Number(s) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name}: each value must be an integer from ${min} to ${max}, got "${s}"`);
+    return n;
+  });
+  return [...new Set(xs)];
+}
+
+function posInt(name: string, v: string | undefined, fallback: number, max: number): number {
+  if (v === undefined) return fallback;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be an integer from 1 to ${max}, got "${v}"`);
+  return n;
+}
+
+/** Parse the arguments after `--`; throws UsageError with a one-line reason. */
+export function parsePeersArgs(argv: readonly string[]): PeersOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        only: { type: 'string' },
+        sizes: { type: 'string' },
+        senders: { type: 'string' },
+        modes: { type: 'string' },
+        seconds: { type: 'string' },
+        'lat-seconds': { type: 'string' },
+        reps: { type: 'string' },
+        quick: { type: 'boolean' },
+        out: { type: 'string' },
+        keep: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  let systems: PeerSystem[] = [...peerSystems];
+  if (values.only !== undefined) {
+    const s = values.only as PeerSystem;
+    if (!peerSystems.includes(s)) throw new UsageError(`--only must be one of ${peerSystems.join(', ')}, got "${values.only}"`);
+    systems = [s];
+  }
+  const modes = values.modes === undefined ? ['tput', 'lat'] : values.modes.split(',');
+  for (const m of modes) if (m !== 'tput' && m !== 'lat') throw new UsageError(`--modes: each value must be tput or lat, got "${m}"`);
+  const quick = values.quick === true;
+  const out = values.out ?? defaultResultsFile;
+  if (out === '') throw new UsageError('--out needs a file name');
+  return {
+    systems,
+    sizes: values.sizes === undefined ? [100, 1024, 10240] : list('sizes', values.sizes, 8, 60_000),
+    senders: values.senders === undefined ? [MEMBERS, 1] : list('senders', values.senders, 1, MEMBERS),
+    tput: modes.includes('tput'),
+    lat: modes.includes('lat'),
+    seconds: posInt('seconds', values.seconds, quick ? 2 : 10, 600),
+    latSeconds: posInt('lat-seconds', values['lat-seconds'], quick ? 2 : 5, 600),
+    warmupSeconds: 1,
+    reps: posInt('reps', values.reps, quick ? 1 : 3, 20),
+    out,
+    keep: values.keep === true,
+    help: values.help === true,
+  };
+}
+
+/**
+ * Null when `uid` is root; otherwise why root is needed and the command to run
+ * instead (the same arguments). `npm` under sudo needs the caller's PATH to find
+ * node, hence `env "PATH=$PATH"`.
+ */
+export function rootRefusal(uid: number, argv: readonly string[]): string | null {
+  if (uid === 0) return null;
+  const quoted = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  const cmd = `sudo env "PATH=$PATH" npm run bench:peers${quoted.length > 0 ? ` -- ${quoted.join(' ')}` : ''}`;
+  return [
+    'bench:peers must run as root: it installs the Debian packages of Corosync and JGroups',
+    'with apt-get, and runs the 3 Corosync daemons in network and mount namespaces of',
+    'their own (ip netns, unshare), which only root can create. Run it as root:',
+    '',
+    `  ${cmd}`,
+  ].join('\n');
+}
+
+/** A rough duration of a run with these options, in seconds (for the log and the docs). */
+export function estimateSeconds(o: PeersOptions): number {
+  // per run: start (and for JGroups 3 JVMs joining, then leaving) + warm-up + window +
+  // linger (1 s); measured with --quick on a loaded 2-core machine
+  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 } };
+  let total = 0;
+  for (const s of o.systems) {
+    const c = perSystem[s];
+    total += c.setup;
+    if (o.tput) total += o.senders.length * o.sizes.length * o.reps * (c.start + o.warmupSeconds + o.seconds + 1);
+    if (o.lat) total += o.sizes.length * o.reps * (c.start + o.warmupSeconds + o.latSeconds + 1);
+  }
+  return total;
+}
