@@ -47,10 +47,6 @@ const pages: readonly string[] = [
  * Scripts a page may name before they exist on this branch.
  * `bench:peers`: added by the peers' benchmark branch.
  */
-const scriptsComingFromOtherBranches: ReadonlySet<string> = new Set([
-  'bench:peers', // added by the peers' benchmark branch
-]);
-
 // ---------------------------------------------------------------------------------
 // Recipes
 
@@ -274,7 +270,7 @@ test('every npm script and node file that the pages name exists', () => {
     const texts = [...prose.map((p) => ({ text: p.text, line: p.line })), ...blocks.filter((b) => b.lang === 'sh').map((b) => ({ text: b.code, line: b.line }))];
     for (const { text, line } of texts) {
       for (const name of scriptsNamed(text)) {
-        if (pkg.scripts[name] === undefined && !scriptsComingFromOtherBranches.has(name)) problems.push(`${page}:${line}: npm run ${name}: no such script in package.json`);
+        if (pkg.scripts[name] === undefined) problems.push(`${page}:${line}: npm run ${name}: no such script in package.json`);
       }
     }
     for (const block of blocks.filter((b) => b.lang === 'sh')) {
