@@ -63,7 +63,11 @@ for (const ep of [d, c, b, a]) await ep.stop();
 
 test('npm pack, installed into a fresh strict TypeScript app, runs a replicated map', { timeout: 180_000 }, () => {
   mkdirSync(dir, { recursive: true });
-  const pack = spawnSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts', '--silent'], { cwd: root, encoding: 'utf8' });
+  // npm's cache (and its logs, kept in the cache) inside `dir`, removed with it: the
+  // user's ~/.npm is not this test's to fill. The package has no dependencies, so an
+  // empty cache is enough for --offline.
+  const npmEnv = { ...process.env, npm_config_cache: join(dir, 'npm-cache'), npm_config_update_notifier: 'false' };
+  const pack = spawnSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts', '--silent'], { cwd: root, encoding: 'utf8', env: npmEnv });
   assert.equal(pack.status, 0, pack.stderr);
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   assert.ok(tgz !== undefined, pack.stdout);
@@ -75,7 +79,7 @@ test('npm pack, installed into a fresh strict TypeScript app, runs a replicated 
     join(appDir, 'tsconfig.json'),
     JSON.stringify({ compilerOptions: { strict: true, noUncheckedIndexedAccess: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', skipLibCheck: false, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], outDir: 'out' }, files: ['app.ts'] }),
   );
-  const install = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', join(dir, tgz)], { cwd: appDir, encoding: 'utf8' });
+  const install = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', join(dir, tgz)], { cwd: appDir, encoding: 'utf8', env: npmEnv });
   assert.equal(install.status, 0, install.stderr);
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', appDir], { cwd: appDir, encoding: 'utf8' });
   assert.equal(tsc.status, 0, `the app does not compile against the package's typings:\n${tsc.stdout}${tsc.stderr}`);
