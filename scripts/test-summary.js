@@ -69,7 +69,7 @@ export function formatSummary(outcomes, opts) {
   const skippedSuites = skipped.filter((o) => o.suite).length;
   const lines = ['', '── summary ──'];
   lines.push(
-    `${tests} tests: ${count('pass')} passed, ${count('fail')} failed, ${skipped.length - skippedSuites} skipped, ${count('todo')} todo` +
+    `${tests} test${tests === 1 ? '' : 's'}: ${count('pass')} passed, ${count('fail')} failed, ${skipped.length - skippedSuites} skipped, ${count('todo')} todo` +
       (skippedSuites > 0 ? `; ${skippedSuites} skipped suite${skippedSuites === 1 ? '' : 's'} (their tests did not run)` : ''),
   );
   if (failed.length > 0) {
