@@ -54,8 +54,14 @@ const args = [
 const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, TMPDIR: testTmp } });
 // Ctrl-C reaches the test runner from the terminal; this process waits for it to stop,
 // then still reports and cleans up. SIGTERM is passed on.
-process.on('SIGINT', () => undefined);
-process.on('SIGTERM', () => child.kill('SIGTERM'));
+let interrupted = false;
+process.on('SIGINT', () => {
+  interrupted = true;
+});
+process.on('SIGTERM', () => {
+  interrupted = true;
+  child.kill('SIGTERM');
+});
 const status = await new Promise((resolve) => {
   child.on('error', (err) => {
     console.error(`run-tests: could not start node: ${err.message}`);
@@ -73,6 +79,7 @@ try {
     // the runner did not get as far as writing it
   }
   console.log(formatSummary(parseOutcomes(outcomesText), { cwd: process.cwd(), root: process.getuid?.() === 0 }));
+  if (interrupted) console.log('✖ interrupted: the counts cover only what ran');
 
   console.log('');
   const left = entries(testTmp);
@@ -98,7 +105,7 @@ try {
   }
 }
 if (status === 0 && leaked) console.log('✖ the tests passed but left files behind: failing the run');
-process.exit(status !== 0 ? status : leaked ? 1 : 0);
+process.exit(status !== 0 ? status : interrupted ? 130 : leaked ? 1 : 0);
 
 /** @param {string} d */
 function safeList(d) {

@@ -8,6 +8,8 @@
  * `COHORT_KEEP_TEMP=1` keeps the folders (and prints where they are), to read member
  * outputs after a failure.
  *
+ * SIGINT, SIGTERM and SIGHUP become an exit, so an interrupted run cleans up too.
+ *
  * A plain `process.on('exit')` rather than node:test's `after`: `test/netns.js` is also
  * loaded by the ATC launcher (`--netns`), which is not a test process.
  */
@@ -30,6 +32,15 @@ export function tempDir(prefix: string): string {
     process.on('exit', () => {
       for (const d of [...live]) removeTempDir(d);
     });
+    // Ctrl-C (or the runner's SIGTERM) would end the process without its exit hook: turn
+    // them into an exit, as the network lab does (test/netns.ts).
+    for (const [sig, no] of [
+      ['SIGINT', 2],
+      ['SIGTERM', 15],
+      ['SIGHUP', 1],
+    ] as const) {
+      process.once(sig, () => process.exit(128 + no));
+    }
   }
   return dir;
 }
