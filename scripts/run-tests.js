@@ -8,7 +8,8 @@
 // - Code that ignores TMPDIR (a hard-coded /tmp) is caught by comparing the system temp
 //   folder before and after: a new entry whose name contains "cohort" fails the run (other
 //   processes write there too, so other names are only counted; see looksOurs in
-//   scripts/test-summary.js).
+//   scripts/test-summary.js) — unless another test run using that folder (an older
+//   checkout's, say) was going on meanwhile: then they are listed as maybe its, not failed.
 // - A summary (scripts/summary-reporter.js beside the usual spec reporter): how many
 //   tests passed, failed and were skipped, each skipped test with its file and reason,
 //   and the one command that runs everything.
@@ -21,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { entries, formatLeftovers, formatSummary, humanBytes, looksOurs, newOurs, parseOutcomes, privatePrefix } from './test-summary.js';
+import { entries, formatLeftovers, formatSummary, humanBytes, looksOurs, newOurs, otherTestRuns, parseOutcomes, privatePrefix, selfAndAncestors } from './test-summary.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const keep = (process.env.COHORT_KEEP_TEMP ?? '') !== '' && process.env.COHORT_KEEP_TEMP !== '0';
@@ -62,6 +63,16 @@ process.on('SIGTERM', () => {
   interrupted = true;
   child.kill('SIGTERM');
 });
+// Other test runs sharing the system temp folder, seen at any moment of this one: what
+// appears there named like ours may be theirs (an older checkout writes to /tmp).
+const self = selfAndAncestors();
+/** @type {Map<number, string>} */
+const others = new Map();
+const look = () => {
+  for (const [pid, cwd] of otherTestRuns(systemTmp, self)) others.set(pid, cwd);
+};
+look();
+const watch = setInterval(look, 2_000);
 const status = await new Promise((resolve) => {
   child.on('error', (err) => {
     console.error(`run-tests: could not start node: ${err.message}`);
@@ -69,6 +80,8 @@ const status = await new Promise((resolve) => {
   });
   child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 1)));
 });
+clearInterval(watch);
+look();
 
 let leaked = false;
 try {
@@ -91,12 +104,18 @@ try {
   }
   const created = newOurs(before, safeList(systemTmp)).filter((n) => join(systemTmp, n) !== privateRoot);
   if (created.length > 0) {
-    leaked = !keep;
     const sized = created.map((name) => ({ name, bytes: entries(systemTmp, (n) => n === name)[0]?.bytes ?? 0 }));
-    console.log(formatLeftovers(`${systemTmp} (ignoring TMPDIR)`, sized));
+    if (others.size === 0) {
+      leaked = !keep;
+      console.log(formatLeftovers(`${systemTmp} (ignoring TMPDIR)`, sized));
+    } else {
+      const runs = [...others].map(([pid, cwd]) => `PID ${pid} in ${cwd}`).join(', ');
+      console.log(`⚠ ${created.length} entr${created.length === 1 ? 'y' : 'ies'} named like ours appeared in ${systemTmp}, but other test runs were going on (${runs}): not counted, they may be theirs`);
+      for (const e of sized) console.log(`  ${humanBytes(e.bytes).padStart(9)}  ${e.name}`);
+    }
   }
-  const others = safeList(systemTmp).filter((n) => !before.includes(n) && !looksOurs(n) && join(systemTmp, n) !== privateRoot);
-  if (others.length > 0) console.log(`ℹ ${others.length} other new entr${others.length === 1 ? 'y' : 'ies'} in ${systemTmp} not named like ours (other processes write there too): not counted`);
+  const strangers = safeList(systemTmp).filter((n) => !before.includes(n) && !looksOurs(n) && join(systemTmp, n) !== privateRoot);
+  if (strangers.length > 0) console.log(`ℹ ${strangers.length} other new entr${strangers.length === 1 ? 'y' : 'ies'} in ${systemTmp} not named like ours (other processes write there too): not counted`);
 } finally {
   if (keep) {
     console.log(`ℹ COHORT_KEEP_TEMP: the tests' temporary folders are kept in ${testTmp} (${humanBytes(entries(testTmp).reduce((s, e) => s + e.bytes, 0))}); remove it when done`);

@@ -1,8 +1,8 @@
 // The pieces of `npm test`'s ending (scripts/run-tests.js), kept apart so that
 // test/run-tests.test.ts can check them on made-up input: the summary of what passed,
 // failed and was skipped, and the temporary files the tests left behind.
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
 
 /** The packages `.ci/run` installs so that no test skips (test/run-tests.test.ts checks they match). */
 export const ciPackages = ['nftables', 'iproute2', 'openssl', 'chromium'];
@@ -142,7 +142,8 @@ export function entries(dir, keep = () => true) {
  * entry created during the run counts as the tests' (and fails the run) when its name
  * contains "cohort" (every folder the tests, the CLI, the benchmark and the examples make
  * is named cohort-...). The private folders of other `npm test` runs (`cohort-test-...`,
- * see run-tests.js) belong to those runs and do not count.
+ * see run-tests.js) belong to those runs and do not count; and run-tests.js does not
+ * fail on such entries while another test run shares the folder (`otherTestRuns`).
  * @param {string} name
  */
 export function looksOurs(name) {
@@ -190,4 +191,67 @@ export function formatLeftovers(where, left) {
 export function packagesOfCiRun(ciRunFile) {
   const m = /apt-get install -y(?: --no-install-recommends)? ([^\n}]+)/.exec(readFileSync(ciRunFile, 'utf8'));
   return m === null ? [] : m[1].trim().split(/\s+/);
+}
+
+/**
+ * Other test runs going on on this machine that write to the same system temp folder
+ * (Linux: read from /proc; elsewhere none are seen). A process is a test run when its
+ * command line has `--test` or runs a `run-tests.js`; it shares the folder when its
+ * TMPDIR (or TMP, TEMP, else /tmp, as os.tmpdir() reads them) is that folder.
+ * Processes in `exclude` (this run's ancestors) are skipped. Used to tell our leaks in the system temp folder from another run's.
+ * @param {string} systemTmp
+ * @param {ReadonlySet<number>} exclude
+ * @returns {Map<number, string>} PID -> its working directory
+ */
+export function otherTestRuns(systemTmp, exclude) {
+  /** @type {Map<number, string>} */
+  const found = new Map();
+  let pids = [];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return found;
+  }
+  for (const pid of pids) {
+    if (exclude.has(pid)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!cmd.some((a) => a === '--test' || /(^|[\s/])run-tests\.js(\s|$)/.test(a))) continue;
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      // Its temp folder as node's os.tmpdir() would find it.
+      const get = (/** @type {string} */ k) => env.find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1) ?? '';
+      const tmp = get('TMPDIR') || get('TMP') || get('TEMP') || '/tmp';
+      if (resolve(tmp) !== resolve(systemTmp)) continue;
+      let cwd = '?';
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        // not ours to read
+      }
+      found.set(pid, cwd);
+    } catch {
+      // gone, or not readable
+    }
+  }
+  return found;
+}
+
+/**
+ * This process and its ancestors (Linux /proc; just this process elsewhere).
+ * @returns {Set<number>}
+ */
+export function selfAndAncestors() {
+  const out = new Set([process.pid]);
+  let pid = process.ppid;
+  for (let i = 0; i < 64 && pid > 1 && !out.has(pid); i++) {
+    out.add(pid);
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
+  return out;
 }

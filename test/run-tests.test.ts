@@ -9,7 +9,8 @@
  * folder, each run a child process bounded in time.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -43,6 +44,8 @@ interface Summary {
   looksOurs(name: string): boolean;
   newOurs(before: readonly string[], after: readonly string[]): string[];
   packagesOfCiRun(file: string): string[];
+  otherTestRuns(systemTmp: string, exclude: ReadonlySet<number>): Map<number, string>;
+  selfAndAncestors(): Set<number>;
 }
 // Plain JavaScript (the runner must work before anything is compiled), loaded by path.
 const s = (await import(pathToFileURL(join(root, 'scripts', 'test-summary.js')).href)) as Summary;
@@ -151,7 +154,7 @@ test('a test process removes its temp folders when its tests fail, and the runne
   writeFileSync(
     join(dir, 'leaks.test.js'),
     `import { test } from 'node:test';\nimport { mkdtempSync, mkdirSync } from 'node:fs';\nimport { tmpdir } from 'node:os';\nimport { join } from 'node:path';\n` +
-      `test('leaks', () => { mkdtempSync(join(tmpdir(), 'cohort-leak-')); mkdirSync(join(process.env.FAKE_SYSTEM_TMP, 'cohort-hardcoded')); });\n`,
+      `test('leaks', () => { mkdtempSync(join(tmpdir(), 'cohort-leak-')); mkdtempSync(join(process.env.FAKE_SYSTEM_TMP, 'cohort-hardcoded-')); });\n`,
   );
   writeFileSync(join(dir, 'tidy.test.js'), `import { test } from 'node:test';\ntest('tidy', () => {});\n`);
   // The runner's "system temp folder" is a fresh one here, so the check sees only this run.
@@ -177,11 +180,51 @@ test('a test process removes its temp folders when its tests fail, and the runne
   assert.equal(leaking.status, 1, `a passing run that leaks fails:\n${leaking.output}`);
   assert.match(leaking.output, /^1 test: 1 passed, 0 failed, 0 skipped, 0 todo$/m);
   assert.match(leaking.output, /^✖ the tests left 1 entry \(.*\) in the tests' temporary folder .*\n +\d+(\.\d)? [KM]?B {2}cohort-leak-\w+$/m);
-  assert.match(leaking.output, /^✖ the tests left 1 entry \(.*\) in .*system-tmp \(ignoring TMPDIR\).*\n +\d+(\.\d)? [KM]?B {2}cohort-hardcoded$/m);
+  assert.match(leaking.output, /^✖ the tests left 1 entry \(.*\) in .*system-tmp \(ignoring TMPDIR\).*\n +\d+(\.\d)? [KM]?B {2}cohort-hardcoded-\w+$/m);
 
   const tidy = run('tidy.test.js');
   assert.equal(tidy.status, 0, tidy.output);
   assert.match(tidy.output, /^nothing skipped$/m);
   // Each run removed its private folder, whatever happened; only the planted leak is left.
-  assert.deepEqual(readdirSync(systemTmp), ['cohort-hardcoded']);
+  assert.deepEqual(readdirSync(systemTmp).map((n) => n.replace(/-\w+$/, '')), ['cohort-hardcoded']);
+});
+
+/** A process that looks like a test run (`--test` on its command line) with TMPDIR `tmp`, until killed. */
+function fakeRun(tmp: string): ChildProcess {
+  return spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', '--', '--test'], { stdio: 'ignore', env: nestedEnv({ TMPDIR: tmp }) });
+}
+
+test('another test run sharing the system temp folder is seen, and what appears there named like ours is then not failed', { skip: existsSync('/proc/self/cmdline') ? false : 'no /proc to see other processes' }, async () => {
+  const dir = tempDir('cohort-other-runs-');
+  const systemTmp = join(dir, 'system-tmp');
+  mkdirSync(systemTmp);
+  const self = s.selfAndAncestors();
+  assert.ok(self.has(process.pid) && self.has(process.ppid), [...self].join(' '));
+  const sharing = fakeRun(systemTmp);
+  const elsewhere = fakeRun(join(dir, 'elsewhere'));
+  try {
+    await Promise.all([sharing, elsewhere].map((c) => new Promise((resolve) => c.once('spawn', resolve))));
+    const seen = s.otherTestRuns(systemTmp, self);
+    assert.ok(seen.has(sharing.pid!), `the run sharing ${systemTmp} is seen: ${JSON.stringify([...seen])}`);
+    assert.ok(!seen.has(elsewhere.pid!), 'a run with its own TMPDIR is not');
+    assert.ok(!s.otherTestRuns(systemTmp, new Set([...self, sharing.pid!])).has(sharing.pid!), 'an excluded PID is not');
+
+    writeFileSync(
+      join(dir, 'leaks.test.js'),
+      `import { test } from 'node:test';\nimport { mkdtempSync } from 'node:fs';\nimport { join } from 'node:path';\n` +
+        `test('leaks', () => { mkdtempSync(join(process.env.FAKE_SYSTEM_TMP, 'cohort-hardcoded-')); });\n`,
+    );
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'run-tests.js'), join(dir, 'leaks.test.js')], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+      env: nestedEnv({ TMPDIR: systemTmp, FAKE_SYSTEM_TMP: systemTmp, COHORT_KEEP_TEMP: '' }),
+    });
+    const output = `${r.stdout}${r.stderr}`;
+    assert.equal(r.status, 0, output);
+    assert.match(output, new RegExp(`^⚠ 1 entry named like ours appeared in .*system-tmp, but other test runs were going on \\(PID ${sharing.pid} in .*\\): not counted`, 'm'));
+  } finally {
+    for (const c of [sharing, elsewhere]) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, 'SIGKILL');
+  }
 });
