@@ -24,6 +24,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { Lab, NetMember, inCI, labUnavailable, removeTempDir, runCheck, startMembers, subDir, tempDir } from './netns.js';
+import { keepTemp } from './temp.js';
 import type { Line } from './netns.js';
 
 const suspectMs = 1000;
@@ -57,7 +58,7 @@ async function withLab(n: number, name: string, body: (lab: Lab, dir: string) =>
   } finally {
     lab.destroy();
     // Removed also on failure (COHORT_KEEP_TEMP=1 keeps it, to read the member outputs).
-    if (!ok) console.log(`# ${name} failed: COHORT_KEEP_TEMP=1 keeps the member outputs (${dir})`);
+    if (!ok && !keepTemp) console.log(`# ${name} failed: run with COHORT_KEEP_TEMP=1 to keep the member outputs`);
     removeTempDir(dir);
   }
 }
