@@ -91,17 +91,20 @@ seconds + 60 s passed); 2 bad usage.`;
 /** A throwaway CA and one certificate it signed, for `--tls` (needs the openssl command). */
 function throwawayPki(): { key: string; cert: string; ca: string } {
   const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-tls-'));
-  const run = (args: string[]): void => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`--tls needs the openssl command: openssl ${args[0]} failed: ${r.stderr ?? r.error?.message}`);
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=cohort bench CA']);
-  run(['req', ...ec, '-keyout', 'm.key', '-out', 'm.csr', '-subj', '/CN=cohort bench member']);
-  run(['x509', '-req', '-in', 'm.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'm.pem', '-days', '2']);
-  const pems = { key: readFileSync(join(dir, 'm.key'), 'utf8'), cert: readFileSync(join(dir, 'm.pem'), 'utf8'), ca: readFileSync(join(dir, 'ca.pem'), 'utf8') };
-  rmSync(dir, { recursive: true, force: true });
-  return pems;
+  try {
+    const run = (args: string[]): void => {
+      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`--tls needs the openssl command: openssl ${args[0]} failed: ${r.stderr ?? r.error?.message}`);
+    };
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+    run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=cohort bench CA']);
+    run(['req', ...ec, '-keyout', 'm.key', '-out', 'm.csr', '-subj', '/CN=cohort bench member']);
+    run(['x509', '-req', '-in', 'm.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'm.pem', '-days', '2']);
+    return { key: readFileSync(join(dir, 'm.key'), 'utf8'), cert: readFileSync(join(dir, 'm.pem'), 'utf8'), ca: readFileSync(join(dir, 'ca.pem'), 'utf8') };
+  } finally {
+    // Also when openssl fails: the keys are not left behind.
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A bad command line: one line on standard error, exit status 2. */

@@ -40,8 +40,8 @@ const haveChromium = existsSync(chromiumPath);
 const inCi = process.env['CI'] !== undefined && process.env['CI'] !== '' && process.env['CI'] !== 'false';
 const waitMs = 20_000;
 
-if (!haveChromium) {
-  const why = `no chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`;
+const why = haveChromium ? undefined : `no chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`;
+if (why !== undefined) {
   if (inCi) throw new Error(`atc-browser: ${why}; CI must run this test`);
   console.log(`# atc-browser skipped: ${why}`);
 }
@@ -115,7 +115,7 @@ async function until(page: Page, what: string, fn: () => boolean, timeoutMs = wa
   }
 }
 
-describe('ATC web demo in a browser', { skip: !haveChromium, timeout: 180_000 }, () => {
+describe('ATC web demo in a browser', { skip: why ?? false, timeout: 180_000 }, () => {
   let demo: Demo | null = null;
   let browser: Browser | null = null;
   const pages = new Map<string, Page>();

@@ -23,7 +23,7 @@ if (why !== undefined) {
 }
 const waitMs = 20_000;
 
-describe('ATC web demo in network namespaces', { skip: why !== undefined, timeout: 120_000 }, () => {
+describe('ATC web demo in network namespaces', { skip: why ?? false, timeout: 120_000 }, () => {
   let demo: Demo | null = null;
 
   before(async () => {

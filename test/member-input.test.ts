@@ -9,10 +9,10 @@
  * happens.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { defaultCoreConfig } from '../src/core/config.js';
 import { MemberProc, killAll, tempDir } from './procs.js';
+import { removeTempDir } from './temp.js';
 
 test('cohort member: a line over messageBytesMax is reported on stderr and skipped; the lines after it are sent and end of input exits 0', { timeout: 30_000 }, async () => {
   const max = defaultCoreConfig.messageBytesMax;
@@ -41,6 +41,6 @@ test('cohort member: a line over messageBytesMax is reported on stderr and skipp
     assert.ok(m.lines.every((l) => typeof l.event === 'string'), JSON.stringify(m.lines.slice(0, 5)));
   } finally {
     if (m !== undefined) killAll([m]);
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 });

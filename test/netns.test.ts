@@ -21,10 +21,10 @@
  * except when CI is set, where that is a failure.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { Lab, NetMember, inCI, labUnavailable, runCheck, startMembers, subDir, tempDir } from './netns.js';
+import { Lab, NetMember, inCI, labUnavailable, removeTempDir, runCheck, startMembers, subDir, tempDir } from './netns.js';
+import { keepTemp } from './temp.js';
 import type { Line } from './netns.js';
 
 const suspectMs = 1000;
@@ -57,8 +57,9 @@ async function withLab(n: number, name: string, body: (lab: Lab, dir: string) =>
     ok = true;
   } finally {
     lab.destroy();
-    if (ok) rmSync(dir, { recursive: true, force: true });
-    else console.log(`# ${name}: member outputs kept in ${dir}`);
+    // Removed also on failure (COHORT_KEEP_TEMP=1 keeps it, to read the member outputs).
+    if (!ok && !keepTemp) console.log(`# ${name} failed: run with COHORT_KEEP_TEMP=1 to keep the member outputs`);
+    removeTempDir(dir);
   }
 }
 

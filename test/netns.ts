@@ -35,8 +35,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants, createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -683,10 +682,8 @@ export function runCheck(files: readonly string[], opts: { quiescent?: boolean; 
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error === undefined ? '' : String(r.error)}` };
 }
 
-/** A fresh temp folder for a test's output files. */
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+/** A fresh temp folder for a test's output files, removed when the test process exits (see `temp.ts`). */
+export { removeTempDir, tempDir } from './temp.js';
 
 /** `dir/name`, created if missing. */
 export function subDir(dir: string, name: string): string {

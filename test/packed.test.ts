@@ -63,7 +63,11 @@ for (const ep of [d, c, b, a]) await ep.stop();
 
 test('npm pack, installed into a fresh strict TypeScript app, runs a replicated map', { timeout: 180_000 }, () => {
   mkdirSync(dir, { recursive: true });
-  const pack = spawnSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts', '--silent'], { cwd: root, encoding: 'utf8' });
+  // npm's cache (and its logs, kept in the cache) inside `dir`, removed with it: the
+  // user's ~/.npm is not this test's to fill. The package has no dependencies, so an
+  // empty cache is enough for --offline.
+  const npmEnv = { ...process.env, npm_config_cache: join(dir, 'npm-cache'), npm_config_update_notifier: 'false' };
+  const pack = spawnSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts', '--silent'], { cwd: root, encoding: 'utf8', env: npmEnv });
   assert.equal(pack.status, 0, pack.stderr);
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   assert.ok(tgz !== undefined, pack.stdout);
@@ -75,7 +79,7 @@ test('npm pack, installed into a fresh strict TypeScript app, runs a replicated 
     join(appDir, 'tsconfig.json'),
     JSON.stringify({ compilerOptions: { strict: true, noUncheckedIndexedAccess: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', skipLibCheck: false, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], outDir: 'out' }, files: ['app.ts'] }),
   );
-  const install = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=warn', join(dir, tgz)], { cwd: appDir, encoding: 'utf8' });
+  const install = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=warn', join(dir, tgz)], { cwd: appDir, encoding: 'utf8', env: npmEnv });
   assert.equal(install.status, 0, install.stderr);
   // The package runs nothing at install: npm 11 warns about any install script (prepare included).
   assert.doesNotMatch(install.stderr, /install-scripts|cohort-vsync@[^ ]* \((pre|post)?(install|prepare)/, install.stderr);
@@ -90,7 +94,7 @@ test('npm pack, installed into a fresh strict TypeScript app, runs a replicated 
   assert.equal(maps!['keys'], 9);
   assert.deepEqual(bad, { code: 'ERR_BAD_OPTION' });
   // The command, as installed: npx finds it, and it reads its version from its own package.json.
-  const version = spawnSync('npx', ['--offline', 'cohort', '--version'], { cwd: appDir, encoding: 'utf8', timeout: 30_000 });
+  const version = spawnSync('npx', ['--offline', 'cohort', '--version'], { cwd: appDir, encoding: 'utf8', timeout: 30_000, env: npmEnv });
   assert.equal(version.status, 0, version.stderr);
   assert.equal(version.stdout, `${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`);
 });

@@ -5,8 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,9 +179,8 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
   }
 }
 
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+/** A fresh temp folder for a test's output files, removed when the test process exits (see `temp.ts`). */
+export { tempDir } from './temp.js';
 
 /** Kill (SIGKILL, by PID) every process still running; for `after` hooks. */
 export function killAll(procs: readonly MemberProc[]): void {

@@ -244,7 +244,7 @@ if (opensslMissing) {
   console.log('# skipping the TLS probe test: no openssl command');
 }
 
-test('with TLS: a certificate of the network CA gets an answer; another CA or no TLS is refused', { skip: opensslMissing, timeout: 60_000 }, async () => {
+test('with TLS: a certificate of the network CA gets an answer; another CA or no TLS is refused', { skip: opensslMissing && 'no openssl command', timeout: 60_000 }, async () => {
   const dir = tempDir('cohort-status-tls-');
   const openssl = (args: readonly string[]): void => {
     const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });

@@ -88,7 +88,7 @@ async function start(tls: Pem, log: string[], got: Message[]): Promise<TcpTransp
 
 const probe = (t: TcpTransport, id: string): Message => ({ t: 'probe', from: { id, inc: 1 }, addr: t.address, config: [] });
 
-test('TLS: members of one CA talk; another CA, an expired certificate, and no TLS are refused and logged with the address', { skip: opensslMissing, timeout: 60_000 }, async () => {
+test('TLS: members of one CA talk; another CA, an expired certificate, and no TLS are refused and logged with the address', { skip: opensslMissing && 'no openssl command', timeout: 60_000 }, async () => {
   const dir = tempDir('cohort-tls-');
   const issue = makeCa(join(dir, 'ca'), 'cohort test CA');
   const rogue = makeCa(join(dir, 'rogue'), 'rogue CA');
@@ -127,7 +127,7 @@ test('TLS: members of one CA talk; another CA, an expired certificate, and no TL
   assert.equal(gotA.length, 1, 'only b got through');
 });
 
-test('TLS: a member speaks only as the id its certificate names (tls.idFrom cn); idFrom none lets any id through', { skip: opensslMissing, timeout: 60_000 }, async () => {
+test('TLS: a member speaks only as the id its certificate names (tls.idFrom cn); idFrom none lets any id through', { skip: opensslMissing && 'no openssl command', timeout: 60_000 }, async () => {
   const dir = tempDir('cohort-tls-');
   const issue = makeCa(join(dir, 'ca'), 'cohort test CA');
   const logA: string[] = [];
@@ -152,7 +152,7 @@ test('TLS: a member speaks only as the id its certificate names (tls.idFrom cn);
   await assert.rejects(Endpoint.start({ id: 'x', listen: '127.0.0.1:0', tls: issue('y') }), /option tls\.cert names CN=y, but option id is "x"/);
 });
 
-test('TLS: two cohort member processes form a group with --tls-cert/--tls-key/--tls-ca', { skip: opensslMissing, timeout: 60_000 }, async () => {
+test('TLS: two cohort member processes form a group with --tls-cert/--tls-key/--tls-ca', { skip: opensslMissing && 'no openssl command', timeout: 60_000 }, async () => {
   const dir = tempDir('cohort-tls-');
   const issue = makeCa(join(dir, 'ca'), 'cohort test CA');
   const files = (who: string): string[] => {

@@ -98,6 +98,8 @@ if (values.netns === true) {
   // it); this supervisor stops its controllers first and exits 0, so it takes them over.
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
   socketDir = mkdtempSync(join(tmpdir(), 'cohort-atc-'));
+  // Every way out (shutdown, a fatal error, process.exit) removes it.
+  process.on('exit', () => rmSync(socketDir, { recursive: true, force: true }));
 }
 const ipPath = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? 'ip';
 const netnsPort = 7000;
