@@ -29,7 +29,7 @@ import { MEMBERS } from './options.js';
 import type { PeersOptions } from './options.js';
 import { alive, endPid, log, must, onCleanup, run, sleep, start, stopAll, waitAll } from './procs.js';
 import type { Tracked } from './procs.js';
-import { latResult, memberLines, tputResult } from './results.js';
+import { memberLines, runWorkload } from './results.js';
 
 export const corosyncPackages = ['corosync', 'libcpg-dev', 'libcorosync-common-dev', 'libqb-dev', 'gcc', 'libc6-dev', 'iproute2', 'util-linux'];
 /** The RESULT lines' config: transport, delivery order, scheduling. */
@@ -181,38 +181,7 @@ export async function runCorosync(o: PeersOptions, work: string, client: string)
       return lines;
     };
 
-    const results: string[] = [];
-    const id = { system: 'corosync', config: corosyncConfig };
-    if (o.tput) {
-      for (const senders of o.senders) {
-        for (const size of o.sizes) {
-          const reps: Map<string, string>[][] = [];
-          for (let r = 0; r < o.reps; r++) {
-            const lines = await once('tput', senders, size, o.seconds);
-            log(`corosync tput senders=${senders} size=${size} rep ${r + 1}: ${lines.map((l) => l.get('msgs_per_s')).join(', ')} msgs/s per member`);
-            reps.push(lines);
-          }
-          const line = tputResult({ ...id, senders, size }, reps, MEMBERS);
-          process.stdout.write(`${line}\n`);
-          results.push(line);
-        }
-      }
-    }
-    if (o.lat) {
-      for (const size of o.sizes) {
-        const reps: Map<string, string>[][] = [];
-        for (let r = 0; r < o.reps; r++) {
-          const lines = await once('lat', 1, size, o.latSeconds);
-          const s = lines.find((l) => l.has('p50_us'));
-          log(`corosync lat size=${size} rep ${r + 1}: p50 ${s?.get('p50_us') ?? '?'} µs, p99 ${s?.get('p99_us') ?? '?'} µs`);
-          reps.push(lines);
-        }
-        const line = latResult({ ...id, senders: 1, size }, reps);
-        process.stdout.write(`${line}\n`);
-        results.push(line);
-      }
-    }
-    return results;
+    return await runWorkload(o, 'corosync', { tput: corosyncConfig, lat: corosyncConfig }, MEMBERS, once);
   } finally {
     await stopAll(daemons, 10_000);
     for (const n of [...ns.n, ns.br]) if (namespaces().includes(n)) deleteNamespace(n);

@@ -33,7 +33,7 @@ import { MEMBERS } from './options.js';
 import type { PeersOptions } from './options.js';
 import { log, must, run, sleep, start, waitAll } from './procs.js';
 import type { Tracked } from './procs.js';
-import { latResult, memberLines, tputResult } from './results.js';
+import { memberLines, runWorkload } from './results.js';
 
 export const jgroupsJar = '/usr/share/java/jgroups.jar';
 export const jgroupsPackages = ['libjgroups-java', 'unzip'];
@@ -117,35 +117,5 @@ export async function runJgroups(o: PeersOptions, work: string, classes: string)
     return lines;
   };
 
-  const results: string[] = [];
-  if (o.tput) {
-    for (const senders of o.senders) {
-      for (const size of o.sizes) {
-        const reps: Map<string, string>[][] = [];
-        for (let r = 0; r < o.reps; r++) {
-          const lines = await once('tput', senders, size, o.seconds);
-          log(`jgroups tput senders=${senders} size=${size} rep ${r + 1}: ${lines.map((l) => l.get('msgs_per_s')).join(', ')} msgs/s per member`);
-          reps.push(lines);
-        }
-        const line = tputResult({ system: 'jgroups', config: 'tcp-seq-q', senders, size }, reps, MEMBERS);
-        process.stdout.write(`${line}\n`);
-        results.push(line);
-      }
-    }
-  }
-  if (o.lat) {
-    for (const size of o.sizes) {
-      const reps: Map<string, string>[][] = [];
-      for (let r = 0; r < o.reps; r++) {
-        const lines = await once('lat', 1, size, o.latSeconds);
-        const s = lines.find((l) => l.has('p50_us'));
-        log(`jgroups lat size=${size} rep ${r + 1}: p50 ${s?.get('p50_us') ?? '?'} µs, p99 ${s?.get('p99_us') ?? '?'} µs`);
-        reps.push(lines);
-      }
-      const line = latResult({ system: 'jgroups', config: 'tcp-seq-q-nb', senders: 1, size }, reps);
-      process.stdout.write(`${line}\n`);
-      results.push(line);
-    }
-  }
-  return results;
+  return runWorkload(o, 'jgroups', { tput: 'tcp-seq-q', lat: 'tcp-seq-q-nb' }, MEMBERS, once);
 }

@@ -16,6 +16,8 @@
  */
 import { cpus, release, totalmem } from 'node:os';
 import { median } from '../runs.js';
+import type { PeersOptions } from './options.js';
+import { log } from './procs.js';
 
 /** `KEY=value` pairs of a line after its first word. */
 export function keyValues(line: string): Map<string, string> {
@@ -138,4 +140,46 @@ export function mergeResults(previous: string, ranSystems: readonly string[], fr
     return sys !== undefined && !ranSystems.includes(sys);
   });
   return `${[...kept, ...fresh].join('\n')}\n`;
+}
+
+/** One run of a peer: every member's MEMBER lines (fewer when some did not report). */
+export type RunOnce = (mode: 'tput' | 'lat', senders: number, size: number, windowS: number) => Promise<Map<string, string>[]>;
+
+/**
+ * The workload of `npm run bench` on one peer: every throughput point (senders × sizes),
+ * then every latency point, each repeated `o.reps` times through `once`; one RESULT
+ * line per point, printed as it is known and returned.
+ */
+export async function runWorkload(o: PeersOptions, system: string, config: { readonly tput: string; readonly lat: string }, members: number, once: RunOnce): Promise<string[]> {
+  const results: string[] = [];
+  const emit = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+    results.push(line);
+  };
+  if (o.tput) {
+    for (const senders of o.senders) {
+      for (const size of o.sizes) {
+        const reps: Map<string, string>[][] = [];
+        for (let r = 0; r < o.reps; r++) {
+          const lines = await once('tput', senders, size, o.seconds);
+          log(`${system} tput senders=${senders} size=${size} rep ${r + 1}: ${lines.map((l) => l.get('msgs_per_s')).join(', ')} msgs/s per member`);
+          reps.push(lines);
+        }
+        emit(tputResult({ system, config: config.tput, senders, size }, reps, members));
+      }
+    }
+  }
+  if (o.lat) {
+    for (const size of o.sizes) {
+      const reps: Map<string, string>[][] = [];
+      for (let r = 0; r < o.reps; r++) {
+        const lines = await once('lat', 1, size, o.latSeconds);
+        const s = lines.find((l) => l.has('p50_us'));
+        log(`${system} lat size=${size} rep ${r + 1}: p50 ${s?.get('p50_us') ?? '?'} µs, p99 ${s?.get('p99_us') ?? '?'} µs`);
+        reps.push(lines);
+      }
+      emit(latResult({ system, config: config.lat, senders: 1, size }, reps));
+    }
+  }
+  return results;
 }
