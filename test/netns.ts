@@ -40,6 +40,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { onLines, withTimeout } from './procs.js';
+import { exitOnSignals } from './temp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The `cohort` command of this checkout. */
@@ -152,13 +153,7 @@ function installExitHooks(): void {
   process.on('exit', () => {
     for (const lab of [...liveLabs]) lab.destroy();
   });
-  for (const [sig, no] of [
-    ['SIGINT', 2],
-    ['SIGTERM', 15],
-    ['SIGHUP', 1],
-  ] as const) {
-    process.once(sig, () => process.exit(128 + no));
-  }
+  exitOnSignals();
 }
 
 /** Namespace names of labs: `PREFIX-PID-HEX6-(br|hN)`. */

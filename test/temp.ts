@@ -32,17 +32,28 @@ export function tempDir(prefix: string): string {
     process.on('exit', () => {
       for (const d of [...live]) removeTempDir(d);
     });
-    // Ctrl-C (or the runner's SIGTERM) would end the process without its exit hook: turn
-    // them into an exit, as the network lab does (test/netns.ts).
-    for (const [sig, no] of [
-      ['SIGINT', 2],
-      ['SIGTERM', 15],
-      ['SIGHUP', 1],
-    ] as const) {
-      process.once(sig, () => process.exit(128 + no));
-    }
+    exitOnSignals();
   }
   return dir;
+}
+
+let signalsHooked = false;
+
+/**
+ * Ctrl-C (or the runner's SIGTERM) would end the process without its `exit` hooks (this
+ * file's, and the network lab's in test/netns.ts): turn SIGINT, SIGTERM and SIGHUP into
+ * an exit with the shell's status for that signal. Idempotent.
+ */
+export function exitOnSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const [sig, no] of [
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+    ['SIGHUP', 1],
+  ] as const) {
+    process.once(sig, () => process.exit(128 + no));
+  }
 }
 
 /** Remove `dir` now (kept, with its path printed, under COHORT_KEEP_TEMP). */
