@@ -1,6 +1,6 @@
 /**
  * The status probe's client: asks one endpoint for its status document
- * (`src/status.ts`) over the same TCP transport, with the same authentication, as a
+ * (`src/ops/status.ts`) over the same TCP transport, with the same authentication, as a
  * member — so where the network has a secret or TLS, only a holder of it can look.
  *
  * How a reply reaches a prober that is not a member: the prober listens too (on an
@@ -17,8 +17,8 @@
 import { randomInt } from 'node:crypto';
 import type { MemberRef, Message } from './core/types.js';
 import { ErrorCode, OptionError, ProbeError } from './errors.js';
-import { decodeStatus } from './status.js';
-import type { StatusDocument } from './status.js';
+import { decodeStatus } from './ops/status.js';
+import type { StatusDocument } from './ops/status.js';
 import { isLoopback, parseHostPort } from './transport/address.js';
 import { TcpTransport } from './transport/tcp.js';
 

@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import { CohortError, ErrorCode, OptionError, ProbeError } from '../errors.js';
 import { StatusProber } from '../probe.js';
-import type { StatusDocument, StatusFailure, StatusViewChange } from '../status.js';
+import type { StatusDocument, StatusFailure, StatusViewChange } from '../ops/status.js';
 import { ExitCode, jsonError } from './exit.js';
 import { securityFlags, securityOptions } from './member.js';
 import { UsageError } from './usage.js';

@@ -453,7 +453,7 @@ export interface StatusReplyMsg {
   readonly from: MemberRef;
   /** The request's `id`. */
   readonly id: number;
-  /** `JSON.stringify` of a `StatusDocument` (`src/status.ts`), at most `STATUS_DOC_BYTES_MAX` bytes. */
+  /** `JSON.stringify` of a `StatusDocument` (`src/ops/status.ts`), at most `STATUS_DOC_BYTES_MAX` bytes. */
   readonly doc: Uint8Array;
 }
 

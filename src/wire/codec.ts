@@ -223,7 +223,7 @@ export const defaultWireLimits: Readonly<WireLimits> = Object.freeze({
 
 /**
  * Largest status document (`status-reply`'s `doc`), in bytes, whatever
- * `payloadBytesMax` allows: an endpoint trims its document to fit (`src/status.ts`).
+ * `payloadBytesMax` allows: an endpoint trims its document to fit (`src/ops/status.ts`).
  */
 export const STATUS_DOC_BYTES_MAX = 1024 * 1024;
 
