@@ -84,6 +84,11 @@ export class SimDisk implements Disk {
     this.arm(point, 'crash');
   }
 
+  /** Forget an armed `failAt` / `crashAt` that has not fired. */
+  disarm(): void {
+    this.fault = undefined;
+  }
+
   private arm(point: number, kind: 'fail' | 'crash'): void {
     if (!Number.isSafeInteger(point) || point <= this.stats.writePoints) {
       throw new OptionError(`write point ${String(point)} is not ahead (${this.stats.writePoints} passed)`);
