@@ -247,7 +247,7 @@ interface ScriptRun {
  */
 async function script(disk: SimDisk, run: ScriptRun): Promise<void> {
   try {
-    const log = await SegmentLog.open(disk, { segmentBytes: 260 });
+    const log = await SegmentLog.open(disk.handle(), { segmentBytes: 260 });
     const base = log.nextIndex;
     for (let round = 0; round < 6; round++) {
       for (let k = 0; k < 1 + (round % 3) * 2; k++) {
@@ -271,7 +271,7 @@ async function script(disk: SimDisk, run: ScriptRun): Promise<void> {
 
 /** After a crash: the log opens, is a prefix of what was appended, holds everything durable, and goes on. */
 async function checkAfterCrash(disk: SimDisk, run: ScriptRun, what: string): Promise<SegmentLog['recovery'] & { end: number }> {
-  const log = await SegmentLog.open(disk, { segmentBytes: 260 });
+  const log = await SegmentLog.open(disk.handle(), { segmentBytes: 260 });
   const end = log.nextIndex;
   const got = all(log);
   const first = log.firstIndex;
@@ -337,6 +337,87 @@ test('a crash during recovery itself (after a torn crash) still recovers', async
     }
     await checkAfterCrash(disk, run, `seed ${seed}`);
   }
+});
+
+type Op =
+  | { t: 'append'; n: number }
+  | { t: 'sync' }
+  | { t: 'syncInFlight' }
+  | { t: 'crash' }
+  | { t: 'truncate'; before: number }
+  | { t: 'reopen' };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('append' as const), n: fc.integer({ min: 1, max: 6 }) }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'sync' as const }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'syncInFlight' as const }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'crash' as const }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('truncate' as const), before: fc.nat(80) }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) },
+);
+
+/** The model: what was appended (by index), what a resolved sync called durable, how far truncation may have cut. */
+interface Model {
+  appended: Rec[];
+  durable: number;
+  truncatedTo: number;
+}
+
+/** Open after a crash or a close, and check the log against the model; then the model forgets what was lost. */
+async function reopenAndCheck(disk: SimDisk, m: Model, what: string): Promise<SegmentLog> {
+  const log = await SegmentLog.open(disk.handle(), { segmentBytes: 200 });
+  assert.ok(log.nextIndex - 1 >= m.durable, `${what}: ends at ${log.nextIndex - 1}, ${m.durable} was durable`);
+  assert.ok(log.nextIndex <= m.appended.length, `${what}: more than appended`);
+  assert.ok(log.firstIndex <= Math.max(m.truncatedTo, 0), `${what}: first ${log.firstIndex}, truncated to ${m.truncatedTo}`);
+  assertRecords(all(log), m.appended.slice(log.firstIndex, log.nextIndex), log.firstIndex, what);
+  m.appended.length = log.nextIndex;
+  m.durable = log.nextIndex - 1;
+  return log;
+}
+
+/** Run one op against the log and the model; returns the log to use next. */
+async function step(disk: SimDisk, log: SegmentLog, m: Model, o: Op, what: string): Promise<SegmentLog> {
+  switch (o.t) {
+    case 'append':
+      for (let k = 0; k < o.n; k++) {
+        const r = rec(m.appended.length);
+        assert.equal(log.append(r.kind, r.payload), m.appended.push(r) - 1);
+      }
+      return log;
+    case 'sync':
+      m.durable = Math.max(m.durable, await log.sync());
+      return log;
+    case 'syncInFlight':
+      log.sync().then((d) => (m.durable = Math.max(m.durable, d)), () => undefined);
+      return log;
+    case 'crash':
+      disk.crash();
+      await new Promise((resolve) => setImmediate(resolve)); // the dead writer's promises settle (reject)
+      return reopenAndCheck(disk, m, `${what}: after a crash`);
+    case 'truncate':
+      await log.truncateBefore(o.before);
+      m.truncatedTo = Math.max(m.truncatedTo, Math.min(o.before, log.nextIndex));
+      return log;
+    case 'reopen':
+      await log.close();
+      m.durable = m.appended.length - 1; // close syncs
+      return reopenAndCheck(disk, m, `${what}: after a close`);
+  }
+}
+
+test('by property: any mix of appends, syncs (awaited or in flight), truncations, crashes and reopenings keeps the log a prefix holding everything synced', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.nat(1_000_000), async (ops, seed) => {
+      const disk = new SimDisk(new SeededRng(seed));
+      const m: Model = { appended: [], durable: -1, truncatedTo: -1 };
+      let log = await SegmentLog.open(disk.handle(), { segmentBytes: 200 });
+      for (const [i, o] of ops.entries()) log = await step(disk, log, m, o, `op ${i} (${o.t})`);
+      await log.close();
+      m.durable = m.appended.length - 1;
+      await reopenAndCheck(disk, m, 'at the end');
+    }),
+    { numRuns: 150, seed: 1919 },
+  );
 });
 
 test('the node disk: round trip, roll-over, reopen and a torn tail in a temp folder (removed even on failure)', async () => {

@@ -222,6 +222,38 @@ export class SimDisk implements Disk {
     this.ghosts = new Map();
   }
 
+  /**
+   * A handle for one incarnation of the process that writes: the same files, but
+   * every call after the next crash throws {@link SimDiskCrash}, and a sync in flight
+   * across it rejects, so that a crashed writer's leftover work (a flush awaiting its
+   * fsync) can neither touch the rebooted disk nor report durability.
+   */
+  handle(): Disk {
+    const epoch = this.epoch;
+    const alive = (): void => {
+      if (this.epoch !== epoch) throw new SimDiskCrash(this.stats.writePoints);
+    };
+    return {
+      list: () => (alive(), this.list()),
+      read: (name) => (alive(), this.read(name)),
+      create: (name) => (alive(), this.create(name)),
+      append: (name, bytes) => (alive(), this.append(name, bytes)),
+      truncate: (name, size) => (alive(), this.truncate(name, size)),
+      remove: (name) => (alive(), this.remove(name)),
+      sync: async (name) => {
+        alive();
+        await this.sync(name);
+        alive();
+      },
+      syncDir: async () => {
+        alive();
+        await this.syncDir();
+        alive();
+      },
+      close: () => undefined,
+    };
+  }
+
   /** Flip bits of one byte of a file, synced or not (a bad sector, for tests). */
   corrupt(name: string, offset: number, mask = 0xff): void {
     const f = this.file(name);
