@@ -449,3 +449,32 @@ test('the node disk: round trip, roll-over, reopen and a torn tail in a temp fol
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the sim disk completes syncs when its injected defer says: appends meanwhile wait for the next group commit', async () => {
+  const waiting: (() => void)[] = [];
+  let held = true;
+  const disk = new SimDisk(new SeededRng(5), { defer: (done) => (held ? waiting.push(done) : queueMicrotask(done)) });
+  const log = await SegmentLog.open(disk.handle());
+  log.append(0, new Uint8Array([1]));
+  let durable = -2;
+  const first = log.sync().then((d) => (durable = d));
+  // Bounded: each round releases what waits; the first flush needs an fsync and a directory sync.
+  for (let round = 0; round < 10 && durable === -2; round++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (round === 0) {
+      assert.equal(durable, -2, 'not durable before the disk says so');
+      log.append(0, new Uint8Array([2])); // arrives during the flush: the next batch
+    }
+    waiting.splice(0).forEach((done) => done());
+  }
+  await first;
+  assert.equal(durable, 0, 'the first batch only');
+  const second = log.sync();
+  for (let round = 0; round < 10 && waiting.length === 0; round++) await new Promise((resolve) => setImmediate(resolve));
+  disk.crash(); // the power goes while the second batch's fsync is in flight
+  held = false;
+  waiting.splice(0).forEach((done) => done());
+  await assert.rejects(second, SimDiskCrash);
+  const again = await SegmentLog.open(disk.handle());
+  assert.ok(again.nextIndex === 1 || again.nextIndex === 2, `after the crash: ${again.nextIndex} records`);
+});

@@ -14,7 +14,9 @@
  * can run a scripted sequence once, count its write points, then crash at each in turn.
  * A crash at a write point applies that write first (its bytes may then survive in
  * part) and never completes a sync. Simplifications, on purpose: a truncate is durable
- * at once, and a sync resolves on the next microtask (no latency model yet).
+ * at once; a sync completes when the injected `defer` says (the simulator passes its
+ * clock's timer, so an fsync takes virtual time and a crash can land while it is in
+ * flight; by default, on the next microtask).
  */
 import type { Disk } from './disk.js';
 import type { Rng } from '../runtime.js';
@@ -71,8 +73,23 @@ export class SimDisk implements Disk {
   private epoch = 0;
   readonly stats: SimDiskStats = { writePoints: 0, syncs: 0, dirSyncs: 0, crashes: 0 };
 
-  /** @param rng Draws which unsynced bytes and names survive a crash. */
-  constructor(private readonly rng: Rng) {}
+  private readonly defer: (done: () => void) => void;
+
+  /**
+   * @param rng Draws which unsynced bytes and names survive a crash.
+   * @param options `defer(done)`: calls `done` when a sync or syncDir completes (default: a microtask).
+   */
+  constructor(
+    private readonly rng: Rng,
+    options: { defer?: (done: () => void) => void } = {},
+  ) {
+    this.defer = options.defer ?? ((done) => void Promise.resolve().then(done));
+  }
+
+  /** Wait as long as the injected `defer` says a flush takes. */
+  private flushTime(): Promise<void> {
+    return new Promise((resolve) => this.defer(resolve));
+  }
 
   /** Make the `point`-th write point (1-based, counted from the disk's birth) fail with EIO. */
   failAt(point: number): void {
@@ -172,7 +189,7 @@ export class SimDisk implements Disk {
     });
     const upTo = f.len;
     const epoch = this.epoch;
-    await Promise.resolve();
+    await this.flushTime();
     if (epoch === this.epoch) f.synced = Math.max(f.synced, Math.min(upTo, f.len));
   }
 
@@ -181,7 +198,7 @@ export class SimDisk implements Disk {
       this.stats.dirSyncs++;
     });
     const epoch = this.epoch;
-    await Promise.resolve();
+    await this.flushTime();
     if (epoch !== this.epoch) return;
     for (const f of this.files.values()) f.named = true;
     this.ghosts.clear();
