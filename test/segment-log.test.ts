@@ -295,7 +295,8 @@ test('a crash at every write point of a scripted run: the log reopens as a prefi
   await script(dry, dryRun);
   const points = dry.stats.writePoints;
   assert.ok(points > 20 && points < 500, `${points} write points`);
-  assert.ok(dry.list().length >= 1);
+  assert.ok(dry.list().length >= 2, 'the script rolls over');
+  assert.notEqual(dry.list()[0], segmentName(0), 'the script truncates');
   let crashes = 0;
   const seen = { torn: 0, removed: 0, lostUnsynced: 0 };
   for (let point = 1; point <= points; point++) {
@@ -477,4 +478,12 @@ test('the sim disk completes syncs when its injected defer says: appends meanwhi
   await assert.rejects(second, SimDiskCrash);
   const again = await SegmentLog.open(disk.handle());
   assert.ok(again.nextIndex === 1 || again.nextIndex === 2, `after the crash: ${again.nextIndex} records`);
+});
+
+test('a missing middle segment is refused, naming the segment after the gap', async () => {
+  const disk = await written(40, 200);
+  const names = disk.list();
+  assert.ok(names.length >= 3);
+  disk.remove(names[1] as string);
+  await assert.rejects(SegmentLog.open(disk, { segmentBytes: 200 }), (e: unknown) => isCorrupt(names[2] as string, 8)(e) && /missing/.test((e as Error).message));
 });

@@ -260,8 +260,8 @@ export class SegmentLog {
 
   /**
    * Drop the segments whose records all come before `index` (behind a checkpoint at
-   * `index`). The last segment always stays. Removes oldest first, then syncs the
-   * directory.
+   * `index`). The last segment always stays. Removes oldest first, syncing the
+   * directory after each (truncation is rare: one directory sync per segment is cheap).
    *
    * @returns How many segment files were removed.
    */
@@ -273,14 +273,14 @@ export class SegmentLog {
     }
     return this.serial(async () => {
       let n = 0;
+      // Oldest first, a directory sync after each: a crash can bring back only the
+      // oldest one removed, so the segments left always follow each other.
       while (this.segments.length > 1 && (this.segments[1] as Segment).first <= index) {
         const seg = this.segments.shift() as Segment;
-        this.disk.remove(seg.name);
-        n++;
-      }
-      if (n > 0) {
         this.first = (this.segments[0] as Segment).first;
+        this.disk.remove(seg.name);
         await this.disk.syncDir();
+        n++;
       }
       return n;
     });

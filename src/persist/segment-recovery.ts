@@ -11,10 +11,11 @@
  * a crash: opening refuses it with a `CorruptLogError` naming the file and offset,
  * rather than silently drop what follows.
  *
- * Two crash leftovers are removed rather than refused: a last segment whose header was
- * never wholly written (shorter than a header, or all zeros), and segments before a
- * gap in the indexes (segments that a truncation removed, brought back because the
- * directory was not yet synced when the power went: they are behind a checkpoint).
+ * One crash leftover is removed rather than refused: a last segment whose header was
+ * never wholly written (shorter than a header, or all zeros). A segment that a
+ * truncation removed may come back after a crash (the writer syncs the directory after
+ * each removal, oldest first, so only the oldest can): it just makes the log start
+ * earlier. A gap between segments is a missing file, and refused.
  * The ambiguity left: damage to the very last record of the last segment looks like a
  * torn write, and is cut (etcd's WAL makes the same call).
  */
@@ -47,7 +48,7 @@ export interface Recovery {
   tornBytes: number;
   /** Why the cut record was bad, when bytes were cut. */
   tornReason: string | undefined;
-  /** Segment files removed: a last one never wholly created, or ones behind a gap. */
+  /** Segment files removed: a last one whose header was never wholly written. */
   removed: string[];
 }
 
@@ -94,12 +95,8 @@ export async function recoverSegments(disk: Disk, recordBytesMax: number): Promi
     checkHeader(name, bytes, first);
     const prev = segments[segments.length - 1];
     if (prev !== undefined && prev.end !== first) {
-      if (prev.end > first) throw new CorruptLogError(name, 8, `first index ${first} overlaps ${prev.name}, which ends before ${prev.end}`);
-      for (const s of segments) {
-        disk.remove(s.name);
-        recovery.removed.push(s.name);
-      }
-      segments.length = 0;
+      const why = prev.end > first ? 'overlaps' : 'does not follow (a segment is missing between them)';
+      throw new CorruptLogError(name, 8, `first index ${first} ${why} ${prev.name}, which ends before ${prev.end}`);
     }
     const scan = scanRecords(bytes, first, recordBytesMax);
     const end = first + scan.records.length;
