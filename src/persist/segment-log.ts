@@ -29,7 +29,11 @@ export interface SegmentLogOptions {
   segmentBytes?: number;
   /** The largest payload accepted, and believed at recovery. Default 16 MiB. */
   recordBytesMax?: number;
-  /** The index of the first record of a new, empty log (ignored when segments exist). Default 0. */
+  /**
+   * The index of the first record of a new, empty log (ignored when segments exist).
+   * Default 0. Pass the same value at every open: a log whose first segment was never
+   * durably created starts again from it.
+   */
   firstIndex?: number;
 }
 
