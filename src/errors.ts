@@ -97,6 +97,12 @@ export const ErrorCode = {
    * crashed. Pending calls reject with it; see the endpoint option `onFatal`.
    */
   internal: 'ERR_INTERNAL',
+  /**
+   * A persisted log holds a damaged record or segment header before its tail (a torn
+   * last write is cut off at open; damage anywhere else is refused with this code,
+   * naming the file and byte offset): `CorruptLogError`.
+   */
+  corrupt: 'ERR_CORRUPT',
 } as const;
 /** One of the {@link ErrorCode} values, such as `'ERR_CLOSED'`. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -185,6 +191,29 @@ export class WireError extends CohortError {
   constructor(message: string) {
     super(ErrorCode.wire, message);
     this.name = 'WireError';
+  }
+}
+
+/**
+ * A persisted log is damaged before its tail: a record or segment header whose
+ * checksum, length or index is wrong, with valid data after it (or in a segment that
+ * is not the last). Opening the log refuses it rather than lose what follows.
+ */
+export class CorruptLogError extends CohortError {
+  /**
+   * A damaged log.
+   *
+   * @param file - the segment file, as named in its directory
+   * @param offset - the byte offset in `file` where the damaged record or header starts
+   * @param message - what is wrong there
+   */
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    message: string,
+  ) {
+    super(ErrorCode.corrupt, `corrupt log: ${file} at byte ${offset}: ${message}`);
+    this.name = 'CorruptLogError';
   }
 }
 
