@@ -39,6 +39,8 @@ import { Logger } from './log.js';
 import type { LoggerLike, LogLevel } from './log.js';
 import type { Clock } from './runtime.js';
 import { CoreOutput } from './api/core-output.js';
+import { DurableStore } from './persist/store.js';
+import type { StoreHost } from './persist/store.js';
 import type { CoreOutputHost } from './api/core-output.js';
 import { DeliveryQueue } from './api/delivery-queue.js';
 import type { DeliveryHost } from './api/delivery-queue.js';
@@ -128,6 +130,8 @@ export class Endpoint {
   private readonly input: NetworkInput;
   /** The status document's histories, samples and event-loop monitor. */
   private readonly report: StatusReport;
+  /** Durable groups (option `persist`): the log the core's output is written to, or null. */
+  private readonly store: DurableStore | null;
 
   /**
    * @internal When the protocol delivered the event being handed to the application
@@ -145,12 +149,14 @@ export class Endpoint {
     this.bounds = bounds;
     this.life = new Lifecycle(this.lifecycleHost(opts.onFatal));
     this.ticker = new Ticker(world.clock, this.tickerHost());
-    this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit'), bounds.pendingMulticasts, bounds.pendingBytes);
+    this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit'), bounds.pendingMulticasts, bounds.pendingBytes, opts.id);
+    const log = opts.persist?.log;
+    this.store = log === undefined ? null : new DurableStore(log, this.storeHost());
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
-    const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true };
+    const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true, persist: this.store !== null };
     this.incarnations = new Incarnations(spec);
     this.core = this.incarnations.build(opts.incarnation ?? this.incarnations.draw());
     const metricsOn = opts.metrics !== undefined && opts.metrics !== false;
@@ -158,7 +164,27 @@ export class Endpoint {
     this.report = new StatusReport(this.counters, world.clock.now());
     this.output = new CoreOutput(this.outputHost());
     this.input = new NetworkInput({ clock: world.clock, transport: world.transport, life: this.life, report: this.report, core: () => this.core, drive: () => this.drive(), status: () => this.status() });
-    this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0 });
+    this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0, persists: this.store !== null });
+  }
+
+  /** What the durable store tells: how far the stream is on disk (to the core, which tells the view), or that the disk failed. */
+  private storeHost(): StoreHost {
+    return {
+      durable: (pos) => {
+        if (this.life.closed) return;
+        this.life.guard(() => {
+          this.core.persisted(this.world.clock.now(), pos);
+          this.drive();
+        });
+      },
+      failed: (err) => {
+        if (this.life.closed) return;
+        const why = err instanceof Error ? err.message : String(err);
+        const e = new CohortError(ErrorCode.disk, `the disk of durable endpoint ${this.id} failed (${why}): what is on it is no longer known, so the endpoint stops`, { cause: err });
+        this.log(e.message, 'error');
+        this.close(e);
+      },
+    };
   }
 
   /** What the ticker does: tick the core; then, at level debug, log retransmissions. */
@@ -217,6 +243,7 @@ export class Endpoint {
         this.report.close();
         this.ticker.stop();
         void this.world.transport.close();
+        void this.store?.close();
         this.metrics.close();
       },
       rejectCalls: (err) => this.delivery.calls.rejectAll(err),
@@ -245,6 +272,7 @@ export class Endpoint {
       counters: this.counters,
       report: this.report,
       groupsMax: this.cfg.groupsPerEndpointMax,
+      store: this.store,
       core: () => this.core,
       afterStep: () => this.metrics.afterStep(),
       inView: () => {
@@ -286,6 +314,7 @@ export class Endpoint {
     } catch (err) {
       // A bad option: the listener opened above must not keep the process running.
       if (plan.ownsTransport) await options.world!.transport.close();
+      if (options.persist?.log !== undefined && opts.persist?.log === undefined) await options.persist.log.close();
       throw err;
     }
     if (plan.ownsTransport) ep.monitorEventLoop();

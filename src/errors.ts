@@ -103,6 +103,14 @@ export const ErrorCode = {
    * naming the file and byte offset): `CorruptLogError`.
    */
   corrupt: 'ERR_CORRUPT',
+  /**
+   * A durable group's multicast was delivered, but can no longer be on disk where its
+   * `durable` option asked: too many members of its group's view left the network
+   * before they had it on disk.
+   */
+  notDurable: 'ERR_NOT_DURABLE',
+  /** A durable endpoint's disk failed (a write or a flush): the endpoint closes with this code. */
+  disk: 'ERR_DISK',
 } as const;
 /** One of the {@link ErrorCode} values, such as `'ERR_CLOSED'`. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

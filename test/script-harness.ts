@@ -297,6 +297,8 @@ export function describeMessage(msg: Message): string {
       return `status-req ${msg.id}`;
     case 'status-reply':
       return `status-reply ${msg.id}`;
+    case 'persisted':
+      return `persisted e${msg.epoch} at ${pos(msg.pos)}`;
   }
 }
 
@@ -332,6 +334,10 @@ export function describeEvent(e: CoreEvent): string {
       return e.type;
     case 'log':
       return `log ${e.level} ${e.text}`;
+    case 'persist':
+      return `persist ${pos(e.pos)} ${e.entry.group}${e.localIds !== null ? ` own ${e.localIds.join(',')}` : ''}`;
+    case 'persisted':
+      return `persisted ${m(e.member)} at ${pos(e.pos)}`;
   }
 }
 
@@ -358,7 +364,7 @@ const logLevels: readonly CoreLogLevel[] = ['debug', 'info', 'warn', 'error'];
 const messageTypes: ReadonlySet<string> = new Set<Message['t']>([
   'probe', 'probe-reply', 'join-req', 'leave-req', 'heartbeat', 'ack', 'data', 'order', 'nak', 'prepare', 'promise', 'reject',
   'accept', 'accepted', 'commit', 'installed', 'welcome', 'not-member', 'join-refused', 'state-chunk', 'state-ack',
-  'status-req', 'status-reply',
+  'status-req', 'status-reply', 'persisted',
 ]);
 
 function checkTypes(types: readonly string[]): void {

@@ -33,6 +33,7 @@ import type {
   NakMsg,
   NotMemberMsg,
   JoinRefusedMsg,
+  PersistedMsg,
   OrderEntry,
   OrderMsg,
   Position,
@@ -320,6 +321,12 @@ const joinRefused: fc.Arbitrary<JoinRefusedMsg> = rec({
   to: memberRef,
   live: memberRef,
 });
+const persisted: fc.Arbitrary<PersistedMsg> = rec({
+  t: fc.constant('persisted' as const),
+  from: memberRef,
+  epoch: uint,
+  pos: position,
+});
 const stateChunk: fc.Arbitrary<StateChunkMsg> = rec({
   t: fc.constant('state-chunk' as const),
   from: memberRef,
@@ -371,6 +378,7 @@ const byType = {
   welcome,
   'not-member': notMember,
   'join-refused': joinRefused,
+  persisted,
   'state-chunk': stateChunk,
   'state-ack': stateAck,
   'status-req': statusReq,

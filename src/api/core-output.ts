@@ -19,6 +19,7 @@ import type { Transport } from '../transport/transport.js';
 import type { EndpointCounters } from '../ops/endpoint-metrics.js';
 import type { StatusReport } from '../ops/status-report.js';
 import type { DeliveryQueue } from './delivery-queue.js';
+import type { DurableStore } from '../persist/store.js';
 import type { Group } from './group.js';
 import type { Ticker } from './ticker.js';
 import { describeFailure, toMemberFailure } from './view.js';
@@ -35,6 +36,8 @@ export interface CoreOutputHost {
   readonly counters: EndpointCounters;
   readonly report: StatusReport;
   readonly groupsMax: number;
+  /** The durable store (option `persist`), or null. */
+  readonly store: DurableStore | null;
   /** The core now (an exclusion replaces it). */
   core(): EndpointCore;
   /** After the output of a step is out (the metrics' samples). */
@@ -53,6 +56,8 @@ export class CoreOutput {
   /** How many `drive` calls are running (they nest: a checkpoint given at once drives). */
   driving = 0;
   private readonly host: CoreOutputHost;
+  /** The network of the core now (for the store's view records). */
+  private readonly network = (): string => this.host.core().network;
 
   /** A drain into `host`. */
   constructor(host: CoreOutputHost) {
@@ -84,6 +89,8 @@ export class CoreOutput {
       h.delivery.pump();
       // The application fell behind or caught up: the core's acks change (its output too).
     } while (h.delivery.syncBehind());
+    // Group commit: one flush for everything this step appended.
+    h.store?.commit();
     h.ticker.wakeBy(h.core().nextWakeAt());
   }
 
@@ -92,15 +99,25 @@ export class CoreOutput {
     const delivery = this.host.delivery;
     switch (e.type) {
       case 'installed':
+        this.host.store?.onEvent(e, this.network);
+        delivery.calls.durable.view(e.view.members);
         return this.onInstalled(e);
       case 'view':
         if (!this.host.groups.has(e.group)) return;
         this.host.report.onGroupView(e.group, e.view, this.host.groups, this.host.groupsMax);
         return delivery.onView(e.group, e.view);
       case 'state':
+        this.host.store?.onEvent(e, this.network);
         return delivery.queueEvent(e.group, this.host.groups.get(e.group), { type: 'state', data: e.data }, null);
       case 'message':
+        if (e.members !== null && e.localId !== null) delivery.calls.deliveredAmong(e.localId, e.members);
         return delivery.onMessage(e.group, e.sender, e.data, e.safe, e.localId);
+      case 'persist':
+        this.host.store?.onEvent(e, this.network);
+        if (e.localIds !== null) delivery.calls.positioned(e.localIds, e.pos);
+        return;
+      case 'persisted':
+        return delivery.calls.durable.onTold(e.member, e.pos);
       case 'state-progress':
         return delivery.onStateProgress(e.group, e.received, e.total);
       case 'state-request':

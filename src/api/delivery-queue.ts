@@ -100,11 +100,11 @@ export class DeliveryQueue {
   private readonly host: DeliveryHost;
   private readonly groups: Map<string, Group>;
 
-  /** A queue for `host`, its multicasts bounded by `pendingMulticasts` and `pendingBytes`. */
-  constructor(host: DeliveryHost, pendingMulticasts: number, pendingBytes: number) {
+  /** A queue for `host`, its multicasts bounded by `pendingMulticasts` and `pendingBytes`; `selfId` is the endpoint's id. */
+  constructor(host: DeliveryHost, pendingMulticasts: number, pendingBytes: number, selfId: string) {
     this.host = host;
     this.groups = host.groups;
-    this.calls = new PendingCalls(pendingMulticasts, pendingBytes);
+    this.calls = new PendingCalls(pendingMulticasts, pendingBytes, selfId);
   }
 
   // ---------------------------------------------------------------- queueing

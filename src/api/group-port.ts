@@ -12,7 +12,9 @@ import type { EndpointCore } from '../core/endpoint-core.js';
 import { leavePayload } from '../core/endpoint-core.js';
 import { EntryKind } from '../core/types.js';
 import type { LeaveCause } from '../core/types.js';
-import { ErrorCode, InputError } from '../errors.js';
+import { ErrorCode, InputError, OptionError } from '../errors.js';
+import { durabilities } from './durable-waits.js';
+import type { Durability } from './durable-waits.js';
 import type { CohortError } from '../errors.js';
 import type { Clock } from '../runtime.js';
 import type { DeliveryQueue } from './delivery-queue.js';
@@ -35,11 +37,14 @@ export interface PortHost {
   drive(): void;
   /** Whether a `drive` is running. */
   isDriving(): boolean;
+  /** The endpoint writes its groups to disk (option `persist`). */
+  readonly persists: boolean;
 }
 
 /** The endpoint's `GroupPort` (see the module's comment). */
 export class EndpointPort implements GroupPort {
   readonly clock: Clock;
+  readonly durableDefault: Durability;
   private readonly host: PortHost;
   private flushQueued = false;
   private readonly flushSends = (): void => {
@@ -55,10 +60,21 @@ export class EndpointPort implements GroupPort {
   constructor(host: PortHost) {
     this.host = host;
     this.clock = host.clock;
+    this.durableDefault = host.persists ? 'majority' : 'none';
+  }
+
+  checkDurable(level: unknown): Durability {
+    if (!durabilities.includes(level as Durability)) {
+      throw new OptionError(`multicast option durable must be one of ${durabilities.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(level)}`);
+    }
+    if (level !== 'none' && !this.host.persists) {
+      throw new OptionError(`multicast option durable '${level as string}' needs a durable endpoint (option persist); without it, only 'none'`);
+    }
+    return level as Durability;
   }
 
   /** Queue a multicast of `data` to `group`; settles once delivered here. */
-  submitMessage(group: string, data: Uint8Array, safe: boolean): Promise<void> {
+  submitMessage(group: string, data: Uint8Array, safe: boolean, durable: Durability): Promise<void> {
     const h = this.host;
     h.life.checkOpen();
     if (!(data instanceof Uint8Array)) throw new InputError(ErrorCode.badOption, 'multicast data must be a Uint8Array');
@@ -75,7 +91,7 @@ export class EndpointPort implements GroupPort {
     } catch (err) {
       throw h.life.fail(err);
     }
-    const promise = h.delivery.calls.addMulticast(localId, data.length);
+    const promise = h.delivery.calls.addMulticast(localId, data.length, group, durable);
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushSends);

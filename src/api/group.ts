@@ -18,13 +18,18 @@ import { checkSignal } from './option-checks.js';
 import { deferred, settleWithin } from './promises.js';
 import type { Deferred } from './promises.js';
 import type { GroupEvent, GroupHandlers, View } from './view.js';
+import type { Durability } from './durable-waits.js';
 
 /** What a group handle needs of its endpoint (`EndpointPort` in `group-port.ts` is one). */
 export interface GroupPort {
   /** The endpoint's clock, for the handle's timeouts. */
   readonly clock: Clock;
-  /** Queue a multicast of `data` to `group`; settles once delivered here. */
-  submitMessage(group: string, data: Uint8Array, safe: boolean): Promise<void>;
+  /** A multicast's durability when its options name none ('majority' with `persist`, else 'none'). */
+  readonly durableDefault: Durability;
+  /** `level` as a multicast's durability, or an `OptionError` (only 'none' without `persist`). */
+  checkDurable(level: unknown): Durability;
+  /** Queue a multicast of `data` to `group`; settles once delivered here (and on disk where `durable` says). */
+  submitMessage(group: string, data: Uint8Array, safe: boolean, durable: Durability): Promise<void>;
   /** Leave `group` for `cause`; settles once the leave is delivered here. */
   submitLeave(group: string, cause?: LeaveCause): Promise<void>;
   /** The application took `event` of `group` (its handler got it, or its iterator). */
@@ -41,6 +46,17 @@ export interface MulticastOptions {
    * @default false
    */
   readonly safe?: boolean;
+  /**
+   * Durable groups (endpoint option `persist`): the promise resolves once the message
+   * is delivered here and on disk at this member (`'local'`), at a majority of the
+   * members of the group's view it was delivered in (`'majority'`), or at all of them
+   * (`'all'`); `'none'` resolves at delivery, as without `persist`. A group's durable
+   * multicasts resolve in the order they were sent. Rejects with `ERR_NOT_DURABLE` if
+   * too many of those members leave the network before they have it on disk.
+   * @default 'majority' with `persist` (what survives the crash of every member once a
+   * majority is back, like an etcd write), else 'none' (and only 'none' is allowed)
+   */
+  readonly durable?: Durability;
   /**
    * Stops waiting: the promise rejects with `ERR_ABORTED`. The message was handed to
    * the total order already and may still be delivered, to every member alike.
@@ -126,7 +142,7 @@ export class Group implements AsyncIterable<GroupEvent> {
     if (options === null || typeof options !== 'object') throw new OptionError('multicast options must be an object');
     // for-in, not Object.keys: no array per multicast on the hot path.
     for (const k in options) {
-      if (k !== 'safe' && k !== 'signal') throw new OptionError(`unknown multicast option ${k}`, ErrorCode.unknownOption);
+      if (k !== 'safe' && k !== 'signal' && k !== 'durable') throw new OptionError(`unknown multicast option ${k}`, ErrorCode.unknownOption);
     }
     const safe = options.safe;
     if (safe !== undefined && safe !== true && safe !== false) throw new OptionError(`multicast option safe must be a boolean, got ${JSON.stringify(safe)}`);
@@ -135,7 +151,8 @@ export class Group implements AsyncIterable<GroupEvent> {
       checkSignal(signal);
       throw new CohortError(ErrorCode.aborted, `multicast to group ${this.name} aborted before it was sent`, { cause: signal.reason });
     }
-    const p = this.port.submitMessage(this.name, data, safe === true);
+    const durable = options.durable === undefined ? this.port.durableDefault : this.port.checkDurable(options.durable);
+    const p = this.port.submitMessage(this.name, data, safe === true, durable);
     this.counters.multicasts++;
     this.counters.multicastBytes += data.length;
     if (signal === undefined) return p;

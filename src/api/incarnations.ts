@@ -30,6 +30,8 @@ export interface CoreSpec {
   readonly counters: CoreCounters;
   /** Join every group again after an exclusion (option `rejoin`). */
   readonly rejoin: boolean;
+  /** Durable groups (option `persist`). */
+  readonly persist: boolean;
 }
 
 /** The builder of an endpoint's cores, and the count of its rejoins (see the module's comment). */
@@ -64,6 +66,7 @@ export class Incarnations {
       rng: s.world.rng,
       access: s.access,
       counters: s.counters,
+      persist: s.persist,
     });
   }
 

@@ -206,6 +206,18 @@ export function transportLogOf(opts: EndpointOptions): ((line: string, level: Lo
  * Check the options of `Endpoint.open` (and so of `start`), in the order a caller
  * meets their problems; returns the core's configuration, the queue bounds and the world.
  */
+/** Check option `persist` (what `Endpoint.start` opens); returns its directory and whether it flushes. */
+export function checkPersistOptions(persist: unknown): { dir: string; sync: boolean } {
+  if (persist === null || typeof persist !== 'object') throw new OptionError('option persist must be an object: { dir, sync? }');
+  const p = persist as Record<string, unknown>;
+  for (const k of Object.keys(p)) {
+    if (k !== 'dir' && k !== 'sync' && k !== 'log') throw new OptionError(`unknown option persist.${k}`, ErrorCode.unknownOption);
+  }
+  if (typeof p.dir !== 'string' || p.dir === '') throw new OptionError('option persist.dir must be a directory path');
+  if (p.sync !== undefined && typeof p.sync !== 'boolean') throw new OptionError(`option persist.sync must be a boolean, got ${JSON.stringify(p.sync)}`);
+  return { dir: p.dir, sync: p.sync !== false };
+}
+
 export function checkOpenOptions(opts: EndpointOptions): { cfg: CoreConfig; bounds: QueueBounds; world: EndpointWorld } {
   if (opts === null || typeof opts !== 'object') throw new OptionError('options must be an object');
   checkKnownOptions(opts);
@@ -223,6 +235,10 @@ export function checkOpenOptions(opts: EndpointOptions): { cfg: CoreConfig; boun
     throw new OptionError('option incarnation must be a non-negative integer');
   }
   checkLogOptions(opts);
+  if (opts.persist !== undefined && (opts.persist === null || typeof opts.persist !== 'object' || opts.persist.log === undefined)) {
+    checkPersistOptions(opts.persist);
+    throw new OptionError('option persist needs Endpoint.start (which opens its dir), or an opened log');
+  }
   if (opts.metrics !== undefined && typeof opts.metrics !== 'boolean') {
     throw new OptionError(
       typeof opts.metrics === 'string'

@@ -13,6 +13,7 @@ import type { CohortError } from '../errors.js';
 import type { Clock, Rng } from '../runtime.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupHandlers } from './view.js';
+import type { SegmentLog } from '../persist/segment-log.js';
 
 /** The world an endpoint runs in; the simulator passes its own. */
 export interface EndpointWorld {
@@ -28,6 +29,24 @@ export interface EndpointWorld {
    * @default false
    */
   readonly checkInvariants?: boolean;
+}
+
+/** Option `persist`: where and how a durable endpoint writes its groups. */
+export interface PersistOptions {
+  /**
+   * The data directory (created if missing), one per endpoint: its segment log of the
+   * views it installed, the entries it delivered and the states it received.
+   */
+  readonly dir?: string;
+  /**
+   * Flush each batch to stable storage (`fdatasync`) before it counts as on disk.
+   * `false`: the operating system's cache counts, which survives this process's crash
+   * but not the machine's (for tests, or disks that are fast and battery-backed).
+   * @default true
+   */
+  readonly sync?: boolean;
+  /** @internal An opened log (the simulator's disk); `Endpoint.start` opens `dir`'s. */
+  readonly log?: SegmentLog;
 }
 
 /** Options of `Endpoint.start`. Timing options are in milliseconds. */
@@ -173,6 +192,15 @@ export interface EndpointOptions {
    */
   readonly rejoin?: boolean;
   /**
+   * Durable groups: write every view this endpoint installs and every entry it
+   * delivers to a log in `dir`, group-committed (one flush per batch), and tell the view
+   * how far it is on disk, so that a multicast can wait to be on disk at a majority of
+   * its group (`multicast(data, { durable })`, 'majority' by default with this option).
+   * Every member of a network should persist: one that does not never counts.
+   * Needs `Endpoint.start`. @default none (in memory)
+   */
+  readonly persist?: PersistOptions;
+  /**
    * What a group's `onEvent` that throws or rejects does beyond that group: `'leave'`,
    * nothing more (the member leaves that group, see `GroupHandlers.onError`); `'exit'`,
    * the process logs the error and exits with status 1 — for a process whose replicas
@@ -266,6 +294,7 @@ const optionNames = [
   'stateChunkBytes',
   'incarnation',
   'rejoin',
+  'persist',
   'onHandlerError',
   'world',
   'onLog',

@@ -8,10 +8,14 @@
  * multicasts among them are bounded (`pendingMulticastsMax` and its bytes, a `Fill`):
  * past the bound `multicast` refuses with `ERR_BACKPRESSURE` rather than let a sender
  * that never awaits grow the endpoint's memory, and `Group.ready` waits until they
- * have drained to half.
+ * have drained to half. A durable group's multicast waits, after its delivery, until
+ * it is on disk where asked (`durable-waits.ts`), and holds its room until then.
  */
 import { CohortError, ErrorCode } from '../errors.js';
 import { Fill } from '../fill.js';
+import { DurableWaits } from './durable-waits.js';
+import type { Durability, DurableWait } from './durable-waits.js';
+import type { MemberRef, Position } from '../core/types.js';
 import { deferred } from './promises.js';
 import type { Deferred } from './promises.js';
 
@@ -19,6 +23,8 @@ import type { Deferred } from './promises.js';
 interface PendingCall extends Deferred<void> {
   readonly multicast: boolean;
   readonly bytes: number;
+  /** A durable multicast's wait after delivery, or null. */
+  wait: DurableWait | null;
 }
 
 function pendingCall(multicast: boolean, bytes: number): PendingCall {
@@ -30,7 +36,7 @@ function pendingCall(multicast: boolean, bytes: number): PendingCall {
     reject = rej;
   });
   promise.catch(() => undefined);
-  return { promise, resolve, reject, multicast, bytes };
+  return { promise, resolve, reject, multicast, bytes, wait: null };
 }
 
 /** The calls waiting for their entry's delivery, by local id, and the bound of the multicasts among them. */
@@ -41,9 +47,13 @@ export class PendingCalls {
   /** Calls of `Group.ready` waiting for `unsettled` to drain. */
   private roomWaiters: Deferred<void>[] = [];
 
-  /** Bounded by `multicastsMax` multicasts and `bytesMax` of their payloads. */
-  constructor(multicastsMax: number, bytesMax: number) {
+  /** Durable multicasts delivered and waiting to be on disk where asked. */
+  readonly durable: DurableWaits;
+
+  /** Bounded by `multicastsMax` multicasts and `bytesMax` of their payloads; `selfId` is the endpoint's id. */
+  constructor(multicastsMax: number, bytesMax: number, selfId: string) {
     this.unsettled = new Fill(multicastsMax, bytesMax);
+    this.durable = new DurableWaits(selfId);
   }
 
   /** How many calls wait. */
@@ -66,12 +76,32 @@ export class PendingCalls {
     );
   }
 
-  /** A multicast of `bytes` waits for the delivery of entry `localId`; its promise. */
-  addMulticast(localId: number, bytes: number): Promise<void> {
+  /**
+   * A multicast of `bytes` to `group` waits for the delivery of entry `localId`, and
+   * then, unless `durable` is `none`, to be on disk where it says; its promise.
+   */
+  addMulticast(localId: number, bytes: number, group: string, durable: Durability): Promise<void> {
     const d = pendingCall(true, bytes);
+    if (durable !== 'none') {
+      d.wait = { level: durable, group, pos: null, members: null, done: false, settle: (err) => (err === null ? this.resolveNow(localId) : this.reject(localId, err)) };
+    }
     this.pending.set(localId, d);
     this.unsettled.add(bytes);
     return d.promise;
+  }
+
+  /** Durable groups: the entries of `localIds` were delivered at `pos` (the core's `persist` event). */
+  positioned(localIds: readonly number[], pos: Position): void {
+    for (const id of localIds) {
+      const w = this.pending.get(id)?.wait;
+      if (w != null) w.pos = pos;
+    }
+  }
+
+  /** Durable groups: own message `localId` was delivered in a group view of `members`. */
+  deliveredAmong(localId: number, members: readonly MemberRef[]): void {
+    const w = this.pending.get(localId)?.wait;
+    if (w != null) w.members = members;
   }
 
   /** A leave waits for the delivery of entry `localId`; its promise. */
@@ -81,8 +111,17 @@ export class PendingCalls {
     return d.promise;
   }
 
-  /** The call waiting for `localId` (if any) is done: it resolves. */
+  /**
+   * The entry of `localId` is delivered here: its call resolves — a durable multicast
+   * once it is also on disk where asked.
+   */
   resolve(localId: number): void {
+    const w = this.pending.get(localId)?.wait;
+    if (w != null) this.durable.delivered(w);
+    else this.take(localId)?.resolve();
+  }
+
+  private resolveNow(localId: number): void {
     this.take(localId)?.resolve();
   }
 
@@ -96,6 +135,7 @@ export class PendingCalls {
     const d = this.pending.get(localId);
     if (d === undefined) return undefined;
     this.pending.delete(localId);
+    if (d.wait !== null) d.wait.done = true;
     if (d.multicast) {
       const full = this.unsettled.full;
       this.unsettled.take(d.bytes);
@@ -118,6 +158,7 @@ export class PendingCalls {
 
   /** The endpoint closed: every pending call and waiter rejects with `err`. */
   rejectAll(err: Error): void {
+    this.durable.rejectAll(err);
     for (const d of this.pending.values()) d.reject(err);
     this.pending.clear();
     this.unsettled.clear();

@@ -11,7 +11,7 @@
 import { CohortError, ErrorCode, OptionError } from '../errors.js';
 import type { LogLevel } from '../log.js';
 import type { Clock, TimerHandle } from '../runtime.js';
-import { checkKnownOptions, checkLogOptions, checkOwnCertificate, checkSignal, checkTimeout, accessFrom, networkIdentity, transportLogOf } from './option-checks.js';
+import { checkKnownOptions, checkLogOptions, checkPersistOptions, checkOwnCertificate, checkSignal, checkTimeout, accessFrom, networkIdentity, transportLogOf } from './option-checks.js';
 import { DEFAULT_START_TIMEOUT_MS } from './options.js';
 import { settleWithin } from './promises.js';
 import type { EndpointOptions } from './options.js';
@@ -40,7 +40,7 @@ export async function prepareStart(opts: EndpointOptions): Promise<StartPlan> {
   const signal = checkSignal(isObject ? opts.signal : undefined);
   if (signal?.aborted === true) throw new CohortError(ErrorCode.aborted, `start of endpoint ${String(opts.id)} aborted before it began`, { cause: signal.reason });
   const metricsAt = isObject && typeof opts.metrics === 'string' ? (await import('../transport/tcp.js')).parseHostPort(opts.metrics, 'option metrics') : null;
-  if (!isObject || opts.world !== undefined) return { options: opts, ownsTransport: false, timeoutMs, signal, metricsAt };
+  if (!isObject || opts.world !== undefined) return { options: await withPersistLog(opts, null), ownsTransport: false, timeoutMs, signal, metricsAt };
   // A real process: TCP, the monotonic clock, the operating system's randomness.
   if (typeof opts.listen !== 'string') throw new OptionError('option listen (host:port) is required without a world');
   checkKnownOptions(opts);
@@ -60,7 +60,26 @@ export async function prepareStart(opts: EndpointOptions): Promise<StartPlan> {
     ...(opts.tls === undefined ? {} : { tls: opts.tls }),
   });
   const options = { ...opts, world: { transport, clock: realClock(), rng: cryptoRng() } };
-  return { options, ownsTransport: true, timeoutMs, signal, metricsAt };
+  return { options: await withPersistLog(options, () => transport.close()), ownsTransport: true, timeoutMs, signal, metricsAt };
+}
+
+/**
+ * Option `persist` with its log opened (recovered: a torn last write cut off, damage
+ * elsewhere refused with `ERR_CORRUPT`). On failure, `undo` runs (it closes what was
+ * opened before) and the error is thrown.
+ */
+async function withPersistLog(opts: EndpointOptions, undo: (() => Promise<void>) | null): Promise<EndpointOptions> {
+  if (opts === null || typeof opts !== 'object' || opts.persist === undefined || opts.persist?.log !== undefined) return opts;
+  try {
+    const { dir, sync } = checkPersistOptions(opts.persist);
+    const { NodeDisk } = await import('../persist/node-disk.js');
+    const { SegmentLog } = await import('../persist/segment-log.js');
+    const log = await SegmentLog.open(new NodeDisk(dir, { fsync: sync }));
+    return { ...opts, persist: { ...opts.persist, log } };
+  } catch (err) {
+    if (undo !== null) await undo();
+    throw err;
+  }
 }
 
 /** While starting, what it waits for is logged this often. */

@@ -74,7 +74,7 @@ export class AppStream {
       if (e.type === 'marker') {
         if (!e.confirmed || e.state === null) break;
         this.out.emit({ type: 'view', group: e.group, view: e.view });
-        this.out.emit({ type: 'state', group: e.group, data: e.state });
+        this.out.emit({ type: 'state', group: e.group, pos: e.pos, data: e.state });
       } else {
         this.out.emit(e);
       }

@@ -21,4 +21,9 @@ export interface CoreContext {
   /** Counted for metrics; the protocol never reads them. */
   readonly counters: CoreCounters;
   readonly out: Outbox;
+  /**
+   * Durable groups: every delivered entry is also output as a `persist` event, and the
+   * caller reports what reached its disk (`EndpointCore.persisted`).
+   */
+  readonly persist: boolean;
 }

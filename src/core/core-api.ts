@@ -82,6 +82,11 @@ export interface CoreOptions {
   readonly firstLocalId?: number;
   /** Who may be in which group; every member must hold the same policy. @default open */
   readonly access?: GroupAccess;
+  /**
+   * Durable groups: output every delivered entry as a `persist` event, and tell the view
+   * what the caller reports on disk (`EndpointCore.persisted`). @default false
+   */
+  readonly persist?: boolean;
   /** Where to count (for metrics); pass the same object to a new incarnation's core. @default a fresh one */
   readonly counters?: CoreCounters;
 }

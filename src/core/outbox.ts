@@ -5,7 +5,7 @@
  * nothing is allocated per message beyond the entry itself. `EndpointCore.takeOutput`
  * drains it at the end of each turn.
  */
-import type { EndpointView, Failure, LeaveCause, MemberRef, Message, Position } from './types.js';
+import type { DataMsg, EndpointView, Failure, LeaveCause, MemberRef, Message, Position } from './types.js';
 
 /** A group view as reported to the application. */
 export interface GroupView {
@@ -33,7 +33,8 @@ export type CoreEvent =
       readonly failures: readonly Failure[];
     }
   | { readonly type: 'view'; readonly group: string; readonly view: GroupView }
-  | { readonly type: 'state'; readonly group: string; readonly data: Uint8Array }
+  /** The state of `group` this member joined for, taken at `pos`. */
+  | { readonly type: 'state'; readonly group: string; readonly pos: Position; readonly data: Uint8Array }
   | {
       readonly type: 'message';
       readonly group: string;
@@ -42,6 +43,8 @@ export type CoreEvent =
       /** Set on the sender's own messages: the id `multicast()` returned. */
       readonly localId: number | null;
       readonly safe: boolean;
+      /** Durable groups, own messages only: the members of the group's view it is delivered in. */
+      readonly members: readonly MemberRef[] | null;
     }
   /** Bytes of `group`'s state received so far (a contiguous prefix), of `total`: not ordered. */
   | { readonly type: 'state-progress'; readonly group: string; readonly received: number; readonly total: number }
@@ -64,6 +67,13 @@ export type CoreEvent =
   | { readonly type: 'excluded' }
   /** This endpoint left the network gracefully. */
   | { readonly type: 'stopped' }
+  /**
+   * Durable groups only: the entry delivered at `pos` (every entry, of every group,
+   * before its own events), to write to disk; `localIds` when it is this member's own.
+   */
+  | { readonly type: 'persist'; readonly pos: Position; readonly entry: DataMsg; readonly localIds: readonly number[] | null }
+  /** Durable groups only: `member` (this one too) has everything up to `pos` on disk. */
+  | { readonly type: 'persisted'; readonly member: MemberRef; readonly pos: Position }
   /** Diagnostics (suspicions, proposals), for logs and traces, each with its level. */
   | { readonly type: 'log'; readonly level: CoreLogLevel; readonly text: string };
 

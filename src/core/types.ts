@@ -196,7 +196,8 @@ export type Message =
   | StateChunkMsg
   | StateAckMsg
   | StatusReqMsg
-  | StatusReplyMsg;
+  | StatusReplyMsg
+  | PersistedMsg;
 
 /** Bootstrap discovery: "who are you, and are you in a network already?" */
 export interface ProbeMsg {
@@ -413,6 +414,19 @@ export interface JoinRefusedMsg {
   readonly live: MemberRef;
 }
 
+/**
+ * Durable groups: the sender has on disk every entry it delivered up to `pos` (and the
+ * state of every group it is in at `pos`). Sent to every member of the view after each
+ * flush to disk, so that each sender can tell when its message is on disk at a majority
+ * (or all) of its group's members.
+ */
+export interface PersistedMsg {
+  readonly t: 'persisted';
+  readonly from: MemberRef;
+  readonly epoch: number;
+  readonly pos: Position;
+}
+
 /** A piece of a group's checkpoint, streamed from the provider to a joiner. */
 export interface StateChunkMsg {
   readonly t: 'state-chunk';
@@ -475,6 +489,11 @@ export function sameMember(a: MemberRef, b: MemberRef): boolean {
 export function compareBallots(a: Ballot, b: Ballot): number {
   if (a.round !== b.round) return a.round - b.round;
   return a.proposer < b.proposer ? -1 : a.proposer > b.proposer ? 1 : 0;
+}
+
+/** The last position before `p`: the one before it in its epoch, or the end of the epoch before. */
+export function positionBefore(p: Position): Position {
+  return p.gseq > 0 ? { epoch: p.epoch, gseq: p.gseq - 1 } : { epoch: p.epoch - 1, gseq: Number.MAX_SAFE_INTEGER };
 }
 
 export function comparePositions(a: Position, b: Position): number {

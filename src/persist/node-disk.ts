@@ -2,14 +2,17 @@
  * The real disk: one directory through node:fs.
  *
  * Intuition: appends are plain `write`s to a file descriptor kept open per file (the
- * bytes reach the page cache at once); `sync` is `fsync` of that descriptor on libuv's
- * thread pool, so the event loop keeps running while the device flushes; `syncDir` is
+ * bytes reach the page cache at once); `sync` is `fdatasync` of that descriptor on
+ * libuv's thread pool, so the event loop keeps running while the device flushes (it
+ * writes the file's size too, which reading the appended bytes back needs, and skips
+ * the timestamps `fsync` would also write); `syncDir` is
  * `fsync` of the directory itself, which is what makes a created or removed file's
  * name survive a power cut on Linux (a file's fsync does not cover its directory entry).
  */
 import {
   constants,
   closeSync,
+  fdatasync,
   fsync,
   ftruncateSync,
   mkdirSync,
@@ -23,6 +26,13 @@ import { join } from 'node:path';
 import type { Disk } from './disk.js';
 import { OptionError } from '../errors.js';
 
+/** fdatasync on the thread pool, as a promise. */
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
 /** fsync on the thread pool, as a promise. */
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -35,11 +45,21 @@ export class NodeDisk implements Disk {
   /** Open descriptors by file name (opened on first use, closed on remove and close). */
   private readonly fds = new Map<string, number>();
 
+  /** Whether `sync` and `syncDir` flush to stable storage (see the constructor). */
+  private readonly flushes: boolean;
+
   /**
    * @param dir The directory; created (with parents) if it does not exist.
+   * @param options `fsync: false` makes `sync` and `syncDir` resolve at once: the bytes
+   *   are in the operating system's cache, which survives the process's crash but not
+   *   the machine's (etcd's `--unsafe-no-fsync`). @default fsync true
    * @throws OptionError if `dir` is empty.
    */
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    options: { readonly fsync?: boolean } = {},
+  ) {
+    this.flushes = options.fsync !== false;
     if (dir === '') throw new OptionError('NodeDisk needs a directory');
     mkdirSync(dir, { recursive: true });
   }
@@ -98,10 +118,12 @@ export class NodeDisk implements Disk {
   }
 
   sync(name: string): Promise<void> {
-    return fsyncAsync(this.fd(name));
+    if (!this.flushes) return Promise.resolve();
+    return fdatasyncAsync(this.fd(name));
   }
 
   async syncDir(): Promise<void> {
+    if (!this.flushes) return;
     const fd = openSync(this.dir, 'r');
     try {
       await fsyncAsync(fd);

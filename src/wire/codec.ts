@@ -93,12 +93,13 @@
  * | 21   | `status-req`  | id `uint`                                                              |
  * | 22   | `status-reply`| id `uint`, doc `bytes` (at most `STATUS_DOC_BYTES_MAX`, JSON in UTF-8) |
  * | 23   | `join-refused`| to `MemberRef`, live `MemberRef`                                       |
+ * | 24   | `persisted`   | epoch `uint`, pos `Position`                                           |
  *
  * Types 21 and 22 are an operator's probe (`cohort status`) and its answer: the
  * `Endpoint` answers them, the protocol core never sees them. Adding them changed no
  * earlier layout, so they did not bump `WIRE_VERSION` (an older peer rejects their frames).
  *
- * Type 0 and 23–255 are unassigned and rejected. A change to any layout above must
+ * Type 0 and 25–255 are unassigned and rejected. A change to any layout above must
  * bump `WIRE_VERSION`: peers of different versions then refuse each other's frames
  * cleanly instead of misreading them.
  *
@@ -129,7 +130,8 @@ import { assert, assertNever, ErrorCode, OptionError, WireError } from '../error
 import { Reader, Writer } from './buffer.js';
 
 /**
- * The format version, the first byte of every frame. Version 6 added the heartbeat's
+ * The format version, the first byte of every frame. Version 7 added `persisted`
+ * (durable groups: a member's flush to disk, told to the view). Version 6 added the heartbeat's
  * `behind` flag and the failure cause `slow-consumer`. Version 5 made the probe reply
  * carry the sender's whole view and a `joining` flag (a starting endpoint learns every
  * member of a network it hears of, and waits for that network rather than found
@@ -137,7 +139,7 @@ import { Reader, Writer } from './buffer.js';
  * Version 4 added the heartbeat's `hears` flag and the welcome's
  * `groupViewIdFloor`.
  */
-export const WIRE_VERSION = 6;
+export const WIRE_VERSION = 7;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -167,6 +169,7 @@ export const MessageType = {
   'status-req': 21,
   'status-reply': 22,
   'join-refused': 23,
+  persisted: 24,
 } as const satisfies Record<Message['t'], number>;
 /** A type byte. */
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -537,6 +540,12 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       writeMemberRef(w, m.from, s);
       writeMemberRef(w, m.to, s);
       writeMemberRef(w, m.live, s);
+      return;
+    case 'persisted':
+      w.u8(MessageType.persisted);
+      writeMemberRef(w, m.from, s);
+      w.varint(m.epoch, 'epoch');
+      writePosition(w, m.pos);
       return;
     default:
       assertNever(m);
@@ -912,6 +921,8 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
       };
     case MessageType['join-refused']:
       return { t: 'join-refused', from: readMemberRef(r, s), to: readMemberRef(r, s), live: readMemberRef(r, s) };
+    case MessageType.persisted:
+      return { t: 'persisted', from: readMemberRef(r, s), epoch: r.varint('epoch'), pos: readPosition(r) };
     default:
       throw new WireError(`unknown message type ${tag}`);
   }

@@ -152,7 +152,8 @@ export class EntryDelivery {
         }
         allowed = group;
       }
-      this.app.emit({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe });
+      const members = localId !== null && this.ctx.persist ? [...this.tableValue.members(group)] : null;
+      this.app.emit({ type: 'message', group, sender: d.sender, data, localId, safe: d.safe, members });
     }
   }
 

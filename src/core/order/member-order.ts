@@ -253,7 +253,10 @@ export class MemberOrder {
     assert(gseq === epoch.stream.delivered + 1, 'delivery out of order');
     epoch.stream.delivered = gseq;
     const localIds = sameMember(d.sender, this.ctx.self) ? this.sender.onDelivered(d.seq) : null;
-    this.delivery.deliver(d, { epoch: epoch.roster.view.epoch, gseq }, localIds);
+    const pos = { epoch: epoch.roster.view.epoch, gseq };
+    // Straight to the output, never held behind a state marker: the disk takes entries in order.
+    if (this.ctx.persist) this.ctx.out.emit({ type: 'persist', pos, entry: d, localIds });
+    this.delivery.deliver(d, pos, localIds);
   }
 
   /** The end of the old epoch: take the cut's entries that came with the accept, and deliver up to the cut. */

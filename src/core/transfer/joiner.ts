@@ -69,6 +69,17 @@ export class StateJoiner {
     return this.incoming.has(group);
   }
 
+  /**
+   * Durable groups: the earliest position of a state this member awaits (until its
+   * `stateDone` is delivered and the state handed over), or null. What it reports on
+   * disk stays before it: without the group's state, its entries there restore nothing.
+   */
+  awaitedFrom(): Position | null {
+    let min: Position | null = null;
+    for (const inc of this.incoming.values()) if (min === null || comparePositions(inc.pos, min) < 0) min = inc.pos;
+    return min;
+  }
+
   /** A state this member joined for has not arrived whole yet. */
   awaiting(): boolean {
     for (const inc of this.incoming.values()) if (!inc.done) return true;
