@@ -32,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { freePorts } from '../src/tools/ports.js';
 import type { FromMember, MemberConfig, MemberResult, Role, ToMember } from './ipc.js';
 import { epochNow } from './ipc.js';
+import type { Durability } from '../src/api/durable-waits.js';
 
 export const usage = `usage: npm run bench -- [options]
        node dist/bench/bench.js [options]
@@ -58,6 +59,13 @@ options:
   --latency          one sender, one message outstanding at a time: p50_ms/p99_ms of
                      multicast -> self-delivery; msgs_per_s/mb_per_s are the achieved rates
   --safe             safe delivery (a multicast resolves once every member holds it)
+  --persist DIR      durable groups: each member writes its log under a fresh folder
+                     in DIR (removed at the end), flushing each batch with fdatasync;
+                     the JSON line then adds "persist":true and "durable"
+  --durable L        with --persist: none | local | majority | all — a multicast
+                     resolves once on disk at that many members (default majority)
+  --no-fsync         with --persist: the logs are written but not flushed to stable
+                     storage (the operating system's cache counts as on disk)
   --raw              not Cohort: the same processes and payloads over a plain TCP mesh,
                      each sender writing every message (4-byte length prefix, batched
                      per event-loop turn) to every other member, no ordering at all:
@@ -131,6 +139,12 @@ export interface BenchOptions {
   readonly verbose: boolean;
   readonly groups: number;
   readonly failOnStall: boolean;
+  /** Durable groups: the folder the members' logs go under, or null (in memory). */
+  readonly persist: string | null;
+  /** With `persist`: the multicasts' durability. */
+  readonly durable: Durability;
+  /** With `persist`: flush each batch to stable storage. */
+  readonly fsync: boolean;
 }
 
 /** Cohort's default `messageBytesMax`: larger payloads would be refused. */
@@ -178,6 +192,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         verbose: { type: 'boolean' },
         groups: { type: 'string' },
         'fail-on-stall': { type: 'boolean' },
+        persist: { type: 'string' },
+        durable: { type: 'string' },
+        'no-fsync': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -204,6 +221,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   for (const a of nodeArgs) if (!a.startsWith('--')) throw new UsageError(`--node-arg takes a flag starting with --, got "${a}"`);
   const groups = int('groups', values.groups, 1, 1, 1000);
   if (raw && groups > 1) throw new UsageError('--groups are Cohort groups; they mean nothing with --raw');
+  const persist = values.persist === undefined ? null : resolve(values.persist);
+  if (values.persist === '') throw new UsageError('--persist needs a directory');
+  if (raw && persist !== null) throw new UsageError('--persist is Cohort durability; it means nothing with --raw');
+  if (persist === null && (values.durable !== undefined || values['no-fsync'] === true)) throw new UsageError('--durable and --no-fsync need --persist DIR');
+  const durable = (values.durable ?? 'majority') as Durability;
+  if (!['none', 'local', 'majority', 'all'].includes(durable)) throw new UsageError(`--durable must be none, local, majority or all, got "${durable}"`);
   return {
     members,
     senders,
@@ -223,6 +246,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     verbose: values.verbose === true,
     groups,
     failOnStall: values['fail-on-stall'] === true,
+    persist,
+    durable,
+    fsync: values['no-fsync'] !== true,
   };
 }
 
@@ -364,7 +390,11 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
     mkdirSync(o.profile, { recursive: true });
     execArgv.push('--cpu-prof', '--cpu-prof-dir', o.profile);
   }
-  const what = o.raw ? 'raw TCP mesh' : `Cohort${o.safe ? ' (safe delivery)' : ''}`;
+  const durability = o.persist === null ? '' : `, durable ${o.durable}${o.fsync ? '' : ' without fsync'}, logs in ${o.persist}`;
+  const what = o.raw ? 'raw TCP mesh' : `Cohort${o.safe ? ' (safe delivery)' : ''}${durability}`;
+  // A fresh folder per run under --persist, removed when the bench exits.
+  const dataDir = o.persist === null ? null : (mkdirSync(o.persist, { recursive: true }), mkdtempSync(join(o.persist, 'cohort-bench-')));
+  if (dataDir !== null) process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
   log(`bench: ${n} members (${what}), ${o.latency ? 'latency' : `${o.senders} sender(s)`}, ${o.size} B, warmup ${o.warmup} s + ${o.seconds} s; ports ${ports.join(',')}`);
 
   const t0 = performance.now();
@@ -379,6 +409,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
       raw: o.raw,
       size: o.size,
       safe: o.safe,
+      persist: dataDir === null ? null : { dir: join(dataDir, ids[i]!), durable: o.durable, fsync: o.fsync },
       window: o.window,
       suspectMs: o.suspectMs,
       secret: networkSecret,
@@ -490,6 +521,7 @@ async function run(o: BenchOptions, cluster: Cluster): Promise<string> {
     mb_per_s: round(mean(perMember.map((p) => p.mb)), 3),
     p50_ms: p50,
     p99_ms: p99,
+    ...(o.persist === null ? {} : { persist: true, durable: o.durable, fsync: o.fsync }),
   };
   return JSON.stringify(line);
 }

@@ -73,10 +73,11 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
     ...(cfg.secret === null ? {} : { secret: Buffer.from(cfg.secret, 'hex') }),
     ...(cfg.tls === null ? {} : { tls: cfg.tls }),
     ...(cfg.verbose ? { onLog: log } : {}),
+    ...(cfg.persist === null ? {} : { persist: { dir: cfg.persist.dir, sync: cfg.persist.fsync } }),
   });
   const groups: Group[] = [];
   for (const name of names) groups.push(await ep.join(name, { onEvent: onEventOf(name) }));
-  const opts: MulticastOptions = cfg.safe ? { safe: true } : {};
+  const opts: MulticastOptions = { ...(cfg.safe ? { safe: true } : {}), ...(cfg.persist === null ? {} : { durable: cfg.persist.durable }) };
   const size = cfg.size;
 
   return {

@@ -25,6 +25,8 @@ export interface MemberConfig {
   readonly size: number;
   /** Cohort safe delivery instead of agreed. */
   readonly safe: boolean;
+  /** Durable groups: the member's log folder, its multicasts' durability, and whether it flushes; or null. */
+  readonly persist: { readonly dir: string; readonly durable: 'none' | 'local' | 'majority' | 'all'; readonly fsync: boolean } | null;
   /** Multicasts a flooding sender keeps outstanding. */
   readonly window: number;
   /** `suspectTimeoutMs` of the endpoint, or `null` for the library default. */

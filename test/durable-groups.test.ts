@@ -1,0 +1,138 @@
+/**
+ * Durable groups on real endpoints over TCP loopback (one process): option `persist`
+ * writes each view and every delivered entry to the member's log, and
+ * `multicast(data, { durable })` resolves once the message is on disk where asked.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { join } from 'node:path';
+import { CohortError, Endpoint, OptionError } from '../src/index.js';
+import type { Group } from '../src/index.js';
+import { NodeDisk } from '../src/persist/node-disk.js';
+import { SegmentLog } from '../src/persist/segment-log.js';
+import { decodeRecord } from '../src/persist/records.js';
+import type { StoreRecord } from '../src/persist/records.js';
+import { tempDir } from './temp.js';
+
+const fast = { heartbeatMs: 50, suspectTimeoutMs: 600, startTimeoutMs: 10_000 };
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The records of the log in `dir`, decoded. */
+async function records(dir: string): Promise<StoreRecord[]> {
+  const log = await SegmentLog.open(new NodeDisk(dir));
+  try {
+    return [...log.read()].map((r) => decodeRecord(r.index, r.kind, r.payload));
+  } finally {
+    await log.close();
+  }
+}
+
+/** Three durable endpoints on loopback, each in group `g`, collecting the messages it delivers. */
+async function cluster(root: string, sync = true): Promise<{ eps: Endpoint[]; groups: Group[]; got: string[][]; dirs: string[] }> {
+  const dirs = ['a', 'b', 'c'].map((id) => join(root, id));
+  const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', persist: { dir: dirs[0]!, sync }, ...fast });
+  const [b, c] = await Promise.all(
+    ['b', 'c'].map((id, i) => Endpoint.start({ id, listen: '127.0.0.1:0', seeds: [a.address], persist: { dir: dirs[i + 1]!, sync }, ...fast })),
+  );
+  const eps = [a, b!, c!];
+  const got: string[][] = eps.map(() => []);
+  const groups: Group[] = [];
+  for (const [i, ep] of eps.entries()) {
+    groups.push(
+      await ep.join('g', {
+        onEvent: (e) => {
+          if (e.type === 'message') got[i]!.push(dec.decode(e.data));
+        },
+        checkpoint: () => new Uint8Array(0),
+      }),
+    );
+  }
+  return { eps, groups, got, dirs };
+}
+
+const open: Endpoint[] = [];
+after(async () => {
+  await Promise.all(open.map((ep) => ep.stop().catch(() => undefined)));
+});
+
+test('durable majority: the promise resolves once the message is on disk at a majority, and every log holds the views and entries in order', async () => {
+  const root = tempDir('cohort-durable-');
+  const { eps, groups, got, dirs } = await cluster(root);
+  open.push(...eps);
+  const n = 50;
+  const sends: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) sends.push(groups[i % 3]!.multicast(enc.encode(`m${i}`)));
+  await Promise.all(sends);
+  // Resolved at 'majority' (the default with persist): delivered at the sender, and on
+  // disk at two of three. Each member's own log holds what it delivered, in order.
+  await groups[0]!.multicast(enc.encode('last'), { durable: 'all' });
+  for (const ep of eps) await ep.stop();
+  open.length = 0;
+  for (const [i, dir] of dirs.entries()) {
+    const recs = await records(dir);
+    const views = recs.filter((r) => r.kind === 'view');
+    assert.ok(views.length >= 1, `${dir}: no view record`);
+    const apps = recs.filter((r) => r.kind === 'entry' && r.entry.kind === 0);
+    assert.ok(apps.length >= 1, `${dir}: no application entry`);
+    // Positions strictly increase through the log, and each entry follows its epoch's view.
+    let last = { epoch: 0, gseq: -1 };
+    let viewEpoch = 0;
+    for (const r of recs) {
+      if (r.kind === 'view') {
+        assert.ok(r.view.epoch > viewEpoch, `${dir}: views out of order`);
+        viewEpoch = r.view.epoch;
+        last = { epoch: viewEpoch, gseq: 0 };
+      } else if (r.kind === 'entry') {
+        assert.equal(r.pos.epoch, viewEpoch, `${dir}: an entry of epoch ${r.pos.epoch} after the view of ${viewEpoch}`);
+        assert.ok(r.pos.gseq > last.gseq, `${dir}: entry ${r.pos.gseq} after ${last.gseq}`);
+        last = r.pos;
+      }
+    }
+    assert.equal(got[i]!.length, n + 1, `member ${i} delivered ${got[i]!.length}`);
+  }
+});
+
+test('durable local and none; a durable level without persist is refused', async () => {
+  const root = tempDir('cohort-durable-');
+  const { eps, groups } = await cluster(root, false);
+  open.push(...eps);
+  await groups[1]!.multicast(enc.encode('x'), { durable: 'local' });
+  await groups[2]!.multicast(enc.encode('y'), { durable: 'none' });
+  assert.throws(() => groups[0]!.multicast(enc.encode('z'), { durable: 'most' as never }), (e: unknown) => e instanceof OptionError && /durable must be one of/.test(e.message));
+  const plain = await Endpoint.start({ id: 'p', listen: '127.0.0.1:0', ...fast });
+  open.push(plain);
+  const g = await plain.join('h');
+  assert.throws(() => g.multicast(enc.encode('z'), { durable: 'majority' }), (e: unknown) => e instanceof OptionError && /needs a durable endpoint/.test(e.message));
+  await g.multicast(enc.encode('z'), { durable: 'none' });
+});
+
+test('option persist: bad values are refused with an OptionError naming them', async () => {
+  for (const persist of [null, 'dir', { dir: '' }, { dir: 'x', sync: 'yes' }, { dir: 'x', fsync: true }]) {
+    await assert.rejects(Endpoint.start({ id: 'a', listen: '127.0.0.1:0', persist: persist as never }), (e: unknown) => e instanceof CohortError && /option persist/.test(e.message), JSON.stringify(persist));
+  }
+});
+
+test("a member that keeps nothing on disk never counts: 'all' waits for it, and rejects ERR_NOT_DURABLE once it left without", async () => {
+  const root = tempDir('cohort-durable-');
+  const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', persist: { dir: join(root, 'a'), sync: false }, ...fast });
+  const b = await Endpoint.start({ id: 'b', listen: '127.0.0.1:0', seeds: [a.address], persist: { dir: join(root, 'b'), sync: false }, ...fast });
+  const c = await Endpoint.start({ id: 'c', listen: '127.0.0.1:0', seeds: [a.address], ...fast });
+  open.push(a, b, c);
+  const [ga] = [await a.join('g'), await b.join('g'), await c.join('g')];
+  await ga!.multicast(enc.encode('two of three'), { durable: 'majority' });
+  let settled: string | null = null;
+  const all = ga!.multicast(enc.encode('needs c'), { durable: 'all' }).then(
+    () => (settled = 'resolved'),
+    (e: unknown) => (settled = e instanceof CohortError ? e.code : String(e)),
+  );
+  // Later durable multicasts of the group settle after it, in order.
+  const behind = ga!.multicast(enc.encode('behind it'), { durable: 'local' });
+  await ga!.multicast(enc.encode('a plain one'), { durable: 'none' });
+  await b.group('g')!.multicast(enc.encode('from b'), { durable: 'majority' });
+  assert.equal(settled, null, "'all' settled although c keeps nothing on disk");
+  await c.stop();
+  await all;
+  assert.equal(settled, 'ERR_NOT_DURABLE');
+  await behind;
+});
