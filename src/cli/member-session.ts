@@ -21,6 +21,7 @@ import { digestStep, INITIAL_DIGEST } from '../check/digest.js';
 import type { Endpoint, Group, GroupEvent, StateProgress } from '../endpoint.js';
 import { ClosedError, CohortError, ErrorCode, InputError } from '../errors.js';
 import type { LogLevel, Logger } from '../log.js';
+import type { Durability } from '../api/durable-waits.js';
 
 /** Unresolved multicasts at most; reading pauses past four times as many queued lines. */
 const IN_FLIGHT_MAX = 256;
@@ -37,6 +38,8 @@ export interface MemberSessionOptions {
   readonly group: string;
   /** The largest line, in UTF-8 bytes, for the error that names the limit. */
   readonly messageBytesMax: number;
+  /** Each line's multicast waits for this durability (`--durable`); the endpoint's default when absent. */
+  readonly durable?: Durability;
   /** Diagnostics on standard error; absent with `--quiet`. */
   readonly logger?: Logger | undefined;
   /** Logs a diagnostic line (a no-op with `--quiet`). */
@@ -205,7 +208,7 @@ export class MemberSession {
       const data = this.encoder.encode(entry.line);
       let p: Promise<void>;
       try {
-        p = this.handle.multicast(data);
+        p = this.opts.durable === undefined ? this.handle.multicast(data) : this.handle.multicast(data, { durable: this.opts.durable });
       } catch (err) {
         if (err instanceof InputError) {
           // This line's content breaks a rule of multicast (today only its size): no
@@ -247,6 +250,11 @@ export class MemberSession {
     if (err instanceof CohortError && err.code === ErrorCode.excluded) {
       // Excluded before delivery: send it again after rejoining, in the order typed.
       this.rejected.push(entry);
+    } else if (err instanceof CohortError && err.code === ErrorCode.notDurable) {
+      // Delivered, but not on disk where --durable asked: say so, and go on.
+      this.opts.log(`line ${entry.n} was delivered but is not on disk where --durable asked: ${err.message}`, 'warn', { line: entry.n, code: err.code });
+      this.inFlight += 1;
+      this.onSent();
     } else if (!this.ended) {
       // Nothing but an exclusion fails a multicast while we still run: the
       // endpoint is gone, and no later line could be sent either.

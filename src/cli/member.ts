@@ -23,12 +23,15 @@ import type { LogLevel } from '../log.js';
 import { ExitCode } from './exit.js';
 import { MemberSession } from './member-session.js';
 import { UsageError } from './usage.js';
+import { durabilities } from '../api/durable-waits.js';
+import type { Durability } from '../api/durable-waits.js';
 
 /** The help text of `cohort member`. */
 export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--seeds HOST:PORT,...] --group NAME
                      [--advertise HOST:PORT] [--suspect-ms N] [--heartbeat-ms N]
                      [--secret-file PATH] [--tls-cert PATH --tls-key PATH --tls-ca PATH [--tls-id-from cn|none]]
                      [--insecure] [--network NAME] [--metrics HOST:PORT]
+                     [--data-dir DIR [--durable LEVEL]]
                      [--log-level LEVEL] [--log-format json|text] [--quiet]
 
   Joins group NAME; multicasts each line of standard input; prints each event as a
@@ -54,6 +57,12 @@ export const memberUsage = `usage: cohort member --id ID --listen HOST:PORT [--s
   --network NAME        network name; endpoints of another are refused (default cohort)
   --metrics HOST:PORT   serve Prometheus metrics over HTTP at /metrics (port 0 picks
                         one; the address is logged at level info). Off by default
+  --data-dir DIR        durable: write the views and every delivered message to a
+                        log in DIR (flushed with fdatasync, one flush per batch)
+  --durable LEVEL       with --data-dir: a line's multicast is done once it is on
+                        disk at this member (local), a majority of the group
+                        (majority, the default) or all of it (all); or at delivery
+                        (none)
   --log-level LEVEL     diagnostics at LEVEL and above: error, warn, info, debug
                         (default info)
   --log-format FORMAT   json (one object per line) or text (readable); default text
@@ -155,6 +164,8 @@ const memberFlags = {
   ...securityFlags,
   network: { type: 'string' },
   metrics: { type: 'string' },
+  'data-dir': { type: 'string' },
+  durable: { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   quiet: { type: 'boolean' },
@@ -173,6 +184,8 @@ interface MemberArgs {
   readonly quiet: boolean;
   readonly level: LogLevel;
   readonly format: 'json' | 'text' | undefined;
+  /** `--durable`, checked (only with `--data-dir`). */
+  readonly durable: Durability | undefined;
 }
 
 /** `parseArgs` over {@link memberFlags}. */
@@ -195,7 +208,11 @@ function memberArgs(argv: readonly string[]): MemberArgs | 'help' {
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got "${level}"`);
   const format = values['log-format'];
   if (format !== undefined && format !== 'json' && format !== 'text') throw new UsageError(`--log-format must be json or text, got "${format}"`);
-  return { values, id: values.id, listen: values.listen, group: values.group, seeds, suspectTimeoutMs, heartbeatMs, quiet, level, format };
+  const durable = values.durable;
+  if (durable !== undefined && values['data-dir'] === undefined) throw new UsageError('--durable needs --data-dir');
+  if (durable !== undefined && !durabilities.includes(durable as Durability)) throw new UsageError(`--durable must be one of ${durabilities.join(', ')}, got "${durable}"`);
+  if (values['data-dir'] === '') throw new UsageError('--data-dir needs a directory');
+  return { values, id: values.id, listen: values.listen, group: values.group, seeds, suspectTimeoutMs, heartbeatMs, quiet, level, format, durable: durable as Durability | undefined };
 }
 
 /** Run `cohort member`; resolves with the exit code. */
@@ -213,7 +230,7 @@ export async function member(argv: readonly string[]): Promise<number> {
   };
   const ep = await startMemberEndpoint(args, logger, log);
   log(`listening at ${ep.address}`, 'info', { address: ep.address });
-  const session = new MemberSession(ep, { group: args.group, messageBytesMax, logger, log, onProgress: stateProgressLine(process.stderr) });
+  const session = new MemberSession(ep, { group: args.group, messageBytesMax, ...(args.durable === undefined ? {} : { durable: args.durable }), logger, log, onProgress: stateProgressLine(process.stderr) });
   await session.run();
   return ExitCode.ok;
 }
@@ -246,6 +263,7 @@ async function startMemberEndpoint(
       ...(tlsOpts === undefined ? {} : { tls: tlsOpts }),
       ...(insecure ? { insecure: true } : {}),
       ...(values.metrics === undefined ? {} : { metrics: values.metrics }),
+      ...(values['data-dir'] === undefined ? {} : { persist: { dir: values['data-dir'] } }),
       ...(logger === undefined ? {} : { logger }),
       // A broken invariant (a bug) stopped the endpoint: say so whatever --quiet says,
       // and exit at once with EX_SOFTWARE, never leaving a process that looks alive.

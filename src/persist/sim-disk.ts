@@ -281,6 +281,20 @@ export class SimDisk implements Disk {
     f.buf[offset] = ((f.buf[offset] as number) ^ mask) & 0xff;
   }
 
+  /**
+   * What survives every crash from now on, whatever it draws: the synced bytes of the
+   * files whose names are durable (a removed file that may come back is left out).
+   * A new disk: reading it changes nothing here. For checkers of durability claims.
+   */
+  durableImage(rng: Rng): SimDisk {
+    const image = new SimDisk(rng);
+    for (const [name, f] of this.files) {
+      if (!f.named) continue;
+      image.files.set(name, { buf: f.buf.slice(0, f.synced), len: f.synced, synced: f.synced, named: true });
+    }
+    return image;
+  }
+
   /** A file's size and how much of it is synced (for tests). */
   sizes(name: string): { len: number; synced: number } {
     const f = this.file(name);
