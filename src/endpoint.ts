@@ -41,6 +41,7 @@ import type { Clock } from './runtime.js';
 import { CoreOutput } from './api/core-output.js';
 import { DurableStore } from './persist/store.js';
 import type { StoreHost } from './persist/store.js';
+import type { SegmentLog } from './persist/segment-log.js';
 import type { CoreOutputHost } from './api/core-output.js';
 import { DeliveryQueue } from './api/delivery-queue.js';
 import type { DeliveryHost } from './api/delivery-queue.js';
@@ -164,7 +165,18 @@ export class Endpoint {
     this.report = new StatusReport(this.counters, world.clock.now());
     this.output = new CoreOutput(this.outputHost());
     this.input = new NetworkInput({ clock: world.clock, transport: world.transport, life: this.life, report: this.report, core: () => this.core, drive: () => this.drive(), status: () => this.status() });
+    if (log !== undefined) this.logRecovery(log);
     this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0, persists: this.store !== null });
+  }
+
+  /** Say what opening the data directory found: a torn write cut off, an earlier run's records. */
+  private logRecovery(log: SegmentLog): void {
+    const r = log.recovery;
+    if (r.tornBytes > 0) this.log(`data directory: cut a torn last write of ${r.tornBytes} bytes (${r.tornReason ?? 'incomplete'}) off the log`, 'warn');
+    for (const f of r.removed) this.log(`data directory: removed ${f}, a segment whose header was never wholly written`, 'warn');
+    if (r.records > 0) {
+      this.log(`data directory: ${r.records} records of an earlier run; this endpoint joins as a new member (its groups' state comes by transfer) and appends after them`, 'info');
+    }
   }
 
   /** What the durable store tells: how far the stream is on disk (to the core, which tells the view), or that the disk failed. */
@@ -468,13 +480,16 @@ export class Endpoint {
   }
 
   /**
-   * Leave every group, then the network, gracefully; resolves when done. With
+   * Leave every group, then the network, gracefully; resolves when done (a durable
+   * endpoint: once its last writes are on disk and its log is closed). With
    * `signal`: an abort closes the endpoint at once and rejects with `ERR_ABORTED`.
    */
   async stop(options: LeaveOptions = {}): Promise<void> {
     const signal = checkSignal(options?.signal);
-    if (signal === undefined) return this.life.stopGracefully();
-    return settleWithin(this.world.clock, this.life.stopGracefully(), 0, signal, () => {
+    // A durable endpoint's stop is done once its last writes are flushed and its log closed.
+    const stopped = this.store === null ? this.life.stopGracefully() : this.life.stopGracefully().finally(() => this.store!.close());
+    if (signal === undefined) return stopped;
+    return settleWithin(this.world.clock, stopped, 0, signal, () => {
       const err = new CohortError(ErrorCode.aborted, `stop of endpoint ${this.id} aborted: closed at once`, { cause: signal.reason });
       this.close(err);
       return err;
