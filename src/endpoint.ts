@@ -53,7 +53,7 @@ import { Incarnations } from './api/incarnations.js';
 import { Lifecycle } from './api/lifecycle.js';
 import type { LifecycleHost } from './api/lifecycle.js';
 import { NetworkInput } from './api/network-input.js';
-import { accessFrom, checkCanJoin, checkJoinOptions, checkOpenOptions, checkSignal } from './api/option-checks.js';
+import { accessFrom, checkCanJoin, checkJoinOptions, checkOpenOptions, checkPersistOptions, checkSignal } from './api/option-checks.js';
 import type { QueueBounds } from './api/option-checks.js';
 import type { EndpointOptions, EndpointWorld, JoinOptions } from './api/options.js';
 import { settleWithin } from './api/promises.js';
@@ -150,9 +150,9 @@ export class Endpoint {
     this.bounds = bounds;
     this.life = new Lifecycle(this.lifecycleHost(opts.onFatal));
     this.ticker = new Ticker(world.clock, this.tickerHost());
-    this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit'), bounds.pendingMulticasts, bounds.pendingBytes, opts.id);
+    this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit', opts), bounds.pendingMulticasts, bounds.pendingBytes, opts.id);
     const log = opts.persist?.log;
-    this.store = log === undefined ? null : new DurableStore(log, this.storeHost());
+    this.store = log === undefined ? null : new DurableStore(log, this.storeHost(), { checkpointBytes: checkPersistOptions(opts.persist).checkpointBytes });
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
@@ -167,6 +167,22 @@ export class Endpoint {
     this.input = new NetworkInput({ clock: world.clock, transport: world.transport, life: this.life, report: this.report, core: () => this.core, drive: () => this.drive(), status: () => this.status() });
     if (log !== undefined) this.logRecovery(log);
     this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0, persists: this.store !== null });
+  }
+
+  /**
+   * A checkpoint round of the durable log, at the position the stream reached: only as
+   * a member, and only when no group's state is awaited (its events wait in the core,
+   * so the application's state is not yet that of the position). Each group's
+   * checkpoint is taken in its turn, after every event up to the position.
+   */
+  private beginCheckpoint(): void {
+    const store = this.store;
+    const core = this.core;
+    if (store === null || core.phase !== 'member' || core.stateAwaited) return;
+    const groups = [...this.groups.values()].filter((g) => !g.left && g.failed === null).map((g) => g.name);
+    const table = core.groupTable;
+    const pos = store.beginRound(core.network, core.currentView, table.snapshot(), table.viewIdFloor, groups);
+    for (const group of groups) this.delivery.push({ kind: 'persist-checkpoint', group, pos });
   }
 
   /** Say what opening the data directory found: a torn write cut off, an earlier run's records. */
@@ -219,7 +235,7 @@ export class Endpoint {
   }
 
   /** What the delivery queue may do to this endpoint. */
-  private deliveryHost(exitOnHandlerError: boolean): DeliveryHost {
+  private deliveryHost(exitOnHandlerError: boolean, opts: EndpointOptions): DeliveryHost {
     const now = (): number => this.world.clock.now();
     return {
       groups: this.groups,
@@ -241,6 +257,15 @@ export class Endpoint {
           this.drive();
         }),
       log: (line, level, fields) => this.log(line, level, fields),
+      ...(opts.persist === undefined
+        ? {}
+        : {
+            persistCheckpoint: {
+              add: (group, pos, data) => this.store?.addCheckpoint(group, pos, data),
+              skip: (group, pos) => this.store?.skipCheckpoint(group, pos),
+              fail: (pos) => this.store?.failCheckpoint(pos),
+            },
+          }),
     };
   }
 
@@ -285,6 +310,7 @@ export class Endpoint {
       report: this.report,
       groupsMax: this.cfg.groupsPerEndpointMax,
       store: this.store,
+      beginCheckpoint: () => this.beginCheckpoint(),
       core: () => this.core,
       afterStep: () => this.metrics.afterStep(),
       inView: () => {

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { unbundle } from '../src/core/bundle.js';
 import { CohortError, Endpoint, OptionError } from '../src/index.js';
 import type { Group } from '../src/index.js';
 import { NodeDisk } from '../src/persist/node-disk.js';
@@ -135,4 +137,71 @@ test("a member that keeps nothing on disk never counts: 'all' waits for it, and 
   await all;
   assert.equal(settled, 'ERR_NOT_DURABLE');
   await behind;
+});
+
+/** Two durable endpoints in group `g` whose state is the count of messages delivered; 400 multicasts of 600 bytes. Returns the data directories. */
+async function countingPair(root: string, extra: { checkpointBytes: number; segmentBytes?: number }): Promise<string[]> {
+  const persist = (id: string) => ({ dir: join(root, id), sync: false, ...extra });
+  const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', persist: persist('a'), ...fast });
+  const b = await Endpoint.start({ id: 'b', listen: '127.0.0.1:0', seeds: [a.address], persist: persist('b'), ...fast });
+  open.push(a, b);
+  const counts = new Map<Endpoint, number>([[a, 0], [b, 0]]);
+  const joinG = (ep: Endpoint) =>
+    ep.join('g', {
+      onEvent: (e) => {
+        if (e.type === 'message') counts.set(ep, counts.get(ep)! + 1);
+        if (e.type === 'state') counts.set(ep, Number(dec.decode(e.data)));
+      },
+      checkpoint: () => enc.encode(String(counts.get(ep))),
+    });
+  const [ga, gb] = [await joinG(a), await joinG(b)];
+  const payload = new Uint8Array(600);
+  for (let i = 0; i < 400; i++) await (i % 2 === 0 ? ga : gb).multicast(payload, { durable: 'all' });
+  await a.stop();
+  await b.stop();
+  open.length = 0;
+  return [join(root, 'a'), join(root, 'b')];
+}
+
+type Rec = { index: number; rec: StoreRecord };
+
+async function recordsOf(dir: string): Promise<{ first: number; recs: Rec[] }> {
+  const log = await SegmentLog.open(new NodeDisk(dir));
+  const recs = [...log.read()].map((r) => ({ index: r.index, rec: decodeRecord(r.index, r.kind, r.payload) }));
+  const first = log.firstIndex;
+  await log.close();
+  return { first, recs };
+}
+
+const isAfter = (p: { epoch: number; gseq: number }, q: { epoch: number; gseq: number }) => p.epoch > q.epoch || (p.epoch === q.epoch && p.gseq > q.gseq);
+
+test('a checkpoint of the durable log is the state at exactly its position: its count is the messages of the group up to there', async () => {
+  const dirs = await countingPair(tempDir('cohort-durable-'), { checkpointBytes: 8_192 });
+  for (const dir of dirs) {
+    const { first, recs } = await recordsOf(dir);
+    assert.equal(first, 0, 'one segment: nothing truncated');
+    const cps = recs.map((x) => x.rec).filter((r): r is Extract<StoreRecord, { kind: 'checkpoint' }> => r.kind === 'checkpoint');
+    assert.ok(cps.length >= 5, `${dir}: ${cps.length} checkpoints`);
+    for (const cp of cps) {
+      let upTo = 0;
+      for (const { rec } of recs) {
+        if (rec.kind === 'entry' && rec.entry.kind === 0 && !isAfter(rec.pos, cp.pos)) upTo += unbundle(rec.entry.payload)!.filter((m) => m.group === 'g').length;
+      }
+      assert.equal(Number(dec.decode(cp.data)), upTo, `${dir}: the checkpoint at ${cp.pos.epoch}:${cp.pos.gseq}`);
+    }
+    assert.equal(recs.filter((x) => x.rec.kind === 'round').length, recs.filter((x) => x.rec.kind === 'base').length);
+  }
+});
+
+test('checkpoint rounds bound the log: the segments behind a complete round are removed', async () => {
+  const dirs = await countingPair(tempDir('cohort-durable-'), { checkpointBytes: 16_384, segmentBytes: 8_192 });
+  for (const dir of dirs) {
+    const { first, recs } = await recordsOf(dir);
+    assert.ok(first > 0, `${dir}: the log was truncated (first index ${first})`);
+    const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    assert.ok(bytes < 16_384 + 4 * 8_192, `${dir}: ${bytes} bytes on disk after 240 KB delivered`);
+    // What is left starts at or before the last complete round's base, so the round is whole.
+    const round = recs.map((x) => x.rec).filter((r) => r.kind === 'round').at(-1);
+    assert.ok(round !== undefined && round.kind === 'round' && round.base >= first, `${dir}: the last round's base is kept`);
+  }
 });

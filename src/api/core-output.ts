@@ -38,6 +38,8 @@ export interface CoreOutputHost {
   readonly groupsMax: number;
   /** The durable store (option `persist`), or null. */
   readonly store: DurableStore | null;
+  /** Begin a checkpoint round of the durable store (it said one is due). */
+  beginCheckpoint(): void;
   /** The core now (an exclusion replaces it). */
   core(): EndpointCore;
   /** After the output of a step is out (the metrics' samples). */
@@ -89,7 +91,8 @@ export class CoreOutput {
       h.delivery.pump();
       // The application fell behind or caught up: the core's acks change (its output too).
     } while (h.delivery.syncBehind());
-    // Group commit: one flush for everything this step appended.
+    // A checkpoint round when due, then group commit: one flush for everything this step appended.
+    if (h.store?.checkpointDue === true) h.beginCheckpoint();
     h.store?.commit();
     h.ticker.wakeBy(h.core().nextWakeAt());
   }

@@ -45,10 +45,14 @@ type EventJob = {
 /** A checkpoint to take for a joiner, at the join's position in the order. */
 type CheckpointJob = { readonly kind: 'checkpoint'; readonly group: string; readonly joiner: MemberRef; readonly pos: Position };
 
+/** Durable groups: a checkpoint to take for the log, at a checkpoint round's position. */
+type PersistCheckpointJob = { readonly kind: 'persist-checkpoint'; readonly group: string; readonly pos: Position };
+
 /** One queued application event, or a checkpoint to take, in delivery order. */
 export type Job =
   | EventJob
   | CheckpointJob
+  | PersistCheckpointJob
   | { readonly kind: 'left'; readonly group: string; readonly localId: number }
   | { readonly kind: 'state-lost'; readonly group: string }
   | { readonly kind: 'resolve'; readonly localId: number }
@@ -56,6 +60,12 @@ export type Job =
 
 /** What the delivery queue needs of its endpoint. */
 export interface DeliveryHost {
+  /** Durable groups: where the log's checkpoints go (see `DurableStore`); absent in memory. */
+  readonly persistCheckpoint?: {
+    add(group: string, pos: Position, data: Uint8Array): void;
+    skip(group: string, pos: Position): void;
+    fail(pos: Position): void;
+  };
   /** The endpoint's group handles by name; the queue removes those it is out of for good. */
   readonly groups: Map<string, Group>;
   /** The endpoint's counters, whose per-group entries go with their group. */
@@ -334,6 +344,8 @@ export class DeliveryQueue {
         return undefined;
       case 'checkpoint':
         return this.runCheckpoint(job);
+      case 'persist-checkpoint':
+        return this.runPersistCheckpoint(job);
       case 'state-lost':
         this.runStateLost(job.group);
         return undefined;
@@ -380,6 +392,50 @@ export class DeliveryQueue {
       return undefined;
     }
     return Promise.resolve(r).then(give, (err: unknown) => this.checkpointFailed(job.group, `rejected (${err instanceof Error ? err.message : String(err)})`, err));
+  }
+
+  /**
+   * Take the group's checkpoint for the log (awaited when it is a promise). A group left
+   * meanwhile needs none; a failing `checkpoint()` only spoils this round (the next
+   * one tries again): the application hears of it when a joiner needs a state.
+   */
+  private runPersistCheckpoint(job: PersistCheckpointJob): Promise<void> | undefined {
+    const g = this.groups.get(job.group);
+    const p = this.host.persistCheckpoint;
+    if (p === undefined) return undefined;
+    if (g === undefined || g.left) {
+      p.skip(job.group, job.pos);
+      return undefined;
+    }
+    const failed = (how: string): void => {
+      this.host.log(`checkpoint of group ${job.group} for the durable log ${how}: the log is not truncated this round`, 'warn');
+      p.fail(job.pos);
+    };
+    if (g.failed !== null) {
+      failed('not taken (its handler failed)');
+      return undefined;
+    }
+    const give = (data: Uint8Array): void => {
+      if (!(data instanceof Uint8Array)) return failed(`returned ${typeof data}, not a Uint8Array`);
+      p.add(job.group, job.pos, data);
+    };
+    const take = g.handlers.checkpoint;
+    if (take === undefined) {
+      give(new Uint8Array(0));
+      return undefined;
+    }
+    let r: Uint8Array | Promise<Uint8Array>;
+    try {
+      r = take();
+    } catch (err) {
+      failed(`threw (${err instanceof Error ? err.message : String(err)})`);
+      return undefined;
+    }
+    if (r instanceof Uint8Array) {
+      give(r);
+      return undefined;
+    }
+    return Promise.resolve(r).then(give, (err: unknown) => failed(`rejected (${err instanceof Error ? err.message : String(err)})`));
   }
 
   /** The group's state is gone with its last holder: this member cannot have it, and leaves. */

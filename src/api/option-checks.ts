@@ -207,15 +207,22 @@ export function transportLogOf(opts: EndpointOptions): ((line: string, level: Lo
  * meets their problems; returns the core's configuration, the queue bounds and the world.
  */
 /** Check option `persist` (what `Endpoint.start` opens); returns its directory and whether it flushes. */
-export function checkPersistOptions(persist: unknown): { dir: string; sync: boolean } {
+export function checkPersistOptions(persist: unknown): { dir: string; sync: boolean; checkpointBytes: number; segmentBytes: number } {
   if (persist === null || typeof persist !== 'object') throw new OptionError('option persist must be an object: { dir, sync? }');
   const p = persist as Record<string, unknown>;
   for (const k of Object.keys(p)) {
-    if (k !== 'dir' && k !== 'sync' && k !== 'log') throw new OptionError(`unknown option persist.${k}`, ErrorCode.unknownOption);
+    if (k !== 'dir' && k !== 'sync' && k !== 'log' && k !== 'checkpointBytes' && k !== 'segmentBytes') throw new OptionError(`unknown option persist.${k}`, ErrorCode.unknownOption);
   }
-  if (typeof p.dir !== 'string' || p.dir === '') throw new OptionError('option persist.dir must be a directory path');
+  if (p.log === undefined && (typeof p.dir !== 'string' || p.dir === '')) throw new OptionError('option persist.dir must be a directory path');
   if (p.sync !== undefined && typeof p.sync !== 'boolean') throw new OptionError(`option persist.sync must be a boolean, got ${JSON.stringify(p.sync)}`);
-  return { dir: p.dir, sync: p.sync !== false };
+  const bytes = (name: string, fallback: number): number => {
+    const v = p[name];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 4096) throw new OptionError(`option persist.${name} must be an integer of at least 4096 bytes, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const mib64 = 64 * 1024 * 1024;
+  return { dir: typeof p.dir === 'string' ? p.dir : '', sync: p.sync !== false, checkpointBytes: bytes('checkpointBytes', mib64), segmentBytes: bytes('segmentBytes', mib64) };
 }
 
 export function checkOpenOptions(opts: EndpointOptions): { cfg: CoreConfig; bounds: QueueBounds; world: EndpointWorld } {

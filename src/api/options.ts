@@ -45,6 +45,17 @@ export interface PersistOptions {
    * @default true
    */
   readonly sync?: boolean;
+  /**
+   * After this many bytes written to the log, take a checkpoint round: the view, the
+   * group table and every group's `checkpoint()` (in its turn in the delivery order)
+   * go to the log, and the log's segments wholly before them are removed. What the
+   * directory holds stays around `checkpointBytes + segmentBytes` plus the states.
+   * A group without `checkpoint` counts as stateless (an empty state), as for a joiner.
+   * @default 64 MiB
+   */
+  readonly checkpointBytes?: number;
+  /** The size of the log's segment files: the unit in which the log is truncated. @default 64 MiB */
+  readonly segmentBytes?: number;
   /** @internal An opened log (the simulator's disk); `Endpoint.start` opens `dir`'s. */
   readonly log?: SegmentLog;
 }

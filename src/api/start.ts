@@ -71,10 +71,10 @@ export async function prepareStart(opts: EndpointOptions): Promise<StartPlan> {
 async function withPersistLog(opts: EndpointOptions, undo: (() => Promise<void>) | null): Promise<EndpointOptions> {
   if (opts === null || typeof opts !== 'object' || opts.persist === undefined || opts.persist?.log !== undefined) return opts;
   try {
-    const { dir, sync } = checkPersistOptions(opts.persist);
+    const { dir, sync, segmentBytes } = checkPersistOptions(opts.persist);
     const { NodeDisk } = await import('../persist/node-disk.js');
     const { SegmentLog } = await import('../persist/segment-log.js');
-    const log = await SegmentLog.open(new NodeDisk(dir, { fsync: sync }));
+    const log = await SegmentLog.open(new NodeDisk(dir, { fsync: sync }), { segmentBytes });
     return { ...opts, persist: { ...opts.persist, log } };
   } catch (err) {
     if (undo !== null) await undo();

@@ -203,6 +203,11 @@ export class EndpointCore {
     return this.life.epoch.roster.view;
   }
 
+  /** A group's state this member joined for is awaited (its later events wait for it). */
+  get stateAwaited(): boolean {
+    return this.joiner.awaitedFrom() !== null;
+  }
+
   /** True while a view change holds delivery. */
   get wedged(): boolean {
     return this.life.wedged;

@@ -14,13 +14,24 @@
  * - `entry` (kind 2): epoch f64, gseq f64, seq f64, sender inc f64, kind u8, safe u8,
  *   sender id str, group str, then the payload to the end;
  * - `state` (kind 3): epoch f64, gseq f64 (the position the state was taken at), group
- *   str, then the state's bytes to the end.
+ *   str, then the state's bytes to the end;
+ * - `base` (kind 4): JSON `{ network, epoch, members, table, floor, pos }`: a checkpoint
+ *   round begins at `pos` — the view then, and the group table (`GroupTable.snapshot`,
+ *   its `viewIdFloor`) after every entry up to `pos`;
+ * - `checkpoint` (kind 5): like `state`: one group's application state (its
+ *   `checkpoint()`) after every entry up to the round's position;
+ * - `round` (kind 6): base index f64: every group's checkpoint of the round that began
+ *   at that `base` record is in the log. Segments wholly before the base may go.
+ *
+ * Entries delivered after a round's position may come before its checkpoint records in
+ * the log (the application takes the checkpoint in its turn): positions, not the order
+ * of records, say what a checkpoint covers.
  */
-import type { DataMsg, EndpointView, EntryKind, Position } from '../core/types.js';
+import type { DataMsg, EndpointView, EntryKind, GroupRecord, Position } from '../core/types.js';
 import { CorruptLogError } from '../errors.js';
 
 /** The kind byte of each record. */
-export const RecordKind = { view: 1, entry: 2, state: 3 } as const;
+export const RecordKind = { view: 1, entry: 2, state: 3, base: 4, checkpoint: 5, round: 6 } as const;
 
 /** A view installed here, and the network it belongs to. */
 export interface ViewRecord {
@@ -44,7 +55,31 @@ export interface StateRecord {
   readonly data: Uint8Array;
 }
 
-export type StoreRecord = ViewRecord | EntryRecord | StateRecord;
+/** A checkpoint round begins: the view and the group table at `pos`. */
+export interface BaseRecord {
+  readonly kind: 'base';
+  readonly network: string;
+  readonly view: EndpointView;
+  readonly table: readonly GroupRecord[];
+  readonly floor: number;
+  readonly pos: Position;
+}
+
+/** One group's application state at `pos` (a checkpoint round's). */
+export interface CheckpointRecord {
+  readonly kind: 'checkpoint';
+  readonly group: string;
+  readonly pos: Position;
+  readonly data: Uint8Array;
+}
+
+/** Every checkpoint of the round begun at log index `base` is in the log. */
+export interface RoundRecord {
+  readonly kind: 'round';
+  readonly base: number;
+}
+
+export type StoreRecord = ViewRecord | EntryRecord | StateRecord | BaseRecord | CheckpointRecord | RoundRecord;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -86,7 +121,20 @@ export function encodeEntry(pos: Position, d: DataMsg): Uint8Array {
   return out;
 }
 
-/** Encode a state record's payload. */
+/** Encode a base record's payload. */
+export function encodeBase(network: string, view: EndpointView, table: readonly GroupRecord[], floor: number, pos: Position): Uint8Array {
+  const members = view.members.map((m) => ({ id: m.id, inc: m.inc, addr: m.addr }));
+  return utf8.encode(JSON.stringify({ network, epoch: view.epoch, members, table, floor, pos }));
+}
+
+/** Encode a round record's payload. */
+export function encodeRound(base: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, base, true);
+  return out;
+}
+
+/** Encode a state record's payload (a checkpoint record's too). */
 export function encodeState(group: string, pos: Position, data: Uint8Array): Uint8Array {
   const g = str(group);
   const out = new Uint8Array(16 + 2 + g.length + data.length);
@@ -177,12 +225,28 @@ export function decodeRecord(index: number, kind: number, payload: Uint8Array): 
       const group = r.str();
       return { kind: 'entry', pos: { epoch, gseq }, entry: { sender: { id, inc }, seq, kind: entryKind as EntryKind, group, safe, payload: r.rest() } };
     }
-    case RecordKind.state: {
+    case RecordKind.state:
+    case RecordKind.checkpoint: {
       const epoch = r.f64();
       const gseq = r.f64();
       const group = r.str();
-      return { kind: 'state', group, pos: { epoch, gseq }, data: r.rest() };
+      return { kind: kind === RecordKind.state ? 'state' : 'checkpoint', group, pos: { epoch, gseq }, data: r.rest() };
     }
+    case RecordKind.base: {
+      let v: { network?: unknown; epoch?: unknown; members?: unknown; table?: unknown; floor?: unknown; pos?: { epoch?: unknown; gseq?: unknown } };
+      try {
+        v = JSON.parse(fromUtf8.decode(payload)) as typeof v;
+      } catch {
+        throw r.bad('a base record that is not JSON');
+      }
+      const view = decodeRecord(index, RecordKind.view, payload);
+      if (view.kind !== 'view' || !Array.isArray(v.table) || !Number.isSafeInteger(v.floor) || !Number.isSafeInteger(v.pos?.epoch) || !Number.isSafeInteger(v.pos?.gseq)) {
+        throw r.bad('a base record without its fields');
+      }
+      return { kind: 'base', network: view.network, view: view.view, table: v.table as GroupRecord[], floor: v.floor as number, pos: { epoch: v.pos!.epoch as number, gseq: v.pos!.gseq as number } };
+    }
+    case RecordKind.round:
+      return { kind: 'round', base: r.f64() };
     default:
       throw r.bad(`unknown record kind ${kind}`);
   }

@@ -11,13 +11,20 @@
  * transfer holds that position back until its record is durable too: entries after
  * the join restore nothing without the state they apply to.
  *
+ * Checkpoints keep the log bounded: once `checkpointBytes` were appended since the
+ * last round, the endpoint begins one at the position its stream reached (`beginRound`:
+ * a `base` record with the view and the group table), each group's application gives
+ * its `checkpoint()` in its turn (`addCheckpoint`), and once all are in, a `round`
+ * record follows; when that is durable, the segments wholly before the base go.
+ *
  * A disk error fails the store for good (what is on disk is no longer known): the
  * endpoint closes with it (`onFailed`).
  */
 import type { CoreEvent } from '../core/outbox.js';
 import { comparePositions, positionBefore } from '../core/types.js';
 import type { Position } from '../core/types.js';
-import { RecordKind, encodeEntry, encodeState, encodeView } from './records.js';
+import type { EndpointView, GroupRecord } from '../core/types.js';
+import { RecordKind, encodeBase, encodeEntry, encodeRound, encodeState, encodeView } from './records.js';
 import type { SegmentLog } from './segment-log.js';
 
 /** What the store tells its endpoint. */
@@ -26,6 +33,21 @@ export interface StoreHost {
   durable(pos: Position): void;
   /** The disk failed: the store takes nothing more. */
   failed(err: unknown): void;
+}
+
+/** How the store checkpoints (option `persist`). */
+export interface StoreOptions {
+  /** Log bytes appended after which a checkpoint round begins. */
+  readonly checkpointBytes: number;
+}
+
+/** A checkpoint round under way. */
+interface Round {
+  /** Index of its `base` record. */
+  readonly base: number;
+  readonly pos: Position;
+  /** Groups whose checkpoint is not in yet. */
+  readonly waiting: Set<string>;
 }
 
 /** A record written and not yet durable that moves the durable position. */
@@ -46,11 +68,88 @@ export class DurableStore {
   private failedWith: unknown = undefined;
   /** The durable position last reported. */
   private reported: Position | null = null;
+  /** The position of the last view or entry appended (where a round would begin). */
+  private lastPos: Position | null = null;
+  /** Payload bytes appended since the last round began. */
+  private sinceRound = 0;
+  private round: Round | null = null;
+  /** A complete round's `round` record (its index) and base: truncate once it is durable. */
+  private truncateAt: { readonly index: number; readonly base: number } | null = null;
 
   constructor(
     private readonly log: SegmentLog,
     private readonly host: StoreHost,
+    private readonly options: StoreOptions,
   ) {}
+
+  /** Rounds completed, and segment files removed behind them (for tests and status). */
+  readonly checkpoints = { rounds: 0, failed: 0, segmentsRemoved: 0 };
+
+  /** Whether a checkpoint round is due: enough appended since the last, none under way. */
+  get checkpointDue(): boolean {
+    return this.failedWith === undefined && this.round === null && this.lastPos !== null && this.sinceRound >= this.options.checkpointBytes;
+  }
+
+  /**
+   * Begin a checkpoint round at the position the stream reached: `view`, `table` and
+   * `floor` are the core's now (every entry up to that position applied). Each of
+   * `groups` must give its checkpoint (`addCheckpoint`) or fail it (`failCheckpoint`).
+   * Returns the round's position.
+   */
+  beginRound(network: string, view: EndpointView, table: readonly GroupRecord[], floor: number, groups: readonly string[]): Position {
+    const pos = this.lastPos!;
+    this.sinceRound = 0;
+    try {
+      const base = this.append(RecordKind.base, encodeBase(network, view, table, floor, pos));
+      this.round = { base, pos, waiting: new Set(groups) };
+      this.roundDone();
+    } catch (err) {
+      this.fail(err);
+    }
+    return pos;
+  }
+
+  /** `group`'s checkpoint at the round's position `pos`. */
+  addCheckpoint(group: string, pos: Position, data: Uint8Array): void {
+    const r = this.round;
+    if (r === null || this.failedWith !== undefined || comparePositions(r.pos, pos) !== 0 || !r.waiting.has(group)) return;
+    try {
+      this.append(RecordKind.checkpoint, encodeState(group, pos, data));
+      r.waiting.delete(group);
+      this.roundDone();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** `group` needs no checkpoint in the round at `pos` (the endpoint left it meanwhile). */
+  skipCheckpoint(group: string, pos: Position): void {
+    const r = this.round;
+    if (r === null || comparePositions(r.pos, pos) !== 0) return;
+    r.waiting.delete(group);
+    this.roundDone();
+  }
+
+  /** `group`'s checkpoint failed: this round truncates nothing; the next one tries again. */
+  failCheckpoint(pos: Position): void {
+    if (this.round === null || comparePositions(this.round.pos, pos) !== 0) return;
+    this.round = null;
+    this.checkpoints.failed++;
+  }
+
+  /** Every checkpoint of the round is in: say so, and truncate once that is durable. */
+  private roundDone(): void {
+    const r = this.round;
+    if (r === null || r.waiting.size > 0) return;
+    this.round = null;
+    this.checkpoints.rounds++;
+    this.truncateAt = { index: this.append(RecordKind.round, encodeRound(r.base)), base: r.base };
+  }
+
+  private append(kind: number, payload: Uint8Array): number {
+    this.sinceRound += payload.length;
+    return this.log.append(kind, payload);
+  }
 
   /** Whether the disk failed. */
   get failed(): boolean {
@@ -68,13 +167,13 @@ export class DurableStore {
     try {
       switch (e.type) {
         case 'persist':
-          this.add(this.log.append(RecordKind.entry, encodeEntry(e.pos, e.entry)), e.pos, false);
+          this.add(this.append(RecordKind.entry, encodeEntry(e.pos, e.entry)), e.pos, false);
           return;
         case 'installed':
-          this.add(this.log.append(RecordKind.view, encodeView(network(), e.view)), { epoch: e.view.epoch, gseq: 0 }, false);
+          this.add(this.append(RecordKind.view, encodeView(network(), e.view)), { epoch: e.view.epoch, gseq: 0 }, false);
           return;
         case 'state':
-          this.add(this.log.append(RecordKind.state, encodeState(e.group, e.pos, e.data)), e.pos, true);
+          this.add(this.append(RecordKind.state, encodeState(e.group, e.pos, e.data)), e.pos, true);
           return;
         default:
           return;
@@ -86,6 +185,7 @@ export class DurableStore {
 
   private add(index: number, pos: Position, state: boolean): void {
     this.unsynced.push({ index, pos, state });
+    if (!state) this.lastPos = pos;
   }
 
   /** End of a drive step: flush what was appended (after the flush under way, if any). */
@@ -121,6 +221,14 @@ export class DurableStore {
     if (last !== null && (this.reported === null || comparePositions(last, this.reported) > 0)) {
       this.reported = last;
       this.host.durable(last);
+    }
+    const t = this.truncateAt;
+    if (t !== null && durable >= t.index) {
+      this.truncateAt = null;
+      this.log.truncateBefore(t.base).then(
+        (n) => (this.checkpoints.segmentsRemoved += n),
+        (err: unknown) => this.fail(err),
+      );
     }
     if (this.again) {
       this.again = false;
