@@ -8,13 +8,16 @@
  * disk (a position, after each flush: `persisted` events of the core, its own
  * included). A message at position `p` is on disk at a member once that member told a
  * position at or past `p`. Waits queue per group in delivery order and settle from the
- * front, so a group's durable multicasts settle in the order they were sent. A wait
+ * front, so a group's durable multicasts settle in the order they were sent. Members
+ * count as the incarnations they were in that view: a member that crashed and came
+ * back is a new incarnation, whose disk may hold neither the message nor (until its
+ * state transfer is on disk) its effect, so its word counts only for later views. A wait
  * that can no longer be met — too many of its members left the network before they
  * told — rejects with `ERR_NOT_DURABLE`: the message was delivered, but is not known
  * to be on disk where asked.
  */
 import { CohortError, ErrorCode } from '../errors.js';
-import { comparePositions } from '../core/types.js';
+import { comparePositions, memberKey } from '../core/types.js';
 import type { MemberRef, Position } from '../core/types.js';
 
 /** How far a multicast must be on disk before its promise resolves. */
@@ -39,11 +42,13 @@ export interface DurableWait {
 
 /** The waits of one endpoint (see the module comment). */
 export class DurableWaits {
-  /** The furthest position each member (by id) told on disk. */
+  /** The furthest position each member incarnation (by `memberKey`) told on disk. */
   private readonly told = new Map<string, Position>();
+  /** The furthest position this endpoint told on disk (a `local` wait), whatever its incarnation. */
+  private selfTold: Position | null = null;
   /** Delivered waits per group, in delivery order. */
   private readonly queues = new Map<string, DurableWait[]>();
-  /** The ids of the endpoint's current view: members gone from it tell nothing more. */
+  /** The member keys of the endpoint's current view: members gone from it tell nothing more. */
   private inView: ReadonlySet<string> = new Set();
 
   /** @param selfId this endpoint's id (a `local` wait counts only it). */
@@ -69,18 +74,20 @@ export class DurableWaits {
 
   /** `member` told its stream is on disk up to `pos`. */
   onTold(member: MemberRef, pos: Position): void {
-    const before = this.told.get(member.id);
+    const key = memberKey(member);
+    const before = this.told.get(key);
     if (before !== undefined && comparePositions(pos, before) <= 0) return;
-    this.told.set(member.id, pos);
+    this.told.set(key, pos);
+    if (member.id === this.selfId && (this.selfTold === null || comparePositions(pos, this.selfTold) > 0)) this.selfTold = pos;
     for (const [group, q] of this.queues) this.settle(group, q);
   }
 
   /** A new endpoint view: its members' ids. Waits that can no longer be met reject. */
   view(members: readonly MemberRef[]): void {
-    this.inView = new Set(members.map((m) => m.id));
+    this.inView = new Set(members.map(memberKey));
     if (this.queues.size === 0) {
       // Nobody waits: forget what members gone from the view told.
-      for (const id of this.told.keys()) if (!this.inView.has(id)) this.told.delete(id);
+      for (const key of this.told.keys()) if (!this.inView.has(key)) this.told.delete(key);
       return;
     }
     for (const [group, q] of this.queues) this.settle(group, q);
@@ -108,16 +115,17 @@ export class DurableWaits {
     const members = w.level === 'local' || w.members === null ? null : w.members;
     if (pos === null) return 'waiting';
     if (members === null) {
-      const t = this.told.get(this.selfId);
-      return t !== undefined && comparePositions(t, pos) >= 0 ? 'met' : 'waiting';
+      const t = this.selfTold;
+      return t !== null && comparePositions(t, pos) >= 0 ? 'met' : 'waiting';
     }
     const need = w.level === 'all' ? members.length : Math.floor(members.length / 2) + 1;
     let have = 0;
     let gone = 0;
     for (const m of members) {
-      const t = this.told.get(m.id);
+      const key = memberKey(m);
+      const t = this.told.get(key);
       if (t !== undefined && comparePositions(t, pos) >= 0) have++;
-      else if (!this.inView.has(m.id)) gone++;
+      else if (!this.inView.has(key)) gone++;
     }
     if (have >= need) return 'met';
     return members.length - gone < need ? 'lost' : 'waiting';
@@ -126,7 +134,7 @@ export class DurableWaits {
   private notDurable(w: DurableWait): CohortError {
     const members = w.members ?? [];
     const missing = members.filter((m) => {
-      const t = this.told.get(m.id);
+      const t = this.told.get(memberKey(m));
       return t === undefined || w.pos === null || comparePositions(t, w.pos) < 0;
     });
     return new CohortError(

@@ -114,11 +114,29 @@ export class SegmentLog {
    * @throws OptionError on a bad option.
    */
   static async open(disk: Disk, options: SegmentLogOptions = {}): Promise<SegmentLog> {
+    const log = SegmentLog.openNow(disk, options);
+    // The recovery's flushes (a cut tail, removed files): done, or the open fails.
+    await log.serial(() => Promise.resolve());
+    return log;
+  }
+
+  /**
+   * {@link SegmentLog.open} without waiting: recovery reads and cuts at once, and its
+   * flushes run before the log's first write (a failure fails the log). For a caller
+   * that cannot wait, like an endpoint opened synchronously in the simulator.
+   */
+  static openNow(disk: Disk, options: SegmentLogOptions = {}): SegmentLog {
     const segmentBytes = intOption(options.segmentBytes, 'segmentBytes', DEFAULT_SEGMENT_BYTES, HEADER_BYTES + 1);
     const recordBytesMax = intOption(options.recordBytesMax, 'recordBytesMax', DEFAULT_RECORD_BYTES_MAX, 0);
     const firstIndex = intOption(options.firstIndex, 'firstIndex', 0, 0);
-    const { segments, recovery } = await recoverSegments(disk, recordBytesMax);
-    return new SegmentLog(disk, segments, recovery, segmentBytes, recordBytesMax, firstIndex);
+    const { segments, recovery, syncs } = recoverSegments(disk, recordBytesMax);
+    const log = new SegmentLog(disk, segments, recovery, segmentBytes, recordBytesMax, firstIndex);
+    if (syncs.length > 0) {
+      log.serial(async () => {
+        for (const s of syncs) await s();
+      }).catch(() => undefined);
+    }
+    return log;
   }
 
   /** The index of the first record held (records before it were truncated away). */

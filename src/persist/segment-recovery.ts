@@ -77,9 +77,12 @@ function segmentFiles(disk: Disk): { name: string; first: number }[] {
 
 /**
  * Recover the segments of `disk`: validate, cut a torn tail, remove crash leftovers.
- * Throws CorruptLogError on damage a crash cannot explain.
+ * Throws CorruptLogError on damage a crash cannot explain. The flushes that make the
+ * cut and the removals durable are returned, not run (`syncs`): the log runs them
+ * before its first write.
  */
-export async function recoverSegments(disk: Disk, recordBytesMax: number): Promise<{ segments: Segment[]; recovery: Recovery }> {
+export function recoverSegments(disk: Disk, recordBytesMax: number): { segments: Segment[]; recovery: Recovery; syncs: (() => Promise<void>)[] } {
+  const syncs: (() => Promise<void>)[] = [];
   const recovery: Recovery = { segments: 0, records: 0, tornBytes: 0, tornReason: undefined, removed: [] };
   const files = segmentFiles(disk);
   const segments: Segment[] = [];
@@ -103,14 +106,14 @@ export async function recoverSegments(disk: Disk, recordBytesMax: number): Promi
     if (scan.bad !== undefined) {
       if (!last || intactRecordAfter(bytes, scan.end, end, recordBytesMax)) throw new CorruptLogError(name, scan.end, scan.bad);
       disk.truncate(name, scan.end);
-      await disk.sync(name);
+      syncs.push(() => disk.sync(name));
       recovery.tornBytes = bytes.length - scan.end;
       recovery.tornReason = scan.bad;
     }
     segments.push({ name, first, end, size: scan.end, synced: scan.end, named: true });
   }
-  if (recovery.removed.length > 0) await disk.syncDir();
+  if (recovery.removed.length > 0) syncs.push(() => disk.syncDir());
   recovery.segments = segments.length;
   recovery.records = segments.reduce((n, s) => n + (s.end - s.first), 0);
-  return { segments, recovery };
+  return { segments, recovery, syncs };
 }

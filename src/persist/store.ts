@@ -70,8 +70,12 @@ export class DurableStore {
   private reported: Position | null = null;
   /** The position of the last view or entry appended (where a round would begin). */
   private lastPos: Position | null = null;
-  /** Payload bytes appended since the last round began. */
+  /** Bytes of views, entries and states appended since the last round began (not of rounds themselves). */
   private sinceRound = 0;
+  /** Bytes the last round wrote (its base and checkpoints): the next waits at least as long, so rounds cost at most half the log. */
+  private lastRoundBytes = 0;
+  /** Bytes the round under way wrote so far. */
+  private roundBytes = 0;
   private round: Round | null = null;
   /** A complete round's `round` record (its index) and base: truncate once it is durable. */
   private truncateAt: { readonly index: number; readonly base: number } | null = null;
@@ -87,7 +91,7 @@ export class DurableStore {
 
   /** Whether a checkpoint round is due: enough appended since the last, none under way. */
   get checkpointDue(): boolean {
-    return this.failedWith === undefined && this.round === null && this.lastPos !== null && this.sinceRound >= this.options.checkpointBytes;
+    return this.failedWith === undefined && this.round === null && this.lastPos !== null && this.sinceRound >= Math.max(this.options.checkpointBytes, this.lastRoundBytes);
   }
 
   /**
@@ -99,8 +103,9 @@ export class DurableStore {
   beginRound(network: string, view: EndpointView, table: readonly GroupRecord[], floor: number, groups: readonly string[]): Position {
     const pos = this.lastPos!;
     this.sinceRound = 0;
+    this.roundBytes = 0;
     try {
-      const base = this.append(RecordKind.base, encodeBase(network, view, table, floor, pos));
+      const base = this.appendRound(RecordKind.base, encodeBase(network, view, table, floor, pos));
       this.round = { base, pos, waiting: new Set(groups) };
       this.roundDone();
     } catch (err) {
@@ -114,7 +119,7 @@ export class DurableStore {
     const r = this.round;
     if (r === null || this.failedWith !== undefined || comparePositions(r.pos, pos) !== 0 || !r.waiting.has(group)) return;
     try {
-      this.append(RecordKind.checkpoint, encodeState(group, pos, data));
+      this.appendRound(RecordKind.checkpoint, encodeState(group, pos, data));
       r.waiting.delete(group);
       this.roundDone();
     } catch (err) {
@@ -143,11 +148,19 @@ export class DurableStore {
     if (r === null || r.waiting.size > 0) return;
     this.round = null;
     this.checkpoints.rounds++;
-    this.truncateAt = { index: this.append(RecordKind.round, encodeRound(r.base)), base: r.base };
+    this.lastRoundBytes = this.roundBytes;
+    this.truncateAt = { index: this.appendRound(RecordKind.round, encodeRound(r.base)), base: r.base };
   }
 
+  /** Append a view, an entry or a state: it counts toward the next round. */
   private append(kind: number, payload: Uint8Array): number {
     this.sinceRound += payload.length;
+    return this.log.append(kind, payload);
+  }
+
+  /** Append a record of a round: it counts toward the round's own size. */
+  private appendRound(kind: number, payload: Uint8Array): number {
+    this.roundBytes += payload.length;
     return this.log.append(kind, payload);
   }
 

@@ -74,6 +74,10 @@ export interface SwarmAppHost {
   note(text: string): void;
   /** Virtual time until which the application of `id` takes no events; 0 when it does not stall. */
   stalledUntil(id: string): number;
+  /** Durable endpoints: check that the message `text` is on disk at a majority of `members` (ids) now. */
+  checkDurable(text: string, members: readonly string[]): void;
+  /** Whether the endpoints are durable (option `persist`, multicasts at `majority`). */
+  readonly durable: boolean;
 }
 
 /** The applications and recorders of one swarm run. */
@@ -89,6 +93,10 @@ export class SwarmApps {
   /** The application states by `id#incarnation \0 group`. */
   readonly apps = new Map<string, AppState>();
   private readonly sentCount = new Map<string, number>();
+  /** Durable runs: own messages delivered, by text, with the ids of their group view's members then. */
+  private readonly ownDelivered = new Map<string, readonly string[]>();
+  /** Durable runs: multicasts resolved (every tenth is checked on the disks). */
+  private resolvedDurable = 0;
   private readonly senderGeneration = new Map<string, number>();
   private readonly eraOf = new Map<Recorder, number>();
 
@@ -178,7 +186,11 @@ export class SwarmApps {
         app.digest = digestStep(app.digest, e.sender, data);
         app.count += 1;
         this.delivered += 1;
-        if (sender === rec.member) app.outstanding.delete(msgId);
+        if (sender === rec.member) {
+          app.outstanding.delete(msgId);
+          // The view it was delivered in: what its durability counts (a message is delivered before its promise resolves).
+          if (this.host.durable) this.ownDelivered.set(data, ep.group(g)?.view?.members ?? []);
+        }
         const seq = Number(msgId.slice(msgId.lastIndexOf(':') + 1));
         rec.events.push({ type: 'message', group: name, viewId: app.viewId, sender, msgId, senderSeq: seq, safe: e.safe, time, digest: app.digest, count: app.count });
         return;
@@ -249,8 +261,12 @@ export class SwarmApps {
       handle.multicast(textEncoder.encode(data), { safe }).then(
         () => {
           sendEvent.resolvedAt = this.host.sim.now;
+          if (!this.host.durable) return;
+          const members = this.ownDelivered.get(data);
+          this.ownDelivered.delete(data);
+          if (members !== undefined && this.resolvedDurable++ % 10 === 0) this.host.checkDurable(data, members);
         },
-        () => undefined,
+        () => this.ownDelivered.delete(data),
       );
       app.outstanding.add(msgId);
     } catch {

@@ -55,6 +55,13 @@ export interface SwarmOptions {
   readonly livenessMaxMs?: number;
   /** Called with the cluster at the end of the run (for debugging). */
   readonly inspect?: (cluster: SwarmCluster) => void;
+  /**
+   * Durable endpoints (option `persist`) on simulated disks, each multicast at
+   * `durable: 'majority'`: a crash is a power cut for the disk too, and every tenth
+   * multicast is checked, the moment it resolves, to be in the worst-crash image of a
+   * majority of its view's disks (a violation `durability` otherwise). @default false
+   */
+  readonly durable?: boolean;
 }
 
 /** The outcome of {@link runSwarm}. */
@@ -85,6 +92,8 @@ export interface SwarmResult {
   readonly convergedAfterMs: number | null;
   /** The run's golden line: seed, wire digest, history digest (see `sim/golden.ts`). */
   readonly golden: string;
+  /** Durable runs: multicasts checked on the disks (0 otherwise). */
+  readonly durableChecked: number;
 }
 
 /** Events one 20 ms slice of virtual time may run before the run counts as a runaway. */
@@ -114,7 +123,7 @@ export async function runSwarm(opts: SwarmOptions): Promise<SwarmResult> {
     digestWire: true,
     ...(trace === undefined ? {} : { trace }),
   });
-  const c = new SwarmCluster({ sim, rng: runRng, shape, trace });
+  const c = new SwarmCluster({ sim, rng: runRng, shape, trace, durable: opts.durable === true });
   const faults: Partial<Record<FaultKind, number>> = {};
   for (const f of drawSchedule(scheduleRng, shape)) {
     sim.scheduler.at(f.at, () => {
@@ -228,6 +237,7 @@ function judge(x: JudgeInput): SwarmResult {
   const violations: Violation[] = [];
   if (x.error !== null) violations.push({ guarantee: 'crash', message: `the run threw: ${x.error}` });
   violations.push(...checkHistories(histories, { quiescent: livenessChecked, initialDigest: ZERO_DIGEST }));
+  for (const p of x.c.durability.problems) violations.push({ guarantee: 'durability', message: p });
   if (livenessChecked) {
     violations.push(...finalStateCheck(histories));
     if (x.convergedAfterMs === null) {
@@ -242,6 +252,7 @@ function judge(x: JudgeInput): SwarmResult {
     shape: x.shape,
     description: x.description,
     violations,
+    durableChecked: x.c.durability.checked,
     histories,
     faults: x.faults,
     virtualMs: c.sim.now,
