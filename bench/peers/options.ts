@@ -13,8 +13,20 @@ export const defaultResultsFile = join(projectRoot, 'bench', 'peers', 'results',
 /** The clients' sources (not compiled by tsc: gcc and javac build them in the work folder). */
 export const sourcesDir = join(projectRoot, 'bench', 'peers');
 
-export const peerSystems = ['corosync', 'jgroups'] as const;
+export const peerSystems = ['corosync', 'jgroups', 'etcd', 'zookeeper'] as const;
 export type PeerSystem = (typeof peerSystems)[number];
+/** What runs without --only: the multicast peers. The durable ones (etcd, ZooKeeper) run only when named. */
+export const defaultSystems: readonly PeerSystem[] = ['corosync', 'jgroups'];
+/** The durable-write peers: their RESULT lines say kind=durable (see durable.ts). */
+export const durableSystems: readonly PeerSystem[] = ['etcd', 'zookeeper'];
+/**
+ * Outstanding writes per writer for the durable systems' throughput (--window). 64: with
+ * 3 writers that is 192 writes in flight, more than one fsync batch of etcd or ZooKeeper
+ * takes in on this machine, so the servers, not the client's round trips, set the pace;
+ * a larger window mostly adds queueing latency (and, for etcd, HTTP connections: one
+ * per outstanding put).
+ */
+export const DEFAULT_WINDOW = 64;
 
 export const usage = `usage: npm run bench:peers -- [options]        (as root)
 
@@ -25,15 +37,24 @@ delivery) at each size; 1 s warm-up; msgs/s = messages delivered per member per
 second, own included, averaged over the members; median of --reps repetitions.
 
 It installs the Debian packages it lacks (corosync, libcpg-dev, gcc, a headless JDK,
-libjgroups-java, unzip), builds its C and Java clients in a work folder under the
+libjgroups-java, unzip; etcd-server and zookeeper when those run), builds its C and Java clients in a work folder under the
 temporary folder, runs 3 Corosync daemons in network namespaces it creates (and
 always deletes) and 3 JGroups JVMs on 127.0.0.1, and writes one RESULT line per
 point to standard output and to the results file. Then
 \`npm run bench:matrix -- --peers\` runs Cohort's side and prints the comparison.
 
+Durable replicated writes (only when named with --only): etcd (3 members, Raft, WAL
+fsynced per batch) and ZooKeeper (3 servers, forceSync=yes), each on 127.0.0.1 with
+its data folders in the work folder; one writer per member (--senders), each keeping
+--window writes outstanding; msgs/s = writes acknowledged per second summed over the
+writers (each fsynced on a majority first), not a per-member delivery rate; latency =
+one write at a time, put -> acknowledgement. Their RESULT lines say kind=durable.
+
 options:
-  --only SYSTEM     corosync or jgroups (default: both); the results file keeps the
-                    other system's lines from an earlier run
+  --only LIST       comma-separated systems among corosync, jgroups, etcd, zookeeper
+                    (default: corosync,jgroups); the results file keeps the other
+                    systems' lines from an earlier run
+  --window W        outstanding writes per writer, etcd and zookeeper (default 64)
   --sizes LIST      payload sizes in bytes, comma-separated (default 100,1024,10240)
   --senders LIST    sender counts for throughput (default 3,1)
   --modes LIST      tput, lat or both (default tput,lat)
@@ -60,6 +81,8 @@ export interface PeersOptions {
   readonly latSeconds: number;
   readonly warmupSeconds: number;
   readonly reps: number;
+  /** Outstanding writes per writer (etcd, zookeeper). */
+  readonly window: number;
   readonly out: string;
   readonly keep: boolean;
   readonly help: boolean;
@@ -100,6 +123,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
         seconds: { type: 'string' },
         'lat-seconds': { type: 'string' },
         reps: { type: 'string' },
+        window: { type: 'string' },
         quick: { type: 'boolean' },
         out: { type: 'string' },
         keep: { type: 'boolean' },
@@ -111,11 +135,11 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  let systems: PeerSystem[] = [...peerSystems];
+  let systems: PeerSystem[] = [...defaultSystems];
   if (values.only !== undefined) {
-    const s = values.only as PeerSystem;
-    if (!peerSystems.includes(s)) throw new UsageError(`--only must be one of ${peerSystems.join(', ')}, got "${values.only}"`);
-    systems = [s];
+    const named = values.only.split(',');
+    for (const s of named) if (!(peerSystems as readonly string[]).includes(s)) throw new UsageError(`--only: each value must be one of ${peerSystems.join(', ')}, got "${s}"`);
+    systems = [...new Set(named as PeerSystem[])];
   }
   const modes = values.modes === undefined ? ['tput', 'lat'] : values.modes.split(',');
   for (const m of modes) if (m !== 'tput' && m !== 'lat') throw new UsageError(`--modes: each value must be tput or lat, got "${m}"`);
@@ -132,6 +156,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     latSeconds: posInt('lat-seconds', values['lat-seconds'], quick ? 2 : 5, 600),
     warmupSeconds: 1,
     reps: posInt('reps', values.reps, quick ? 1 : 3, 20),
+    window: posInt('window', values.window, DEFAULT_WINDOW, 4096),
     out,
     keep: values.keep === true,
     help: values.help === true,
@@ -160,7 +185,8 @@ export function rootRefusal(uid: number, argv: readonly string[]): string | null
 export function estimateSeconds(o: PeersOptions): number {
   // per run: start (and for JGroups 3 JVMs joining, then leaving) + warm-up + window +
   // linger (1 s); measured with --quick on a loaded 2-core machine
-  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 } };
+  // (etcd and ZooKeeper: a fresh 3-member cluster per run, started and stopped)
+  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 }, etcd: { setup: 10, start: 5 }, zookeeper: { setup: 20, start: 12 } };
   let total = 0;
   for (const s of o.systems) {
     const c = perSystem[s];
