@@ -9,7 +9,8 @@
  * durability is kept: a put is acknowledged once Raft committed it, i.e. once a
  * majority (2 of 3) appended it to their WAL and fsynced it (per batch of entries).
  * A fresh cluster runs every repetition of every point (started, waited for healthy,
- * stopped by PID, its data folders removed), so that MVCC history from one run (etcd
+ * stopped by PID one member at a time, leader first (stopCluster says why), its data
+ * folders removed), so that MVCC history from one run (etcd
  * keeps every revision until compaction) neither slows nor fills the next.
  *
  * Load client, in this process, with Node's http module only (no new dependency):
@@ -148,7 +149,7 @@ async function waitHealthy(urls: readonly string[], members: readonly Tracked[],
   }
 }
 
-/** The index of the leader among `urls` (maintenance status: member_id === leader), or 0 if none says so. */
+/** The index of the leader among `urls` (maintenance status: member_id === leader), or -1 if none says so. */
 async function leaderIndex(urls: readonly string[]): Promise<number> {
   for (let i = 0; i < urls.length; i++) {
     for (const path of ['/v3/maintenance/status', '/v3beta/maintenance/status', '/v3alpha/maintenance/status']) {
@@ -163,7 +164,22 @@ async function leaderIndex(urls: readonly string[]): Promise<number> {
       break;
     }
   }
-  return 0;
+  return -1;
+}
+
+/**
+ * Stop the members by PID, one at a time, the leader of those still running first. A
+ * leader that gets SIGTERM hands its leadership to a follower first; with no follower
+ * left running that hand-over fails only after several seconds, hence the order.
+ */
+async function stopCluster(urls: readonly string[], members: readonly Tracked[]): Promise<void> {
+  for (let round = 0; round < members.length; round++) {
+    const running = members.map((_, i) => i).filter((i) => !members[i]!.done);
+    if (running.length === 0) return;
+    const leader = await leaderIndex(running.map((i) => urls[i]!));
+    await stopAll([members[running[Math.max(0, leader)]!]!], 10_000);
+  }
+  await stopAll(members, 10_000);
 }
 
 /** The filesystem type of `dir` (`stat -f`), '?' if unknown. */
@@ -289,7 +305,8 @@ export async function runEtcd(o: PeersOptions, work: string): Promise<string[]> 
         lines = await Promise.all(Array.from({ length: writers }, (_, i) => tputWriter(spec(i, urls[i % MEMBERS]!))));
       } else {
         const leader = await leaderIndex(urls);
-        lines = [await latWriter(spec(0, urls[leader]!))];
+        if (leader < 0) log('etcd: no member says it is the leader; the latency writer uses member 0');
+        lines = [await latWriter(spec(0, urls[Math.max(0, leader)]!))];
       }
       return writerLines(lines.join('\n'));
     } catch (e) {
@@ -297,7 +314,7 @@ export async function runEtcd(o: PeersOptions, work: string): Promise<string[]> 
       return [];
     } finally {
       const t1 = Date.now();
-      await stopAll(members, 10_000);
+      await stopCluster(urls, members);
       if (runNo === 1) log(`etcd: cluster stopped in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
       if (!o.keep) rmSync(base, { recursive: true, force: true });
     }

@@ -186,7 +186,7 @@ export function estimateSeconds(o: PeersOptions): number {
   // per run: start (and for JGroups 3 JVMs joining, then leaving) + warm-up + window +
   // linger (1 s); measured with --quick on a loaded 2-core machine
   // (etcd and ZooKeeper: a fresh 3-member cluster per run, started and stopped)
-  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 }, etcd: { setup: 5, start: 9 }, zookeeper: { setup: 15, start: 8 } };
+  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 }, etcd: { setup: 5, start: 3 }, zookeeper: { setup: 15, start: 8 } };
   let total = 0;
   for (const s of o.systems) {
     const c = perSystem[s];
