@@ -37,10 +37,10 @@ delivery) at each size; 1 s warm-up; msgs/s = messages delivered per member per
 second, own included, averaged over the members; median of --reps repetitions.
 
 It installs the Debian packages it lacks (corosync, libcpg-dev, gcc, a headless JDK,
-libjgroups-java, unzip; etcd-server and zookeeper when those run), builds its C and Java clients in a work folder under the
-temporary folder, runs 3 Corosync daemons in network namespaces it creates (and
-always deletes) and 3 JGroups JVMs on 127.0.0.1, and writes one RESULT line per
-point to standard output and to the results file. Then
+libjgroups-java, unzip; etcd-server and zookeeper when those run), builds its C and
+Java clients in a work folder under the temporary folder, runs 3 Corosync daemons in
+network namespaces it creates (and always deletes) and 3 JGroups JVMs on 127.0.0.1,
+and writes one RESULT line per point to standard output and to the results file. Then
 \`npm run bench:matrix -- --peers\` runs Cohort's side and prints the comparison.
 
 Durable replicated writes (only when named with --only): etcd (3 members, Raft, WAL
@@ -54,13 +54,13 @@ options:
   --only LIST       comma-separated systems among corosync, jgroups, etcd, zookeeper
                     (default: corosync,jgroups); the results file keeps the other
                     systems' lines from an earlier run
-  --window W        outstanding writes per writer, etcd and zookeeper (default 64)
   --sizes LIST      payload sizes in bytes, comma-separated (default 100,1024,10240)
   --senders LIST    sender counts for throughput (default 3,1)
   --modes LIST      tput, lat or both (default tput,lat)
   --seconds S       measured window per throughput run (default 10)
   --lat-seconds S   measured window per latency run (default 5)
   --reps N          repetitions per point, median reported (default 3)
+  --window W        outstanding writes per writer, etcd and zookeeper (default 64)
   --quick           a smoke test: --seconds 2 --lat-seconds 2 --reps 1 (explicit
                     options win)
   --out FILE        results file (default bench/peers/results/latest.txt)
