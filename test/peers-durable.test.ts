@@ -26,15 +26,17 @@ test('the command line: the default run stays Corosync and JGroups; etcd and zoo
   assert.deepEqual(parsePeersArgs(['--only', 'etcd,zookeeper,etcd']).systems, ['etcd', 'zookeeper']);
   assert.deepEqual(parsePeersArgs(['--only', 'jgroups,etcd']).systems, ['jgroups', 'etcd']);
   const o = parsePeersArgs(['--only', 'etcd', '--sizes', '1024', '--senders', '3', '--reps', '1', '--seconds', '5', '--lat-seconds', '5', '--window', '16']);
-  assert.deepEqual([o.sizes, o.senders, o.reps, o.seconds, o.latSeconds, o.window], [[1024], [3], 1, 5, 5, 16]);
+  assert.deepEqual([o.sizes, o.senders, o.reps, o.seconds, o.latSeconds, o.window, o.warmupSeconds], [[1024], [3], 1, 5, 5, 16, 1]);
+  assert.equal(parsePeersArgs(['--only', 'zookeeper', '--warmup', '10']).warmupSeconds, 10);
   // naming the durable systems adds their time to the estimate; the default run does not include it
   assert.ok(estimateSeconds(parsePeersArgs(['--only', 'corosync,jgroups,etcd,zookeeper'])) > estimateSeconds(d));
-  for (const bad of [['--only', 'etcd,consul'], ['--only', ''], ['--only', 'etcd,'], ['--window', '0'], ['--window', 'many'], ['--window', '5000']]) {
+  for (const bad of [['--only', 'etcd,consul'], ['--only', ''], ['--only', 'etcd,'], ['--window', '0'], ['--window', 'many'], ['--window', '5000'], ['--warmup', '0'], ['--warmup', '1.5']]) {
     assert.throws(() => parsePeersArgs(bad), UsageError, bad.join(' '));
   }
   assert.match(usage, /--only LIST/);
   assert.match(usage, /etcd, zookeeper/);
   assert.match(usage, /--window W/);
+  assert.match(usage, /--warmup S/);
   assert.match(usage, /summed over the\s+writers/);
   // the refusal without root is unchanged, and repeats the arguments
   assert.match(rootRefusal(1000, ['--only', 'etcd'])!, /must run as root[\s\S]*npm run bench:peers -- --only etcd$/);

@@ -59,6 +59,8 @@ options:
   --modes LIST      tput, lat or both (default tput,lat)
   --seconds S       measured window per throughput run (default 10)
   --lat-seconds S   measured window per latency run (default 5)
+  --warmup S        warm-up before each window (default 1; the JVMs of ZooKeeper need
+                    more to reach their compiled speed: 10 is fairer to them)
   --reps N          repetitions per point, median reported (default 3)
   --window W        outstanding writes per writer, etcd and zookeeper (default 64)
   --quick           a smoke test: --seconds 2 --lat-seconds 2 --reps 1 (explicit
@@ -122,6 +124,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
         modes: { type: 'string' },
         seconds: { type: 'string' },
         'lat-seconds': { type: 'string' },
+        warmup: { type: 'string' },
         reps: { type: 'string' },
         window: { type: 'string' },
         quick: { type: 'boolean' },
@@ -154,7 +157,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     lat: modes.includes('lat'),
     seconds: posInt('seconds', values.seconds, quick ? 2 : 10, 600),
     latSeconds: posInt('lat-seconds', values['lat-seconds'], quick ? 2 : 5, 600),
-    warmupSeconds: 1,
+    warmupSeconds: posInt('warmup', values.warmup, 1, 600),
     reps: posInt('reps', values.reps, quick ? 1 : 3, 20),
     window: posInt('window', values.window, DEFAULT_WINDOW, 4096),
     out,
