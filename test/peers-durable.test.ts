@@ -2,7 +2,7 @@
  * The durable-write peers of `npm run bench:peers` (etcd, ZooKeeper), without root,
  * packages, network or a real cluster: choosing them on the command line (and the
  * default run staying Corosync and JGroups), etcd's command line and its gateway's
- * JSON (request body, acknowledgement), ZooKeeper's zoo.cfg, its jar found in a dpkg
+ * JSON (request body, acknowledgement) and its gRPC frame, ZooKeeper's zoo.cfg, its jar found in a dpkg
  * listing and its `srvr` answer, the clients' WRITER lines to RESULT lines (writes
  * acknowledged per second summed over the writers), and the matrix leaving these
  * lines out. The real runs are manual, as root:
@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { durableLatResult, durableTputRep, durableTputResult, percentile, writerLines } from '../bench/peers/durable.js';
-import { etcdArgs, KEYS, memoryFs, putAcknowledged, putBody, putPaths, writerKey } from '../bench/peers/etcd.js';
+import { etcdArgs, grpcPutFrame, KEYS, memoryFs, putAcknowledged, putBody, putPaths, writerKey } from '../bench/peers/etcd.js';
 import { DEFAULT_WINDOW, estimateSeconds, parsePeersArgs, rootRefusal, usage, UsageError } from '../bench/peers/options.js';
 import { readPeers } from '../bench/peers/report.js';
 import { srvrMode, zooCfg, zookeeperJarFrom } from '../bench/peers/zookeeper.js';
@@ -28,15 +28,18 @@ test('the command line: the default run stays Corosync and JGroups; etcd and zoo
   const o = parsePeersArgs(['--only', 'etcd', '--sizes', '1024', '--senders', '3', '--reps', '1', '--seconds', '5', '--lat-seconds', '5', '--window', '16']);
   assert.deepEqual([o.sizes, o.senders, o.reps, o.seconds, o.latSeconds, o.window, o.warmupSeconds], [[1024], [3], 1, 5, 5, 16, 1]);
   assert.equal(parsePeersArgs(['--only', 'zookeeper', '--warmup', '10']).warmupSeconds, 10);
+  assert.equal(d.etcdApi, 'gateway');
+  assert.equal(parsePeersArgs(['--only', 'etcd', '--etcd-api', 'grpc']).etcdApi, 'grpc');
   // naming the durable systems adds their time to the estimate; the default run does not include it
   assert.ok(estimateSeconds(parsePeersArgs(['--only', 'corosync,jgroups,etcd,zookeeper'])) > estimateSeconds(d));
-  for (const bad of [['--only', 'etcd,consul'], ['--only', ''], ['--only', 'etcd,'], ['--window', '0'], ['--window', 'many'], ['--window', '5000'], ['--warmup', '0'], ['--warmup', '1.5']]) {
+  for (const bad of [['--only', 'etcd,consul'], ['--only', ''], ['--only', 'etcd,'], ['--window', '0'], ['--window', 'many'], ['--window', '5000'], ['--warmup', '0'], ['--warmup', '1.5'], ['--etcd-api', 'v2']]) {
     assert.throws(() => parsePeersArgs(bad), UsageError, bad.join(' '));
   }
   assert.match(usage, /--only LIST/);
   assert.match(usage, /etcd, zookeeper/);
   assert.match(usage, /--window W/);
   assert.match(usage, /--warmup S/);
+  assert.match(usage, /--etcd-api API/);
   assert.match(usage, /summed over the\s+writers/);
   // the refusal without root is unchanged, and repeats the arguments
   assert.match(rootRefusal(1000, ['--only', 'etcd'])!, /must run as root[\s\S]*npm run bench:peers -- --only etcd$/);
@@ -76,6 +79,14 @@ test('etcd: the gateway\'s JSON: base64 key and value, acknowledgements, keys pe
   assert.equal(putAcknowledged(200, 'not json'), false);
   assert.equal(putAcknowledged(200, '{"header":{}}'), false);
   assert.equal(putAcknowledged(0, 'socket hang up'), false);
+
+  // gRPC: PutRequest { key = 1; value = 2 } in a frame (flag 0, big-endian length)
+  assert.deepEqual(grpcPutFrame('k', Buffer.from('v')), Buffer.from([0, 0, 0, 0, 6, 0x0a, 1, 0x6b, 0x12, 1, 0x76]));
+  const big = grpcPutFrame('w1/7', value); // 1024 = varint 0x80 0x08
+  assert.equal(big.readUInt32BE(1), big.length - 5);
+  assert.deepEqual(big.subarray(5, 11), Buffer.from([0x0a, 4, 0x77, 0x31, 0x2f, 0x37]));
+  assert.deepEqual(big.subarray(11, 14), Buffer.from([0x12, 0x80, 0x08]));
+  assert.equal(big.length, 5 + 6 + 3 + 1024);
 
   assert.equal(memoryFs('tmpfs'), true);
   assert.equal(memoryFs('ramfs'), true);

@@ -13,12 +13,18 @@
  * folders removed), so that MVCC history from one run (etcd
  * keeps every revision until compaction) neither slows nor fills the next.
  *
- * Load client, in this process, with Node's http module only (no new dependency):
- * etcd's gRPC gateway, JSON with base64 key and value (`POST /v3/kv/put` on 3.4+,
- * probed: /v3beta and /v3alpha for older versions). Each writer has a keep-alive
- * agent of its own (HTTP/1.1: one connection per outstanding put). The gateway costs
- * etcd CPU (JSON, base64, a loopback gRPC hop) that its native gRPC clients do not
- * pay, so on a small machine these figures are a floor for etcd, not its best.
+ * Load client, in this process, with Node's own modules only (no new dependency):
+ * - by default (`--etcd-api gateway`), etcd's gRPC gateway with the http module: JSON
+ *   with base64 key and value (`POST /v3/kv/put` on 3.4+, probed: /v3beta and
+ *   /v3alpha for older versions), a keep-alive agent per writer (HTTP/1.1: one
+ *   connection per outstanding put). The gateway costs etcd CPU (JSON, base64, a
+ *   loopback gRPC hop) that its own clients do not pay, so on a small machine these
+ *   figures are a floor for etcd, not its best;
+ * - with `--etcd-api grpc`, gRPC with the http2 module, as etcd's Go client talks:
+ *   `/etcdserverpb.KV/Put`, the PutRequest encoded by hand (two bytes fields), all of a
+ *   writer's puts multiplexed on one HTTP/2 connection; acknowledged on grpc-status 0.
+ * The put path is probed through the gateway in both cases (it also proves that the
+ * cluster takes writes).
  * - throughput: `senders` writers, writer i connected to member i (followers forward
  *   to the leader, as etcd does for any client), each keeping --window puts
  *   outstanding to keys of its own (`w<i>/<n mod 1000>`), size-byte values; puts
@@ -31,6 +37,8 @@
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { connect as connectHttp2, constants as http2Constants } from 'node:http2';
+import type { ClientHttp2Stream } from 'node:http2';
 import { join } from 'node:path';
 import { freePorts } from '../../src/tools/ports.js';
 import { MEMBERS } from './options.js';
@@ -192,8 +200,96 @@ export function memoryFs(type: string): boolean {
   return /^(tmpfs|ramfs)$/.test(type);
 }
 
+/** How the writers talk to etcd: its JSON gateway over HTTP/1.1 (the default), or gRPC over HTTP/2 as etcd's own clients do. */
+export type EtcdApi = 'gateway' | 'grpc';
+
+/** A protobuf varint. */
+function varint(n: number): Buffer {
+  const bytes: number[] = [];
+  let v = n;
+  while (v >= 0x80) {
+    bytes.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  bytes.push(v);
+  return Buffer.from(bytes);
+}
+
+/** etcdserverpb.PutRequest { key = 1; value = 2 } in protobuf, in a gRPC frame (uncompressed flag, 4-byte big-endian length). */
+export function grpcPutFrame(key: string, value: Buffer): Buffer {
+  const k = Buffer.from(key);
+  const msg = Buffer.concat([Buffer.from([0x0a]), varint(k.length), k, Buffer.from([0x12]), varint(value.length), value]);
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(msg.length, 1);
+  return Buffer.concat([head, msg]);
+}
+
+/** Sends puts to one member; `put` resolves with null once the put is acknowledged, or with why not. Never rejects. */
+interface Putter {
+  put(key: string, value: Buffer): Promise<string | null>;
+  close(): void;
+}
+
+/** Puts through the JSON gateway, with a keep-alive agent of `sockets` connections (HTTP/1.1: one per outstanding put). */
+function gatewayPutter(url: string, path: string, sockets: number): Putter {
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
+  return {
+    put: async (key, value) => {
+      const r = await post(url, path, putBody(key, value), agent, PUT_TIMEOUT_MS);
+      return putAcknowledged(r.status, r.body) ? null : `${r.status}:${r.body}`;
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+/** Puts over gRPC (`/etcdserverpb.KV/Put`), all multiplexed on one HTTP/2 connection, as etcd's Go client does. */
+function grpcPutter(url: string): Putter {
+  const session = connectHttp2(url);
+  session.on('error', () => undefined); // each stream reports its own failure
+  return {
+    put: (key, value) =>
+      new Promise((resolve) => {
+        let done = false;
+        const finish = (why: string | null): void => {
+          if (done) return;
+          done = true;
+          resolve(why);
+        };
+        let stream: ClientHttp2Stream;
+        try {
+          stream = session.request({ ':method': 'POST', ':path': '/etcdserverpb.KV/Put', 'content-type': 'application/grpc', te: 'trailers' });
+        } catch (e) {
+          finish(`request: ${(e as Error).message}`);
+          return;
+        }
+        let status: string | undefined;
+        let bytes = 0;
+        stream.on('response', (h) => {
+          if (h['grpc-status'] !== undefined) status = String(h['grpc-status']); // a trailers-only answer (an error)
+        });
+        stream.on('trailers', (h) => {
+          status = String(h['grpc-status'] ?? status);
+        });
+        stream.on('data', (b: Buffer) => (bytes += b.length));
+        stream.on('close', () => finish(status === '0' && bytes > 5 ? null : `grpc-status ${status ?? 'none'}`));
+        stream.on('error', (e) => finish(e.message));
+        stream.setTimeout(PUT_TIMEOUT_MS, () => {
+          finish(`no answer within ${PUT_TIMEOUT_MS} ms`);
+          stream.close(http2Constants.NGHTTP2_CANCEL);
+        });
+        stream.end(grpcPutFrame(key, value));
+      }),
+    close: () => session.destroy(),
+  };
+}
+
+function putter(api: EtcdApi, url: string, path: string, window: number): Putter {
+  return api === 'grpc' ? grpcPutter(url) : gatewayPutter(url, path, window);
+}
+
 interface WriterSpec {
   readonly id: number;
+  readonly api: EtcdApi;
   readonly url: string;
   readonly path: string;
   readonly size: number;
@@ -202,9 +298,13 @@ interface WriterSpec {
   readonly windowMs: number;
 }
 
+function errorField(firstError: string): string {
+  return firstError === '' ? '' : ` first_error=${firstError.replace(/\s+/g, '_').slice(0, 120)}`;
+}
+
 /** Throughput writer: `window` puts outstanding until the end; its WRITER line. */
 function tputWriter(w: WriterSpec): Promise<string> {
-  const agent = new Agent({ keepAlive: true, maxSockets: w.window });
+  const client = putter(w.api, w.url, w.path, w.window);
   const value = Buffer.alloc(w.size, 0x61);
   const t0 = Date.now();
   const from = t0 + w.warmMs;
@@ -217,23 +317,22 @@ function tputWriter(w: WriterSpec): Promise<string> {
   let firstError = '';
   return new Promise((resolve) => {
     const finish = (): void => {
-      agent.destroy();
+      client.close();
       const s = w.windowMs / 1000;
-      resolve(`WRITER id=${w.id} mode=tput sent=${n} acked=${acked} acked_win=${ackedWin} window_s=${s.toFixed(3)} acks_per_s=${(ackedWin / s).toFixed(1)} errors=${errors}${firstError === '' ? '' : ` first_error=${firstError.replace(/\s+/g, '_').slice(0, 120)}`}`);
+      resolve(`WRITER id=${w.id} mode=tput sent=${n} acked=${acked} acked_win=${ackedWin} window_s=${s.toFixed(3)} acks_per_s=${(ackedWin / s).toFixed(1)} errors=${errors}${errorField(firstError)}`);
     };
     const pump = (): void => {
       while (inflight < w.window && Date.now() < end) {
         inflight++;
-        const body = putBody(writerKey(w.id, n++), value);
-        void post(w.url, w.path, body, agent, PUT_TIMEOUT_MS).then((r) => {
+        void client.put(writerKey(w.id, n++), value).then((why) => {
           inflight--;
           const t = Date.now();
-          if (putAcknowledged(r.status, r.body)) {
+          if (why === null) {
             acked++;
             if (t >= from && t < end) ackedWin++;
           } else {
             errors++;
-            if (firstError === '') firstError = `${r.status}:${r.body}`;
+            if (firstError === '') firstError = why;
           }
           if (Date.now() < end) pump();
           else if (inflight === 0) finish();
@@ -247,7 +346,7 @@ function tputWriter(w: WriterSpec): Promise<string> {
 
 /** Latency writer: one put at a time until the end; p50/p99 of those started inside the window; its WRITER line. */
 async function latWriter(w: WriterSpec): Promise<string> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const client = putter(w.api, w.url, w.path, 1);
   const value = Buffer.alloc(w.size, 0x61);
   const from = Date.now() + w.warmMs;
   const end = from + w.windowMs;
@@ -256,20 +355,19 @@ async function latWriter(w: WriterSpec): Promise<string> {
   let errors = 0;
   let firstError = '';
   while (Date.now() < end) {
-    const body = putBody(writerKey(w.id, n++), value);
     const t = process.hrtime.bigint();
     const startedInWindow = Date.now() >= from;
-    const r = await post(w.url, w.path, body, agent, PUT_TIMEOUT_MS);
+    const why = await client.put(writerKey(w.id, n++), value);
     const us = Number(process.hrtime.bigint() - t) / 1e3;
-    if (!putAcknowledged(r.status, r.body)) {
+    if (why !== null) {
       errors++;
-      if (firstError === '') firstError = `${r.status}:${r.body}`;
+      if (firstError === '') firstError = why;
     } else if (startedInWindow) samples.push(us);
   }
-  agent.destroy();
+  client.close();
   samples.sort((a, b) => a - b);
   const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
-  return `WRITER id=${w.id} mode=lat sent=${n} samples=${samples.length} p50_us=${f(percentile(samples, 0.5))} p99_us=${f(percentile(samples, 0.99))} errors=${errors}${firstError === '' ? '' : ` first_error=${firstError.replace(/\s+/g, '_').slice(0, 120)}`}`;
+  return `WRITER id=${w.id} mode=lat sent=${n} samples=${samples.length} p50_us=${f(percentile(samples, 0.5))} p99_us=${f(percentile(samples, 0.99))} errors=${errors}${errorField(firstError)}`;
 }
 
 /** Run every point; returns the RESULT lines (NaN for the points that failed). */
@@ -278,7 +376,7 @@ export async function runEtcd(o: PeersOptions, work: string): Promise<string[]> 
   mkdirSync(dir, { recursive: true });
   const fs = fsType(dir);
   if (memoryFs(fs)) log(`etcd: WARNING the work folder ${dir} is on ${fs}: fsync costs nothing there, the figures are NOT durable writes`);
-  const config = `raft3-wal-fsync-gateway${memoryFs(fs) ? `-${fs}-NOT-DURABLE` : ''}`;
+  const config = `raft3-wal-fsync-${o.etcdApi}${memoryFs(fs) ? `-${fs}-NOT-DURABLE` : ''}`;
   let runNo = 0;
 
   /** One fresh cluster, its writers, then the cluster stopped and its data removed; the writers' WRITER lines. */
@@ -299,7 +397,7 @@ export async function runEtcd(o: PeersOptions, work: string): Promise<string[]> 
       await waitHealthy(urls, members, errFile);
       if (runNo === 1) log(`etcd: cluster healthy in ${((Date.now() - t0) / 1000).toFixed(1)} s (pids ${members.map((m) => m.pid).join(', ')})`);
       const path = await probePutPath(urls[0]!);
-      const spec = (id: number, url: string): WriterSpec => ({ id, url, path, size, window: o.window, warmMs: o.warmupSeconds * 1000, windowMs: windowS * 1000 });
+      const spec = (id: number, url: string): WriterSpec => ({ id, api: o.etcdApi, url, path, size, window: o.window, warmMs: o.warmupSeconds * 1000, windowMs: windowS * 1000 });
       let lines: string[];
       if (mode === 'tput') {
         lines = await Promise.all(Array.from({ length: writers }, (_, i) => tputWriter(spec(i, urls[i % MEMBERS]!))));

@@ -63,6 +63,9 @@ options:
                     more to reach their compiled speed: 10 is fairer to them)
   --reps N          repetitions per point, median reported (default 3)
   --window W        outstanding writes per writer, etcd and zookeeper (default 64)
+  --etcd-api API    gateway (default: JSON over HTTP/1.1, Node's http module) or grpc
+                    (protobuf over HTTP/2, one connection per writer, as etcd's own
+                    clients talk; the gateway's JSON and extra hop cost etcd CPU)
   --quick           a smoke test: --seconds 2 --lat-seconds 2 --reps 1 (explicit
                     options win)
   --out FILE        results file (default bench/peers/results/latest.txt)
@@ -85,6 +88,8 @@ export interface PeersOptions {
   readonly reps: number;
   /** Outstanding writes per writer (etcd, zookeeper). */
   readonly window: number;
+  /** How the etcd writers talk to etcd: its JSON gateway (default) or gRPC. */
+  readonly etcdApi: 'gateway' | 'grpc';
   readonly out: string;
   readonly keep: boolean;
   readonly help: boolean;
@@ -127,6 +132,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
         warmup: { type: 'string' },
         reps: { type: 'string' },
         window: { type: 'string' },
+        'etcd-api': { type: 'string' },
         quick: { type: 'boolean' },
         out: { type: 'string' },
         keep: { type: 'boolean' },
@@ -146,6 +152,8 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
   }
   const modes = values.modes === undefined ? ['tput', 'lat'] : values.modes.split(',');
   for (const m of modes) if (m !== 'tput' && m !== 'lat') throw new UsageError(`--modes: each value must be tput or lat, got "${m}"`);
+  const etcdApi = values['etcd-api'] ?? 'gateway';
+  if (etcdApi !== 'gateway' && etcdApi !== 'grpc') throw new UsageError(`--etcd-api must be gateway or grpc, got "${etcdApi}"`);
   const quick = values.quick === true;
   const out = values.out ?? defaultResultsFile;
   if (out === '') throw new UsageError('--out needs a file name');
@@ -160,6 +168,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     warmupSeconds: posInt('warmup', values.warmup, 1, 600),
     reps: posInt('reps', values.reps, quick ? 1 : 3, 20),
     window: posInt('window', values.window, DEFAULT_WINDOW, 4096),
+    etcdApi,
     out,
     keep: values.keep === true,
     help: values.help === true,
