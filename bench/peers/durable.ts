@@ -126,7 +126,7 @@ export async function runDurableWorkload(o: PeersOptions, system: string, config
         const reps: Map<string, string>[][] = [];
         for (let r = 0; r < o.reps; r++) {
           const lines = await once('tput', writers, size, o.seconds);
-          log(`${system} tput writers=${writers} size=${size} rep ${r + 1}: ${lines.map((l) => `${l.get('acks_per_s')}${failed(l) ? ` (errors ${l.get('errors')})` : ''}`).join(' + ')} acknowledged writes/s`);
+          log(`${system} tput writers=${writers} size=${size} rep ${r + 1}: ${lines.map((l) => `${l.get('acks_per_s')}${failed(l) ? ` (errors ${l.get('errors') ?? '?'}: ${l.get('first_error') ?? '?'})` : ''}`).join(' + ')} acknowledged writes/s${lines.length < writers ? ` (${lines.length} of ${writers} writers reported)` : ''}`);
           reps.push(lines);
         }
         emit(durableTputResult({ system, config, senders: writers, size }, reps, o.window));
@@ -139,7 +139,7 @@ export async function runDurableWorkload(o: PeersOptions, system: string, config
       for (let r = 0; r < o.reps; r++) {
         const lines = await once('lat', 1, size, o.latSeconds);
         const w = lines.find((l) => l.get('mode') === 'lat');
-        log(`${system} lat size=${size} rep ${r + 1}: p50 ${w?.get('p50_us') ?? '?'} µs, p99 ${w?.get('p99_us') ?? '?'} µs${w !== undefined && failed(w) ? `, errors ${w.get('errors')}` : ''}`);
+        log(`${system} lat size=${size} rep ${r + 1}: p50 ${w?.get('p50_us') ?? '?'} µs, p99 ${w?.get('p99_us') ?? '?'} µs${w === undefined ? ' (the writer did not report)' : failed(w) ? `, errors ${w.get('errors') ?? '?'}: ${w.get('first_error') ?? '?'}` : ''}`);
         reps.push(lines);
       }
       emit(durableLatResult({ system, config, senders: 1, size }, reps));
