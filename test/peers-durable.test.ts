@@ -20,7 +20,7 @@ test('the command line: the default run stays Corosync and JGroups; etcd and zoo
   const d = parsePeersArgs([]);
   assert.deepEqual(d.systems, ['corosync', 'jgroups']);
   assert.equal(d.window, DEFAULT_WINDOW);
-  assert.equal(DEFAULT_WINDOW, 64);
+  assert.equal(DEFAULT_WINDOW, 256);
   assert.deepEqual(parsePeersArgs(['--only', 'etcd']).systems, ['etcd']);
   assert.deepEqual(parsePeersArgs(['--only', 'zookeeper']).systems, ['zookeeper']);
   assert.deepEqual(parsePeersArgs(['--only', 'etcd,zookeeper,etcd']).systems, ['etcd', 'zookeeper']);

@@ -20,13 +20,15 @@ export const defaultSystems: readonly PeerSystem[] = ['corosync', 'jgroups'];
 /** The durable-write peers: their RESULT lines say kind=durable (see durable.ts). */
 export const durableSystems: readonly PeerSystem[] = ['etcd', 'zookeeper'];
 /**
- * Outstanding writes per writer for the durable systems' throughput (--window). 64: with
- * 3 writers that is 192 writes in flight, more than one fsync batch of etcd or ZooKeeper
- * takes in on this machine, so the servers, not the client's round trips, set the pace;
- * a larger window mostly adds queueing latency (and, for etcd, HTTP connections: one
- * per outstanding put).
+ * Outstanding writes per writer for the durable systems' throughput (--window). 256,
+ * measured (1 KiB, 3 writers, 2-core machine, 5 s windows, runs ±20% apart): the peers'
+ * acknowledged rate grows up to about there and not clearly beyond, so a smaller window
+ * would understate the peers Cohort is compared with. ZooKeeper (--warmup 10): 3.3k/s
+ * at 16, 4.4-5.5k at 64, 6.2-8.3k at 256, 7.8k at 1024; etcd over gRPC: 3.2k, 3.9-5.7k,
+ * 5.0-7.0k, 7.3k; etcd through the JSON gateway: 2.4k at 16, then 2.5-3.2k from 64 on
+ * (there each outstanding put holds an HTTP/1.1 connection: 768 with 3 writers).
  */
-export const DEFAULT_WINDOW = 64;
+export const DEFAULT_WINDOW = 256;
 
 export const usage = `usage: npm run bench:peers -- [options]        (as root)
 
@@ -62,7 +64,7 @@ options:
   --warmup S        warm-up before each window (default 1; the JVMs of ZooKeeper need
                     more to reach their compiled speed: 10 is fairer to them)
   --reps N          repetitions per point, median reported (default 3)
-  --window W        outstanding writes per writer, etcd and zookeeper (default 64)
+  --window W        outstanding writes per writer, etcd and zookeeper (default 256)
   --etcd-api API    gateway (default: JSON over HTTP/1.1, Node's http module) or grpc
                     (protobuf over HTTP/2, one connection per writer, as etcd's own
                     clients talk; the gateway's JSON and extra hop cost etcd CPU)
