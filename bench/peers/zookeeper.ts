@@ -36,8 +36,9 @@ import { runDurableWorkload, writerLines } from './durable.js';
 export const zookeeperPackages = ['zookeeper'];
 /** The package whose files hold ZooKeeper's jar. */
 export const zookeeperJarPackage = 'libzookeeper-java';
-const SERVER_JVM = ['-Xms256m', '-Xmx1g', '-Dzookeeper.admin.enableServer=false', '-Djava.net.preferIPv4Stack=true'];
-const CLIENT_JVM = ['-Xms256m', '-Xmx1g', '-Djava.net.preferIPv4Stack=true'];
+// -XX:-UsePerfData: no /tmp/hsperfdata_USER left behind by the JVMs
+const SERVER_JVM = ['-Xms256m', '-Xmx1g', '-XX:-UsePerfData', '-Dzookeeper.admin.enableServer=false', '-Djava.net.preferIPv4Stack=true'];
+const CLIENT_JVM = ['-Xms256m', '-Xmx1g', '-XX:-UsePerfData', '-Djava.net.preferIPv4Stack=true'];
 const READY_WITHIN_MS = 90_000;
 
 /** The jar of ZooKeeper itself among the files of `dpkg -L libzookeeper-java`; throws if none. */
@@ -54,7 +55,7 @@ export function zookeeperJar(): string {
 
 export function zookeeperVersion(): string {
   const v = run('dpkg-query', ['-W', '-f=${Version}', 'zookeeper'], 10_000).stdout.trim();
-  const j = /version "([^"]+)"/.exec(run('java', ['-version'], 20_000).stderr);
+  const j = /version "([^"]+)"/.exec(run('java', ['-XX:-UsePerfData', '-version'], 20_000).stderr);
   return `zookeeper ${v || '?'} java ${j?.[1] ?? '?'}`;
 }
 
@@ -62,7 +63,7 @@ export function zookeeperVersion(): string {
 export function buildZkClient(src: string, work: string): string {
   const classes = join(work, 'zk-classes');
   mkdirSync(classes, { recursive: true });
-  must('javac', ['-nowarn', '-cp', zookeeperJar(), '-d', classes, src], 180_000);
+  must('javac', ['-J-XX:-UsePerfData', '-nowarn', '-cp', zookeeperJar(), '-d', classes, src], 180_000);
   return classes;
 }
 
