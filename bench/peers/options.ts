@@ -13,8 +13,22 @@ export const defaultResultsFile = join(projectRoot, 'bench', 'peers', 'results',
 /** The clients' sources (not compiled by tsc: gcc and javac build them in the work folder). */
 export const sourcesDir = join(projectRoot, 'bench', 'peers');
 
-export const peerSystems = ['corosync', 'jgroups'] as const;
+export const peerSystems = ['corosync', 'jgroups', 'etcd', 'zookeeper'] as const;
 export type PeerSystem = (typeof peerSystems)[number];
+/** What runs without --only: the multicast peers. The durable ones (etcd, ZooKeeper) run only when named. */
+export const defaultSystems: readonly PeerSystem[] = ['corosync', 'jgroups'];
+/** The durable-write peers: their RESULT lines say kind=durable (see durable.ts). */
+export const durableSystems: readonly PeerSystem[] = ['etcd', 'zookeeper'];
+/**
+ * Outstanding writes per writer for the durable systems' throughput (--window). 256,
+ * measured (1 KiB, 3 writers, 2-core machine, 5 s windows, runs ±20% apart): the peers'
+ * acknowledged rate grows up to about there and not clearly beyond, so a smaller window
+ * would understate the peers Cohort is compared with. ZooKeeper (--warmup 10): 3.3k/s
+ * at 16, 4.4-5.5k at 64, 6.2-8.3k at 256, 7.8k at 1024; etcd over gRPC: 3.2k, 3.9-5.7k,
+ * 5.0-7.0k, 7.3k; etcd through the JSON gateway: 2.4k at 16, then 2.5-3.2k from 64 on
+ * (there each outstanding put holds an HTTP/1.1 connection: 768 with 3 writers).
+ */
+export const DEFAULT_WINDOW = 256;
 
 export const usage = `usage: npm run bench:peers -- [options]        (as root)
 
@@ -25,21 +39,35 @@ delivery) at each size; 1 s warm-up; msgs/s = messages delivered per member per
 second, own included, averaged over the members; median of --reps repetitions.
 
 It installs the Debian packages it lacks (corosync, libcpg-dev, gcc, a headless JDK,
-libjgroups-java, unzip), builds its C and Java clients in a work folder under the
-temporary folder, runs 3 Corosync daemons in network namespaces it creates (and
-always deletes) and 3 JGroups JVMs on 127.0.0.1, and writes one RESULT line per
-point to standard output and to the results file. Then
+libjgroups-java, unzip; etcd-server and zookeeper when those run), builds its C and
+Java clients in a work folder under the temporary folder, runs 3 Corosync daemons in
+network namespaces it creates (and always deletes) and 3 JGroups JVMs on 127.0.0.1,
+and writes one RESULT line per point to standard output and to the results file. Then
 \`npm run bench:matrix -- --peers\` runs Cohort's side and prints the comparison.
 
+Durable replicated writes (only when named with --only): etcd (3 members, Raft, WAL
+fsynced per batch) and ZooKeeper (3 servers, forceSync=yes), each on 127.0.0.1 with
+its data folders in the work folder; one writer per member (--senders), each keeping
+--window writes outstanding; msgs/s = writes acknowledged per second summed over the
+writers (each fsynced on a majority first), not a per-member delivery rate; latency =
+one write at a time, put -> acknowledgement. Their RESULT lines say kind=durable.
+
 options:
-  --only SYSTEM     corosync or jgroups (default: both); the results file keeps the
-                    other system's lines from an earlier run
+  --only LIST       comma-separated systems among corosync, jgroups, etcd, zookeeper
+                    (default: corosync,jgroups); the results file keeps the other
+                    systems' lines from an earlier run
   --sizes LIST      payload sizes in bytes, comma-separated (default 100,1024,10240)
   --senders LIST    sender counts for throughput (default 3,1)
   --modes LIST      tput, lat or both (default tput,lat)
   --seconds S       measured window per throughput run (default 10)
   --lat-seconds S   measured window per latency run (default 5)
+  --warmup S        warm-up before each window (default 1; the JVMs of ZooKeeper need
+                    more to reach their compiled speed: 10 is fairer to them)
   --reps N          repetitions per point, median reported (default 3)
+  --window W        outstanding writes per writer, etcd and zookeeper (default 256)
+  --etcd-api API    gateway (default: JSON over HTTP/1.1, Node's http module) or grpc
+                    (protobuf over HTTP/2, one connection per writer, as etcd's own
+                    clients talk; the gateway's JSON and extra hop cost etcd CPU)
   --quick           a smoke test: --seconds 2 --lat-seconds 2 --reps 1 (explicit
                     options win)
   --out FILE        results file (default bench/peers/results/latest.txt)
@@ -60,6 +88,10 @@ export interface PeersOptions {
   readonly latSeconds: number;
   readonly warmupSeconds: number;
   readonly reps: number;
+  /** Outstanding writes per writer (etcd, zookeeper). */
+  readonly window: number;
+  /** How the etcd writers talk to etcd: its JSON gateway (default) or gRPC. */
+  readonly etcdApi: 'gateway' | 'grpc';
   readonly out: string;
   readonly keep: boolean;
   readonly help: boolean;
@@ -99,7 +131,10 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
         modes: { type: 'string' },
         seconds: { type: 'string' },
         'lat-seconds': { type: 'string' },
+        warmup: { type: 'string' },
         reps: { type: 'string' },
+        window: { type: 'string' },
+        'etcd-api': { type: 'string' },
         quick: { type: 'boolean' },
         out: { type: 'string' },
         keep: { type: 'boolean' },
@@ -111,14 +146,16 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  let systems: PeerSystem[] = [...peerSystems];
+  let systems: PeerSystem[] = [...defaultSystems];
   if (values.only !== undefined) {
-    const s = values.only as PeerSystem;
-    if (!peerSystems.includes(s)) throw new UsageError(`--only must be one of ${peerSystems.join(', ')}, got "${values.only}"`);
-    systems = [s];
+    const named = values.only.split(',');
+    for (const s of named) if (!(peerSystems as readonly string[]).includes(s)) throw new UsageError(`--only: each value must be one of ${peerSystems.join(', ')}, got "${s}"`);
+    systems = [...new Set(named as PeerSystem[])];
   }
   const modes = values.modes === undefined ? ['tput', 'lat'] : values.modes.split(',');
   for (const m of modes) if (m !== 'tput' && m !== 'lat') throw new UsageError(`--modes: each value must be tput or lat, got "${m}"`);
+  const etcdApi = values['etcd-api'] ?? 'gateway';
+  if (etcdApi !== 'gateway' && etcdApi !== 'grpc') throw new UsageError(`--etcd-api must be gateway or grpc, got "${etcdApi}"`);
   const quick = values.quick === true;
   const out = values.out ?? defaultResultsFile;
   if (out === '') throw new UsageError('--out needs a file name');
@@ -130,8 +167,10 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     lat: modes.includes('lat'),
     seconds: posInt('seconds', values.seconds, quick ? 2 : 10, 600),
     latSeconds: posInt('lat-seconds', values['lat-seconds'], quick ? 2 : 5, 600),
-    warmupSeconds: 1,
+    warmupSeconds: posInt('warmup', values.warmup, 1, 600),
     reps: posInt('reps', values.reps, quick ? 1 : 3, 20),
+    window: posInt('window', values.window, DEFAULT_WINDOW, 4096),
+    etcdApi,
     out,
     keep: values.keep === true,
     help: values.help === true,
@@ -160,7 +199,8 @@ export function rootRefusal(uid: number, argv: readonly string[]): string | null
 export function estimateSeconds(o: PeersOptions): number {
   // per run: start (and for JGroups 3 JVMs joining, then leaving) + warm-up + window +
   // linger (1 s); measured with --quick on a loaded 2-core machine
-  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 } };
+  // (etcd and ZooKeeper: a fresh 3-member cluster per run, started and stopped)
+  const perSystem = { corosync: { setup: 10, start: 1 }, jgroups: { setup: 20, start: 12 }, etcd: { setup: 5, start: 3 }, zookeeper: { setup: 15, start: 8 } };
   let total = 0;
   for (const s of o.systems) {
     const c = perSystem[s];

@@ -2,11 +2,15 @@
  * `npm run bench:peers`: Corosync and JGroups on the workload of `npm run bench`, so
  * that `npm run bench:matrix -- --peers` can put them beside Cohort in one table.
  *
+ * Named with --only, it also runs etcd and ZooKeeper, for durable replicated writes
+ * (etcd.ts, zookeeper.ts; their accounting is durable.ts's, not the multicast one).
+ *
  * Steps: refuse to run without root (exit 2, with the command to use); install the
  * Debian packages that are missing; build the C client (cpg-member.c, against libcpg)
- * and the Java client (JgroupsMember.java, against the JGroups jar) in a work folder
- * under the temporary folder; run Corosync (namespaces, see corosync.ts) then JGroups
- * (loopback, see jgroups.ts); print one RESULT line per point on standard output and
+ * and the Java clients (JgroupsMember.java against the JGroups jar, ZkWriter.java
+ * against ZooKeeper's) in a work folder under the temporary folder; run Corosync
+ * (namespaces, see corosync.ts) then JGroups (loopback, see jgroups.ts), then etcd and
+ * ZooKeeper when named; print one RESULT line per point on standard output and
  * write them, with a `# MACHINE` line per system, to the results file. Progress goes
  * to standard error. The work folder is removed at the end unless --keep.
  */
@@ -14,7 +18,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildCpgClient, corosyncPackages, corosyncVersion, runCorosync } from './corosync.js';
+import { etcdPackages, etcdVersion, runEtcd } from './etcd.js';
 import { buildJgroupsClient, jgroupsPackages, jgroupsVersion, runJgroups } from './jgroups.js';
+import { buildZkClient, runZookeeper, zookeeperPackages, zookeeperVersion } from './zookeeper.js';
 import { estimateSeconds, parsePeersArgs, rootRefusal, sourcesDir, usage, UsageError } from './options.js';
 import type { PeerSystem } from './options.js';
 import { cleanup, installExitHooks, log, onCleanup, run } from './procs.js';
@@ -69,10 +75,10 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const packages: string[] = [];
   if (o.systems.includes('corosync')) packages.push(...corosyncPackages);
-  if (o.systems.includes('jgroups')) {
-    packages.push(...jgroupsPackages);
-    if (!onPath('javac')) packages.push('default-jdk-headless');
-  }
+  if (o.systems.includes('jgroups')) packages.push(...jgroupsPackages);
+  if (o.systems.includes('etcd')) packages.push(...etcdPackages);
+  if (o.systems.includes('zookeeper')) packages.push(...zookeeperPackages);
+  if ((o.systems.includes('jgroups') || o.systems.includes('zookeeper')) && !onPath('javac')) packages.push('default-jdk-headless');
   ensurePackages(packages);
 
   const work = mkdtempSync(join(tmpdir(), 'cohort-peers-'));
@@ -94,10 +100,17 @@ async function main(argv: readonly string[]): Promise<number> {
         const client = buildCpgClient(join(sourcesDir, 'cpg-member.c'), work);
         software = corosyncVersion();
         lines = await runCorosync(o, work, client);
-      } else {
+      } else if (system === 'jgroups') {
         const classes = buildJgroupsClient(join(sourcesDir, 'JgroupsMember.java'), work);
         software = jgroupsVersion();
         lines = await runJgroups(o, work, classes);
+      } else if (system === 'etcd') {
+        software = etcdVersion();
+        lines = await runEtcd(o, work);
+      } else {
+        const classes = buildZkClient(join(sourcesDir, 'ZkWriter.java'), work);
+        software = zookeeperVersion();
+        lines = await runZookeeper(o, work, classes);
       }
     } catch (e) {
       log(`${system} failed: ${(e as Error).message}`);

@@ -5,6 +5,11 @@
  *
  * Ratios: throughput ours ÷ theirs (above 1: Cohort delivers more); latency theirs ÷
  * ours (above 1: Cohort is faster).
+ *
+ * Lines with `kind=durable` (etcd, ZooKeeper: acknowledged durable writes per second,
+ * summed over the writers; see durable.ts) are left out, with their systems' `#
+ * MACHINE` lines: they compare with Cohort's durable writes, not with this table's
+ * messages delivered per member.
  */
 import { keyValues, machineFacts } from './results.js';
 import { defaultResultsFile } from './options.js';
@@ -71,16 +76,22 @@ function num(v: string | undefined): number {
  * latency without), named by the system, with a note saying which configuration
  * gave which mode; otherwise (e.g. an older file with two JGroups stacks for the same
  * points) one column per system and configuration. For the same system,
- * configuration and point, the last line wins.
+ * configuration and point, the last line wins. Durable-write lines are skipped.
  */
 export function readPeers(texts: readonly string[]): Peers {
   const records: { system: string; config: string; mode: string; key: string; f: Figures }[] = [];
-  const machines: Map<string, string>[] = [];
+  const allMachines: Map<string, string>[] = [];
+  const durable = new Set<string>();
   for (const text of texts) {
     for (const line of text.split('\n')) {
-      if (line.startsWith('# MACHINE ')) machines.push(keyValues(line.slice(2)));
+      if (line.startsWith('# MACHINE ')) allMachines.push(keyValues(line.slice(2)));
       if (!line.startsWith('RESULT ')) continue;
       const kv = keyValues(line);
+      // durable writes (etcd, ZooKeeper) are counted otherwise: not beside Cohort's multicast
+      if (kv.get('kind') === 'durable') {
+        durable.add(kv.get('system') ?? '?');
+        continue;
+      }
       const system = kv.get('system') ?? '?';
       const config = kv.get('config') ?? '?';
       const mode = kv.get('mode') ?? '?';
@@ -93,9 +104,10 @@ export function readPeers(texts: readonly string[]): Peers {
       });
     }
   }
+  const systems = [...new Set(records.map((r) => r.system))];
+  const machines = allMachines.filter((m) => !durable.has(m.get('system') ?? '?') || systems.includes(m.get('system') ?? '?'));
   const columns = new Map<string, Map<string, Figures>>();
   const configs: string[] = [];
-  const systems = [...new Set(records.map((r) => r.system))];
   for (const system of systems) {
     const mine = records.filter((r) => r.system === system);
     const perKey = new Map<string, Set<string>>();
