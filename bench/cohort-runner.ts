@@ -79,6 +79,7 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
   for (const name of names) groups.push(await ep.join(name, { onEvent: onEventOf(name) }));
   const opts: MulticastOptions = { ...(cfg.safe ? { safe: true } : {}), ...(cfg.persist === null ? {} : { durable: cfg.persist.durable }) };
   const size = cfg.size;
+  const durableWait = cfg.persist !== null && cfg.persist.durable !== 'none';
 
   return {
     ready,
@@ -161,8 +162,9 @@ export async function startCohort(cfg: MemberConfig, sink: Sink, anomaly: Anomal
         await groups[seq % groups.length]!.multicast(buf, opts);
         seq += 1;
         // The handler's timestamp is the delivery itself; the promise settles a few
-        // microtasks later.
-        const t1 = ownAt >= 0 ? ownAt : performance.now();
+        // microtasks later. A durable multicast is done when its promise settles (on
+        // disk at the members asked), later than its delivery: that is its latency.
+        const t1 = ownAt >= 0 && !durableWait ? ownAt : performance.now();
         if (t0 >= from) samples.push(t1 - t0);
       }
       return { sent: seq, samples };
