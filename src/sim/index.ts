@@ -25,7 +25,7 @@ export { runSwarm } from './swarm.js';
 export type { SwarmOptions, SwarmResult } from './swarm.js';
 export { FaultKind, ALL_FAULT_KINDS, parseFaultKinds, drawShape, describeShape } from './swarm-shape.js';
 export type { SwarmShape, ScheduledFaultKind } from './swarm-shape.js';
-export type { SwarmCluster } from './swarm-cluster.js';
+export type { DurabilityReport, SwarmCluster } from './swarm-cluster.js';
 export { SimNetwork, DEFAULT_FAULTS } from './network.js';
 export type { NetworkFaults, NetworkStats, SimNode, SimNetworkOptions, SimCodec, DropReason } from './network.js';
 export { Scheduler, NodeClock, EventLimitError } from './scheduler.js';
