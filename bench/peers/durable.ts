@@ -21,7 +21,7 @@
 import { median } from '../runs.js';
 import type { PeersOptions } from './options.js';
 import { log } from './procs.js';
-import { keyValues } from './results.js';
+import { keyValues, num, out } from './results.js';
 import type { PointId } from './results.js';
 
 /** The `WRITER` lines of a client's output, as key/value maps. */
@@ -30,16 +30,6 @@ export function writerLines(text: string): Map<string, string>[] {
     .split('\n')
     .filter((l) => l.startsWith('WRITER '))
     .map(keyValues);
-}
-
-function num(v: string | undefined): number {
-  if (v === undefined || v === '' || v === '-') return NaN;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : NaN;
-}
-
-function out(x: number, digits = 1): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : 'NaN';
 }
 
 /** A writer line that failed: an error count above 0, or none said. */

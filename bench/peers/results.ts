@@ -37,14 +37,15 @@ export function memberLines(text: string): Map<string, string>[] {
     .map(keyValues);
 }
 
-function num(v: string | undefined): number {
+/** A non-negative number of a key/value line, or NaN (absent, `-`, or not one). */
+export function num(v: string | undefined): number {
   if (v === undefined || v === '' || v === '-') return NaN;
   const n = Number(v);
   return Number.isFinite(n) && n >= 0 ? n : NaN;
 }
 
 /** A number for a RESULT line: one decimal, or NaN. */
-function out(x: number, digits = 1): string {
+export function out(x: number, digits = 1): string {
   return Number.isFinite(x) ? x.toFixed(digits) : 'NaN';
 }
 

@@ -367,31 +367,43 @@ export class DeliveryQueue {
     this.calls.resolve(localId);
   }
 
-  /** Take the group's checkpoint for a joiner and give it to the core (awaited when it is a promise). */
-  private runCheckpoint(job: CheckpointJob): Promise<void> | undefined {
-    const g = this.groups.get(job.group);
-    if (g?.failed != null) return undefined;
-    const take = g?.handlers.checkpoint;
-    const give = (data: Uint8Array): void => {
-      if (!(data instanceof Uint8Array)) return this.checkpointFailed(job.group, `returned ${typeof data}, not a Uint8Array`);
-      this.host.provideState(job.group, job.joiner, job.pos, data);
-    };
+  /**
+   * Call a group's `checkpoint()` (an empty state without one, as for a stateless group):
+   * `give` gets its bytes, `failed` how it failed; a promise when it must be awaited.
+   */
+  private callCheckpoint(
+    take: (() => Uint8Array | Promise<Uint8Array>) | undefined,
+    give: (data: Uint8Array) => void,
+    failed: (how: string, err: unknown) => void,
+  ): Promise<void> | undefined {
     if (take === undefined) {
       give(new Uint8Array(0));
       return undefined;
     }
+    const why = (err: unknown): string => (err instanceof Error ? err.message : String(err));
     let r: Uint8Array | Promise<Uint8Array>;
     try {
       r = take();
     } catch (err) {
-      this.checkpointFailed(job.group, `threw (${err instanceof Error ? err.message : String(err)})`, err);
+      failed(`threw (${why(err)})`, err);
       return undefined;
     }
     if (r instanceof Uint8Array) {
       give(r);
       return undefined;
     }
-    return Promise.resolve(r).then(give, (err: unknown) => this.checkpointFailed(job.group, `rejected (${err instanceof Error ? err.message : String(err)})`, err));
+    return Promise.resolve(r).then(give, (err: unknown) => failed(`rejected (${why(err)})`, err));
+  }
+
+  /** Take the group's checkpoint for a joiner and give it to the core (awaited when it is a promise). */
+  private runCheckpoint(job: CheckpointJob): Promise<void> | undefined {
+    const g = this.groups.get(job.group);
+    if (g?.failed != null) return undefined;
+    const give = (data: Uint8Array): void => {
+      if (!(data instanceof Uint8Array)) return this.checkpointFailed(job.group, `returned ${typeof data}, not a Uint8Array`);
+      this.host.provideState(job.group, job.joiner, job.pos, data);
+    };
+    return this.callCheckpoint(g?.handlers.checkpoint, give, (how, err) => this.checkpointFailed(job.group, how, err));
   }
 
   /**
@@ -419,23 +431,7 @@ export class DeliveryQueue {
       if (!(data instanceof Uint8Array)) return failed(`returned ${typeof data}, not a Uint8Array`);
       p.add(job.group, job.pos, data);
     };
-    const take = g.handlers.checkpoint;
-    if (take === undefined) {
-      give(new Uint8Array(0));
-      return undefined;
-    }
-    let r: Uint8Array | Promise<Uint8Array>;
-    try {
-      r = take();
-    } catch (err) {
-      failed(`threw (${err instanceof Error ? err.message : String(err)})`);
-      return undefined;
-    }
-    if (r instanceof Uint8Array) {
-      give(r);
-      return undefined;
-    }
-    return Promise.resolve(r).then(give, (err: unknown) => failed(`rejected (${err instanceof Error ? err.message : String(err)})`));
+    return this.callCheckpoint(g.handlers.checkpoint, give, failed);
   }
 
   /** The group's state is gone with its last holder: this member cannot have it, and leaves. */
