@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unbundle } from '../src/core/bundle.js';
 import { CohortError, Endpoint, OptionError } from '../src/index.js';
@@ -208,4 +208,20 @@ test('checkpoint rounds bound the log: the segments behind a complete round are 
     const round = recs.map((x) => x.rec).filter((r) => r.kind === 'round').at(-1);
     assert.ok(round !== undefined && round.kind === 'round' && round.base >= first, `${dir}: the last round's base is kept`);
   }
+});
+
+test('one writer per data directory: a second endpoint on it is refused with ERR_DISK, a lock left by a killed process is taken over', async () => {
+  const root = tempDir('cohort-durable-');
+  const dir = join(root, 'a');
+  const a = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', persist: { dir, sync: false }, ...fast });
+  open.push(a);
+  await assert.rejects(Endpoint.start({ id: 'b', listen: '127.0.0.1:0', persist: { dir, sync: false }, ...fast }), (e: unknown) => e instanceof CohortError && e.code === 'ERR_DISK' && /in use by another endpoint of this process/.test(e.message));
+  await a.stop();
+  forget([a]);
+  assert.ok(!readdirSync(dir).includes('LOCK'), 'the lock goes with the endpoint');
+  // A process killed with its lock: no process has that pid any more.
+  writeFileSync(join(dir, 'LOCK'), '2147483646\n');
+  const again = await Endpoint.start({ id: 'a', listen: '127.0.0.1:0', persist: { dir, sync: false }, ...fast });
+  open.push(again);
+  assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), `${process.pid}\n`);
 });

@@ -74,7 +74,15 @@ async function withPersistLog(opts: EndpointOptions, undo: (() => Promise<void>)
     const { dir, sync, segmentBytes } = checkPersistOptions(opts.persist);
     const { NodeDisk } = await import('../persist/node-disk.js');
     const { SegmentLog } = await import('../persist/segment-log.js');
-    const log = await SegmentLog.open(new NodeDisk(dir, { fsync: sync }), { segmentBytes });
+    const disk = new NodeDisk(dir, { fsync: sync });
+    disk.lock();
+    let log;
+    try {
+      log = await SegmentLog.open(disk, { segmentBytes });
+    } catch (err) {
+      disk.close();
+      throw err;
+    }
     return { ...opts, persist: { ...opts.persist, log } };
   } catch (err) {
     if (undo !== null) await undo();

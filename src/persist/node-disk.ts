@@ -24,7 +24,20 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Disk } from './disk.js';
-import { OptionError } from '../errors.js';
+import { CohortError, ErrorCode, OptionError } from '../errors.js';
+
+/** The lock file of a data directory: the pid of the process that writes it. */
+const LOCK_FILE = 'LOCK';
+
+/** Whether a process `pid` exists (one of another user's counts). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** fdatasync on the thread pool, as a promise. */
 function fdatasyncAsync(fd: number): Promise<void> {
@@ -132,8 +145,58 @@ export class NodeDisk implements Disk {
     }
   }
 
+  /** This disk holds the directory's lock (see `lock`). */
+  private locked = false;
+
+  /**
+   * Take the directory for this process: a `LOCK` file with its pid, so that a second
+   * writer (another process, or another endpoint of this one) is refused instead of
+   * corrupting the log. A lock left by a process that is gone (killed) is taken over.
+   * Released by `close`.
+   *
+   * @throws CohortError `ERR_DISK` when a live process holds it.
+   */
+  lock(): void {
+    const path = join(this.dir, LOCK_FILE);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(path, 'wx', 0o644);
+        writeSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        this.locked = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(path, 'utf8').trim());
+      } catch {
+        // removed meanwhile: try again
+      }
+      if (Number.isSafeInteger(pid) && pid > 0 && (pid === process.pid || processExists(pid))) {
+        throw new CohortError(ErrorCode.disk, `data directory ${this.dir} is in use by ${pid === process.pid ? 'another endpoint of this process' : `process ${pid}`} (its ${LOCK_FILE} file): one writer per directory`);
+      }
+      // Its writer is gone (killed): the lock is stale.
+      try {
+        unlinkSync(path);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    throw new CohortError(ErrorCode.disk, `data directory ${this.dir}: could not take its ${LOCK_FILE} file`);
+  }
+
   close(): void {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
+    if (this.locked) {
+      this.locked = false;
+      try {
+        unlinkSync(join(this.dir, LOCK_FILE));
+      } catch {
+        // gone already
+      }
+    }
   }
 }
