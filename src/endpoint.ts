@@ -39,9 +39,8 @@ import { Logger } from './log.js';
 import type { LoggerLike, LogLevel } from './log.js';
 import type { Clock } from './runtime.js';
 import { CoreOutput } from './api/core-output.js';
-import { DurableStore } from './persist/store.js';
-import type { StoreHost } from './persist/store.js';
-import type { SegmentLog } from './persist/segment-log.js';
+import { DurableEndpoint } from './api/durable-endpoint.js';
+import type { DurableEndpointHost } from './api/durable-endpoint.js';
 import type { CoreOutputHost } from './api/core-output.js';
 import { DeliveryQueue } from './api/delivery-queue.js';
 import type { DeliveryHost } from './api/delivery-queue.js';
@@ -131,8 +130,8 @@ export class Endpoint {
   private readonly input: NetworkInput;
   /** The status document's histories, samples and event-loop monitor. */
   private readonly report: StatusReport;
-  /** Durable groups (option `persist`): the log the core's output is written to, or null. */
-  private readonly store: DurableStore | null;
+  /** Durable groups (option `persist`): the store the core's output is written to, or null. */
+  private readonly durable: DurableEndpoint | null;
 
   /**
    * @internal When the protocol delivered the event being handed to the application
@@ -152,66 +151,36 @@ export class Endpoint {
     this.ticker = new Ticker(world.clock, this.tickerHost());
     this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit', opts), bounds.pendingMulticasts, bounds.pendingBytes, opts.id);
     const log = opts.persist?.log;
-    this.store = log === undefined ? null : new DurableStore(log, this.storeHost(), { checkpointBytes: checkPersistOptions(opts.persist).checkpointBytes });
+    const persist = log === undefined ? null : { log, checkpointBytes: checkPersistOptions(opts.persist).checkpointBytes };
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
-    const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true, persist: this.store !== null };
+    const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true, persist: persist !== null };
     this.incarnations = new Incarnations(spec);
     this.core = this.incarnations.build(opts.incarnation ?? this.incarnations.draw());
     const metricsOn = opts.metrics !== undefined && opts.metrics !== false;
     this.metrics = new MetricsWiring(metricsOn, { member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => endpointSnapshot(this.reportInput(), this.address) });
     this.report = new StatusReport(this.counters, world.clock.now());
+    // Before the output's host, which hands the store the core's output.
+    this.durable = persist === null ? null : new DurableEndpoint(persist.log, persist.checkpointBytes, this.durableHost());
     this.output = new CoreOutput(this.outputHost());
     this.input = new NetworkInput({ clock: world.clock, transport: world.transport, life: this.life, report: this.report, core: () => this.core, drive: () => this.drive(), status: () => this.status() });
-    if (log !== undefined) this.logRecovery(log);
-    this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0, persists: this.store !== null });
+    this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0, persists: this.durable !== null });
   }
 
-  /**
-   * A checkpoint round of the durable log, at the position the stream reached: only as
-   * a member, and only when no group's state is awaited (its events wait in the core,
-   * so the application's state is not yet that of the position). Each group's
-   * checkpoint is taken in its turn, after every event up to the position.
-   */
-  private beginCheckpoint(): void {
-    const store = this.store;
-    const core = this.core;
-    if (store === null || core.phase !== 'member' || core.stateAwaited) return;
-    const groups = [...this.groups.values()].filter((g) => !g.left && g.failed === null).map((g) => g.name);
-    const table = core.groupTable;
-    const pos = store.beginRound(core.network, core.currentView, table.snapshot(), table.viewIdFloor, groups);
-    for (const group of groups) this.delivery.push({ kind: 'persist-checkpoint', group, pos });
-  }
-
-  /** Say what opening the data directory found: a torn write cut off, an earlier run's records. */
-  private logRecovery(log: SegmentLog): void {
-    const r = log.recovery;
-    if (r.tornBytes > 0) this.log(`data directory: cut a torn last write of ${r.tornBytes} bytes (${r.tornReason ?? 'incomplete'}) off the log`, 'warn');
-    for (const f of r.removed) this.log(`data directory: removed ${f}, a segment whose header was never wholly written`, 'warn');
-    if (r.records > 0) {
-      this.log(`data directory: ${r.records} records of an earlier run; this endpoint joins as a new member (its groups' state comes by transfer) and appends after them`, 'info');
-    }
-  }
-
-  /** What the durable store tells: how far the stream is on disk (to the core, which tells the view), or that the disk failed. */
-  private storeHost(): StoreHost {
+  /** What the durable side acts on (option `persist`). */
+  private durableHost(): DurableEndpointHost {
     return {
-      durable: (pos) => {
-        if (this.life.closed) return;
-        this.life.guard(() => {
-          this.core.persisted(this.world.clock.now(), pos);
-          this.drive();
-        });
-      },
-      failed: (err) => {
-        if (this.life.closed) return;
-        const why = err instanceof Error ? err.message : String(err);
-        const e = new CohortError(ErrorCode.disk, `the disk of durable endpoint ${this.id} failed (${why}): what is on it is no longer known, so the endpoint stops`, { cause: err });
-        this.log(e.message, 'error');
-        this.close(e);
-      },
+      id: this.id,
+      clock: this.world.clock,
+      life: this.life,
+      groups: this.groups,
+      delivery: this.delivery,
+      core: () => this.core,
+      drive: () => this.drive(),
+      log: (line, level) => this.log(line, level),
+      close: (err) => this.close(err),
     };
   }
 
@@ -261,9 +230,9 @@ export class Endpoint {
         ? {}
         : {
             persistCheckpoint: {
-              add: (group, pos, data) => this.store?.addCheckpoint(group, pos, data),
-              skip: (group, pos) => this.store?.skipCheckpoint(group, pos),
-              fail: (pos) => this.store?.failCheckpoint(pos),
+              add: (group, pos, data) => this.durable?.checkpoints.add(group, pos, data),
+              skip: (group, pos) => this.durable?.checkpoints.skip(group, pos),
+              fail: (pos) => this.durable?.checkpoints.fail(pos),
             },
           }),
     };
@@ -280,7 +249,7 @@ export class Endpoint {
         this.report.close();
         this.ticker.stop();
         void this.world.transport.close();
-        void this.store?.close();
+        void this.durable?.store.close();
         this.metrics.close();
       },
       rejectCalls: (err) => this.delivery.calls.rejectAll(err),
@@ -309,8 +278,8 @@ export class Endpoint {
       counters: this.counters,
       report: this.report,
       groupsMax: this.cfg.groupsPerEndpointMax,
-      store: this.store,
-      beginCheckpoint: () => this.beginCheckpoint(),
+      store: this.durable?.store ?? null,
+      beginCheckpoint: () => this.durable?.beginCheckpoint(),
       core: () => this.core,
       afterStep: () => this.metrics.afterStep(),
       inView: () => {
@@ -513,7 +482,8 @@ export class Endpoint {
   async stop(options: LeaveOptions = {}): Promise<void> {
     const signal = checkSignal(options?.signal);
     // A durable endpoint's stop is done once its last writes are flushed and its log closed.
-    const stopped = this.store === null ? this.life.stopGracefully() : this.life.stopGracefully().finally(() => this.store!.close());
+    const durable = this.durable;
+    const stopped = durable === null ? this.life.stopGracefully() : this.life.stopGracefully().finally(() => durable.store.close());
     if (signal === undefined) return stopped;
     return settleWithin(this.world.clock, stopped, 0, signal, () => {
       const err = new CohortError(ErrorCode.aborted, `stop of endpoint ${this.id} aborted: closed at once`, { cause: signal.reason });

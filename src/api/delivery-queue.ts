@@ -25,6 +25,8 @@ import { retireGroupCounters } from '../ops/endpoint-metrics.js';
 import type { EndpointCounters } from '../ops/endpoint-metrics.js';
 import type { Group } from './group.js';
 import { PendingCalls } from './pending-calls.js';
+import { callCheckpoint, takeLogCheckpoint } from './log-checkpoint.js';
+import type { LogCheckpoints } from './log-checkpoint.js';
 import { eventBytes, toView } from './view.js';
 import type { GroupEvent } from './view.js';
 
@@ -61,11 +63,7 @@ export type Job =
 /** What the delivery queue needs of its endpoint. */
 export interface DeliveryHost {
   /** Durable groups: where the log's checkpoints go (see `DurableStore`); absent in memory. */
-  readonly persistCheckpoint?: {
-    add(group: string, pos: Position, data: Uint8Array): void;
-    skip(group: string, pos: Position): void;
-    fail(pos: Position): void;
-  };
+  readonly persistCheckpoint?: LogCheckpoints;
   /** The endpoint's group handles by name; the queue removes those it is out of for good. */
   readonly groups: Map<string, Group>;
   /** The endpoint's counters, whose per-group entries go with their group. */
@@ -367,34 +365,6 @@ export class DeliveryQueue {
     this.calls.resolve(localId);
   }
 
-  /**
-   * Call a group's `checkpoint()` (an empty state without one, as for a stateless group):
-   * `give` gets its bytes, `failed` how it failed; a promise when it must be awaited.
-   */
-  private callCheckpoint(
-    take: (() => Uint8Array | Promise<Uint8Array>) | undefined,
-    give: (data: Uint8Array) => void,
-    failed: (how: string, err: unknown) => void,
-  ): Promise<void> | undefined {
-    if (take === undefined) {
-      give(new Uint8Array(0));
-      return undefined;
-    }
-    const why = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-    let r: Uint8Array | Promise<Uint8Array>;
-    try {
-      r = take();
-    } catch (err) {
-      failed(`threw (${why(err)})`, err);
-      return undefined;
-    }
-    if (r instanceof Uint8Array) {
-      give(r);
-      return undefined;
-    }
-    return Promise.resolve(r).then(give, (err: unknown) => failed(`rejected (${why(err)})`, err));
-  }
-
   /** Take the group's checkpoint for a joiner and give it to the core (awaited when it is a promise). */
   private runCheckpoint(job: CheckpointJob): Promise<void> | undefined {
     const g = this.groups.get(job.group);
@@ -403,35 +373,14 @@ export class DeliveryQueue {
       if (!(data instanceof Uint8Array)) return this.checkpointFailed(job.group, `returned ${typeof data}, not a Uint8Array`);
       this.host.provideState(job.group, job.joiner, job.pos, data);
     };
-    return this.callCheckpoint(g?.handlers.checkpoint, give, (how, err) => this.checkpointFailed(job.group, how, err));
+    return callCheckpoint(g?.handlers.checkpoint, give, (how, err) => this.checkpointFailed(job.group, how, err));
   }
 
-  /**
-   * Take the group's checkpoint for the log (awaited when it is a promise). A group left
-   * meanwhile needs none; a failing `checkpoint()` only spoils this round (the next
-   * one tries again): the application hears of it when a joiner needs a state.
-   */
+  /** Take the group's checkpoint for the durable log, in its turn (see `log-checkpoint.ts`). */
   private runPersistCheckpoint(job: PersistCheckpointJob): Promise<void> | undefined {
-    const g = this.groups.get(job.group);
     const p = this.host.persistCheckpoint;
     if (p === undefined) return undefined;
-    if (g === undefined || g.left) {
-      p.skip(job.group, job.pos);
-      return undefined;
-    }
-    const failed = (how: string): void => {
-      this.host.log(`checkpoint of group ${job.group} for the durable log ${how}: the log is not truncated this round`, 'warn');
-      p.fail(job.pos);
-    };
-    if (g.failed !== null) {
-      failed('not taken (its handler failed)');
-      return undefined;
-    }
-    const give = (data: Uint8Array): void => {
-      if (!(data instanceof Uint8Array)) return failed(`returned ${typeof data}, not a Uint8Array`);
-      p.add(job.group, job.pos, data);
-    };
-    return this.callCheckpoint(g.handlers.checkpoint, give, failed);
+    return takeLogCheckpoint(job.group, job.pos, this.groups.get(job.group), p, (line) => this.host.log(line, 'warn'));
   }
 
   /** The group's state is gone with its last holder: this member cannot have it, and leaves. */

@@ -84,7 +84,8 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { StateJoiner, encodePos } from './transfer/joiner.js';
 import { StateProvider } from './transfer/provider.js';
 import type { CoreOutput } from './outbox.js';
-import { EntryKind, comparePositions, memberKey, memberRef, positionBefore, sameMember } from './types.js';
+import { EntryKind, comparePositions, memberKey, memberRef, sameMember } from './types.js';
+import { PersistReports } from './persist-reports.js';
 import type { EndpointView, MemberRef, Message, Position } from './types.js';
 
 export type { CoreEvent, CoreLogLevel, CoreOutput, GroupView } from './outbox.js';
@@ -98,10 +99,6 @@ export class EndpointCore {
   private readonly cfg: CoreConfig;
   readonly counters: CoreCounters; // counted for metrics; the protocol never reads them
   private lastNow = 0;
-  /** Durable groups (option `persist`). */
-  private readonly persist: boolean;
-  /** Durable groups: the position last told on disk here (see `persisted`). */
-  private persistedTold: Position | null = null;
 
   // --- the parts, bottom to top ---
   private readonly out = new Outbox();
@@ -130,6 +127,8 @@ export class EndpointCore {
   private readonly proposer: Proposer;
   /** The view change's acceptor and learner: promise, accept, install. */
   private readonly installer: Installer;
+  /** Durable groups: this member's disk, and the view's, reported. */
+  private readonly reports: PersistReports;
 
   constructor(opts: CoreOptions) {
     this.self = memberRef(opts.self);
@@ -138,7 +137,7 @@ export class EndpointCore {
     this.cfg = opts.config;
     this.counters = opts.counters ?? new CoreCounters();
     const ctx: CoreContext = { self: this.self, selfKey: this.selfKey, addr: this.addr, cfg: this.cfg, counters: this.counters, out: this.out, persist: opts.persist === true };
-    this.persist = ctx.persist;
+    this.reports = new PersistReports(ctx);
     const life = (this.life = new Lifecycle(ctx, this.app, {
       unacknowledged: () => this.proposer.lastInstall !== null && this.proposer.lastInstall.waiting.size > 0,
       forget: () => this.proposer.forgetDecision(),
@@ -338,23 +337,10 @@ export class EndpointCore {
     this.pumpTransfers(now);
   }
 
-  /**
-   * Durable groups: everything this endpoint delivered up to `pos` (and the view
-   * installed at `pos`, when its `gseq` is 0) is on its disk. Tell every member of the
-   * view, and the caller (`persisted` event), once it is further than told before — but
-   * never at or past a group's state still awaited (see `StateJoiner.awaitedFrom`).
-   */
+  /** Durable groups: everything delivered up to `pos` is on this endpoint's disk (see `PersistReports`). */
   persisted(now: number, pos: Position): void {
     this.observe(now);
-    if (!this.persist || this.life.phase !== 'member') return;
-    const awaited = this.joiner.awaitedFrom();
-    const at = awaited !== null && comparePositions(awaited, pos) <= 0 ? positionBefore(awaited) : pos;
-    if (this.persistedTold !== null && comparePositions(at, this.persistedTold) <= 0) return;
-    this.persistedTold = at;
-    const view = this.life.epoch.roster.view;
-    this.out.emit({ type: 'persisted', member: this.self, pos: at });
-    const msg: Message = { t: 'persisted', from: this.self, epoch: view.epoch, pos: at };
-    for (const m of view.members) if (!sameMember(m, this.self)) this.out.send(m.addr, msg);
+    if (this.life.phase === 'member') this.reports.tell(pos, this.life.epoch.roster.view, this.joiner.awaitedFrom());
   }
 
   /** Leave the network gracefully (the caller leaves its groups first). */
@@ -508,7 +494,7 @@ export class EndpointCore {
         if (this.provider.onStateAck(now, msg.from, msg.group, msg.pos, msg.offset)) this.pumpTransfers(now);
         return;
       case 'persisted':
-        if (this.persist && this.membership.fromMember(now, msg.from, msg.epoch, from) >= 0) this.out.emit({ type: 'persisted', member: msg.from, pos: msg.pos });
+        if (this.membership.fromMember(now, msg.from, msg.epoch, from) >= 0) this.reports.onReport(msg.from, msg.pos);
         return;
       case 'status-req':
       case 'status-reply':

@@ -21,6 +21,7 @@ import { digestCheckpoint, readDigestCheckpoint, viewRecord } from './digest-app
 import type { SeededRng } from './rng.js';
 import type { Simulation } from './simulation.js';
 import type { SwarmShape } from './swarm-shape.js';
+import type { SwarmDisks } from './swarm-disks.js';
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -74,10 +75,8 @@ export interface SwarmAppHost {
   note(text: string): void;
   /** Virtual time until which the application of `id` takes no events; 0 when it does not stall. */
   stalledUntil(id: string): number;
-  /** Durable endpoints: check that the message `text` is on disk at a majority of `members` (ids) now. */
-  checkDurable(text: string, members: readonly string[]): void;
-  /** Whether the endpoints are durable (option `persist`, multicasts at `majority`). */
-  readonly durable: boolean;
+  /** Durable runs (option `persist`, multicasts at `majority`): the disks, which check what a multicast claims; null otherwise. */
+  readonly disks: SwarmDisks | null;
 }
 
 /** The applications and recorders of one swarm run. */
@@ -189,7 +188,7 @@ export class SwarmApps {
         if (sender === rec.member) {
           app.outstanding.delete(msgId);
           // The view it was delivered in: what its durability counts (a message is delivered before its promise resolves).
-          if (this.host.durable) this.ownDelivered.set(data, ep.group(g)?.view?.members ?? []);
+          if (this.host.disks !== null) this.ownDelivered.set(data, ep.group(g)?.view?.members ?? []);
         }
         const seq = Number(msgId.slice(msgId.lastIndexOf(':') + 1));
         rec.events.push({ type: 'message', group: name, viewId: app.viewId, sender, msgId, senderSeq: seq, safe: e.safe, time, digest: app.digest, count: app.count });
@@ -261,10 +260,11 @@ export class SwarmApps {
       handle.multicast(textEncoder.encode(data), { safe }).then(
         () => {
           sendEvent.resolvedAt = this.host.sim.now;
-          if (!this.host.durable) return;
+          const disks = this.host.disks;
+          if (disks === null) return;
           const members = this.ownDelivered.get(data);
           this.ownDelivered.delete(data);
-          if (members !== undefined && this.resolvedDurable++ % 10 === 0) this.host.checkDurable(data, members);
+          if (members !== undefined && this.resolvedDurable++ % 10 === 0) disks.check(data, members, this.host.sim.now);
         },
         () => this.ownDelivered.delete(data),
       );

@@ -20,26 +20,8 @@ import { INITIAL_DIGEST } from '../check/digest.js';
 import type { MemberHistory } from '../check/history.js';
 import { memberKey } from '../core/types.js';
 import type { Endpoint, Group } from '../endpoint.js';
-import { SeededRng } from './rng.js';
-import { unbundle } from '../core/bundle.js';
-import { decodeRecord, RecordKind } from '../persist/records.js';
-import { SegmentLog } from '../persist/segment-log.js';
-import { SimDisk } from '../persist/sim-disk.js';
-
-/** Whether the log on `disk` holds an application message whose text is `text`. */
-function logHolds(disk: SimDisk, text: string): boolean {
-  const bytes = new TextEncoder().encode(text);
-  const log = SegmentLog.openNow(disk);
-  for (const r of log.read()) {
-    if (r.kind !== RecordKind.entry) continue;
-    const rec = decodeRecord(r.index, r.kind, r.payload);
-    if (rec.kind !== 'entry' || rec.entry.kind !== 0) continue;
-    for (const m of unbundle(rec.entry.payload) ?? []) {
-      if (m.data.length === bytes.length && m.data.every((b, i) => b === bytes[i])) return true;
-    }
-  }
-  return false;
-}
+import type { SeededRng } from './rng.js';
+import { SwarmDisks } from './swarm-disks.js';
 import type { Simulation } from './simulation.js';
 import { SwarmApps, type Recorder } from './swarm-app.js';
 import type { SwarmShape } from './swarm-shape.js';
@@ -65,14 +47,6 @@ export interface SwarmClusterOptions {
    * @default false
    */
   readonly durable?: boolean;
-}
-
-/** What the durable checks found (see `SwarmCluster.checkDurable`). */
-export interface DurabilityReport {
-  /** Multicasts checked on the disks. */
-  checked: number;
-  /** Those on disk at fewer than a majority of their view's members when they resolved. */
-  readonly problems: string[];
 }
 
 /** The endpoints of one swarm run and everything known about them. */
@@ -128,10 +102,8 @@ export class SwarmCluster {
 
   /** Durable endpoints (see `SwarmClusterOptions.durable`). */
   readonly durable: boolean;
-  /** Durable runs: each address's disk, made at its first start. */
-  private readonly disks = new Map<string, SimDisk>();
-  /** What the durable checks found. */
-  readonly durability: DurabilityReport = { checked: 0, problems: [] };
+  /** Durable runs: each address's disk, made at its first start, and the checks of durable multicasts; null otherwise. */
+  readonly disks: SwarmDisks | null;
 
   constructor(opts: SwarmClusterOptions) {
     this.sim = opts.sim;
@@ -139,6 +111,7 @@ export class SwarmCluster {
     this.shape = opts.shape;
     this.trace = opts.trace;
     this.durable = opts.durable === true;
+    this.disks = this.durable ? new SwarmDisks(opts.rng.fork(), opts.sim.scheduler) : null;
     this.allIds = [...opts.shape.endpoints];
     for (const id of this.allIds) {
       this.seedsOf.set(id, this.allIds.filter((x) => x !== id));
@@ -202,7 +175,7 @@ export class SwarmCluster {
     this.stopped.delete(id);
     const life = (this.life.get(id) ?? 0) + 1;
     this.life.set(id, life);
-    const ep = this.sim.open(id, this.seedsOf.get(id) ?? [], this.durable ? { persist: this.persistOf(id) } : {});
+    const ep = this.sim.open(id, this.seedsOf.get(id) ?? [], this.disks === null ? {} : { persist: this.disks.persistOf(id) });
     this.dirty = true;
     ep.ready.then(
       () => {
@@ -241,38 +214,6 @@ export class SwarmCluster {
     });
   }
 
-  /**
-   * Durable runs: the log of `id`, reopened on its disk (a torn tail cut off). Checkpoint
-   * rounds run often; segments are large, so that no entry is truncated away before the
-   * durability checks read it (truncation itself is tested apart).
-   */
-  private persistOf(id: string): { log: SegmentLog; checkpointBytes: number } {
-    let disk = this.disks.get(id);
-    if (disk === undefined) {
-      const rng = this.rng.fork();
-      // A flush takes 0.1 to 4 ms of virtual time.
-      disk = new SimDisk(rng, { defer: (done) => void this.sim.scheduler.after(0.1 + rng.below(40) / 10, done) });
-      this.disks.set(id, disk);
-    }
-    return { log: SegmentLog.openNow(disk.handle()), checkpointBytes: 32_768 };
-  }
-
-  /**
-   * Durable runs: the message `text` just resolved at `majority`: the worst crash now
-   * (each disk keeping only its synced bytes) must leave it in the logs of a majority of
-   * `members`, the members of the group view it was delivered in.
-   */
-  checkDurable(text: string, members: readonly string[]): void {
-    this.durability.checked++;
-    const need = Math.floor(members.length / 2) + 1;
-    let holders = 0;
-    for (const id of new Set(members.map((m) => m.slice(0, m.lastIndexOf('#') < 0 ? m.length : m.lastIndexOf('#'))))) {
-      const disk = this.disks.get(id);
-      if (disk !== undefined && logHolds(disk.durableImage(new SeededRng(1)), text)) holders++;
-    }
-    if (holders < need) this.durability.problems.push(`${text.slice(0, 40)} resolved at ${this.sim.now} ms on disk at ${holders} of its view's ${members.length} members (${members.join(' ')})`);
-  }
-
   /** The process at `id` dies: its current incarnation's histories end crashed (unless already ended). */
   kill(id: string): void {
     this.stopping.delete(id);
@@ -286,8 +227,7 @@ export class SwarmCluster {
     }
     this.paused.delete(id);
     this.sim.crash(id);
-    // A power cut for its disk too: what was not synced may be lost or torn.
-    this.disks.get(id)?.crash();
+    this.disks?.crash(id);
   }
 
   /** Stop `id` gracefully: it leaves every group, then the network. */

@@ -237,7 +237,7 @@ function judge(x: JudgeInput): SwarmResult {
   const violations: Violation[] = [];
   if (x.error !== null) violations.push({ guarantee: 'crash', message: `the run threw: ${x.error}` });
   violations.push(...checkHistories(histories, { quiescent: livenessChecked, initialDigest: ZERO_DIGEST }));
-  for (const p of x.c.durability.problems) violations.push({ guarantee: 'durability', message: p });
+  for (const p of x.c.disks?.report.problems ?? []) violations.push({ guarantee: 'durability', message: p });
   if (livenessChecked) {
     violations.push(...finalStateCheck(histories));
     if (x.convergedAfterMs === null) {
@@ -252,7 +252,7 @@ function judge(x: JudgeInput): SwarmResult {
     shape: x.shape,
     description: x.description,
     violations,
-    durableChecked: x.c.durability.checked,
+    durableChecked: x.c.disks?.report.checked ?? 0,
     histories,
     faults: x.faults,
     virtualMs: c.sim.now,
