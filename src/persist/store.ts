@@ -68,6 +68,8 @@ export class DurableStore {
   private failedWith: unknown = undefined;
   /** The durable position last reported. */
   private reported: Position | null = null;
+  /** The position of the last durable view or entry (what is reported, unless a state holds it back). */
+  private lastDurable: Position | null = null;
   /** The position of the last view or entry appended (where a round would begin). */
   private lastPos: Position | null = null;
   /** Bytes of views, entries and states appended since the last round began (not of rounds themselves). */
@@ -89,9 +91,14 @@ export class DurableStore {
   /** Rounds completed, and segment files removed behind them (for tests and status). */
   readonly checkpoints = { rounds: 0, failed: 0, segmentsRemoved: 0 };
 
-  /** Whether a checkpoint round is due: enough appended since the last, none under way. */
+  /**
+   * Whether a checkpoint round is due: enough appended since the last began, and none
+   * under way — or one under way for twice that long, whose checkpoints will not come
+   * (their jobs went with an exclusion, say): it is given up for a new one.
+   */
   get checkpointDue(): boolean {
-    return this.failedWith === undefined && this.round === null && this.lastPos !== null && this.sinceRound >= Math.max(this.options.checkpointBytes, this.lastRoundBytes);
+    const after = Math.max(this.options.checkpointBytes, this.lastRoundBytes);
+    return this.failedWith === undefined && this.lastPos !== null && this.sinceRound >= (this.round === null ? after : 2 * after);
   }
 
   /**
@@ -102,6 +109,7 @@ export class DurableStore {
    */
   beginRound(network: string, view: EndpointView, table: readonly GroupRecord[], floor: number, groups: readonly string[]): Position {
     const pos = this.lastPos!;
+    if (this.round !== null) this.checkpoints.failed++;
     this.sinceRound = 0;
     this.roundBytes = 0;
     try {
@@ -217,11 +225,11 @@ export class DurableStore {
 
   private onFlushed(durable: number): void {
     this.flushing = false;
-    let last: Position | null = null;
     while (this.head < this.unsynced.length && (this.unsynced[this.head] as Unsynced).index <= durable) {
       const u = this.unsynced[this.head++] as Unsynced;
-      if (!u.state) last = u.pos;
+      if (!u.state) this.lastDurable = u.pos;
     }
+    let last = this.lastDurable;
     if (this.head > 1024 && this.head * 2 > this.unsynced.length) {
       this.unsynced = this.unsynced.slice(this.head);
       this.head = 0;
