@@ -174,6 +174,7 @@ const samples: Message[] = [
   { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 0, network: '' },
   { t: 'not-member', from: a, epoch: 8, to: d },
   { t: 'join-refused', from: a, to: d, live: { id: d.id, inc: d.inc + 1 } },
+  { t: 'persisted', from: a, epoch: 3, pos: { epoch: 2, gseq: MAX } },
   {
     t: 'state-chunk',
     from: a,
@@ -222,14 +223,14 @@ const sample = <T extends Message['t']>(t: T): Extract<Message, { t: T }> =>
   samples.find((m) => m.t === t) as Extract<Message, { t: T }>;
 
 test('the samples cover every message type, and the type table is consistent', () => {
-  assert.equal(messageTypes.length, 23);
+  assert.equal(messageTypes.length, 24);
   assert.deepEqual(new Set(samples.map((m) => m.t)), new Set(messageTypes));
   messageTypes.forEach((t, i) => {
     assert.equal(MessageType[t], i + 1);
     assert.equal(messageTypeName(i + 1), t);
   });
   assert.equal(messageTypeName(0), undefined);
-  assert.equal(messageTypeName(24), undefined);
+  assert.equal(messageTypeName(25), undefined);
   assert.equal(messageTypeName(1.5), undefined);
 });
 
@@ -246,12 +247,12 @@ test('every sample round-trips exactly and canonically', () => {
 });
 
 test('golden frames pin the format', () => {
-  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '061001610102');
+  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '071001610102');
   const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300, network: 'a#1/2' };
   assert.equal(
     hex(encodeMessage(welcome)),
     [
-      '06', // version
+      '07', // version
       '11', // welcome
       '01', '61', '01', // from: "a", inc 1
       '02', '00', // view: epoch 2, no members
@@ -276,7 +277,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(data)),
     [
-      '06', // version
+      '07', // version
       '07', // data
       '01', '61', 'ac02', // from: "a", inc 300
       'ffffffffffffff0f', // epoch 2^53 - 1: eight bytes
@@ -293,7 +294,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(probeReply)),
     [
-      '06', // version
+      '07', // version
       '02', // probe-reply
       '01', '62', '02', // from: "b", inc 2
       '01', '62', // addr "b"
@@ -365,10 +366,12 @@ test('version and type bytes are checked', () => {
   rejects(bytes(4, 16, 0, 0, 0), /unsupported wire format version 4/);
   // Version 5 had no `behind` flag in heartbeats.
   rejects(bytes(5, 16, 0, 0, 0), /unsupported wire format version 5/);
-  for (const tag of [0, 24, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
+  // Version 6 had no `persisted` message.
+  rejects(bytes(6, 16, 0, 0, 0), /unsupported wire format version 6/);
+  for (const tag of [0, 25, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
-  assert.match(wireError(() => peekMessageType(bytes(7, 7))).message, /version 7/);
+  assert.match(wireError(() => peekMessageType(bytes(8, 7))).message, /version 8/);
 });
 
 test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {
