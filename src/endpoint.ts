@@ -40,6 +40,8 @@ import type { LoggerLike, LogLevel } from './log.js';
 import type { Clock } from './runtime.js';
 import { CoreOutput } from './api/core-output.js';
 import { DurableEndpoint } from './api/durable-endpoint.js';
+import { readRestart } from './persist/restart-log.js';
+import { MemoryVoteFile } from './persist/votes.js';
 import type { DurableEndpointHost } from './api/durable-endpoint.js';
 import type { CoreOutputHost } from './api/core-output.js';
 import { DeliveryQueue } from './api/delivery-queue.js';
@@ -151,19 +153,23 @@ export class Endpoint {
     this.ticker = new Ticker(world.clock, this.tickerHost());
     this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit', opts), bounds.pendingMulticasts, bounds.pendingBytes, opts.id);
     const log = opts.persist?.log;
-    const persist = log === undefined ? null : { log, checkpointBytes: checkPersistOptions(opts.persist).checkpointBytes };
+    const votes = opts.persist?.votes ?? new MemoryVoteFile();
+    const persist = log === undefined ? null : { log, votes, checkpointBytes: checkPersistOptions(opts.persist).checkpointBytes };
+    // What the log says of the network this endpoint was in: it restarts that network
+    // with the others (when none runs), and restores its groups' state from it.
+    const restart = persist === null ? null : readRestart(log!, opts.id, votes.read());
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
     const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true, persist: persist !== null };
     this.incarnations = new Incarnations(spec);
-    this.core = this.incarnations.build(opts.incarnation ?? this.incarnations.draw());
+    this.core = this.incarnations.build(opts.incarnation ?? this.incarnations.draw(), undefined, restart?.info ?? undefined);
     const metricsOn = opts.metrics !== undefined && opts.metrics !== false;
     this.metrics = new MetricsWiring(metricsOn, { member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => endpointSnapshot(this.reportInput(), this.address) });
     this.report = new StatusReport(this.counters, world.clock.now());
     // Before the output's host, which hands the store the core's output.
-    this.durable = persist === null ? null : new DurableEndpoint(persist.log, persist.checkpointBytes, this.durableHost());
+    this.durable = persist === null || restart === null ? null : new DurableEndpoint(persist, restart, this.durableHost());
     this.output = new CoreOutput(this.outputHost());
     this.input = new NetworkInput({ clock: world.clock, transport: world.transport, life: this.life, report: this.report, core: () => this.core, drive: () => this.drive(), status: () => this.status() });
     this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0, persists: this.durable !== null });
@@ -280,6 +286,8 @@ export class Endpoint {
       groupsMax: this.cfg.groupsPerEndpointMax,
       store: this.durable?.store ?? null,
       beginCheckpoint: () => this.durable?.beginCheckpoint(),
+      vote: (v) => this.durable?.vote(v) ?? true,
+      restore: (group) => this.durable?.restore(group),
       core: () => this.core,
       afterStep: () => this.metrics.afterStep(),
       inView: () => {
@@ -477,7 +485,8 @@ export class Endpoint {
   /**
    * Leave every group, then the network, gracefully; resolves when done (a durable
    * endpoint: once its last writes are on disk and its log is closed). With
-   * `signal`: an abort closes the endpoint at once and rejects with `ERR_ABORTED`.
+   * `signal`: an abort closes the endpoint at once and rejects with `ERR_ABORTED`
+   * (a durable endpoint's once its log is closed, so its directory is free again).
    */
   async stop(options: LeaveOptions = {}): Promise<void> {
     const signal = checkSignal(options?.signal);
@@ -485,10 +494,15 @@ export class Endpoint {
     const durable = this.durable;
     const stopped = durable === null ? this.life.stopGracefully() : this.life.stopGracefully().finally(() => durable.store.close());
     if (signal === undefined) return stopped;
-    return settleWithin(this.world.clock, stopped, 0, signal, () => {
+    const settled = settleWithin(this.world.clock, stopped, 0, signal, () => {
       const err = new CohortError(ErrorCode.aborted, `stop of endpoint ${this.id} aborted: closed at once`, { cause: signal.reason });
       this.close(err);
       return err;
+    });
+    // Closed at once, but its data directory is free only once its log is closed.
+    return durable === null ? settled : settled.catch(async (err: unknown) => {
+      await durable.store.close().catch(() => undefined);
+      throw err;
     });
   }
 

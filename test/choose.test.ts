@@ -20,7 +20,7 @@ function entry(gseq: number, payload: Uint8Array | null = new Uint8Array([gseq])
 }
 
 function view(epoch: number, members: MemberInfo[]): Proposal {
-  return { view: { epoch, members }, cut: 0, joined: [], left: [], failed: [], failures: [] };
+  return { view: { epoch, members }, cut: 0, joined: [], left: [], failed: [], failures: [], restored: [] };
 }
 
 function promise(from: MemberInfo, o: { accepted?: [Ballot, Proposal]; stable?: number; log?: LogEntry[] } = {}): PromiseMsg {

@@ -299,6 +299,8 @@ export function describeMessage(msg: Message): string {
       return `status-reply ${msg.id}`;
     case 'persisted':
       return `persisted e${msg.epoch} at ${pos(msg.pos)}`;
+    case 'restart':
+      return `restart was ${m(msg.was)} top ${view(msg.top)} end ${pos(msg.end)}`;
   }
 }
 
@@ -338,6 +340,10 @@ export function describeEvent(e: CoreEvent): string {
       return `persist ${pos(e.pos)} ${e.entry.group}${e.localIds !== null ? ` own ${e.localIds.join(',')}` : ''}`;
     case 'persisted':
       return `persisted ${m(e.member)} at ${pos(e.pos)}`;
+    case 'restore':
+      return `restore ${e.group}`;
+    case 'vote':
+      return `vote e${e.epoch} ${view(e.view)}`;
   }
 }
 
@@ -364,7 +370,7 @@ const logLevels: readonly CoreLogLevel[] = ['debug', 'info', 'warn', 'error'];
 const messageTypes: ReadonlySet<string> = new Set<Message['t']>([
   'probe', 'probe-reply', 'join-req', 'leave-req', 'heartbeat', 'ack', 'data', 'order', 'nak', 'prepare', 'promise', 'reject',
   'accept', 'accepted', 'commit', 'installed', 'welcome', 'not-member', 'join-refused', 'state-chunk', 'state-ack',
-  'status-req', 'status-reply', 'persisted',
+  'status-req', 'status-reply', 'persisted', 'restart',
 ]);
 
 function checkTypes(types: readonly string[]): void {

@@ -34,6 +34,7 @@ import type {
   NotMemberMsg,
   JoinRefusedMsg,
   PersistedMsg,
+  RestartMsg,
   OrderEntry,
   OrderMsg,
   Position,
@@ -162,6 +163,7 @@ const proposal: fc.Arbitrary<Proposal> = rec({
   left: list(memberRef),
   failed: list(memberRef),
   failures: list(failure),
+  restored: list(str),
 });
 const awaiting: fc.Arbitrary<AwaitingState> = rec({
   member: memberRef,
@@ -327,6 +329,17 @@ const persisted: fc.Arbitrary<PersistedMsg> = rec({
   epoch: uint,
   pos: position,
 });
+const restart: fc.Arbitrary<RestartMsg> = rec({
+  t: fc.constant('restart' as const),
+  from: memberRef,
+  addr: str,
+  was: memberRef,
+  top: view,
+  topBallot: fc.option(ballot, { nil: null }),
+  end: position,
+  groups: list(rec({ name: str, members: list(memberRef) })),
+  restorable: list(str),
+});
 const stateChunk: fc.Arbitrary<StateChunkMsg> = rec({
   t: fc.constant('state-chunk' as const),
   from: memberRef,
@@ -379,6 +392,7 @@ const byType = {
   'not-member': notMember,
   'join-refused': joinRefused,
   persisted,
+  restart,
   'state-chunk': stateChunk,
   'state-ack': stateAck,
   'status-req': statusReq,

@@ -54,6 +54,7 @@ const proposal: Proposal = {
     { member: b, by: a, cause: 'silence', silentMs: 1012, verified: true },
     { member: d, by: a, cause: 'laggard', silentMs: 0, verified: false },
   ],
+  restored: ['atc/sector-1', ''],
 };
 
 /** At least one sample of each of the 22 kinds, several for the ones with edges. */
@@ -141,7 +142,7 @@ const samples: Message[] = [
     from: a,
     epoch: 7,
     ballot,
-    proposal: { view: { epoch: 8, members: [] }, cut: 0, joined: [], left: [], failed: [], failures: [] },
+    proposal: { view: { epoch: 8, members: [] }, cut: 0, joined: [], left: [], failed: [], failures: [], restored: [] },
     log: [],
     commit: false,
   },
@@ -175,6 +176,18 @@ const samples: Message[] = [
   { t: 'not-member', from: a, epoch: 8, to: d },
   { t: 'join-refused', from: a, to: d, live: { id: d.id, inc: d.inc + 1 } },
   { t: 'persisted', from: a, epoch: 3, pos: { epoch: 2, gseq: MAX } },
+  {
+    t: 'restart',
+    from: a,
+    addr: '10.0.0.1:7000',
+    was: { id: a.id, inc: a.inc - 1 },
+    top: view,
+    topBallot: ballot,
+    end: { epoch: 7, gseq: MAX },
+    groups: [{ name: 'atc/sector-1', members: [a, b] }, { name: '', members: [] }],
+    restorable: ['atc/sector-1'],
+  },
+  { t: 'restart', from: a, addr: '', was: a, top: { epoch: 1, members: [] }, topBallot: null, end: { epoch: 0, gseq: 0 }, groups: [], restorable: [] },
   {
     t: 'state-chunk',
     from: a,
@@ -223,14 +236,14 @@ const sample = <T extends Message['t']>(t: T): Extract<Message, { t: T }> =>
   samples.find((m) => m.t === t) as Extract<Message, { t: T }>;
 
 test('the samples cover every message type, and the type table is consistent', () => {
-  assert.equal(messageTypes.length, 24);
+  assert.equal(messageTypes.length, 25);
   assert.deepEqual(new Set(samples.map((m) => m.t)), new Set(messageTypes));
   messageTypes.forEach((t, i) => {
     assert.equal(MessageType[t], i + 1);
     assert.equal(messageTypeName(i + 1), t);
   });
   assert.equal(messageTypeName(0), undefined);
-  assert.equal(messageTypeName(25), undefined);
+  assert.equal(messageTypeName(26), undefined);
   assert.equal(messageTypeName(1.5), undefined);
 });
 
@@ -247,12 +260,12 @@ test('every sample round-trips exactly and canonically', () => {
 });
 
 test('golden frames pin the format', () => {
-  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '071001610102');
+  assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '081001610102');
   const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300, network: 'a#1/2' };
   assert.equal(
     hex(encodeMessage(welcome)),
     [
-      '07', // version
+      '08', // version
       '11', // welcome
       '01', '61', '01', // from: "a", inc 1
       '02', '00', // view: epoch 2, no members
@@ -277,7 +290,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(data)),
     [
-      '07', // version
+      '08', // version
       '07', // data
       '01', '61', 'ac02', // from: "a", inc 300
       'ffffffffffffff0f', // epoch 2^53 - 1: eight bytes
@@ -294,7 +307,7 @@ test('golden frames pin the format', () => {
   assert.equal(
     hex(encodeMessage(probeReply)),
     [
-      '07', // version
+      '08', // version
       '02', // probe-reply
       '01', '62', '02', // from: "b", inc 2
       '01', '62', // addr "b"
@@ -368,10 +381,12 @@ test('version and type bytes are checked', () => {
   rejects(bytes(5, 16, 0, 0, 0), /unsupported wire format version 5/);
   // Version 6 had no `persisted` message.
   rejects(bytes(6, 16, 0, 0, 0), /unsupported wire format version 6/);
-  for (const tag of [0, 25, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
+  // Version 7 had no `restart` message and no restored groups in proposals.
+  rejects(bytes(7, 16, 0, 0, 0), /unsupported wire format version 7/);
+  for (const tag of [0, 26, 127, 255]) rejects(bytes(V, tag, 0, 0, 0), new RegExp(`unknown message type ${tag}`));
   assert.equal(peekMessageType(bytes(V, 7)), 'data');
   assert.match(wireError(() => peekMessageType(bytes(V, 99))).message, /unknown message type 99/);
-  assert.match(wireError(() => peekMessageType(bytes(8, 7))).message, /version 8/);
+  assert.match(wireError(() => peekMessageType(bytes(9, 7))).message, /version 9/);
 });
 
 test('varints: minimal, at most 8 bytes, at most 2^53 - 1', () => {
@@ -482,6 +497,7 @@ test('booleans, presence bytes and EntryKind are checked', () => {
     w.varint(0, ''); // left
     w.varint(0, ''); // failed
     w.varint(0, ''); // failures
+    w.varint(0, ''); // restored
     w.varint(1, ''); // one log entry
     for (const v of [1, 0, 1, 1, 3, 0, 0, 3]) w.u8(v); // gseq, sender "", 1, seq 1, kind 3, group "", safe 0, presence 3
   });

@@ -20,6 +20,7 @@ import type { EndpointCounters } from '../ops/endpoint-metrics.js';
 import type { StatusReport } from '../ops/status-report.js';
 import type { DeliveryQueue } from './delivery-queue.js';
 import type { DurableStore } from '../persist/store.js';
+import type { Vote } from '../persist/votes.js';
 import type { Group } from './group.js';
 import type { Ticker } from './ticker.js';
 import { describeFailure, toMemberFailure } from './view.js';
@@ -40,6 +41,10 @@ export interface CoreOutputHost {
   readonly store: DurableStore | null;
   /** Begin a checkpoint round of the durable store (it said one is due). */
   beginCheckpoint(): void;
+  /** Durable groups: keep the acceptor's vote on disk (before anything is sent); false when the disk failed (the endpoint closes). */
+  vote(vote: Vote): boolean;
+  /** Durable groups, after a restart from the logs: give the application `group`'s state from the log. */
+  restore(group: string): void;
   /** The core now (an exclusion replaces it). */
   core(): EndpointCore;
   /** After the output of a step is out (the metrics' samples). */
@@ -84,6 +89,10 @@ export class CoreOutput {
       for (let core = null; core !== h.core(); ) {
         core = h.core();
         const out = core.takeOutput();
+        // An acceptor's vote is on disk before its answer leaves (persist only).
+        for (const e of out.events) {
+          if (e.type === 'vote' && !h.vote({ network: core.network, epoch: e.epoch, ballot: e.ballot, view: e.view })) return;
+        }
         for (const s of out.send) h.transport.send(s.to, s.msg);
         for (const e of out.events) this.onCoreEvent(e);
       }
@@ -127,6 +136,11 @@ export class CoreOutput {
         return delivery.push({ kind: 'checkpoint', group: e.group, joiner: e.joiner, pos: e.pos });
       case 'state-lost':
         return delivery.push({ kind: 'state-lost', group: e.group });
+      case 'restore':
+        this.host.store?.onEvent(e, this.network);
+        return this.host.restore(e.group);
+      case 'vote':
+        return;
       case 'duplicate':
         return this.onDuplicate(e.live);
       case 'group-left':

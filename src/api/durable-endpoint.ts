@@ -13,6 +13,8 @@ import type { LogLevel } from '../log.js';
 import type { Clock } from '../runtime.js';
 import { DurableStore } from '../persist/store.js';
 import type { SegmentLog } from '../persist/segment-log.js';
+import type { LogRestart, RestoredGroup } from '../persist/restart-log.js';
+import type { Vote, VoteFile } from '../persist/votes.js';
 import type { DeliveryQueue } from './delivery-queue.js';
 import type { Group } from './group.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -39,11 +41,18 @@ export class DurableEndpoint {
   /** Where the delivery queue's checkpoint jobs for the log go. */
   readonly checkpoints: LogCheckpoints;
 
+  private readonly votes: VoteFile;
+  /** What the log holds of each group this endpoint was in, until restored (after a restart from the logs). */
+  private readonly restored: Map<string, RestoredGroup>;
+
   constructor(
-    log: SegmentLog,
-    checkpointBytes: number,
+    persist: { readonly log: SegmentLog; readonly votes: VoteFile; readonly checkpointBytes: number },
+    restart: LogRestart,
     private readonly host: DurableEndpointHost,
   ) {
+    const { log, checkpointBytes } = persist;
+    this.votes = persist.votes;
+    this.restored = new Map(restart.groups);
     this.store = new DurableStore(log, { durable: (pos) => this.durable(pos), failed: (err) => this.failed(err) }, { checkpointBytes });
     const store = this.store;
     this.checkpoints = {
@@ -51,7 +60,40 @@ export class DurableEndpoint {
       skip: (group, pos) => store.skipCheckpoint(group, pos),
       fail: (pos) => store.failCheckpoint(pos),
     };
-    this.logRecovery(log);
+    this.logRecovery(log, restart);
+  }
+
+  /** Keep the acceptor's vote on disk, before its answer leaves; false when the disk failed (the endpoint closes). */
+  vote(vote: Vote): boolean {
+    if (this.store.failed) return false;
+    try {
+      this.votes.write(vote);
+      return true;
+    } catch (err) {
+      this.failed(err);
+      return false;
+    }
+  }
+
+  /**
+   * After a restart from the logs, this endpoint restores `group` (its join is
+   * delivered, its first view queued): the application gets the state the log holds —
+   * the group's last state or checkpoint, then its messages after it — before anything
+   * else of the group.
+   */
+  restore(group: string): void {
+    const h = this.host;
+    const g = this.restored.get(group);
+    this.restored.delete(group);
+    if (g === undefined) {
+      h.log(`restart from the logs: the log holds no state of group ${group}, which this endpoint was to restore`, 'error');
+      return;
+    }
+    const handle = h.groups.get(group);
+    if (g.state !== null) h.delivery.queueEvent(group, handle, { type: 'state', data: g.state }, null);
+    for (const m of g.messages) h.delivery.onMessage(group, m.sender, m.data, m.safe, null);
+    const from = g.state === null ? 'its start' : `a state of ${g.state.length} bytes`;
+    h.log(`restored group ${group} from the log: ${from}, then ${g.messages.length} messages`, 'info');
   }
 
   /** How far the stream is on disk: to the core, which tells the view. */
@@ -90,11 +132,16 @@ export class DurableEndpoint {
   }
 
   /** Say what opening the data directory found: a torn write cut off, an earlier run's records. */
-  private logRecovery(log: SegmentLog): void {
+  private logRecovery(log: SegmentLog, restart: LogRestart): void {
     const r = log.recovery;
     const say = (line: string, level: LogLevel): void => this.host.log(`data directory: ${line}`, level);
     if (r.tornBytes > 0) say(`cut a torn last write of ${r.tornBytes} bytes (${r.tornReason ?? 'incomplete'}) off the log`, 'warn');
     for (const f of r.removed) say(`removed ${f}, a segment whose header was never wholly written`, 'warn');
-    if (r.records > 0) say(`${r.records} records of an earlier run; this endpoint joins as a new member (its groups' state comes by transfer) and appends after them`, 'info');
+    const i = restart.info;
+    if (i !== null) {
+      say(`${r.records} records of an earlier run, in the view of epoch ${i.top.epoch}; joins the network if one runs, else restarts it from the logs with a majority of that view`, 'info');
+    } else if (r.records > 0) {
+      say(`${r.records} records of an earlier run, not a member at their end; this endpoint joins as a new member (its groups' state comes by transfer) and appends after them`, 'info');
+    }
   }
 }

@@ -13,6 +13,7 @@ import type { CoreConfig } from '../core/config.js';
 import type { CoreCounters } from '../core/counters.js';
 import { EndpointCore } from '../core/endpoint-core.js';
 import { EntryKind } from '../core/types.js';
+import type { RestartInfo } from '../core/membership/restart.js';
 import type { EndpointView } from '../core/types.js';
 import { ClosedError, ErrorCode } from '../errors.js';
 import type { LogLevel } from '../log.js';
@@ -55,7 +56,7 @@ export class Incarnations {
    * excluded from and the first local id (local ids stay unique across incarnations:
    * old ones may still be pending).
    */
-  build(inc: number, rejoin?: { readonly lastView: EndpointView; readonly firstLocalId: number }): EndpointCore {
+  build(inc: number, rejoin?: { readonly lastView: EndpointView; readonly firstLocalId: number }, restart?: RestartInfo): EndpointCore {
     const s = this.spec;
     return new EndpointCore({
       self: { id: s.id, inc },
@@ -67,6 +68,7 @@ export class Incarnations {
       access: s.access,
       counters: s.counters,
       persist: s.persist,
+      ...(restart === undefined ? {} : { restart }),
     });
   }
 

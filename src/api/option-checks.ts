@@ -211,7 +211,7 @@ export function checkPersistOptions(persist: unknown): { dir: string; sync: bool
   if (persist === null || typeof persist !== 'object') throw new OptionError('option persist must be an object: { dir, sync? }');
   const p = persist as Record<string, unknown>;
   for (const k of Object.keys(p)) {
-    if (k !== 'dir' && k !== 'sync' && k !== 'log' && k !== 'checkpointBytes' && k !== 'segmentBytes') throw new OptionError(`unknown option persist.${k}`, ErrorCode.unknownOption);
+    if (k !== 'dir' && k !== 'sync' && k !== 'log' && k !== 'votes' && k !== 'checkpointBytes' && k !== 'segmentBytes') throw new OptionError(`unknown option persist.${k}`, ErrorCode.unknownOption);
   }
   if (p.log === undefined && (typeof p.dir !== 'string' || p.dir === '')) throw new OptionError('option persist.dir must be a directory path');
   if (p.sync !== undefined && typeof p.sync !== 'boolean') throw new OptionError(`option persist.sync must be a boolean, got ${JSON.stringify(p.sync)}`);

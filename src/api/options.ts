@@ -13,6 +13,7 @@ import type { CohortError } from '../errors.js';
 import type { Clock, Rng } from '../runtime.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupHandlers } from './view.js';
+import type { VoteFile } from '../persist/votes.js';
 import type { SegmentLog } from '../persist/segment-log.js';
 
 /** The world an endpoint runs in; the simulator passes its own. */
@@ -58,6 +59,8 @@ export interface PersistOptions {
   readonly segmentBytes?: number;
   /** @internal An opened log (the simulator's disk); `Endpoint.start` opens `dir`'s. */
   readonly log?: SegmentLog;
+  /** @internal Where the acceptor's votes are kept (the simulator's); `Endpoint.start` uses `dir`'s `VOTE` file. */
+  readonly votes?: VoteFile;
 }
 
 /** Options of `Endpoint.start`. Timing options are in milliseconds. */

@@ -74,6 +74,7 @@ async function withPersistLog(opts: EndpointOptions, undo: (() => Promise<void>)
     const { dir, sync, segmentBytes } = checkPersistOptions(opts.persist);
     const { NodeDisk } = await import('../persist/node-disk.js');
     const { SegmentLog } = await import('../persist/segment-log.js');
+    const { NodeVoteFile } = await import('../persist/votes.js');
     const disk = new NodeDisk(dir, { fsync: sync });
     disk.lock();
     let log;
@@ -83,7 +84,7 @@ async function withPersistLog(opts: EndpointOptions, undo: (() => Promise<void>)
       disk.close();
       throw err;
     }
-    return { ...opts, persist: { ...opts.persist, log } };
+    return { ...opts, persist: { ...opts.persist, log, votes: new NodeVoteFile(dir, sync) } };
   } catch (err) {
     if (undo !== null) await undo();
     throw err;

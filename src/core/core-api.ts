@@ -4,6 +4,7 @@
  * and the flow-control snapshot it reports. Kept apart from the composition so that the
  * shell (and status displays) depend on these types, not on the class.
  */
+import type { RestartInfo } from './membership/restart.js';
 import type { Rng } from '../runtime.js';
 import type { GroupAccess } from './access.js';
 import type { CoreConfig } from './config.js';
@@ -87,6 +88,12 @@ export interface CoreOptions {
    * what the caller reports on disk (`EndpointCore.persisted`). @default false
    */
   readonly persist?: boolean;
+  /**
+   * Durable groups: what this endpoint's log says of the network it was in. While no
+   * network runs, it restarts that network with the other members restarting from
+   * their logs (`membership/restart.ts`), and founds no other. @default none
+   */
+  readonly restart?: RestartInfo;
   /** Where to count (for metrics); pass the same object to a new incarnation's core. @default a fresh one */
   readonly counters?: CoreCounters;
 }

@@ -143,7 +143,7 @@ export class EndpointCore {
       forget: () => this.proposer.forgetDecision(),
     }));
     const detector = (this.detector = new FailureDetector(ctx));
-    const bootstrap = (this.bootstrap = new Bootstrap(ctx, opts.seeds));
+    const bootstrap = (this.bootstrap = new Bootstrap(ctx, opts.seeds, opts.restart ?? null));
     const replies = new Replies(ctx);
     const admission = new Admission(ctx);
     const sender = (this.sender = new SendWindow(ctx, opts.firstLocalId ?? 1));
@@ -164,6 +164,7 @@ export class EndpointCore {
       install: (now, ballot, proposal) => life.installing(() => this.installer.install(now, ballot, proposal)),
       finishStop: (now) => life.finishStop(now),
       watchIsolation: (now) => detector.watchIsolation(now, life.epoch.roster.keys, life.epoch.quorumSize()),
+      restoring: () => delivery.restore.blocking,
     }));
     const membership = (this.membership = new Membership(ctx, { life, app: this.app, detector, bootstrap, replies, admission, order }, {
       lastInstall: () => proposer.lastInstall,
@@ -495,6 +496,9 @@ export class EndpointCore {
         return;
       case 'persisted':
         if (this.membership.fromMember(now, msg.from, msg.epoch, from) >= 0) this.reports.onReport(msg.from, msg.pos);
+        return;
+      case 'restart':
+        if (this.life.phase === 'bootstrapping') this.bootstrap.restart?.onRestart(now, msg);
         return;
       case 'status-req':
       case 'status-reply':

@@ -5,7 +5,7 @@
  * nothing is allocated per message beyond the entry itself. `EndpointCore.takeOutput`
  * drains it at the end of each turn.
  */
-import type { DataMsg, EndpointView, Failure, LeaveCause, MemberRef, Message, Position } from './types.js';
+import type { Ballot, DataMsg, EndpointView, Failure, LeaveCause, MemberRef, Message, Position } from './types.js';
 
 /** A group view as reported to the application. */
 export interface GroupView {
@@ -55,6 +55,18 @@ export type CoreEvent =
    * provide it (its checkpoint failed). Delivered in order, instead of the first view.
    */
   | { readonly type: 'state-lost'; readonly group: string }
+  /**
+   * Durable groups, after a restart from the logs: this member restores `group` — its
+   * join is delivered (its view just before), and the application gets the group's state
+   * from the log now, before anything else of the group.
+   */
+  | { readonly type: 'restore'; readonly group: string }
+  /**
+   * Durable groups only: this acceptor accepted `view` (the next view after epoch
+   * `epoch`) with `ballot`. It must be on disk before anything output with it is sent:
+   * a restart from the logs counts on every vote that may have decided a view.
+   */
+  | { readonly type: 'vote'; readonly epoch: number; readonly ballot: Ballot; readonly view: EndpointView }
   /**
    * The network refused this endpoint for longer than two suspicion timeouts: a live
    * member at another address holds its id. It stops; it never joins.

@@ -143,6 +143,12 @@ export interface Proposal {
   readonly failed: readonly MemberRef[];
   /** One per member of `failed`, in the same order. */
   readonly failures: readonly Failure[];
+  /**
+   * A restart from the logs (durable groups) only: the groups whose state the first
+   * member of the view restores from its log, the longest (see `RestartMsg`). Empty for
+   * every other view.
+   */
+  readonly restored: readonly string[];
 }
 
 /** One group in the replicated group table. */
@@ -197,7 +203,8 @@ export type Message =
   | StateAckMsg
   | StatusReqMsg
   | StatusReplyMsg
-  | PersistedMsg;
+  | PersistedMsg
+  | RestartMsg;
 
 /** Bootstrap discovery: "who are you, and are you in a network already?" */
 export interface ProbeMsg {
@@ -425,6 +432,37 @@ export interface PersistedMsg {
   readonly from: MemberRef;
   readonly epoch: number;
   readonly pos: Position;
+}
+
+/** One group as a restarting member's log ends with it: its members then. */
+export interface RestartGroup {
+  readonly name: string;
+  readonly members: readonly MemberRef[];
+}
+
+/**
+ * Durable groups: a member restarting from its log, to the members of its last view
+ * and the seeds, while no network runs. With a majority of that view (and of each
+ * group's last view) restarting alike, the smallest id among them proposes the
+ * restart: a founding of the next view, whose first member — the longest log —
+ * restores the groups' state (docs/design.md, "Restart after a total failure").
+ */
+export interface RestartMsg {
+  readonly t: 'restart';
+  readonly from: MemberRef;
+  readonly addr: string;
+  /** Its incarnation in the network it restarts. */
+  readonly was: MemberRef;
+  /** The last view it installed — or accepted, if that is later (`topBallot` then). */
+  readonly top: EndpointView;
+  /** The ballot of `top` when it is only accepted; null when installed. */
+  readonly topBallot: Ballot | null;
+  /** How far its log holds the total order. */
+  readonly end: Position;
+  /** Each group at the end of its log. */
+  readonly groups: readonly RestartGroup[];
+  /** The groups whose state its log holds. */
+  readonly restorable: readonly string[];
 }
 
 /** A piece of a group's checkpoint, streamed from the provider to a joiner. */

@@ -89,6 +89,7 @@ export class SegmentLog {
   private chain: Promise<unknown> = Promise.resolve();
   private failed: unknown = undefined;
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   private constructor(
     private readonly disk: Disk,
@@ -308,9 +309,13 @@ export class SegmentLog {
     });
   }
 
-  /** Sync what is appended, then release the disk. Later calls throw. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Sync what is appended, then release the disk. Later calls throw. Idempotent: every call settles once the disk is released. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     const done = this.failed === undefined ? this.serial(() => this.flush()) : Promise.resolve();
     this.closed = true;
     try {

@@ -38,7 +38,9 @@
  * | LogEntry      | gseq `uint`, sender `MemberRef`, seq `uint`, kind `kind`, group `str`,  |
  * |               | safe `bool`, payload `bytes?`                                           |
  * | Proposal      | view `EndpointView`, cut `uint`, joined `MemberRef[]`,                  |
- * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`          |
+ * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`,         |
+ * |               | restored `str[]`                                                        |
+ * | RestartGroup  | name `str`, members `MemberRef[]`                                       |
  * | Failure       | member `MemberRef`, by `MemberRef`, cause `u8` (0 silence, 1 refused,  |
  * |               | 2 unresponsive, 3 laggard, 4 replaced, 5 isolated, 6 slow-consumer),    |
  * |               | silentMs `uint`, verified `bool`                                        |
@@ -94,12 +96,14 @@
  * | 22   | `status-reply`| id `uint`, doc `bytes` (at most `STATUS_DOC_BYTES_MAX`, JSON in UTF-8) |
  * | 23   | `join-refused`| to `MemberRef`, live `MemberRef`                                       |
  * | 24   | `persisted`   | epoch `uint`, pos `Position`                                           |
+ * | 25   | `restart`     | addr `str`, was `MemberRef`, top `EndpointView`, topBallot `Ballot?`,  |
+ * |      |               | end `Position`, groups `RestartGroup[]`, restorable `str[]`            |
  *
  * Types 21 and 22 are an operator's probe (`cohort status`) and its answer: the
  * `Endpoint` answers them, the protocol core never sees them. Adding them changed no
  * earlier layout, so they did not bump `WIRE_VERSION` (an older peer rejects their frames).
  *
- * Type 0 and 25–255 are unassigned and rejected. A change to any layout above must
+ * Type 0 and 26–255 are unassigned and rejected. A change to any layout above must
  * bump `WIRE_VERSION`: peers of different versions then refuse each other's frames
  * cleanly instead of misreading them.
  *
@@ -122,6 +126,7 @@ import type {
   OrderEntry,
   Position,
   Proposal,
+  RestartGroup,
   Failure,
   FailureCause,
 } from '../core/types.js';
@@ -130,7 +135,9 @@ import { assert, assertNever, ErrorCode, OptionError, WireError } from '../error
 import { Reader, Writer } from './buffer.js';
 
 /**
- * The format version, the first byte of every frame. Version 7 added `persisted`
+ * The format version, the first byte of every frame. Version 8 added `restart` and the
+ * proposal's `restored` groups (durable groups: a restart from the logs after a total
+ * failure). Version 7 added `persisted`
  * (durable groups: a member's flush to disk, told to the view). Version 6 added the heartbeat's
  * `behind` flag and the failure cause `slow-consumer`. Version 5 made the probe reply
  * carry the sender's whole view and a `joining` flag (a starting endpoint learns every
@@ -139,7 +146,7 @@ import { Reader, Writer } from './buffer.js';
  * Version 4 added the heartbeat's `hears` flag and the welcome's
  * `groupViewIdFloor`.
  */
-export const WIRE_VERSION = 7;
+export const WIRE_VERSION = 8;
 
 /**
  * The type byte of each message kind, keyed by its `t`. Values are part of the wire
@@ -170,6 +177,7 @@ export const MessageType = {
   'status-reply': 22,
   'join-refused': 23,
   persisted: 24,
+  restart: 25,
 } as const satisfies Record<Message['t'], number>;
 /** A type byte. */
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -547,6 +555,26 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       w.varint(m.epoch, 'epoch');
       writePosition(w, m.pos);
       return;
+    case 'restart':
+      w.u8(MessageType.restart);
+      writeMemberRef(w, m.from, s);
+      w.string(m.addr, s, 'addr');
+      writeMemberRef(w, m.was, s);
+      writeView(w, m.top, l);
+      if (m.topBallot === null) {
+        w.u8(0);
+      } else {
+        w.u8(1);
+        writeBallot(w, m.topBallot, s);
+      }
+      writePosition(w, m.end);
+      w.count(m.groups.length, l.arrayLengthMax, 'restart groups');
+      for (const g of m.groups) {
+        w.string(g.name, s, 'group');
+        writeMemberRefs(w, g.members, l, 'group members');
+      }
+      writeStrings(w, m.restorable, l, 'restorable');
+      return;
     default:
       assertNever(m);
   }
@@ -612,6 +640,7 @@ function writeProposal(w: Writer, p: Proposal, l: Readonly<WireLimits>): void {
   writeMemberRefs(w, p.left, l, 'left');
   writeMemberRefs(w, p.failed, l, 'failed');
   writeFailures(w, p.failures, l);
+  writeStrings(w, p.restored, l, 'restored');
 }
 
 /** Causes by wire number; never renumber. */
@@ -923,6 +952,18 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
       return { t: 'join-refused', from: readMemberRef(r, s), to: readMemberRef(r, s), live: readMemberRef(r, s) };
     case MessageType.persisted:
       return { t: 'persisted', from: readMemberRef(r, s), epoch: r.varint('epoch'), pos: readPosition(r) };
+    case MessageType.restart: {
+      const from = readMemberRef(r, s);
+      const addr = r.string('addr', s);
+      const was = readMemberRef(r, s);
+      const top = readView(r, l);
+      const topBallot = r.present('topBallot presence') ? readBallot(r, s) : null;
+      const end = readPosition(r);
+      const n = r.length('restart groups', l.arrayLengthMax, 2);
+      const groups: RestartGroup[] = [];
+      for (let i = 0; i < n; i++) groups.push({ name: r.string('group', s), members: readMemberRefs(r, l, 'group members') });
+      return { t: 'restart', from, addr, was, top, topBallot, end, groups, restorable: readStrings(r, l, 'restorable') };
+    }
     default:
       throw new WireError(`unknown message type ${tag}`);
   }
@@ -1003,6 +1044,7 @@ function readProposal(r: Reader, l: Readonly<WireLimits>): Proposal {
     left: readMemberRefs(r, l, 'left'),
     failed: readMemberRefs(r, l, 'failed'),
     failures: readFailures(r, l),
+    restored: readStrings(r, l, 'restored'),
   };
 }
 

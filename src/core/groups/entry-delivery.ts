@@ -14,6 +14,7 @@ import { assert, assertNever } from '../../errors.js';
 import type { GroupAccess } from '../access.js';
 import type { AppStream } from '../app-stream.js';
 import { unbundle } from '../bundle.js';
+import { RestoreWait } from './restore-wait.js';
 import type { CoreContext } from '../context.js';
 import type { Epoch } from '../epoch.js';
 import type { GroupView } from '../outbox.js';
@@ -66,6 +67,8 @@ export interface DeliveryParts {
 /** The group table and the delivery of entries into it (see the module comment). */
 export class EntryDelivery {
   private tableValue = new GroupTable();
+  /** After a restart from the logs: the groups awaiting their restorer. */
+  readonly restore = new RestoreWait();
   /** Groups this member leaves because it cannot provide their state (see `EndpointCore.abandonProvision`). */
   private readonly abandoned = new Set<string>();
   private readonly app: AppStream;
@@ -160,7 +163,10 @@ export class EntryDelivery {
   /** A group join, at `pos`: a new group view (and a state to transfer), at every member alike. */
   private deliverJoin(d: DataMsg, pos: Position, own: boolean): void {
     const change = this.tableValue.join(d.group, d.sender, pos);
+    const restores = this.restore.onJoin(d.group, d.sender);
     if (change !== null) this.onGroupChange(change);
+    // The restorer's application gets the group's state from its log, after the view.
+    if (restores && own) this.app.emit({ type: 'restore', group: d.group });
     else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
   }
 

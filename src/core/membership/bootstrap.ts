@@ -14,6 +14,8 @@
  */
 import type { CoreContext } from '../context.js';
 import { KnownNetwork } from '../known-network.js';
+import { Restart } from './restart.js';
+import type { RestartInfo } from './restart.js';
 import { memberKey, memberRef, sameMember } from '../types.js';
 import type { EndpointView, MemberRef, Message, ProbeReplyMsg } from '../types.js';
 
@@ -41,14 +43,18 @@ export class Bootstrap {
   private refusedSince: number | null = null;
   /** Joining: the wait for a silent network that is not proven gone has been logged. */
   private waitLogged = false;
+  /** Durable groups: the restart from this endpoint's log, while bootstrapping (null: none). */
+  readonly restart: Restart | null;
 
   constructor(
     private readonly ctx: CoreContext,
     seeds: readonly string[],
+    restart: RestartInfo | null = null,
   ) {
     const set = new Set(seeds);
     set.add(ctx.addr);
     this.foundingQuorum = [...set].sort();
+    this.restart = restart === null ? null : new Restart(ctx, restart);
   }
 
   /** What a starting endpoint knows so far (for status). */
@@ -96,8 +102,11 @@ export class Bootstrap {
   probeAll(): void {
     const { self, addr, out } = this.ctx;
     const probe: Message = { t: 'probe', from: self, addr, config: this.foundingQuorum };
-    for (const a of new Set([...this.foundingQuorum, ...this.known.addresses()])) {
-      if (a !== addr) out.send(a, probe);
+    const hello = this.restart?.hello();
+    for (const a of new Set([...this.foundingQuorum, ...this.known.addresses(), ...(this.restart?.addresses() ?? [])])) {
+      if (a === addr) continue;
+      out.send(a, probe);
+      if (hello !== undefined) out.send(a, hello);
     }
   }
 
@@ -115,6 +124,11 @@ export class Bootstrap {
     }
     for (const [k, h] of this.heardBootstrapping) {
       if (now - h.at > cfg.suspectTimeoutMs) this.heardBootstrapping.delete(k);
+    }
+    if (this.restart !== null) {
+      // A restarting member founds nothing but the restart of its network.
+      this.restart.expire(now);
+      return this.restart.mayPropose() !== null;
     }
     const addrs = new Set([this.ctx.addr, ...[...this.heardBootstrapping.values()].map((h) => h.addr)]);
     const heardCount = this.foundingQuorum.filter((a) => addrs.has(a)).length;

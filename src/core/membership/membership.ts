@@ -166,7 +166,7 @@ export class Membership {
   answerProbe(replyTo: string): void {
     const phase = this.life.phase;
     const view: EndpointView = phase === 'member' ? this.epoch.roster.view : NO_VIEW;
-    this.ctx.out.send(replyTo, { t: 'probe-reply', from: this.ctx.self, addr: this.ctx.addr, config: this.bootstrap.foundingQuorum, view, joining: phase === 'joining' });
+    this.ctx.out.send(replyTo, { t: 'probe-reply', from: this.ctx.self, addr: this.ctx.addr, config: this.bootstrap.foundingQuorum, view, joining: phase === 'joining' || (phase === 'bootstrapping' && this.bootstrap.restart !== null) });
   }
 
   /**

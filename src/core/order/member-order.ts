@@ -163,7 +163,7 @@ export class MemberOrder {
     // One state at a time: a join waits while this member still waits for the state of
     // a group it joined, so that it is never asked to provide a checkpoint from behind
     // its own wait.
-    if (q.kind === EntryKind.join) return this.joiner.awaiting() || this.sender.joinInFlight();
+    if (q.kind === EntryKind.join) return this.joiner.awaiting() || this.sender.joinInFlight() || this.delivery.restore.holds(q.group, this.ctx.self);
     // A provider leaves a group only once it owes nobody there a state (the joiner's
     // stateDone is delivered, or the joiner departed): leaving earlier would leave the
     // joiner with nobody to take over, and the group's state lost.

@@ -66,7 +66,7 @@ export function foundingProposal(promises: ReadonlyMap<string, PromiseMsg>): Pro
   const members = [...promises.values()]
     .map((x) => ({ id: x.from.id, inc: x.from.inc, addr: x.addr }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.inc - b.inc));
-  return { view: { epoch: 1, members }, cut: 0, joined: members.map(memberRef), left: [], failed: [], failures: [] };
+  return { view: { epoch: 1, members }, cut: 0, joined: members.map(memberRef), left: [], failed: [], failures: [], restored: [] };
 }
 
 /** What the next view is made of, as the proposer sees it. */
@@ -107,7 +107,7 @@ export function nextView(x: NextViewInput, cut: number): Proposal {
     } else members.push(m);
   }
   members.push(...x.joiners);
-  return { view: { epoch: x.epoch + 1, members }, cut, joined: x.joiners.map(memberRef), left, failed, failures };
+  return { view: { epoch: x.epoch + 1, members }, cut, joined: x.joiners.map(memberRef), left, failed, failures, restored: [] };
 }
 
 /** Whether `proposal`'s next view holds `m`. */

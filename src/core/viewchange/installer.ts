@@ -96,7 +96,9 @@ export class Installer {
         this.parts.membership.answerProbe(from);
         return;
       }
-      if (!this.parts.bootstrap.sameQuorum(msg.config)) return;
+      // A restarting member takes part only in the restart of its network (restart.ts).
+      const restart = this.parts.bootstrap.restart;
+      if (restart !== null ? !restart.admitsPrepare(msg.from, msg.config) : !this.parts.bootstrap.sameQuorum(msg.config)) return;
     } else if (!this.admits(now, msg.from, msg.epoch, from)) return;
     const epoch = this.epoch;
     const promised = epoch.acceptor.onPrepare(now, msg.ballot, epoch.stream.held);
@@ -151,6 +153,8 @@ export class Installer {
       return;
     }
     this.parts.proposer.seen(msg.ballot.round);
+    // Durable groups: the vote is on disk before the answer (or the install) goes out.
+    if (this.ctx.persist) this.ctx.out.emit({ type: 'vote', epoch: msg.epoch, ballot: msg.ballot, view: msg.proposal.view });
     if (msg.commit) {
       this.install(now, msg.ballot, msg.proposal);
       return;
@@ -209,7 +213,8 @@ export class Installer {
    */
   install(now: number, ballot: Ballot, proposal: Proposal): WelcomeMsg {
     const oldEpoch = this.epoch.roster.view.epoch;
-    assert(proposal.view.epoch === oldEpoch + 1, `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
+    // A restart from the logs founds the epoch after the last one of its network.
+    assert(proposal.view.epoch === oldEpoch + 1 || (oldEpoch === 0 && proposal.view.epoch > 1), `install of epoch ${proposal.view.epoch} at epoch ${oldEpoch}`);
     // 1. The agreed end of the old epoch: deliver up to the cut, even if wedged.
     this.parts.order.deliverToCut(now, proposal.cut);
     const decidedLog = oldEpoch === 0 ? [] : this.epoch.stream.holdings(this.epoch.acceptor.acceptedLog).filter((e) => e.gseq <= proposal.cut);
@@ -219,6 +224,8 @@ export class Installer {
     for (const m of proposal.failed) departed.set(memberKey(m), 'failed');
     const delivery = this.parts.delivery;
     const changes = delivery.table.removeEndpoints(departed, { epoch: proposal.view.epoch, gseq: 0 });
+    const restoreLost = delivery.restore.onRemoved(new Set(departed.keys()));
+    if (restoreLost !== null) this.ctx.out.log(restoreLost, 'error');
     if (oldEpoch === 0) this.life.network = `${ballot.proposer}/${ballot.round}`;
     const welcome = this.welcomeOf(proposal);
     if (!proposal.view.members.some((m) => sameMember(m, this.ctx.self))) {
@@ -226,6 +233,7 @@ export class Installer {
       return welcome;
     }
     // 3. A new epoch begins.
+    if (oldEpoch === 0 && proposal.restored.length > 0) delivery.restore.begin(proposal.view.members[0]!, proposal.restored);
     this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures, ballot);
     const waiting = new Set(this.epoch.roster.keys.filter((k) => k !== this.ctx.selfKey));
     this.epoch.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };

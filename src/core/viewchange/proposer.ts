@@ -26,6 +26,7 @@ import type { Progress } from '../order/progress.js';
 import { majority } from '../quorum.js';
 import { compareBallots, memberKey, sameMember } from '../types.js';
 import type { AcceptMsg, Ballot, LogEntry, MemberRef, Message, PrepareMsg, PromiseMsg, Proposal, RejectMsg, WelcomeMsg } from '../types.js';
+import type { RestartPlan } from '../membership/restart.js';
 import { cutEntries, cutOf, floorOf, foundingProposal, gatherCutLog, highestAccepted, keeps, nextView } from './choose.js';
 
 interface ProposerState {
@@ -40,6 +41,8 @@ interface ProposerState {
   cutLog: Map<number, LogEntry>;
   /** For epoch 0: the founding quorum. */
   readonly config: readonly string[];
+  /** For epoch 0 of a restart from the logs: the restart (its quorum is `config`). */
+  readonly plan: RestartPlan | null;
   lastSentAt: number;
 }
 
@@ -74,6 +77,8 @@ export interface ProposerHost {
   finishStop(now: number): void;
   /** Whether this member is isolated, looked at again (it may just have learnt it is cut off). */
   watchIsolation(now: number): void;
+  /** After a restart from the logs, while groups await their restorer: no joiner is admitted. */
+  restoring(): boolean;
 }
 
 /** The parts the proposer reads. */
@@ -208,7 +213,7 @@ export class Proposer {
       if (wedgedFor > this.cfg.flushTimeoutMs * 3 && quietFor > this.cfg.flushTimeoutMs * (3 + this.turnOf())) this.startProposal(now);
       return;
     }
-    const joinsDue = this.admission.joinsDue(now);
+    const joinsDue = this.admission.joinsDue(now) && !this.host.restoring();
     const suspected = this.host.epoch().roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.progress.laggards.size > 0;
     const leaves = this.admission.leaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
@@ -226,6 +231,9 @@ export class Proposer {
   }
 
   private startProposal(now: number): void {
+    const founding = this.host.epoch().roster.view.epoch === 0;
+    const plan = founding ? (this.bootstrap.restart?.mayPropose() ?? null) : null;
+    if (founding && this.bootstrap.restart !== null && plan === null) return;
     const round = Math.max(this.highestRound, this.host.epoch().acceptor.promised?.round ?? 0) + 1;
     this.highestRound = round;
     const p: ProposerState = {
@@ -237,11 +245,12 @@ export class Proposer {
       deadline: now + this.cfg.flushTimeoutMs,
       proposal: null,
       cutLog: new Map(),
-      config: this.host.epoch().roster.view.epoch === 0 ? this.bootstrap.foundingQuorum : [],
+      config: founding ? (plan?.config ?? this.bootstrap.foundingQuorum) : [],
+      plan,
       lastSentAt: now,
     };
     this.state = p;
-    this.log(`propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
+    this.log(plan !== null ? `propose the restart of epoch ${plan.top.epoch} from the logs with ballot ${round}/${this.selfKey}: ${plan.members.map(memberKey).join(' ')}` : `propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
     this.sendPrepare(now, p, false);
   }
 
@@ -249,7 +258,7 @@ export class Proposer {
     p.lastSentAt = now;
     const msg: PrepareMsg = { t: 'prepare', from: this.self, epoch: p.epoch, ballot: p.ballot, config: p.config };
     const promisedAddrs = new Set([...p.promises.values()].map((x) => x.addr));
-    const targets = p.epoch === 0 ? this.bootstrap.foundingQuorum : this.host.epoch().roster.view.members.map((m) => m.addr);
+    const targets = p.epoch === 0 ? p.config : this.host.epoch().roster.view.members.map((m) => m.addr);
     for (const a of targets) {
       if (a === this.addr || (retransmit && promisedAddrs.has(a))) continue;
       this.send(a, msg);
@@ -291,6 +300,7 @@ export class Proposer {
     if (p === null || p.phase !== 'prepare' || msg.epoch !== p.epoch || compareBallots(msg.ballot, p.ballot) !== 0) return;
     if (p.epoch > 0 && !this.host.epoch().roster.rank.has(memberKey(msg.from))) return;
     if (p.epoch === 0 && !p.config.includes(msg.addr)) return;
+    if (p.plan !== null && !this.bootstrap.restart!.isPeer(msg.from)) return;
     p.promises.set(memberKey(msg.from), msg);
     if (p.epoch > 0) this.detector.heard(now, memberKey(msg.from));
     const q = this.quorum(p, p.promises.keys());
@@ -316,6 +326,13 @@ export class Proposer {
     let proposal: Proposal;
     if (best !== null) {
       proposal = best.accepted!;
+    } else if (p.plan !== null) {
+      const restart = this.bootstrap.restart!.proposal(p.plan, p.promises);
+      if (restart === null) {
+        this.abandonProposal(now, 'a restarter of the plan did not promise');
+        return;
+      }
+      proposal = restart;
     } else if (p.epoch === 0) {
       proposal = foundingProposal(p.promises);
     } else {
@@ -331,7 +348,7 @@ export class Proposer {
         {
           epoch: p.epoch,
           members: this.host.epoch().roster.view.members,
-          joiners: this.admission.joiners(),
+          joiners: this.host.restoring() ? [] : this.admission.joiners(),
           leaving: this.admission.leaves,
           promises: p.promises,
           removed: (k) => this.progress.laggards.has(k) || this.detector.saysSo(k),

@@ -1,0 +1,161 @@
+/**
+ * Durable groups: restarting a network from its members' logs after a total failure.
+ *
+ * Intuition: a member that finds a log knows the last view it installed — or, later, a
+ * view it accepted (its vote is on disk before its answer leaves, see `vote` events).
+ * While no network runs, it tells the members of that view and the seeds so
+ * (`restart`), and takes part in no ordinary founding (its probe answers say it is
+ * joining). The most advanced view any of them names, `C`, is where history stands:
+ * whatever came after `C` was decided by a majority of `C`, and every majority of `C`
+ * holds one member that voted for it. So a restart proceeds once a majority of `C`'s
+ * members restart naming `C` — and, for each group, a majority of its members at the
+ * end of the longest of their logs, since a multicast acknowledged at `'majority'` is
+ * on the disks of a majority of its group. The smallest id among them proposes, by the
+ * founding's Paxos round with exactly those members as its quorum, a view of the next
+ * epoch: the longest log first (it is the coordinator, and restores the groups' state
+ * from its log: `Proposal.restored`), then the others by id. Anything less waits, and
+ * says for what: a second history is worse than none.
+ */
+import type { CoreContext } from '../context.js';
+import { majority } from '../quorum.js';
+import { comparePositions, memberKey, memberRef, sameMember } from '../types.js';
+import type { Ballot, EndpointView, MemberInfo, MemberRef, Position, PromiseMsg, Proposal, RestartGroup, RestartMsg } from '../types.js';
+
+/** What a member restarting from its log knows of the network it was in (`CoreOptions.restart`). */
+export interface RestartInfo {
+  /** Its incarnation in that network. */
+  readonly was: MemberRef;
+  /** The last view it installed — or accepted, if that is later (`topBallot` then). */
+  readonly top: EndpointView;
+  /** The ballot of `top` when only accepted; null when installed. */
+  readonly topBallot: Ballot | null;
+  /** How far its log holds the total order. */
+  readonly end: Position;
+  /** Each group at the end of its log. */
+  readonly groups: readonly RestartGroup[];
+  /** The groups whose state its log holds. */
+  readonly restorable: readonly string[];
+}
+
+/** A restart that may proceed: who founds it, in the order of its view, and what the first restores. */
+export interface RestartPlan {
+  /** The restarters' addresses, sorted: the founding's quorum. */
+  readonly config: readonly string[];
+  readonly members: readonly MemberInfo[];
+  /** The view the restart follows. */
+  readonly top: EndpointView;
+  readonly restored: readonly string[];
+}
+
+function sameView(a: EndpointView, b: EndpointView): boolean {
+  return a.epoch === b.epoch && a.members.length === b.members.length && a.members.every((m, i) => sameMember(m, b.members[i]!));
+}
+
+/** Whether `a` is further along than `b`: a later epoch; at one epoch, installed before only accepted, then the higher ballot. */
+function further(a: RestartMsg, b: RestartMsg): boolean {
+  if (a.top.epoch !== b.top.epoch) return a.top.epoch > b.top.epoch;
+  if (a.topBallot === null || b.topBallot === null) return a.topBallot === null && b.topBallot !== null;
+  return a.topBallot.round !== b.topBallot.round ? a.topBallot.round > b.topBallot.round : a.topBallot.proposer > b.topBallot.proposer;
+}
+
+/** The restart of one endpoint (see the module comment). */
+export class Restart {
+  /** Restarters heard lately, by their key now. */
+  private readonly heard = new Map<string, { msg: RestartMsg; at: number }>();
+  /** What the wait was last logged as (logged again only when it changes). */
+  private lastWait = '';
+
+  constructor(
+    private readonly ctx: CoreContext,
+    readonly info: RestartInfo,
+  ) {}
+
+  /** This endpoint's restart message. */
+  hello(): RestartMsg {
+    const { self, addr } = this.ctx;
+    const i = this.info;
+    return { t: 'restart', from: self, addr, was: i.was, top: i.top, topBallot: i.topBallot, end: i.end, groups: i.groups, restorable: i.restorable };
+  }
+
+  /** The addresses the restart is told to, besides the seeds: the members of the last view. */
+  addresses(): string[] {
+    return this.info.top.members.map((m) => m.addr);
+  }
+
+  onRestart(now: number, msg: RestartMsg): void {
+    if (sameMember(msg.from, this.ctx.self)) return;
+    this.heard.set(memberKey(msg.from), { msg, at: now });
+  }
+
+  /** Forget restarters not heard for a suspicion timeout (they stopped, or found a network). */
+  expire(now: number): void {
+    for (const [k, h] of this.heard) if (now - h.at > this.ctx.cfg.suspectTimeoutMs) this.heard.delete(k);
+  }
+
+  /** Whether `from` is a restarter heard (or this endpoint). */
+  isPeer(from: MemberRef): boolean {
+    return sameMember(from, this.ctx.self) || this.heard.has(memberKey(from));
+  }
+
+  /** The restart that may proceed now, or null (logged, when the wait changes). */
+  plan(): RestartPlan | null {
+    const all = [this.hello(), ...[...this.heard.values()].map((h) => h.msg)];
+    let best = all[0]!;
+    for (const r of all) if (further(r, best)) best = r;
+    const top = best.top;
+    const counted: RestartMsg[] = [];
+    const was = new Set<string>();
+    for (const r of all) {
+      if (!sameView(r.top, top) || !top.members.some((m) => sameMember(m, r.was)) || was.has(memberKey(r.was))) continue;
+      was.add(memberKey(r.was));
+      counted.push(r);
+    }
+    const need = majority(top.members.length);
+    if (counted.length < need || !counted.some((r) => sameMember(r.from, this.ctx.self))) {
+      return this.wait(`${counted.length} of the ${top.members.length} members of the view of epoch ${top.epoch} restart from it (${need} needed)`);
+    }
+    let longest = counted[0]!;
+    for (const r of counted) {
+      const c = comparePositions(r.end, longest.end);
+      if (c > 0 || (c === 0 && r.from.id < longest.from.id)) longest = r;
+    }
+    for (const g of longest.groups) {
+      if (g.members.length === 0) continue;
+      const back = g.members.filter((m) => was.has(memberKey(m))).length;
+      if (back < majority(g.members.length)) {
+        return this.wait(`${back} of the ${g.members.length} members of group ${g.name} restart (${majority(g.members.length)} needed: a multicast acknowledged at 'majority' is on the disks of a majority of its group)`);
+      }
+    }
+    const info = (r: RestartMsg): MemberInfo => ({ id: r.from.id, inc: r.from.inc, addr: r.addr });
+    const rest = counted.filter((r) => r !== longest).sort((a, b) => (a.from.id < b.from.id ? -1 : a.from.id > b.from.id ? 1 : 0));
+    this.lastWait = '';
+    return { config: counted.map((r) => r.addr).sort(), members: [info(longest), ...rest.map(info)], top, restored: longest.restorable };
+  }
+
+  private wait(why: string): null {
+    if (why !== this.lastWait) {
+      this.lastWait = why;
+      this.ctx.out.log(`restart from the log waits: ${why}`, 'info');
+    }
+    return null;
+  }
+
+  /** Whether this endpoint proposes the restart now: the smallest id of a plan that may proceed. */
+  mayPropose(): RestartPlan | null {
+    const p = this.plan();
+    if (p === null) return null;
+    return p.members.every((m) => m.id >= this.ctx.self.id) ? p : null;
+  }
+
+  /** A prepare of a restart founding reaches this endpoint's acceptor: from a restarter heard, naming this address. */
+  admitsPrepare(from: MemberRef, config: readonly string[]): boolean {
+    return this.isPeer(from) && config.includes(this.ctx.addr);
+  }
+
+  /** The restart founding's proposal, once every restarter of `plan` promised. */
+  proposal(plan: RestartPlan, promises: ReadonlyMap<string, PromiseMsg>): Proposal | null {
+    if (!plan.members.every((m) => promises.has(memberKey(m)))) return null;
+    const members = [...plan.members];
+    return { view: { epoch: plan.top.epoch + 1, members }, cut: 0, joined: members.map(memberRef), left: [], failed: [], failures: [], restored: plan.restored };
+  }
+}

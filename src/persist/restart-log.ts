@@ -1,0 +1,142 @@
+/**
+ * What a durable endpoint's log says at start, for a restart from the logs: the network
+ * it was in (its last view, or the later view it voted for), how far its log holds the
+ * order, each group's members at the end, and the state of each of its own groups —
+ * the last state or checkpoint of the group, then the group's messages after it.
+ *
+ * Intuition: the log is the stream as this endpoint delivered it, so one pass in order
+ * rebuilds it. The group table is followed as the core changes it: a base record sets
+ * it, joins and leaves change it, and a view drops the members it no longer holds (a
+ * new network starts it empty). A group of this endpoint's begins at its own join: it
+ * then holds nothing (the group was new), until a received state replaces that; a
+ * checkpoint replaces it too; the group's messages after that position follow. Its own
+ * leave, or a view without it, ends the group. After a restart, the restorer's join
+ * goes on from what the log held before it (a `restored` record says so).
+ */
+import { unbundle } from '../core/bundle.js';
+import type { RestartInfo } from '../core/membership/restart.js';
+import { comparePositions, EntryKind, memberKey } from '../core/types.js';
+import type { EndpointView, MemberRef, Position } from '../core/types.js';
+import { decodeRecord } from './records.js';
+import type { SegmentLog } from './segment-log.js';
+import type { Vote } from './votes.js';
+
+/** One message of a restored group, as its log delivered it. */
+export interface RestoredMessage {
+  readonly sender: MemberRef;
+  readonly data: Uint8Array;
+  readonly safe: boolean;
+  readonly pos: Position;
+}
+
+/** A group's state as its log holds it: the state (null: the group began empty) and the messages after it. */
+export interface RestoredGroup {
+  readonly state: Uint8Array | null;
+  readonly pos: Position | null;
+  readonly messages: RestoredMessage[];
+}
+
+/** What the log says (see the module comment). */
+export interface LogRestart {
+  /** What the core restarts from; null when the log names no view this endpoint was a member of. */
+  readonly info: RestartInfo | null;
+  /** The state of each group this endpoint was in at the end of its log. */
+  readonly groups: ReadonlyMap<string, RestoredGroup>;
+}
+
+/** Read `log` (and the last `vote`) of the endpoint with id `id` (see the module comment). */
+export function readRestart(log: SegmentLog, id: string, vote: Vote | null): LogRestart {
+  let network = '';
+  let view: EndpointView | null = null;
+  let end: Position | null = null;
+  let table = new Map<string, MemberRef[]>();
+  let groups = new Map<string, RestoredGroup>();
+  /** A group's state before this endpoint's latest join of it (for a `restored` record). */
+  const before = new Map<string, RestoredGroup>();
+  const own = (m: MemberRef): boolean => m.id === id;
+  const enterView = (net: string, v: EndpointView): void => {
+    if (net !== network) {
+      table = new Map();
+      network = net;
+    }
+    const keys = new Set(v.members.map(memberKey));
+    for (const [g, ms] of table) {
+      const left = ms.filter((m) => keys.has(memberKey(m)));
+      if (left.length === 0) table.delete(g);
+      else table.set(g, left);
+    }
+    if (!v.members.some(own)) groups = new Map();
+    view = v;
+    if (end === null || v.epoch > end.epoch) end = { epoch: v.epoch, gseq: 0 };
+  };
+  const restate = (group: string, pos: Position, data: Uint8Array): void => {
+    const g = groups.get(group);
+    if (g === undefined) return;
+    groups.set(group, { state: data, pos, messages: g.messages.filter((m) => comparePositions(m.pos, pos) > 0) });
+  };
+  for (const r of log.read()) {
+    const rec = decodeRecord(r.index, r.kind, r.payload);
+    switch (rec.kind) {
+      case 'view':
+        enterView(rec.network, rec.view);
+        break;
+      case 'base':
+        enterView(rec.network, rec.view);
+        table = new Map(rec.table.map((g) => [g.name, [...g.members]]));
+        break;
+      case 'entry': {
+        const { entry, pos } = rec;
+        end = pos;
+        if (entry.kind === EntryKind.join) {
+          const ms = table.get(entry.group) ?? [];
+          if (!ms.some((m) => memberKey(m) === memberKey(entry.sender))) table.set(entry.group, [...ms, entry.sender]);
+          if (own(entry.sender)) {
+            const g = groups.get(entry.group);
+            if (g !== undefined) before.set(entry.group, g);
+            else before.delete(entry.group);
+            groups.set(entry.group, { state: null, pos, messages: [] });
+          }
+        } else if (entry.kind === EntryKind.leave) {
+          const ms = (table.get(entry.group) ?? []).filter((m) => memberKey(m) !== memberKey(entry.sender));
+          if (ms.length === 0) table.delete(entry.group);
+          else table.set(entry.group, ms);
+          if (own(entry.sender)) groups.delete(entry.group);
+        } else if (entry.kind === EntryKind.app) {
+          for (const m of unbundle(entry.payload) ?? []) {
+            groups.get(m.group)?.messages.push({ sender: entry.sender, data: m.data.slice(), safe: entry.safe, pos });
+          }
+        }
+        break;
+      }
+      case 'state':
+      case 'checkpoint':
+        restate(rec.group, rec.pos, rec.data);
+        break;
+      case 'restored': {
+        const g = before.get(rec.group);
+        const now = groups.get(rec.group);
+        if (g !== undefined && now !== undefined) groups.set(rec.group, { state: g.state, pos: g.pos, messages: [...g.messages, ...now.messages] });
+        break;
+      }
+      case 'round':
+        break;
+    }
+  }
+  const last: EndpointView | null = view;
+  if (last === null || end === null) return { info: null, groups: new Map() };
+  const self = (last as EndpointView).members.find(own);
+  if (self === undefined) return { info: null, groups: new Map() };
+  const mine = new Map([...groups].filter(([g]) => table.get(g)?.some((m) => memberKey(m) === memberKey(self)) === true));
+  // A view voted for after the last one installed, in its network (or a restart of it:
+  // a founding's vote names no network yet), is further along (see restart.ts).
+  const voted = vote !== null && vote.view.epoch > (last as EndpointView).epoch && (vote.network === network || vote.network === '');
+  const info: RestartInfo = {
+    was: { id: self.id, inc: self.inc },
+    top: voted ? vote.view : last,
+    topBallot: voted ? vote.ballot : null,
+    end,
+    groups: [...table].map(([name, members]) => ({ name, members })),
+    restorable: [...mine.keys()],
+  };
+  return { info, groups: mine };
+}
