@@ -300,7 +300,7 @@ export function describeMessage(msg: Message): string {
     case 'persisted':
       return `persisted e${msg.epoch} at ${pos(msg.pos)}`;
     case 'restart':
-      return `restart was ${m(msg.was)} top ${view(msg.top)} end ${pos(msg.end)}`;
+      return `restart was ${m(msg.was)} last ${view(msg.last)}${msg.vote === null ? '' : ` vote ${view(msg.vote.view)}`} end ${pos(msg.end)}`;
   }
 }
 

@@ -139,7 +139,7 @@ export class DurableEndpoint {
     for (const f of r.removed) say(`removed ${f}, a segment whose header was never wholly written`, 'warn');
     const i = restart.info;
     if (i !== null) {
-      say(`${r.records} records of an earlier run, in the view of epoch ${i.top.epoch}; joins the network if one runs, else restarts it from the logs with a majority of that view`, 'info');
+      say(`${r.records} records of an earlier run, in the view of epoch ${i.last.epoch}; joins the network if one runs, else restarts it from the logs with a majority of that view`, 'info');
     } else if (r.records > 0) {
       say(`${r.records} records of an earlier run, not a member at their end; this endpoint joins as a new member (its groups' state comes by transfer) and appends after them`, 'info');
     }

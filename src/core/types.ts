@@ -434,6 +434,14 @@ export interface PersistedMsg {
   readonly pos: Position;
 }
 
+/** A view a restarting member accepted after the last it installed. */
+export interface RestartVote {
+  readonly view: EndpointView;
+  readonly ballot: Ballot;
+  /** Accepted as a founding (a restart's), which every member of `view` must accept. */
+  readonly founding: boolean;
+}
+
 /** One group as a restarting member's log ends with it: its members then. */
 export interface RestartGroup {
   readonly name: string;
@@ -453,10 +461,10 @@ export interface RestartMsg {
   readonly addr: string;
   /** Its incarnation in the network it restarts. */
   readonly was: MemberRef;
-  /** The last view it installed — or accepted, if that is later (`topBallot` then). */
-  readonly top: EndpointView;
-  /** The ballot of `top` when it is only accepted; null when installed. */
-  readonly topBallot: Ballot | null;
+  /** The last view it installed (its log says so). */
+  readonly last: EndpointView;
+  /** A later view it accepted (its vote file says so), or null. */
+  readonly vote: RestartVote | null;
   /** How far its log holds the total order. */
   readonly end: Position;
   /** Each group at the end of its log. */

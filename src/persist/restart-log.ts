@@ -128,12 +128,12 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
   if (self === undefined) return { info: null, groups: new Map() };
   const mine = new Map([...groups].filter(([g]) => table.get(g)?.some((m) => memberKey(m) === memberKey(self)) === true));
   // A view voted for after the last one installed, in its network (or a restart of it:
-  // a founding's vote names no network yet), is further along (see restart.ts).
+  // a founding's vote names no network yet), may have been decided (see restart.ts).
   const voted = vote !== null && vote.view.epoch > (last as EndpointView).epoch && (vote.network === network || vote.network === '');
   const info: RestartInfo = {
     was: { id: self.id, inc: self.inc },
-    top: voted ? vote.view : last,
-    topBallot: voted ? vote.ballot : null,
+    last,
+    vote: voted ? { view: vote.view, ballot: vote.ballot, founding: vote.network === '' } : null,
     end,
     groups: [...table].map(([name, members]) => ({ name, members })),
     restorable: [...mine.keys()],

@@ -41,6 +41,7 @@
  * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`,         |
  * |               | restored `str[]`                                                        |
  * | RestartGroup  | name `str`, members `MemberRef[]`                                       |
+ * | RestartVote   | view `EndpointView`, ballot `Ballot`, founding `bool`                   |
  * | Failure       | member `MemberRef`, by `MemberRef`, cause `u8` (0 silence, 1 refused,  |
  * |               | 2 unresponsive, 3 laggard, 4 replaced, 5 isolated, 6 slow-consumer),    |
  * |               | silentMs `uint`, verified `bool`                                        |
@@ -96,7 +97,7 @@
  * | 22   | `status-reply`| id `uint`, doc `bytes` (at most `STATUS_DOC_BYTES_MAX`, JSON in UTF-8) |
  * | 23   | `join-refused`| to `MemberRef`, live `MemberRef`                                       |
  * | 24   | `persisted`   | epoch `uint`, pos `Position`                                           |
- * | 25   | `restart`     | addr `str`, was `MemberRef`, top `EndpointView`, topBallot `Ballot?`,  |
+ * | 25   | `restart`     | addr `str`, was `MemberRef`, last `EndpointView`, vote `RestartVote?`, |
  * |      |               | end `Position`, groups `RestartGroup[]`, restorable `str[]`            |
  *
  * Types 21 and 22 are an operator's probe (`cohort status`) and its answer: the
@@ -560,12 +561,14 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       writeMemberRef(w, m.from, s);
       w.string(m.addr, s, 'addr');
       writeMemberRef(w, m.was, s);
-      writeView(w, m.top, l);
-      if (m.topBallot === null) {
+      writeView(w, m.last, l);
+      if (m.vote === null) {
         w.u8(0);
       } else {
         w.u8(1);
-        writeBallot(w, m.topBallot, s);
+        writeView(w, m.vote.view, l);
+        writeBallot(w, m.vote.ballot, s);
+        w.bool(m.vote.founding);
       }
       writePosition(w, m.end);
       w.count(m.groups.length, l.arrayLengthMax, 'restart groups');
@@ -956,13 +959,13 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
       const from = readMemberRef(r, s);
       const addr = r.string('addr', s);
       const was = readMemberRef(r, s);
-      const top = readView(r, l);
-      const topBallot = r.present('topBallot presence') ? readBallot(r, s) : null;
+      const last = readView(r, l);
+      const vote = r.present('vote presence') ? { view: readView(r, l), ballot: readBallot(r, s), founding: r.bool('founding') } : null;
       const end = readPosition(r);
       const n = r.length('restart groups', l.arrayLengthMax, 2);
       const groups: RestartGroup[] = [];
       for (let i = 0; i < n; i++) groups.push({ name: r.string('group', s), members: readMemberRefs(r, l, 'group members') });
-      return { t: 'restart', from, addr, was, top, topBallot, end, groups, restorable: readStrings(r, l, 'restorable') };
+      return { t: 'restart', from, addr, was, last, vote, end, groups, restorable: readStrings(r, l, 'restorable') };
     }
     default:
       throw new WireError(`unknown message type ${tag}`);

@@ -19,16 +19,16 @@
 import type { CoreContext } from '../context.js';
 import { majority } from '../quorum.js';
 import { comparePositions, memberKey, memberRef, sameMember } from '../types.js';
-import type { Ballot, EndpointView, MemberInfo, MemberRef, Position, PromiseMsg, Proposal, RestartGroup, RestartMsg } from '../types.js';
+import type { EndpointView, MemberInfo, MemberRef, Position, PromiseMsg, Proposal, RestartGroup, RestartMsg, RestartVote } from '../types.js';
 
 /** What a member restarting from its log knows of the network it was in (`CoreOptions.restart`). */
 export interface RestartInfo {
-  /** Its incarnation in that network. */
+  /** Its incarnation in that network (in `last`). */
   readonly was: MemberRef;
-  /** The last view it installed — or accepted, if that is later (`topBallot` then). */
-  readonly top: EndpointView;
-  /** The ballot of `top` when only accepted; null when installed. */
-  readonly topBallot: Ballot | null;
+  /** The last view it installed. */
+  readonly last: EndpointView;
+  /** A later view it accepted, or null. */
+  readonly vote: RestartVote | null;
   /** How far its log holds the total order. */
   readonly end: Position;
   /** Each group at the end of its log. */
@@ -43,7 +43,7 @@ export interface RestartPlan {
   readonly config: readonly string[];
   readonly members: readonly MemberInfo[];
   /** The view the restart follows. */
-  readonly top: EndpointView;
+  readonly last: EndpointView;
   readonly restored: readonly string[];
 }
 
@@ -51,11 +51,36 @@ function sameView(a: EndpointView, b: EndpointView): boolean {
   return a.epoch === b.epoch && a.members.length === b.members.length && a.members.every((m, i) => sameMember(m, b.members[i]!));
 }
 
-/** Whether `a` is further along than `b`: a later epoch; at one epoch, installed before only accepted, then the higher ballot. */
-function further(a: RestartMsg, b: RestartMsg): boolean {
-  if (a.top.epoch !== b.top.epoch) return a.top.epoch > b.top.epoch;
-  if (a.topBallot === null || b.topBallot === null) return a.topBallot === null && b.topBallot !== null;
-  return a.topBallot.round !== b.topBallot.round ? a.topBallot.round > b.topBallot.round : a.topBallot.proposer > b.topBallot.proposer;
+/**
+ * Why a view voted for after `last` may have been decided (so a restart from `last`
+ * could fork from it), or null when it cannot have been. `all` are the restarters
+ * heard; `voters` those that voted for views after `last`.
+ *
+ * A view is decided once its quorum accepted it: every member of a founding, a
+ * majority of `last` for a view change. Votes are on disk before they are answered, so
+ * a restarter without a vote for it did not accept it. And a view none of whose
+ * members runs any more (each restarts now) and that no log holds as installed left
+ * nothing on disk: a durable write is on disk after its view at a majority of its group.
+ */
+function mayBeDecided(last: EndpointView, all: readonly RestartMsg[], voters: readonly RestartMsg[]): string | null {
+  const heardIds = new Set(all.map((r) => r.from.id));
+  for (const r of voters) {
+    const v = r.vote!;
+    if (v.view.members.every((m) => heardIds.has(m.id))) continue;
+    if (v.founding) {
+      // A member of it without that vote (nor a later one: it may have moved on) did not accept it.
+      const refused = all.some((x) => v.view.members.some((m) => m.id === x.from.id) && (x.vote === null || (x.vote.view.epoch <= v.view.epoch && !sameView(x.vote.view, v.view))));
+      if (refused) continue;
+    } else if (v.view.epoch === last.epoch + 1) {
+      const keys = new Set(last.members.map(memberKey));
+      const heard = all.filter((x) => keys.has(memberKey(x.was)));
+      const accepted = heard.filter((x) => x.vote !== null && x.vote.view.epoch >= v.view.epoch).length;
+      if (accepted + (last.members.length - heard.length) < majority(last.members.length)) continue;
+    }
+    const away = v.view.members.filter((m) => !heardIds.has(m.id)).map((m) => m.id);
+    return `${r.from.id} voted for the view of epoch ${v.view.epoch}, which may have been decided: ${away.join(', ')} of it must restart too (or be running)`;
+  }
+  return null;
 }
 
 /** The restart of one endpoint (see the module comment). */
@@ -74,12 +99,12 @@ export class Restart {
   hello(): RestartMsg {
     const { self, addr } = this.ctx;
     const i = this.info;
-    return { t: 'restart', from: self, addr, was: i.was, top: i.top, topBallot: i.topBallot, end: i.end, groups: i.groups, restorable: i.restorable };
+    return { t: 'restart', from: self, addr, was: i.was, last: i.last, vote: i.vote, end: i.end, groups: i.groups, restorable: i.restorable };
   }
 
   /** The addresses the restart is told to, besides the seeds: the members of the last view. */
   addresses(): string[] {
-    return this.info.top.members.map((m) => m.addr);
+    return [...this.info.last.members, ...(this.info.vote?.view.members ?? [])].map((m) => m.addr);
   }
 
   onRestart(now: number, msg: RestartMsg): void {
@@ -100,13 +125,17 @@ export class Restart {
   /** The restart that may proceed now, or null (logged, when the wait changes). */
   plan(): RestartPlan | null {
     const all = [this.hello(), ...[...this.heard.values()].map((h) => h.msg)];
-    let best = all[0]!;
-    for (const r of all) if (further(r, best)) best = r;
-    const top = best.top;
+    // The last view installed by any of them: where history stands, unless a later
+    // view may have been decided without any of them installing it.
+    let top = all[0]!.last;
+    for (const r of all) if (r.last.epoch > top.epoch) top = r.last;
+    const voters = all.filter((r) => r.vote !== null && r.vote.view.epoch > top.epoch);
+    const decided = mayBeDecided(top, all, voters);
+    if (decided !== null) return this.wait(decided);
     const counted: RestartMsg[] = [];
     const was = new Set<string>();
     for (const r of all) {
-      if (!sameView(r.top, top) || !top.members.some((m) => sameMember(m, r.was)) || was.has(memberKey(r.was))) continue;
+      if (!sameView(r.last, top) || !top.members.some((m) => sameMember(m, r.was)) || was.has(memberKey(r.was))) continue;
       was.add(memberKey(r.was));
       counted.push(r);
     }
@@ -129,7 +158,7 @@ export class Restart {
     const info = (r: RestartMsg): MemberInfo => ({ id: r.from.id, inc: r.from.inc, addr: r.addr });
     const rest = counted.filter((r) => r !== longest).sort((a, b) => (a.from.id < b.from.id ? -1 : a.from.id > b.from.id ? 1 : 0));
     this.lastWait = '';
-    return { config: counted.map((r) => r.addr).sort(), members: [info(longest), ...rest.map(info)], top, restored: longest.restorable };
+    return { config: counted.map((r) => r.addr).sort(), members: [info(longest), ...rest.map(info)], last: top, restored: longest.restorable };
   }
 
   private wait(why: string): null {
@@ -156,6 +185,6 @@ export class Restart {
   proposal(plan: RestartPlan, promises: ReadonlyMap<string, PromiseMsg>): Proposal | null {
     if (!plan.members.every((m) => promises.has(memberKey(m)))) return null;
     const members = [...plan.members];
-    return { view: { epoch: plan.top.epoch + 1, members }, cut: 0, joined: members.map(memberRef), left: [], failed: [], failures: [], restored: plan.restored };
+    return { view: { epoch: plan.last.epoch + 1, members }, cut: 0, joined: members.map(memberRef), left: [], failed: [], failures: [], restored: plan.restored };
   }
 }

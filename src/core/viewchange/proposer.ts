@@ -250,7 +250,7 @@ export class Proposer {
       lastSentAt: now,
     };
     this.state = p;
-    this.log(plan !== null ? `propose the restart of epoch ${plan.top.epoch} from the logs with ballot ${round}/${this.selfKey}: ${plan.members.map(memberKey).join(' ')}` : `propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
+    this.log(plan !== null ? `propose the restart of epoch ${plan.last.epoch} from the logs with ballot ${round}/${this.selfKey}: ${plan.members.map(memberKey).join(' ')}` : `propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
     this.sendPrepare(now, p, false);
   }
 
