@@ -13,7 +13,7 @@ import { DurableStore } from '../src/persist/store.js';
 import { SeededRng } from '../src/sim/rng.js';
 
 const view: EndpointView = { epoch: 1, members: [{ id: 'a', inc: 1, addr: 'a' }] };
-const installed: CoreEvent = { type: 'installed', view, joined: [], left: [], failed: [], failures: [] };
+const installed: CoreEvent = { type: 'installed', view, joined: [], left: [], failed: [], failures: [], restored: [] };
 function entry(gseq: number, bytes = 100): CoreEvent {
   const d: DataMsg = { t: 'data', from: { id: 'a', inc: 1 }, epoch: 1, sender: { id: 'a', inc: 1 }, seq: gseq, kind: 0, group: 'g', safe: false, relay: false, payload: new Uint8Array(bytes) };
   return { type: 'persist', pos: { epoch: 1, gseq }, entry: d, localIds: null };

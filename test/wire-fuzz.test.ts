@@ -163,7 +163,7 @@ const proposal: fc.Arbitrary<Proposal> = rec({
   left: list(memberRef),
   failed: list(memberRef),
   failures: list(failure),
-  restored: list(str),
+  restored: list(rec({ group: str, by: uint })),
 });
 const awaiting: fc.Arbitrary<AwaitingState> = rec({
   member: memberRef,
@@ -310,6 +310,7 @@ const welcome: fc.Arbitrary<WelcomeMsg> = rec({
   groups: list(group),
   groupViewIdFloor: uint,
   network: str,
+  restored: list(rec({ group: str, by: uint })),
 });
 const notMember: fc.Arbitrary<NotMemberMsg> = rec({
   t: fc.constant('not-member' as const),

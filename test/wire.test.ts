@@ -54,7 +54,7 @@ const proposal: Proposal = {
     { member: b, by: a, cause: 'silence', silentMs: 1012, verified: true },
     { member: d, by: a, cause: 'laggard', silentMs: 0, verified: false },
   ],
-  restored: ['atc/sector-1', ''],
+  restored: [{ group: 'atc/sector-1', by: 0 }, { group: '', by: MAX }],
 };
 
 /** At least one sample of each of the 22 kinds, several for the ones with edges. */
@@ -171,8 +171,9 @@ const samples: Message[] = [
     ],
     groupViewIdFloor: MAX,
     network: 'a#1/3',
+    restored: [{ group: 'atc/sector-1', by: 2 }],
   },
-  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 0, network: '' },
+  { t: 'welcome', from: a, view: { epoch: 1, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 0, network: '', restored: [{ group: 'g', by: 1 }] },
   { t: 'not-member', from: a, epoch: 8, to: d },
   { t: 'join-refused', from: a, to: d, live: { id: d.id, inc: d.inc + 1 } },
   { t: 'persisted', from: a, epoch: 3, pos: { epoch: 2, gseq: MAX } },
@@ -261,7 +262,7 @@ test('every sample round-trips exactly and canonically', () => {
 
 test('golden frames pin the format', () => {
   assert.equal(hex(encodeMessage({ t: 'installed', from: { id: 'a', inc: 1 }, epoch: 2 })), '081001610102');
-  const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300, network: 'a#1/2' };
+  const welcome: Message = { t: 'welcome', from: { id: 'a', inc: 1 }, view: { epoch: 2, members: [] }, joined: [], left: [], failed: [], failures: [], groups: [], groupViewIdFloor: 300, network: 'a#1/2', restored: [] };
   assert.equal(
     hex(encodeMessage(welcome)),
     [
@@ -272,7 +273,8 @@ test('golden frames pin the format', () => {
       '00', '00', '00', '00', // joined, left, failed, failures
       '00', // groups
       'ac02', // groupViewIdFloor 300
-      '05', '6123312f32', // network "a#1/2", last
+      '05', '6123312f32', // network "a#1/2"
+      '00', // restored, last
     ].join(''),
   );
   const data: Message = {

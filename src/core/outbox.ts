@@ -5,7 +5,7 @@
  * nothing is allocated per message beyond the entry itself. `EndpointCore.takeOutput`
  * drains it at the end of each turn.
  */
-import type { Ballot, DataMsg, EndpointView, Failure, LeaveCause, MemberRef, Message, Position } from './types.js';
+import type { Ballot, DataMsg, EndpointView, Failure, LeaveCause, MemberRef, Message, Position, Restored } from './types.js';
 
 /** A group view as reported to the application. */
 export interface GroupView {
@@ -31,6 +31,8 @@ export type CoreEvent =
       readonly left: readonly MemberRef[];
       readonly failed: readonly MemberRef[];
       readonly failures: readonly Failure[];
+      /** A restart from the logs: the groups its members restore, and by whom (a rank in `view`). */
+      readonly restored: readonly Restored[];
     }
   | { readonly type: 'view'; readonly group: string; readonly view: GroupView }
   /** The state of `group` this member joined for, taken at `pos`. */

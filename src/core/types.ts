@@ -144,11 +144,17 @@ export interface Proposal {
   /** One per member of `failed`, in the same order. */
   readonly failures: readonly Failure[];
   /**
-   * A restart from the logs (durable groups) only: the groups whose state the first
-   * member of the view restores from its log, the longest (see `RestartMsg`). Empty for
-   * every other view.
+   * A restart from the logs (durable groups) only: the groups whose state members of
+   * the view restore from their logs, each by the longest log that holds it (see
+   * `RestartMsg`). Empty for every other view.
    */
-  readonly restored: readonly string[];
+  readonly restored: readonly Restored[];
+}
+
+/** A group a restart from the logs restores, and which member of the view restores it (its rank). */
+export interface Restored {
+  readonly group: string;
+  readonly by: number;
 }
 
 /** One group in the replicated group table. */
@@ -396,6 +402,8 @@ export interface WelcomeMsg {
   readonly groupViewIdFloor: number;
   /** Which network this is: fixed at its founding (see `EndpointCore.network`). */
   readonly network: string;
+  /** A restart from the logs: the proposal's `restored` groups (empty for any other view). */
+  readonly restored: readonly Restored[];
 }
 
 /** "Epoch `epoch` exists and you are not in it": the receiver was excluded or is unknown. */

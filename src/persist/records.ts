@@ -10,7 +10,8 @@
  * bundle's bytes as sent), so a replay can run them through the same delivery code.
  *
  * Layout (numbers little-endian; strings UTF-8 with a u16 length):
- * - `view` (kind 1): JSON `{ network, epoch, members: [{ id, inc, addr }] }` (rare);
+ * - `view` (kind 1): JSON `{ network, epoch, members: [{ id, inc, addr }] }` (rare), and
+ *   for a restart from the logs `restored: [{ group, by }]`, `by` a rank in `members`;
  * - `entry` (kind 2): epoch f64, gseq f64, seq f64, sender inc f64, kind u8, safe u8,
  *   sender id str, group str, then the payload to the end;
  * - `state` (kind 3): epoch f64, gseq f64 (the position the state was taken at), group
@@ -30,7 +31,7 @@
  * the log (the application takes the checkpoint in its turn): positions, not the order
  * of records, say what a checkpoint covers.
  */
-import type { DataMsg, EndpointView, EntryKind, GroupRecord, Position } from '../core/types.js';
+import type { DataMsg, EndpointView, EntryKind, GroupRecord, Position, Restored } from '../core/types.js';
 import { CorruptLogError } from '../errors.js';
 
 /** The kind byte of each record. */
@@ -41,6 +42,8 @@ export interface ViewRecord {
   readonly kind: 'view';
   readonly network: string;
   readonly view: EndpointView;
+  /** A restart from the logs: the groups restored, each by a member of `view` (its rank). */
+  readonly restored: readonly Restored[];
 }
 
 /** An entry delivered here at `pos`. */
@@ -97,8 +100,9 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 const ENTRY_FIXED = 4 * 8 + 2;
 
 /** Encode a view record's payload. */
-export function encodeView(network: string, view: EndpointView): Uint8Array {
-  return utf8.encode(JSON.stringify({ network, epoch: view.epoch, members: view.members.map((m) => ({ id: m.id, inc: m.inc, addr: m.addr })) }));
+export function encodeView(network: string, view: EndpointView, restored: readonly Restored[] = []): Uint8Array {
+  const members = view.members.map((m) => ({ id: m.id, inc: m.inc, addr: m.addr }));
+  return utf8.encode(JSON.stringify(restored.length === 0 ? { network, epoch: view.epoch, members } : { network, epoch: view.epoch, members, restored }));
 }
 
 function str(s: string): Uint8Array {
@@ -218,7 +222,7 @@ export function decodeRecord(index: number, kind: number, payload: Uint8Array): 
   const r = new FieldReader(payload, index);
   switch (kind) {
     case RecordKind.view: {
-      let v: { network?: unknown; epoch?: unknown; members?: unknown };
+      let v: { network?: unknown; epoch?: unknown; members?: unknown; restored?: unknown };
       try {
         v = JSON.parse(fromUtf8.decode(payload)) as typeof v;
       } catch {
@@ -229,7 +233,11 @@ export function decodeRecord(index: number, kind: number, payload: Uint8Array): 
         if (typeof m.id !== 'string' || !Number.isSafeInteger(m.inc) || typeof m.addr !== 'string') throw r.bad('a view member without its fields');
         return { id: m.id, inc: m.inc as number, addr: m.addr };
       });
-      return { kind: 'view', network: v.network, view: { epoch: v.epoch as number, members } };
+      const restored = ((v.restored ?? []) as { group?: unknown; by?: unknown }[]).map((x) => {
+        if (typeof x.group !== 'string' || !Number.isSafeInteger(x.by)) throw r.bad('a restored group without its fields');
+        return { group: x.group, by: x.by as number };
+      });
+      return { kind: 'view', network: v.network, view: { epoch: v.epoch as number, members }, restored };
     }
     case RecordKind.entry: {
       const epoch = r.f64();

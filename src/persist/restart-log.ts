@@ -16,7 +16,7 @@
 import { unbundle } from '../core/bundle.js';
 import type { RestartInfo } from '../core/membership/restart.js';
 import { comparePositions, EntryKind, memberKey } from '../core/types.js';
-import type { EndpointView, MemberRef, Position } from '../core/types.js';
+import type { EndpointView, MemberRef, Position, Restored } from '../core/types.js';
 import { decodeRecord } from './records.js';
 import type { SegmentLog } from './segment-log.js';
 import type { Vote } from './votes.js';
@@ -44,26 +44,42 @@ export interface LogRestart {
   readonly groups: ReadonlyMap<string, RestoredGroup>;
 }
 
+/** A group's members as the log has it; `carried` when they are of the network before a restart (nobody joined it since). */
+interface TableGroup {
+  members: MemberRef[];
+  carried: boolean;
+}
+
 /** Read `log` (and the last `vote`) of the endpoint with id `id` (see the module comment). */
 export function readRestart(log: SegmentLog, id: string, vote: Vote | null): LogRestart {
   let network = '';
   let view: EndpointView | null = null;
   let end: Position | null = null;
-  let table = new Map<string, MemberRef[]>();
+  let table = new Map<string, TableGroup>();
   let groups = new Map<string, RestoredGroup>();
   /** A group's state before this endpoint's latest join of it (for a `restored` record). */
   const before = new Map<string, RestoredGroup>();
   const own = (m: MemberRef): boolean => m.id === id;
-  const enterView = (net: string, v: EndpointView): void => {
+  const enterView = (net: string, v: EndpointView, restored: readonly Restored[]): void => {
     if (net !== network) {
-      table = new Map();
+      if (v.epoch === 1) {
+        // A network founded afresh: nothing of the one before goes on.
+        table = new Map();
+        groups = new Map();
+      } else {
+        // A restart from the logs: the groups go on, each from the log of its restorer;
+        // until someone joins it, a group's members are those of the network before.
+        for (const g of table.values()) g.carried = true;
+        const mine = new Set(restored.filter((r) => v.members[r.by] !== undefined && own(v.members[r.by]!)).map((r) => r.group));
+        for (const g of [...groups.keys()]) if (!mine.has(g)) groups.delete(g);
+      }
       network = net;
     }
     const keys = new Set(v.members.map(memberKey));
-    for (const [g, ms] of table) {
-      const left = ms.filter((m) => keys.has(memberKey(m)));
-      if (left.length === 0) table.delete(g);
-      else table.set(g, left);
+    for (const [name, g] of table) {
+      if (g.carried) continue;
+      g.members = g.members.filter((m) => keys.has(memberKey(m)));
+      if (g.members.length === 0) table.delete(name);
     }
     if (!v.members.some(own)) groups = new Map();
     view = v;
@@ -78,28 +94,35 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
     const rec = decodeRecord(r.index, r.kind, r.payload);
     switch (rec.kind) {
       case 'view':
-        enterView(rec.network, rec.view);
+        enterView(rec.network, rec.view, rec.restored);
         break;
-      case 'base':
-        enterView(rec.network, rec.view);
-        table = new Map(rec.table.map((g) => [g.name, [...g.members]]));
+      case 'base': {
+        enterView(rec.network, rec.view, []);
+        const carried = [...table].filter(([, g]) => g.carried);
+        table = new Map(rec.table.map((g) => [g.name, { members: [...g.members], carried: false }]));
+        for (const [name, g] of carried) if (!table.has(name)) table.set(name, g);
         break;
+      }
       case 'entry': {
         const { entry, pos } = rec;
         end = pos;
         if (entry.kind === EntryKind.join) {
-          const ms = table.get(entry.group) ?? [];
-          if (!ms.some((m) => memberKey(m) === memberKey(entry.sender))) table.set(entry.group, [...ms, entry.sender]);
+          const g = table.get(entry.group);
+          if (g === undefined || g.carried) table.set(entry.group, { members: [entry.sender], carried: false });
+          // One incarnation of a member at a time: a new one replaces the one before.
+          else g.members = [...g.members.filter((m) => m.id !== entry.sender.id), entry.sender];
           if (own(entry.sender)) {
-            const g = groups.get(entry.group);
-            if (g !== undefined) before.set(entry.group, g);
+            const mine = groups.get(entry.group);
+            if (mine !== undefined) before.set(entry.group, mine);
             else before.delete(entry.group);
             groups.set(entry.group, { state: null, pos, messages: [] });
           }
         } else if (entry.kind === EntryKind.leave) {
-          const ms = (table.get(entry.group) ?? []).filter((m) => memberKey(m) !== memberKey(entry.sender));
-          if (ms.length === 0) table.delete(entry.group);
-          else table.set(entry.group, ms);
+          const g = table.get(entry.group);
+          if (g !== undefined) {
+            g.members = g.members.filter((m) => memberKey(m) !== memberKey(entry.sender));
+            if (g.members.length === 0) table.delete(entry.group);
+          }
           if (own(entry.sender)) groups.delete(entry.group);
         } else if (entry.kind === EntryKind.app) {
           for (const m of unbundle(entry.payload) ?? []) {
@@ -126,7 +149,6 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
   if (last === null || end === null) return { info: null, groups: new Map() };
   const self = (last as EndpointView).members.find(own);
   if (self === undefined) return { info: null, groups: new Map() };
-  const mine = new Map([...groups].filter(([g]) => table.get(g)?.some((m) => memberKey(m) === memberKey(self)) === true));
   // A view voted for after the last one installed, in its network (or a restart of it:
   // a founding's vote names no network yet), may have been decided (see restart.ts).
   const voted = vote !== null && vote.view.epoch > (last as EndpointView).epoch && (vote.network === network || vote.network === '');
@@ -135,8 +157,8 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
     last,
     vote: voted ? { view: vote.view, ballot: vote.ballot, founding: vote.network === '' } : null,
     end,
-    groups: [...table].map(([name, members]) => ({ name, members })),
-    restorable: [...mine.keys()],
+    groups: [...table].map(([name, g]) => ({ name, members: g.members })),
+    restorable: [...groups.keys()],
   };
-  return { info, groups: mine };
+  return { info, groups };
 }

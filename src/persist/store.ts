@@ -191,7 +191,7 @@ export class DurableStore {
           this.add(this.append(RecordKind.entry, encodeEntry(e.pos, e.entry)), e.pos, false);
           return;
         case 'installed':
-          this.add(this.append(RecordKind.view, encodeView(network(), e.view)), { epoch: e.view.epoch, gseq: 0 }, false);
+          this.add(this.append(RecordKind.view, encodeView(network(), e.view, e.restored)), { epoch: e.view.epoch, gseq: 0 }, false);
           return;
         case 'state':
           this.add(this.append(RecordKind.state, encodeState(e.group, e.pos, e.data)), e.pos, true);

@@ -39,7 +39,8 @@
  * |               | safe `bool`, payload `bytes?`                                           |
  * | Proposal      | view `EndpointView`, cut `uint`, joined `MemberRef[]`,                  |
  * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`,         |
- * |               | restored `str[]`                                                        |
+ * |               | restored `Restored[]`                                                   |
+ * | Restored      | group `str`, by `uint` (a rank in the view)                             |
  * | RestartGroup  | name `str`, members `MemberRef[]`                                       |
  * | RestartVote   | view `EndpointView`, ballot `Ballot`, founding `bool`                   |
  * | Failure       | member `MemberRef`, by `MemberRef`, cause `u8` (0 silence, 1 refused,  |
@@ -88,7 +89,7 @@
  * | 16   | `installed`   | epoch `uint`                                                           |
  * | 17   | `welcome`     | view `EndpointView`, joined `MemberRef[]`, left `MemberRef[]`,         |
  * |      |               | failed `MemberRef[]`, failures `Failure[]`, groups `GroupRecord[]`,    |
- * |      |               | groupViewIdFloor `uint`, network `str`                                 |
+ * |      |               | groupViewIdFloor `uint`, network `str`, restored `Restored[]`          |
  * | 18   | `not-member`  | epoch `uint`, to `MemberRef`                                           |
  * | 19   | `state-chunk` | group `str`, joiner `MemberRef`, pos `Position`, offset `uint`,        |
  * |      |               | total `uint`, data `bytes`                                             |
@@ -127,6 +128,7 @@ import type {
   OrderEntry,
   Position,
   Proposal,
+  Restored,
   RestartGroup,
   Failure,
   FailureCause,
@@ -508,6 +510,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       for (let i = 0; i < groups.length; i++) writeGroup(w, groups[i]!, l);
       w.varint(m.groupViewIdFloor, 'groupViewIdFloor');
       w.string(m.network, s, 'network');
+      writeRestored(w, m.restored, l);
       return;
     }
     case 'not-member':
@@ -636,6 +639,21 @@ function writeView(w: Writer, v: EndpointView, l: Readonly<WireLimits>): void {
   }
 }
 
+function writeRestored(w: Writer, rs: readonly Restored[], l: Readonly<WireLimits>): void {
+  w.count(rs.length, l.arrayLengthMax, 'restored');
+  for (const x of rs) {
+    w.string(x.group, l.stringBytesMax, 'restored group');
+    w.varint(x.by, 'restored by');
+  }
+}
+
+function readRestored(r: Reader, l: Readonly<WireLimits>): Restored[] {
+  const n = r.length('restored', l.arrayLengthMax, 2);
+  const out: Restored[] = [];
+  for (let i = 0; i < n; i++) out.push({ group: r.string('restored group', l.stringBytesMax), by: r.varint('restored by') });
+  return out;
+}
+
 function writeProposal(w: Writer, p: Proposal, l: Readonly<WireLimits>): void {
   writeView(w, p.view, l);
   w.varint(p.cut, 'cut');
@@ -643,7 +661,7 @@ function writeProposal(w: Writer, p: Proposal, l: Readonly<WireLimits>): void {
   writeMemberRefs(w, p.left, l, 'left');
   writeMemberRefs(w, p.failed, l, 'failed');
   writeFailures(w, p.failures, l);
-  writeStrings(w, p.restored, l, 'restored');
+  writeRestored(w, p.restored, l);
 }
 
 /** Causes by wire number; never renumber. */
@@ -915,6 +933,7 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
         groups: readGroups(r, l),
         groupViewIdFloor: r.varint('groupViewIdFloor'),
         network: r.string('network', s),
+        restored: readRestored(r, l),
       };
     case MessageType['not-member']:
       return {
@@ -1047,7 +1066,7 @@ function readProposal(r: Reader, l: Readonly<WireLimits>): Proposal {
     left: readMemberRefs(r, l, 'left'),
     failed: readMemberRefs(r, l, 'failed'),
     failures: readFailures(r, l),
-    restored: readStrings(r, l, 'restored'),
+    restored: readRestored(r, l),
   };
 }
 

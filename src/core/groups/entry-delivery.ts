@@ -165,9 +165,9 @@ export class EntryDelivery {
     const change = this.tableValue.join(d.group, d.sender, pos);
     const restores = this.restore.onJoin(d.group, d.sender);
     if (change !== null) this.onGroupChange(change);
+    else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
     // The restorer's application gets the group's state from its log, after the view.
     if (restores && own) this.app.emit({ type: 'restore', group: d.group });
-    else if (own) this.app.emit({ type: 'log', level: 'info', text: `already a member of ${d.group}` });
   }
 
   /** A group leave, at `pos`, with its cause; our own ends the handle. */

@@ -19,7 +19,7 @@
 import type { CoreContext } from '../context.js';
 import { majority } from '../quorum.js';
 import { comparePositions, memberKey, memberRef, sameMember } from '../types.js';
-import type { EndpointView, MemberInfo, MemberRef, Position, PromiseMsg, Proposal, RestartGroup, RestartMsg, RestartVote } from '../types.js';
+import type { EndpointView, MemberInfo, MemberRef, Position, PromiseMsg, Proposal, RestartGroup, RestartMsg, RestartVote, Restored } from '../types.js';
 
 /** What a member restarting from its log knows of the network it was in (`CoreOptions.restart`). */
 export interface RestartInfo {
@@ -44,7 +44,7 @@ export interface RestartPlan {
   readonly members: readonly MemberInfo[];
   /** The view the restart follows. */
   readonly last: EndpointView;
-  readonly restored: readonly string[];
+  readonly restored: readonly Restored[];
 }
 
 function sameView(a: EndpointView, b: EndpointView): boolean {
@@ -143,22 +143,36 @@ export class Restart {
     if (counted.length < need || !counted.some((r) => sameMember(r.from, this.ctx.self))) {
       return this.wait(`${counted.length} of the ${top.members.length} members of the view of epoch ${top.epoch} restart from it (${need} needed)`);
     }
+    const longer = (r: RestartMsg, than: RestartMsg): boolean => {
+      const c = comparePositions(r.end, than.end);
+      return c > 0 || (c === 0 && r.from.id < than.from.id);
+    };
     let longest = counted[0]!;
-    for (const r of counted) {
-      const c = comparePositions(r.end, longest.end);
-      if (c > 0 || (c === 0 && r.from.id < longest.from.id)) longest = r;
-    }
+    for (const r of counted) if (longer(r, longest)) longest = r;
+    // By id: a group may name the incarnations of a network before a restart (nobody
+    // joined it since), and an id's disk is the same across incarnations.
+    const ids = new Set(counted.map((r) => r.was.id));
     for (const g of longest.groups) {
       if (g.members.length === 0) continue;
-      const back = g.members.filter((m) => was.has(memberKey(m))).length;
+      const back = g.members.filter((m) => ids.has(m.id)).length;
       if (back < majority(g.members.length)) {
         return this.wait(`${back} of the ${g.members.length} members of group ${g.name} restart (${majority(g.members.length)} needed: a multicast acknowledged at 'majority' is on the disks of a majority of its group)`);
       }
     }
     const info = (r: RestartMsg): MemberInfo => ({ id: r.from.id, inc: r.from.inc, addr: r.addr });
     const rest = counted.filter((r) => r !== longest).sort((a, b) => (a.from.id < b.from.id ? -1 : a.from.id > b.from.id ? 1 : 0));
+    const members = [longest, ...rest];
+    // Each group by the longest log that holds it: every log is a prefix of one order.
+    const by = new Map<string, RestartMsg>();
+    for (const r of members) {
+      for (const g of r.restorable) {
+        const b = by.get(g);
+        if (b === undefined || longer(r, b)) by.set(g, r);
+      }
+    }
+    const restored = [...by].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([group, r]) => ({ group, by: members.indexOf(r) }));
     this.lastWait = '';
-    return { config: counted.map((r) => r.addr).sort(), members: [info(longest), ...rest.map(info)], last: top, restored: longest.restorable };
+    return { config: counted.map((r) => r.addr).sort(), members: members.map(info), last: top, restored };
   }
 
   private wait(why: string): null {

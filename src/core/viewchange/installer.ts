@@ -29,7 +29,7 @@ import type { MemberOrder } from '../order/member-order.js';
 import type { Progress } from '../order/progress.js';
 import type { SendWindow } from '../order/send-window.js';
 import { memberKey, sameMember } from '../types.js';
-import type { AcceptMsg, Ballot, EndpointView, Failure, InstalledMsg, MemberRef, Message, PrepareMsg, PromiseMsg, Proposal, WelcomeMsg } from '../types.js';
+import type { AcceptMsg, Ballot, EndpointView, Failure, InstalledMsg, MemberRef, Message, PrepareMsg, PromiseMsg, Proposal, Restored, WelcomeMsg } from '../types.js';
 import type { Proposer } from './proposer.js';
 
 /** The parts installing a view reads and resets. */
@@ -233,8 +233,8 @@ export class Installer {
       return welcome;
     }
     // 3. A new epoch begins.
-    if (oldEpoch === 0 && proposal.restored.length > 0) delivery.restore.begin(proposal.view.members[0]!, proposal.restored);
-    this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures, ballot);
+    if (oldEpoch === 0) delivery.restore.begin(proposal.view.members, proposal.restored);
+    this.enterView(now, proposal.view, proposal.joined, proposal.left, proposal.failed, proposal.failures, ballot, proposal.restored);
     const waiting = new Set(this.epoch.roster.keys.filter((k) => k !== this.ctx.selfKey));
     this.epoch.decision = waiting.size === 0 ? null : { oldEpoch, ballot, proposal, log: decidedLog, welcome, waiting };
     for (const c of changes) delivery.onGroupChange(c);
@@ -262,6 +262,7 @@ export class Installer {
       groups: table.snapshot(),
       groupViewIdFloor: table.viewIdFloor,
       network: this.life.network,
+      restored: proposal.restored,
     };
   }
 
@@ -294,8 +295,10 @@ export class Installer {
     if (phase !== 'joining' && phase !== 'bootstrapping') return;
     if (!msg.view.members.some((m) => sameMember(m, this.ctx.self))) return;
     this.parts.delivery.adopt(GroupTable.from(msg.groups, msg.groupViewIdFloor));
+    // A founder of a restart from the logs that learns the decision from its welcome.
+    this.parts.delivery.restore.begin(msg.view.members, msg.restored);
     this.life.network = msg.network;
-    this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures, null);
+    this.enterView(now, msg.view, msg.joined, msg.left, msg.failed, msg.failures, null, msg.restored);
     this.sayInstalled(msg.from, null);
   }
 
@@ -308,6 +311,7 @@ export class Installer {
     failed: readonly MemberRef[],
     failures: readonly Failure[],
     ballot: Ballot | null,
+    restored: readonly Restored[],
   ): void {
     assert(new Set(view.members.map((m) => m.id)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an id twice`);
     assert(new Set(view.members.map((m) => m.addr)).size === view.members.length, `invariant: the view of epoch ${view.epoch} holds an address twice`);
@@ -323,7 +327,7 @@ export class Installer {
     p.bootstrap.onMember();
     p.admission.enter(now, roster, this.life.isCoordinator());
     p.membership.enter(now);
-    this.ctx.out.emit({ type: 'installed', view, joined, left, failed, failures });
+    this.ctx.out.emit({ type: 'installed', view, joined, left, failed, failures, restored });
     if (p.membership.leaving) p.membership.requestLeave(now);
   }
 }
