@@ -295,7 +295,9 @@ export class Endpoint {
         this.input.inView();
       },
       excluded: () => {
-        this.core = this.incarnations.afterExclusion(this.core, this.delivery, (line, level) => this.log(line, level));
+        // A durable endpoint's next incarnation knows what its log says (restart.ts).
+        const restart = this.durable?.reread(this.id).info ?? undefined;
+        this.core = this.incarnations.afterExclusion(this.core, this.delivery, (line, level) => this.log(line, level), restart);
         // The new core's first output is sent by the drive() that called us.
       },
       close: (reason) => this.close(reason),
@@ -377,6 +379,16 @@ export class Endpoint {
   /** @internal The clock this endpoint runs on (for the group handles' timers). */
   get clock(): Clock {
     return this.world.clock;
+  }
+
+  /**
+   * Durable groups, after a restart from the logs: the groups whose state this
+   * endpoint's log restores, until its application joins each of them. Every other
+   * member's join of such a group waits for that join (the state is in this log only),
+   * so an application that restarts joins these groups, even one it was leaving.
+   */
+  get restoring(): readonly string[] {
+    return this.core.restoring;
   }
 
   /** This endpoint's current incarnation (changes when it rejoins after exclusion). */

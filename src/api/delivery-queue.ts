@@ -138,7 +138,7 @@ export class DeliveryQueue {
   }
 
   /** A message delivered by the protocol; `localId` when it is this endpoint's own. */
-  onMessage(group: string, sender: MemberRef, data: Uint8Array, safe: boolean, localId: number | null): void {
+  onMessage(group: string, sender: MemberRef, data: Uint8Array, safe: boolean, localId: number | null, restored = false): void {
     const g = this.groups.get(group);
     if (g === undefined || g.left) {
       if (localId !== null) this.jobs.push({ kind: 'resolve', localId });
@@ -146,7 +146,7 @@ export class DeliveryQueue {
     }
     g.counters.delivered++;
     g.counters.deliveredBytes += data.length;
-    const event: GroupEvent = { type: 'message', sender: sender.id, senderInc: sender.inc, data, safe };
+    const event: GroupEvent = restored ? { type: 'message', sender: sender.id, senderInc: sender.inc, data, safe, restored } : { type: 'message', sender: sender.id, senderInc: sender.inc, data, safe };
     this.queueEvent(group, g, event, localId);
   }
 

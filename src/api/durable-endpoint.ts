@@ -13,6 +13,7 @@ import type { LogLevel } from '../log.js';
 import type { Clock } from '../runtime.js';
 import { DurableStore } from '../persist/store.js';
 import type { SegmentLog } from '../persist/segment-log.js';
+import { readRestart } from '../persist/restart-log.js';
 import type { LogRestart, RestoredGroup } from '../persist/restart-log.js';
 import type { Vote, VoteFile } from '../persist/votes.js';
 import type { DeliveryQueue } from './delivery-queue.js';
@@ -43,7 +44,8 @@ export class DurableEndpoint {
 
   private readonly votes: VoteFile;
   /** What the log holds of each group this endpoint was in, until restored (after a restart from the logs). */
-  private readonly restored: Map<string, RestoredGroup>;
+  private restored: Map<string, RestoredGroup>;
+  private readonly log: SegmentLog;
 
   constructor(
     persist: { readonly log: SegmentLog; readonly votes: VoteFile; readonly checkpointBytes: number },
@@ -51,6 +53,7 @@ export class DurableEndpoint {
     private readonly host: DurableEndpointHost,
   ) {
     const { log, checkpointBytes } = persist;
+    this.log = log;
     this.votes = persist.votes;
     this.restored = new Map(restart.groups);
     this.store = new DurableStore(log, { durable: (pos) => this.durable(pos), failed: (err) => this.failed(err) }, { checkpointBytes });
@@ -61,6 +64,17 @@ export class DurableEndpoint {
       fail: (pos) => store.failCheckpoint(pos),
     };
     this.logRecovery(log, restart);
+  }
+
+  /**
+   * What the log says now, for the next incarnation of an endpoint excluded from its
+   * view: it restarts the network from the logs with the others if that network is
+   * gone for good (a majority of its view restarted), and joins it if not.
+   */
+  reread(id: string): LogRestart {
+    const restart = readRestart(this.log, id, this.votes.read());
+    this.restored = new Map(restart.groups);
+    return restart;
   }
 
   /** Keep the acceptor's vote on disk, before its answer leaves; false when the disk failed (the endpoint closes). */
@@ -91,7 +105,7 @@ export class DurableEndpoint {
     }
     const handle = h.groups.get(group);
     if (g.state !== null) h.delivery.queueEvent(group, handle, { type: 'state', data: g.state }, null);
-    for (const m of g.messages) h.delivery.onMessage(group, m.sender, m.data, m.safe, null);
+    for (const m of g.messages) h.delivery.onMessage(group, m.sender, m.data, m.safe, null, true);
     const from = g.state === null ? 'its start' : `a state of ${g.state.length} bytes`;
     h.log(`restored group ${group} from the log: ${from}, then ${g.messages.length} messages`, 'info');
   }

@@ -77,14 +77,14 @@ export class Incarnations {
    * incarnation, started, its first entries the joins of the groups it was in. Its
    * first output is for the caller to send.
    */
-  afterExclusion(old: EndpointCore, delivery: DeliveryQueue, log: (line: string, level: LogLevel) => void): EndpointCore {
+  afterExclusion(old: EndpointCore, delivery: DeliveryQueue, log: (line: string, level: LogLevel) => void, restart?: RestartInfo): EndpointCore {
     const now = (): number => this.spec.world.clock.now();
     log(`excluded from the network; rejoining as a new incarnation`, 'warn');
     const err = new ClosedError(`endpoint ${this.spec.id} was excluded from the view`, ErrorCode.excluded);
     const rejoin = delivery.onExcluded(err, this.spec.rejoin);
     const lastView = old.currentView;
     this.rejoins += 1;
-    const core = this.build(this.draw(), { lastView, firstLocalId: old.nextLocalIdValue });
+    const core = this.build(this.draw(), { lastView, firstLocalId: old.nextLocalIdValue }, restart);
     core.start(now());
     // Its first entries: the joins of the groups it was in, ahead of any new multicast.
     for (const g of rejoin) core.submit(now(), EntryKind.join, g.name, new Uint8Array(0), false);

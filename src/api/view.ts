@@ -118,6 +118,9 @@ export type GroupEvent =
        * once, right after its first view. A member that starts the group — nobody in it
        * holds a state, because it is new, or everyone who had one is gone — gets no
        * `state` event: its first view is followed directly by the group's messages.
+       * After a restart from the logs (durable groups), the member that restores the
+       * group gets the last state its log holds here, then the messages its log holds
+       * after it (marked `restored`).
        */
       readonly type: 'state';
       /** What an existing member's `checkpoint()` returned at the join point (empty when it has no `checkpoint`). */
@@ -139,6 +142,13 @@ export type GroupEvent =
       readonly data: Uint8Array;
       /** Whether it was sent with `{ safe: true }` (held by every member before delivery). */
       readonly safe: boolean;
+      /**
+       * Durable groups, after a restart from the logs: a message of the group's history
+       * before the restart, replayed from this member's log as part of the state it
+       * restores (after its `state`, before any message of the restarted network).
+       * Apply it as any other; it is not delivered anew. Absent otherwise.
+       */
+      readonly restored?: true;
     }
   | {
       /**

@@ -164,7 +164,6 @@ export class EndpointCore {
       install: (now, ballot, proposal) => life.installing(() => this.installer.install(now, ballot, proposal)),
       finishStop: (now) => life.finishStop(now),
       watchIsolation: (now) => detector.watchIsolation(now, life.epoch.roster.keys, life.epoch.quorumSize()),
-      restoring: () => delivery.restore.blocking,
     }));
     const membership = (this.membership = new Membership(ctx, { life, app: this.app, detector, bootstrap, replies, admission, order }, {
       lastInstall: () => proposer.lastInstall,
@@ -201,6 +200,11 @@ export class EndpointCore {
   /** The installed endpoint view (epoch 0 before the first install). */
   get currentView(): EndpointView {
     return this.life.epoch.roster.view;
+  }
+
+  /** After a restart from the logs: the groups this member restores, until it joins each of them. */
+  get restoring(): readonly string[] {
+    return this.delivery.restore.restoredBy(this.self);
   }
 
   /** A group's state this member joined for is awaited (its later events wait for it). */

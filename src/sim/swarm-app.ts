@@ -184,6 +184,15 @@ export class SwarmApps {
         const sender = `${e.sender}#${e.senderInc}`;
         app.digest = digestStep(app.digest, e.sender, data);
         app.count += 1;
+        if (e.restored === true) {
+          // Replayed from the log after a restart: part of the state this member
+          // restores, not a delivery of the restarted network. The history holds the
+          // restored state, as the last replayed message leaves it.
+          const last = rec.events[rec.events.length - 1];
+          if (last !== undefined && last.type === 'state' && last.group === name) rec.events[rec.events.length - 1] = { ...last, digest: app.digest, count: app.count };
+          else rec.events.push({ type: 'state', group: name, digest: app.digest, count: app.count, time });
+          return;
+        }
         this.delivered += 1;
         if (sender === rec.member) {
           app.outstanding.delete(msgId);

@@ -12,6 +12,7 @@ import { unbundle } from '../core/bundle.js';
 import { decodeRecord, RecordKind } from '../persist/records.js';
 import { SegmentLog } from '../persist/segment-log.js';
 import { SimDisk } from '../persist/sim-disk.js';
+import { MemoryVoteFile } from '../persist/votes.js';
 import { SeededRng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -41,6 +42,8 @@ function logHolds(disk: SimDisk, text: string): boolean {
 /** The disks of one durable swarm run (see the module comment). */
 export class SwarmDisks {
   private readonly disks = new Map<string, SimDisk>();
+  /** Each address's vote file: on disk before it is answered, so a crash keeps it. */
+  private readonly votes = new Map<string, MemoryVoteFile>();
   /** What the checks found. */
   readonly report: DurabilityReport = { checked: 0, problems: [] };
 
@@ -55,7 +58,7 @@ export class SwarmDisks {
    * read it (truncation itself is tested apart).
    * @internal
    */
-  persistOf(id: string): { log: SegmentLog; checkpointBytes: number } {
+  persistOf(id: string): { log: SegmentLog; checkpointBytes: number; votes: MemoryVoteFile } {
     let disk = this.disks.get(id);
     if (disk === undefined) {
       const rng = this.rng.fork();
@@ -63,7 +66,12 @@ export class SwarmDisks {
       disk = new SimDisk(rng, { defer: (done) => void this.scheduler.after(0.1 + rng.below(40) / 10, done) });
       this.disks.set(id, disk);
     }
-    return { log: SegmentLog.openNow(disk.handle()), checkpointBytes: 32_768 };
+    let votes = this.votes.get(id);
+    if (votes === undefined) {
+      votes = new MemoryVoteFile();
+      this.votes.set(id, votes);
+    }
+    return { log: SegmentLog.openNow(disk.handle()), checkpointBytes: 32_768, votes };
   }
 
   /** @internal The process at `id` died: a power cut for its disk (what was not synced may be lost or torn). */

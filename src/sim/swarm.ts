@@ -177,6 +177,7 @@ async function settle(c: SwarmCluster, healedAt: number, livenessMaxMs: number):
   let deliveredBefore = c.delivered;
   let progressAt = c.sim.now;
   for (;;) {
+    c.adoptRestores();
     const reason = c.convergence();
     if (reason === null) {
       convergedSince ??= c.sim.now;

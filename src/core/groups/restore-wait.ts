@@ -6,10 +6,12 @@
  * holds the group), and reaches the group only through that member's application,
  * when it joins the group again. Until that join is delivered, another member joining
  * would create the group empty, and the state would be lost for good; so every other
- * member's join of such a group waits (and what it queued after it, FIFO), and the
- * coordinator admits no new member. After the join, the others join as usual and get
- * the state by transfer from the restorer. The same entries at the same positions
- * clear the wait at every member alike.
+ * member's join of such a group waits (and what it queued after it, FIFO); a member
+ * admitted meanwhile learns which groups wait from its welcome. After the restorer's
+ * join, the others join as usual and get the state by transfer from it. The same
+ * entries at the same positions clear the wait at every member alike. A restorer that
+ * leaves first takes the group's state with it: the group waits for the next restart
+ * from the logs (said once, in the log).
  */
 import { memberKey } from '../types.js';
 import type { MemberInfo, MemberRef, Restored } from '../types.js';
@@ -20,22 +22,30 @@ export class RestoreWait {
   private readonly pending = new Map<string, string>();
   private readonly lostLogged = new Set<string>();
 
-  /** A restart was installed: each of `restored` awaits its restorer, a member of `members`. */
+  /**
+   * A restart was installed (or a welcome names the groups that still wait): each of
+   * `restored` awaits its restorer, a member of `members` — or nobody, when its rank is
+   * beyond them (the restorer left).
+   */
   begin(members: readonly MemberInfo[], restored: readonly Restored[]): void {
     for (const r of restored) {
       const by = members[r.by];
-      if (by !== undefined) this.pending.set(r.group, memberKey(by));
+      this.pending.set(r.group, by === undefined ? '' : memberKey(by));
     }
   }
 
-  /** Whether any group still awaits its restorer (the coordinator admits nobody then). */
-  get blocking(): boolean {
-    return this.pending.size > 0;
+  /** The groups still waiting, as a welcome to the view of `members` tells them. */
+  told(members: readonly MemberInfo[]): Restored[] {
+    return [...this.pending].map(([group, key]) => {
+      const i = members.findIndex((m) => memberKey(m) === key);
+      return { group, by: i < 0 ? members.length : i };
+    });
   }
 
-  /** The groups still awaiting their restorer. */
-  get groups(): readonly string[] {
-    return [...this.pending.keys()];
+  /** The groups still awaiting `member` as their restorer. */
+  restoredBy(member: MemberRef): string[] {
+    const k = memberKey(member);
+    return [...this.pending].filter(([, by]) => by === k).map(([g]) => g);
   }
 
   /** Whether `self`'s join of `group` must wait for the restorer's. */

@@ -141,7 +141,8 @@ export class Restart {
     }
     const need = majority(top.members.length);
     if (counted.length < need || !counted.some((r) => sameMember(r.from, this.ctx.self))) {
-      return this.wait(`${counted.length} of the ${top.members.length} members of the view of epoch ${top.epoch} restart from it (${need} needed)`);
+      const away = top.members.filter((m) => !counted.some((r) => sameMember(r.was, m))).map((m) => m.id);
+      return this.wait(`${counted.length} of the ${top.members.length} members of the view of epoch ${top.epoch} restart from it, ${need} needed: waiting for ${away.join(', ')}`);
     }
     const longer = (r: RestartMsg, than: RestartMsg): boolean => {
       const c = comparePositions(r.end, than.end);
@@ -156,7 +157,8 @@ export class Restart {
       if (g.members.length === 0) continue;
       const back = g.members.filter((m) => ids.has(m.id)).length;
       if (back < majority(g.members.length)) {
-        return this.wait(`${back} of the ${g.members.length} members of group ${g.name} restart (${majority(g.members.length)} needed: a multicast acknowledged at 'majority' is on the disks of a majority of its group)`);
+        const away = g.members.filter((m) => !ids.has(m.id)).map((m) => m.id);
+        return this.wait(`${back} of the ${g.members.length} members of group ${g.name} restart, ${majority(g.members.length)} needed (a multicast acknowledged at 'majority' is on the disks of a majority of its group): waiting for ${away.join(', ')}`);
       }
     }
     const info = (r: RestartMsg): MemberInfo => ({ id: r.from.id, inc: r.from.inc, addr: r.addr });

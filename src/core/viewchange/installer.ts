@@ -262,7 +262,8 @@ export class Installer {
       groups: table.snapshot(),
       groupViewIdFloor: table.viewIdFloor,
       network: this.life.network,
-      restored: proposal.restored,
+      // A restart's groups (at the restart), or those that still await their restorer.
+      restored: proposal.restored.length > 0 ? proposal.restored : this.parts.delivery.restore.told(proposal.view.members),
     };
   }
 

@@ -77,8 +77,6 @@ export interface ProposerHost {
   finishStop(now: number): void;
   /** Whether this member is isolated, looked at again (it may just have learnt it is cut off). */
   watchIsolation(now: number): void;
-  /** After a restart from the logs, while groups await their restorer: no joiner is admitted. */
-  restoring(): boolean;
 }
 
 /** The parts the proposer reads. */
@@ -213,7 +211,7 @@ export class Proposer {
       if (wedgedFor > this.cfg.flushTimeoutMs * 3 && quietFor > this.cfg.flushTimeoutMs * (3 + this.turnOf())) this.startProposal(now);
       return;
     }
-    const joinsDue = this.admission.joinsDue(now) && !this.host.restoring();
+    const joinsDue = this.admission.joinsDue(now);
     const suspected = this.host.epoch().roster.view.members.some((m) => this.detector.isSuspected(memberKey(m))) || this.progress.laggards.size > 0;
     const leaves = this.admission.leaves.size > 0;
     const stuck = wedgedFor > this.cfg.flushTimeoutMs;
@@ -250,7 +248,7 @@ export class Proposer {
       lastSentAt: now,
     };
     this.state = p;
-    this.log(plan !== null ? `propose the restart of epoch ${plan.last.epoch} from the logs with ballot ${round}/${this.selfKey}: ${plan.members.map(memberKey).join(' ')}` : `propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
+    this.log(plan !== null ? `propose the restart of epoch ${plan.last.epoch} from the logs with ballot ${round}/${this.selfKey}: ${plan.members.map(memberKey).join(' ')}${plan.restored.map((r) => `; ${r.group} restored by ${plan.members[r.by]?.id}`).join('')}` : `propose epoch ${p.epoch + 1} with ballot ${round}/${this.selfKey}`, 'info');
     this.sendPrepare(now, p, false);
   }
 
@@ -348,7 +346,7 @@ export class Proposer {
         {
           epoch: p.epoch,
           members: this.host.epoch().roster.view.members,
-          joiners: this.host.restoring() ? [] : this.admission.joiners(),
+          joiners: this.admission.joiners(),
           leaving: this.admission.leaves,
           promises: p.promises,
           removed: (k) => this.progress.laggards.has(k) || this.detector.saysSo(k),
