@@ -137,7 +137,6 @@ export class CoreOutput {
       case 'state-lost':
         return delivery.push({ kind: 'state-lost', group: e.group });
       case 'restore':
-        this.host.store?.onEvent(e, this.network);
         return this.host.restore(e.group);
       case 'vote':
         return;

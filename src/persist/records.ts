@@ -23,9 +23,6 @@
  *   `checkpoint()`) after every entry up to the round's position;
  * - `round` (kind 6): base index f64: every group's checkpoint of the round that began
  *   at that `base` record is in the log. Segments wholly before the base may go.
- * - `restored` (kind 7): group str: after a restart from the logs, this endpoint's
- *   application got the group's state from this log (the state and messages before its
- *   join in the restarted network go on, instead of starting afresh at that join).
  *
  * Entries delivered after a round's position may come before its checkpoint records in
  * the log (the application takes the checkpoint in its turn): positions, not the order
@@ -35,7 +32,7 @@ import type { DataMsg, EndpointView, EntryKind, GroupRecord, Position, Restored 
 import { CorruptLogError } from '../errors.js';
 
 /** The kind byte of each record. */
-export const RecordKind = { view: 1, entry: 2, state: 3, base: 4, checkpoint: 5, round: 6, restored: 7 } as const;
+export const RecordKind = { view: 1, entry: 2, state: 3, base: 4, checkpoint: 5, round: 6 } as const;
 
 /** A view installed here, and the network it belongs to. */
 export interface ViewRecord {
@@ -85,13 +82,7 @@ export interface RoundRecord {
   readonly base: number;
 }
 
-/** After a restart from the logs, `group`'s state came from this log (see the module comment). */
-export interface RestoredRecord {
-  readonly kind: 'restored';
-  readonly group: string;
-}
-
-export type StoreRecord = ViewRecord | EntryRecord | StateRecord | BaseRecord | CheckpointRecord | RoundRecord | RestoredRecord;
+export type StoreRecord = ViewRecord | EntryRecord | StateRecord | BaseRecord | CheckpointRecord | RoundRecord;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -138,15 +129,6 @@ export function encodeEntry(pos: Position, d: DataMsg): Uint8Array {
 export function encodeBase(network: string, view: EndpointView, table: readonly GroupRecord[], floor: number, pos: Position): Uint8Array {
   const members = view.members.map((m) => ({ id: m.id, inc: m.inc, addr: m.addr }));
   return utf8.encode(JSON.stringify({ network, epoch: view.epoch, members, table, floor, pos }));
-}
-
-/** Encode a restored record's payload. */
-export function encodeRestored(group: string): Uint8Array {
-  const g = str(group);
-  const out = new Uint8Array(2 + g.length);
-  new DataView(out.buffer).setUint16(0, g.length, true);
-  out.set(g, 2);
-  return out;
 }
 
 /** Encode a round record's payload. */
@@ -273,8 +255,6 @@ export function decodeRecord(index: number, kind: number, payload: Uint8Array): 
     }
     case RecordKind.round:
       return { kind: 'round', base: r.f64() };
-    case RecordKind.restored:
-      return { kind: 'restored', group: r.str() };
     default:
       throw r.bad(`unknown record kind ${kind}`);
   }

@@ -10,8 +10,9 @@
  * new network starts it empty). A group of this endpoint's begins at its own join: it
  * then holds nothing (the group was new), until a received state replaces that; a
  * checkpoint replaces it too; the group's messages after that position follow. Its own
- * leave, or a view without it, ends the group. After a restart, the restorer's join
- * goes on from what the log held before it (a `restored` record says so).
+ * leave, or a view without it, ends the group. A restart's view record says which
+ * groups this endpoint restores: its next join of each goes on from what the log held
+ * before (as the restart's members do, see `RestoreWait`); its other groups end there.
  */
 import { unbundle } from '../core/bundle.js';
 import type { RestartInfo } from '../core/membership/restart.js';
@@ -57,8 +58,8 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
   let end: Position | null = null;
   let table = new Map<string, TableGroup>();
   let groups = new Map<string, RestoredGroup>();
-  /** A group's state before this endpoint's latest join of it (for a `restored` record). */
-  const before = new Map<string, RestoredGroup>();
+  /** The groups this endpoint restores, until its join of each (their state goes on through it). */
+  const restoring = new Set<string>();
   const own = (m: MemberRef): boolean => m.id === id;
   const enterView = (net: string, v: EndpointView, restored: readonly Restored[]): void => {
     if (net !== network) {
@@ -70,8 +71,9 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
         // A restart from the logs: the groups go on, each from the log of its restorer;
         // until someone joins it, a group's members are those of the network before.
         for (const g of table.values()) g.carried = true;
-        const mine = new Set(restored.filter((r) => v.members[r.by] !== undefined && own(v.members[r.by]!)).map((r) => r.group));
-        for (const g of [...groups.keys()]) if (!mine.has(g)) groups.delete(g);
+        restoring.clear();
+        for (const r of restored) if (v.members[r.by] !== undefined && own(v.members[r.by]!)) restoring.add(r.group);
+        for (const g of [...groups.keys()]) if (!restoring.has(g)) groups.delete(g);
       }
       network = net;
     }
@@ -111,12 +113,9 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
           if (g === undefined || g.carried) table.set(entry.group, { members: [entry.sender], carried: false });
           // One incarnation of a member at a time: a new one replaces the one before.
           else g.members = [...g.members.filter((m) => m.id !== entry.sender.id), entry.sender];
-          if (own(entry.sender)) {
-            const mine = groups.get(entry.group);
-            if (mine !== undefined) before.set(entry.group, mine);
-            else before.delete(entry.group);
-            groups.set(entry.group, { state: null, pos, messages: [] });
-          }
+          // Our join: the group starts here, empty until a state comes — unless we
+          // restore it, and it goes on from what the log held.
+          if (own(entry.sender) && !restoring.delete(entry.group)) groups.set(entry.group, { state: null, pos, messages: [] });
         } else if (entry.kind === EntryKind.leave) {
           const g = table.get(entry.group);
           if (g !== undefined) {
@@ -135,12 +134,6 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
       case 'checkpoint':
         restate(rec.group, rec.pos, rec.data);
         break;
-      case 'restored': {
-        const g = before.get(rec.group);
-        const now = groups.get(rec.group);
-        if (g !== undefined && now !== undefined) groups.set(rec.group, { state: g.state, pos: g.pos, messages: [...g.messages, ...now.messages] });
-        break;
-      }
       case 'round':
         break;
     }

@@ -24,7 +24,7 @@ import type { CoreEvent } from '../core/outbox.js';
 import { comparePositions, positionBefore } from '../core/types.js';
 import type { Position } from '../core/types.js';
 import type { EndpointView, GroupRecord } from '../core/types.js';
-import { RecordKind, encodeBase, encodeEntry, encodeRestored, encodeRound, encodeState, encodeView } from './records.js';
+import { RecordKind, encodeBase, encodeEntry, encodeRound, encodeState, encodeView } from './records.js';
 import type { SegmentLog } from './segment-log.js';
 
 /** What the store tells its endpoint. */
@@ -195,10 +195,6 @@ export class DurableStore {
           return;
         case 'state':
           this.add(this.append(RecordKind.state, encodeState(e.group, e.pos, e.data)), e.pos, true);
-          return;
-        case 'restore':
-          // Flushed with the join it follows (the same step appended both).
-          this.append(RecordKind.restored, encodeRestored(e.group));
           return;
         default:
           return;
