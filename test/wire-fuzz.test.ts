@@ -338,7 +338,7 @@ const restart: fc.Arbitrary<RestartMsg> = rec({
   last: view,
   vote: fc.option(rec({ view, ballot, founding: fc.boolean() }), { nil: null }),
   end: position,
-  groups: list(rec({ name: str, members: list(memberRef) })),
+  groups: list(rec({ name: str, members: list(memberRef), carried: fc.boolean() })),
   restorable: list(str),
 });
 const stateChunk: fc.Arbitrary<StateChunkMsg> = rec({

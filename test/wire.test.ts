@@ -185,7 +185,7 @@ const samples: Message[] = [
     last: view,
     vote: { view: { epoch: 8, members: [] }, ballot, founding: true },
     end: { epoch: 7, gseq: MAX },
-    groups: [{ name: 'atc/sector-1', members: [a, b] }, { name: '', members: [] }],
+    groups: [{ name: 'atc/sector-1', members: [a, b], carried: false }, { name: '', members: [], carried: true }],
     restorable: ['atc/sector-1'],
   },
   { t: 'restart', from: a, addr: '', was: a, last: { epoch: 1, members: [] }, vote: null, end: { epoch: 0, gseq: 0 }, groups: [], restorable: [] },

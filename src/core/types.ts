@@ -454,6 +454,12 @@ export interface RestartVote {
 export interface RestartGroup {
   readonly name: string;
   readonly members: readonly MemberRef[];
+  /**
+   * Its members are those before an earlier restart from the logs: nobody joined it
+   * since, and it awaits the member of that restart that restores it (whose log holds
+   * all of it).
+   */
+  readonly carried: boolean;
 }
 
 /**

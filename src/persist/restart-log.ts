@@ -150,7 +150,7 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
     last,
     vote: voted ? { view: vote.view, ballot: vote.ballot, founding: vote.network === '' } : null,
     end,
-    groups: [...table].map(([name, g]) => ({ name, members: g.members })),
+    groups: [...table].map(([name, g]) => ({ name, members: g.members, carried: g.carried })),
     restorable: [...groups.keys()],
   };
   return { info, groups };

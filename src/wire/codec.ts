@@ -41,7 +41,7 @@
  * |               | left `MemberRef[]`, failed `MemberRef[]`, failures `Failure[]`,         |
  * |               | restored `Restored[]`                                                   |
  * | Restored      | group `str`, by `uint` (a rank in the view)                             |
- * | RestartGroup  | name `str`, members `MemberRef[]`                                       |
+ * | RestartGroup  | name `str`, members `MemberRef[]`, carried `bool`                       |
  * | RestartVote   | view `EndpointView`, ballot `Ballot`, founding `bool`                   |
  * | Failure       | member `MemberRef`, by `MemberRef`, cause `u8` (0 silence, 1 refused,  |
  * |               | 2 unresponsive, 3 laggard, 4 replaced, 5 isolated, 6 slow-consumer),    |
@@ -578,6 +578,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       for (const g of m.groups) {
         w.string(g.name, s, 'group');
         writeMemberRefs(w, g.members, l, 'group members');
+        w.bool(g.carried);
       }
       writeStrings(w, m.restorable, l, 'restorable');
       return;
@@ -981,9 +982,9 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
       const last = readView(r, l);
       const vote = r.present('vote presence') ? { view: readView(r, l), ballot: readBallot(r, s), founding: r.bool('founding') } : null;
       const end = readPosition(r);
-      const n = r.length('restart groups', l.arrayLengthMax, 2);
+      const n = r.length('restart groups', l.arrayLengthMax, 3);
       const groups: RestartGroup[] = [];
-      for (let i = 0; i < n; i++) groups.push({ name: r.string('group', s), members: readMemberRefs(r, l, 'group members') });
+      for (let i = 0; i < n; i++) groups.push({ name: r.string('group', s), members: readMemberRefs(r, l, 'group members'), carried: r.bool('carried') });
       return { t: 'restart', from, addr, was, last, vote, end, groups, restorable: readStrings(r, l, 'restorable') };
     }
     default:

@@ -155,6 +155,8 @@ export class Restart {
     const ids = new Set(counted.map((r) => r.was.id));
     for (const g of longest.groups) {
       if (g.members.length === 0) continue;
+      // A group awaiting the restorer of an earlier restart: its log holds all of it.
+      if (g.carried && counted.some((r) => r.restorable.includes(g.name))) continue;
       const back = g.members.filter((m) => ids.has(m.id)).length;
       if (back < majority(g.members.length)) {
         const away = g.members.filter((m) => !ids.has(m.id)).map((m) => m.id);
