@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { unbundle } from '../src/core/bundle.js';
 import { NodeDisk } from '../src/persist/node-disk.js';
@@ -121,4 +122,60 @@ test('a torn last write is cut off at start and said so; a damaged record before
   const err = corrupt.stderr.join('');
   assert.match(err, /ERR_CORRUPT|corrupt log/);
   assert.match(err, new RegExp(`${segments(dataDir)[0]!.replace('.', '\\.')} at byte 24`));
+});
+
+/** A durable member process of test/durable-child.ts (its own application: a list of messages). */
+function child(id: string, port: number, seeds: readonly number[], dir: string, dataDir: string): MemberProc {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'durable-child.js');
+  const m = new MemberProc(id, port, seeds, dir, [], [script, id, String(port), seeds.join(','), dataDir]);
+  procs.push(m);
+  return m;
+}
+
+/** The list `m`'s application holds now (asked for, and printed by the child). */
+async function itemsOf(m: MemberProc): Promise<string[]> {
+  const from = m.lines.length;
+  m.send('items');
+  const l = await m.waitFor((x) => x.event === 'items', 20_000, 'its items', from);
+  return l.items as string[];
+}
+
+test('restart from the logs: three durable processes SIGKILLed at once; two restart with every message acknowledged at majority, the third catches up', async () => {
+  const dir = tempDir('cohort-durable-restart-');
+  const ports = await freePorts(3);
+  const ids = ['r1', 'r2', 'r3'];
+  const data = ids.map((id) => join(dir, `${id}.data`));
+  const start = (i: number): MemberProc => child(ids[i]!, ports[i]!, ports.filter((_, j) => j !== i), dir, data[i]!);
+  const first = [start(0), start(1), start(2)];
+  await Promise.all(first.map((m) => m.waitFor((l) => l.event === 'joined', 30_000, 'its join')));
+  await Promise.all(first.map((m) => m.waitFor((l) => l.event === 'view' && (l.members as unknown[]).length === 3, 30_000, 'the group of three')));
+  // Lines from all three, and the kill while later ones are still in flight.
+  for (let i = 0; i < 60; i++) first[i % 3]!.send(`m${i}`);
+  await first[0]!.waitFor((l) => l.event === 'acked' && l.data === 'm57', 30_000, 'its multicast m57 acknowledged');
+  for (let i = 60; i < 90; i++) first[i % 3]!.send(`m${i}`);
+  for (const m of first) m.signal('SIGKILL');
+  await Promise.all(first.map((m) => m.wait(10_000)));
+  const acked = new Set(first.flatMap((m) => m.lines.filter((l) => l.event === 'acked').map((l) => l.data as string)));
+  assert.ok(acked.size >= 20, `only ${acked.size} acknowledged before the kill`);
+
+  // Two restart: a majority of the last view, so the network restarts from the logs.
+  const [a, b] = [start(0), start(1)];
+  await Promise.all([a, b].map((m) => m.waitFor((l) => l.event === 'joined', 60_000, 'its join after the restart')));
+  const [la, lb] = [await itemsOf(a), await itemsOf(b)];
+  assert.deepEqual(la, lb, 'the two restarted members hold the same state');
+  assert.deepEqual([...acked].filter((x) => !la.includes(x)), [], 'every message acknowledged at majority is in the restored state');
+  assert.equal(new Set(la).size, la.length, 'no message twice');
+  const restorer = [a, b].find((m) => m.lines.some((l) => l.event === 'message' && l.restored === true) || m.lines.some((l) => l.event === 'state'));
+  assert.ok(restorer !== undefined, 'one of them restored the group from its log, the other got it by transfer');
+  a.send('after');
+  await Promise.all([a, b].map((m) => m.waitFor((l) => l.event === 'message' && l.data === 'after', 20_000, 'the first message after the restart')));
+
+  // The third restarts: the network runs, so it joins it and catches up by transfer.
+  const c = start(2);
+  await c.waitFor((l) => l.event === 'joined', 60_000, 'the third one joined');
+  const [la2, lc] = [await itemsOf(a), await itemsOf(c)];
+  assert.deepEqual(lc, la2, 'the third holds the same state as the others');
+  assert.equal(lc.at(-1), 'after');
+  for (const m of [a, b, c]) m.proc.stdin!.end();
+  for (const m of [a, b, c]) assert.equal(await m.wait(20_000), 0, `${m.id} exits 0`);
 });

@@ -27,12 +27,13 @@ export class MemberProc {
   private readonly exited: Promise<number | null>;
   private waiters: { pred: (l: Line) => boolean; from: number; resolve: (l: Line) => void }[] = [];
 
-  constructor(id: string, port: number, seeds: readonly number[], dir: string, extra: readonly string[] = []) {
+  /** @param command - the script and its arguments, instead of `cohort member` with these (a test's own child). */
+  constructor(id: string, port: number, seeds: readonly number[], dir: string, extra: readonly string[] = [], command?: readonly string[]) {
     this.id = id;
     this.port = port;
     this.file = join(dir, `${id}.jsonl`);
-    const args = [cohortBin, 'member', '--id', id, '--listen', `127.0.0.1:${port}`, '--group', 'atc/sector-xyz', ...extra];
-    if (seeds.length > 0) args.push('--seeds', seeds.map((p) => `127.0.0.1:${p}`).join(','));
+    const args = command !== undefined ? [...command] : [cohortBin, 'member', '--id', id, '--listen', `127.0.0.1:${port}`, '--group', 'atc/sector-xyz', ...extra];
+    if (command === undefined && seeds.length > 0) args.push('--seeds', seeds.map((p) => `127.0.0.1:${p}`).join(','));
     this.proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out = createWriteStream(this.file);
     onLines(this.proc.stdout!, out, (text) => {

@@ -30,6 +30,7 @@ interface Line {
   readonly data?: unknown;
   readonly count?: unknown;
   readonly digest?: unknown;
+  readonly restored?: unknown;
 }
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
@@ -61,7 +62,11 @@ export function parseMemberLog(text: string, name: string, opts: { crashed?: boo
       if (typeof l.self === 'string') self = l.self;
       views.push(e.members);
     }
-    events.push(e);
+    // A message replayed from the log after a restart is part of the restored state:
+    // the history holds that state, as the last replayed message leaves it.
+    const last = events[events.length - 1];
+    if (e.type === 'state' && l.restored === true && last !== undefined && last.type === 'state' && last.group === e.group) events[events.length - 1] = e;
+    else events.push(e);
     if (e.type === 'excluded') finish('excluded');
   }
   finish(opts.crashed === true ? 'crashed' : 'up');
@@ -104,6 +109,7 @@ function lineEvent(l: Line, where: string): HistoryEvent {
         ...(typeof l.count === 'number' ? { count: l.count } : {}),
       };
     case 'message': {
+      if (l.restored === true) return { type: 'state', group, digest: String(l.digest), ...(typeof l.count === 'number' ? { count: l.count } : {}) };
       if (typeof l.sender !== 'string' || typeof l.data !== 'string' || typeof l.view !== 'number') {
         throw new MemberLogError(`${where}: message without sender, data or view`);
       }

@@ -156,7 +156,7 @@ export class MemberSession {
       case 'message': {
         const data = new TextDecoder().decode(e.data);
         this.state = { count: this.state.count + 1, digest: digestStep(this.state.digest, e.sender, data) };
-        out({ event: 'message', group, view: this.viewId, sender: e.sender, data, count: this.state.count, digest: this.state.digest });
+        out({ event: 'message', group, view: this.viewId, sender: e.sender, data, count: this.state.count, digest: this.state.digest, ...(e.restored === true ? { restored: true } : {}) });
         break;
       }
       case 'blocked':
