@@ -132,16 +132,20 @@ export class Restart {
     const voters = all.filter((r) => r.vote !== null && r.vote.view.epoch > top.epoch);
     const decided = mayBeDecided(top, all, voters);
     if (decided !== null) return this.wait(decided);
+    // Who restarts from `top`: those that installed it, and those whose last vote is
+    // for it (they may have installed it without its record reaching their disk; their
+    // vote being the last, they voted for nothing after it).
     const counted: RestartMsg[] = [];
     const was = new Set<string>();
     for (const r of all) {
-      if (!sameView(r.last, top) || !top.members.some((m) => sameMember(m, r.was)) || was.has(memberKey(r.was))) continue;
-      was.add(memberKey(r.was));
+      const m = sameView(r.last, top) ? r.was : r.vote !== null && sameView(r.vote.view, top) ? top.members.find((x) => x.id === r.was.id) : undefined;
+      if (m === undefined || !top.members.some((x) => sameMember(x, m)) || was.has(memberKey(m))) continue;
+      was.add(memberKey(m));
       counted.push(r);
     }
     const need = majority(top.members.length);
     if (counted.length < need || !counted.some((r) => sameMember(r.from, this.ctx.self))) {
-      const away = top.members.filter((m) => !counted.some((r) => sameMember(r.was, m))).map((m) => m.id);
+      const away = top.members.filter((m) => !was.has(memberKey(m))).map((m) => m.id);
       return this.wait(`${counted.length} of the ${top.members.length} members of the view of epoch ${top.epoch} restart from it, ${need} needed: waiting for ${away.join(', ')}`);
     }
     const longer = (r: RestartMsg, than: RestartMsg): boolean => {
