@@ -39,9 +39,7 @@ import { Logger } from './log.js';
 import type { LoggerLike, LogLevel } from './log.js';
 import type { Clock } from './runtime.js';
 import { CoreOutput } from './api/core-output.js';
-import { DurableEndpoint } from './api/durable-endpoint.js';
-import { readRestart } from './persist/restart-log.js';
-import { MemoryVoteFile } from './persist/votes.js';
+import { DurableEndpoint, openDurable } from './api/durable-endpoint.js';
 import type { DurableEndpointHost } from './api/durable-endpoint.js';
 import type { CoreOutputHost } from './api/core-output.js';
 import { DeliveryQueue } from './api/delivery-queue.js';
@@ -54,7 +52,7 @@ import { Incarnations } from './api/incarnations.js';
 import { Lifecycle } from './api/lifecycle.js';
 import type { LifecycleHost } from './api/lifecycle.js';
 import { NetworkInput } from './api/network-input.js';
-import { accessFrom, checkCanJoin, checkJoinOptions, checkOpenOptions, checkPersistOptions, checkSignal } from './api/option-checks.js';
+import { accessFrom, checkCanJoin, checkJoinOptions, checkOpenOptions, checkSignal } from './api/option-checks.js';
 import type { QueueBounds } from './api/option-checks.js';
 import type { EndpointOptions, EndpointWorld, JoinOptions } from './api/options.js';
 import { settleWithin } from './api/promises.js';
@@ -152,42 +150,23 @@ export class Endpoint {
     this.life = new Lifecycle(this.lifecycleHost(opts.onFatal));
     this.ticker = new Ticker(world.clock, this.tickerHost());
     this.delivery = new DeliveryQueue(this.deliveryHost(opts.onHandlerError === 'exit', opts), bounds.pendingMulticasts, bounds.pendingBytes, opts.id);
-    const log = opts.persist?.log;
-    const votes = opts.persist?.votes ?? new MemoryVoteFile();
-    const persist = log === undefined ? null : { log, votes, checkpointBytes: checkPersistOptions(opts.persist).checkpointBytes };
-    // What the log says of the network this endpoint was in: it restarts that network
-    // with the others (when none runs), and restores its groups' state from it.
-    const restart = persist === null ? null : readRestart(log!, opts.id, votes.read());
+    const durable = openDurable(opts.persist, opts.id);
     this.access = accessFrom(opts);
     this.seeds = [...(opts.seeds ?? [])];
     this.onLog = opts.onLog;
     this.logger = opts.logger ?? (opts.logLevel === undefined ? undefined : new Logger({ level: opts.logLevel, member: opts.id }));
-    const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true, persist: persist !== null };
+    const spec = { id: this.id, world, seeds: this.seeds, cfg, access: this.access, counters: this.coreCounters, rejoin: opts.rejoin ?? true, persist: durable !== null };
     this.incarnations = new Incarnations(spec);
-    this.core = this.incarnations.build(opts.incarnation ?? this.incarnations.draw(), undefined, restart?.info ?? undefined);
+    this.core = this.incarnations.build(opts.incarnation ?? this.incarnations.draw(), undefined, durable?.restart.info ?? undefined);
     const metricsOn = opts.metrics !== undefined && opts.metrics !== false;
     this.metrics = new MetricsWiring(metricsOn, { member: this.id, core: this.coreCounters, endpoint: this.counters, snapshot: () => endpointSnapshot(this.reportInput(), this.address) });
     this.report = new StatusReport(this.counters, world.clock.now());
     // Before the output's host, which hands the store the core's output.
-    this.durable = persist === null || restart === null ? null : new DurableEndpoint(persist, restart, this.durableHost());
+    const durableHost: DurableEndpointHost = { id: this.id, clock: world.clock, life: this.life, groups: this.groups, delivery: this.delivery, core: () => this.core, drive: () => this.drive(), log: (line, level) => this.log(line, level), close: (err) => this.close(err) };
+    this.durable = durable === null ? null : new DurableEndpoint(durable.persist, durable.restart, durableHost);
     this.output = new CoreOutput(this.outputHost());
     this.input = new NetworkInput({ clock: world.clock, transport: world.transport, life: this.life, report: this.report, core: () => this.core, drive: () => this.drive(), status: () => this.status() });
     this.port = new EndpointPort({ clock: world.clock, delivery: this.delivery, messageBytesMax: cfg.messageBytesMax, life: this.life, core: () => this.core, drive: () => this.drive(), isDriving: () => this.output.driving > 0, persists: this.durable !== null });
-  }
-
-  /** What the durable side acts on (option `persist`). */
-  private durableHost(): DurableEndpointHost {
-    return {
-      id: this.id,
-      clock: this.world.clock,
-      life: this.life,
-      groups: this.groups,
-      delivery: this.delivery,
-      core: () => this.core,
-      drive: () => this.drive(),
-      log: (line, level) => this.log(line, level),
-      close: (err) => this.close(err),
-    };
   }
 
   /** What the ticker does: tick the core; then, at level debug, log retransmissions. */
@@ -296,8 +275,7 @@ export class Endpoint {
       },
       excluded: () => {
         // A durable endpoint's next incarnation knows what its log says (restart.ts).
-        const restart = this.durable?.reread(this.id).info ?? undefined;
-        this.core = this.incarnations.afterExclusion(this.core, this.delivery, (line, level) => this.log(line, level), restart);
+        this.core = this.incarnations.afterExclusion(this.core, this.delivery, (line, level) => this.log(line, level), this.durable?.reread(this.id).info ?? undefined);
         // The new core's first output is sent by the drive() that called us.
       },
       close: (reason) => this.close(reason),
@@ -381,12 +359,7 @@ export class Endpoint {
     return this.world.clock;
   }
 
-  /**
-   * Durable groups, after a restart from the logs: the groups whose state this
-   * endpoint's log restores, until its application joins each of them. Every other
-   * member's join of such a group waits for that join (the state is in this log only),
-   * so an application that restarts joins these groups, even one it was leaving.
-   */
+  /** After a restart from the logs: the groups this endpoint restores, until it joins them (see the guide). */
   get restoring(): readonly string[] {
     return this.core.restoring;
   }
@@ -502,20 +475,15 @@ export class Endpoint {
    */
   async stop(options: LeaveOptions = {}): Promise<void> {
     const signal = checkSignal(options?.signal);
-    // A durable endpoint's stop is done once its last writes are flushed and its log closed.
     const durable = this.durable;
-    const stopped = durable === null ? this.life.stopGracefully() : this.life.stopGracefully().finally(() => durable.store.close());
+    const stopped = durable === null ? this.life.stopGracefully() : durable.closeAfter(this.life.stopGracefully());
     if (signal === undefined) return stopped;
     const settled = settleWithin(this.world.clock, stopped, 0, signal, () => {
       const err = new CohortError(ErrorCode.aborted, `stop of endpoint ${this.id} aborted: closed at once`, { cause: signal.reason });
       this.close(err);
       return err;
     });
-    // Closed at once, but its data directory is free only once its log is closed.
-    return durable === null ? settled : settled.catch(async (err: unknown) => {
-      await durable.store.close().catch(() => undefined);
-      throw err;
-    });
+    return durable === null ? settled : durable.closeAfter(settled);
   }
 
   // ---------------------------------------------------------------- internals

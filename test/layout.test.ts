@@ -26,16 +26,16 @@ const FUNCTION_LINES_MAX = 70;
 
 /** Files allowed over the limit: the most lines each may have, and why. */
 const FILE_CEILINGS: Readonly<Record<string, { readonly lines: number; readonly why: string }>> = {
-  'src/wire/codec.ts': { lines: 1070, why: 'the wire format: a spec table and two flat switches, one case per message' },
+  'src/wire/codec.ts': { lines: 1135, why: 'the wire format: a spec table and two flat switches, one case per message' },
   'src/core/endpoint-core.ts': { lines: 540, why: 'the composition: a field, a construction and a dispatch case per part, and the API inputs; next to go when it grows: the read-only accessors, into a facade' },
 };
 
 /** Functions allowed over the limit (`file:name`): the most lines each may have, and why. */
 const FUNCTION_CEILINGS: Readonly<Record<string, { readonly lines: number; readonly why: string }>> = {
   'src/wire/codec.ts:writeBody': { lines: 216, why: 'flat switch: one case per message type' },
-  'src/wire/codec.ts:readMessage': { lines: 190, why: 'flat switch: one case per message type' },
+  'src/wire/codec.ts:readMessage': { lines: 193, why: 'flat switch: one case per message type' },
   'src/ops/endpoint-metrics.ts:constructor': { lines: 150, why: 'flat table: one registration per metric' },
-  'src/core/endpoint-core.ts:dispatch': { lines: 80, why: 'flat switch: one line or two per message type' },
+  'src/core/endpoint-core.ts:dispatch': { lines: 82, why: 'flat switch: one line or two per message type' },
 };
 
 function sourceFiles(): string[] {

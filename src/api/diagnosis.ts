@@ -66,12 +66,12 @@ export function startDiagnosis(s: StartState): { text: string; code: ErrorCode |
 }
 
 /** What a join of group `name` waits for, in words (`closed`: the endpoint is). */
-export function joinDiagnosis(core: Pick<EndpointCore, 'phase' | 'flowState' | 'wedged' | 'self' | 'groupMembers'>, name: string, closed: boolean): string {
+export function joinDiagnosis(core: Pick<EndpointCore, 'phase' | 'flowState' | 'wedged' | 'self' | 'groupTable'>, name: string, closed: boolean): string {
   if (closed) return 'the endpoint is stopped';
   if (core.phase !== 'member') return `this endpoint is not in a network view (${core.phase})`;
   if (core.flowState().blocked) return 'the network has no majority this endpoint can reach (blocked)';
   if (core.wedged) return 'the network is changing its view';
   const self = core.self;
-  if (core.groupMembers(name).some((m) => m.id === self.id && m.inc === self.inc)) return "waiting for the group's state";
+  if (core.groupTable.members(name).some((m) => m.id === self.id && m.inc === self.inc)) return "waiting for the group's state";
   return 'the join is not ordered yet';
 }

@@ -15,11 +15,31 @@ import { DurableStore } from '../persist/store.js';
 import type { SegmentLog } from '../persist/segment-log.js';
 import { readRestart } from '../persist/restart-log.js';
 import type { LogRestart, RestoredGroup } from '../persist/restart-log.js';
+import { MemoryVoteFile } from '../persist/votes.js';
 import type { Vote, VoteFile } from '../persist/votes.js';
+import type { PersistOptions } from './options.js';
+import { checkPersistOptions } from './option-checks.js';
 import type { DeliveryQueue } from './delivery-queue.js';
 import type { Group } from './group.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { LogCheckpoints } from './log-checkpoint.js';
+
+/** Option `persist` opened: the log, the votes, and what they say (null without `persist`). */
+export function openDurable(opts: PersistOptions | undefined, id: string): { readonly persist: DurablePersist; readonly restart: LogRestart } | null {
+  const log = opts?.log;
+  if (log === undefined) return null;
+  const votes = opts?.votes ?? new MemoryVoteFile();
+  // What the log says of the network this endpoint was in: it restarts that network with
+  // the others (when none runs), and restores its groups' state from it.
+  return { persist: { log, votes, checkpointBytes: checkPersistOptions(opts).checkpointBytes }, restart: readRestart(log, id, votes.read()) };
+}
+
+/** What the durable side is made of. */
+interface DurablePersist {
+  readonly log: SegmentLog;
+  readonly votes: VoteFile;
+  readonly checkpointBytes: number;
+}
 
 /** What the durable side needs of its endpoint. */
 export interface DurableEndpointHost {
@@ -48,7 +68,7 @@ export class DurableEndpoint {
   private readonly log: SegmentLog;
 
   constructor(
-    persist: { readonly log: SegmentLog; readonly votes: VoteFile; readonly checkpointBytes: number },
+    persist: DurablePersist,
     restart: LogRestart,
     private readonly host: DurableEndpointHost,
   ) {
@@ -75,6 +95,20 @@ export class DurableEndpoint {
     const restart = readRestart(this.log, id, this.votes.read());
     this.restored = new Map(restart.groups);
     return restart;
+  }
+
+  /**
+   * `p`, then the log closed: a stop is done once the last writes are flushed and the
+   * data directory is free again (an aborted stop's too: it closed the endpoint at once).
+   */
+  closeAfter(p: Promise<void>): Promise<void> {
+    return p.then(
+      () => this.store.close(),
+      async (err: unknown) => {
+        await this.store.close().catch(() => undefined);
+        throw err;
+      },
+    );
   }
 
   /** Keep the acceptor's vote on disk, before its answer leaves; false when the disk failed (the endpoint closes). */

@@ -222,11 +222,6 @@ export class EndpointCore {
     return this.delivery.table;
   }
 
-  /** The group's current members as this endpoint's order has delivered them. */
-  groupMembers(group: string): readonly MemberRef[] {
-    return this.delivery.table.members(group);
-  }
-
   /** Members this endpoint currently suspects (keys). */
   suspected(): string[] {
     return this.detector.suspected();
@@ -502,8 +497,7 @@ export class EndpointCore {
         if (this.membership.fromMember(now, msg.from, msg.epoch, from) >= 0) this.reports.onReport(msg.from, msg.pos);
         return;
       case 'restart':
-        if (this.life.phase === 'bootstrapping') this.bootstrap.restart?.onRestart(now, msg);
-        return;
+        return this.membership.onRestart(now, msg);
       case 'status-req':
       case 'status-reply':
         // An operator's probe: the Endpoint answers it; it never concerns the protocol.

@@ -9,34 +9,10 @@
  * of a view that every member of the next view delivers.
  */
 
-/** One incarnation of an endpoint. `id` is the user's name; `inc` tells restarts apart. */
-export interface MemberRef {
-  /** The member's name (`EndpointOptions.id`). */
-  readonly id: string;
-  /** Incarnation: a non-negative integer below 2^53, new at each (re)start. */
-  readonly inc: number;
-}
-
-/** A member and the transport address where it can be reached. */
-export interface MemberInfo extends MemberRef {
-  /** Its transport address (`host:port` over TCP, a name in the simulator). */
-  readonly addr: string;
-}
-
-/** An endpoint-level view: the heavyweight membership that every group rides on. */
-export interface EndpointView {
-  /** Strictly increasing; 1 is the founding view of a network. */
-  readonly epoch: number;
-  /** Rank order, oldest first. `members[0]` is the coordinator and sequencer. */
-  readonly members: readonly MemberInfo[];
-}
-
-/** Orders competing proposals for the same next view (Paxos ballot). */
-export interface Ballot {
-  readonly round: number;
-  /** `memberKey()` of the proposer; breaks ties between equal rounds. */
-  readonly proposer: string;
-}
+import type { Ballot, EndpointView, MemberRef, Position } from './refs.js';
+import type { Restored, RestartMsg } from './restart-types.js';
+export type { Ballot, EndpointView, MemberInfo, MemberRef, Position } from './refs.js';
+export type { Restored, RestartGroup, RestartMsg, RestartVote } from './restart-types.js';
 
 /** What the ordered stream carries besides application messages. */
 export const EntryKind = {
@@ -151,12 +127,6 @@ export interface Proposal {
   readonly restored: readonly Restored[];
 }
 
-/** A group a restart from the logs restores, and which member of the view restores it (its rank). */
-export interface Restored {
-  readonly group: string;
-  readonly by: number;
-}
-
 /** One group in the replicated group table. */
 export interface GroupRecord {
   readonly name: string;
@@ -175,13 +145,6 @@ export interface AwaitingState {
   readonly provider: MemberRef | null;
   /** The position the checkpoint is taken at. */
   readonly pos: Position;
-}
-
-/** A point in the endpoint's ordered stream: the event after which something happens. */
-export interface Position {
-  readonly epoch: number;
-  /** Global sequence number; 0 means "at the installation of `epoch`". */
-  readonly gseq: number;
 }
 
 /** Every message the protocol exchanges. `from` is the sending member. */
@@ -440,51 +403,6 @@ export interface PersistedMsg {
   readonly from: MemberRef;
   readonly epoch: number;
   readonly pos: Position;
-}
-
-/** A view a restarting member accepted after the last it installed. */
-export interface RestartVote {
-  readonly view: EndpointView;
-  readonly ballot: Ballot;
-  /** Accepted as a founding (a restart's), which every member of `view` must accept. */
-  readonly founding: boolean;
-}
-
-/** One group as a restarting member's log ends with it: its members then. */
-export interface RestartGroup {
-  readonly name: string;
-  readonly members: readonly MemberRef[];
-  /**
-   * Its members are those before an earlier restart from the logs: nobody joined it
-   * since, and it awaits the member of that restart that restores it (whose log holds
-   * all of it).
-   */
-  readonly carried: boolean;
-}
-
-/**
- * Durable groups: a member restarting from its log, to the members of its last view
- * and the seeds, while no network runs. With a majority of that view (and of each
- * group's last view) restarting alike, the smallest id among them proposes the
- * restart: a founding of the next view, whose first member — the longest log —
- * restores the groups' state (docs/design.md, "Restart after a total failure").
- */
-export interface RestartMsg {
-  readonly t: 'restart';
-  readonly from: MemberRef;
-  readonly addr: string;
-  /** Its incarnation in the network it restarts. */
-  readonly was: MemberRef;
-  /** The last view it installed (its log says so). */
-  readonly last: EndpointView;
-  /** A later view it accepted (its vote file says so), or null. */
-  readonly vote: RestartVote | null;
-  /** How far its log holds the total order. */
-  readonly end: Position;
-  /** Each group at the end of its log. */
-  readonly groups: readonly RestartGroup[];
-  /** The groups whose state its log holds. */
-  readonly restorable: readonly string[];
 }
 
 /** A piece of a group's checkpoint, streamed from the provider to a joiner. */

@@ -17,8 +17,9 @@
 import { unbundle } from '../core/bundle.js';
 import type { RestartInfo } from '../core/membership/restart.js';
 import { comparePositions, EntryKind, memberKey } from '../core/types.js';
-import type { EndpointView, MemberRef, Position, Restored } from '../core/types.js';
+import type { EndpointView, GroupRecord, MemberRef, Position, Restored } from '../core/types.js';
 import { decodeRecord } from './records.js';
+import type { EntryRecord } from './records.js';
 import type { SegmentLog } from './segment-log.js';
 import type { Vote } from './votes.js';
 
@@ -51,100 +52,105 @@ interface TableGroup {
   carried: boolean;
 }
 
-/** Read `log` (and the last `vote`) of the endpoint with id `id` (see the module comment). */
-export function readRestart(log: SegmentLog, id: string, vote: Vote | null): LogRestart {
-  let network = '';
-  let view: EndpointView | null = null;
-  let end: Position | null = null;
-  let table = new Map<string, TableGroup>();
-  let groups = new Map<string, RestoredGroup>();
+/** One pass over a log, in order (see the module comment). */
+class LogReplay {
+  network = '';
+  view: EndpointView | null = null;
+  end: Position | null = null;
+  table = new Map<string, TableGroup>();
+  /** This endpoint's groups: each one's state, as far as the log went. */
+  groups = new Map<string, RestoredGroup>();
   /** The groups this endpoint restores, until its join of each (their state goes on through it). */
-  const restoring = new Set<string>();
-  const own = (m: MemberRef): boolean => m.id === id;
-  const enterView = (net: string, v: EndpointView, restored: readonly Restored[]): void => {
-    if (net !== network) {
+  private readonly restoring = new Set<string>();
+
+  constructor(private readonly id: string) {}
+
+  own(m: MemberRef): boolean {
+    return m.id === this.id;
+  }
+
+  onView(net: string, v: EndpointView, restored: readonly Restored[]): void {
+    if (net !== this.network) {
       if (v.epoch === 1) {
         // A network founded afresh: nothing of the one before goes on.
-        table = new Map();
-        groups = new Map();
+        this.table = new Map();
+        this.groups = new Map();
       } else {
         // A restart from the logs: the groups go on, each from the log of its restorer;
         // until someone joins it, a group's members are those of the network before.
-        for (const g of table.values()) g.carried = true;
-        restoring.clear();
-        for (const r of restored) if (v.members[r.by] !== undefined && own(v.members[r.by]!)) restoring.add(r.group);
-        for (const g of [...groups.keys()]) if (!restoring.has(g)) groups.delete(g);
+        for (const g of this.table.values()) g.carried = true;
+        this.restoring.clear();
+        for (const r of restored) if (v.members[r.by] !== undefined && this.own(v.members[r.by]!)) this.restoring.add(r.group);
+        for (const g of [...this.groups.keys()]) if (!this.restoring.has(g)) this.groups.delete(g);
       }
-      network = net;
+      this.network = net;
     }
     const keys = new Set(v.members.map(memberKey));
-    for (const [name, g] of table) {
+    for (const [name, g] of this.table) {
       if (g.carried) continue;
       g.members = g.members.filter((m) => keys.has(memberKey(m)));
-      if (g.members.length === 0) table.delete(name);
+      if (g.members.length === 0) this.table.delete(name);
     }
-    if (!v.members.some(own)) groups = new Map();
-    view = v;
-    if (end === null || v.epoch > end.epoch) end = { epoch: v.epoch, gseq: 0 };
-  };
-  const restate = (group: string, pos: Position, data: Uint8Array): void => {
-    const g = groups.get(group);
-    if (g === undefined) return;
-    groups.set(group, { state: data, pos, messages: g.messages.filter((m) => comparePositions(m.pos, pos) > 0) });
-  };
-  for (const r of log.read()) {
-    const rec = decodeRecord(r.index, r.kind, r.payload);
-    switch (rec.kind) {
-      case 'view':
-        enterView(rec.network, rec.view, rec.restored);
-        break;
-      case 'base': {
-        enterView(rec.network, rec.view, []);
-        const carried = [...table].filter(([, g]) => g.carried);
-        table = new Map(rec.table.map((g) => [g.name, { members: [...g.members], carried: false }]));
-        for (const [name, g] of carried) if (!table.has(name)) table.set(name, g);
-        break;
+    if (!v.members.some((m) => this.own(m))) this.groups = new Map();
+    this.view = v;
+    if (this.end === null || v.epoch > this.end.epoch) this.end = { epoch: v.epoch, gseq: 0 };
+  }
+
+  onBase(net: string, v: EndpointView, records: readonly GroupRecord[]): void {
+    this.onView(net, v, []);
+    const carried = [...this.table].filter(([, g]) => g.carried);
+    this.table = new Map(records.map((g) => [g.name, { members: [...g.members], carried: false }]));
+    for (const [name, g] of carried) if (!this.table.has(name)) this.table.set(name, g);
+  }
+
+  onEntry(entry: EntryRecord['entry'], pos: Position): void {
+    this.end = pos;
+    if (entry.kind === EntryKind.join) {
+      const g = this.table.get(entry.group);
+      if (g === undefined || g.carried) this.table.set(entry.group, { members: [entry.sender], carried: false });
+      // One incarnation of a member at a time: a new one replaces the one before.
+      else g.members = [...g.members.filter((m) => m.id !== entry.sender.id), entry.sender];
+      // Our join: the group starts here, empty until a state comes — unless we
+      // restore it, and it goes on from what the log held.
+      if (this.own(entry.sender) && !this.restoring.delete(entry.group)) this.groups.set(entry.group, { state: null, pos, messages: [] });
+    } else if (entry.kind === EntryKind.leave) {
+      const g = this.table.get(entry.group);
+      if (g !== undefined) {
+        g.members = g.members.filter((m) => memberKey(m) !== memberKey(entry.sender));
+        if (g.members.length === 0) this.table.delete(entry.group);
       }
-      case 'entry': {
-        const { entry, pos } = rec;
-        end = pos;
-        if (entry.kind === EntryKind.join) {
-          const g = table.get(entry.group);
-          if (g === undefined || g.carried) table.set(entry.group, { members: [entry.sender], carried: false });
-          // One incarnation of a member at a time: a new one replaces the one before.
-          else g.members = [...g.members.filter((m) => m.id !== entry.sender.id), entry.sender];
-          // Our join: the group starts here, empty until a state comes — unless we
-          // restore it, and it goes on from what the log held.
-          if (own(entry.sender) && !restoring.delete(entry.group)) groups.set(entry.group, { state: null, pos, messages: [] });
-        } else if (entry.kind === EntryKind.leave) {
-          const g = table.get(entry.group);
-          if (g !== undefined) {
-            g.members = g.members.filter((m) => memberKey(m) !== memberKey(entry.sender));
-            if (g.members.length === 0) table.delete(entry.group);
-          }
-          if (own(entry.sender)) groups.delete(entry.group);
-        } else if (entry.kind === EntryKind.app) {
-          for (const m of unbundle(entry.payload) ?? []) {
-            groups.get(m.group)?.messages.push({ sender: entry.sender, data: m.data.slice(), safe: entry.safe, pos });
-          }
-        }
-        break;
+      if (this.own(entry.sender)) this.groups.delete(entry.group);
+    } else if (entry.kind === EntryKind.app) {
+      for (const m of unbundle(entry.payload) ?? []) {
+        this.groups.get(m.group)?.messages.push({ sender: entry.sender, data: m.data.slice(), safe: entry.safe, pos });
       }
-      case 'state':
-      case 'checkpoint':
-        restate(rec.group, rec.pos, rec.data);
-        break;
-      case 'round':
-        break;
     }
   }
-  const last: EndpointView | null = view;
-  if (last === null || end === null) return { info: null, groups: new Map() };
-  const self = (last as EndpointView).members.find(own);
-  if (self === undefined) return { info: null, groups: new Map() };
+
+  /** A state received, or a checkpoint taken, of `group` at `pos`: the messages before it are in it. */
+  onState(group: string, pos: Position, data: Uint8Array): void {
+    const g = this.groups.get(group);
+    if (g === undefined) return;
+    this.groups.set(group, { state: data, pos, messages: g.messages.filter((m) => comparePositions(m.pos, pos) > 0) });
+  }
+}
+
+/** Read `log` (and the last `vote`) of the endpoint with id `id` (see the module comment). */
+export function readRestart(log: SegmentLog, id: string, vote: Vote | null): LogRestart {
+  const replay = new LogReplay(id);
+  for (const r of log.read()) {
+    const rec = decodeRecord(r.index, r.kind, r.payload);
+    if (rec.kind === 'view') replay.onView(rec.network, rec.view, rec.restored);
+    else if (rec.kind === 'base') replay.onBase(rec.network, rec.view, rec.table);
+    else if (rec.kind === 'entry') replay.onEntry(rec.entry, rec.pos);
+    else if (rec.kind === 'state' || rec.kind === 'checkpoint') replay.onState(rec.group, rec.pos, rec.data);
+  }
+  const { view: last, end, network, table, groups } = replay;
+  const self = last?.members.find((m) => replay.own(m));
+  if (last === null || end === null || self === undefined) return { info: null, groups: new Map() };
   // A view voted for after the last one installed, in its network (or a restart of it:
   // a founding's vote names no network yet), may have been decided (see restart.ts).
-  const voted = vote !== null && vote.view.epoch > (last as EndpointView).epoch && (vote.network === network || vote.network === '');
+  const voted = vote !== null && vote.view.epoch > last.epoch && (vote.network === network || vote.network === '');
   const info: RestartInfo = {
     was: { id: self.id, inc: self.inc },
     last,

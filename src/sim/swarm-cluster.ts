@@ -295,24 +295,6 @@ export class SwarmCluster {
     return n;
   }
 
-  /**
-   * After a restart from the logs, an application joins the groups its endpoint
-   * restores (every other member's join of them waits for that), even one it had
-   * decided to leave: the leave may not have been ordered before the failure.
-   */
-  adoptRestores(): void {
-    for (const id of this.liveIds()) {
-      const ep = this.sim.endpoint(id);
-      const want = this.wants.get(id);
-      for (const g of ep.restoring) {
-        if (want === undefined || (want.has(g) && ep.group(g) !== undefined)) continue;
-        want.add(g);
-        this.decide(id, g);
-        if (ep.group(g) === undefined) this.joinGroup(ep, g);
-      }
-    }
-  }
-
   /** `id` leaves group `g` gracefully; it joins again `rejoinAfterMs` after the leave completes (null: never). */
   leave(id: string, g: string, rejoinAfterMs: number | null): boolean {
     const ep = this.sim.endpoint(id);

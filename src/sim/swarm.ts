@@ -167,6 +167,24 @@ function heal(c: SwarmCluster): number {
 const DRAIN_QUIET_MS = 2_000;
 
 /**
+ * After a restart from the logs, an application joins the groups its endpoint
+ * restores (every other member's join of them waits for that), even one it had
+ * decided to leave: the leave may not have been ordered before the failure.
+ */
+function adoptRestores(c: SwarmCluster): void {
+  for (const id of c.liveIds()) {
+    const ep = c.sim.endpoint(id);
+    const want = c.wants.get(id);
+    for (const g of ep.restoring) {
+      if (want === undefined || (want.has(g) && ep.group(g) !== undefined)) continue;
+      want.add(g);
+      c.decide(id, g);
+      if (ep.group(g) === undefined) c.joinGroup(ep, g);
+    }
+  }
+}
+
+/**
  * Run until everything converged (seen twice, 250 ms apart), or the run cannot recover
  * (no living majority: 3 s are enough to see that), or `livenessMaxMs` passed with no
  * delivery in the last `DRAIN_QUIET_MS` (or four times `livenessMaxMs` passed).
@@ -177,7 +195,7 @@ async function settle(c: SwarmCluster, healedAt: number, livenessMaxMs: number):
   let deliveredBefore = c.delivered;
   let progressAt = c.sim.now;
   for (;;) {
-    c.adoptRestores();
+    adoptRestores(c);
     const reason = c.convergence();
     if (reason === null) {
       convergedSince ??= c.sim.now;

@@ -130,6 +130,7 @@ import type {
   Proposal,
   Restored,
   RestartGroup,
+  RestartMsg,
   Failure,
   FailureCause,
 } from '../core/types.js';
@@ -560,28 +561,7 @@ function writeBody(w: Writer, m: Message, l: Readonly<WireLimits>, payloadByRefe
       writePosition(w, m.pos);
       return;
     case 'restart':
-      w.u8(MessageType.restart);
-      writeMemberRef(w, m.from, s);
-      w.string(m.addr, s, 'addr');
-      writeMemberRef(w, m.was, s);
-      writeView(w, m.last, l);
-      if (m.vote === null) {
-        w.u8(0);
-      } else {
-        w.u8(1);
-        writeView(w, m.vote.view, l);
-        writeBallot(w, m.vote.ballot, s);
-        w.bool(m.vote.founding);
-      }
-      writePosition(w, m.end);
-      w.count(m.groups.length, l.arrayLengthMax, 'restart groups');
-      for (const g of m.groups) {
-        w.string(g.name, s, 'group');
-        writeMemberRefs(w, g.members, l, 'group members');
-        w.bool(g.carried);
-      }
-      writeStrings(w, m.restorable, l, 'restorable');
-      return;
+      return writeRestart(w, m, l);
     default:
       assertNever(m);
   }
@@ -638,6 +618,45 @@ function writeView(w: Writer, v: EndpointView, l: Readonly<WireLimits>): void {
     writeMemberRef(w, m, l.stringBytesMax);
     w.string(m.addr, l.stringBytesMax, 'member addr');
   }
+}
+
+function writeRestart(w: Writer, m: RestartMsg, l: Readonly<WireLimits>): void {
+  const s = l.stringBytesMax;
+  w.u8(MessageType.restart);
+  writeMemberRef(w, m.from, s);
+  w.string(m.addr, s, 'addr');
+  writeMemberRef(w, m.was, s);
+  writeView(w, m.last, l);
+  if (m.vote === null) {
+    w.u8(0);
+  } else {
+    w.u8(1);
+    writeView(w, m.vote.view, l);
+    writeBallot(w, m.vote.ballot, s);
+    w.bool(m.vote.founding);
+  }
+  writePosition(w, m.end);
+  w.count(m.groups.length, l.arrayLengthMax, 'restart groups');
+  for (const g of m.groups) {
+    w.string(g.name, s, 'group');
+    writeMemberRefs(w, g.members, l, 'group members');
+    w.bool(g.carried);
+  }
+  writeStrings(w, m.restorable, l, 'restorable');
+}
+
+function readRestart(r: Reader, l: Readonly<WireLimits>): RestartMsg {
+  const s = l.stringBytesMax;
+  const from = readMemberRef(r, s);
+  const addr = r.string('addr', s);
+  const was = readMemberRef(r, s);
+  const last = readView(r, l);
+  const vote = r.present('vote presence') ? { view: readView(r, l), ballot: readBallot(r, s), founding: r.bool('founding') } : null;
+  const end = readPosition(r);
+  const n = r.length('restart groups', l.arrayLengthMax, 3);
+  const groups: RestartGroup[] = [];
+  for (let i = 0; i < n; i++) groups.push({ name: r.string('group', s), members: readMemberRefs(r, l, 'group members'), carried: r.bool('carried') });
+  return { t: 'restart', from, addr, was, last, vote, end, groups, restorable: readStrings(r, l, 'restorable') };
 }
 
 function writeRestored(w: Writer, rs: readonly Restored[], l: Readonly<WireLimits>): void {
@@ -975,18 +994,8 @@ export function readMessage(r: Reader, limits?: Partial<WireLimits>): Message {
       return { t: 'join-refused', from: readMemberRef(r, s), to: readMemberRef(r, s), live: readMemberRef(r, s) };
     case MessageType.persisted:
       return { t: 'persisted', from: readMemberRef(r, s), epoch: r.varint('epoch'), pos: readPosition(r) };
-    case MessageType.restart: {
-      const from = readMemberRef(r, s);
-      const addr = r.string('addr', s);
-      const was = readMemberRef(r, s);
-      const last = readView(r, l);
-      const vote = r.present('vote presence') ? { view: readView(r, l), ballot: readBallot(r, s), founding: r.bool('founding') } : null;
-      const end = readPosition(r);
-      const n = r.length('restart groups', l.arrayLengthMax, 3);
-      const groups: RestartGroup[] = [];
-      for (let i = 0; i < n; i++) groups.push({ name: r.string('group', s), members: readMemberRefs(r, l, 'group members'), carried: r.bool('carried') });
-      return { t: 'restart', from, addr, was, last, vote, end, groups, restorable: readStrings(r, l, 'restorable') };
-    }
+    case MessageType.restart:
+      return readRestart(r, l);
     default:
       throw new WireError(`unknown message type ${tag}`);
   }

@@ -20,7 +20,7 @@ import type { Lifecycle } from '../lifecycle.js';
 import type { MemberOrder } from '../order/member-order.js';
 import { majority } from '../quorum.js';
 import { memberKey, memberRef, sameMember } from '../types.js';
-import type { EndpointView, MemberRef, Message, ProbeMsg, ProbeReplyMsg } from '../types.js';
+import type { EndpointView, MemberRef, Message, ProbeMsg, ProbeReplyMsg, RestartMsg } from '../types.js';
 import type { LastInstall } from '../viewchange/proposer.js';
 import type { Admission } from './admission.js';
 import type { Bootstrap } from './bootstrap.js';
@@ -197,6 +197,11 @@ export class Membership {
       this.life.become('joining');
       this.host.dropProposal();
     }
+  }
+
+  /** Durable groups: a member restarting from its log (see `membership/restart.ts`). */
+  onRestart(now: number, msg: RestartMsg): void {
+    if (this.life.phase === 'bootstrapping') this.bootstrap.restart?.onRestart(now, msg);
   }
 
   // ----------------------------------------------------------------- joins and leaves
