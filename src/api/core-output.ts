@@ -110,10 +110,18 @@ export class CoreOutput {
   private onCoreEvent(e: CoreEvent): void {
     const delivery = this.host.delivery;
     switch (e.type) {
-      case 'installed':
-        this.host.store?.onEvent(e, this.network);
+      case 'installed': {
+        const store = this.host.store;
+        store?.onEvent(e, this.network);
+        // A new member's first view: the group table it was welcomed with goes to the
+        // log too, so that the log alone says who was in which group (restart-log.ts).
+        if (store !== null && e.joined.some((m) => memberKey(m) === this.host.core().selfKey)) {
+          const table = this.host.core().groupTable;
+          store.noteTable(this.network(), e.view, table.snapshot(), table.viewIdFloor);
+        }
         delivery.calls.durable.view(e.view.members);
         return this.onInstalled(e);
+      }
       case 'view':
         if (!this.host.groups.has(e.group)) return;
         this.host.report.onGroupView(e.group, e.view, this.host.groups, this.host.groupsMax);

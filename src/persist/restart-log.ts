@@ -62,6 +62,8 @@ class LogReplay {
   groups = new Map<string, RestoredGroup>();
   /** The groups this endpoint restores, until its join of each (their state goes on through it). */
   private readonly restoring = new Set<string>();
+  /** Groups this endpoint joined whose state (by transfer) is not in the log: it cannot restore them. */
+  readonly awaiting = new Set<string>();
 
   constructor(private readonly id: string) {}
 
@@ -107,6 +109,11 @@ class LogReplay {
     this.end = pos;
     if (entry.kind === EntryKind.join) {
       const g = this.table.get(entry.group);
+      // Joining a group that has members: its state comes by transfer (a state record).
+      if (this.own(entry.sender)) {
+        if (g !== undefined && g.members.length > 0 && !this.restoring.has(entry.group)) this.awaiting.add(entry.group);
+        else this.awaiting.delete(entry.group);
+      }
       if (g === undefined || g.carried) this.table.set(entry.group, { members: [entry.sender], carried: false });
       // One incarnation of a member at a time: a new one replaces the one before.
       else g.members = [...g.members.filter((m) => m.id !== entry.sender.id), entry.sender];
@@ -131,6 +138,7 @@ class LogReplay {
   onState(group: string, pos: Position, data: Uint8Array): void {
     const g = this.groups.get(group);
     if (g === undefined) return;
+    this.awaiting.delete(group);
     this.groups.set(group, { state: data, pos, messages: g.messages.filter((m) => comparePositions(m.pos, pos) > 0) });
   }
 }
@@ -145,7 +153,8 @@ export function readRestart(log: SegmentLog, id: string, vote: Vote | null): Log
     else if (rec.kind === 'entry') replay.onEntry(rec.entry, rec.pos);
     else if (rec.kind === 'state' || rec.kind === 'checkpoint') replay.onState(rec.group, rec.pos, rec.data);
   }
-  const { view: last, end, network, table, groups } = replay;
+  const { view: last, end, network, table } = replay;
+  const groups = new Map([...replay.groups].filter(([g]) => !replay.awaiting.has(g)));
   const self = last?.members.find((m) => replay.own(m));
   if (last === null || end === null || self === undefined) return { info: null, groups: new Map() };
   // A view voted for after the last one installed, in its network (or a restart of it:

@@ -122,6 +122,19 @@ export class DurableStore {
     return pos;
   }
 
+  /**
+   * A new member's first view: the group table it starts from (its welcome's), as a
+   * base record of no round, at the view's start.
+   */
+  noteTable(network: string, view: EndpointView, table: readonly GroupRecord[], floor: number): void {
+    if (this.failedWith !== undefined) return;
+    try {
+      this.append(RecordKind.base, encodeBase(network, view, table, floor, { epoch: view.epoch, gseq: 0 }));
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
   /** `group`'s checkpoint at the round's position `pos`. */
   addCheckpoint(group: string, pos: Position, data: Uint8Array): void {
     const r = this.round;
