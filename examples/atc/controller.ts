@@ -16,8 +16,13 @@
  * quiet. When the coordinator fails, the next member is the coordinator of the new
  * view and the radar goes on from the replicated state.
  *
+ * Durable: the replica's group is persisted in `--data-dir`, so when every controller
+ * crashed at once and starts again on its directory, the sector comes back from the
+ * logs (the member with the longest log restores it, the others get it by transfer).
+ *
  * Run by the supervisor: `node controller.js --id ctl-1 --listen 127.0.0.1:PORT
- * --http-port PORT [--seeds HOST:PORT,...]`. It exits when its supervisor does.
+ * --http-port PORT --data-dir DIR [--seeds HOST:PORT,...]`. It exits when its
+ * supervisor does.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -52,6 +57,7 @@ const { values } = parseArgs({
     'http-port': { type: 'string' },
     'http-socket': { type: 'string' },
     seeds: { type: 'string' },
+    'data-dir': { type: 'string' },
   },
   strict: true,
 });
@@ -326,6 +332,7 @@ async function onAction(path: string, body: unknown): Promise<string> {
       let request: SupervisorAction;
       if (action === 'add') request = { action: 'add' };
       else if (action === 'heal') request = { action: 'heal' };
+      else if (action === 'restart-all') request = { action: 'restart-all' };
       else if (action === 'crash' || action === 'pause' || action === 'resume' || action === 'cut') request = { action, target: str(body, 'target') };
       else throw new UpdateError(`unknown action ${action}`);
       const r = await askSupervisor(request);
@@ -387,6 +394,8 @@ const ep = await Endpoint.start({
   listen: values.listen,
   seeds,
   ...(secret === undefined ? {} : { secret: Buffer.from(secret, 'hex') }),
+  // Checkpoints often (the sector is small), so a restart replays few updates.
+  ...(values['data-dir'] === undefined ? {} : { persist: { dir: values['data-dir'], checkpointBytes: 65_536 } }),
   ...(debug ? { onLog: (line: string) => log(line) } : {}),
 });
 try {

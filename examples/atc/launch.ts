@@ -6,7 +6,10 @@
  * pages' addresses, and then does what pages ask of it over the IPC channel: add a
  * controller (a new process that joins and gets the sector by state transfer), crash
  * one (SIGKILL of its PID), pause one (SIGSTOP) and resume it (SIGCONT). It keeps the
- * list of controllers and sends it to every page. Ctrl-C (or SIGTERM) resumes the
+ * list of controllers and sends it to every page. Each controller persists the sector
+ * in a data directory of its own, so a page may also crash every controller at once
+ * and start them again on their directories: the sector comes back from their logs.
+ * Ctrl-C (or SIGTERM) resumes the
  * paused ones, kills every controller by PID, waits for them and exits 0 (1 when the
  * demo could not start; 2 on a bad option). With `--netns` (root), each controller
  * runs on a host of its own and pages may also cut one off the network and heal it.
@@ -127,6 +130,8 @@ const forwarders: Server[] = [];
 
 interface Controller {
   id: string;
+  /** Its page's loopback port (kept across a restart, so the page reconnects). */
+  httpPort: number;
   proc: ChildProcess;
   pid: number;
   url: string;
@@ -161,34 +166,44 @@ function signal(c: Controller, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** Start one controller process; resolves once it is a member and serves its page. */
-async function start(seeds: readonly string[], address?: string): Promise<Controller> {
+/** The controllers' data directories (each its own), removed at exit. */
+const dataRoot = mkdtempSync(join(tmpdir(), 'cohort-atc-data-'));
+process.on('exit', () => rmSync(dataRoot, { recursive: true, force: true }));
+
+/**
+ * Start one controller process; resolves once it is a member and serves its page.
+ * `again`: the controller to start again, with its id, addresses and data directory.
+ */
+async function start(seeds: readonly string[], address?: string, again?: Controller): Promise<Controller> {
   const limit = lab === null ? controllersMax : lab.size;
-  if (made >= limit) throw new Error(`at most ${limit} controllers in this demo`);
-  made += 1;
-  const id = `ctl-${made}`;
-  const listen = address ?? (lab === null ? `127.0.0.1:${(await freePorts(1))[0]!}` : `${lab.address(made)}:${netnsPort}`);
-  const httpPort = basePort === 0 ? (await freePorts(1))[0]! : basePort + made - 1;
+  if (again === undefined && made >= limit) throw new Error(`at most ${limit} controllers in this demo`);
+  if (again === undefined) made += 1;
+  const host = again?.host ?? made;
+  const id = again?.id ?? `ctl-${made}`;
+  const listen = address ?? (lab === null ? `127.0.0.1:${(await freePorts(1))[0]!}` : `${lab.address(host)}:${netnsPort}`);
+  const httpPort = again?.httpPort ?? (basePort === 0 ? (await freePorts(1))[0]! : basePort + made - 1);
   const socket = join(socketDir, `${id}.sock`);
-  const args = ['--id', id, '--listen', listen, ...(lab === null ? ['--http-port', String(httpPort)] : ['--http-socket', socket])];
+  if (again !== undefined && lab !== null) rmSync(socket, { force: true });
+  const args = ['--id', id, '--listen', listen, '--data-dir', join(dataRoot, id), ...(lab === null ? ['--http-port', String(httpPort)] : ['--http-socket', socket])];
   if (seeds.length > 0) args.push('--seeds', seeds.join(','));
   // In a lab, `ip netns exec NS node controller.js` exec()s node in the host's
   // namespace: the PID is node's, and the IPC channel's descriptor is inherited.
   const proc = fork(controllerJs, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    ...(lab === null ? {} : { execPath: ipPath, execArgv: ['netns', 'exec', lab.ns(made), process.execPath], env: { ...process.env, ATC_SECRET: secret } }),
+    ...(lab === null ? {} : { execPath: ipPath, execArgv: ['netns', 'exec', lab.ns(host), process.execPath], env: { ...process.env, ATC_SECRET: secret } }),
   });
   if (proc.pid === undefined) throw new Error(`could not start ${id}`);
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
   const c: Controller = {
     id,
+    httpPort,
     proc,
     pid: proc.pid,
     url: '',
     address: listen,
     status: 'starting',
-    host: made,
+    host,
     ready: new Promise<void>((res, rej) => {
       readyResolve = res;
       readyReject = rej;
@@ -203,7 +218,8 @@ async function start(seeds: readonly string[], address?: string): Promise<Contro
   proc.on('message', (m: ToSupervisor) => {
     if (m.type === 'ready') {
       clearTimeout(timer);
-      void (lab === null ? Promise.resolve(m.url) : forward(httpPort, socket)).then(
+      // Started again in a lab: its page's forwarder still runs, to the same socket path.
+      void (lab === null ? Promise.resolve(m.url) : again !== undefined ? Promise.resolve(again.url) : forward(httpPort, socket)).then(
         (url) => {
           c.url = url;
           c.status = 'running';
@@ -244,6 +260,7 @@ async function act(r: SupervisorAction): Promise<{ ok: boolean; message: string 
       return { ok: false, message: (err as Error).message };
     }
   }
+  if (r.action === 'restart-all') return restartAll();
   if (r.action === 'heal') {
     if (lab === null) return { ok: false, message: 'no network to heal: start the demo with --netns' };
     lab.heal();
@@ -289,6 +306,42 @@ async function act(r: SupervisorAction): Promise<{ ok: boolean; message: string 
   }
   broadcast();
   return { ok: true, message: `${c.id} ${c.status === 'running' ? 'resumed' : c.status}` };
+}
+
+/**
+ * Crash every controller at once (SIGKILL, as a power cut would), then start each
+ * again on its id, addresses and data directory, seeded with the others: with a
+ * majority of the last view back, they restart the network from their logs and the
+ * sector comes back as it was.
+ */
+async function restartAll(): Promise<{ ok: boolean; message: string }> {
+  const all = controllers.splice(0);
+  const live = all.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
+  for (const c of live) if (c.status === 'paused') signal(c, 'SIGCONT');
+  const exited = live.map((c) => new Promise((r) => c.proc.once('exit', r)));
+  for (const c of live) {
+    signal(c, 'SIGKILL');
+    c.status = 'crashed';
+  }
+  await Promise.all(exited);
+  console.log(`every controller crashed (SIGKILL): starting ${all.map((c) => c.id).join(', ')} again on their data directories`);
+  try {
+    const again: Controller[] = [];
+    for (const c of all) {
+      again.push(
+        await start(
+          all.filter((x) => x !== c).map((x) => x.address),
+          c.address,
+          c,
+        ),
+      );
+    }
+    await Promise.all(again.map((c) => c.ready));
+    for (const c of again) console.log(`${c.id}  ${c.url}  (restarted from its log; PID ${c.pid})`);
+    return { ok: true, message: 'every controller restarted: the sector is back from their logs' };
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
 }
 
 /** Ctrl-C: paused controllers go on first (a stopped process holds its SIGKILL too long for some tools), then every one is killed by PID. */

@@ -26,7 +26,9 @@ export type SupervisorAction =
   /** Isolate a controller's host from the others (only with `--netns`). */
   | { readonly action: 'cut'; readonly target: string }
   /** Remove every cut. */
-  | { readonly action: 'heal' };
+  | { readonly action: 'heal' }
+  /** Crash every controller at once (SIGKILL), then start them again on their data directories. */
+  | { readonly action: 'restart-all' };
 
 /** Controller → supervisor. */
 export type ToSupervisor =

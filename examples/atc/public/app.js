@@ -309,6 +309,11 @@ function heard() {
   }
 }
 $('heal').addEventListener('click', () => post('/api/supervisor', { action: 'heal' }));
+$('restart-all').addEventListener('click', () => {
+  notice('crashing every controller, then starting them again on their data directories: the sector comes back from their logs…', false);
+  // This page's controller is killed too: the reply never comes, the page reconnects.
+  fetch('/api/supervisor', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'restart-all' }) }).catch(() => undefined);
+});
 
 const source = new EventSource('/events');
 source.onmessage = (ev) => {
