@@ -132,13 +132,15 @@ export class Restart {
     const voters = all.filter((r) => r.vote !== null && r.vote.view.epoch > top.epoch);
     const decided = mayBeDecided(top, all, voters);
     if (decided !== null) return this.wait(decided);
-    // Who restarts from `top`: those that installed it, and those whose last vote is
-    // for it (they may have installed it without its record reaching their disk; their
-    // vote being the last, they voted for nothing after it).
+    // Who restarts from `top`: those that installed it; and members of it whose log
+    // stops before it (its record never reached their disk, so none of its durable
+    // writes counted on them) and whose last vote is for it or earlier (so they
+    // accepted no view after it: a vote is on disk before it is answered).
     const counted: RestartMsg[] = [];
     const was = new Set<string>();
     for (const r of all) {
-      const m = sameView(r.last, top) ? r.was : r.vote !== null && sameView(r.vote.view, top) ? top.members.find((x) => x.id === r.was.id) : undefined;
+      const behind = r.last.epoch < top.epoch && (r.vote === null || r.vote.view.epoch < top.epoch || sameView(r.vote.view, top));
+      const m = sameView(r.last, top) ? r.was : behind ? top.members.find((x) => x.id === r.was.id) : undefined;
       if (m === undefined || !top.members.some((x) => sameMember(x, m)) || was.has(memberKey(m))) continue;
       was.add(memberKey(m));
       counted.push(r);
