@@ -4,7 +4,9 @@
  * `durable: 'majority'`. Beyond G1–G11, every tenth multicast is checked the moment it
  * resolves: the worst crash then (each disk keeping only its synced bytes) leaves it in
  * the logs of a majority of the members of the view it was delivered in. Seed 11 is the
- * one that caught a member back from a crash counted for its earlier incarnation.
+ * one that caught a member back from a crash counted for its earlier incarnation. Total
+ * failures (stop-all, crash-majority) restart from the logs: the endpoints' applications
+ * join what their endpoints restore, and G1–G11 judge the restored states as states.
  * `COHORT_SEED=N` runs one seed, `COHORT_SEED_COUNT=N` narrows the range.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +16,10 @@ import { runSwarm } from '../src/sim/swarm.js';
 
 const only = process.env.COHORT_SEED;
 const count = Number(process.env.COHORT_SEED_COUNT ?? 40);
-const seeds = only !== undefined ? [Number(only)] : [11, ...Array.from({ length: count }, (_, i) => 80_001 + i)];
+// 38, 136 and 143: restarts from the logs that waited for ever (a member whose first
+// view never reached its disk could not count); 80030: an excluded survivor's next
+// incarnation did not restart from its log.
+const seeds = only !== undefined ? [Number(only)] : [11, 38, 136, 143, ...Array.from({ length: count }, (_, i) => 80_001 + i)];
 
 test(`durable swarm: ${seeds.length} seeds judged on G1-G11 and on the durability of majority multicasts`, async () => {
   let checked = 0;
