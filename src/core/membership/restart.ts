@@ -19,23 +19,13 @@
 import type { CoreContext } from '../context.js';
 import { majority } from '../quorum.js';
 import { comparePositions, memberKey, memberRef, sameMember } from '../types.js';
-import type { EndpointView, MemberInfo, MemberRef, Position, PromiseMsg, Proposal, RestartGroup, RestartMsg, RestartVote, Restored } from '../types.js';
+import type { EndpointView, MemberInfo, MemberRef, PromiseMsg, Proposal, RestartMsg, Restored } from '../types.js';
 
-/** What a member restarting from its log knows of the network it was in (`CoreOptions.restart`). */
-export interface RestartInfo {
-  /** Its incarnation in that network (in `last`). */
-  readonly was: MemberRef;
-  /** The last view it installed. */
-  readonly last: EndpointView;
-  /** A later view it accepted, or null. */
-  readonly vote: RestartVote | null;
-  /** How far its log holds the total order. */
-  readonly end: Position;
-  /** Each group at the end of its log. */
-  readonly groups: readonly RestartGroup[];
-  /** The groups whose state its log holds. */
-  readonly restorable: readonly string[];
-}
+/**
+ * What a member restarting from its log knows of the network it was in
+ * (`CoreOptions.restart`): what its `restart` message says of it (see `RestartMsg`).
+ */
+export type RestartInfo = Omit<RestartMsg, 't' | 'from' | 'addr'>;
 
 /** A restart that may proceed: who founds it, in the order of its view, and what the first restores. */
 export interface RestartPlan {
@@ -156,13 +146,14 @@ export class Restart {
     };
     let longest = counted[0]!;
     for (const r of counted) if (longer(r, longest)) longest = r;
+    const restorer = this.restorers(top, counted, longest, longer);
     // By id: a group may name the incarnations of a network before a restart (nobody
     // joined it since), and an id's disk is the same across incarnations.
     const ids = new Set(counted.map((r) => r.was.id));
     for (const g of longest.groups) {
       if (g.members.length === 0) continue;
       // A group awaiting the restorer of an earlier restart: its log holds all of it.
-      if (g.carried && counted.some((r) => r.restorable.includes(g.name))) continue;
+      if (g.carried && restorer.has(g.name)) continue;
       const back = g.members.filter((m) => ids.has(m.id)).length;
       if (back < majority(g.members.length)) {
         const away = g.members.filter((m) => !ids.has(m.id)).map((m) => m.id);
@@ -172,17 +163,38 @@ export class Restart {
     const info = (r: RestartMsg): MemberInfo => ({ id: r.from.id, inc: r.from.inc, addr: r.addr });
     const rest = counted.filter((r) => r !== longest).sort((a, b) => (a.from.id < b.from.id ? -1 : a.from.id > b.from.id ? 1 : 0));
     const members = [longest, ...rest];
-    // Each group by the longest log that holds it: every log is a prefix of one order.
-    const by = new Map<string, RestartMsg>();
-    for (const r of members) {
-      for (const g of r.restorable) {
-        const b = by.get(g);
-        if (b === undefined || longer(r, b)) by.set(g, r);
-      }
-    }
-    const restored = [...by].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([group, r]) => ({ group, by: members.indexOf(r) }));
+    const restored = [...restorer].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([group, r]) => ({ group, by: members.indexOf(r) }));
     this.lastWait = '';
     return { config: counted.map((r) => r.addr).sort(), members: members.map(info), last: top, restored };
+  }
+
+  /**
+   * Each group's restorer: the longest log that holds it — every log of the network is
+   * a prefix of one order. First among the logs that hold `top`: they alone know which
+   * groups await the restorer of an earlier restart (the others dropped them there).
+   * Only for a group none of them holds, the logs of its members that stop before
+   * `top` (their state of it is the latest on any disk back).
+   */
+  private restorers(top: EndpointView, counted: readonly RestartMsg[], longest: RestartMsg, longer: (r: RestartMsg, than: RestartMsg) => boolean): Map<string, RestartMsg> {
+    const by = new Map<string, RestartMsg>();
+    const pick = (r: RestartMsg, g: string): void => {
+      const b = by.get(g);
+      if (b === undefined || longer(r, b)) by.set(g, r);
+    };
+    const installed = counted.filter((r) => sameView(r.last, top));
+    for (const r of installed) for (const g of r.restorable) pick(r, g);
+    const members = new Map(longest.groups.map((g) => [g.name, new Set(g.members.map((m) => m.id))]));
+    const fallback = new Map<string, RestartMsg>();
+    for (const r of counted) {
+      if (installed.includes(r)) continue;
+      for (const g of r.restorable) {
+        if (by.has(g) || members.get(g)?.has(r.was.id) !== true) continue;
+        const b = fallback.get(g);
+        if (b === undefined || longer(r, b)) fallback.set(g, r);
+      }
+    }
+    for (const [g, r] of fallback) by.set(g, r);
+    return by;
   }
 
   private wait(why: string): null {
