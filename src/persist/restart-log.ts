@@ -73,8 +73,8 @@ class LogReplay {
 
   onView(net: string, v: EndpointView, restored: readonly Restored[]): void {
     if (net !== this.network) {
-      if (v.epoch === 1) {
-        // A network founded afresh: nothing of the one before goes on.
+      if (restored.length === 0) {
+        // Another network (founded afresh, or joined): nothing of the one before goes on.
         this.table = new Map();
         this.groups = new Map();
       } else {
