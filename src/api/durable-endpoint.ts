@@ -2,6 +2,9 @@
  * A durable endpoint's side (option `persist`): its store, fed from the core's output
  * (`DurableStore`), and what the store asks of the endpoint — tell the core how far the
  * stream is on disk, close the endpoint when the disk fails, begin checkpoint rounds.
+ * And the restart from the logs: what the log says at start (`readRestart`, also read
+ * again for the next incarnation after an exclusion), the acceptor's votes kept on disk
+ * before they are answered, and a restored group's state handed to the application.
  *
  * Intuition: the store knows the log, the endpoint knows the core and the application;
  * this is the seam between them, so that `endpoint.ts` only holds one of these, or none.
