@@ -90,8 +90,10 @@ export class CoreOutput {
         core = h.core();
         const out = core.takeOutput();
         // An acceptor's vote is on disk before its answer leaves (persist only).
-        for (const e of out.events) {
-          if (e.type === 'vote' && !h.vote({ network: core.network, epoch: e.epoch, ballot: e.ballot, view: e.view })) return;
+        if (h.store !== null) {
+          for (const e of out.events) {
+            if (e.type === 'vote' && !h.vote({ network: core.network, epoch: e.epoch, ballot: e.ballot, view: e.view })) return;
+          }
         }
         for (const s of out.send) h.transport.send(s.to, s.msg);
         for (const e of out.events) this.onCoreEvent(e);
