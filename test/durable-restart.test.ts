@@ -86,3 +86,20 @@ test('restart from the logs: all three crash, two restart with every message ack
   assert.deepEqual(c2.app.items, a2.app.items);
   assert.deepEqual(b2.app.items, a2.app.items);
 });
+
+test('restart from the logs: a member alone of its last view waits, and its start times out saying for whom', async () => {
+  const root = tempDir('cohort-restart-alone-');
+  const a = await member(root, 'a', '127.0.0.1:0', []);
+  const b = await member(root, 'b', '127.0.0.1:0', [a.ep.address]);
+  const c = await member(root, 'c', '127.0.0.1:0', [a.ep.address]);
+  const addrs = [a.ep.address, b.ep.address, c.ep.address];
+  await a.app.group!.multicast(enc.encode('m0'));
+  for (const m of [a, b, c]) await crash(m.ep);
+  // One of three is no majority: it founds nothing, and says what it waits for.
+  const started = Endpoint.start({ id: 'a', listen: addrs[0]!, seeds: addrs, persist: { dir: join(root, 'a') }, ...fast, startTimeoutMs: 1_500 });
+  await assert.rejects(started, (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_NO_QUORUM');
+    assert.match(err.message, /restarting it from the logs, which waits: 1 of the 3 members of the view of epoch \d+ restart from it, 2 needed: waiting for b, c/);
+    return true;
+  });
+});

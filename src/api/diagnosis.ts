@@ -49,7 +49,10 @@ export function startDiagnosis(s: StartState): { text: string; code: ErrorCode |
   }
   let what: string;
   let code: ErrorCode | null;
-  if (s.core.phase === 'joining') {
+  if (p.restart !== null && s.core.phase === 'bootstrapping') {
+    what = `no network answers: restarting it from the logs${p.restart === '' ? '' : `, which waits: ${p.restart}`}`;
+    code = ErrorCode.noQuorum;
+  } else if (s.core.phase === 'joining') {
     what = `a network answered${p.contact === null ? '' : ` (coordinator ${p.contact})`} but has not taken this endpoint in: it may have no majority, or be changing its view`;
     code = ErrorCode.noQuorum;
   } else if (refused > 0 && answered === 0) {

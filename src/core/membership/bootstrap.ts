@@ -58,8 +58,9 @@ export class Bootstrap {
   }
 
   /** What a starting endpoint knows so far (for status). */
-  get progress(): { readonly bootstrapping: readonly string[]; readonly contact: string | null; readonly known: EndpointView | null } {
-    return { bootstrapping: [...this.heardBootstrapping.values()].map((h) => h.addr), contact: this.contact, known: this.known.view };
+  get progress(): { readonly bootstrapping: readonly string[]; readonly contact: string | null; readonly known: EndpointView | null; readonly restart: string | null } {
+    const restart = this.restart === null ? null : this.restart.waiting;
+    return { bootstrapping: [...this.heardBootstrapping.values()].map((h) => h.addr), contact: this.contact, known: this.known.view, restart };
   }
 
   /** Start probing now. */

@@ -85,6 +85,11 @@ export class Restart {
     readonly info: RestartInfo,
   ) {}
 
+  /** What the restart waits for, in words ('' before the first look). */
+  get waiting(): string {
+    return this.lastWait;
+  }
+
   /** This endpoint's restart message. */
   hello(): RestartMsg {
     const { self, addr } = this.ctx;
