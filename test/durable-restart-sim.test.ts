@@ -21,6 +21,7 @@ import { SimDisk } from '../src/persist/sim-disk.js';
 import { MemoryVoteFile } from '../src/persist/votes.js';
 import { SeededRng } from '../src/sim/rng.js';
 import { Simulation } from '../src/sim/simulation.js';
+import { multicastDurable } from './durable-send.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -82,12 +83,8 @@ async function runSeed(seed: number): Promise<{ resolved: number; restarts: numb
   const send = (m: Member): void => {
     if (m.group === null) return;
     const text = `${m.id}-${sent++}`;
-    let p: Promise<void>;
-    try {
-      p = m.group.multicast(enc.encode(text), { durable: 'majority' });
-    } catch {
-      return;
-    }
+    const p = multicastDurable(m.group, text);
+    if (p === null) return;
     p.then(
       () => resolvedTexts.push(text),
       () => undefined,

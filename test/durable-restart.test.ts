@@ -54,6 +54,17 @@ async function member(root: string, id: string, listen: string, seeds: string[])
   return { ep, app };
 }
 
+/** A member: its endpoint and its application. */
+type Member = { ep: Endpoint; app: ListApp };
+
+/** Three durable members on loopback, `b` and `c` seeded with `a`, each in `g`; and their addresses. */
+async function trio(root: string): Promise<{ members: [Member, Member, Member]; addrs: string[] }> {
+  const a = await member(root, 'a', '127.0.0.1:0', []);
+  const b = await member(root, 'b', '127.0.0.1:0', [a.ep.address]);
+  const c = await member(root, 'c', '127.0.0.1:0', [a.ep.address]);
+  return { members: [a, b, c], addrs: [a.ep.address, b.ep.address, c.ep.address] };
+}
+
 /** Crash `ep`: close at once, as a killed process would (the others are not told). */
 async function crash(ep: Endpoint): Promise<void> {
   open.splice(open.indexOf(ep), 1);
@@ -62,10 +73,10 @@ async function crash(ep: Endpoint): Promise<void> {
 
 test('restart from the logs: all three crash, two restart with every message acknowledged at majority, the third catches up', async () => {
   const root = tempDir('cohort-restart-');
-  const a = await member(root, 'a', '127.0.0.1:0', []);
-  const b = await member(root, 'b', '127.0.0.1:0', [a.ep.address]);
-  const c = await member(root, 'c', '127.0.0.1:0', [a.ep.address]);
-  const addrs = [a.ep.address, b.ep.address, c.ep.address];
+  const {
+    members: [a, b, c],
+    addrs,
+  } = await trio(root);
   const sends: Promise<void>[] = [];
   for (let i = 0; i < 30; i++) sends.push([a, b, c][i % 3]!.app.group!.multicast(enc.encode(`m${i}`)));
   await Promise.all(sends);
@@ -89,10 +100,10 @@ test('restart from the logs: all three crash, two restart with every message ack
 
 test('restart from the logs: a member alone of its last view waits, and its start times out saying for whom', async () => {
   const root = tempDir('cohort-restart-alone-');
-  const a = await member(root, 'a', '127.0.0.1:0', []);
-  const b = await member(root, 'b', '127.0.0.1:0', [a.ep.address]);
-  const c = await member(root, 'c', '127.0.0.1:0', [a.ep.address]);
-  const addrs = [a.ep.address, b.ep.address, c.ep.address];
+  const {
+    members: [a, b, c],
+    addrs,
+  } = await trio(root);
   await a.app.group!.multicast(enc.encode('m0'));
   for (const m of [a, b, c]) await crash(m.ep);
   // One of three is no majority: it founds nothing, and says what it waits for.

@@ -17,8 +17,8 @@ import { SegmentLog } from '../src/persist/segment-log.js';
 import { SimDisk } from '../src/persist/sim-disk.js';
 import { SeededRng } from '../src/sim/rng.js';
 import { Simulation } from '../src/sim/simulation.js';
+import { multicastDurable } from './durable-send.js';
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** The application messages (their text) in the log on `disk`. */
@@ -74,12 +74,8 @@ async function runSeed(seed: number): Promise<{ resolved: number; checked: numbe
   const send = (m: Member): void => {
     if (m.group === null) return;
     const text = `${m.id}-${sent++}`;
-    let p: Promise<void>;
-    try {
-      p = m.group.multicast(enc.encode(text), { durable: 'majority' });
-    } catch {
-      return; // closed or full: this member is down or going down
-    }
+    const p = multicastDurable(m.group, text);
+    if (p === null) return; // closed or full: this member is down or going down
     p.then(
       () => {
         resolved++;
